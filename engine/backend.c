@@ -1,0 +1,261 @@
+/* backend.c - server slots, load balancing and queues (see backend.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include "engine/backend.h"
+
+/* Appends <q> to <sq>. */
+static void squeue_push(struct squeue *sq, struct qent *q)
+{
+	q->next = NULL;
+	q->prev = sq->last;
+	if (sq->last)
+		sq->last->next = q;
+	else
+		sq->first = q;
+	sq->last = q;
+	sq->len++;
+}
+
+/* Unlinks <q> from <sq>. */
+static void squeue_del(struct squeue *sq, struct qent *q)
+{
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		sq->first = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	else
+		sq->last = q->prev;
+	q->next = q->prev = NULL;
+	sq->len--;
+}
+
+struct backend *be_new(const struct cfg_backend *cfg, unsigned nbthread)
+{
+	struct backend *be = calloc(1, sizeof(*be));
+
+	if (!be)
+		return NULL;
+	be->cfg = cfg;
+	be->nbthread = nbthread;
+	be->nb_srv = cfg->nb_servers;
+	be->srv = calloc(cfg->nb_servers ? cfg->nb_servers : 1, sizeof(*be->srv));
+	if (!be->srv)
+		goto fail;
+	for (unsigned i = 0; i < be->nb_srv; i++) {
+		struct server *s = &be->srv[i];
+
+		s->cfg = &cfg->servers[i];
+		s->be = be;
+		s->maxconn = s->cfg->maxconn;
+		s->weight = s->cfg->weight ? s->cfg->weight : 1;
+		s->down = s->cfg->disabled;
+		s->idle = aligned_alloc(64, sizeof(*s->idle) * nbthread);
+		if (!s->idle)
+			goto fail;
+		for (unsigned t = 0; t < nbthread; t++)
+			s->idle[t] = (struct srv_idle){ 0 };
+	}
+	if (pthread_spin_init(&be->lock, PTHREAD_PROCESS_PRIVATE) != 0)
+		goto fail;
+	return be;
+fail:
+	be_free(be);
+	return NULL;
+}
+
+void be_free(struct backend *be)
+{
+	if (!be)
+		return;
+	if (be->srv) {
+		for (unsigned i = 0; i < be->nb_srv; i++)
+			free(be->srv[i].idle);
+		free(be->srv);
+	}
+	pthread_spin_destroy(&be->lock);
+	free(be);
+}
+
+void qent_init(struct qent *q, qent_notify_fn notify, void *ctx)
+{
+	*q = (struct qent){ .notify = notify, .ctx = ctx };
+}
+
+/* Returns non-zero when <s> may take one more stream now. */
+static int srv_has_slot(const struct server *s)
+{
+	return !s->maxconn || s->cur < s->maxconn;
+}
+
+/* Returns non-zero when <s> may be chosen at all. */
+static int srv_usable(const struct server *s)
+{
+	return !__atomic_load_n(&s->down, __ATOMIC_RELAXED) && s->cfg->weight != 0;
+}
+
+/* Picks a server with a free slot by smooth weighted round robin, skipping
+ * <avoid> if possible. Returns it or NULL. Lock held. */
+static struct server *lb_roundrobin(struct backend *be, struct server *avoid)
+{
+	struct server *best = NULL;
+	int total = 0;
+
+	for (unsigned i = 0; i < be->nb_srv; i++) {
+		struct server *s = &be->srv[i];
+
+		if (!srv_usable(s) || !srv_has_slot(s) || (s == avoid && be->nb_srv > 1))
+			continue;
+		s->swrr += (int)s->weight;
+		total += (int)s->weight;
+		if (!best || s->swrr > best->swrr)
+			best = s;
+	}
+	if (best)
+		best->swrr -= total;
+	return best;
+}
+
+/* Picks the server with the fewest streams per weight that has a free
+ * slot, skipping <avoid> if possible. Returns it or NULL. Lock held. */
+static struct server *lb_leastconn(struct backend *be, struct server *avoid)
+{
+	struct server *best = NULL;
+
+	for (unsigned i = 0; i < be->nb_srv; i++) {
+		struct server *s = &be->srv[i];
+
+		if (!srv_usable(s) || !srv_has_slot(s) || (s == avoid && be->nb_srv > 1))
+			continue;
+		/* compare cur/weight without division */
+		if (!best || (uint64_t)s->cur * best->weight < (uint64_t)best->cur * s->weight)
+			best = s;
+	}
+	return best;
+}
+
+/* Returns non-zero when at least one server of <be> could ever serve. */
+static int be_has_usable(const struct backend *be)
+{
+	for (unsigned i = 0; i < be->nb_srv; i++)
+		if (srv_usable(&be->srv[i]))
+			return 1;
+	return 0;
+}
+
+int be_assign(struct backend *be, struct qent *q, struct server *pinned,
+	      struct server *avoid, uint64_t now_ms)
+{
+	struct server *s = NULL;
+	int ret;
+
+	q->be = be;
+	pthread_spin_lock(&be->lock);
+	if (pinned) {
+		if (!srv_usable(pinned)) {
+			ret = BE_NOSRV;
+			goto out;
+		}
+		if (srv_has_slot(pinned) && !pinned->queue.len)
+			s = pinned;
+	} else if (!be->queue.len) {
+		/* nobody queued ahead of us: no barging past queued streams */
+		s = be->cfg->balance == CFG_BALANCE_LC ? lb_leastconn(be, avoid) : lb_roundrobin(be, avoid);
+	}
+	if (s) {
+		s->cur++;
+		q->srv = s;
+		q->state = QE_IDLE;
+		ret = BE_ASSIGNED;
+	} else if (!pinned && !be_has_usable(be)) {
+		ret = BE_NOSRV;
+	} else {
+		q->srv = NULL;
+		q->since_ms = now_ms;
+		q->qsrv = pinned;
+		q->state = QE_QUEUED;
+		squeue_push(pinned ? &pinned->queue : &be->queue, q);
+		ret = BE_QUEUED;
+	}
+out:
+	pthread_spin_unlock(&be->lock);
+	if (ret == BE_ASSIGNED)
+		__atomic_fetch_add(&s->total, 1, __ATOMIC_RELAXED);
+	return ret;
+}
+
+/* Hands the slot of <srv> to the first eligible queued entry. Returns 1 if
+ * one took it. Lock held. */
+static int srv_pass_slot(struct server *srv)
+{
+	struct backend *be = srv->be;
+	struct squeue *sq = srv->queue.len ? &srv->queue : &be->queue;
+	struct qent *q = sq->first;
+
+	if (!q || !srv_usable(srv))
+		return 0;
+	squeue_del(sq, q);
+	q->srv = srv;
+	q->state = QE_SERVED;
+	q->notify(q);
+	return 1;
+}
+
+void be_release_slot(struct server *srv)
+{
+	struct backend *be = srv->be;
+	int passed;
+
+	pthread_spin_lock(&be->lock);
+	passed = srv_pass_slot(srv);
+	if (!passed)
+		srv->cur--;
+	pthread_spin_unlock(&be->lock);
+	if (passed)
+		__atomic_fetch_add(&srv->total, 1, __ATOMIC_RELAXED);
+}
+
+int qent_cancel(struct qent *q)
+{
+	int held = 0;
+
+	if (!q->be)
+		return 0;
+	pthread_spin_lock(&q->be->lock);
+	if (q->state == QE_QUEUED) {
+		squeue_del(q->qsrv ? &q->qsrv->queue : &q->be->queue, q);
+	} else if (q->state == QE_SERVED) {
+		held = 1;
+	}
+	q->state = QE_IDLE;
+	pthread_spin_unlock(&q->be->lock);
+	return held;
+}
+
+struct server *qent_take(struct qent *q)
+{
+	struct server *s = NULL;
+
+	if (!q->be)
+		return NULL;
+	pthread_spin_lock(&q->be->lock);
+	if (q->state == QE_SERVED) {
+		s = q->srv;
+		q->state = QE_IDLE;
+	}
+	pthread_spin_unlock(&q->be->lock);
+	return s;
+}
+
+unsigned be_queued(struct backend *be)
+{
+	unsigned n;
+
+	pthread_spin_lock(&be->lock);
+	n = be->queue.len;
+	for (unsigned i = 0; i < be->nb_srv; i++)
+		n += be->srv[i].queue.len;
+	pthread_spin_unlock(&be->lock);
+	return n;
+}

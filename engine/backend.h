@@ -1,0 +1,112 @@
+/* backend.h - servers, load balancing, server slots and queues.
+ *
+ * A server accepts at most <maxconn> streams at once (0 = no limit). A
+ * stream asks its backend for a slot with be_assign(): it gets a server, or
+ * it is queued (on the server's own queue when it is pinned to a server, on
+ * the backend's queue otherwise). When a stream gives its slot back, the
+ * slot goes straight to the first queued entry (server queue first, then
+ * backend queue), exactly like a released buffer goes to a waiter: the
+ * entry is marked SERVED and notified under the lock, so a slot is never
+ * lost and an entry that cancels learns whether it must give one back.
+ *
+ * Everything here is shared by all threads and guarded by the backend's
+ * spinlock, held for a few pointer writes. Idle server connections are
+ * kept per thread and touched only by their thread.
+ */
+#ifndef SLUICE_ENGINE_BACKEND_H
+#define SLUICE_ENGINE_BACKEND_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include "engine/cfg.h"
+
+struct conn;
+struct server;
+struct qent;
+
+/* Called under the backend lock right after <q> was given a slot: it must
+ * only post a wake-up to the owner's thread. */
+typedef void (*qent_notify_fn)(struct qent *q);
+
+enum qent_state { QE_IDLE = 0, QE_QUEUED, QE_SERVED };
+
+struct qent {
+	struct qent *next, *prev;
+	qent_notify_fn notify;
+	void *ctx;
+	struct backend *be;     /* the backend it queues on (set by be_assign) */
+	struct server *qsrv;    /* the server queue it sits on, or NULL */
+	struct server *srv;     /* the server whose slot was handed over */
+	uint64_t since_ms;
+	int state;              /* enum qent_state, under the lock */
+};
+
+struct squeue {
+	struct qent *first, *last;
+	unsigned len;
+};
+
+/* Idle keep-alive connections of one server on one thread. */
+struct srv_idle {
+	struct conn *first;
+	unsigned count;
+} __attribute__((aligned(64)));
+
+struct server {
+	const struct cfg_server *cfg;
+	struct backend *be;
+	unsigned maxconn;       /* 0 = unlimited */
+	unsigned weight;
+	unsigned cur;           /* slots in use, under the lock */
+	int swrr;               /* smooth weighted round robin state, under the lock */
+	int down;               /* atomic: no new streams (disabled; checks later) */
+	struct squeue queue;
+	struct srv_idle *idle;  /* [nbthread] */
+	uint64_t total;         /* atomic: streams assigned */
+	uint64_t failures;      /* atomic: connection failures */
+};
+
+struct backend {
+	const struct cfg_backend *cfg;
+	pthread_spinlock_t lock;
+	struct server *srv;
+	unsigned nb_srv;
+	struct squeue queue;
+	unsigned nbthread;
+};
+
+enum be_assign_res { BE_ASSIGNED = 0, BE_QUEUED = 1, BE_NOSRV = -1 };
+
+/* Builds the run-time backend for <cfg>. Returns NULL on allocation failure. */
+struct backend *be_new(const struct cfg_backend *cfg, unsigned nbthread);
+
+/* Frees <be>. Idle connections must have been closed by their threads. */
+void be_free(struct backend *be);
+
+/* Sets up a queue entry owned by <ctx>, notified through <notify>. */
+void qent_init(struct qent *q, qent_notify_fn notify, void *ctx);
+
+/* Asks for a slot. <pinned> (may be NULL) restricts the choice to one
+ * server; <avoid> (may be NULL) is skipped when another server can take the
+ * stream. Returns BE_ASSIGNED with q->srv set (a slot is now held),
+ * BE_QUEUED (q waits; its notify will fire once served), or BE_NOSRV when
+ * no server is usable at all. <now_ms> stamps the queue time. */
+int be_assign(struct backend *be, struct qent *q, struct server *pinned,
+	      struct server *avoid, uint64_t now_ms);
+
+/* Gives a slot of <srv> back: handed to the next queued entry if any. */
+void be_release_slot(struct server *srv);
+
+/* Leaves the queue. Returns 0 if <q> was queued or idle (nothing held), or
+ * 1 if it had been served meanwhile: q->srv's slot is then the caller's to
+ * use or give back. <q> is IDLE afterwards and no notify is in flight. */
+int qent_cancel(struct qent *q);
+
+/* Takes a served entry's slot: returns the server and sets <q> IDLE, or
+ * NULL if it was not served. Owner side. */
+struct server *qent_take(struct qent *q);
+
+/* Returns the number of entries queued on <be> and its servers. */
+unsigned be_queued(struct backend *be);
+
+#endif /* SLUICE_ENGINE_BACKEND_H */

@@ -1,0 +1,1917 @@
+/* cfg.c - parser of Sluice's HAProxy-style configuration (see cfg.h).
+ *
+ * The parser reads one line at a time into a reusable scratch area, splits
+ * it into words and dispatches on the first word through a keyword table
+ * that says in which sections each keyword applies, in which it is ignored
+ * with a warning, and (by omission) where it is an error.
+ *
+ * Proxy keywords act on a struct px_settings: the one of the current
+ * `defaults` section, or the one of the proxy being parsed, which starts as a
+ * copy of the defaults. A proxy is built in a work area (struct px_work) and
+ * moved into the struct cfg only when its section ends, so the cfg is always
+ * consistent and cfg_free() can release it at any point. Checks that need
+ * the whole file (backend references, buffer limits) run after the last line.
+ */
+#include "engine/cfg.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CFG_MAX_WORDS 64   /* words per line, as in HAProxy */
+
+/* Sections, as bits so that a keyword can list where it applies. */
+enum {
+	SEC_NONE     = 0,
+	SEC_GLOBAL   = 1 << 0,
+	SEC_DEFAULTS = 1 << 1,
+	SEC_FRONTEND = 1 << 2,
+	SEC_BACKEND  = 1 << 3,
+	SEC_LISTEN   = 1 << 4,
+};
+#define SEC_FE      (SEC_FRONTEND | SEC_LISTEN)
+#define SEC_BE      (SEC_BACKEND | SEC_LISTEN)
+#define SEC_PROXIES (SEC_DEFAULTS | SEC_FRONTEND | SEC_BACKEND | SEC_LISTEN)
+
+enum { TO_CLIENT, TO_SERVER, TO_CONNECT, TO_QUEUE, TO_HTTP_REQUEST,
+       TO_HTTP_KEEP_ALIVE, TO_CHECK, TO_COUNT };
+
+static const char *const timeout_names[TO_COUNT] = {
+	"client", "server", "connect", "queue", "http-request", "http-keep-alive", "check",
+};
+#define TIMEOUT_LIST "client, server, connect, queue, http-request, http-keep-alive, check"
+
+#define MAX_MAXCONN      10000000u
+#define MAX_NBTHREAD     256u
+#define MAX_DEF_NBTHREAD 64L
+#define MIN_BUFSIZE      1024u
+#define MAX_BUFSIZE      (1024u * 1024u)
+#define H2_MAX_WINDOW    2147483647u   /* RFC 9113, 6.9.1 */
+#define H2_MAX_TABLE     65536u
+
+/* What a `defaults` section carries and what a proxy starts from. */
+struct px_settings {
+	int mode;
+	uint32_t timeouts[TO_COUNT];
+	unsigned timeouts_set;          /* one bit per TO_* */
+	unsigned maxconn;               /* 0: not set */
+	int balance;
+	unsigned retries;
+	int redispatch, httplog, forwardfor, conn_mode;
+	char *chk_method, *chk_uri;     /* both set iff `option httpchk` */
+	int chk_expect_status;
+	int stats_enabled;
+	char *stats_uri;
+	unsigned stats_refresh_ms;
+	char *default_backend;
+	int default_backend_line;
+	struct cfg_server srv;          /* `default-server`; name always NULL */
+};
+
+/* The frontend/backend/listen section being parsed. */
+struct px_work {
+	int kind;                       /* SEC_FRONTEND, SEC_BACKEND, SEC_LISTEN; 0: none */
+	char *name;
+	int line;
+	struct px_settings set;
+	struct cfg_bind *binds;
+	unsigned nb_binds, cap_binds;
+	struct cfg_server *servers;
+	unsigned nb_servers, cap_servers;
+	char *use_backend;
+	int use_backend_line;
+};
+
+struct parser {
+	const char *file;
+	int line;
+	int sec;
+	struct cfg *c;
+	unsigned cap_frontends, cap_backends, cap_by_use;
+	unsigned char *fe_by_use;       /* per frontend: its backend came from use_backend */
+	struct px_settings defs;
+	struct px_work px;
+	char *scratch;
+	size_t scratch_cap;
+	char *argv[CFG_MAX_WORDS];
+	int argc;
+	char *err;
+	char *warnings;
+	size_t warnings_len;
+	/* lines of global settings checked once the whole file is read (0: unset) */
+	int maxrewrite_line, limit_line, reserve_line, h2_list_line;
+};
+
+/* ---------- messages ---------- */
+
+/* Formats "FILE:LINE: 'KW' body" (no keyword part when <kw> is NULL) into a
+ * new string. Returns it, or NULL when out of memory. */
+static char *vformat_msg(const struct parser *p, int line, const char *kw,
+                         const char *fmt, va_list ap)
+{
+	char *body, *out;
+	int n;
+
+	if (vasprintf(&body, fmt, ap) < 0)
+		return NULL;
+	if (kw)
+		n = asprintf(&out, "%s:%d: '%s' %s", p->file, line, kw, body);
+	else
+		n = asprintf(&out, "%s:%d: %s", p->file, line, body);
+	free(body);
+	return n < 0 ? NULL : out;
+}
+
+/* Records the first error. Always returns -1 so that callers can return it. */
+static int fail_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->err)
+		return -1;
+	va_start(ap, fmt);
+	p->err = vformat_msg(p, line, kw, fmt, ap);
+	va_end(ap);
+	if (!p->err)
+		p->err = strdup("out of memory");
+	return -1;
+}
+
+/* Records an error about the current line's keyword. Returns -1. */
+static int fail(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct parser *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->err)
+		return -1;
+	va_start(ap, fmt);
+	p->err = vformat_msg(p, p->line, p->argv[0], fmt, ap);
+	va_end(ap);
+	if (!p->err)
+		p->err = strdup("out of memory");
+	return -1;
+}
+
+/* Appends a warning to the newline-separated list. Returns 0, or -1 with an
+ * error when out of memory. */
+static int warn_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int warn_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg, *all;
+	size_t len, sep;
+
+	va_start(ap, fmt);
+	msg = vformat_msg(p, line, kw, fmt, ap);
+	va_end(ap);
+	if (!msg)
+		return fail_at(p, line, kw, "out of memory");
+	len = strlen(msg);
+	sep = p->warnings ? 1 : 0;
+	all = realloc(p->warnings, p->warnings_len + sep + len + 1);
+	if (!all) {
+		free(msg);
+		return fail_at(p, line, kw, "out of memory");
+	}
+	if (sep)
+		all[p->warnings_len++] = '\n';
+	memcpy(all + p->warnings_len, msg, len + 1);
+	p->warnings_len += len;
+	p->warnings = all;
+	free(msg);
+	return 0;
+}
+
+static const char *sec_name(int sec)
+{
+	switch (sec) {
+	case SEC_GLOBAL:   return "global";
+	case SEC_DEFAULTS: return "defaults";
+	case SEC_FRONTEND: return "frontend";
+	case SEC_BACKEND:  return "backend";
+	case SEC_LISTEN:   return "listen";
+	default:           return "none";
+	}
+}
+
+/* ---------- small helpers ---------- */
+
+/* Makes room for at least <need> items of <size> bytes in the array <arr>
+ * of capacity *<cap>. Returns the (possibly moved) array, or NULL when out of
+ * memory, in which case <arr> is left as it was. */
+static void *grow(void *arr, unsigned *cap, unsigned need, size_t size)
+{
+	unsigned ncap;
+	void *n;
+
+	if (need <= *cap)
+		return arr;
+	ncap = *cap ? *cap * 2 : 4;
+	while (ncap < need)
+		ncap *= 2;
+	n = realloc(arr, (size_t)ncap * size);
+	if (n)
+		*cap = ncap;
+	return n;
+}
+
+/* Replaces the string at *<dst> by a copy of <src> (NULL allowed). Returns
+ * 0, or -1 when out of memory (then *<dst> is unchanged). */
+static int set_str(char **dst, const char *src)
+{
+	char *n = NULL;
+
+	if (src && !(n = strdup(src)))
+		return -1;
+	free(*dst);
+	*dst = n;
+	return 0;
+}
+
+/* Parses a non-empty run of decimal digits. Returns 0, or -1 when <s> holds
+ * anything else or overflows. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		unsigned d = (unsigned)(*s - '0');
+
+		if (d > 9 || v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Parses the leading digits of <s> into *<out> and points *<end> past them.
+ * Returns 0, or -1 when there is no digit or the number overflows. */
+static int parse_u64_prefix(const char *s, uint64_t *out, const char **end)
+{
+	uint64_t v = 0;
+	const char *q = s;
+
+	for (; *q >= '0' && *q <= '9'; q++) {
+		unsigned d = (unsigned)(*q - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (q == s)
+		return -1;
+	*out = v;
+	*end = q;
+	return 0;
+}
+
+int cfg_parse_time(const char *s, uint32_t *ms)
+{
+	static const struct { const char *unit; uint64_t mul; } units[] = {
+		{ "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+		{ "h", 3600000 }, { "d", 86400000 },
+	};
+	const char *end;
+	uint64_t v;
+	size_t i;
+
+	if (!s || parse_u64_prefix(s, &v, &end) < 0)
+		return -1;
+	if (strcmp(end, "us") == 0) {
+		/* rounded up so that a short non-zero delay never becomes 0 */
+		v = v / 1000 + (v % 1000 != 0);
+		if (v > UINT32_MAX)
+			return -1;
+		*ms = (uint32_t)v;
+		return 0;
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) != 0)
+			continue;
+		if (v > UINT32_MAX / units[i].mul)
+			return -1;
+		*ms = (uint32_t)(v * units[i].mul);
+		return 0;
+	}
+	return -1;
+}
+
+int cfg_parse_size(const char *s, uint64_t *out)
+{
+	const char *end;
+	unsigned shift;
+	uint64_t v;
+
+	if (!s || parse_u64_prefix(s, &v, &end) < 0)
+		return -1;
+	switch (*end) {
+	case '\0':           shift = 0;  break;
+	case 'k': case 'K':  shift = 10; break;
+	case 'm': case 'M':  shift = 20; break;
+	case 'g': case 'G':  shift = 30; break;
+	default:             return -1;
+	}
+	if (*end && end[1])
+		return -1;
+	if (v > (UINT64_MAX >> shift))
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+/* ---------- argument checks (each returns 0, or -1 with the error set) ---------- */
+
+/* Checks that the keyword has between <min> and <max> arguments; <what>
+ * names the missing argument. */
+static int want_words(struct parser *p, int min, int max, const char *what)
+{
+	int n = p->argc - 1;
+
+	if (n < min)
+		return fail(p, "missing %s", what);
+	if (n > max)
+		return fail(p, "unexpected argument '%s'", p->argv[1 + max]);
+	return 0;
+}
+
+/* Checks that the keyword has at least <min> arguments. */
+static int want_min(struct parser *p, int min, const char *what)
+{
+	return p->argc - 1 < min ? fail(p, "missing %s", what) : 0;
+}
+
+/* Parses an integer in [min, max]; <ctx> ("" or " for 'x'") says which one. */
+static int get_uint(struct parser *p, const char *arg, const char *ctx,
+                    uint64_t min, uint64_t max, uint64_t *out)
+{
+	uint64_t v;
+
+	if (parse_u64(arg, &v) < 0)
+		return fail(p, "invalid value '%s'%s (expected an integer from %llu to %llu)",
+		            arg, ctx, (unsigned long long)min, (unsigned long long)max);
+	if (v < min || v > max)
+		return fail(p, "value '%s'%s out of range (expected an integer from %llu to %llu)",
+		            arg, ctx, (unsigned long long)min, (unsigned long long)max);
+	*out = v;
+	return 0;
+}
+
+/* Parses a size in [min, max]. */
+static int get_size(struct parser *p, const char *arg, const char *ctx,
+                    uint64_t min, uint64_t max, uint64_t *out)
+{
+	uint64_t v;
+
+	if (cfg_parse_size(arg, &v) < 0)
+		return fail(p, "invalid size '%s'%s (expected a number with an optional k, m or g suffix)",
+		            arg, ctx);
+	if (v < min || v > max)
+		return fail(p, "size '%s'%s out of range (expected %llu to %llu bytes)",
+		            arg, ctx, (unsigned long long)min, (unsigned long long)max);
+	*out = v;
+	return 0;
+}
+
+/* Parses a time of at least <min_ms>. */
+static int get_time(struct parser *p, const char *arg, const char *ctx,
+                    uint32_t min_ms, uint32_t *out)
+{
+	uint32_t v;
+
+	if (cfg_parse_time(arg, &v) < 0)
+		return fail(p, "invalid time '%s'%s (expected a number with an optional unit us, ms, s, m, h, d, at most 49 days)",
+		            arg, ctx);
+	if (v < min_ms)
+		return fail(p, "time '%s'%s too small (expected at least %ums)", arg, ctx, min_ms);
+	*out = v;
+	return 0;
+}
+
+/* ---------- proxy settings ---------- */
+
+static void srv_defaults_init(struct cfg_server *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->weight = CFG_SRV_DEFAULT_WEIGHT;
+	s->inter_ms = CFG_SRV_DEFAULT_INTER_MS;
+	s->rise = CFG_SRV_DEFAULT_RISE;
+	s->fall = CFG_SRV_DEFAULT_FALL;
+}
+
+/* Sets <s> to the built-in defaults (what a new `defaults` section resets to). */
+static void settings_init(struct px_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->mode = CFG_MODE_HTTP;
+	s->balance = CFG_BALANCE_RR;
+	s->retries = 3;
+	s->conn_mode = CFG_CONN_KEEPALIVE;
+	srv_defaults_init(&s->srv);
+}
+
+static void settings_clear(struct px_settings *s)
+{
+	free(s->chk_method);
+	free(s->chk_uri);
+	free(s->stats_uri);
+	free(s->default_backend);
+	settings_init(s);
+}
+
+/* Deep-copies <src> into the cleared <dst>. Returns 0, or -1 when out of
+ * memory (then <dst> holds the built-in defaults). */
+static int settings_copy(struct px_settings *dst, const struct px_settings *src)
+{
+	*dst = *src;
+	dst->chk_method = dst->chk_uri = dst->stats_uri = dst->default_backend = NULL;
+	if (set_str(&dst->chk_method, src->chk_method) < 0 ||
+	    set_str(&dst->chk_uri, src->chk_uri) < 0 ||
+	    set_str(&dst->stats_uri, src->stats_uri) < 0 ||
+	    set_str(&dst->default_backend, src->default_backend) < 0) {
+		settings_clear(dst);
+		return -1;
+	}
+	return 0;
+}
+
+/* Fills <t> with the effective timeouts of <s>: built-in values for those
+ * not set, and HAProxy's chain for the derived ones. */
+static void resolve_timeouts(const struct px_settings *s, struct cfg_timeouts *t)
+{
+#define TO_OR(i, dflt) ((s->timeouts_set & (1u << (i))) ? s->timeouts[i] : (dflt))
+	t->client_ms = TO_OR(TO_CLIENT, 30000);
+	t->server_ms = TO_OR(TO_SERVER, 30000);
+	t->connect_ms = TO_OR(TO_CONNECT, 5000);
+	t->queue_ms = TO_OR(TO_QUEUE, t->connect_ms);
+	t->http_request_ms = TO_OR(TO_HTTP_REQUEST, t->client_ms);
+	t->http_keep_alive_ms = TO_OR(TO_HTTP_KEEP_ALIVE, t->http_request_ms);
+	t->check_ms = TO_OR(TO_CHECK, 0);
+#undef TO_OR
+}
+
+static void px_work_free(struct px_work *w)
+{
+	unsigned i;
+
+	free(w->name);
+	settings_clear(&w->set);
+	free(w->binds);
+	for (i = 0; i < w->nb_servers; i++)
+		free(w->servers[i].name);
+	free(w->servers);
+	free(w->use_backend);
+	memset(w, 0, sizeof(*w));
+}
+
+/* Returns the settings proxy keywords act on in the current section. */
+static struct px_settings *cur_settings(struct parser *p)
+{
+	return p->sec == SEC_DEFAULTS ? &p->defs : &p->px.set;
+}
+
+/* ---------- addresses ---------- */
+
+/* Returns non-zero when <host> is a numeric IPv6 address (with an optional
+ * %scope) or, unless <v6_only>, a dotted-quad IPv4 address. getaddrinfo()
+ * alone is not enough: with AI_NUMERICHOST glibc still takes "*" (as ::1)
+ * and inet_aton() shorthands such as "127.1". */
+static int numeric_host(const char *host, int v6_only)
+{
+	char part[INET6_ADDRSTRLEN];
+	unsigned char bin[sizeof(struct in6_addr)];
+	size_t n = strcspn(host, "%");
+
+	if (!strchr(host, ':'))
+		return !v6_only && host[n] == '\0' && inet_pton(AF_INET, host, bin) == 1;
+	if (n >= sizeof(part) || (host[n] == '%' && !host[n + 1]))
+		return 0;
+	memcpy(part, host, n);
+	part[n] = '\0';
+	return inet_pton(AF_INET6, part, bin) == 1;
+}
+
+/* Parses "ADDR:PORT" of the current keyword: ADDR is a numeric IPv4 address, an
+ * IPv6 address in brackets, or an unbracketed IPv6 address whose last colon
+ * starts the port (HAProxy style, ":::80"). When <wildcard> is set, an empty
+ * ADDR or `*` means every IPv4 address. Returns 0, or -1 with the error set. */
+static int parse_addr(struct parser *p, const char *text, int wildcard,
+                      struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 64];
+	const char *port_s, *colon;
+	struct addrinfo hints, *res = NULL;
+	uint64_t port;
+	size_t hlen;
+	int rc;
+
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (!close)
+			return fail(p, "missing ']' in address '%s'", text);
+		if (close[1] != ':')
+			return fail(p, "missing port in address '%s' (expected [ADDR]:PORT)", text);
+		hlen = (size_t)(close - text - 1);
+		if (hlen >= sizeof(host))
+			return fail(p, "invalid address '%s'", text);
+		memcpy(host, text + 1, hlen);
+		port_s = close + 2;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon)
+			return fail(p, "missing port in address '%s' (expected ADDR:PORT)", text);
+		hlen = (size_t)(colon - text);
+		if (hlen >= sizeof(host))
+			return fail(p, "invalid address '%s'", text);
+		memcpy(host, text, hlen);
+		port_s = colon + 1;
+	}
+	host[hlen] = '\0';
+	if (parse_u64(port_s, &port) < 0 || port < 1 || port > 65535)
+		return fail(p, "invalid port '%s' in address '%s' (expected 1 to 65535)", port_s, text);
+	if (text[0] != '[' && (hlen == 0 || strcmp(host, "*") == 0)) {
+		if (!wildcard)
+			return fail(p, "missing host in address '%s'", text);
+		strcpy(host, "0.0.0.0");
+	}
+
+	if (!numeric_host(host, text[0] == '['))
+		return fail(p, "invalid address '%s' (numeric IPv4 or IPv6 only, no DNS)", text);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	rc = getaddrinfo(host, port_s, &hints, &res);
+	if (rc != 0 || !res || res->ai_addrlen > sizeof(*ss)) {
+		if (res)
+			freeaddrinfo(res);
+		return fail(p, "invalid address '%s' (numeric IPv4 or IPv6 only, no DNS)", text);
+	}
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = (socklen_t)res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* Parses "h1" or "h2" after a `proto` word at argv[i]. */
+static int get_proto(struct parser *p, int i, int *h2)
+{
+	if (i + 1 >= p->argc)
+		return fail(p, "missing value after 'proto' (expected h1, h2)");
+	if (strcmp(p->argv[i + 1], "h2") == 0)
+		*h2 = 1;
+	else if (strcmp(p->argv[i + 1], "h1") == 0)
+		*h2 = 0;
+	else
+		return fail(p, "unsupported proto '%s' (expected h1, h2)", p->argv[i + 1]);
+	return 0;
+}
+
+/* Adds one bind per comma-separated address of <spec>, with <h2>. */
+static int add_binds(struct parser *p, const char *spec, int h2)
+{
+	struct px_work *w = &p->px;
+	char one[256];
+
+	for (;;) {
+		const char *comma = strchr(spec, ',');
+		size_t n = comma ? (size_t)(comma - spec) : strlen(spec);
+		struct cfg_bind *b;
+
+		if (n == 0 || n >= sizeof(one))
+			return fail(p, "invalid address '%.*s'", (int)n, spec);
+		memcpy(one, spec, n);
+		one[n] = '\0';
+		b = grow(w->binds, &w->cap_binds, w->nb_binds + 1, sizeof(*b));
+		if (!b)
+			return fail(p, "out of memory");
+		w->binds = b;
+		b += w->nb_binds;
+		memset(b, 0, sizeof(*b));
+		if (parse_addr(p, one, 1, &b->addr, &b->addrlen) < 0)
+			return -1;
+		b->proto_h2 = h2;
+		b->line = p->line;
+		w->nb_binds++;
+		if (!comma)
+			return 0;
+		spec = comma + 1;
+	}
+}
+
+/* ---------- global keywords ---------- */
+
+static int kw_nbthread(struct parser *p)
+{
+	uint64_t v;
+
+	if (want_words(p, 1, 1, "number of threads") < 0 ||
+	    get_uint(p, p->argv[1], "", 1, MAX_NBTHREAD, &v) < 0)
+		return -1;
+	p->c->g.nbthread = (unsigned)v;
+	return 0;
+}
+
+static int kw_global_maxconn(struct parser *p)
+{
+	uint64_t v;
+
+	if (want_words(p, 1, 1, "number of connections") < 0 ||
+	    get_uint(p, p->argv[1], "", 1, MAX_MAXCONN, &v) < 0)
+		return -1;
+	p->c->g.maxconn = (unsigned)v;
+	return 0;
+}
+
+static int kw_bufsize(struct parser *p)
+{
+	uint64_t v;
+
+	if (want_words(p, 1, 1, "size") < 0 ||
+	    get_size(p, p->argv[1], "", MIN_BUFSIZE, MAX_BUFSIZE, &v) < 0)
+		return -1;
+	p->c->g.bufsize = (size_t)v;
+	return 0;
+}
+
+static int kw_maxrewrite(struct parser *p)
+{
+	uint64_t v;
+
+	if (want_words(p, 1, 1, "size") < 0 ||
+	    get_size(p, p->argv[1], "", 0, MAX_BUFSIZE, &v) < 0)
+		return -1;
+	p->c->g.maxrewrite = (size_t)v;
+	p->maxrewrite_line = p->line;
+	return 0;
+}
+
+static int kw_buf_limit(struct parser *p)
+{
+	uint64_t v;
+
+	if (want_words(p, 1, 1, "number of buffers") < 0 ||
+	    get_uint(p, p->argv[1], "", 0, UINT32_MAX, &v) < 0)
+		return -1;
+	p->c->g.buf_limit = v;
+	p->limit_line = p->line;
+	return 0;
+}
+
+static int kw_buf_reserve(struct parser *p)
+{
+	uint64_t v;
+
+	if (want_words(p, 1, 1, "number of buffers") < 0 ||
+	    get_uint(p, p->argv[1], "", 0, UINT32_MAX, &v) < 0)
+		return -1;
+	p->c->g.buf_reserve = v;
+	p->reserve_line = p->line;
+	return 0;
+}
+
+static int kw_fail_alloc(struct parser *p)
+{
+	const char *s;
+	char *end;
+	double v;
+
+	if (want_words(p, 1, 1, "percentage") < 0)
+		return -1;
+	s = p->argv[1];
+	/* strtod() alone would also take signs, blanks, "inf" and "nan" */
+	if (!((*s >= '0' && *s <= '9') || *s == '.'))
+		return fail(p, "invalid percentage '%s' (expected a number from 0 to 100)", s);
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end == '%')
+		end++;
+	if (errno || *end || !isfinite(v) || v < 0.0 || v > 100.0)
+		return fail(p, "invalid percentage '%s' (expected a number from 0 to 100)", s);
+	p->c->g.fail_alloc_pct = v;
+	return 0;
+}
+
+static int kw_h2_streams(struct parser *p)
+{
+	uint64_t v;
+
+	if (want_words(p, 1, 1, "number of streams") < 0 ||
+	    get_uint(p, p->argv[1], "", 1, INT32_MAX, &v) < 0)
+		return -1;
+	p->c->g.h2_max_streams = (unsigned)v;
+	return 0;
+}
+
+static int kw_h2_window(struct parser *p)
+{
+	uint64_t v;
+
+	if (want_words(p, 1, 1, "size") < 0 ||
+	    get_size(p, p->argv[1], "", 0, H2_MAX_WINDOW, &v) < 0)
+		return -1;
+	p->c->g.h2_init_window = (uint32_t)v;
+	return 0;
+}
+
+static int kw_h2_table(struct parser *p)
+{
+	uint64_t v;
+
+	if (want_words(p, 1, 1, "size") < 0 ||
+	    get_size(p, p->argv[1], "", 0, H2_MAX_TABLE, &v) < 0)
+		return -1;
+	p->c->g.h2_header_table = (uint32_t)v;
+	return 0;
+}
+
+static int kw_h2_list(struct parser *p)
+{
+	uint64_t v;
+
+	if (want_words(p, 1, 1, "size") < 0 ||
+	    get_size(p, p->argv[1], "", 1, UINT32_MAX, &v) < 0)
+		return -1;
+	p->c->g.h2_max_header_list = (uint32_t)v;
+	p->h2_list_line = p->line;
+	return 0;
+}
+
+static int kw_grace(struct parser *p)
+{
+	return want_words(p, 1, 1, "time") < 0 ? -1 : get_time(p, p->argv[1], "", 0, &p->c->g.grace_ms);
+}
+
+/* `log TARGET [...]`: words after the target are HAProxy's syslog settings
+ * (facility, format...), accepted so that the same file runs on both. */
+static int kw_global_log(struct parser *p)
+{
+	const char *t;
+
+	if (want_min(p, 1, "target (stderr, stdout or a file path)") < 0)
+		return -1;
+	t = p->argv[1];
+	if (!*t)
+		return fail(p, "empty log target (expected stderr, stdout or a file path)");
+	if (strchr(t, '@') || strchr(t, ':') || (t[0] >= '0' && t[0] <= '9'))
+		return fail(p, "unsupported log target '%s' (expected stderr, stdout or a file path; network targets are not supported)", t);
+	if (set_str(&p->c->g.log_target, t) < 0)
+		return fail(p, "out of memory");
+	return 0;
+}
+
+static int kw_daemon(struct parser *p)
+{
+	if (want_words(p, 0, 0, "") < 0)
+		return -1;
+	return warn_at(p, p->line, p->argv[0], "ignored: Sluice runs in the foreground");
+}
+
+/* ---------- proxy keywords ---------- */
+
+static int kw_mode(struct parser *p)
+{
+	struct px_settings *s = cur_settings(p);
+
+	if (want_words(p, 1, 1, "mode (expected http, tcp)") < 0)
+		return -1;
+	if (strcmp(p->argv[1], "http") == 0)
+		s->mode = CFG_MODE_HTTP;
+	else if (strcmp(p->argv[1], "tcp") == 0)
+		s->mode = CFG_MODE_TCP;
+	else
+		return fail(p, "unknown mode '%s' (expected http, tcp)", p->argv[1]);
+	return 0;
+}
+
+static int kw_timeout(struct parser *p)
+{
+	struct px_settings *s = cur_settings(p);
+	char ctx[64];
+	uint32_t v;
+	int i;
+
+	if (want_words(p, 1, 2, "timeout name (expected " TIMEOUT_LIST ")") < 0)
+		return -1;
+	for (i = 0; i < TO_COUNT; i++)
+		if (strcmp(p->argv[1], timeout_names[i]) == 0)
+			break;
+	if (i == TO_COUNT)
+		return fail(p, "unknown timeout '%s' (expected " TIMEOUT_LIST ")", p->argv[1]);
+	if (p->argc < 3)
+		return fail(p, "missing time for '%s'", p->argv[1]);
+	snprintf(ctx, sizeof(ctx), " for '%s'", timeout_names[i]);
+	if (get_time(p, p->argv[2], ctx, 1, &v) < 0)
+		return -1;
+	s->timeouts[i] = v;
+	s->timeouts_set |= 1u << i;
+	return 0;
+}
+
+static int kw_maxconn(struct parser *p)
+{
+	uint64_t v;
+
+	if (want_words(p, 1, 1, "number of connections") < 0 ||
+	    get_uint(p, p->argv[1], "", 1, MAX_MAXCONN, &v) < 0)
+		return -1;
+	cur_settings(p)->maxconn = (unsigned)v;
+	return 0;
+}
+
+static int kw_balance(struct parser *p)
+{
+	struct px_settings *s = cur_settings(p);
+
+	if (want_words(p, 1, 1, "algorithm (expected roundrobin, leastconn)") < 0)
+		return -1;
+	if (strcmp(p->argv[1], "roundrobin") == 0)
+		s->balance = CFG_BALANCE_RR;
+	else if (strcmp(p->argv[1], "leastconn") == 0)
+		s->balance = CFG_BALANCE_LC;
+	else
+		return fail(p, "unsupported algorithm '%s' (expected roundrobin, leastconn)", p->argv[1]);
+	return 0;
+}
+
+static int kw_retries(struct parser *p)
+{
+	uint64_t v;
+
+	if (want_words(p, 1, 1, "number of retries") < 0 ||
+	    get_uint(p, p->argv[1], "", 0, 100, &v) < 0)
+		return -1;
+	cur_settings(p)->retries = (unsigned)v;
+	return 0;
+}
+
+/* `option httpchk [[METHOD] URI [VERSION]]`; <i> is the index of "httpchk". */
+static int opt_httpchk(struct parser *p, struct px_settings *s, int i)
+{
+	const char *meth = CFG_CHK_DEFAULT_METHOD, *uri = CFG_CHK_DEFAULT_URI;
+	int n = p->argc - i - 1;
+
+	if (n > 3)
+		return fail(p, "unexpected argument '%s'", p->argv[i + 4]);
+	if (n == 1) {
+		uri = p->argv[i + 1];
+	} else if (n >= 2) {
+		meth = p->argv[i + 1];
+		uri = p->argv[i + 2];
+	}
+	if (!*meth)
+		return fail(p, "empty method for 'httpchk'");
+	if (uri[0] != '/' && uri[0] != '*')
+		return fail(p, "invalid URI '%s' for 'httpchk' (expected a path starting with '/')", uri);
+	if (set_str(&s->chk_method, meth) < 0 || set_str(&s->chk_uri, uri) < 0)
+		return fail(p, "out of memory");
+	if (n == 3 && warn_at(p, p->line, p->argv[0], "HTTP version '%s' of 'httpchk' ignored",
+	                      p->argv[i + 3]) < 0)
+		return -1;
+	return 0;
+}
+
+enum { OPT_REDISPATCH, OPT_HTTPLOG, OPT_FORWARDFOR, OPT_KEEPALIVE, OPT_SERVER_CLOSE,
+       OPT_CLOSE, OPT_HTTPCHK, OPT_DONTLOGNULL };
+
+static const struct {
+	const char *name;
+	int id;
+	int applies;        /* sections where it means something; elsewhere: warning */
+} options[] = {
+	{ "redispatch",        OPT_REDISPATCH,   SEC_DEFAULTS | SEC_BE },
+	{ "httplog",           OPT_HTTPLOG,      SEC_DEFAULTS | SEC_FE },
+	{ "forwardfor",        OPT_FORWARDFOR,   SEC_PROXIES },
+	{ "http-keep-alive",   OPT_KEEPALIVE,    SEC_PROXIES },
+	{ "http-server-close", OPT_SERVER_CLOSE, SEC_PROXIES },
+	{ "httpclose",         OPT_CLOSE,        SEC_PROXIES },
+	{ "httpchk",           OPT_HTTPCHK,      SEC_DEFAULTS | SEC_BE },
+	{ "dontlognull",       OPT_DONTLOGNULL,  SEC_PROXIES },
+};
+#define OPTION_LIST "redispatch, httplog, forwardfor, http-keep-alive, http-server-close, httpclose, httpchk, dontlognull"
+
+/* `[no] option NAME [args]`; <i> is the index of NAME, <on> is 0 after "no". */
+static int apply_option(struct parser *p, int i, int on)
+{
+	struct px_settings *s = cur_settings(p);
+	const char *name;
+	size_t k;
+	int mode;
+
+	if (i >= p->argc)
+		return fail(p, "missing option name (expected " OPTION_LIST ")");
+	name = p->argv[i];
+	for (k = 0; k < sizeof(options) / sizeof(options[0]); k++)
+		if (strcmp(name, options[k].name) == 0)
+			break;
+	if (k == sizeof(options) / sizeof(options[0]))
+		return fail(p, "unknown option '%s' (expected " OPTION_LIST ")", name);
+	if (!(options[k].applies & p->sec))
+		return warn_at(p, p->line, p->argv[0], "'%s' ignored in '%s' section (only meaningful for %s)",
+		               name, sec_name(p->sec),
+		               (options[k].applies & SEC_BACKEND) ? "backends" : "frontends");
+	if ((options[k].id != OPT_HTTPCHK || !on) && i + 1 < p->argc)
+		return fail(p, "unexpected argument '%s' after '%s'", p->argv[i + 1], name);
+
+	switch (options[k].id) {
+	case OPT_REDISPATCH:  s->redispatch = on; break;
+	case OPT_HTTPLOG:     s->httplog = on; break;
+	case OPT_FORWARDFOR:  s->forwardfor = on; break;
+	case OPT_DONTLOGNULL:
+		return warn_at(p, p->line, p->argv[0], "'%s' ignored", name);
+	case OPT_HTTPCHK:
+		if (on)
+			return opt_httpchk(p, s, i);
+		free(s->chk_method);
+		free(s->chk_uri);
+		s->chk_method = s->chk_uri = NULL;
+		break;
+	default:
+		mode = options[k].id == OPT_SERVER_CLOSE ? CFG_CONN_SERVER_CLOSE :
+		       options[k].id == OPT_CLOSE ? CFG_CONN_CLOSE : CFG_CONN_KEEPALIVE;
+		if (on)
+			s->conn_mode = mode;
+		else if (s->conn_mode == mode)
+			s->conn_mode = CFG_CONN_KEEPALIVE;
+		break;
+	}
+	return 0;
+}
+
+static int kw_option(struct parser *p)
+{
+	return apply_option(p, 1, 1);
+}
+
+static int kw_no(struct parser *p)
+{
+	if (p->argc < 2 || strcmp(p->argv[1], "option") != 0)
+		return fail(p, "only 'no option NAME' is supported");
+	return apply_option(p, 2, 0);
+}
+
+static int kw_http_check(struct parser *p)
+{
+	uint64_t v;
+
+	if (want_words(p, 1, 3, "'expect status CODE'") < 0)
+		return -1;
+	if (strcmp(p->argv[1], "expect") != 0)
+		return fail(p, "unsupported directive '%s' (only 'expect status CODE')", p->argv[1]);
+	if (p->argc < 3)
+		return fail(p, "missing 'status CODE' after 'expect'");
+	if (strcmp(p->argv[2], "status") != 0)
+		return fail(p, "unsupported match '%s' (only 'expect status CODE')", p->argv[2]);
+	if (p->argc < 4)
+		return fail(p, "missing status code after 'status'");
+	if (get_uint(p, p->argv[3], " for 'status'", 100, 599, &v) < 0)
+		return -1;
+	cur_settings(p)->chk_expect_status = (int)v;
+	return 0;
+}
+
+static int kw_proxy_log(struct parser *p)
+{
+	if (p->argc != 2 || strcmp(p->argv[1], "global") != 0)
+		return fail(p, "only 'log global' is supported in '%s' section", sec_name(p->sec));
+	return 0;
+}
+
+/* Applies server settings argv[i..] to <srv> (`server` and `default-server`). */
+static int parse_server_args(struct parser *p, int i, struct cfg_server *srv)
+{
+	uint64_t v;
+	uint32_t t;
+	int h2;
+
+	for (; i < p->argc; i++) {
+		const char *a = p->argv[i];
+		int has_val = i + 1 < p->argc;
+
+		if (strcmp(a, "check") == 0) {
+			srv->check = 1;
+			continue;
+		}
+		if (strcmp(a, "disabled") == 0) {
+			srv->disabled = 1;
+			continue;
+		}
+		if (strcmp(a, "backup") == 0) {
+			srv->backup = 1;
+			continue;
+		}
+		if (strcmp(a, "proto") == 0) {
+			if (get_proto(p, i, &h2) < 0)
+				return -1;
+			srv->proto_h2 = h2;
+			i++;
+			continue;
+		}
+		if (strcmp(a, "maxconn") && strcmp(a, "weight") && strcmp(a, "inter") &&
+		    strcmp(a, "rise") && strcmp(a, "fall"))
+			return fail(p, "unknown argument '%s' (expected maxconn, weight, check, inter, rise, fall, proto, disabled, backup)", a);
+		if (!has_val)
+			return fail(p, "missing value after '%s'", a);
+		i++;
+		if (strcmp(a, "maxconn") == 0) {
+			if (get_uint(p, p->argv[i], " for 'maxconn'", 0, MAX_MAXCONN, &v) < 0)
+				return -1;
+			srv->maxconn = (unsigned)v;
+		} else if (strcmp(a, "weight") == 0) {
+			if (get_uint(p, p->argv[i], " for 'weight'", 0, 256, &v) < 0)
+				return -1;
+			srv->weight = (unsigned)v;
+		} else if (strcmp(a, "inter") == 0) {
+			if (get_time(p, p->argv[i], " for 'inter'", 1, &t) < 0)
+				return -1;
+			srv->inter_ms = t;
+		} else if (strcmp(a, "rise") == 0) {
+			if (get_uint(p, p->argv[i], " for 'rise'", 1, 1000, &v) < 0)
+				return -1;
+			srv->rise = (unsigned)v;
+		} else {
+			if (get_uint(p, p->argv[i], " for 'fall'", 1, 1000, &v) < 0)
+				return -1;
+			srv->fall = (unsigned)v;
+		}
+	}
+	return 0;
+}
+
+static int kw_default_server(struct parser *p)
+{
+	return parse_server_args(p, 1, &cur_settings(p)->srv);
+}
+
+/* Returns non-zero when <name> is a usable proxy or server name; otherwise
+ * records the error and returns 0. */
+static int valid_name(struct parser *p, const char *name)
+{
+	const char *c;
+
+	if (!*name) {
+		fail(p, "empty name");
+		return 0;
+	}
+	for (c = name; *c; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || strchr("-_.:", *c))
+			continue;
+		fail(p, "invalid character '%c' in name '%s' (expected letters, digits, '-', '_', '.', ':')",
+		     *c, name);
+		return 0;
+	}
+	return 1;
+}
+
+static int kw_server(struct parser *p)
+{
+	struct px_work *w = &p->px;
+	struct cfg_server srv, *arr;
+	unsigned i;
+
+	if (want_min(p, 1, "server name") < 0)
+		return -1;
+	if (!valid_name(p, p->argv[1]))
+		return -1;
+	if (p->argc < 3)
+		return fail(p, "missing address for server '%s' (expected ADDR:PORT)", p->argv[1]);
+	for (i = 0; i < w->nb_servers; i++)
+		if (strcmp(w->servers[i].name, p->argv[1]) == 0)
+			return fail(p, "duplicate server name '%s' in '%s' (first declared at line %d)",
+			            p->argv[1], w->name, w->servers[i].line);
+	srv = w->set.srv;
+	if (parse_addr(p, p->argv[2], 0, &srv.addr, &srv.addrlen) < 0 ||
+	    parse_server_args(p, 3, &srv) < 0)
+		return -1;
+	srv.line = p->line;
+	arr = grow(w->servers, &w->cap_servers, w->nb_servers + 1, sizeof(*arr));
+	if (!arr)
+		return fail(p, "out of memory");
+	w->servers = arr;
+	if (!(srv.name = strdup(p->argv[1])))
+		return fail(p, "out of memory");
+	w->servers[w->nb_servers++] = srv;
+	return 0;
+}
+
+static int kw_bind(struct parser *p)
+{
+	int h2 = 0;
+	int i;
+
+	if (want_min(p, 1, "address (expected ADDR:PORT)") < 0)
+		return -1;
+	for (i = 2; i < p->argc; i += 2) {
+		if (strcmp(p->argv[i], "proto") != 0)
+			return fail(p, "unsupported bind option '%s' (expected proto)", p->argv[i]);
+		if (get_proto(p, i, &h2) < 0)
+			return -1;
+	}
+	return add_binds(p, p->argv[1], h2);
+}
+
+static int kw_default_backend(struct parser *p)
+{
+	struct px_settings *s = cur_settings(p);
+
+	if (want_words(p, 1, 1, "backend name") < 0 || !valid_name(p, p->argv[1]))
+		return -1;
+	if (set_str(&s->default_backend, p->argv[1]) < 0)
+		return fail(p, "out of memory");
+	s->default_backend_line = p->line;
+	return 0;
+}
+
+static int kw_use_backend(struct parser *p)
+{
+	struct px_work *w = &p->px;
+
+	if (p->argc > 2 && (strcmp(p->argv[2], "if") == 0 || strcmp(p->argv[2], "unless") == 0))
+		return fail(p, "conditions are not supported (only an unconditional use_backend)");
+	if (want_words(p, 1, 1, "backend name") < 0 || !valid_name(p, p->argv[1]))
+		return -1;
+	if (w->use_backend)
+		return warn_at(p, p->line, p->argv[0],
+		               "ignored: the unconditional use_backend at line %d always matches first",
+		               w->use_backend_line);
+	if (set_str(&w->use_backend, p->argv[1]) < 0)
+		return fail(p, "out of memory");
+	w->use_backend_line = p->line;
+	return 0;
+}
+
+/* `stats enable | uri PATH | refresh TIME`; any of them enables stats. */
+static int kw_stats(struct parser *p)
+{
+	struct px_settings *s = cur_settings(p);
+	const char *what;
+
+	if (want_words(p, 1, 2, "argument (expected enable, uri, refresh)") < 0)
+		return -1;
+	what = p->argv[1];
+	if (strcmp(what, "enable") == 0) {
+		if (p->argc > 2)
+			return fail(p, "unexpected argument '%s'", p->argv[2]);
+	} else if (strcmp(what, "uri") == 0) {
+		if (p->argc < 3)
+			return fail(p, "missing path after 'uri'");
+		if (p->argv[2][0] != '/')
+			return fail(p, "invalid uri '%s' (expected a path starting with '/')", p->argv[2]);
+		if (set_str(&s->stats_uri, p->argv[2]) < 0)
+			return fail(p, "out of memory");
+	} else if (strcmp(what, "refresh") == 0) {
+		if (p->argc < 3)
+			return fail(p, "missing time after 'refresh'");
+		if (get_time(p, p->argv[2], " for 'refresh'", 0, &s->stats_refresh_ms) < 0)
+			return -1;
+	} else {
+		return fail(p, "unsupported argument '%s' (expected enable, uri, refresh)", what);
+	}
+	s->stats_enabled = 1;
+	if (!s->stats_uri && set_str(&s->stats_uri, CFG_STATS_DEFAULT_URI) < 0)
+		return fail(p, "out of memory");
+	return 0;
+}
+
+static int kw_unsupported(struct parser *p)
+{
+	return fail(p, "not supported by Sluice");
+}
+
+/* ---------- keyword table ---------- */
+
+struct keyword {
+	const char *name;
+	int applies;        /* sections where it is parsed */
+	int ignored;        /* sections where it is accepted with a warning */
+	int (*parse)(struct parser *p);
+};
+
+static const struct keyword keywords[] = {
+	{ "nbthread",                       SEC_GLOBAL, 0, kw_nbthread },
+	{ "maxconn",                        SEC_GLOBAL, 0, kw_global_maxconn },
+	{ "tune.bufsize",                   SEC_GLOBAL, 0, kw_bufsize },
+	{ "tune.maxrewrite",                SEC_GLOBAL, 0, kw_maxrewrite },
+	{ "tune.buffers.limit",             SEC_GLOBAL, 0, kw_buf_limit },
+	{ "tune.buffers.reserve",           SEC_GLOBAL, 0, kw_buf_reserve },
+	{ "tune.fail-alloc",                SEC_GLOBAL, 0, kw_fail_alloc },
+	{ "tune.h2.max-concurrent-streams", SEC_GLOBAL, 0, kw_h2_streams },
+	{ "tune.h2.initial-window-size",    SEC_GLOBAL, 0, kw_h2_window },
+	{ "tune.h2.header-table-size",      SEC_GLOBAL, 0, kw_h2_table },
+	{ "tune.h2.max-header-list-size",   SEC_GLOBAL, 0, kw_h2_list },
+	{ "grace",                          SEC_GLOBAL, 0, kw_grace },
+	{ "log",                            SEC_GLOBAL, 0, kw_global_log },
+	{ "daemon",                         SEC_GLOBAL, 0, kw_daemon },
+
+	{ "mode",            SEC_PROXIES,           0,            kw_mode },
+	{ "timeout",         SEC_PROXIES,           0,            kw_timeout },
+	{ "maxconn",         SEC_DEFAULTS | SEC_FE, SEC_BACKEND,  kw_maxconn },
+	{ "balance",         SEC_DEFAULTS | SEC_BE, SEC_FRONTEND, kw_balance },
+	{ "retries",         SEC_DEFAULTS | SEC_BE, SEC_FRONTEND, kw_retries },
+	{ "option",          SEC_PROXIES,           0,            kw_option },
+	{ "no",              SEC_PROXIES,           0,            kw_no },
+	{ "http-check",      SEC_DEFAULTS | SEC_BE, SEC_FRONTEND, kw_http_check },
+	{ "log",             SEC_PROXIES,           0,            kw_proxy_log },
+	{ "default-server",  SEC_DEFAULTS | SEC_BE, 0,            kw_default_server },
+	{ "server",          SEC_BE,                0,            kw_server },
+	{ "bind",            SEC_FE,                0,            kw_bind },
+	{ "default_backend", SEC_DEFAULTS | SEC_FE, SEC_BACKEND,  kw_default_backend },
+	{ "use_backend",     SEC_FE,                0,            kw_use_backend },
+	{ "stats",           SEC_PROXIES,           0,            kw_stats },
+
+	/* HAProxy keywords Sluice knows it does not implement */
+	{ "http-request",        SEC_PROXIES, 0, kw_unsupported },
+	{ "http-response",       SEC_PROXIES, 0, kw_unsupported },
+	{ "http-after-response", SEC_PROXIES, 0, kw_unsupported },
+	{ "tcp-request",         SEC_PROXIES, 0, kw_unsupported },
+	{ "tcp-response",        SEC_PROXIES, 0, kw_unsupported },
+	{ "acl",                 SEC_PROXIES, 0, kw_unsupported },
+	{ "redirect",            SEC_PROXIES, 0, kw_unsupported },
+	{ "errorfile",           SEC_PROXIES, 0, kw_unsupported },
+};
+
+/* HAProxy sections Sluice does not have. */
+static const char *const unsupported_sections[] = {
+	"userlist", "peers", "resolvers", "mailers", "program", "cache", "ring",
+	"http-errors", "fcgi-app", "crt-store",
+};
+
+/* Runs the keyword of the current line in the current section. */
+static int run_keyword(struct parser *p)
+{
+	const char *kw = p->argv[0];
+	int known = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
+		const struct keyword *k = &keywords[i];
+
+		if (strcmp(k->name, kw) != 0)
+			continue;
+		if (k->applies & p->sec)
+			return k->parse(p);
+		if (k->ignored & p->sec)
+			return warn_at(p, p->line, kw, "ignored in '%s' section (only meaningful for %s)",
+			               sec_name(p->sec),
+			               (k->applies & SEC_BACKEND) ? "backends" : "frontends");
+		known = 1;
+	}
+	if (known)
+		return fail(p, "not allowed in '%s' section", sec_name(p->sec));
+	return fail_at(p, p->line, NULL, "unknown keyword '%s' in '%s' section", kw, sec_name(p->sec));
+}
+
+/* ---------- sections ---------- */
+
+/* Returns the line of the frontend (or backend when <is_be>) named <name>
+ * and sets *<from_listen>, or returns 0 when there is none. */
+static int find_proxy(const struct cfg *c, const char *name, int is_be, int *from_listen)
+{
+	unsigned i;
+
+	for (i = 0; !is_be && i < c->nb_frontends; i++)
+		if (strcmp(c->frontends[i].name, name) == 0) {
+			*from_listen = c->frontends[i].from_listen;
+			return c->frontends[i].line;
+		}
+	for (i = 0; is_be && i < c->nb_backends; i++)
+		if (strcmp(c->backends[i].name, name) == 0) {
+			*from_listen = c->backends[i].from_listen;
+			return c->backends[i].line;
+		}
+	return 0;
+}
+
+static void frontend_free(struct cfg_frontend *fe)
+{
+	free(fe->name);
+	free(fe->binds);
+	free(fe->default_backend);
+	free(fe->stats_uri);
+}
+
+static void backend_free(struct cfg_backend *be)
+{
+	unsigned i;
+
+	free(be->name);
+	free(be->chk_method);
+	free(be->chk_uri);
+	free(be->stats_uri);
+	for (i = 0; i < be->nb_servers; i++)
+		free(be->servers[i].name);
+	free(be->servers);
+}
+
+/* Moves the frontend side of the work area into the cfg. */
+static int commit_frontend(struct parser *p)
+{
+	struct px_work *w = &p->px;
+	const struct px_settings *s = &w->set;
+	struct cfg_frontend fe, *fes;
+	unsigned char *by_use_arr;
+	const char *ref = NULL;
+	int by_use = 0;
+
+	memset(&fe, 0, sizeof(fe));
+	fe.backend_idx = -1;
+	if (w->use_backend) {
+		ref = w->use_backend;
+		fe.default_backend_line = w->use_backend_line;
+		by_use = 1;
+	} else if (s->default_backend) {
+		ref = s->default_backend;
+		fe.default_backend_line = s->default_backend_line;
+	} else if (w->kind == SEC_LISTEN) {
+		ref = w->name;
+	}
+	fes = grow(p->c->frontends, &p->cap_frontends, p->c->nb_frontends + 1, sizeof(fe));
+	if (fes)
+		p->c->frontends = fes;
+	by_use_arr = grow(p->fe_by_use, &p->cap_by_use, p->c->nb_frontends + 1, 1);
+	if (by_use_arr)
+		p->fe_by_use = by_use_arr;
+	if (!fes || !by_use_arr ||
+	    !(fe.name = strdup(w->name)) ||
+	    set_str(&fe.default_backend, ref) < 0 ||
+	    set_str(&fe.stats_uri, s->stats_uri) < 0) {
+		frontend_free(&fe);
+		return fail_at(p, w->line, sec_name(w->kind), "out of memory");
+	}
+	fe.mode = s->mode;
+	fe.maxconn = s->maxconn;
+	resolve_timeouts(s, &fe.t);
+	fe.forwardfor = s->forwardfor;
+	fe.httplog = s->httplog;
+	fe.stats_enabled = s->stats_enabled;
+	fe.stats_refresh_ms = s->stats_refresh_ms;
+	fe.conn_mode = s->conn_mode;
+	fe.from_listen = w->kind == SEC_LISTEN;
+	fe.line = w->line;
+	fe.binds = w->binds;
+	fe.nb_binds = w->nb_binds;
+	w->binds = NULL;
+	w->nb_binds = w->cap_binds = 0;
+	p->fe_by_use[p->c->nb_frontends] = (unsigned char)by_use;
+	p->c->frontends[p->c->nb_frontends++] = fe;
+	return 0;
+}
+
+/* Moves the backend side of the work area into the cfg. */
+static int commit_backend(struct parser *p)
+{
+	struct px_work *w = &p->px;
+	const struct px_settings *s = &w->set;
+	struct cfg_backend be, *bes;
+
+	memset(&be, 0, sizeof(be));
+	bes = grow(p->c->backends, &p->cap_backends, p->c->nb_backends + 1, sizeof(be));
+	if (bes)
+		p->c->backends = bes;
+	if (!bes || !(be.name = strdup(w->name)) ||
+	    set_str(&be.chk_method, s->chk_method) < 0 ||
+	    set_str(&be.chk_uri, s->chk_uri) < 0 ||
+	    set_str(&be.stats_uri, s->stats_uri) < 0) {
+		backend_free(&be);
+		return fail_at(p, w->line, sec_name(w->kind), "out of memory");
+	}
+	be.mode = s->mode;
+	be.balance = s->balance;
+	be.retries = s->retries;
+	be.redispatch = s->redispatch;
+	resolve_timeouts(s, &be.t);
+	be.chk_expect_status = s->chk_expect_status;
+	be.stats_enabled = s->stats_enabled;
+	be.stats_refresh_ms = s->stats_refresh_ms;
+	be.conn_mode = s->conn_mode;
+	be.forwardfor = s->forwardfor;
+	be.from_listen = w->kind == SEC_LISTEN;
+	be.line = w->line;
+	be.servers = w->servers;
+	be.nb_servers = w->nb_servers;
+	w->servers = NULL;
+	w->nb_servers = w->cap_servers = 0;
+	p->c->backends[p->c->nb_backends++] = be;
+	return 0;
+}
+
+/* Ends the current section: a proxy being parsed goes into the cfg. */
+static int close_section(struct parser *p)
+{
+	int kind = p->px.kind;
+	int rc = 0;
+
+	if (!kind)
+		return 0;
+	if (kind & SEC_FE)
+		rc = commit_frontend(p);
+	if (rc == 0 && (kind & SEC_BE))
+		rc = commit_backend(p);
+	px_work_free(&p->px);
+	return rc;
+}
+
+/* Fails when <name> is taken by a proxy on the same side(s) as <kind>:
+ * frontends and backends have separate name spaces, a listen uses both. */
+static int check_unique(struct parser *p, int kind, const char *name)
+{
+	int side, line, listen;
+
+	for (side = 0; side < 2; side++) {
+		if (!(kind & (side ? SEC_BE : SEC_FE)))
+			continue;
+		line = find_proxy(p->c, name, side, &listen);
+		if (line)
+			return fail(p, "duplicate name '%s': already used by the %s at line %d", name,
+			            listen ? "listen" : side ? "backend" : "frontend", line);
+	}
+	return 0;
+}
+
+/* `frontend NAME [ADDR:PORT]`, `backend NAME`, `listen NAME [ADDR:PORT]`. */
+static int open_proxy(struct parser *p, int kind)
+{
+	struct px_work *w = &p->px;
+	const char *name;
+
+	if (want_words(p, 1, kind == SEC_BACKEND ? 1 : 2, "name") < 0 || !valid_name(p, p->argv[1]))
+		return -1;
+	name = p->argv[1];
+	if (check_unique(p, kind, name) < 0)
+		return -1;
+	w->kind = kind;
+	w->line = p->line;
+	p->sec = kind;
+	if (!(w->name = strdup(name)) || settings_copy(&w->set, &p->defs) < 0)
+		return fail(p, "out of memory");
+	if (kind == SEC_LISTEN) {
+		/* a listen serves its own servers unless it says otherwise itself */
+		free(w->set.default_backend);
+		w->set.default_backend = NULL;
+		w->set.default_backend_line = 0;
+	}
+	if (p->argc == 3)
+		return add_binds(p, p->argv[2], 0);
+	return 0;
+}
+
+/* Handles a section header line. Returns 1 when the line was not one, 0 when
+ * it was handled, -1 on error. */
+static int try_section(struct parser *p)
+{
+	const char *kw = p->argv[0];
+	size_t i;
+
+	for (i = 0; i < sizeof(unsupported_sections) / sizeof(unsupported_sections[0]); i++)
+		if (strcmp(kw, unsupported_sections[i]) == 0)
+			return fail(p, "sections are not supported by Sluice");
+
+	if (strcmp(kw, "global") == 0) {
+		if (want_words(p, 0, 0, "") < 0 || close_section(p) < 0)
+			return -1;
+		p->sec = SEC_GLOBAL;
+		return 0;
+	}
+	if (strcmp(kw, "defaults") == 0) {
+		/* an optional name is accepted; `from` inheritance is not */
+		if (want_words(p, 0, 1, "") < 0 || close_section(p) < 0)
+			return -1;
+		settings_clear(&p->defs);
+		p->sec = SEC_DEFAULTS;
+		return 0;
+	}
+	if (strcmp(kw, "frontend") == 0 || strcmp(kw, "backend") == 0 || strcmp(kw, "listen") == 0) {
+		if (close_section(p) < 0)
+			return -1;
+		return open_proxy(p, kw[0] == 'f' ? SEC_FRONTEND : kw[0] == 'b' ? SEC_BACKEND : SEC_LISTEN);
+	}
+	return 1;
+}
+
+/* ---------- lines ---------- */
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Returns what backslash + <c> stands for outside quotes, or 0 when the
+ * backslash is kept as is. */
+static char unescape_bare(char c)
+{
+	switch (c) {
+	case ' ': case '\t': case '#': case '\\': case '"': case '\'': return c;
+	case 'r': return '\r';
+	case 'n': return '\n';
+	case 't': return '\t';
+	default:  return 0;
+	}
+}
+
+/* Same inside double quotes. */
+static char unescape_quoted(char c)
+{
+	switch (c) {
+	case '"': case '\\': return c;
+	case 'r': return '\r';
+	case 'n': return '\n';
+	case 't': return '\t';
+	default:  return 0;
+	}
+}
+
+/* Splits the line [s, s+len) into p->argv (words live in p->scratch).
+ * Returns 0, or -1 with the error set. */
+static int split_line(struct parser *p, const char *s, size_t len)
+{
+	size_t i = 0;
+	char *o;
+
+	p->argc = 0;
+	/* a word is never longer than what it was read from, and each word's
+	 * terminating NUL takes the place of at least one blank but the last */
+	if (len + 1 > p->scratch_cap) {
+		char *n = realloc(p->scratch, len + 1);
+
+		if (!n)
+			return fail_at(p, p->line, NULL, "out of memory");
+		p->scratch = n;
+		p->scratch_cap = len + 1;
+	}
+	o = p->scratch;
+	for (;;) {
+		while (i < len && is_blank(s[i]))
+			i++;
+		if (i >= len || s[i] == '#')
+			return 0;
+		if (p->argc == CFG_MAX_WORDS)
+			return fail(p, "too many words on one line (at most %d)", CFG_MAX_WORDS);
+		p->argv[p->argc++] = o;
+		while (i < len && !is_blank(s[i]) && s[i] != '#') {
+			char c = s[i++], e;
+
+			if (c == '"' || c == '\'') {
+				char q = c;
+
+				for (;;) {
+					if (i >= len) {
+						*o = '\0';
+						return fail(p, "unterminated quote");
+					}
+					c = s[i++];
+					if (c == q)
+						break;
+					if (q == '"' && c == '\\' && i < len && (e = unescape_quoted(s[i]))) {
+						c = e;
+						i++;
+					}
+					*o++ = c;
+				}
+				continue;
+			}
+			if (c == '\\' && i < len && (e = unescape_bare(s[i]))) {
+				c = e;
+				i++;
+			}
+			*o++ = c;
+		}
+		*o++ = '\0';
+	}
+}
+
+static int parse_line(struct parser *p, const char *s, size_t len)
+{
+	int rc;
+
+	if (split_line(p, s, len) < 0)
+		return -1;
+	if (p->argc == 0)
+		return 0;
+	rc = try_section(p);
+	if (rc <= 0)
+		return rc;
+	if (p->sec == SEC_NONE)
+		return fail(p, "outside of any section (expected global, defaults, frontend, backend or listen first)");
+	return run_keyword(p);
+}
+
+/* ---------- whole-file checks ---------- */
+
+static int check_global(struct parser *p)
+{
+	struct cfg_global *g = &p->c->g;
+
+	if (g->maxrewrite * 2 >= g->bufsize) {
+		if (p->maxrewrite_line)
+			return fail_at(p, p->maxrewrite_line, "tune.maxrewrite",
+			               "%zu must be less than half of tune.bufsize (%zu)",
+			               g->maxrewrite, g->bufsize);
+		/* the built-in value adapts to a small bufsize */
+		g->maxrewrite = g->bufsize / 4;
+	}
+	if (g->buf_limit && g->buf_reserve >= g->buf_limit) {
+		if (p->reserve_line)
+			return fail_at(p, p->reserve_line, "tune.buffers.reserve",
+			               "%llu must be less than tune.buffers.limit (%llu)",
+			               (unsigned long long)g->buf_reserve, (unsigned long long)g->buf_limit);
+		return fail_at(p, p->limit_line, "tune.buffers.limit",
+		               "%llu must be greater than tune.buffers.reserve (%llu)",
+		               (unsigned long long)g->buf_limit, (unsigned long long)g->buf_reserve);
+	}
+	if (!p->h2_list_line)
+		g->h2_max_header_list = (uint32_t)g->bufsize;
+	return 0;
+}
+
+/* Returns the index of the backend named <name>, or -1. */
+static int backend_index(const struct cfg *c, const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nb_backends; i++)
+		if (strcmp(c->backends[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const char *mode_name(int mode)
+{
+	return mode == CFG_MODE_TCP ? "tcp" : "http";
+}
+
+static int check_frontend(struct parser *p, unsigned idx)
+{
+	struct cfg_frontend *fe = &p->c->frontends[idx];
+	const char *kind = fe->from_listen ? "listen" : "frontend";
+	const char *ref_kw = p->fe_by_use[idx] ? "use_backend" : "default_backend";
+	const struct cfg_backend *be;
+	int bi;
+
+	if (fe->nb_binds == 0)
+		return fail_at(p, fe->line, kind, "'%s' has no bind", fe->name);
+	if (!fe->maxconn)
+		fe->maxconn = p->c->g.maxconn;
+	if (!fe->default_backend) {
+		if (fe->stats_enabled)
+			return 0;
+		return warn_at(p, fe->line, kind, "'%s' has no default_backend: every %s",
+		               fe->name, fe->mode == CFG_MODE_TCP ? "connection will be closed"
+		                                                  : "request will get a 503");
+	}
+	bi = backend_index(p->c, fe->default_backend);
+	if (bi < 0)
+		return fail_at(p, fe->default_backend_line, ref_kw,
+		               "unknown backend '%s' in %s '%s' (line %d)",
+		               fe->default_backend, kind, fe->name, fe->line);
+	be = &p->c->backends[bi];
+	if (be->mode != fe->mode)
+		return fail_at(p, fe->default_backend_line ? fe->default_backend_line : fe->line,
+		               fe->default_backend_line ? ref_kw : kind,
+		               "backend '%s' is in %s mode but %s '%s' is in %s mode",
+		               be->name, mode_name(be->mode), kind, fe->name, mode_name(fe->mode));
+	if (be->nb_servers == 0 && !be->stats_enabled && !fe->stats_enabled)
+		return fail_at(p, be->line, be->from_listen ? "listen" : "backend",
+		               "'%s' has no server (used by %s '%s' at line %d)",
+		               be->name, kind, fe->name, fe->line);
+	fe->backend_idx = bi;
+	return 0;
+}
+
+static int check_all(struct parser *p)
+{
+	unsigned i;
+
+	if (check_global(p) < 0)
+		return -1;
+	for (i = 0; i < p->c->nb_frontends; i++)
+		if (check_frontend(p, i) < 0)
+			return -1;
+	return 0;
+}
+
+/* ---------- entry points ---------- */
+
+static unsigned default_nbthread(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	return (unsigned)(n > MAX_DEF_NBTHREAD ? MAX_DEF_NBTHREAD : n);
+}
+
+static void global_init(struct cfg_global *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->nbthread = default_nbthread();
+	g->maxconn = 4096;
+	g->bufsize = 16384;
+	g->maxrewrite = 1024;
+	g->buf_limit = 0;
+	g->buf_reserve = 2;
+	g->fail_alloc_pct = 0.0;
+	g->h2_max_streams = 100;
+	g->h2_init_window = 65535;
+	g->h2_header_table = 4096;
+	g->grace_ms = 10000;
+}
+
+static void parser_release(struct parser *p)
+{
+	px_work_free(&p->px);
+	settings_clear(&p->defs);
+	free(p->fe_by_use);
+	free(p->scratch);
+	free(p->warnings);
+}
+
+struct cfg *cfg_parse_text(const char *text, const char *name, char **err)
+{
+	struct parser p;
+	const char *s = text;
+	struct cfg *c;
+
+	*err = NULL;
+	memset(&p, 0, sizeof(p));
+	p.file = name ? name : "(config)";
+	settings_init(&p.defs);
+	settings_init(&p.px.set);
+	c = p.c = calloc(1, sizeof(*c));
+	if (!c) {
+		*err = strdup("out of memory");
+		return NULL;
+	}
+	global_init(&c->g);
+
+	while (s && *s) {
+		const char *nl = strchr(s, '\n');
+		size_t len = nl ? (size_t)(nl - s) : strlen(s);
+
+		p.line++;
+		if (parse_line(&p, s, len) < 0)
+			goto fail;
+		s = nl ? nl + 1 : s + len;
+	}
+	if (close_section(&p) < 0 || check_all(&p) < 0)
+		goto fail;
+
+	c->warnings = p.warnings;
+	p.warnings = NULL;
+	parser_release(&p);
+	return c;
+fail:
+	*err = p.err;
+	p.err = NULL;
+	parser_release(&p);
+	cfg_free(c);
+	return NULL;
+}
+
+/* Reads the whole file at <path> into a new NUL-terminated string and its
+ * length. Returns it, or NULL with errno set. */
+static char *read_file(const char *path, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	int fd, saved;
+
+	if (!buf)
+		return NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		goto fail;
+	for (;;) {
+		ssize_t r;
+
+		if (cap - n < 2) {
+			char *nb = realloc(buf, cap * 2);
+
+			if (!nb) {
+				errno = ENOMEM;
+				goto fail_fd;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		r = read(fd, buf + n, cap - n - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail_fd;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+fail_fd:
+	saved = errno;
+	close(fd);
+	errno = saved;
+fail:
+	saved = errno;
+	free(buf);
+	errno = saved;
+	return NULL;
+}
+
+struct cfg *cfg_parse_file(const char *path, char **err)
+{
+	struct cfg *c;
+	const char *nul;
+	size_t len;
+	char *text;
+
+	*err = NULL;
+	text = read_file(path, &len);
+	if (!text) {
+		if (asprintf(err, "%s: cannot read the configuration: %s", path, strerror(errno)) < 0)
+			*err = NULL;
+		return NULL;
+	}
+	nul = memchr(text, '\0', len);
+	if (nul) {
+		int line = 1;
+		const char *q;
+
+		for (q = text; q < nul; q++)
+			line += *q == '\n';
+		if (asprintf(err, "%s:%d: NUL byte in the configuration", path, line) < 0)
+			*err = NULL;
+		free(text);
+		return NULL;
+	}
+	c = cfg_parse_text(text, path, err);
+	free(text);
+	return c;
+}
+
+static const char default_text[] =
+	"# Sluice's built-in configuration, used when no -f is given.\n"
+	"# Run an origin server on 127.0.0.1:8081, then browse http://127.0.0.1:8080/\n"
+	"global\n"
+	"    nbthread 2\n"
+	"    maxconn 4096\n"
+	"\n"
+	"defaults\n"
+	"    mode http\n"
+	"    timeout client 30s\n"
+	"    timeout server 30s\n"
+	"    timeout connect 5s\n"
+	"    timeout queue 10s\n"
+	"    timeout http-request 10s\n"
+	"    timeout http-keep-alive 10s\n"
+	"    retries 3\n"
+	"    option redispatch\n"
+	"\n"
+	"frontend main\n"
+	"    bind 127.0.0.1:8080\n"
+	"    bind [::1]:8080\n"
+	"    stats uri /sluice-stats\n"
+	"    default_backend demo\n"
+	"\n"
+	"backend demo\n"
+	"    balance roundrobin\n"
+	"    server origin1 127.0.0.1:8081 maxconn 64\n";
+
+const char *cfg_default_text(void)
+{
+	return default_text;
+}
+
+void cfg_free(struct cfg *c)
+{
+	unsigned i;
+
+	if (!c)
+		return;
+	for (i = 0; i < c->nb_frontends; i++)
+		frontend_free(&c->frontends[i]);
+	for (i = 0; i < c->nb_backends; i++)
+		backend_free(&c->backends[i]);
+	free(c->frontends);
+	free(c->backends);
+	free(c->g.log_target);
+	free(c->warnings);
+	free(c);
+}

@@ -1,0 +1,187 @@
+/* cfg.h - Sluice's configuration: an HAProxy-style file parsed into plain structs.
+ *
+ * Contract
+ * --------
+ * The text is made of sections (`global`, `defaults`, `frontend NAME`,
+ * `backend NAME`, `listen NAME`), one keyword per line, arguments separated
+ * by blanks. `#` outside quotes starts a comment. An argument may be quoted:
+ * "..." (with \" \\ \r \n \t escapes) or '...' (taken literally); outside
+ * quotes a backslash escapes a blank, `#`, a quote or itself.
+ *
+ * Times are a decimal number with an optional unit: us, ms (the default), s,
+ * m, h, d. Sizes are a decimal number with an optional k, m or g suffix
+ * (powers of 1024).
+ *
+ * `defaults` follows HAProxy: each `defaults` section starts again from the
+ * built-in defaults, and every later frontend/backend/listen starts from the
+ * most recent one. A `listen NAME` section yields both a frontend and a
+ * backend named NAME; the frontend uses that backend unless the section says
+ * otherwise.
+ *
+ * Parsing stops at the first error. Every error message has the form
+ *   FILE:LINE: 'keyword' what is wrong
+ * except for an unknown keyword:
+ *   FILE:LINE: unknown keyword 'foo' in 'global' section
+ * Warnings (keywords accepted but ignored) use the same form and are returned
+ * in cfg->warnings.
+ *
+ * Everything reachable from a struct cfg is owned by it and freed by
+ * cfg_free(). A parsed cfg is never modified by this module again, so it may
+ * be read by many threads at once.
+ *
+ * Values after parsing are final: unset timeouts, frontend maxconn and the
+ * H2 header-list limit are resolved to their effective value, backend_idx is
+ * resolved, and the checks listed in cfg_parse_text() have passed.
+ */
+#ifndef SLUICE_ENGINE_CFG_H
+#define SLUICE_ENGINE_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum { CFG_MODE_HTTP = 0, CFG_MODE_TCP = 1 };
+enum { CFG_BALANCE_RR = 0, CFG_BALANCE_LC = 1 };
+
+/* Connection modes: `option http-keep-alive` (the default),
+ * `option http-server-close`, `option httpclose`. */
+enum { CFG_CONN_KEEPALIVE = 0, CFG_CONN_SERVER_CLOSE = 1, CFG_CONN_CLOSE = 2 };
+
+/* URI served by `stats enable` when no `stats uri` is given. */
+#define CFG_STATS_DEFAULT_URI "/sluice-stats"
+/* Method and URI of `option httpchk` given without arguments. */
+#define CFG_CHK_DEFAULT_METHOD "OPTIONS"
+#define CFG_CHK_DEFAULT_URI    "/"
+
+/* Built-in values of server settings (`server` / `default-server`). */
+#define CFG_SRV_DEFAULT_WEIGHT   1
+#define CFG_SRV_DEFAULT_INTER_MS 2000
+#define CFG_SRV_DEFAULT_RISE     2
+#define CFG_SRV_DEFAULT_FALL     3
+
+/* All in milliseconds, all resolved after parsing. Built-in values: client
+ * 30s, server 30s, connect 5s; queue defaults to connect, http-request to
+ * client, http-keep-alive to http-request (as in HAProxy). check is 0 when
+ * unset, meaning "each server's inter": use cfg_check_timeout_ms(). */
+struct cfg_timeouts {
+	uint32_t client_ms, server_ms, connect_ms, queue_ms, http_request_ms,
+	         http_keep_alive_ms, check_ms;
+};
+
+struct cfg_server {
+	char *name;
+	struct sockaddr_storage addr;     /* numeric address and port */
+	socklen_t addrlen;
+	unsigned maxconn;                 /* 0: no limit */
+	unsigned weight;                  /* 0..256, default 1 */
+	int check;                        /* health checks enabled */
+	unsigned inter_ms, rise, fall;    /* check interval, up/down thresholds */
+	int proto_h2;                     /* speak HTTP/2 (prior knowledge) */
+	int disabled, backup;
+	int line;                         /* line of the `server` keyword */
+};
+
+struct cfg_backend {
+	char *name;
+	int mode;                         /* CFG_MODE_* */
+	int balance;                      /* CFG_BALANCE_* */
+	unsigned retries;
+	int redispatch;
+	struct cfg_timeouts t;
+	char *chk_method, *chk_uri;       /* both set iff `option httpchk` */
+	int chk_expect_status;            /* 0: any 2xx or 3xx is good */
+	struct cfg_server *servers;
+	unsigned nb_servers;
+	int stats_enabled;
+	char *stats_uri;                  /* set iff stats_enabled */
+	unsigned stats_refresh_ms;        /* 0: no refresh */
+	int conn_mode;                    /* CFG_CONN_* */
+	int forwardfor;
+	int from_listen;                  /* declared by a `listen` section */
+	int line;                         /* line of the section header */
+};
+
+struct cfg_bind {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	int proto_h2;                     /* HTTP/2 prior knowledge only */
+	int line;
+};
+
+struct cfg_frontend {
+	char *name;
+	int mode;                         /* CFG_MODE_* */
+	struct cfg_bind *binds;
+	unsigned nb_binds;                /* at least 1 */
+	unsigned maxconn;                 /* global maxconn when not set */
+	char *default_backend;            /* NULL when there is none */
+	int backend_idx;                  /* index in cfg->backends, or -1 */
+	int default_backend_line;         /* line naming it, 0 for a listen's own */
+	struct cfg_timeouts t;
+	int forwardfor;
+	int httplog;
+	int stats_enabled;
+	char *stats_uri;                  /* set iff stats_enabled */
+	unsigned stats_refresh_ms;
+	int conn_mode;                    /* CFG_CONN_* */
+	int from_listen;
+	int line;
+};
+
+struct cfg_global {
+	unsigned nbthread, maxconn;
+	size_t bufsize, maxrewrite;
+	uint64_t buf_limit;               /* tune.buffers.limit, 0: none */
+	uint64_t buf_reserve;             /* < buf_limit when a limit is set */
+	double fail_alloc_pct;            /* 0..100 */
+	unsigned h2_max_streams;
+	uint32_t h2_init_window, h2_header_table;
+	uint32_t h2_max_header_list;      /* bufsize when not set */
+	uint32_t grace_ms;
+	char *log_target;                 /* "stderr", "stdout", a file path, or NULL */
+};
+
+struct cfg {
+	struct cfg_global g;
+	struct cfg_frontend *frontends;
+	unsigned nb_frontends;
+	struct cfg_backend *backends;
+	unsigned nb_backends;
+	char *warnings;                   /* newline-separated, or NULL */
+};
+
+/* Parses <text>; <name> is the file name used in messages. Returns a new cfg,
+ * or NULL with a malloc'ed message in *err (caller frees; NULL only when even
+ * that message could not be allocated). After the last line it checks that
+ * every frontend has a bind, that the backends frontends use exist, have the
+ * same mode, and have servers unless stats serve the frontend, that names are
+ * unique, and that buffer limits are consistent. */
+struct cfg *cfg_parse_text(const char *text, const char *name, char **err);
+
+/* Reads and parses the file at <path>. Same returns as cfg_parse_text(); an
+ * unreadable file is an error naming it and the reason. */
+struct cfg *cfg_parse_file(const char *path, char **err);
+
+/* Returns the built-in configuration text, used when no file is given. */
+const char *cfg_default_text(void);
+
+/* Frees <c> and everything it owns. NULL is accepted. */
+void cfg_free(struct cfg *c);
+
+/* Parses a time with an optional unit into milliseconds (microseconds are
+ * rounded up). Returns 0, or -1 when <s> is not a time or does not fit. */
+int cfg_parse_time(const char *s, uint32_t *ms);
+
+/* Parses a size with an optional k/m/g suffix. Returns 0, or -1 when <s> is
+ * not a size or overflows. */
+int cfg_parse_size(const char *s, uint64_t *out);
+
+/* Returns the timeout of one health check of <srv> in <be>: `timeout check`
+ * when set, the server's check interval otherwise. */
+static inline uint32_t cfg_check_timeout_ms(const struct cfg_backend *be,
+                                             const struct cfg_server *srv)
+{
+	return be->t.check_ms ? be->t.check_ms : srv->inter_ms;
+}
+
+#endif

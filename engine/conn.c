@@ -1,0 +1,209 @@
+/* conn.c - non-blocking sockets on the poller (see conn.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include "engine/conn.h"
+#include "engine/engine.h"
+
+struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (!c)
+		return NULL;
+	c->fd = fd;
+	c->owner = owner;
+	c->tc = tc;
+	/* small requests and responses must leave at once */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	tasklet_init(&c->tl, tc->thr, fn, c);
+	if (sched_fd_add(&c->tl, fd) < 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct conn *conn_connect(struct thr_ctx *tc, const struct sockaddr *addr, socklen_t len,
+			  tasklet_fn fn, void *owner)
+{
+	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct conn *c;
+	int inprogress = 0;
+
+	if (fd < 0)
+		return NULL;
+	if (connect(fd, addr, len) < 0) {
+		if (errno != EINPROGRESS) {
+			int err = errno;
+
+			close(fd);
+			errno = err;
+			return NULL;
+		}
+		inprogress = 1;
+	}
+	c = conn_new(tc, fd, fn, owner);
+	if (!c) {
+		close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (inprogress)
+		c->flags |= CF_CONNECTING;
+	else
+		c->flags |= CF_WR_READY;
+	return c;
+}
+
+int conn_connect_check(struct conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (!(c->flags & CF_CONNECTING))
+		return 0;
+	if (!(c->flags & (CF_WR_READY | CF_ERROR)))
+		return 1;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err == EINPROGRESS || err == EALREADY)
+		return 1;
+	if (err) {
+		c->flags |= CF_ERROR;
+		errno = err;
+		return -1;
+	}
+	c->flags &= ~CF_CONNECTING;
+	return 0;
+}
+
+void conn_update_ready(struct conn *c, unsigned reasons)
+{
+	if (reasons & SCHED_R_READ)
+		c->flags |= CF_RD_READY;
+	if (reasons & SCHED_R_WRITE)
+		c->flags |= CF_WR_READY;
+	if (reasons & SCHED_R_HUP)
+		c->flags |= CF_RD_READY | CF_WR_READY;
+}
+
+size_t conn_recv(struct conn *c, struct buf *b)
+{
+	size_t total = 0;
+
+	while ((c->flags & CF_RD_READY) && !(c->flags & (CF_RD_EOF | CF_ERROR))) {
+		size_t room = b_contig_space(b);
+		ssize_t n;
+
+		if (!room)
+			break;
+		n = recv(c->fd, b_tail(b), room, 0);
+		if (n > 0) {
+			b_add(b, (size_t)n);
+			total += (size_t)n;
+			/* a short read means the socket is drained: saves a syscall */
+			if ((size_t)n < room)
+				c->flags &= ~CF_RD_READY;
+			continue;
+		}
+		if (n == 0) {
+			c->flags |= CF_RD_EOF;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			c->flags &= ~CF_RD_READY;
+		} else if (errno != EINTR) {
+			c->flags |= CF_ERROR;
+		}
+		if (n == 0 || errno != EINTR)
+			break;
+	}
+	return total;
+}
+
+size_t conn_send(struct conn *c, struct buf *b, size_t max)
+{
+	size_t total = 0;
+
+	if (max > b_data(b))
+		max = b_data(b);
+	while (total < max && (c->flags & CF_WR_READY) && !(c->flags & CF_ERROR)) {
+		struct iovec iov[2];
+		size_t want = max - total;
+		size_t first = b_contig_data(b);
+		int cnt = 1;
+		ssize_t n;
+
+		if (first > want)
+			first = want;
+		iov[0].iov_base = b_head(b);
+		iov[0].iov_len = first;
+		if (first < want) {
+			iov[1].iov_base = b->area;
+			iov[1].iov_len = want - first;
+			cnt = 2;
+		}
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
+
+		/* sendmsg rather than writev: MSG_NOSIGNAL spares an embedding
+		 * program from SIGPIPE on a peer that went away */
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (n > 0) {
+			b_del(b, (size_t)n);
+			total += (size_t)n;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			c->flags &= ~CF_WR_READY;
+		else if (n < 0 && errno != EINTR)
+			c->flags |= CF_ERROR;
+		if (n < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	return total;
+}
+
+size_t conn_send_raw(struct conn *c, const char *data, size_t len)
+{
+	ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			c->flags &= ~CF_WR_READY;
+		else
+			c->flags |= CF_ERROR;
+		return 0;
+	}
+	return (size_t)n;
+}
+
+void conn_shut_wr(struct conn *c)
+{
+	if (c->flags & CF_SHUT_WR)
+		return;
+	c->flags |= CF_SHUT_WR;
+	(void)shutdown(c->fd, SHUT_WR);
+}
+
+int conn_idle_alive(struct conn *c)
+{
+	char byte;
+	ssize_t n;
+
+	if (c->flags & (CF_RD_EOF | CF_ERROR))
+		return 0;
+	n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+void conn_close(struct conn *c)
+{
+	(void)sched_fd_del(c->tc->thr, c->fd);
+	close(c->fd);
+	tasklet_kill(&c->tl, 1);
+}

@@ -1,0 +1,134 @@
+/* engine.h - private types shared by the engine's files.
+ *
+ * Threading model: every client connection, its stream and the server
+ * connection that stream uses live on one worker thread, the one whose
+ * listener accepted the client. Only three things cross threads: the buffer
+ * pool (its own lock), backend queues and server slots (the backend lock),
+ * and tasklet wake-ups (the scheduler inboxes).
+ */
+#ifndef SLUICE_ENGINE_ENGINE_H
+#define SLUICE_ENGINE_ENGINE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "engine/cfg.h"
+#include "engine/sluice.h"
+#include "mux/h1.h"
+#include "pool/pool.h"
+#include "sched/sched.h"
+
+struct stream;
+struct backend;
+struct thr_ctx;
+
+/* Per-thread engine counters. Each is written only by its own thread with a
+ * relaxed load+store, and read by snapshots with relaxed loads. */
+struct eng_counters {
+	uint64_t conn_accepted, conn_closed, conn_refused_maxconn;
+	uint64_t req_received, rsp_sent, rsp_errors, rsp_by_class[6], req_aborted;
+	uint64_t bytes_in, bytes_out;
+	uint64_t streams, stream_calls, io_calls;
+	uint64_t srv_connects, srv_connect_errors, srv_reuses, retries, redispatches;
+	uint64_t queued_total, queue_timeouts;
+	uint64_t timeouts_client, timeouts_server, timeouts_connect, timeouts_http_request;
+	uint64_t bad_requests, bad_responses, buf_waits;
+};
+
+/* Adds <n> to a counter owned by the calling thread. */
+#define CNT_ADD(thr, field, n) \
+	__atomic_store_n(&(thr)->cnt.field, __atomic_load_n(&(thr)->cnt.field, __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
+#define CNT_INC(thr, field) CNT_ADD(thr, field, 1)
+
+/* A list head for intrusive doubly linked lists (streams of a thread). */
+struct eng_list {
+	struct eng_list *next, *prev;
+};
+
+static inline void eng_list_init(struct eng_list *l) { l->next = l->prev = l; }
+static inline int eng_list_empty(const struct eng_list *l) { return l->next == l; }
+static inline void eng_list_append(struct eng_list *head, struct eng_list *e)
+{
+	e->prev = head->prev;
+	e->next = head;
+	head->prev->next = e;
+	head->prev = e;
+}
+static inline void eng_list_del(struct eng_list *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+	e->next = e->prev = e;
+}
+
+/* One listening socket of one bind line, owned by one thread. */
+struct listener {
+	int fd;
+	int full;                 /* paused by maxconn, waiting for a close */
+	struct frontend *fe;
+	struct thr_ctx *tc;
+	struct tasklet tl;
+};
+
+/* A frontend at run time. */
+struct frontend {
+	const struct cfg_frontend *cfg;
+	struct backend *be;       /* default backend, NULL if only stats */
+	unsigned conn_cur;        /* atomic */
+	unsigned maxconn;
+};
+
+/* Per-thread engine state, reached from every object living on the thread. */
+struct thr_ctx {
+	struct engine *eng;
+	struct sched_thread *thr;
+	unsigned tid;
+	struct listener *lis;     /* nb_listeners of them (all binds) */
+	unsigned nb_lis;
+	struct eng_list streams;  /* every stream on this thread */
+	unsigned nb_streams;
+	char *trash;              /* scratch of bufsize bytes for head rewrites */
+	struct h1_msg msg;        /* scratch parse result */
+	struct task house;        /* stop handling, listener resume */
+	int stopping;             /* this thread has applied the stop */
+	struct eng_counters cnt;
+} __attribute__((aligned(64)));
+
+struct engine {
+	struct cfg *cfg;
+	struct pool *pool;
+	struct sched *sched;
+	struct thr_ctx *tcs;
+	unsigned nbthread;
+	struct frontend *fes;
+	unsigned nb_fes;
+	struct backend **bes;
+	unsigned nb_bes;
+	int *bind_fds;            /* [nbthread * nb_binds_total] bound before start */
+	unsigned nb_binds;
+	unsigned conn_cur;        /* atomic, global maxconn */
+	unsigned listeners_full;  /* atomic: listeners paused by maxconn */
+	int stop_mode;            /* atomic: -1 running, else enum sluice_stop_mode */
+	uint64_t stop_deadline_ms;/* graceful: when to stop waiting */
+	int started;
+	int debug;
+};
+
+/* Returns the current mono time of the calling thread's loop. */
+static inline uint64_t tc_now(const struct thr_ctx *tc) { return sched_now_ms(tc->thr); }
+
+/* Prints a debug line when debug is on. */
+void eng_debug(const struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Called by a stream when it is freed, to count it and resume paused
+ * listeners. */
+void eng_conn_closed(struct thr_ctx *tc, struct frontend *fe);
+
+/* Returns non-zero when the engine is stopping (connections should close
+ * after their current request). */
+static inline int eng_stopping(const struct engine *e)
+{
+	return __atomic_load_n(&e->stop_mode, __ATOMIC_RELAXED) >= 0;
+}
+
+#endif /* SLUICE_ENGINE_ENGINE_H */

@@ -1,0 +1,1066 @@
+/* stream.c - HTTP/1.1 transactions between a client and a server.
+ *
+ * See stream.h for the split between byte moving (stream_io) and deciding
+ * (stream_process). The rules that keep buffers flowing under a cap:
+ *  - a channel takes a buffer only when its socket has bytes ready and it
+ *    wants them, and gives it back the moment it is empty (R1);
+ *  - when the pool refuses, only that direction pauses: it subscribes its
+ *    one wait entry and the hand-off wakes the client connection's tasklet,
+ *    which takes the buffer and retries just that receive (R2, R8);
+ *  - a channel never needs a second buffer to progress: heads are parsed
+ *    and rewritten in place, bodies are sent from where they were received;
+ *  - requests allocate at request level, responses and error messages at
+ *    response level, which may use the reserve (R6): a response always
+ *    finds a way to free its server slot, so queued requests cannot starve
+ *    responses of buffers (R9);
+ *  - the stream's timer keeps running while a direction waits for a buffer,
+ *    and a timeout cancels the wait, passing on any buffer handed over in
+ *    the meantime (R4).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "engine/backend.h"
+#include "engine/conn.h"
+#include "engine/stream.h"
+
+/* Channel states. */
+enum ch_state {
+	CH_HEAD = 0, /* expecting a message head */
+	CH_BODY,     /* forwarding a body whose end the framing will tell */
+	CH_DONE,     /* the message ended; bytes past <fwd> belong to the next */
+	CH_TUNNEL,   /* forwarding everything until EOF */
+};
+
+struct chan {
+	struct buf buf;
+	struct pool_wait wait;
+	size_t fwd;             /* analysed bytes at the head that may leave */
+	enum ch_state st;
+	struct h1_body body;
+};
+
+/* Stream states. */
+enum st_state {
+	ST_REQ_HEAD = 0, /* waiting for / parsing a request head */
+	ST_ASSIGN,       /* needs a server slot */
+	ST_QUEUED,       /* waiting in a server or backend queue */
+	ST_CONNECT,      /* connecting to the server */
+	ST_FORWARD,      /* request and response flowing */
+	ST_CLOSING,      /* flushing a last response, then closing */
+};
+
+struct stream {
+	/* The task comes first: the scheduler frees a killed task with free(),
+	 * which therefore frees the whole stream. */
+	struct task task;
+	struct thr_ctx *tc;
+	struct frontend *fe;
+	struct backend *be;
+	struct conn *cli, *srv;
+	struct chan req, res;
+	struct qent qe;
+	struct server *target;   /* server whose slot we hold, or NULL */
+	struct server *avoid;    /* server to avoid on redispatch */
+	struct eng_list link;
+	enum st_state st;
+	int retries_left;
+	int txn_active;          /* a request head was parsed and not yet answered */
+	int txn_count;           /* transactions on this connection so far */
+	int cli_close;           /* close the client after this transaction */
+	int srv_keepalive;       /* the server connection may be reused */
+	int srv_reused;
+	int rsp_started;         /* response bytes were (or are being) sent */
+	int err_sent;            /* the response is one of ours */
+	enum h1_meth req_meth;
+	int req_version;
+	uint64_t txn_start_ms, queue_start_ms, connect_start_ms;
+	uint64_t cli_act_ms, srv_act_ms;
+	char cli_addr[INET6_ADDRSTRLEN];
+};
+
+static void stream_process(struct tasklet *t, unsigned reasons);
+static void stream_io(struct stream *s);
+static void stream_free(struct stream *s);
+
+/* ---- small helpers ---- */
+
+static inline struct pool *st_pool(const struct stream *s) { return s->tc->eng->pool; }
+static inline const struct cfg_timeouts *fe_to(const struct stream *s) { return &s->fe->cfg->t; }
+static inline const struct cfg_timeouts *be_to(const struct stream *s)
+{
+	return s->be ? &s->be->cfg->t : &s->fe->cfg->t;
+}
+
+/* Gives the channel's buffer back if it holds no data. */
+static void chan_release_if_empty(struct stream *s, struct chan *ch)
+{
+	if (!b_is_null(&ch->buf) && b_empty(&ch->buf))
+		pool_release(st_pool(s), s->tc->tid, &ch->buf);
+}
+
+/* Drops the channel's data and buffer, and stops waiting for one. */
+static void chan_reset(struct stream *s, struct chan *ch)
+{
+	pool_wait_cancel(st_pool(s), &ch->wait);
+	pool_release(st_pool(s), s->tc->tid, &ch->buf);
+	ch->fwd = 0;
+	ch->st = CH_HEAD;
+}
+
+/* The pool's notify for both channels: runs on the releasing thread under
+ * the pool lock, so it only posts to the client connection's tasklet, which
+ * lives as long as the stream and whose entry is cancelled before it dies. */
+static void stream_buf_notify(struct pool_wait *w)
+{
+	struct stream *s = w->ctx;
+
+	tasklet_wakeup(&s->cli->tl, SCHED_R_BUFFER);
+}
+
+/* The backend's notify: a server slot was handed to this queued stream. */
+static void stream_queue_notify(struct qent *q)
+{
+	struct stream *s = q->ctx;
+
+	task_wakeup(&s->task, SCHED_R_MSG);
+}
+
+/* Returns the criticality of a receive into <ch>. */
+static enum pool_crit chan_crit(const struct stream *s, const struct chan *ch)
+{
+	if (ch == &s->res)
+		return POOL_CRIT_RESPONSE;
+	/* nothing of this request yet: reading a new message frees nothing */
+	return (ch->st == CH_HEAD && !s->txn_active) ? POOL_CRIT_NEWCONN : POOL_CRIT_REQUEST;
+}
+
+/* Makes sure <ch> has a buffer to receive into. Returns 1 if it has one,
+ * 0 if the direction is paused waiting for one. */
+static int chan_get_buf(struct stream *s, struct chan *ch)
+{
+	enum pool_crit crit;
+
+	if (!b_is_null(&ch->buf))
+		return 1;
+	if (pool_wait_state(&ch->wait) != POOL_WAIT_IDLE)
+		return 0; /* already waiting: the hand-off will wake us */
+	crit = chan_crit(s, ch);
+	if (pool_alloc(st_pool(s), s->tc->tid, crit, &ch->buf) == 0)
+		return 1;
+	ch->wait.crit = crit;
+	CNT_INC(s->tc, buf_waits);
+	(void)pool_wait_subscribe(st_pool(s), &ch->wait);
+	return 0;
+}
+
+/* Returns non-zero when <ch> wants bytes from its source connection. */
+static int chan_wants_rx(const struct stream *s, const struct chan *ch)
+{
+	if (ch == &s->req)
+		return s->st != ST_CLOSING && (ch->st == CH_BODY || ch->st == CH_TUNNEL ||
+					       (ch->st == CH_HEAD && s->st == ST_REQ_HEAD));
+	return s->st == ST_FORWARD && ch->st != CH_DONE;
+}
+
+/* Accounts <n> new bytes at the tail of a body channel: scans them and
+ * extends what may be forwarded. Returns 1 if the message ended or the
+ * framing failed (the stream must decide), else 0. */
+static int chan_scan_body(struct chan *ch)
+{
+	long n;
+
+	if (ch->st == CH_TUNNEL) {
+		ch->fwd = b_data(&ch->buf);
+		return 0;
+	}
+	if (ch->st != CH_BODY || ch->fwd >= b_data(&ch->buf))
+		return 0;
+	n = h1_body_scan_buf(&ch->body, &ch->buf, ch->fwd);
+	if (n < 0)
+		return 1;
+	ch->fwd += (size_t)n;
+	if (ch->body.done) {
+		ch->st = CH_DONE;
+		return 1;
+	}
+	return 0;
+}
+
+/* Receives into <ch> from <c> if it wants and can. Returns non-zero when
+ * the stream must look at the result (new head bytes, end of message,
+ * EOF or error). */
+static int chan_rx(struct stream *s, struct chan *ch, struct conn *c)
+{
+	size_t n;
+	int wake = 0;
+
+	if (!c || (c->flags & (CF_CONNECTING | CF_RD_EOF | CF_ERROR)) || !(c->flags & CF_RD_READY))
+		return 0;
+	if (!chan_wants_rx(s, ch))
+		return 0;
+	if (!chan_get_buf(s, ch))
+		return 0;
+	if (b_full(&ch->buf))
+		return 0;
+	n = conn_recv(c, &ch->buf);
+	if (n) {
+		if (c == s->cli) {
+			CNT_ADD(s->tc, bytes_in, n);
+			s->cli_act_ms = tc_now(s->tc);
+		} else {
+			s->srv_act_ms = tc_now(s->tc);
+		}
+		wake |= ch->st == CH_HEAD ? 1 : chan_scan_body(ch);
+	}
+	if (c->flags & (CF_RD_EOF | CF_ERROR))
+		wake = 1;
+	chan_release_if_empty(s, ch);
+	return wake;
+}
+
+/* Sends what <ch> may forward to <c>. Returns non-zero when the stream
+ * must look: the channel finished its message, or the socket failed. */
+static int chan_tx(struct stream *s, struct chan *ch, struct conn *c)
+{
+	size_t n;
+
+	if (!c || !ch->fwd || (c->flags & CF_CONNECTING))
+		return 0;
+	n = conn_send(c, &ch->buf, ch->fwd);
+	ch->fwd -= n;
+	if (n && c == s->cli) {
+		CNT_ADD(s->tc, bytes_out, n);
+		s->cli_act_ms = tc_now(s->tc);
+	} else if (n) {
+		s->srv_act_ms = tc_now(s->tc);
+	}
+	chan_release_if_empty(s, ch);
+	if (c->flags & CF_ERROR)
+		return 1;
+	/* a finished message, or a head (after a 1xx answer, or a pipelined
+	 * request) waiting behind what was just sent */
+	return n && !ch->fwd && (ch->st == CH_DONE || (ch->st == CH_HEAD && !b_empty(&ch->buf)));
+}
+
+/* Moves bytes in every direction until nothing moves. Returns non-zero
+ * when the stream's processing function must run. */
+static int stream_move(struct stream *s)
+{
+	int wake = 0;
+
+	for (int round = 0; round < 8; round++) {
+		size_t before = b_data(&s->req.buf) + b_data(&s->res.buf) + s->req.fwd + s->res.fwd;
+		int w = 0;
+
+		w |= chan_rx(s, &s->req, s->cli);
+		if (s->st == ST_FORWARD) {
+			w |= chan_tx(s, &s->req, s->srv);
+			w |= chan_rx(s, &s->res, s->srv);
+		}
+		w |= chan_tx(s, &s->res, s->cli);
+		wake |= w;
+		if (b_data(&s->req.buf) + b_data(&s->res.buf) + s->req.fwd + s->res.fwd == before)
+			break;
+	}
+	return wake;
+}
+
+/* Byte moving on behalf of a connection event or a buffer hand-off: wakes
+ * the stream's processing only when there is something to decide. */
+static void stream_io(struct stream *s)
+{
+	CNT_INC(s->tc, io_calls);
+	if (stream_move(s))
+		task_wakeup(&s->task, SCHED_R_WAKE);
+}
+
+/* Takes buffers handed to the stream's wait entries. */
+static void stream_take_buffers(struct stream *s)
+{
+	(void)pool_wait_take(st_pool(s), &s->req.wait, &s->req.buf);
+	(void)pool_wait_take(st_pool(s), &s->res.wait, &s->res.buf);
+}
+
+/* Tasklet of the client connection: socket events and buffer hand-offs. */
+static void cli_conn_cb(struct tasklet *t, unsigned reasons)
+{
+	struct conn *c = t->ctx;
+	struct stream *s = c->owner;
+
+	conn_update_ready(c, reasons);
+	if (reasons & SCHED_R_BUFFER)
+		stream_take_buffers(s);
+	stream_io(s);
+}
+
+/* Tasklet of a server connection, attached to a stream or idle. */
+static void srv_conn_cb(struct tasklet *t, unsigned reasons)
+{
+	struct conn *c = t->ctx;
+	struct stream *s = c->owner;
+
+	conn_update_ready(c, reasons);
+	if (!s) {
+		/* idle: any event means the server closed it or spoke out of turn */
+		if (!conn_idle_alive(c)) {
+			struct srv_idle *il = &c->srv->idle[c->tc->tid];
+
+			if (c->idle_prev)
+				c->idle_prev->idle_next = c->idle_next;
+			else
+				il->first = c->idle_next;
+			if (c->idle_next)
+				c->idle_next->idle_prev = c->idle_prev;
+			il->count--;
+			conn_close(c);
+		}
+		return;
+	}
+	if (c->flags & CF_CONNECTING) {
+		task_wakeup(&s->task, SCHED_R_WAKE);
+		return;
+	}
+	stream_io(s);
+}
+
+/* ---- server side ---- */
+
+/* Takes an idle connection to <srv> on this thread, or NULL. */
+static struct conn *srv_idle_take(struct thr_ctx *tc, struct server *srv)
+{
+	struct srv_idle *il = &srv->idle[tc->tid];
+	struct conn *c;
+
+	while ((c = il->first)) {
+		il->first = c->idle_next;
+		if (il->first)
+			il->first->idle_prev = NULL;
+		il->count--;
+		c->idle_next = c->idle_prev = NULL;
+		c->flags &= ~CF_IDLE;
+		if (conn_idle_alive(c))
+			return c;
+		conn_close(c);
+	}
+	return NULL;
+}
+
+/* Parks <c> for reuse, or closes it when enough are parked already. */
+static void srv_idle_put(struct thr_ctx *tc, struct conn *c)
+{
+	struct srv_idle *il = &c->srv->idle[tc->tid];
+
+	if (il->count >= 256 || eng_stopping(tc->eng)) {
+		conn_close(c);
+		return;
+	}
+	c->owner = NULL;
+	c->flags |= CF_IDLE;
+	c->idle_prev = NULL;
+	c->idle_next = il->first;
+	if (il->first)
+		il->first->idle_prev = c;
+	il->first = c;
+	il->count++;
+}
+
+/* Gives the server slot back (to the next queued stream). */
+static void stream_release_slot(struct stream *s)
+{
+	if (s->target) {
+		be_release_slot(s->target);
+		s->target = NULL;
+	}
+}
+
+/* Detaches the server side: the connection is parked when <reuse>, else
+ * closed; the response channel forgets any wait; the slot is released. */
+static void stream_srv_detach(struct stream *s, int reuse)
+{
+	if (s->srv) {
+		if (reuse && s->target && b_is_null(&s->res.buf))
+			srv_idle_put(s->tc, s->srv);
+		else
+			conn_close(s->srv);
+		s->srv = NULL;
+	}
+	pool_wait_cancel(st_pool(s), &s->res.wait);
+	stream_release_slot(s);
+}
+
+/* ---- answers of our own ---- */
+
+/* Ends the transaction with an error answer <status> and closes after it.
+ * The answer takes a response-level buffer, which may use the reserve;
+ * when even that fails the connection is closed without one. */
+static void stream_error(struct stream *s, int status)
+{
+	struct thr_ctx *tc = s->tc;
+	size_t len;
+
+	stream_srv_detach(s, 0);
+	s->cli_close = 1;
+	s->st = ST_CLOSING;
+	if (s->rsp_started || !s->txn_active) {
+		/* a response is on its way already, or nobody asked: just close */
+		if (s->txn_active) {
+			CNT_INC(tc, req_aborted);
+			s->txn_active = 0;
+		}
+		chan_reset(s, &s->res);
+		return;
+	}
+	/* the request will not be forwarded any more */
+	chan_reset(s, &s->req);
+	s->req.st = CH_DONE;
+	chan_reset(s, &s->res);
+	if (pool_alloc(st_pool(s), tc->tid, POOL_CRIT_RESPONSE, &s->res.buf) != 0) {
+		CNT_INC(tc, req_aborted);
+		s->txn_active = 0;
+		return;
+	}
+	len = h1_make_error(status, b_tail(&s->res.buf), b_contig_space(&s->res.buf));
+	b_add(&s->res.buf, len);
+	s->res.fwd = len;
+	s->res.st = CH_DONE;
+	s->rsp_started = 1;
+	s->err_sent = 1;
+	CNT_INC(tc, rsp_errors);
+	CNT_INC(tc, rsp_by_class[status / 100 <= 5 ? status / 100 : 0]);
+	s->txn_active = 0;
+	eng_debug(tc->eng, "stream %p: error %d", (void *)s, status);
+}
+
+/* Answers the stats URI with the JSON snapshot. The snapshot is rendered
+ * into the thread's scratch area before the response buffer is taken, so
+ * that it does not count the buffers of its own answer. Returns 0, or -1
+ * when the answer could not be built (the caller answers an error). */
+static int stream_stats_answer(struct stream *s)
+{
+	struct thr_ctx *tc = s->tc;
+	size_t size = tc->eng->cfg->g.bufsize;
+	char head[160];
+	int hlen, blen;
+
+	chan_release_if_empty(s, &s->req);
+	blen = sluice_stats_json((const struct sluice *)tc->eng, tc->trash, (unsigned)size);
+	if (blen < 0 || (size_t)blen >= size)
+		return -1;
+	hlen = snprintf(head, sizeof(head),
+			"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+			"Cache-Control: no-cache\r\nContent-Length: %d\r\n%s\r\n",
+			blen, s->cli_close ? "Connection: close\r\n" : "");
+	if (hlen < 0 || (size_t)hlen >= sizeof(head) || (size_t)(hlen + blen) > size)
+		return -1;
+	if (pool_alloc(st_pool(s), tc->tid, POOL_CRIT_RESPONSE, &s->res.buf) != 0)
+		return -1;
+	b_putblk(&s->res.buf, head, (size_t)hlen);
+	b_putblk(&s->res.buf, tc->trash, (size_t)blen);
+	s->res.fwd = (size_t)(hlen + blen);
+	s->res.st = CH_DONE;
+	s->rsp_started = 1;
+	CNT_INC(tc, rsp_by_class[2]);
+	return 0;
+}
+
+/* ---- request analysis ---- */
+
+/* Returns non-zero when <uri> (a span of the head at <base>) names the
+ * frontend's stats page. */
+static int is_stats_uri(const struct stream *s, const char *base, const struct h1_span *uri)
+{
+	const char *su = s->fe->cfg->stats_uri;
+	size_t n;
+
+	if (!su || !s->fe->cfg->stats_enabled)
+		return 0;
+	n = strlen(su);
+	return uri->len >= n && !memcmp(base + uri->ofs, su, n) &&
+	       (uri->len == n || base[uri->ofs + n] == '?');
+}
+
+/* Parses and rewrites a request head at the start of the request buffer.
+ * Returns 1 when the transaction may go on, 0 to wait for more bytes, -1
+ * when the stream state changed (error answered). */
+static int stream_parse_request(struct stream *s)
+{
+	struct thr_ctx *tc = s->tc;
+	struct engine *e = tc->eng;
+	struct h1_msg *m = &tc->msg;
+	struct buf *b = &s->req.buf;
+	struct h1_rewrite rw = { 0 };
+	size_t max_head = e->cfg->g.bufsize - e->cfg->g.maxrewrite;
+	size_t tail;
+	int ret;
+
+	if (b_is_null(b) || b_empty(b) || s->req.fwd)
+		return 0;
+	b_realign(b);
+	if (!s->txn_active) {
+		s->txn_active = 1;
+		s->txn_start_ms = tc_now(tc);
+		s->rsp_started = s->err_sent = 0;
+	}
+	ret = h1_parse_head(b_head(b), b_data(b), 1, max_head, m);
+	if (ret == H1_NEED_MORE)
+		return 0;
+	CNT_INC(tc, req_received);
+	CNT_INC(tc, streams);
+	if (ret < 0) {
+		CNT_INC(tc, bad_requests);
+		stream_error(s, m->err_status ? m->err_status : (ret == H1_ERR_TOO_LARGE ? 431 : 400));
+		return -1;
+	}
+	s->req_meth = m->meth;
+	s->req_version = m->version;
+	s->cli_close = h1_wants_close(m) || eng_stopping(e) ||
+		       s->fe->cfg->conn_mode == CFG_CONN_CLOSE;
+	if (h1_body_init(&s->req.body, m, m->meth) < 0) {
+		CNT_INC(tc, bad_requests);
+		stream_error(s, 400);
+		return -1;
+	}
+	if (is_stats_uri(s, b_head(b), &m->uri)) {
+		s->req.fwd = 0;
+		b_del(b, m->head_len);
+		s->req.st = s->req.body.done ? CH_DONE : CH_BODY;
+		if (s->req.st != CH_DONE)
+			s->cli_close = 1; /* we do not read bodies sent to the stats page */
+		if (stream_stats_answer(s) < 0) {
+			stream_error(s, 500);
+			return -1;
+		}
+		s->st = ST_FORWARD;
+		s->req.st = CH_DONE;
+		return -1;
+	}
+	if (!s->fe->be) {
+		stream_error(s, 503);
+		return -1;
+	}
+	rw.xff = (s->fe->cfg->forwardfor || s->fe->be->cfg->forwardfor) ? s->cli_addr : NULL;
+	rw.add_conn_close = s->fe->be->cfg->conn_mode == CFG_CONN_CLOSE ||
+			    s->fe->be->cfg->conn_mode == CFG_CONN_SERVER_CLOSE;
+	rw.add_conn_keepalive = !rw.add_conn_close && m->version == 10;
+	tail = b_data(b) - m->head_len;
+	ret = h1_rewrite_head(m, b_head(b), b->size, tail, &rw, tc->trash, e->cfg->g.bufsize);
+	if (ret < 0) {
+		CNT_INC(tc, bad_requests);
+		stream_error(s, 431);
+		return -1;
+	}
+	b->data = (size_t)ret + tail;
+	s->req.fwd = (size_t)ret;
+	s->req.st = s->req.body.done ? CH_DONE : CH_BODY;
+	(void)chan_scan_body(&s->req);
+	return 1;
+}
+
+/* ---- response analysis ---- */
+
+/* Parses and rewrites a response head at the start of the response buffer.
+ * Returns 1 when done (head forwarded), 0 to wait, -1 on error answered. */
+static int stream_parse_response(struct stream *s)
+{
+	struct thr_ctx *tc = s->tc;
+	struct engine *e = tc->eng;
+	struct h1_msg *m = &tc->msg;
+	struct buf *b = &s->res.buf;
+	struct h1_rewrite rw = { 0 };
+	size_t tail;
+	int ret;
+
+	if (b_is_null(b) || b_empty(b) || s->res.fwd)
+		return 0;
+	b_realign(b);
+	ret = h1_parse_head(b_head(b), b_data(b), 0, e->cfg->g.bufsize - e->cfg->g.maxrewrite, m);
+	if (ret == H1_NEED_MORE)
+		return 0;
+	if (ret < 0) {
+		CNT_INC(tc, bad_responses);
+		stream_error(s, 502);
+		return -1;
+	}
+	if (m->status >= 100 && m->status < 200 && m->status != 101) {
+		/* interim answer (100 Continue): pass it and wait for the next */
+		s->res.fwd = m->head_len;
+		s->rsp_started = 1;
+		return 0;
+	}
+	s->srv_keepalive = !h1_wants_close(m);
+	if (h1_body_init(&s->res.body, m, s->req_meth) < 0) {
+		CNT_INC(tc, bad_responses);
+		stream_error(s, 502);
+		return -1;
+	}
+	if (s->res.body.mode == H1_BODY_CLOSE)
+		s->srv_keepalive = 0, s->cli_close = 1;
+	if (eng_stopping(e))
+		s->cli_close = 1;
+	rw.add_conn_close = s->cli_close;
+	rw.add_conn_keepalive = !s->cli_close && s->req_version == 10;
+	tail = b_data(b) - m->head_len;
+	ret = h1_rewrite_head(m, b_head(b), b->size, tail, &rw, tc->trash, e->cfg->g.bufsize);
+	if (ret < 0) {
+		CNT_INC(tc, bad_responses);
+		stream_error(s, 502);
+		return -1;
+	}
+	b->data = (size_t)ret + tail;
+	s->res.fwd = (size_t)ret;
+	s->rsp_started = 1;
+	CNT_INC(tc, rsp_by_class[m->status / 100 <= 5 ? m->status / 100 : 0]);
+	if (m->status == 101) {
+		s->res.st = CH_TUNNEL;
+		s->req.st = CH_TUNNEL;
+		s->cli_close = 1;
+		s->srv_keepalive = 0;
+		(void)chan_scan_body(&s->req);
+	} else {
+		s->res.st = s->res.body.done ? CH_DONE : CH_BODY;
+	}
+	(void)chan_scan_body(&s->res);
+	return 1;
+}
+
+/* ---- transaction life ---- */
+
+/* Starts waiting for the next request on a kept-alive connection. */
+static void stream_next_txn(struct stream *s)
+{
+	s->st = ST_REQ_HEAD;
+	s->req.st = CH_HEAD;
+	s->res.st = CH_HEAD;
+	s->req.fwd = s->res.fwd = 0;
+	s->txn_active = 0;
+	s->rsp_started = s->err_sent = 0;
+	s->retries_left = 0;
+	s->avoid = NULL;
+	s->srv_keepalive = 0;
+	s->txn_count++;
+	s->cli_act_ms = tc_now(s->tc);
+	chan_release_if_empty(s, &s->req);
+	chan_release_if_empty(s, &s->res);
+}
+
+/* Ends a transaction whose response was fully sent. */
+static void stream_end_txn(struct stream *s)
+{
+	int reuse = s->srv_keepalive && s->req.st == CH_DONE && !s->req.fwd &&
+		    b_empty(&s->res.buf) && s->fe->be &&
+		    s->fe->be->cfg->conn_mode != CFG_CONN_CLOSE &&
+		    s->fe->be->cfg->conn_mode != CFG_CONN_SERVER_CLOSE;
+
+	if (s->txn_active)
+		CNT_INC(s->tc, rsp_sent);
+	s->txn_active = 0;
+	if (s->res.st != CH_DONE || s->req.st != CH_DONE)
+		s->cli_close = 1; /* cannot find the next message boundary */
+	chan_reset(s, &s->res);
+	stream_srv_detach(s, reuse);
+	if (s->cli_close || eng_stopping(s->tc->eng)) {
+		s->st = ST_CLOSING;
+		return;
+	}
+	stream_next_txn(s);
+}
+
+/* Handles the stream's timer. Returns 1 when the stream was freed. */
+static int stream_timeout(struct stream *s)
+{
+	struct thr_ctx *tc = s->tc;
+
+	switch (s->st) {
+	case ST_REQ_HEAD:
+		if (s->txn_active || (!b_is_null(&s->req.buf) && !b_empty(&s->req.buf))) {
+			CNT_INC(tc, timeouts_http_request);
+			if (!s->txn_active) {
+				s->txn_active = 1;
+				CNT_INC(tc, req_received);
+				CNT_INC(tc, streams);
+			}
+			stream_error(s, 408);
+			return 0;
+		}
+		stream_free(s); /* idle keep-alive connection: close quietly */
+		return 1;
+	case ST_QUEUED:
+		CNT_INC(tc, queue_timeouts);
+		if (qent_cancel(&s->qe))
+			be_release_slot(s->qe.srv);
+		stream_error(s, 503);
+		return 0;
+	case ST_CONNECT:
+		CNT_INC(tc, timeouts_connect);
+		stream_error(s, 503);
+		return 0;
+	case ST_FORWARD:
+		if (s->res.st != CH_DONE && s->srv && tc_now(tc) >= s->srv_act_ms + be_to(s)->server_ms) {
+			CNT_INC(tc, timeouts_server);
+			stream_error(s, 504);
+		} else {
+			CNT_INC(tc, timeouts_client);
+			stream_error(s, 408);
+		}
+		return 0;
+	case ST_ASSIGN:
+	case ST_CLOSING:
+		CNT_INC(tc, timeouts_client);
+		if (s->txn_active) {
+			CNT_INC(tc, req_aborted);
+			s->txn_active = 0;
+		}
+		stream_free(s);
+		return 1;
+	}
+	return 0;
+}
+
+/* Returns the absolute expiry the stream's timer must have in its state. */
+static uint64_t stream_expiry(const struct stream *s)
+{
+	const struct cfg_timeouts *ft = fe_to(s), *bt = be_to(s);
+	uint64_t exp = 0;
+
+#define EXP_MIN(x) do { uint64_t _x = (x); if (!exp || _x < exp) exp = _x; } while (0)
+	switch (s->st) {
+	case ST_REQ_HEAD:
+		if (s->txn_active || (!b_is_null(&s->req.buf) && !b_empty(&s->req.buf)))
+			EXP_MIN(s->txn_start_ms + ft->http_request_ms);
+		else
+			EXP_MIN(s->cli_act_ms + (s->txn_count ? ft->http_keep_alive_ms : ft->http_request_ms));
+		break;
+	case ST_QUEUED:
+		EXP_MIN(s->queue_start_ms + bt->queue_ms);
+		break;
+	case ST_CONNECT:
+		EXP_MIN(s->connect_start_ms + bt->connect_ms);
+		break;
+	case ST_FORWARD:
+		if (s->res.st != CH_DONE && s->srv)
+			EXP_MIN(s->srv_act_ms + bt->server_ms);
+		if (s->req.st != CH_DONE || s->res.fwd)
+			EXP_MIN(s->cli_act_ms + ft->client_ms);
+		break;
+	case ST_ASSIGN:
+	case ST_CLOSING:
+		EXP_MIN(s->cli_act_ms + ft->client_ms);
+		break;
+	}
+#undef EXP_MIN
+	return exp;
+}
+
+/* Asks the backend for a server. Returns 1 to go on, 0 to wait. */
+static int stream_assign(struct stream *s)
+{
+	int ret = be_assign(s->be, &s->qe, NULL, s->avoid, tc_now(s->tc));
+
+	if (ret == BE_NOSRV) {
+		stream_error(s, 503);
+		return 1;
+	}
+	if (ret == BE_QUEUED) {
+		CNT_INC(s->tc, queued_total);
+		s->queue_start_ms = tc_now(s->tc);
+		s->st = ST_QUEUED;
+		return 0;
+	}
+	s->target = s->qe.srv;
+	s->st = ST_CONNECT;
+	s->srv = NULL;
+	return 1;
+}
+
+/* Handles a failed connection attempt: retry, redispatch or answer 503. */
+static void stream_connect_failed(struct stream *s)
+{
+	struct thr_ctx *tc = s->tc;
+
+	CNT_INC(tc, srv_connect_errors);
+	if (s->target)
+		__atomic_fetch_add(&s->target->failures, 1, __ATOMIC_RELAXED);
+	if (s->srv) {
+		conn_close(s->srv);
+		s->srv = NULL;
+	}
+	if (s->retries_left-- <= 0) {
+		stream_error(s, 503);
+		return;
+	}
+	CNT_INC(tc, retries);
+	if (s->be->cfg->redispatch && s->retries_left == 0 && s->be->nb_srv > 1) {
+		CNT_INC(tc, redispatches);
+		s->avoid = s->target;
+		stream_release_slot(s);
+		s->st = ST_ASSIGN;
+		return;
+	}
+	s->st = ST_CONNECT;
+}
+
+/* Opens (or reuses) the server connection. Returns 1 to go on, 0 to wait. */
+static int stream_connect(struct stream *s)
+{
+	struct thr_ctx *tc = s->tc;
+	const struct cfg_server *cs = s->target->cfg;
+	int ret;
+
+	if (!s->srv) {
+		s->connect_start_ms = tc_now(tc);
+		s->srv = srv_idle_take(tc, s->target);
+		if (s->srv) {
+			s->srv->owner = s;
+			s->srv_reused = 1;
+			CNT_INC(tc, srv_reuses);
+		} else {
+			s->srv_reused = 0;
+			CNT_INC(tc, srv_connects);
+			s->srv = conn_connect(tc, (const struct sockaddr *)&cs->addr, cs->addrlen,
+					      srv_conn_cb, s);
+			if (!s->srv) {
+				stream_connect_failed(s);
+				return 1;
+			}
+			s->srv->srv = s->target;
+		}
+	}
+	ret = conn_connect_check(s->srv);
+	if (ret > 0)
+		return 0;
+	if (ret < 0) {
+		stream_connect_failed(s);
+		return 1;
+	}
+	s->st = ST_FORWARD;
+	s->srv_act_ms = tc_now(tc);
+	s->res.st = CH_HEAD;
+	return 1;
+}
+
+/* Looks at the forwarding state: response head, end of transaction, EOFs
+ * and errors. Returns 1 to run the state machine again, 0 to wait. */
+static int stream_forward(struct stream *s)
+{
+	struct conn *cli = s->cli, *srv = s->srv;
+
+	if (cli->flags & CF_ERROR) {
+		stream_error(s, 400); /* closes: nobody will read the answer */
+		return 1;
+	}
+	if (srv && (srv->flags & CF_ERROR) && s->res.st != CH_DONE) {
+		stream_error(s, 502);
+		return 1;
+	}
+	if (s->res.st == CH_HEAD) {
+		int r = stream_parse_response(s);
+
+		if (r < 0)
+			return 1;
+		if (r == 0 && srv && (srv->flags & CF_RD_EOF)) {
+			stream_error(s, 502);
+			return 1;
+		}
+	}
+	if ((s->res.st == CH_BODY || s->res.st == CH_TUNNEL) && srv && (srv->flags & CF_RD_EOF) &&
+	    s->res.fwd == b_data(&s->res.buf)) {
+		if (h1_body_eof(&s->res.body) == 0 || s->res.st == CH_TUNNEL) {
+			s->res.st = CH_DONE;
+			s->cli_close = 1;
+		} else {
+			/* truncated response: forward what we have and close */
+			s->cli_close = 1;
+			s->res.st = CH_DONE;
+			s->req.st = CH_DONE;
+			s->srv_keepalive = 0;
+		}
+	}
+	if (s->res.st == CH_BODY && s->res.fwd < b_data(&s->res.buf) && chan_scan_body(&s->res) &&
+	    s->res.st != CH_DONE) {
+		CNT_INC(s->tc, bad_responses);
+		stream_error(s, 502);
+		return 1;
+	}
+	if (s->req.st == CH_BODY && s->req.fwd < b_data(&s->req.buf) && chan_scan_body(&s->req) &&
+	    s->req.st != CH_DONE) {
+		CNT_INC(s->tc, bad_requests);
+		stream_error(s, 400);
+		return 1;
+	}
+	if (cli->flags & CF_RD_EOF)
+		s->cli_close = 1;
+	if ((cli->flags & CF_RD_EOF) && s->req.st != CH_DONE && s->req.st != CH_TUNNEL) {
+		/* the client left in the middle of its request */
+		CNT_INC(s->tc, req_aborted);
+		s->txn_active = 0;
+		stream_srv_detach(s, 0);
+		s->cli_close = 1;
+		s->st = ST_CLOSING;
+		chan_reset(s, &s->res);
+		return 1;
+	}
+	if (s->res.st == CH_DONE && !s->res.fwd) {
+		stream_end_txn(s);
+		return 1;
+	}
+	return 0;
+}
+
+/* Frees the stream and everything it holds. */
+static void stream_free(struct stream *s)
+{
+	struct thr_ctx *tc = s->tc;
+
+	if (s->txn_active)
+		CNT_INC(tc, req_aborted);
+	if (s->st == ST_QUEUED && qent_cancel(&s->qe))
+		be_release_slot(s->qe.srv);
+	stream_srv_detach(s, 0);
+	chan_reset(s, &s->req);
+	chan_reset(s, &s->res);
+	conn_close(s->cli);
+	eng_list_del(&s->link);
+	tc->nb_streams--;
+	eng_conn_closed(tc, s->fe);
+	task_kill(&s->task, 1);
+}
+
+/* The stream's processing function: runs on its thread when woken by its
+ * connections, its timer, a queue hand-off or the engine stopping. */
+static void stream_process(struct tasklet *t, unsigned reasons)
+{
+	struct stream *s = t->ctx;
+	struct thr_ctx *tc = s->tc;
+	int again;
+
+	CNT_INC(tc, stream_calls);
+	if (reasons & SCHED_R_TIMER) {
+		uint64_t exp = stream_expiry(s);
+
+		if (exp && tc_now(tc) >= exp && stream_timeout(s))
+			return;
+	}
+	if ((reasons & SCHED_R_STOP) && s->st == ST_REQ_HEAD && !s->txn_active &&
+	    (b_is_null(&s->req.buf) || b_empty(&s->req.buf))) {
+		stream_free(s);
+		return;
+	}
+	for (int guard = 0; guard < 16; guard++) {
+		again = 0;
+		switch (s->st) {
+		case ST_REQ_HEAD: {
+			int r = (s->cli->flags & CF_ERROR) ? 0 : stream_parse_request(s);
+
+			if (r > 0) {
+				s->be = s->fe->be;
+				s->retries_left = (int)s->be->cfg->retries;
+				s->st = ST_ASSIGN;
+				/* a client that half-closed after its request still
+				 * gets the answer, then the connection closes */
+				if (s->cli->flags & CF_RD_EOF)
+					s->cli_close = 1;
+			} else if (r == 0 && (s->cli->flags & (CF_ERROR | CF_RD_EOF))) {
+				/* no complete request and the client is gone: a
+				 * partial head has nobody to answer to */
+				s->txn_active = 0;
+				stream_free(s);
+				return;
+			}
+			again = s->st != ST_REQ_HEAD;
+			break;
+		}
+		case ST_ASSIGN:
+			again = stream_assign(s);
+			break;
+		case ST_QUEUED: {
+			struct server *srv;
+
+			if (s->cli->flags & CF_ERROR) {
+				stream_free(s);
+				return;
+			}
+			srv = qent_take(&s->qe);
+
+			if (srv) {
+				s->target = srv;
+				s->st = ST_CONNECT;
+				s->srv = NULL;
+				again = 1;
+			}
+			break;
+		}
+		case ST_CONNECT:
+			again = stream_connect(s);
+			break;
+		case ST_FORWARD:
+			again = stream_forward(s);
+			break;
+		case ST_CLOSING:
+			if (s->res.fwd && !(s->cli->flags & CF_ERROR))
+				break; /* still flushing our last answer */
+			stream_free(s);
+			return;
+		}
+		/* moving bytes may finish a message or bring a head */
+		if (stream_move(s))
+			again = 1;
+		if (!again)
+			break;
+	}
+	task_schedule(&s->task, stream_expiry(s));
+}
+
+/* ---- creation and engine stop ---- */
+
+int stream_accept(struct thr_ctx *tc, struct frontend *fe, int fd,
+		  const struct sockaddr_storage *peer)
+{
+	struct stream *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		close(fd);
+		return -1;
+	}
+	s->tc = tc;
+	s->fe = fe;
+	task_init(&s->task, tc->thr, stream_process, s);
+	s->cli = conn_new(tc, fd, cli_conn_cb, s);
+	if (!s->cli) {
+		close(fd);
+		free(s);
+		return -1;
+	}
+	pool_wait_init(&s->req.wait, tc->tid, POOL_CRIT_REQUEST, stream_buf_notify, s);
+	pool_wait_init(&s->res.wait, tc->tid, POOL_CRIT_RESPONSE, stream_buf_notify, s);
+	qent_init(&s->qe, stream_queue_notify, s);
+	if (peer->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, s->cli_addr, sizeof(s->cli_addr));
+	else if (peer->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, s->cli_addr, sizeof(s->cli_addr));
+	s->cli_act_ms = tc_now(tc);
+	s->st = ST_REQ_HEAD;
+	eng_list_append(&tc->streams, &s->link);
+	tc->nb_streams++;
+	task_schedule(&s->task, stream_expiry(s));
+	return 0;
+}
+
+void stream_stop_all(struct thr_ctx *tc, int now)
+{
+	struct eng_list *l, *next;
+
+	for (l = tc->streams.next; l != &tc->streams; l = next) {
+		struct stream *s = (struct stream *)((char *)l - offsetof(struct stream, link));
+
+		next = l->next;
+		if (now)
+			stream_free(s);
+		else
+			task_wakeup(&s->task, SCHED_R_STOP);
+	}
+}

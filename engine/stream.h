@@ -1,0 +1,32 @@
+/* stream.h - one client connection and the HTTP/1.1 transactions on it.
+ *
+ * A stream joins a client-side connection to at most one server-side
+ * connection through two channels: the request channel (client to server)
+ * and the response channel (server to client). Each channel owns at most
+ * one buffer, taken from the pool when bytes are ready to be received and
+ * given back as soon as it is empty, and one wait entry used when the pool
+ * refuses. A stream lives as long as its client connection: keep-alive
+ * transactions follow each other on it, and while idle it holds no buffer.
+ *
+ * Work is split in two so that a buffer hand-off or a socket event only
+ * moves bytes (stream_io, run from the connections' tasklets), and the
+ * stream's processing function (a task with the stream's timer) runs only
+ * when something must be decided: a head to parse, a message that ended, a
+ * server to pick, a timeout, an error. Both run on the stream's thread.
+ */
+#ifndef SLUICE_ENGINE_STREAM_H
+#define SLUICE_ENGINE_STREAM_H
+
+#include "engine/engine.h"
+
+/* Creates a stream for the accepted socket <fd> on thread <tc>, for
+ * frontend <fe>. Returns 0, or -1 (fd closed) on failure. */
+int stream_accept(struct thr_ctx *tc, struct frontend *fe, int fd,
+		  const struct sockaddr_storage *peer);
+
+/* Tells every stream of thread <tc> that the engine stops: idle ones close
+ * at once, busy ones after their current transaction; with <now>, all of
+ * them close at once. */
+void stream_stop_all(struct thr_ctx *tc, int now);
+
+#endif /* SLUICE_ENGINE_STREAM_H */

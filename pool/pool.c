@@ -1,0 +1,1088 @@
+/* pool.c - the buffer pool: per-thread caches, a global free list and the
+ * hand-off wait queues.
+ *
+ * Two regimes, fixed at creation:
+ *  - no limit: each thread keeps a stack of free blocks in its own struct.
+ *    While nobody waits, pool_alloc()/pool_release() touch only that struct
+ *    and read one shared counter (nwait, alone on its line). A full cache
+ *    spills its oldest half to the global list; an empty one takes batches
+ *    back or calls the allocator.
+ *  - limit: every operation runs under the pool lock and there are no
+ *    caches, so the limit and the reserve are exact and no block can be
+ *    stranded in an idle thread's cache.
+ * Waiting entries, the global free list and the limited regime's in_use
+ * live under one test-and-test-and-set spinlock.
+ *
+ * Lost wake-ups. Under a limit all decisions are made under the lock, so a
+ * release always sees every waiter. Without a limit a release reads nwait
+ * without the lock; one racing with a concurrent subscription can put its
+ * block in its own cache while the entry queues. That block is not lost:
+ * the same thread hands its cache to waiters on its next pool_alloc(), its
+ * next release (which then sees nwait) or its next pool_thread_idle(),
+ * which its scheduler calls before sleeping. A subscription itself never
+ * waits while a block is free in the global list or in its own cache, or
+ * while the allocator would give one (it tries it outside the lock).
+ * Likewise, without a limit the no-barging rule applies to the waiters an
+ * allocation can see: one racing with a concurrent subscription may still
+ * take a cached block. Waiters exist there only after an allocator failure.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef SLUICE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
+#include "pool.h"
+
+#define POOL_DEF_BUFSIZE   16384
+#define POOL_MIN_BUFSIZE   64
+#define POOL_DEF_CACHE     64
+#define POOL_MAX_CACHE     65536
+#define POOL_DEF_TRIM_MS   1000
+#define POOL_PPM           1000000u
+/* Two lines: the adjacent-line prefetcher moves lines in pairs. */
+#define POOL_LINE          128
+/* A trim of at least this many blocks also flushes jemalloc's tcache, so
+ * the blocks reach the arena and its decay can return the pages. */
+#define POOL_FLUSH_MIN     8
+/* Spins on a held lock before yielding the CPU (2 shared cores here). */
+#define POOL_SPINS         128
+
+/* Internal state between SERVED's preparation and its publication: the
+ * entry holds its buffer and notify() is running. Only seen by readers that
+ * do not hold the lock; pool_wait_state() reports it as SERVED. */
+#define POOL_WAIT_SERVING  3
+
+/* Single-writer counters: a relaxed load and a relaxed store, no RMW. */
+#define LD(x)      atomic_load_explicit(&(x), memory_order_relaxed)
+#define ST(x, v)   atomic_store_explicit(&(x), (v), memory_order_relaxed)
+#define BUMP(x, n) ST(x, LD(x) + (n))
+
+/* The header written into a block while it sits on the global free list.
+ * The list is a stack of batches; a batch is a chain through <next>, and
+ * its first block also holds the link to the next batch and its length, so
+ * batches move in O(1) under the lock. */
+struct pool_free_blk {
+	struct pool_free_blk *next;       /* next block of this batch */
+	struct pool_free_blk *next_batch; /* next batch (batch heads only) */
+	size_t n;                         /* blocks in this batch (heads only) */
+};
+
+/* Per-thread part. Written only by its thread, except that pool_stats()
+ * reads the atomic fields. Aligned so that no two threads share a line. */
+struct pool_thread {
+	alignas(POOL_LINE) void **cache; /* stack of free blocks (no-limit only) */
+	atomic_uint count;               /* blocks in <cache> */
+	unsigned low;                    /* lowest <count> since the last trim */
+	uint64_t rng;                    /* fault-injection xorshift state */
+	uint64_t last_trim_ms;
+	int trim_started;
+	_Atomic int64_t in_use;          /* blocks this thread took out of storage, net */
+	_Atomic uint64_t allocs, releases, failed, injected;
+	_Atomic uint64_t waits_total, handoffs, served_at_subscribe, notifies;
+	_Atomic uint64_t takes, passes_on, cancels, trims, wait_ns_total;
+};
+
+/* Everything under <lock>. Fields that pool_stats() reads without the lock
+ * are atomics written with relaxed stores. */
+struct pool_global {
+	atomic_int lock;
+	unsigned qmask;                  /* bit c set when queue c is not empty */
+	struct pool_wait *qhead[POOL_CRIT_COUNT], *qtail[POOL_CRIT_COUNT];
+	_Atomic uint64_t qlen[POOL_CRIT_COUNT];
+	struct pool_free_blk *batches;   /* global free list */
+	_Atomic uint64_t nfree;          /* blocks on it */
+	uint64_t free_low;               /* lowest <nfree> since the last trim */
+	_Atomic int64_t in_use;          /* blocks held by users (limit only) */
+	uint64_t last_trim_ms;
+	int trim_started;
+};
+
+struct pool {
+	/* read-mostly */
+	size_t bufsize;
+	uint64_t limit, reserve;
+	unsigned nbthread, cache_max, batch;
+	uint64_t trim_ms, fail_seed;
+	_Atomic uint32_t fail_ppm;
+	struct pool_thread *threads;
+
+	/* WAITING entries; read lock-free by every fast path, so it sits alone
+	 * and only changes when entries come and go. */
+	alignas(POOL_LINE) _Atomic uint64_t nwait;
+
+	alignas(POOL_LINE) struct pool_global g;
+
+	/* changed by atomic RMW on the allocator paths only */
+	alignas(POOL_LINE) _Atomic uint64_t allocated;
+	_Atomic uint64_t peak_allocated;
+	_Atomic uint64_t peak_in_use;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Returns a monotonic time in nanoseconds. */
+static uint64_t pool_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Raises <*peak> to <v> if <v> is higher. */
+static void pool_raise_peak(_Atomic uint64_t *peak, uint64_t v)
+{
+	uint64_t cur = atomic_load_explicit(peak, memory_order_relaxed);
+
+	while (v > cur && !atomic_compare_exchange_weak_explicit(peak, &cur, v,
+			memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+/* Tells the CPU that we spin (frees resources for the sibling thread). */
+static inline void pool_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Takes the pool lock: test-and-test-and-set, yielding after a while. */
+static void pool_lock(struct pool *p)
+{
+	unsigned spins = 0;
+
+	while (atomic_exchange_explicit(&p->g.lock, 1, memory_order_acquire)) {
+		while (atomic_load_explicit(&p->g.lock, memory_order_relaxed)) {
+			if (++spins < POOL_SPINS) {
+				pool_cpu_relax();
+			} else {
+				/* the holder may be preempted: let it run */
+				spins = 0;
+				sched_yield();
+			}
+		}
+	}
+}
+
+/* Returns non-zero when the lock was free and is now ours. */
+static int pool_trylock(struct pool *p)
+{
+	return !atomic_load_explicit(&p->g.lock, memory_order_relaxed) &&
+	       !atomic_exchange_explicit(&p->g.lock, 1, memory_order_acquire);
+}
+
+/* Releases the pool lock; everything written under it is published. */
+static void pool_unlock(struct pool *p)
+{
+	atomic_store_explicit(&p->g.lock, 0, memory_order_release);
+}
+
+/* Returns the per-thread part of thread <tid>. */
+static inline struct pool_thread *pool_thr(const struct pool *p, unsigned tid)
+{
+	return &p->threads[tid];
+}
+
+/* Unit tests include this file and may route block allocation through
+ * their own function, to make the allocator refuse on demand. */
+#ifndef POOL_MALLOC
+#define POOL_MALLOC(size) malloc(size)
+#endif
+
+/* Returns a new block from the allocator, or NULL. Not counted. */
+static void *pool_blk_new(const struct pool *p)
+{
+	return POOL_MALLOC(p->bufsize);
+}
+
+/* Counts <n> blocks obtained from the allocator. */
+static void pool_count_new(struct pool *p, uint64_t n)
+{
+	uint64_t now = atomic_fetch_add_explicit(&p->allocated, n, memory_order_relaxed) + n;
+
+	pool_raise_peak(&p->peak_allocated, now);
+}
+
+/* Counts <n> blocks given back to the allocator. */
+static void pool_count_gone(struct pool *p, uint64_t n)
+{
+	atomic_fetch_sub_explicit(&p->allocated, n, memory_order_relaxed);
+}
+
+/* Returns 1 with probability fail_ppm / 1e6, from <t>'s own generator. */
+static int pool_inject(struct pool_thread *t, uint32_t ppm)
+{
+	uint64_t x = t->rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	t->rng = x;
+	x *= 0x2545f4914f6cdd1dull;
+	return (((x >> 32) * POOL_PPM) >> 32) < ppm;
+}
+
+/* Returns a well-mixed non-zero seed derived from <v> (splitmix64). */
+static uint64_t pool_seed(uint64_t v)
+{
+	v += 0x9e3779b97f4a7c15ull;
+	v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ull;
+	v = (v ^ (v >> 27)) * 0x94d049bb133111ebull;
+	v ^= v >> 31;
+	return v ? v : 1;
+}
+
+/* Returns non-zero when level <crit> may take one more block while <in_use>
+ * blocks are held by users: the limit always, and for the levels below the
+ * reserve, <reserve> more blocks must stay possible after this one. */
+static int pool_may_take(const struct pool *p, enum pool_crit crit, int64_t in_use)
+{
+	uint64_t need = pool_crit_uses_reserve(crit) ? 1 : 1 + p->reserve;
+
+	if (!p->limit)
+		return 1;
+	return in_use < 0 || (uint64_t)in_use + need <= p->limit;
+}
+
+/* Adds <d> to the blocks held by users, on <t>'s count and, under a limit,
+ * on the exact global one. Lock held when a limit is set. */
+static void pool_in_use_add_locked(struct pool *p, struct pool_thread *t, int64_t d)
+{
+	BUMP(t->in_use, d);
+	if (p->limit) {
+		int64_t v = LD(p->g.in_use) + d;
+
+		ST(p->g.in_use, v);
+		if (d > 0)
+			pool_raise_peak(&p->peak_in_use, (uint64_t)v);
+	}
+}
+
+/* Returns the sum of the threads' in_use counts (a snapshot). */
+static int64_t pool_in_use_sum(const struct pool *p)
+{
+	int64_t sum = 0;
+
+	for (unsigned i = 0; i < p->nbthread; i++)
+		sum += LD(p->threads[i].in_use);
+	return sum;
+}
+
+/* ------------------------------------------------------- global free list */
+
+/* Pushes the chain <head> (its n and next links set) as one batch. */
+static void pool_gfree_push_batch_locked(struct pool *p, struct pool_free_blk *head)
+{
+	head->next_batch = p->g.batches;
+	p->g.batches = head;
+	ST(p->g.nfree, LD(p->g.nfree) + head->n);
+}
+
+/* Pushes one free block on the global list. */
+static void pool_gfree_push_locked(struct pool *p, void *blk)
+{
+	struct pool_free_blk *f = blk;
+
+	f->next = NULL;
+	f->n = 1;
+	pool_gfree_push_batch_locked(p, f);
+}
+
+/* Notes that the free list shrank to <n> (for trimming). */
+static void pool_gfree_note_low_locked(struct pool *p, uint64_t n)
+{
+	if (n < p->g.free_low)
+		p->g.free_low = n;
+}
+
+/* Returns one block from the global free list, or NULL if it is empty. */
+static void *pool_gfree_pop_locked(struct pool *p)
+{
+	struct pool_free_blk *f = p->g.batches;
+	uint64_t n;
+
+	if (!f)
+		return NULL;
+	if (f->n > 1) {
+		struct pool_free_blk *rest = f->next;
+
+		rest->n = f->n - 1;
+		rest->next_batch = f->next_batch;
+		p->g.batches = rest;
+	} else {
+		p->g.batches = f->next_batch;
+	}
+	n = LD(p->g.nfree) - 1;
+	ST(p->g.nfree, n);
+	pool_gfree_note_low_locked(p, n);
+	return f;
+}
+
+/* Detaches whole batches while fewer than <want> blocks were taken and the
+ * next batch fits in <room>. Returns them linked by next_batch, the number
+ * of blocks in <*got>. */
+static struct pool_free_blk *pool_gfree_take_locked(struct pool *p, unsigned want,
+						    unsigned room, unsigned *got)
+{
+	struct pool_free_blk *first = NULL, **link = &first;
+	unsigned n = 0;
+
+	while (n < want && p->g.batches && n + p->g.batches->n <= room) {
+		struct pool_free_blk *b = p->g.batches;
+
+		p->g.batches = b->next_batch;
+		n += (unsigned)b->n;
+		*link = b;
+		link = &b->next_batch;
+	}
+	*link = NULL;
+	if (n) {
+		uint64_t left = LD(p->g.nfree) - n;
+
+		ST(p->g.nfree, left);
+		pool_gfree_note_low_locked(p, left);
+	}
+	*got = n;
+	return first;
+}
+
+/* ------------------------------------------------------------ wait queues */
+
+/* Appends <w> to the queue of its level and marks it WAITING. */
+static void pool_q_append_locked(struct pool *p, struct pool_wait *w)
+{
+	unsigned c = w->crit;
+
+	w->next = NULL;
+	w->prev = p->g.qtail[c];
+	if (w->prev)
+		w->prev->next = w;
+	else
+		p->g.qhead[c] = w;
+	p->g.qtail[c] = w;
+	p->g.qmask |= 1u << c;
+	ST(p->g.qlen[c], LD(p->g.qlen[c]) + 1);
+	ST(p->nwait, LD(p->nwait) + 1);
+	__atomic_store_n(&w->state, POOL_WAIT_WAITING, __ATOMIC_RELAXED);
+}
+
+/* Removes WAITING <w> from its queue; its state is left to the caller. */
+static void pool_q_unlink_locked(struct pool *p, struct pool_wait *w)
+{
+	unsigned c = w->crit;
+
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		p->g.qhead[c] = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		p->g.qtail[c] = w->prev;
+	w->next = w->prev = NULL;
+	if (!p->g.qhead[c])
+		p->g.qmask &= ~(1u << c);
+	ST(p->g.qlen[c], LD(p->g.qlen[c]) - 1);
+	ST(p->nwait, LD(p->nwait) - 1);
+}
+
+/* Returns the first entry of the most critical non-empty queue, or NULL. */
+static struct pool_wait *pool_q_first_locked(const struct pool *p)
+{
+	if (!p->g.qmask)
+		return NULL;
+	return p->g.qhead[31 - __builtin_clz(p->g.qmask)];
+}
+
+/* Returns non-zero when an entry of level <crit> or above is waiting. */
+static int pool_q_ahead_locked(const struct pool *p, enum pool_crit crit)
+{
+	return (p->g.qmask >> crit) != 0;
+}
+
+/* Returns the entry that a block should go to when <in_use> blocks would be
+ * held without it, or NULL. Only the first entry of the most critical queue
+ * is considered: if it may not take the block, the less critical queues may
+ * not either (they are all below the reserve). */
+static struct pool_wait *pool_q_pick_locked(const struct pool *p, int64_t in_use)
+{
+	struct pool_wait *w = pool_q_first_locked(p);
+
+	return w && pool_may_take(p, w->crit, in_use) ? w : NULL;
+}
+
+/* Hands block <blk> to <w>, already unlinked, on behalf of thread <t>:
+ * stores the buffer, calls notify() and publishes SERVED. The entry is
+ * SERVING while notify() runs, so an owner that takes or cancels it waits
+ * for the lock and thus for notify() to return. */
+static void pool_serve_locked(struct pool *p, struct pool_thread *t,
+			      struct pool_wait *w, void *blk)
+{
+	w->served = (struct buf){ .area = blk, .size = p->bufsize, .head = 0, .data = 0 };
+	__atomic_store_n(&w->state, POOL_WAIT_SERVING, __ATOMIC_RELAXED);
+	BUMP(t->handoffs, 1);
+	BUMP(t->wait_ns_total, pool_now_ns() - w->since_ns);
+	if (w->notify) {
+		w->notify(w);
+		BUMP(t->notifies, 1);
+	}
+	__atomic_store_n(&w->state, POOL_WAIT_SERVED, __ATOMIC_RELEASE);
+}
+
+/* Pops the newest block of <t>'s cache, or returns NULL. Owner only. */
+static void *pool_cache_pop(struct pool_thread *t)
+{
+	unsigned n = LD(t->count);
+
+	if (!n)
+		return NULL;
+	n--;
+	ST(t->count, n);
+	if (n < t->low)
+		t->low = n;
+	return t->cache[n];
+}
+
+/* Serves waiters, most critical first, with free blocks from the global
+ * list and then from the cache of <t> (the calling thread), while the first
+ * waiter may take one. */
+static void pool_feed_locked(struct pool *p, struct pool_thread *t)
+{
+	for (;;) {
+		struct pool_wait *w = pool_q_pick_locked(p, LD(p->g.in_use));
+		void *blk;
+
+		if (!w)
+			return;
+		blk = pool_gfree_pop_locked(p);
+		if (!blk && t->cache)
+			blk = pool_cache_pop(t);
+		if (!blk)
+			return;
+		pool_q_unlink_locked(p, w);
+		pool_in_use_add_locked(p, t, 1);
+		pool_serve_locked(p, t, w, blk);
+	}
+}
+
+/* ------------------------------------------------------- limited regime */
+
+/* Takes a block for level <crit> under the limit. Returns 0 with the block
+ * in <*blk> (counted in use), -1 when a rule or the allocator refuses. */
+static int pool_alloc_limited(struct pool *p, struct pool_thread *t,
+			      enum pool_crit crit, void **blk)
+{
+	void *b;
+
+	pool_lock(p);
+	if (pool_q_ahead_locked(p, crit) || !pool_may_take(p, crit, LD(p->g.in_use))) {
+		pool_unlock(p);
+		return -1;
+	}
+	b = pool_gfree_pop_locked(p);
+	if (b) {
+		pool_in_use_add_locked(p, t, 1);
+		pool_unlock(p);
+		*blk = b;
+		return 0;
+	}
+	if (LD(p->allocated) >= p->limit) {
+		/* another thread's reservation is in flight; its block will
+		 * be fed to the first waiter when it arrives */
+		pool_unlock(p);
+		return -1;
+	}
+	/* reserve the slot under the lock, ask the allocator outside it */
+	pool_in_use_add_locked(p, t, 1);
+	pool_count_new(p, 1);
+	pool_unlock(p);
+
+	b = pool_blk_new(p);
+	if (b) {
+		*blk = b;
+		return 0;
+	}
+	pool_lock(p);
+	pool_count_gone(p, 1);
+	pool_in_use_add_locked(p, t, -1);
+	/* our reservation may have kept a waiter off a block released meanwhile */
+	pool_feed_locked(p, t);
+	pool_unlock(p);
+	return -1;
+}
+
+/* Puts back a block under the limit: to the first eligible waiter, else to
+ * the global free list. */
+static void pool_release_limited(struct pool *p, struct pool_thread *t, void *blk)
+{
+	struct pool_wait *w;
+
+	pool_lock(p);
+	/* without this block, one less would be held */
+	w = pool_q_pick_locked(p, LD(p->g.in_use) - 1);
+	if (w) {
+		pool_q_unlink_locked(p, w);
+		pool_serve_locked(p, t, w, blk);
+	} else {
+		pool_gfree_push_locked(p, blk);
+		pool_in_use_add_locked(p, t, -1);
+	}
+	pool_unlock(p);
+}
+
+/* ----------------------------------------------------- unlimited regime */
+
+/* Notes a possible new peak of blocks in use (best effort: a snapshot of
+ * every thread's count, taken on slow paths only). */
+static void pool_sample_in_use(struct pool *p)
+{
+	int64_t v = pool_in_use_sum(p);
+
+	if (v > 0)
+		pool_raise_peak(&p->peak_in_use, (uint64_t)v);
+}
+
+/* Refills the empty cache of <t> from the global list, or failing that asks
+ * the allocator. Returns a block (not counted in use) or NULL. */
+static void *pool_cache_refill(struct pool *p, struct pool_thread *t)
+{
+	void *blk;
+
+	if (LD(p->g.nfree)) {
+		struct pool_free_blk *batch;
+		unsigned got, n = LD(t->count);
+
+		pool_lock(p);
+		batch = pool_gfree_take_locked(p, p->batch, p->cache_max - n, &got);
+		pool_unlock(p);
+		while (batch) {
+			struct pool_free_blk *next_batch = batch->next_batch, *b = batch;
+
+			while (b) {
+				struct pool_free_blk *next = b->next;
+
+				t->cache[n++] = b;
+				b = next;
+			}
+			batch = next_batch;
+		}
+		ST(t->count, n);
+		blk = pool_cache_pop(t);
+		if (blk)
+			return blk;
+	}
+	blk = pool_blk_new(p);
+	if (blk)
+		pool_count_new(p, 1);
+	return blk;
+}
+
+/* Moves the oldest <batch> blocks of the full cache of <t> to the global
+ * list (and from there to waiters, should any have come). */
+static void pool_cache_spill(struct pool *p, struct pool_thread *t)
+{
+	unsigned n = LD(t->count), k = p->batch;
+	struct pool_free_blk *head = t->cache[0];
+
+	for (unsigned i = 0; i + 1 < k; i++)
+		((struct pool_free_blk *)t->cache[i])->next = t->cache[i + 1];
+	((struct pool_free_blk *)t->cache[k - 1])->next = NULL;
+	head->n = k;
+	memmove(t->cache, t->cache + k, (n - k) * sizeof(*t->cache));
+	ST(t->count, n - k);
+	if (t->low > n - k)
+		t->low = n - k;
+
+	pool_lock(p);
+	pool_gfree_push_batch_locked(p, head);
+	if (p->g.qmask)
+		pool_feed_locked(p, t);
+	pool_unlock(p);
+}
+
+/* Takes a block for level <crit> without a limit. Returns 0 with the block
+ * in <*blk> (counted in use), -1 if a waiter of <crit> or above remains or
+ * the allocator fails. */
+static int pool_alloc_unlimited(struct pool *p, struct pool_thread *t,
+				enum pool_crit crit, void **blk)
+{
+	unsigned n;
+
+	if (LD(p->nwait)) {
+		int ahead;
+
+		/* our cached blocks are free blocks: waiters come first */
+		pool_lock(p);
+		pool_feed_locked(p, t);
+		ahead = pool_q_ahead_locked(p, crit);
+		pool_unlock(p);
+		if (ahead)
+			return -1;
+	}
+	n = LD(t->count);
+	if (n) {
+		n--;
+		*blk = t->cache[n];
+		ST(t->count, n);
+		if (n < t->low)
+			t->low = n;
+		BUMP(t->in_use, 1);
+		return 0;
+	}
+	*blk = pool_cache_refill(p, t);
+	if (!*blk)
+		return -1;
+	BUMP(t->in_use, 1);
+	pool_sample_in_use(p);
+	return 0;
+}
+
+/* Puts back a block without a limit: to a waiter if one is queued, else to
+ * the cache of <t>. */
+static void pool_release_unlimited(struct pool *p, struct pool_thread *t, void *blk)
+{
+	unsigned n;
+
+	if (LD(p->nwait)) {
+		struct pool_wait *w;
+
+		pool_lock(p);
+		w = pool_q_first_locked(p);
+		if (w) {
+			pool_q_unlink_locked(p, w);
+			pool_serve_locked(p, t, w, blk);
+			pool_unlock(p);
+			return;
+		}
+		pool_unlock(p);
+	}
+	BUMP(t->in_use, -1);
+	n = LD(t->count);
+	if (n == p->cache_max) {
+		pool_cache_spill(p, t);
+		n = LD(t->count);
+	}
+	t->cache[n] = blk;
+	ST(t->count, n + 1);
+}
+
+/* ------------------------------------------------------------- public API */
+
+struct pool *pool_create(const struct pool_config *cfg)
+{
+	struct pool *p;
+	size_t bufsize;
+	unsigned cache_max;
+
+	if (!cfg || !cfg->nbthread || cfg->fail_ppm > POOL_PPM ||
+	    cfg->cache_max > POOL_MAX_CACHE ||
+	    (cfg->bufsize && cfg->bufsize < POOL_MIN_BUFSIZE) ||
+	    (cfg->limit && cfg->reserve >= cfg->limit)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	bufsize = cfg->bufsize ? cfg->bufsize : POOL_DEF_BUFSIZE;
+	cache_max = cfg->cache_max ? cfg->cache_max : POOL_DEF_CACHE;
+
+	p = aligned_alloc(POOL_LINE, sizeof(*p));
+	if (!p)
+		return NULL;
+	memset(p, 0, sizeof(*p));
+	p->bufsize = bufsize;
+	p->limit = cfg->limit;
+	p->reserve = cfg->limit ? cfg->reserve : 0;
+	p->nbthread = cfg->nbthread;
+	p->cache_max = cfg->limit ? 0 : cache_max;
+	p->batch = cache_max / 2 ? cache_max / 2 : 1;
+	p->trim_ms = cfg->trim_ms ? cfg->trim_ms : POOL_DEF_TRIM_MS;
+	p->fail_seed = cfg->fail_seed;
+	atomic_init(&p->fail_ppm, cfg->fail_ppm);
+
+	p->threads = aligned_alloc(POOL_LINE, sizeof(*p->threads) * cfg->nbthread);
+	if (!p->threads)
+		goto fail;
+	memset(p->threads, 0, sizeof(*p->threads) * cfg->nbthread);
+	for (unsigned i = 0; i < cfg->nbthread; i++) {
+		struct pool_thread *t = &p->threads[i];
+
+		t->rng = pool_seed(cfg->fail_seed ^ i);
+		if (p->cache_max) {
+			t->cache = calloc(p->cache_max, sizeof(*t->cache));
+			if (!t->cache)
+				goto fail;
+		}
+	}
+	return p;
+fail:
+	pool_destroy(p);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void pool_destroy(struct pool *p)
+{
+	if (!p)
+		return;
+	if (p->threads) {
+		for (unsigned i = 0; i < p->nbthread; i++) {
+			struct pool_thread *t = &p->threads[i];
+			unsigned n = LD(t->count);
+
+			for (unsigned j = 0; j < n; j++)
+				free(t->cache[j]);
+			free(t->cache);
+		}
+		free(p->threads);
+	}
+	for (void *blk; (blk = pool_gfree_pop_locked(p)) != NULL; )
+		free(blk);
+	free(p);
+}
+
+size_t pool_bufsize(const struct pool *p)
+{
+	return p->bufsize;
+}
+
+int pool_alloc(struct pool *p, unsigned tid, enum pool_crit crit, struct buf *b)
+{
+	struct pool_thread *t = pool_thr(p, tid);
+	uint32_t ppm = LD(p->fail_ppm);
+	void *blk;
+	int ret;
+
+	if (ppm && pool_inject(t, ppm)) {
+		BUMP(t->failed, 1);
+		BUMP(t->injected, 1);
+		return -1;
+	}
+	if (p->limit)
+		ret = pool_alloc_limited(p, t, crit, &blk);
+	else
+		ret = pool_alloc_unlimited(p, t, crit, &blk);
+	if (ret) {
+		BUMP(t->failed, 1);
+		return -1;
+	}
+	BUMP(t->allocs, 1);
+	*b = (struct buf){ .area = blk, .size = p->bufsize, .head = 0, .data = 0 };
+	return 0;
+}
+
+void pool_release(struct pool *p, unsigned tid, struct buf *b)
+{
+	struct pool_thread *t = pool_thr(p, tid);
+	void *blk = b->area;
+
+	if (!blk)
+		return;
+	*b = BUF_NULL;
+	BUMP(t->releases, 1);
+	if (p->limit)
+		pool_release_limited(p, t, blk);
+	else
+		pool_release_unlimited(p, t, blk);
+}
+
+void pool_wait_init(struct pool_wait *w, unsigned tid, enum pool_crit crit,
+		    pool_notify_fn notify, void *ctx)
+{
+	*w = (struct pool_wait){
+		.notify = notify, .ctx = ctx, .served = BUF_NULL,
+		.tid = tid, .crit = crit, .state = POOL_WAIT_IDLE,
+	};
+}
+
+/* Feeds the waiters from thread <t>. Returns non-zero when this feed is
+ * what served <w>. */
+static int pool_wait_fed_locked(struct pool *p, struct pool_thread *t, struct pool_wait *w)
+{
+	int was_waiting = __atomic_load_n(&w->state, __ATOMIC_RELAXED) == POOL_WAIT_WAITING;
+
+	pool_feed_locked(p, t);
+	return was_waiting && __atomic_load_n(&w->state, __ATOMIC_RELAXED) != POOL_WAIT_WAITING;
+}
+
+/* Called after a feed, lock held. When the first waiter may take a block
+ * but none is free and the allocator has room, reserves that room (which
+ * keeps allocated <= limit) and returns 1: the caller then unlocks and
+ * calls pool_grow(). Returns 0 otherwise. This is how a waiter left by an
+ * allocator failure, or by a reservation that failed, gets revived. */
+static int pool_grow_reserve_locked(struct pool *p)
+{
+	if (!pool_q_pick_locked(p, LD(p->g.in_use)) ||
+	    (p->limit && LD(p->allocated) >= p->limit))
+		return 0;
+	pool_count_new(p, 1);
+	return 1;
+}
+
+/* Asks the allocator for the block reserved by pool_grow_reserve_locked()
+ * and, with the lock taken again, puts it on the free list for the caller
+ * to feed (or drops the reservation). Returns with the lock held. */
+static void pool_grow(struct pool *p)
+{
+	void *blk = pool_blk_new(p);
+
+	pool_lock(p);
+	if (blk)
+		pool_gfree_push_locked(p, blk);
+	else
+		pool_count_gone(p, 1);
+}
+
+int pool_wait_subscribe(struct pool *p, struct pool_wait *w)
+{
+	struct pool_thread *t = pool_thr(p, w->tid);
+	int served, grow;
+
+	if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != POOL_WAIT_IDLE)
+		return -1;
+	w->since_ns = pool_now_ns();
+	BUMP(t->waits_total, 1);
+
+	/* Queue first, then feed: <w> is served now only if every entry ahead
+	 * of it can be served too, which is exactly the no-barging rule. */
+	pool_lock(p);
+	pool_q_append_locked(p, w);
+	served = pool_wait_fed_locked(p, t, w);
+	grow = !served && pool_grow_reserve_locked(p);
+	pool_unlock(p);
+
+	if (grow) {
+		/* <w> may have been served meanwhile: the new block then goes
+		 * to whoever is first now, or stays free */
+		pool_grow(p);
+		served = pool_wait_fed_locked(p, t, w);
+		pool_unlock(p);
+	}
+	if (served)
+		BUMP(t->served_at_subscribe, 1);
+	return 0;
+}
+
+int pool_wait_take(struct pool *p, struct pool_wait *w, struct buf *b)
+{
+	int st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
+
+	if (st == POOL_WAIT_SERVING) {
+		/* notify() still runs under the lock: wait for it */
+		pool_lock(p);
+		st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
+		pool_unlock(p);
+	}
+	if (st != POOL_WAIT_SERVED)
+		return 0;
+	*b = w->served;
+	w->served = BUF_NULL;
+	__atomic_store_n(&w->state, POOL_WAIT_IDLE, __ATOMIC_RELEASE);
+	BUMP(pool_thr(p, w->tid)->takes, 1);
+	return 1;
+}
+
+void pool_wait_cancel(struct pool *p, struct pool_wait *w)
+{
+	struct pool_thread *t = pool_thr(p, w->tid);
+	struct buf b;
+	int st;
+
+	/* IDLE is left only by the owner (us), and an entry becomes IDLE after
+	 * SERVED, which is published once notify() returned: nothing runs. */
+	if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == POOL_WAIT_IDLE)
+		return;
+	pool_lock(p);
+	st = __atomic_load_n(&w->state, __ATOMIC_RELAXED);
+	if (st == POOL_WAIT_WAITING) {
+		pool_q_unlink_locked(p, w);
+		__atomic_store_n(&w->state, POOL_WAIT_IDLE, __ATOMIC_RELAXED);
+		pool_unlock(p);
+		BUMP(t->cancels, 1);
+		return;
+	}
+	/* SERVED: the block is ours; hand it on after the lock */
+	b = w->served;
+	w->served = BUF_NULL;
+	__atomic_store_n(&w->state, POOL_WAIT_IDLE, __ATOMIC_RELAXED);
+	pool_unlock(p);
+	BUMP(t->passes_on, 1);
+	pool_release(p, w->tid, &b);
+}
+
+int pool_wait_state(const struct pool_wait *w)
+{
+	int st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
+
+	return st == POOL_WAIT_SERVING ? POOL_WAIT_SERVED : st;
+}
+
+/* Lets the allocator return memory after a trim of <k> blocks. */
+static void pool_trimmed(uint64_t k)
+{
+#ifdef SLUICE_JEMALLOC
+	/* freed blocks sit in this thread's tcache until flushed to the
+	 * arena, whose decay then returns the pages */
+	if (k >= POOL_FLUSH_MIN)
+		mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+#else
+	(void)k;
+#endif
+}
+
+/* Gives back to the allocator half (rounded up) of the blocks that the
+ * cache of <t> has not needed since the last trim: its low-water mark. */
+static void pool_cache_trim(struct pool *p, struct pool_thread *t)
+{
+	unsigned n = LD(t->count), k = (t->low + 1) / 2;
+
+	if (k > n)
+		k = n;
+	for (unsigned i = 0; i < k; i++)
+		free(t->cache[i]);
+	memmove(t->cache, t->cache + k, (n - k) * sizeof(*t->cache));
+	ST(t->count, n - k);
+	t->low = n - k;
+	if (k) {
+		pool_count_gone(p, k);
+		BUMP(t->trims, k);
+	}
+	pool_trimmed(k);
+}
+
+/* Trims the global free list the same way, if its period elapsed and the
+ * lock is free (housekeeping never waits). */
+static void pool_global_trim(struct pool *p, struct pool_thread *t, uint64_t now_ms)
+{
+	struct pool_free_blk *chain = NULL;
+	uint64_t k;
+
+	if (!pool_trylock(p))
+		return;
+	if (!p->g.trim_started || now_ms - p->g.last_trim_ms < p->trim_ms) {
+		if (!p->g.trim_started) {
+			p->g.trim_started = 1;
+			p->g.last_trim_ms = now_ms;
+			p->g.free_low = LD(p->g.nfree);
+		}
+		pool_unlock(p);
+		return;
+	}
+	k = (p->g.free_low + 1) / 2;
+	for (uint64_t i = 0; i < k; i++) {
+		struct pool_free_blk *f = pool_gfree_pop_locked(p);
+
+		if (!f) {
+			k = i;
+			break;
+		}
+		f->next = chain;
+		chain = f;
+	}
+	p->g.last_trim_ms = now_ms;
+	p->g.free_low = LD(p->g.nfree);
+	/* counted as gone before the lock is released: under a limit the
+	 * decision to ask the allocator for more reads this count */
+	if (k)
+		pool_count_gone(p, k);
+	pool_unlock(p);
+
+	while (chain) {
+		struct pool_free_blk *next = chain->next;
+
+		free(chain);
+		chain = next;
+	}
+	BUMP(t->trims, k);
+	pool_trimmed(k);
+}
+
+void pool_thread_idle(struct pool *p, unsigned tid, uint64_t now_ms)
+{
+	struct pool_thread *t = pool_thr(p, tid);
+
+	if (LD(p->nwait)) {
+		int grow;
+
+		pool_lock(p);
+		pool_feed_locked(p, t);
+		grow = pool_grow_reserve_locked(p);
+		pool_unlock(p);
+		if (grow) {
+			pool_grow(p);
+			pool_feed_locked(p, t);
+			pool_unlock(p);
+		}
+	}
+	if (!t->trim_started) {
+		t->trim_started = 1;
+		t->last_trim_ms = now_ms;
+		t->low = LD(t->count);
+		pool_global_trim(p, t, now_ms);
+		return;
+	}
+	if (now_ms - t->last_trim_ms < p->trim_ms)
+		return;
+	t->last_trim_ms = now_ms;
+	if (t->cache)
+		pool_cache_trim(p, t);
+	pool_global_trim(p, t, now_ms);
+}
+
+void pool_set_fail_ppm(struct pool *p, uint32_t fail_ppm)
+{
+	ST(p->fail_ppm, fail_ppm > POOL_PPM ? POOL_PPM : fail_ppm);
+}
+
+/* Adds the counters of <t> to <out>. */
+static void pool_stats_add(const struct pool_thread *t, struct pool_stats *out)
+{
+	out->in_use += LD(t->in_use);
+	out->cached += LD(t->count);
+	out->allocs += LD(t->allocs);
+	out->releases += LD(t->releases);
+	out->failed += LD(t->failed);
+	out->injected += LD(t->injected);
+	out->waits_total += LD(t->waits_total);
+	out->handoffs += LD(t->handoffs);
+	out->served_at_subscribe += LD(t->served_at_subscribe);
+	out->notifies += LD(t->notifies);
+	out->takes += LD(t->takes);
+	out->passes_on += LD(t->passes_on);
+	out->cancels += LD(t->cancels);
+	out->trims += LD(t->trims);
+	out->wait_ns_total += LD(t->wait_ns_total);
+}
+
+void pool_stats(const struct pool *p, unsigned tid, struct pool_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (tid == -1u) {
+		for (unsigned i = 0; i < p->nbthread; i++)
+			pool_stats_add(&p->threads[i], out);
+		if (p->limit)
+			out->in_use = LD(p->g.in_use);
+	} else if (tid < p->nbthread) {
+		pool_stats_add(&p->threads[tid], out);
+	}
+	out->allocated = LD(p->allocated);
+	out->peak_allocated = LD(p->peak_allocated);
+	out->peak_in_use = LD(p->peak_in_use);
+	if (tid == -1u && out->in_use > 0 && (uint64_t)out->in_use > out->peak_in_use)
+		out->peak_in_use = (uint64_t)out->in_use;
+	out->waiting = LD(p->nwait);
+	for (unsigned c = 0; c < POOL_CRIT_COUNT; c++)
+		out->waiting_by_crit[c] = LD(p->g.qlen[c]);
+	out->global_free = LD(p->g.nfree);
+	out->limit = p->limit;
+	out->reserve = p->reserve;
+	out->bufsize = p->bufsize;
+}

@@ -1,0 +1,1090 @@
+/* test_cfg.c - unit tests of the configuration parser (engine/cfg.h). */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/cfg.h"
+
+/* A frontend and a backend that make any config complete. */
+#define FEBE "frontend f\n bind :8080\n default_backend b\nbackend b\n server s1 127.0.0.1:81\n"
+
+/* Parses <text> named "t.cfg", which must succeed. */
+static struct cfg *ok(const char *text)
+{
+	char *err = NULL;
+	struct cfg *c = cfg_parse_text(text, "t.cfg", &err);
+
+	cr_assert_not_null(c, "unexpected error: %s\n--- config:\n%s", err ? err : "(null)", text);
+	cr_assert_null(err);
+	return c;
+}
+
+/* Parses <text> named "t.cfg", which must fail with exactly <want>. */
+static void bad(const char *text, const char *want)
+{
+	char *err = NULL;
+	struct cfg *c = cfg_parse_text(text, "t.cfg", &err);
+
+	cr_assert_null(c, "expected the error \"%s\"\n--- config:\n%s", want, text);
+	cr_assert_not_null(err);
+	cr_expect_str_eq(err, want, "\n got: %s\nwant: %s", err, want);
+	free(err);
+}
+
+/* Parses "global\n<line>\n" which must fail with "t.cfg:2: <want>". */
+static void bad_global(const char *line, const char *want)
+{
+	char text[512], msg[512];
+
+	snprintf(text, sizeof(text), "global\n %s\n", line);
+	snprintf(msg, sizeof(msg), "t.cfg:2: %s", want);
+	bad(text, msg);
+}
+
+/* Parses FEBE with <line> added to backend b (line 6), which must fail with
+ * "t.cfg:6: <want>". */
+static void bad_backend(const char *line, const char *want)
+{
+	char text[1024], msg[512];
+
+	snprintf(text, sizeof(text), FEBE " %s\n", line);
+	snprintf(msg, sizeof(msg), "t.cfg:6: %s", want);
+	bad(text, msg);
+}
+
+/* Same with <line> added to frontend f (line 2). */
+static void bad_frontend(const char *line, const char *want)
+{
+	char text[1024], msg[512];
+
+	snprintf(text, sizeof(text), "frontend f\n %s\n bind :8080\n default_backend b\n"
+	         "backend b\n server s1 127.0.0.1:81\n", line);
+	snprintf(msg, sizeof(msg), "t.cfg:2: %s", want);
+	bad(text, msg);
+}
+
+static void assert_addr(const struct sockaddr_storage *ss, socklen_t len, int family,
+                        const char *ip, unsigned port)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	cr_assert_eq(ss->ss_family, family);
+	if (family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		cr_assert_eq(len, sizeof(*sin));
+		cr_assert_not_null(inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof(buf)));
+		cr_assert_eq(ntohs(sin->sin_port), port);
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		cr_assert_eq(len, sizeof(*sin6));
+		cr_assert_not_null(inet_ntop(AF_INET6, &sin6->sin6_addr, buf, sizeof(buf)));
+		cr_assert_eq(ntohs(sin6->sin6_port), port);
+	}
+	cr_assert_str_eq(buf, ip);
+}
+
+/* ---------- times and sizes ---------- */
+
+Test(cfg, parse_time_units)
+{
+	static const struct { const char *s; uint32_t ms; } good[] = {
+		{ "0", 0 }, { "15", 15 }, { "15ms", 15 }, { "2s", 2000 }, { "3m", 180000 },
+		{ "1h", 3600000 }, { "1d", 86400000 }, { "1500us", 2 }, { "1000us", 1 },
+		{ "1us", 1 }, { "0us", 0 }, { "49d", 4233600000u }, { "4294967295", 4294967295u },
+		{ "007s", 7000 },
+	};
+	static const char *const wrong[] = {
+		"", "s", "ms", "10x", "10 s", " 10", "-1", "+1", "1.5s", "10S", "10MS", "50d",
+		"4294967296", "4294968ms0", "99999999999999999999999", "10sec", "1hh",
+	};
+	uint32_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		v = 12345;
+		cr_assert_eq(cfg_parse_time(good[i].s, &v), 0, "'%s' rejected", good[i].s);
+		cr_assert_eq(v, good[i].ms, "'%s' gave %u", good[i].s, v);
+	}
+	for (i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+		v = 12345;
+		cr_assert_eq(cfg_parse_time(wrong[i], &v), -1, "'%s' accepted", wrong[i]);
+		cr_assert_eq(v, 12345, "'%s' wrote the output", wrong[i]);
+	}
+	cr_assert_eq(cfg_parse_time(NULL, &v), -1);
+}
+
+Test(cfg, parse_size_units)
+{
+	static const struct { const char *s; uint64_t v; } good[] = {
+		{ "0", 0 }, { "16384", 16384 }, { "16k", 16384 }, { "16K", 16384 },
+		{ "1m", 1048576 }, { "1M", 1048576 }, { "2g", 2147483648ull }, { "3G", 3221225472ull },
+		{ "18446744073709551615", UINT64_MAX }, { "17179869183g", 17179869183ull << 30 },
+	};
+	static const char *const wrong[] = {
+		"", "k", "16kb", "16x", "-1", "1.5k", " 16k", "16 k", "18446744073709551616",
+		"17179869184g", "16t",
+	};
+	uint64_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		v = 12345;
+		cr_assert_eq(cfg_parse_size(good[i].s, &v), 0, "'%s' rejected", good[i].s);
+		cr_assert_eq(v, good[i].v, "'%s' gave %llu", good[i].s, (unsigned long long)v);
+	}
+	for (i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+		v = 12345;
+		cr_assert_eq(cfg_parse_size(wrong[i], &v), -1, "'%s' accepted", wrong[i]);
+		cr_assert_eq(v, 12345);
+	}
+}
+
+/* ---------- global ---------- */
+
+Test(cfg, empty_text_gives_builtin_globals)
+{
+	struct cfg *c = ok("");
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	cr_assert_eq(c->g.nbthread, (unsigned)(cpus < 1 ? 1 : cpus > 64 ? 64 : cpus));
+	cr_assert_eq(c->g.maxconn, 4096);
+	cr_assert_eq(c->g.bufsize, 16384);
+	cr_assert_eq(c->g.maxrewrite, 1024);
+	cr_assert_eq(c->g.buf_limit, 0);
+	cr_assert_eq(c->g.buf_reserve, 2);
+	cr_assert_eq(c->g.fail_alloc_pct, 0.0);
+	cr_assert_eq(c->g.h2_max_streams, 100);
+	cr_assert_eq(c->g.h2_init_window, 65535);
+	cr_assert_eq(c->g.h2_header_table, 4096);
+	cr_assert_eq(c->g.h2_max_header_list, 16384, "defaults to bufsize");
+	cr_assert_eq(c->g.grace_ms, 10000);
+	cr_assert_null(c->g.log_target);
+	cr_assert_eq(c->nb_frontends, 0);
+	cr_assert_eq(c->nb_backends, 0);
+	cr_assert_null(c->warnings);
+	cfg_free(c);
+}
+
+Test(cfg, global_keywords)
+{
+	struct cfg *c = ok("global\n"
+	                   "  nbthread 4\n"
+	                   "  maxconn 20000\n"
+	                   "  tune.bufsize 32k\n"
+	                   "  tune.maxrewrite 2048\n"
+	                   "  tune.buffers.limit 100\n"
+	                   "  tune.buffers.reserve 10\n"
+	                   "  tune.fail-alloc 2.5\n"
+	                   "  tune.h2.max-concurrent-streams 250\n"
+	                   "  tune.h2.initial-window-size 1m\n"
+	                   "  tune.h2.header-table-size 8k\n"
+	                   "  tune.h2.max-header-list-size 64k\n"
+	                   "  grace 2500ms\n"
+	                   "  log /var/log/sluice.log\n");
+
+	cr_assert_eq(c->g.nbthread, 4);
+	cr_assert_eq(c->g.maxconn, 20000);
+	cr_assert_eq(c->g.bufsize, 32768);
+	cr_assert_eq(c->g.maxrewrite, 2048);
+	cr_assert_eq(c->g.buf_limit, 100);
+	cr_assert_eq(c->g.buf_reserve, 10);
+	cr_assert_float_eq(c->g.fail_alloc_pct, 2.5, 1e-9);
+	cr_assert_eq(c->g.h2_max_streams, 250);
+	cr_assert_eq(c->g.h2_init_window, 1048576);
+	cr_assert_eq(c->g.h2_header_table, 8192);
+	cr_assert_eq(c->g.h2_max_header_list, 65536);
+	cr_assert_eq(c->g.grace_ms, 2500);
+	cr_assert_str_eq(c->g.log_target, "/var/log/sluice.log");
+	cr_assert_null(c->warnings);
+	cfg_free(c);
+}
+
+Test(cfg, global_edge_values)
+{
+	struct cfg *c = ok("global\n nbthread 256\n tune.bufsize 1m\n tune.fail-alloc 100%\n"
+	                   " log stderr format raw local0\n grace 0\n"
+	                   "global\n maxconn 1\n tune.h2.initial-window-size 0\n");
+
+	cr_assert_eq(c->g.nbthread, 256);
+	cr_assert_eq(c->g.bufsize, 1048576);
+	cr_assert_float_eq(c->g.fail_alloc_pct, 100.0, 1e-9);
+	cr_assert_str_eq(c->g.log_target, "stderr", "HAProxy's syslog words are ignored");
+	cr_assert_eq(c->g.grace_ms, 0);
+	cr_assert_eq(c->g.maxconn, 1, "a second global section adds to the first");
+	cr_assert_eq(c->g.h2_init_window, 0);
+	cfg_free(c);
+
+	c = ok("global\n log stdout\n tune.bufsize 1024\n");
+	cr_assert_str_eq(c->g.log_target, "stdout");
+	cr_assert_lt(c->g.maxrewrite * 2, c->g.bufsize, "built-in maxrewrite adapts to bufsize");
+	cfg_free(c);
+}
+
+Test(cfg, global_bad_values)
+{
+	bad_global("nbthread 0", "'nbthread' value '0' out of range (expected an integer from 1 to 256)");
+	bad_global("nbthread 257", "'nbthread' value '257' out of range (expected an integer from 1 to 256)");
+	bad_global("nbthread four", "'nbthread' invalid value 'four' (expected an integer from 1 to 256)");
+	bad_global("nbthread -1", "'nbthread' invalid value '-1' (expected an integer from 1 to 256)");
+	bad_global("nbthread", "'nbthread' missing number of threads");
+	bad_global("nbthread 2 3", "'nbthread' unexpected argument '3'");
+	bad_global("maxconn 0", "'maxconn' value '0' out of range (expected an integer from 1 to 10000000)");
+	bad_global("tune.bufsize 512",
+	           "'tune.bufsize' size '512' out of range (expected 1024 to 1048576 bytes)");
+	bad_global("tune.bufsize 2m",
+	           "'tune.bufsize' size '2m' out of range (expected 1024 to 1048576 bytes)");
+	bad_global("tune.bufsize 16q",
+	           "'tune.bufsize' invalid size '16q' (expected a number with an optional k, m or g suffix)");
+	bad_global("tune.buffers.limit x",
+	           "'tune.buffers.limit' invalid value 'x' (expected an integer from 0 to 4294967295)");
+	bad_global("tune.buffers.reserve -2",
+	           "'tune.buffers.reserve' invalid value '-2' (expected an integer from 0 to 4294967295)");
+	bad_global("tune.fail-alloc 101", "'tune.fail-alloc' invalid percentage '101' (expected a number from 0 to 100)");
+	bad_global("tune.fail-alloc -1", "'tune.fail-alloc' invalid percentage '-1' (expected a number from 0 to 100)");
+	bad_global("tune.fail-alloc abc", "'tune.fail-alloc' invalid percentage 'abc' (expected a number from 0 to 100)");
+	bad_global("tune.fail-alloc nan", "'tune.fail-alloc' invalid percentage 'nan' (expected a number from 0 to 100)");
+	bad_global("tune.fail-alloc 5%%", "'tune.fail-alloc' invalid percentage '5%%' (expected a number from 0 to 100)");
+	bad_global("tune.h2.max-concurrent-streams 0",
+	           "'tune.h2.max-concurrent-streams' value '0' out of range (expected an integer from 1 to 2147483647)");
+	bad_global("tune.h2.initial-window-size 2g",
+	           "'tune.h2.initial-window-size' size '2g' out of range (expected 0 to 2147483647 bytes)");
+	bad_global("tune.h2.header-table-size 65537",
+	           "'tune.h2.header-table-size' size '65537' out of range (expected 0 to 65536 bytes)");
+	bad_global("tune.h2.max-header-list-size 0",
+	           "'tune.h2.max-header-list-size' size '0' out of range (expected 1 to 4294967295 bytes)");
+	bad_global("grace 10 s", "'grace' unexpected argument 's'");
+	bad_global("grace soon",
+	           "'grace' invalid time 'soon' (expected a number with an optional unit us, ms, s, m, h, d, at most 49 days)");
+	bad_global("log", "'log' missing target (stderr, stdout or a file path)");
+	bad_global("log 127.0.0.1:514 local0",
+	           "'log' unsupported log target '127.0.0.1:514' (expected stderr, stdout or a file path; network targets are not supported)");
+	bad_global("log udp@1.2.3.4 local0",
+	           "'log' unsupported log target 'udp@1.2.3.4' (expected stderr, stdout or a file path; network targets are not supported)");
+	bad_global("daemon yes", "'daemon' unexpected argument 'yes'");
+	bad("global foo\n", "t.cfg:1: 'global' unexpected argument 'foo'");
+}
+
+Test(cfg, buffer_limits_consistency)
+{
+	bad("global\n tune.bufsize 4k\n tune.maxrewrite 2k\n",
+	    "t.cfg:3: 'tune.maxrewrite' 2048 must be less than half of tune.bufsize (4096)");
+	/* the order of the lines does not matter: checked after the last one */
+	bad("global\n tune.maxrewrite 9000\n\n tune.bufsize 16k\n",
+	    "t.cfg:2: 'tune.maxrewrite' 9000 must be less than half of tune.bufsize (16384)");
+	bad("global\n tune.buffers.limit 10\n tune.buffers.reserve 10\n",
+	    "t.cfg:3: 'tune.buffers.reserve' 10 must be less than tune.buffers.limit (10)");
+	bad("global\n tune.buffers.reserve 20\n tune.buffers.limit 10\n",
+	    "t.cfg:2: 'tune.buffers.reserve' 20 must be less than tune.buffers.limit (10)");
+	bad("global\n tune.buffers.limit 2\n",
+	    "t.cfg:2: 'tune.buffers.limit' 2 must be greater than tune.buffers.reserve (2)");
+
+	struct cfg *c = ok("global\n tune.buffers.limit 3\n");
+	cr_assert_eq(c->g.buf_limit, 3);
+	cr_assert_eq(c->g.buf_reserve, 2);
+	cfg_free(c);
+	c = ok("global\n tune.buffers.reserve 50\n");
+	cr_assert_eq(c->g.buf_limit, 0, "no limit: any reserve goes");
+	cfg_free(c);
+}
+
+Test(cfg, daemon_is_a_warning)
+{
+	struct cfg *c = ok("global\n daemon\n nbthread 1\n");
+
+	cr_assert_eq(c->g.nbthread, 1);
+	cr_assert_str_eq(c->warnings, "t.cfg:2: 'daemon' ignored: Sluice runs in the foreground");
+	cfg_free(c);
+}
+
+Test(cfg, unknown_and_misplaced_keywords)
+{
+	bad("global\n foo 1\n", "t.cfg:2: unknown keyword 'foo' in 'global' section");
+	bad(FEBE " frobnicate\n", "t.cfg:6: unknown keyword 'frobnicate' in 'backend' section");
+	bad("defaults\n bind :80\n", "t.cfg:2: 'bind' not allowed in 'defaults' section");
+	bad("global\n mode http\n", "t.cfg:2: 'mode' not allowed in 'global' section");
+	bad_frontend("nbthread 2", "'nbthread' not allowed in 'frontend' section");
+	bad_frontend("server s 1.2.3.4:80", "'server' not allowed in 'frontend' section");
+	bad_backend("bind :80", "'bind' not allowed in 'backend' section");
+	bad_backend("use_backend x", "'use_backend' not allowed in 'backend' section");
+	bad("nbthread 2\n",
+	    "t.cfg:1: 'nbthread' outside of any section (expected global, defaults, frontend, backend or listen first)");
+	bad("global\nuserlist admins\n", "t.cfg:2: 'userlist' sections are not supported by Sluice");
+}
+
+Test(cfg, http_request_is_not_supported)
+{
+	bad_frontend("http-request deny if { path /x }", "'http-request' not supported by Sluice");
+	bad_backend("http-response set-header X 1", "'http-response' not supported by Sluice");
+	bad("defaults\n acl a path /x\n", "t.cfg:2: 'acl' not supported by Sluice");
+}
+
+/* ---------- lexical rules ---------- */
+
+Test(cfg, comments_blanks_and_line_endings)
+{
+	struct cfg *c = ok("# leading comment\n"
+	                   "\n"
+	                   "global # trailing comment\n"
+	                   "   \t \n"
+	                   "\tmaxconn 100 # no more than that\n"
+	                   "  # indented comment\r\n"
+	                   "  nbthread 3\r\n"
+	                   "  grace 1s");   /* no newline at the end */
+
+	cr_assert_eq(c->g.maxconn, 100);
+	cr_assert_eq(c->g.nbthread, 3);
+	cr_assert_eq(c->g.grace_ms, 1000);
+	cfg_free(c);
+}
+
+Test(cfg, quoting_and_escapes)
+{
+	struct cfg *c = ok("global\n"
+	                   " \"maxconn\" '77'\n"
+	                   " log \"/tmp/my log#1\"\n"
+	                   "frontend f\n"
+	                   " bind \":8080\"\n"
+	                   " stats uri \"/a \\\"quoted\\\" \\\\ path\"\n"
+	                   "backend b\n"
+	                   " stats uri '/single \"kept\" \\n'\n"
+	                   "frontend g\n"
+	                   " bind :8081\n"
+	                   " stats uri /sp\\ ace\\#no-comment#comment\n");
+
+	cr_assert_eq(c->g.maxconn, 77);
+	cr_assert_str_eq(c->g.log_target, "/tmp/my log#1");
+	cr_assert_str_eq(c->frontends[0].stats_uri, "/a \"quoted\" \\ path");
+	cr_assert_str_eq(c->backends[0].stats_uri, "/single \"kept\" \\n");
+	cr_assert_str_eq(c->frontends[1].stats_uri, "/sp ace#no-comment");
+	cfg_free(c);
+
+	c = ok("global\n log /x\"y z\"'w'\n");
+	cr_assert_str_eq(c->g.log_target, "/xy zw", "quoted parts glue to their word");
+	cfg_free(c);
+}
+
+Test(cfg, quoting_errors)
+{
+	bad("global\n log \"/tmp/x\n", "t.cfg:2: 'log' unterminated quote");
+	bad("global\n log '/tmp/x\n", "t.cfg:2: 'log' unterminated quote");
+	bad("global\n \"maxc\n", "t.cfg:2: 'maxc' unterminated quote");
+	bad("global\n \"\" 1\n", "t.cfg:2: unknown keyword '' in 'global' section");
+	bad("backend \"\"\n", "t.cfg:1: 'backend' empty name");
+
+	char line[1024] = "global\n log";
+	for (int i = 0; i < 64; i++)
+		strcat(line, " x");
+	strcat(line, "\n");
+	bad(line, "t.cfg:2: 'log' too many words on one line (at most 64)");
+}
+
+/* ---------- proxies: defaults, timeouts, options ---------- */
+
+Test(cfg, builtin_proxy_defaults)
+{
+	struct cfg *c = ok(FEBE);
+	const struct cfg_frontend *fe = &c->frontends[0];
+	const struct cfg_backend *be = &c->backends[0];
+
+	cr_assert_eq(fe->mode, CFG_MODE_HTTP);
+	cr_assert_eq(fe->maxconn, 4096, "global maxconn");
+	cr_assert_eq(fe->conn_mode, CFG_CONN_KEEPALIVE);
+	cr_assert_eq(fe->forwardfor, 0);
+	cr_assert_eq(fe->httplog, 0);
+	cr_assert_eq(fe->stats_enabled, 0);
+	cr_assert_null(fe->stats_uri);
+	cr_assert_eq(fe->from_listen, 0);
+	cr_assert_eq(fe->line, 1);
+	cr_assert_eq(be->mode, CFG_MODE_HTTP);
+	cr_assert_eq(be->balance, CFG_BALANCE_RR);
+	cr_assert_eq(be->retries, 3);
+	cr_assert_eq(be->redispatch, 0);
+	cr_assert_null(be->chk_method);
+	cr_assert_null(be->chk_uri);
+	cr_assert_eq(be->chk_expect_status, 0);
+	cr_assert_eq(be->line, 4);
+
+	cr_assert_eq(fe->t.client_ms, 30000);
+	cr_assert_eq(fe->t.server_ms, 30000);
+	cr_assert_eq(fe->t.connect_ms, 5000);
+	cr_assert_eq(fe->t.queue_ms, 5000, "queue defaults to connect");
+	cr_assert_eq(fe->t.http_request_ms, 30000, "http-request defaults to client");
+	cr_assert_eq(fe->t.http_keep_alive_ms, 30000, "keep-alive defaults to http-request");
+	cr_assert_eq(be->t.check_ms, 0);
+	cr_assert_eq(cfg_check_timeout_ms(be, &be->servers[0]), 2000, "check defaults to inter");
+	cfg_free(c);
+}
+
+Test(cfg, timeout_chains)
+{
+	struct cfg *c = ok("defaults\n timeout connect 2s\n timeout client 7s\n"
+	                   FEBE
+	                   "frontend g\n bind :8081\n default_backend b\n timeout http-request 3s\n"
+	                   "backend b2\n timeout check 4s\n timeout queue 1m\n server s 127.0.0.1:80 inter 1s\n");
+
+	cr_assert_eq(c->backends[0].t.queue_ms, 2000);
+	cr_assert_eq(c->frontends[0].t.http_request_ms, 7000);
+	cr_assert_eq(c->frontends[0].t.http_keep_alive_ms, 7000);
+	cr_assert_eq(c->frontends[1].t.http_request_ms, 3000);
+	cr_assert_eq(c->frontends[1].t.http_keep_alive_ms, 3000);
+	cr_assert_eq(c->backends[1].t.check_ms, 4000);
+	cr_assert_eq(c->backends[1].t.queue_ms, 60000);
+	cr_assert_eq(cfg_check_timeout_ms(&c->backends[1], &c->backends[1].servers[0]), 4000);
+	cfg_free(c);
+
+	c = ok("defaults\n timeout server 1us\n timeout http-keep-alive 1h\n timeout client 1d\n" FEBE);
+	cr_assert_eq(c->backends[0].t.server_ms, 1);
+	cr_assert_eq(c->frontends[0].t.http_keep_alive_ms, 3600000);
+	cr_assert_eq(c->frontends[0].t.client_ms, 86400000);
+	cfg_free(c);
+}
+
+Test(cfg, timeout_errors)
+{
+	char text[256];
+
+	/* the example of the specification, line for line */
+	snprintf(text, sizeof(text), "%s timeout clinet 30s\n", "\n\n\n\n\n\n\n\n\n\ndefaults\n");
+	char *err = NULL;
+	struct cfg *c = cfg_parse_text(text, "sluice.cfg", &err);
+	cr_assert_null(c);
+	cr_assert_str_eq(err, "sluice.cfg:12: 'timeout' unknown timeout 'clinet' (expected client, "
+	                      "server, connect, queue, http-request, http-keep-alive, check)");
+	free(err);
+
+	bad_backend("timeout", "'timeout' missing timeout name (expected client, server, connect, "
+	                       "queue, http-request, http-keep-alive, check)");
+	bad_backend("timeout server", "'timeout' missing time for 'server'");
+	bad_backend("timeout server 10 s", "'timeout' unexpected argument 's'");
+	bad_backend("timeout server 10x", "'timeout' invalid time '10x' for 'server' (expected a number "
+	                                  "with an optional unit us, ms, s, m, h, d, at most 49 days)");
+	bad_backend("timeout connect 0", "'timeout' time '0' for 'connect' too small (expected at least 1ms)");
+	bad_backend("timeout tunnel 1h", "'timeout' unknown timeout 'tunnel' (expected client, server, "
+	                                 "connect, queue, http-request, http-keep-alive, check)");
+}
+
+Test(cfg, defaults_inheritance_and_reset)
+{
+	struct cfg *c = ok("defaults\n"
+	                   " mode tcp\n"
+	                   " timeout client 1s\n"
+	                   " timeout connect 2s\n"
+	                   " maxconn 50\n"
+	                   " balance leastconn\n"
+	                   " retries 7\n"
+	                   " option redispatch\n"
+	                   " option forwardfor\n"
+	                   " option httpclose\n"
+	                   " default-server inter 3s rise 5 maxconn 9 check\n"
+	                   "frontend t\n bind :9000\n default_backend tb\n"
+	                   "backend tb\n server a 10.0.0.1:80\n server b 10.0.0.2:80 rise 1 maxconn 0\n"
+	                   "defaults\n"
+	                   " timeout server 9s\n"
+	                   FEBE);
+	const struct cfg_frontend *t = &c->frontends[0], *f = &c->frontends[1];
+	const struct cfg_backend *tb = &c->backends[0], *b = &c->backends[1];
+
+	cr_assert_eq(c->nb_frontends, 2);
+	cr_assert_eq(t->mode, CFG_MODE_TCP);
+	cr_assert_eq(t->maxconn, 50);
+	cr_assert_eq(t->t.client_ms, 1000);
+	cr_assert_eq(t->conn_mode, CFG_CONN_CLOSE);
+	cr_assert_eq(t->forwardfor, 1);
+	cr_assert_eq(tb->mode, CFG_MODE_TCP);
+	cr_assert_eq(tb->balance, CFG_BALANCE_LC);
+	cr_assert_eq(tb->retries, 7);
+	cr_assert_eq(tb->redispatch, 1);
+	cr_assert_eq(tb->t.connect_ms, 2000);
+	cr_assert_eq(tb->t.queue_ms, 2000);
+	cr_assert_eq(tb->servers[0].inter_ms, 3000);
+	cr_assert_eq(tb->servers[0].rise, 5);
+	cr_assert_eq(tb->servers[0].fall, 3);
+	cr_assert_eq(tb->servers[0].maxconn, 9);
+	cr_assert_eq(tb->servers[0].check, 1);
+	cr_assert_eq(tb->servers[1].rise, 1, "a server overrides default-server");
+	cr_assert_eq(tb->servers[1].maxconn, 0);
+
+	/* the second defaults section starts again from the built-in values */
+	cr_assert_eq(f->mode, CFG_MODE_HTTP);
+	cr_assert_eq(f->maxconn, 4096);
+	cr_assert_eq(f->t.client_ms, 30000);
+	cr_assert_eq(f->conn_mode, CFG_CONN_KEEPALIVE);
+	cr_assert_eq(f->forwardfor, 0);
+	cr_assert_eq(b->balance, CFG_BALANCE_RR);
+	cr_assert_eq(b->retries, 3);
+	cr_assert_eq(b->redispatch, 0);
+	cr_assert_eq(b->t.server_ms, 9000);
+	cr_assert_eq(b->t.connect_ms, 5000);
+	cr_assert_eq(b->servers[0].inter_ms, 2000);
+	cr_assert_eq(b->servers[0].check, 0);
+	cfg_free(c);
+}
+
+Test(cfg, proxy_overrides_defaults)
+{
+	struct cfg *c = ok("defaults\n option redispatch\n option http-server-close\n"
+	                   " option httpchk GET /health\n default_backend b\n"
+	                   "frontend f\n bind :8080\n no option http-server-close\n"
+	                   "backend b\n no option redispatch\n no option httpchk\n server s 127.0.0.1:80\n"
+	                   "backend c\n server s 127.0.0.1:80\n");
+
+	cr_assert_str_eq(c->frontends[0].default_backend, "b", "default_backend from defaults");
+	cr_assert_eq(c->frontends[0].backend_idx, 0);
+	cr_assert_eq(c->frontends[0].default_backend_line, 5);
+	cr_assert_eq(c->frontends[0].conn_mode, CFG_CONN_KEEPALIVE);
+	cr_assert_eq(c->backends[0].redispatch, 0);
+	cr_assert_null(c->backends[0].chk_method);
+	cr_assert_null(c->backends[0].chk_uri);
+	cr_assert_eq(c->backends[0].conn_mode, CFG_CONN_SERVER_CLOSE);
+	cr_assert_eq(c->backends[1].redispatch, 1);
+	cr_assert_str_eq(c->backends[1].chk_method, "GET");
+	cr_assert_str_eq(c->backends[1].chk_uri, "/health");
+	cfg_free(c);
+}
+
+Test(cfg, mode_balance_retries_maxconn)
+{
+	struct cfg *c = ok("frontend f\n mode tcp\n maxconn 10\n bind :1\n default_backend b\n"
+	                   "backend b\n mode tcp\n balance leastconn\n retries 0\n server s 127.0.0.1:2\n");
+
+	cr_assert_eq(c->frontends[0].mode, CFG_MODE_TCP);
+	cr_assert_eq(c->frontends[0].maxconn, 10);
+	cr_assert_eq(c->backends[0].balance, CFG_BALANCE_LC);
+	cr_assert_eq(c->backends[0].retries, 0);
+	cfg_free(c);
+
+	bad_backend("mode udp", "'mode' unknown mode 'udp' (expected http, tcp)");
+	bad_backend("mode", "'mode' missing mode (expected http, tcp)");
+	bad_backend("balance source", "'balance' unsupported algorithm 'source' (expected roundrobin, leastconn)");
+	bad_backend("balance url_param x", "'balance' unexpected argument 'x'");
+	bad_backend("retries 101", "'retries' value '101' out of range (expected an integer from 0 to 100)");
+	bad_frontend("maxconn 0", "'maxconn' value '0' out of range (expected an integer from 1 to 10000000)");
+}
+
+Test(cfg, misplaced_settings_are_warnings)
+{
+	struct cfg *c = ok("frontend f\n bind :8080\n default_backend b\n balance leastconn\n"
+	                   " retries 2\n option redispatch\n"
+	                   "backend b\n server s1 127.0.0.1:81\n maxconn 5\n option httplog\n");
+
+	cr_assert_str_eq(c->warnings,
+	                 "t.cfg:4: 'balance' ignored in 'frontend' section (only meaningful for backends)\n"
+	                 "t.cfg:5: 'retries' ignored in 'frontend' section (only meaningful for backends)\n"
+	                 "t.cfg:6: 'option' 'redispatch' ignored in 'frontend' section (only meaningful for backends)\n"
+	                 "t.cfg:9: 'maxconn' ignored in 'backend' section (only meaningful for frontends)\n"
+	                 "t.cfg:10: 'option' 'httplog' ignored in 'backend' section (only meaningful for frontends)");
+	cfg_free(c);
+}
+
+Test(cfg, options)
+{
+	struct cfg *c = ok("frontend f\n bind :8080\n default_backend b\n option httplog\n"
+	                   " option forwardfor\n option http-server-close\n log global\n"
+	                   "backend b\n server s1 127.0.0.1:81\n option httpchk\n"
+	                   " http-check expect status 204\n option forwardfor\n option httpclose\n"
+	                   " option http-keep-alive\n"
+	                   "backend c\n option httpchk /ping\n"
+	                   "backend d\n option httpchk HEAD /alive HTTP/1.1\n option dontlognull\n");
+
+	cr_assert_eq(c->frontends[0].httplog, 1);
+	cr_assert_eq(c->frontends[0].forwardfor, 1);
+	cr_assert_eq(c->frontends[0].conn_mode, CFG_CONN_SERVER_CLOSE);
+	cr_assert_eq(c->backends[0].forwardfor, 1);
+	cr_assert_eq(c->backends[0].conn_mode, CFG_CONN_KEEPALIVE, "the last connection mode wins");
+	cr_assert_str_eq(c->backends[0].chk_method, "OPTIONS");
+	cr_assert_str_eq(c->backends[0].chk_uri, "/");
+	cr_assert_eq(c->backends[0].chk_expect_status, 204);
+	cr_assert_str_eq(c->backends[1].chk_method, "OPTIONS");
+	cr_assert_str_eq(c->backends[1].chk_uri, "/ping");
+	cr_assert_str_eq(c->backends[2].chk_method, "HEAD");
+	cr_assert_str_eq(c->backends[2].chk_uri, "/alive");
+	cr_assert_str_eq(c->warnings, "t.cfg:18: 'option' HTTP version 'HTTP/1.1' of 'httpchk' ignored\n"
+	                              "t.cfg:19: 'option' 'dontlognull' ignored");
+	cfg_free(c);
+}
+
+Test(cfg, option_errors)
+{
+	bad_backend("option", "'option' missing option name (expected redispatch, httplog, forwardfor, "
+	                      "http-keep-alive, http-server-close, httpclose, httpchk, dontlognull)");
+	bad_backend("option tcpka", "'option' unknown option 'tcpka' (expected redispatch, httplog, "
+	                            "forwardfor, http-keep-alive, http-server-close, httpclose, httpchk, dontlognull)");
+	bad_backend("option forwardfor except 127.0.0.1", "'option' unexpected argument 'except' after 'forwardfor'");
+	bad_backend("option httpchk GET /a HTTP/1.0 extra", "'option' unexpected argument 'extra'");
+	bad_backend("option httpchk health", "'option' invalid URI 'health' for 'httpchk' (expected a path starting with '/')");
+	bad_backend("no option httpchk GET", "'no' unexpected argument 'GET' after 'httpchk'");
+	bad_backend("no log", "'no' only 'no option NAME' is supported");
+	bad_backend("http-check send meth GET", "'http-check' unsupported directive 'send' (only 'expect status CODE')");
+	bad_backend("http-check expect string ok", "'http-check' unsupported match 'string' (only 'expect status CODE')");
+	bad_backend("http-check expect", "'http-check' missing 'status CODE' after 'expect'");
+	bad_backend("http-check expect status", "'http-check' missing status code after 'status'");
+	bad_backend("http-check expect status 99", "'http-check' value '99' for 'status' out of range (expected an integer from 100 to 599)");
+	bad_backend("http-check expect status 2xx", "'http-check' invalid value '2xx' for 'status' (expected an integer from 100 to 599)");
+	bad_backend("log 127.0.0.1 local0", "'log' only 'log global' is supported in 'backend' section");
+}
+
+/* ---------- bind ---------- */
+
+Test(cfg, bind_address_forms)
+{
+	struct cfg *c = ok("frontend f\n"
+	                   " bind *:80\n"
+	                   " bind :81\n"
+	                   " bind 0.0.0.0:82\n"
+	                   " bind 10.1.2.3:8080 proto h2\n"
+	                   " bind [::1]:8080\n"
+	                   " bind [::]:83 proto h1\n"
+	                   " bind :::84\n"
+	                   " bind ::1:85\n"
+	                   " bind 127.0.0.1:86,[::1]:87 proto h2\n"
+	                   " bind 192.168.0.1:65535\n"
+	                   " bind [::ffff:10.0.0.1]:88\n"
+	                   " bind [fe80::1%lo]:89\n"
+	                   " default_backend b\n"
+	                   "backend b\n server s 127.0.0.1:1\n");
+	const struct cfg_frontend *f = &c->frontends[0];
+
+	cr_assert_eq(f->nb_binds, 13);
+	assert_addr(&f->binds[0].addr, f->binds[0].addrlen, AF_INET, "0.0.0.0", 80);
+	assert_addr(&f->binds[1].addr, f->binds[1].addrlen, AF_INET, "0.0.0.0", 81);
+	assert_addr(&f->binds[2].addr, f->binds[2].addrlen, AF_INET, "0.0.0.0", 82);
+	assert_addr(&f->binds[3].addr, f->binds[3].addrlen, AF_INET, "10.1.2.3", 8080);
+	assert_addr(&f->binds[4].addr, f->binds[4].addrlen, AF_INET6, "::1", 8080);
+	assert_addr(&f->binds[5].addr, f->binds[5].addrlen, AF_INET6, "::", 83);
+	assert_addr(&f->binds[6].addr, f->binds[6].addrlen, AF_INET6, "::", 84);
+	assert_addr(&f->binds[7].addr, f->binds[7].addrlen, AF_INET6, "::1", 85);
+	assert_addr(&f->binds[8].addr, f->binds[8].addrlen, AF_INET, "127.0.0.1", 86);
+	assert_addr(&f->binds[9].addr, f->binds[9].addrlen, AF_INET6, "::1", 87);
+	assert_addr(&f->binds[10].addr, f->binds[10].addrlen, AF_INET, "192.168.0.1", 65535);
+	assert_addr(&f->binds[11].addr, f->binds[11].addrlen, AF_INET6, "::ffff:10.0.0.1", 88);
+	assert_addr(&f->binds[12].addr, f->binds[12].addrlen, AF_INET6, "fe80::1", 89);
+	cr_assert_neq(((const struct sockaddr_in6 *)&f->binds[12].addr)->sin6_scope_id, 0, "%%lo kept");
+	cr_assert_eq(f->binds[0].proto_h2, 0);
+	cr_assert_eq(f->binds[3].proto_h2, 1);
+	cr_assert_eq(f->binds[5].proto_h2, 0);
+	cr_assert_eq(f->binds[8].proto_h2, 1);
+	cr_assert_eq(f->binds[9].proto_h2, 1);
+	cr_assert_eq(f->binds[0].line, 2);
+	cr_assert_eq(f->binds[10].line, 11);
+	cfg_free(c);
+}
+
+Test(cfg, bind_errors)
+{
+	bad_frontend("bind", "'bind' missing address (expected ADDR:PORT)");
+	bad_frontend("bind 127.0.0.1", "'bind' missing port in address '127.0.0.1' (expected ADDR:PORT)");
+	bad_frontend("bind 127.0.0.1:0", "'bind' invalid port '0' in address '127.0.0.1:0' (expected 1 to 65535)");
+	bad_frontend("bind :65536", "'bind' invalid port '65536' in address ':65536' (expected 1 to 65535)");
+	bad_frontend("bind :http", "'bind' invalid port 'http' in address ':http' (expected 1 to 65535)");
+	bad_frontend("bind 127.0.0.1:", "'bind' invalid port '' in address '127.0.0.1:' (expected 1 to 65535)");
+	bad_frontend("bind localhost:80", "'bind' invalid address 'localhost:80' (numeric IPv4 or IPv6 only, no DNS)");
+	bad_frontend("bind 127.1:80", "'bind' invalid address '127.1:80' (numeric IPv4 or IPv6 only, no DNS)");
+	bad_frontend("bind 256.0.0.1:80", "'bind' invalid address '256.0.0.1:80' (numeric IPv4 or IPv6 only, no DNS)");
+	bad_frontend("bind [::1:80", "'bind' missing ']' in address '[::1:80'");
+	bad_frontend("bind [::1]80", "'bind' missing port in address '[::1]80' (expected [ADDR]:PORT)");
+	bad_frontend("bind [*]:80", "'bind' invalid address '[*]:80' (numeric IPv4 or IPv6 only, no DNS)");
+	bad_frontend("bind [1.2.3.4]:80", "'bind' invalid address '[1.2.3.4]:80' (numeric IPv4 or IPv6 only, no DNS)");
+	bad_frontend("bind 0x7f.1:80", "'bind' invalid address '0x7f.1:80' (numeric IPv4 or IPv6 only, no DNS)");
+	bad_frontend("bind 1.2.3.4%lo:80", "'bind' invalid address '1.2.3.4%lo:80' (numeric IPv4 or IPv6 only, no DNS)");
+	bad_frontend("bind [fe80::1%]:80", "'bind' invalid address '[fe80::1%]:80' (numeric IPv4 or IPv6 only, no DNS)");
+	bad_frontend("bind ::g:80", "'bind' invalid address '::g:80' (numeric IPv4 or IPv6 only, no DNS)");
+	bad_frontend("bind :80,", "'bind' invalid address ''");
+	bad_frontend("bind :80 ssl crt x.pem", "'bind' unsupported bind option 'ssl' (expected proto)");
+	bad_frontend("bind :80 proto", "'bind' missing value after 'proto' (expected h1, h2)");
+	bad_frontend("bind :80 proto h3", "'bind' unsupported proto 'h3' (expected h1, h2)");
+}
+
+/* ---------- servers ---------- */
+
+Test(cfg, server_arguments)
+{
+	struct cfg *c = ok("backend b\n"
+	                   " server a 127.0.0.1:8081\n"
+	                   " server b-2 [::1]:8082 maxconn 64 weight 0 check inter 500ms rise 4 fall 6"
+	                   " proto h2 disabled backup\n"
+	                   " server c.3 10.0.0.3:1 weight 256 inter 1500us\n"
+	                   "frontend f\n bind :80\n default_backend b\n");
+	const struct cfg_backend *b = &c->backends[0];
+	const struct cfg_server *s;
+
+	cr_assert_eq(b->nb_servers, 3);
+	s = &b->servers[0];
+	cr_assert_str_eq(s->name, "a");
+	assert_addr(&s->addr, s->addrlen, AF_INET, "127.0.0.1", 8081);
+	cr_assert_eq(s->maxconn, 0);
+	cr_assert_eq(s->weight, 1);
+	cr_assert_eq(s->check, 0);
+	cr_assert_eq(s->inter_ms, 2000);
+	cr_assert_eq(s->rise, 2);
+	cr_assert_eq(s->fall, 3);
+	cr_assert_eq(s->proto_h2, 0);
+	cr_assert_eq(s->disabled, 0);
+	cr_assert_eq(s->backup, 0);
+	cr_assert_eq(s->line, 2);
+	s = &b->servers[1];
+	cr_assert_str_eq(s->name, "b-2");
+	assert_addr(&s->addr, s->addrlen, AF_INET6, "::1", 8082);
+	cr_assert_eq(s->maxconn, 64);
+	cr_assert_eq(s->weight, 0);
+	cr_assert_eq(s->check, 1);
+	cr_assert_eq(s->inter_ms, 500);
+	cr_assert_eq(s->rise, 4);
+	cr_assert_eq(s->fall, 6);
+	cr_assert_eq(s->proto_h2, 1);
+	cr_assert_eq(s->disabled, 1);
+	cr_assert_eq(s->backup, 1);
+	s = &b->servers[2];
+	cr_assert_eq(s->weight, 256);
+	cr_assert_eq(s->inter_ms, 2);
+	cr_assert_eq(c->frontends[0].backend_idx, 0);
+	cfg_free(c);
+}
+
+Test(cfg, server_errors)
+{
+	bad_backend("server", "'server' missing server name");
+	bad_backend("server x", "'server' missing address for server 'x' (expected ADDR:PORT)");
+	bad_backend("server s1 127.0.0.1:82", "'server' duplicate server name 's1' in 'b' (first declared at line 5)");
+	bad_backend("server x y:80", "'server' invalid address 'y:80' (numeric IPv4 or IPv6 only, no DNS)");
+	bad_backend("server x *:80", "'server' missing host in address '*:80'");
+	bad_backend("server x :80", "'server' missing host in address ':80'");
+	bad_backend("server x 1.2.3.4:99999", "'server' invalid port '99999' in address '1.2.3.4:99999' (expected 1 to 65535)");
+	bad_backend("server x 1.2.3.4:80 ssl", "'server' unknown argument 'ssl' (expected maxconn, weight, "
+	                                      "check, inter, rise, fall, proto, disabled, backup)");
+	bad_backend("server x 1.2.3.4:80 maxconn", "'server' missing value after 'maxconn'");
+	bad_backend("server x 1.2.3.4:80 maxconn -1", "'server' invalid value '-1' for 'maxconn' (expected an integer from 0 to 10000000)");
+	bad_backend("server x 1.2.3.4:80 weight 257", "'server' value '257' for 'weight' out of range (expected an integer from 0 to 256)");
+	bad_backend("server x 1.2.3.4:80 rise 0", "'server' value '0' for 'rise' out of range (expected an integer from 1 to 1000)");
+	bad_backend("server x 1.2.3.4:80 fall 1001", "'server' value '1001' for 'fall' out of range (expected an integer from 1 to 1000)");
+	bad_backend("server x 1.2.3.4:80 inter 0", "'server' time '0' for 'inter' too small (expected at least 1ms)");
+	bad_backend("server x 1.2.3.4:80 inter 2 s", "'server' unknown argument 's' (expected maxconn, weight, "
+	                                            "check, inter, rise, fall, proto, disabled, backup)");
+	bad_backend("server x 1.2.3.4:80 proto fcgi", "'server' unsupported proto 'fcgi' (expected h1, h2)");
+	bad_backend("server bad/name 1.2.3.4:80", "'server' invalid character '/' in name 'bad/name' "
+	                                          "(expected letters, digits, '-', '_', '.', ':')");
+	bad_backend("default-server weight x", "'default-server' invalid value 'x' for 'weight' (expected an integer from 0 to 256)");
+}
+
+/* ---------- listen ---------- */
+
+Test(cfg, listen_is_frontend_and_backend)
+{
+	struct cfg *c = ok("defaults\n default_backend elsewhere\n"
+	                   "listen web\n bind :8080\n balance leastconn\n maxconn 77\n"
+	                   " server w1 127.0.0.1:9001\n server w2 127.0.0.1:9002\n"
+	                   "listen old 127.0.0.1:8081\n server o 127.0.0.1:9003\n"
+	                   "listen other\n bind :8082\n default_backend web\n");
+
+	cr_assert_eq(c->nb_frontends, 3);
+	cr_assert_eq(c->nb_backends, 3);
+	cr_assert_str_eq(c->frontends[0].name, "web");
+	cr_assert_str_eq(c->backends[0].name, "web");
+	cr_assert_eq(c->frontends[0].from_listen, 1);
+	cr_assert_eq(c->backends[0].from_listen, 1);
+	cr_assert_str_eq(c->frontends[0].default_backend, "web", "a listen ignores defaults' default_backend");
+	cr_assert_eq(c->frontends[0].backend_idx, 0);
+	cr_assert_eq(c->frontends[0].default_backend_line, 0);
+	cr_assert_eq(c->frontends[0].maxconn, 77);
+	cr_assert_eq(c->backends[0].balance, CFG_BALANCE_LC);
+	cr_assert_eq(c->backends[0].nb_servers, 2);
+	cr_assert_eq(c->frontends[0].line, 3);
+	cr_assert_eq(c->backends[0].line, 3);
+
+	cr_assert_eq(c->frontends[1].nb_binds, 1, "old syntax: the address on the listen line");
+	assert_addr(&c->frontends[1].binds[0].addr, c->frontends[1].binds[0].addrlen, AF_INET, "127.0.0.1", 8081);
+	cr_assert_eq(c->frontends[1].backend_idx, 1);
+
+	cr_assert_eq(c->frontends[2].backend_idx, 0, "a listen may name another backend");
+	cr_assert_eq(c->backends[2].nb_servers, 0);
+	cfg_free(c);
+}
+
+Test(cfg, listen_with_stats_only)
+{
+	struct cfg *c = ok("listen stats\n bind :8404\n stats enable\n stats uri /s\n stats refresh 5s\n");
+
+	cr_assert_eq(c->frontends[0].stats_enabled, 1);
+	cr_assert_str_eq(c->frontends[0].stats_uri, "/s");
+	cr_assert_eq(c->frontends[0].stats_refresh_ms, 5000);
+	cr_assert_eq(c->backends[0].stats_enabled, 1);
+	cr_assert_eq(c->backends[0].nb_servers, 0);
+	cr_assert_eq(c->frontends[0].backend_idx, 0);
+	cfg_free(c);
+}
+
+/* ---------- whole-file validation ---------- */
+
+Test(cfg, frontend_needs_a_bind)
+{
+	bad("frontend f\n default_backend b\nbackend b\n server s 127.0.0.1:1\n",
+	    "t.cfg:1: 'frontend' 'f' has no bind");
+	bad("listen l\n server s 127.0.0.1:1\n", "t.cfg:1: 'listen' 'l' has no bind");
+}
+
+Test(cfg, missing_backend_reference)
+{
+	bad("frontend f\n bind :80\n\n default_backend nope\n",
+	    "t.cfg:4: 'default_backend' unknown backend 'nope' in frontend 'f' (line 1)");
+	bad("defaults\n default_backend nope\nfrontend f\n bind :80\n",
+	    "t.cfg:2: 'default_backend' unknown backend 'nope' in frontend 'f' (line 3)");
+	bad("frontend f\n bind :80\n default_backend b\n use_backend nope\nbackend b\n server s 127.0.0.1:1\n",
+	    "t.cfg:4: 'use_backend' unknown backend 'nope' in frontend 'f' (line 1)");
+	bad("listen l\n bind :80\n default_backend nope\n",
+	    "t.cfg:3: 'default_backend' unknown backend 'nope' in listen 'l' (line 1)");
+}
+
+Test(cfg, backend_declared_after_use)
+{
+	struct cfg *c = ok("frontend f\n bind :80\n default_backend late\nbackend early\nbackend late\n"
+	                   " server s 127.0.0.1:1\n");
+
+	cr_assert_eq(c->frontends[0].backend_idx, 1);
+	cr_assert_eq(c->backends[0].nb_servers, 0, "an unused backend may be empty");
+	cfg_free(c);
+}
+
+Test(cfg, use_backend)
+{
+	struct cfg *c = ok("frontend f\n bind :80\n default_backend a\n use_backend b\n use_backend a\n"
+	                   "backend a\n server s 127.0.0.1:1\nbackend b\n server s 127.0.0.1:2\n");
+
+	cr_assert_str_eq(c->frontends[0].default_backend, "b", "an unconditional use_backend wins");
+	cr_assert_eq(c->frontends[0].backend_idx, 1);
+	cr_assert_eq(c->frontends[0].default_backend_line, 4);
+	cr_assert_str_eq(c->warnings, "t.cfg:5: 'use_backend' ignored: the unconditional use_backend "
+	                              "at line 4 always matches first");
+	cfg_free(c);
+
+	bad_frontend("use_backend b if { path /x }",
+	             "'use_backend' conditions are not supported (only an unconditional use_backend)");
+	bad_frontend("use_backend", "'use_backend' missing backend name");
+	bad_frontend("default_backend", "'default_backend' missing backend name");
+	bad_frontend("default_backend a b", "'default_backend' unexpected argument 'b'");
+}
+
+Test(cfg, backend_mode_must_match)
+{
+	bad("frontend f\n bind :80\n default_backend b\nbackend b\n mode tcp\n server s 127.0.0.1:1\n",
+	    "t.cfg:3: 'default_backend' backend 'b' is in tcp mode but frontend 'f' is in http mode");
+}
+
+Test(cfg, used_backend_needs_servers_unless_stats)
+{
+	bad("frontend f\n bind :80\n default_backend b\nbackend b\n balance roundrobin\n",
+	    "t.cfg:4: 'backend' 'b' has no server (used by frontend 'f' at line 1)");
+
+	struct cfg *c = ok("frontend f\n bind :80\n stats uri /st\n default_backend b\nbackend b\n");
+	cr_assert_eq(c->frontends[0].stats_enabled, 1);
+	cfg_free(c);
+	c = ok("frontend f\n bind :80\n default_backend b\nbackend b\n stats enable\n");
+	cr_assert_eq(c->backends[0].stats_enabled, 1);
+	cr_assert_str_eq(c->backends[0].stats_uri, CFG_STATS_DEFAULT_URI);
+	cfg_free(c);
+}
+
+Test(cfg, frontend_without_backend_is_a_warning)
+{
+	struct cfg *c = ok("frontend f\n bind :80\n");
+
+	cr_assert_null(c->frontends[0].default_backend);
+	cr_assert_eq(c->frontends[0].backend_idx, -1);
+	cr_assert_str_eq(c->warnings, "t.cfg:1: 'frontend' 'f' has no default_backend: every request will get a 503");
+	cfg_free(c);
+
+	c = ok("frontend f\n bind :80\n mode tcp\n");
+	cr_assert_str_eq(c->warnings, "t.cfg:1: 'frontend' 'f' has no default_backend: every connection will be closed");
+	cfg_free(c);
+
+	c = ok("frontend f\n bind :80\n stats enable\n");
+	cr_assert_null(c->warnings, "stats serve it");
+	cfg_free(c);
+}
+
+Test(cfg, duplicate_names)
+{
+	bad(FEBE "frontend f\n", "t.cfg:6: 'frontend' duplicate name 'f': already used by the frontend at line 1");
+	bad(FEBE "backend b\n", "t.cfg:6: 'backend' duplicate name 'b': already used by the backend at line 4");
+	bad(FEBE "listen b\n", "t.cfg:6: 'listen' duplicate name 'b': already used by the backend at line 4");
+	bad(FEBE "listen f\n", "t.cfg:6: 'listen' duplicate name 'f': already used by the frontend at line 1");
+	bad("listen l\n bind :80\n server s 127.0.0.1:1\nbackend l\n",
+	    "t.cfg:4: 'backend' duplicate name 'l': already used by the listen at line 1");
+
+	struct cfg *c = ok("frontend web\n bind :80\n default_backend web\nbackend web\n server s 127.0.0.1:1\n");
+	cr_assert_eq(c->frontends[0].backend_idx, 0, "a frontend and a backend may share a name");
+	cfg_free(c);
+}
+
+Test(cfg, section_header_errors)
+{
+	bad("frontend\n", "t.cfg:1: 'frontend' missing name");
+	bad("backend b extra\n", "t.cfg:1: 'backend' unexpected argument 'extra'");
+	bad("frontend f :80 extra\n", "t.cfg:1: 'frontend' unexpected argument 'extra'");
+	bad("backend a/b\n", "t.cfg:1: 'backend' invalid character '/' in name 'a/b' "
+	                     "(expected letters, digits, '-', '_', '.', ':')");
+	bad("defaults a b\n", "t.cfg:1: 'defaults' unexpected argument 'b'");
+	bad("frontend f 127.0.0.1\n", "t.cfg:1: 'frontend' missing port in address '127.0.0.1' (expected ADDR:PORT)");
+
+	struct cfg *c = ok("defaults named\n mode tcp\nbackend b\n");
+	cr_assert_eq(c->backends[0].mode, CFG_MODE_TCP);
+	cfg_free(c);
+}
+
+/* ---------- stats ---------- */
+
+Test(cfg, stats_keywords)
+{
+	struct cfg *c = ok("frontend f\n bind :80\n stats enable\n"
+	                   "frontend g\n bind :81\n stats refresh 10s\n"
+	                   "frontend h\n bind :82\n stats uri /x\n stats enable\n");
+
+	cr_assert_eq(c->frontends[0].stats_enabled, 1);
+	cr_assert_str_eq(c->frontends[0].stats_uri, "/sluice-stats");
+	cr_assert_eq(c->frontends[0].stats_refresh_ms, 0);
+	cr_assert_eq(c->frontends[1].stats_enabled, 1, "any stats keyword enables stats");
+	cr_assert_eq(c->frontends[1].stats_refresh_ms, 10000);
+	cr_assert_str_eq(c->frontends[2].stats_uri, "/x", "enable keeps an earlier uri");
+	cfg_free(c);
+
+	bad_frontend("stats", "'stats' missing argument (expected enable, uri, refresh)");
+	bad_frontend("stats auth admin:pw", "'stats' unsupported argument 'auth' (expected enable, uri, refresh)");
+	bad_frontend("stats uri", "'stats' missing path after 'uri'");
+	bad_frontend("stats uri stats", "'stats' invalid uri 'stats' (expected a path starting with '/')");
+	bad_frontend("stats refresh", "'stats' missing time after 'refresh'");
+	bad_frontend("stats refresh often", "'stats' invalid time 'often' for 'refresh' (expected a number "
+	                                    "with an optional unit us, ms, s, m, h, d, at most 49 days)");
+	bad_frontend("stats enable now", "'stats' unexpected argument 'now'");
+}
+
+/* ---------- built-in text and files ---------- */
+
+Test(cfg, default_text_parses)
+{
+	struct cfg *c = ok(cfg_default_text());
+	const struct cfg_frontend *f;
+	const struct cfg_backend *b;
+
+	cr_assert_null(c->warnings);
+	cr_assert_eq(c->g.nbthread, 2);
+	cr_assert_eq(c->g.maxconn, 4096);
+	cr_assert_eq(c->nb_frontends, 1);
+	cr_assert_eq(c->nb_backends, 1);
+	f = &c->frontends[0];
+	cr_assert_str_eq(f->name, "main");
+	cr_assert_eq(f->nb_binds, 2);
+	assert_addr(&f->binds[0].addr, f->binds[0].addrlen, AF_INET, "127.0.0.1", 8080);
+	assert_addr(&f->binds[1].addr, f->binds[1].addrlen, AF_INET6, "::1", 8080);
+	cr_assert_eq(f->stats_enabled, 1);
+	cr_assert_str_eq(f->stats_uri, "/sluice-stats");
+	cr_assert_str_eq(f->default_backend, "demo");
+	cr_assert_eq(f->backend_idx, 0);
+	cr_assert_eq(f->mode, CFG_MODE_HTTP);
+	cr_assert_eq(f->t.client_ms, 30000);
+	cr_assert_eq(f->t.http_request_ms, 10000);
+	cr_assert_eq(f->t.http_keep_alive_ms, 10000);
+	b = &c->backends[0];
+	cr_assert_str_eq(b->name, "demo");
+	cr_assert_eq(b->balance, CFG_BALANCE_RR);
+	cr_assert_eq(b->retries, 3);
+	cr_assert_eq(b->redispatch, 1);
+	cr_assert_eq(b->t.server_ms, 30000);
+	cr_assert_eq(b->t.connect_ms, 5000);
+	cr_assert_eq(b->t.queue_ms, 10000);
+	cr_assert_eq(b->nb_servers, 1);
+	cr_assert_str_eq(b->servers[0].name, "origin1");
+	cr_assert_eq(b->servers[0].maxconn, 64);
+	assert_addr(&b->servers[0].addr, b->servers[0].addrlen, AF_INET, "127.0.0.1", 8081);
+	cfg_free(c);
+}
+
+/* Writes <text> (of <len> bytes) to a new temporary file; returns its path. */
+static char *temp_file(const char *text, size_t len)
+{
+	char *path = strdup("/tmp/sluice-cfg-test-XXXXXX");
+	int fd;
+
+	cr_assert_not_null(path);
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+Test(cfg, parse_file)
+{
+	char *path = temp_file(cfg_default_text(), strlen(cfg_default_text()));
+	char *err = NULL, want[256];
+	struct cfg *c = cfg_parse_file(path, &err);
+
+	cr_assert_not_null(c, "%s", err);
+	cr_assert_eq(c->nb_frontends, 1);
+	cfg_free(c);
+	unlink(path);
+	free(path);
+
+	path = temp_file("global\n\n nbthread x\n", strlen("global\n\n nbthread x\n"));
+	c = cfg_parse_file(path, &err);
+	cr_assert_null(c);
+	snprintf(want, sizeof(want), "%s:3: 'nbthread' invalid value 'x' (expected an integer from 1 to 256)", path);
+	cr_assert_str_eq(err, want, "messages name the file");
+	free(err);
+	unlink(path);
+	free(path);
+
+	path = temp_file("global\n maxconn 1\0 x\n", 20);
+	c = cfg_parse_file(path, &err);
+	cr_assert_null(c);
+	snprintf(want, sizeof(want), "%s:2: NUL byte in the configuration", path);
+	cr_assert_str_eq(err, want);
+	free(err);
+	unlink(path);
+	free(path);
+}
+
+Test(cfg, parse_file_missing_or_unreadable)
+{
+	char *err = NULL, want[256];
+	struct cfg *c = cfg_parse_file("/nonexistent/sluice.cfg", &err);
+
+	cr_assert_null(c);
+	snprintf(want, sizeof(want), "/nonexistent/sluice.cfg: cannot read the configuration: %s",
+	         strerror(ENOENT));
+	cr_assert_str_eq(err, want);
+	free(err);
+
+	c = cfg_parse_file("/tmp", &err);
+	cr_assert_null(c);
+	snprintf(want, sizeof(want), "/tmp: cannot read the configuration: %s", strerror(EISDIR));
+	cr_assert_str_eq(err, want);
+	free(err);
+}
+
+Test(cfg, free_null)
+{
+	cfg_free(NULL);
+	cr_assert(1);
+}
+
+Test(cfg, frontend_maxconn_follows_global_declared_later)
+{
+	struct cfg *c = ok(FEBE "global\n maxconn 123\n");
+
+	cr_assert_eq(c->frontends[0].maxconn, 123);
+	cfg_free(c);
+}
+
+Test(cfg, h2_header_list_follows_bufsize)
+{
+	struct cfg *c = ok("global\n tune.bufsize 64k\n");
+
+	cr_assert_eq(c->g.h2_max_header_list, 65536);
+	cfg_free(c);
+}

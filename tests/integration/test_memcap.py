@@ -1,0 +1,59 @@
+"""test_memcap.py - the memory-cap scenario of the seeds: a server at
+maxconn 1, a handful of buffers, hundreds of concurrent keep-alive clients.
+HAProxy 2.6 freezes for good here; Sluice must serve every request."""
+
+from __future__ import annotations
+
+import harness
+import proxylib as pl
+
+
+def setup_module(ctx):
+    ctx.origin, ctx.oport = harness.start_origin(ctx.build_dir, name="o1", threads=2)
+
+
+def teardown_module(ctx):
+    ctx.origin.stop()
+
+
+def run_capped(ctx, name, global_extra, conns, per_conn, size):
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.oport} maxconn 1"],
+                                      global_extra=global_extra,
+                                      defaults_extra="    timeout queue 60s"), name=name)
+    res = pl.keepalive_load(port, conns, per_conn, f"/size/{size}", expect_len=size, timeout=120)
+    assert res["stuck"] == 0, res
+    assert not res["bad"], res
+    assert res["ok"] == conns * per_conn, res
+    s = pl.wait_quiet(port, timeout=20)
+    # nothing lost: every accepted request got its response, none was ours
+    assert s["rsp_errors"] == 0 and s["req_aborted"] == 0, s
+    assert s["req_received"] == s["rsp_sent"] + 1, s
+    assert s["pool_in_use"] == 0 and s["pool_waiting"] == 0, s
+    assert s["pool_notifies"] == s["pool_handoffs"], s
+    assert proxy.stop() == 0
+    print(f"    {name}: {res['ok']} requests in {res['elapsed']:.1f}s, "
+          f"failed allocs {s['pool_failed']}, hand-offs {s['pool_handoffs']}, "
+          f"passes-on {s['pool_passes_on']}, peak in use {s['pool_peak_in_use']}, "
+          f"stream calls/request {s['stream_calls'] / max(1, s['streams']):.2f}")
+    return s
+
+
+@harness.timeout(180)
+def test_tiny_buffer_limit_maxconn1(ctx):
+    conns = pl.scale(300, 100)
+    s = run_capped(ctx, "cap6", "    tune.buffers.limit 6\n    tune.buffers.reserve 2",
+                   conns, pl.scale(10, 5), 20000)
+    assert s["pool_peak_allocated"] <= 6, s
+    assert s["pool_failed"] > 0, s  # the cap really bit
+
+
+@harness.timeout(180)
+def test_fault_injection_fifth_of_allocations(ctx):
+    conns = pl.scale(300, 100)
+    s = run_capped(ctx, "fail20", "    tune.fail-alloc 20", conns, pl.scale(10, 5), 20000)
+    assert s["pool_injected"] > 0, s
+
+
+if __name__ == "__main__":
+    raise SystemExit(harness.main())

@@ -1,0 +1,706 @@
+/* test_pool.c - limits, reserve, wait queues, hand-off, fault injection and
+ * trimming of the buffer pool, on one thread.
+ *
+ * The pool's source is included so that the test can make the allocator
+ * refuse (POOL_MALLOC): that is the only way a waiter can exist while a
+ * block could otherwise be handed out, which the no-barging rule is about.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <time.h>
+
+static int malloc_refuses;
+
+static void *test_malloc(size_t n)
+{
+	return malloc_refuses ? NULL : malloc(n);
+}
+
+#define POOL_MALLOC(n) test_malloc(n)
+#include "pool/pool.c"
+
+#define LOG_MAX 64
+#define ALL     (-1u)
+
+static struct pool_wait *notified[LOG_MAX];
+static unsigned nnotified;
+
+/* Notify callback: records which entry was woken, in order. */
+static void on_notify(struct pool_wait *w)
+{
+	cr_assert_lt(nnotified, LOG_MAX);
+	notified[nnotified++] = w;
+}
+
+static struct pool *mkpool_cfg(struct pool_config cfg)
+{
+	struct pool *p;
+
+	if (!cfg.bufsize)
+		cfg.bufsize = 1024;
+	if (!cfg.nbthread)
+		cfg.nbthread = 1;
+	p = pool_create(&cfg);
+	cr_assert_not_null(p, "pool_create failed");
+	return p;
+}
+
+static struct pool *mkpool(uint64_t limit, uint64_t reserve)
+{
+	return mkpool_cfg((struct pool_config){ .limit = limit, .reserve = reserve, .fail_seed = 7 });
+}
+
+static struct pool_stats stats(struct pool *p)
+{
+	struct pool_stats s;
+
+	pool_stats(p, ALL, &s);
+	return s;
+}
+
+/* Checks the quiescent invariants, then destroys the pool. */
+static void finish(struct pool *p)
+{
+	struct pool_stats s = stats(p);
+
+	cr_assert_eq(s.in_use, 0, "in_use %lld", (long long)s.in_use);
+	cr_assert_eq(s.waiting, 0);
+	for (int c = 0; c < POOL_CRIT_COUNT; c++)
+		cr_assert_eq(s.waiting_by_crit[c], 0);
+	cr_assert_eq(s.notifies, s.handoffs);
+	cr_assert_eq(s.takes + s.passes_on, s.handoffs);
+	cr_assert_eq(s.allocated, s.cached + s.global_free,
+		     "allocated %llu cached %llu free %llu", (unsigned long long)s.allocated,
+		     (unsigned long long)s.cached, (unsigned long long)s.global_free);
+	if (s.limit)
+		cr_assert_leq(s.peak_allocated, s.limit);
+	pool_destroy(p);
+}
+
+Test(pool, create_rejects_bad_config)
+{
+	struct pool_config bad[] = {
+		{ .nbthread = 0 },
+		{ .nbthread = 1, .bufsize = 16 },
+		{ .nbthread = 1, .limit = 4, .reserve = 4 },
+		{ .nbthread = 1, .fail_ppm = 1000001 },
+		{ .nbthread = 1, .cache_max = 1u << 20 },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		cr_assert_null(pool_create(&bad[i]), "config %zu accepted", i);
+		cr_assert_eq(errno, EINVAL);
+	}
+	cr_assert_null(pool_create(NULL));
+
+	struct pool *p = pool_create(&(struct pool_config){ .nbthread = 1 });
+	cr_assert_not_null(p);
+	cr_assert_eq(pool_bufsize(p), 16384);
+	finish(p);
+}
+
+Test(pool, alloc_gives_an_empty_block)
+{
+	struct pool *p = mkpool(0, 0);
+	struct buf b = BUF_NULL;
+
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &b), 0);
+	cr_assert_not_null(b.area);
+	cr_assert_eq(b.size, 1024);
+	cr_assert_eq(b.data, 0);
+	cr_assert_eq(b.head, 0);
+	memset(b.area, 0x5a, b.size);
+	cr_assert_eq(stats(p).in_use, 1);
+	pool_release(p, 0, &b);
+	cr_assert(b_is_null(&b));
+	pool_release(p, 0, &b); /* null: no-op */
+	struct pool_stats s = stats(p);
+	cr_assert_eq(s.releases, 1);
+	cr_assert_eq(s.allocs, 1);
+	cr_assert_eq(s.cached, 1);
+	finish(p);
+}
+
+Test(pool, limit_is_exact)
+{
+	struct pool *p = mkpool(4, 0);
+	struct buf b[5] = { BUF_NULL, BUF_NULL, BUF_NULL, BUF_NULL, BUF_NULL };
+
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_NEWCONN, &b[i]), 0);
+	for (int c = 0; c < POOL_CRIT_COUNT; c++)
+		cr_assert_eq(pool_alloc(p, 0, c, &b[4]), -1);
+	struct pool_stats s = stats(p);
+	cr_assert_eq(s.allocated, 4);
+	cr_assert_eq(s.in_use, 4);
+	cr_assert_eq(s.failed, 4);
+	cr_assert_eq(s.injected, 0);
+	pool_release(p, 0, &b[0]);
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_NEWCONN, &b[4]), 0);
+	for (int i = 1; i < 5; i++)
+		pool_release(p, 0, &b[i]);
+	s = stats(p);
+	cr_assert_eq(s.peak_allocated, 4);
+	cr_assert_eq(s.peak_in_use, 4);
+	cr_assert_eq(s.global_free, 4);
+	cr_assert_eq(s.cached, 0, "no thread cache under a limit");
+	finish(p);
+}
+
+/* limit 4, reserve 2: the lower levels stop when two blocks remain
+ * possible, the upper levels go up to the limit. */
+Test(pool, reserve_margin_per_level)
+{
+	for (int crit = 0; crit < POOL_CRIT_COUNT; crit++) {
+		struct pool *p = mkpool(4, 2);
+		struct buf b[5] = { BUF_NULL, BUF_NULL, BUF_NULL, BUF_NULL, BUF_NULL };
+		int got = 0;
+
+		while (got < 5 && pool_alloc(p, 0, crit, &b[got]) == 0)
+			got++;
+		cr_assert_eq(got, pool_crit_uses_reserve(crit) ? 4 : 2, "level %d got %d", crit, got);
+		if (!pool_crit_uses_reserve(crit)) {
+			/* the reserve is still there for the upper levels */
+			cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_RESPONSE, &b[got]), 0);
+			cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_EMIT, &b[got + 1]), 0);
+			cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_EMIT, &b[got + 2]), -1);
+			got += 2;
+		}
+		for (int i = 0; i < got; i++)
+			pool_release(p, 0, &b[i]);
+		finish(p);
+	}
+}
+
+/* Entries are served most critical level first, FIFO within a level, one
+ * release = one hand-off = one notify of the right entry. */
+Test(pool, queue_order_by_criticality)
+{
+	struct pool *p = mkpool(1, 0);
+	struct buf held = BUF_NULL, b = BUF_NULL;
+	static const enum pool_crit lv[] = {
+		POOL_CRIT_NEWCONN, POOL_CRIT_REQUEST, POOL_CRIT_RESPONSE,
+		POOL_CRIT_EMIT, POOL_CRIT_EMIT, POOL_CRIT_REQUEST, POOL_CRIT_NEWCONN,
+	};
+	/* expected service order, as indexes into lv */
+	static const int order[] = { 3, 4, 2, 1, 5, 0, 6 };
+	struct pool_wait w[7];
+
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_EMIT, &held), 0);
+	for (int i = 0; i < 7; i++) {
+		pool_wait_init(&w[i], 0, lv[i], on_notify, NULL);
+		cr_assert_eq(pool_wait_subscribe(p, &w[i]), 0);
+		cr_assert_eq(pool_wait_state(&w[i]), POOL_WAIT_WAITING);
+	}
+	struct pool_stats s = stats(p);
+	cr_assert_eq(s.waiting, 7);
+	cr_assert_eq(s.waiting_by_crit[POOL_CRIT_EMIT], 2);
+	cr_assert_eq(s.waiting_by_crit[POOL_CRIT_NEWCONN], 2);
+	cr_assert_eq(nnotified, 0);
+
+	for (int k = 0; k < 7; k++) {
+		struct pool_wait *e = &w[order[k]];
+
+		pool_release(p, 0, &held);
+		cr_assert_eq(nnotified, (unsigned)k + 1, "one notify per release");
+		cr_assert_eq(notified[k], e, "step %d served the wrong entry", k);
+		cr_assert_eq(pool_wait_state(e), POOL_WAIT_SERVED);
+		cr_assert_eq(pool_wait_take(p, e, &held), 1);
+		cr_assert_not_null(held.area);
+		cr_assert_eq(pool_wait_state(e), POOL_WAIT_IDLE);
+		cr_assert_eq(pool_wait_take(p, e, &b), 0, "taken twice");
+		cr_assert_eq(stats(p).waiting, 6u - (unsigned)k);
+	}
+	pool_release(p, 0, &held);
+	cr_assert_eq(nnotified, 7);
+	s = stats(p);
+	cr_assert_eq(s.handoffs, 7);
+	cr_assert_eq(s.takes, 7);
+	cr_assert_eq(s.waits_total, 7);
+	cr_assert_eq(s.served_at_subscribe, 0);
+	finish(p);
+}
+
+/* A waiter of level L blocks every allocation at L or below, even when
+ * the limit would allow it; levels above L still allocate. */
+Test(pool, no_barging_limited)
+{
+	struct pool *p = mkpool(8, 0);
+	struct buf a = BUF_NULL, b = BUF_NULL;
+	struct pool_wait w;
+
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &a), 0);
+	malloc_refuses = 1;
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_RESPONSE, &b), -1);
+	pool_wait_init(&w, 0, POOL_CRIT_RESPONSE, on_notify, NULL);
+	cr_assert_eq(pool_wait_subscribe(p, &w), 0);
+	cr_assert_eq(pool_wait_state(&w), POOL_WAIT_WAITING);
+	malloc_refuses = 0;
+
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_NEWCONN, &b), -1);
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &b), -1);
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_RESPONSE, &b), -1);
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_EMIT, &b), 0, "a more critical level may pass");
+	cr_assert_eq(stats(p).in_use, 2);
+
+	/* the next release goes to the waiter, not to the free list */
+	pool_release(p, 0, &a);
+	cr_assert_eq(nnotified, 1);
+	cr_assert_eq(pool_wait_take(p, &w, &a), 1);
+	cr_assert_eq(stats(p).global_free, 0);
+	pool_release(p, 0, &a);
+	pool_release(p, 0, &b);
+	finish(p);
+}
+
+Test(pool, no_barging_unlimited)
+{
+	struct pool *p = mkpool(0, 0);
+	struct buf a = BUF_NULL, b = BUF_NULL;
+	struct pool_wait w;
+
+	malloc_refuses = 1;
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &a), -1);
+	pool_wait_init(&w, 0, POOL_CRIT_REQUEST, on_notify, NULL);
+	cr_assert_eq(pool_wait_subscribe(p, &w), 0);
+	cr_assert_eq(pool_wait_state(&w), POOL_WAIT_WAITING);
+	malloc_refuses = 0;
+
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_NEWCONN, &b), -1);
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &b), -1);
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_RESPONSE, &a), 0);
+	pool_release(p, 0, &a);
+	cr_assert_eq(nnotified, 1, "release with a waiter hands off");
+	cr_assert_eq(stats(p).cached, 0);
+	cr_assert_eq(pool_wait_take(p, &w, &a), 1);
+	pool_release(p, 0, &a);
+	cr_assert_eq(stats(p).cached, 1);
+	finish(p);
+}
+
+/* Under a limit with a reserve, a released block goes to a lower-level
+ * waiter only once that leaves the reserve intact. */
+Test(pool, handoff_respects_the_reserve)
+{
+	struct pool *p = mkpool(4, 1);
+	struct buf b[4] = { BUF_NULL, BUF_NULL, BUF_NULL, BUF_NULL }, x = BUF_NULL;
+	struct pool_wait w;
+
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_EMIT, &b[i]), 0);
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &x), -1);
+	pool_wait_init(&w, 0, POOL_CRIT_REQUEST, on_notify, NULL);
+	pool_wait_subscribe(p, &w);
+	cr_assert_eq(pool_wait_state(&w), POOL_WAIT_WAITING, "3+1+1 > 4");
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_RESPONSE, &b[3]), 0, "the reserve is usable above");
+
+	pool_release(p, 0, &b[0]); /* 3 held: giving it would leave 0 spare */
+	cr_assert_eq(nnotified, 0);
+	cr_assert_eq(stats(p).global_free, 1);
+	pool_release(p, 0, &b[1]); /* 2 held: 2+1+1 <= 4 */
+	cr_assert_eq(nnotified, 1);
+	cr_assert_eq(notified[0], &w);
+	cr_assert_eq(pool_wait_take(p, &w, &x), 1);
+	cr_assert_eq(stats(p).in_use, 3);
+	pool_release(p, 0, &x);
+	pool_release(p, 0, &b[2]);
+	pool_release(p, 0, &b[3]);
+	finish(p);
+}
+
+/* Cancelling a served entry passes its block to the next waiter. */
+Test(pool, cancel_served_passes_on)
+{
+	struct pool *p = mkpool(1, 0);
+	struct buf held = BUF_NULL;
+	struct pool_wait a, b;
+
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_EMIT, &held), 0);
+	pool_wait_init(&a, 0, POOL_CRIT_RESPONSE, on_notify, NULL);
+	pool_wait_init(&b, 0, POOL_CRIT_RESPONSE, on_notify, NULL);
+	pool_wait_subscribe(p, &a);
+	pool_wait_subscribe(p, &b);
+	pool_release(p, 0, &held);
+	cr_assert_eq(nnotified, 1);
+	cr_assert_eq(notified[0], &a);
+	cr_assert_eq(pool_wait_state(&a), POOL_WAIT_SERVED);
+
+	pool_wait_cancel(p, &a);
+	cr_assert_eq(pool_wait_state(&a), POOL_WAIT_IDLE);
+	cr_assert_eq(nnotified, 2);
+	cr_assert_eq(notified[1], &b);
+	cr_assert_eq(pool_wait_take(p, &a, &held), 0);
+	cr_assert_eq(pool_wait_take(p, &b, &held), 1);
+	struct pool_stats s = stats(p);
+	cr_assert_eq(s.passes_on, 1);
+	cr_assert_eq(s.handoffs, 2);
+	cr_assert_eq(s.takes, 1);
+	cr_assert_eq(s.cancels, 0);
+	cr_assert_eq(s.in_use, 1);
+
+	/* the last one has nobody to pass to: back to the free list */
+	pool_release(p, 0, &held);
+	pool_wait_subscribe(p, &a); /* served at once now */
+	cr_assert_eq(pool_wait_state(&a), POOL_WAIT_SERVED);
+	pool_wait_cancel(p, &a);
+	s = stats(p);
+	cr_assert_eq(s.passes_on, 2);
+	cr_assert_eq(s.global_free, 1);
+	finish(p);
+}
+
+Test(pool, cancel_waiting_entry)
+{
+	struct pool *p = mkpool(1, 0);
+	struct buf held = BUF_NULL;
+	struct pool_wait a;
+
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_EMIT, &held), 0);
+	pool_wait_init(&a, 0, POOL_CRIT_EMIT, on_notify, NULL);
+	cr_assert_eq(pool_wait_subscribe(p, &a), 0);
+	cr_assert_eq(pool_wait_subscribe(p, &a), -1, "already waiting");
+	pool_wait_cancel(p, &a);
+	cr_assert_eq(pool_wait_state(&a), POOL_WAIT_IDLE);
+	pool_wait_cancel(p, &a); /* idle: no-op */
+	struct pool_stats s = stats(p);
+	cr_assert_eq(s.cancels, 1);
+	cr_assert_eq(s.waiting, 0);
+	pool_release(p, 0, &held);
+	cr_assert_eq(nnotified, 0);
+	cr_assert_eq(stats(p).handoffs, 0);
+	finish(p);
+}
+
+/* An injected failure goes through the real wait path: the subscription
+ * is served at once and notified, under both regimes. */
+Test(pool, serve_at_subscribe)
+{
+	for (int limited = 0; limited < 2; limited++) {
+		struct pool *p = mkpool_cfg((struct pool_config){
+			.limit = limited ? 2 : 0, .fail_ppm = 1000000, .fail_seed = 1 });
+		struct buf b = BUF_NULL;
+		struct pool_wait w;
+
+		nnotified = 0;
+		cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_NEWCONN, &b), -1);
+		pool_wait_init(&w, 0, POOL_CRIT_NEWCONN, on_notify, NULL);
+		cr_assert_eq(pool_wait_subscribe(p, &w), 0);
+		cr_assert_eq(nnotified, 1);
+		cr_assert_eq(notified[0], &w);
+		cr_assert_eq(pool_wait_take(p, &w, &b), 1);
+		cr_assert_not_null(b.area);
+		struct pool_stats s = stats(p);
+		cr_assert_eq(s.injected, 1);
+		cr_assert_eq(s.failed, 1);
+		cr_assert_eq(s.served_at_subscribe, 1);
+		cr_assert_eq(s.handoffs, 1);
+		cr_assert_eq(s.in_use, 1);
+		pool_release(p, 0, &b);
+		finish(p);
+	}
+}
+
+/* A subscription is not served at once when a waiter of its level or
+ * above is queued, even if the allocator could give a block. */
+Test(pool, subscribe_queues_behind_higher_waiters)
+{
+	struct pool *p = mkpool(0, 0);
+	struct buf b = BUF_NULL;
+	struct pool_wait hi, lo;
+
+	malloc_refuses = 1;
+	pool_wait_init(&hi, 0, POOL_CRIT_EMIT, on_notify, NULL);
+	pool_wait_subscribe(p, &hi);
+	cr_assert_eq(pool_wait_state(&hi), POOL_WAIT_WAITING);
+	malloc_refuses = 0;
+	/* the allocator works again: a new subscriber asks it for a block,
+	 * which goes to the more critical entry ahead of it */
+	pool_wait_init(&lo, 0, POOL_CRIT_REQUEST, on_notify, NULL);
+	pool_wait_subscribe(p, &lo);
+	cr_assert_eq(nnotified, 1);
+	cr_assert_eq(notified[0], &hi);
+	cr_assert_eq(pool_wait_state(&lo), POOL_WAIT_WAITING);
+	cr_assert_eq(pool_wait_take(p, &hi, &b), 1);
+	pool_release(p, 0, &b);
+	cr_assert_eq(nnotified, 2);
+	cr_assert_eq(notified[1], &lo);
+	cr_assert_eq(pool_wait_take(p, &lo, &b), 1);
+	pool_release(p, 0, &b);
+	finish(p);
+}
+
+/* A waiter left by an allocator failure, with nothing in use that could
+ * be released, is revived by the next idle housekeeping. */
+Test(pool, idle_revives_after_allocator_failure)
+{
+	for (int limited = 0; limited < 2; limited++) {
+		struct pool *p = mkpool(limited ? 2 : 0, 0);
+		struct buf b = BUF_NULL;
+		struct pool_wait w;
+
+		nnotified = 0;
+		malloc_refuses = 1;
+		cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_NEWCONN, &b), -1);
+		pool_wait_init(&w, 0, POOL_CRIT_NEWCONN, on_notify, NULL);
+		pool_wait_subscribe(p, &w);
+		cr_assert_eq(pool_wait_state(&w), POOL_WAIT_WAITING);
+		pool_thread_idle(p, 0, 0);
+		cr_assert_eq(pool_wait_state(&w), POOL_WAIT_WAITING);
+		malloc_refuses = 0;
+		pool_thread_idle(p, 0, 1);
+		cr_assert_eq(nnotified, 1);
+		cr_assert_eq(pool_wait_take(p, &w, &b), 1);
+		cr_assert_eq(stats(p).allocated, 1);
+		pool_release(p, 0, &b);
+		finish(p);
+	}
+}
+
+/* Idle housekeeping pushes a thread's cached blocks to waiters. */
+Test(pool, idle_feeds_waiters_from_the_cache)
+{
+	struct pool *p = mkpool_cfg((struct pool_config){ .nbthread = 2 });
+	struct buf b[3] = { BUF_NULL, BUF_NULL, BUF_NULL };
+	struct pool_wait w;
+
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_REQUEST, &b[i]), 0);
+	for (int i = 0; i < 3; i++)
+		pool_release(p, 1, &b[i]);
+	malloc_refuses = 1;
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &b[0]), -1);
+	pool_wait_init(&w, 0, POOL_CRIT_REQUEST, on_notify, NULL);
+	pool_wait_subscribe(p, &w);
+	cr_assert_eq(pool_wait_state(&w), POOL_WAIT_WAITING);
+	pool_thread_idle(p, 1, 0);
+	malloc_refuses = 0;
+	cr_assert_eq(nnotified, 1);
+	cr_assert_eq(pool_wait_take(p, &w, &b[0]), 1);
+
+	struct pool_stats s1;
+	pool_stats(p, 1, &s1);
+	cr_assert_eq(s1.cached, 2);
+	cr_assert_eq(s1.handoffs, 1);
+	cr_assert_eq(s1.in_use, 1, "thread 1 took a block out of its cache");
+	pool_release(p, 0, &b[0]);
+	finish(p);
+}
+
+static unsigned count_injected(uint32_t ppm, unsigned n)
+{
+	struct pool *p = mkpool_cfg((struct pool_config){ .fail_ppm = ppm, .fail_seed = 12345 });
+	unsigned failed = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct buf b = BUF_NULL;
+
+		if (pool_alloc(p, 0, POOL_CRIT_EMIT, &b)) {
+			failed++;
+			continue;
+		}
+		pool_release(p, 0, &b);
+	}
+	struct pool_stats s = stats(p);
+	cr_assert_eq(s.injected, failed);
+	cr_assert_eq(s.failed, failed);
+	cr_assert_eq(s.allocs + s.failed, n);
+	finish(p);
+	return failed;
+}
+
+Test(pool, fault_injection_rates)
+{
+	cr_assert_eq(count_injected(1000000, 1000), 1000);
+	cr_assert_eq(count_injected(0, 1000), 0);
+	/* 20% of 20000: mean 4000, sd 57; 6 sd either side */
+	unsigned f = count_injected(200000, 20000);
+	cr_assert(f > 3650 && f < 4350, "%u injected failures of 20000 at 20%%", f);
+}
+
+Test(pool, fault_injection_is_per_thread_and_deterministic)
+{
+	struct pool *p = mkpool_cfg((struct pool_config){ .nbthread = 2, .fail_ppm = 500000, .fail_seed = 99 });
+	unsigned seq[2][64];
+
+	for (unsigned tid = 0; tid < 2; tid++) {
+		for (int i = 0; i < 64; i++) {
+			struct buf b = BUF_NULL;
+
+			seq[tid][i] = (unsigned)pool_alloc(p, tid, POOL_CRIT_EMIT, &b);
+			pool_release(p, tid, &b);
+		}
+	}
+	finish(p);
+	cr_assert_neq(memcmp(seq[0], seq[1], sizeof(seq[0])), 0, "threads draw different sequences");
+
+	/* the same seed gives the same sequence again */
+	p = mkpool_cfg((struct pool_config){ .nbthread = 2, .fail_ppm = 500000, .fail_seed = 99 });
+	for (int i = 0; i < 64; i++) {
+		struct buf b = BUF_NULL;
+
+		cr_assert_eq((unsigned)pool_alloc(p, 1, POOL_CRIT_EMIT, &b), seq[1][i]);
+		pool_release(p, 1, &b);
+	}
+	pool_set_fail_ppm(p, 0);
+	struct buf b = BUF_NULL;
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_EMIT, &b), 0);
+	pool_release(p, 0, &b);
+	finish(p);
+}
+
+/* After a burst, periodic trimming gives every block back. */
+Test(pool, trimming_after_a_burst)
+{
+	struct pool *p = mkpool_cfg((struct pool_config){ .cache_max = 16 });
+	struct buf b[100];
+	uint64_t prev;
+
+	for (int i = 0; i < 100; i++) {
+		b[i] = BUF_NULL;
+		cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &b[i]), 0);
+	}
+	for (int i = 0; i < 100; i++)
+		pool_release(p, 0, &b[i]);
+	struct pool_stats s = stats(p);
+	cr_assert_eq(s.allocated, 100);
+	cr_assert_leq(s.cached, 16);
+	cr_assert_eq(s.cached + s.global_free, 100);
+
+	pool_thread_idle(p, 0, 5000); /* starts the clocks */
+	pool_thread_idle(p, 0, 5500); /* period not over: nothing */
+	cr_assert_eq(stats(p).allocated, 100);
+	prev = 100;
+	for (uint64_t now = 6000; now <= 6000 + 20 * 1000; now += 1000) {
+		pool_thread_idle(p, 0, now);
+		s = stats(p);
+		cr_assert(s.allocated < prev || s.allocated == 0,
+			  "no progress at %llu: %llu", (unsigned long long)now,
+			  (unsigned long long)s.allocated);
+		prev = s.allocated;
+	}
+	s = stats(p);
+	cr_assert_eq(s.allocated, 0);
+	cr_assert_eq(s.trims, 100);
+	cr_assert_eq(s.peak_allocated, 100);
+	finish(p);
+}
+
+/* Trimming keeps what is used every period: the cache settles on the
+ * working set. */
+Test(pool, trimming_keeps_the_working_set)
+{
+	struct pool *p = mkpool(0, 0);
+	struct buf b[40];
+
+	for (int i = 0; i < 40; i++) {
+		b[i] = BUF_NULL;
+		cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &b[i]), 0);
+	}
+	for (int i = 0; i < 40; i++)
+		pool_release(p, 0, &b[i]);
+	pool_thread_idle(p, 0, 0);
+	for (uint64_t now = 1000; now <= 12000; now += 1000) {
+		for (int i = 0; i < 4; i++)
+			cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &b[i]), 0);
+		for (int i = 0; i < 4; i++)
+			pool_release(p, 0, &b[i]);
+		pool_thread_idle(p, 0, now);
+	}
+	struct pool_stats s = stats(p);
+	cr_assert_eq(s.cached, 4);
+	cr_assert_eq(s.allocated, 4);
+	finish(p);
+}
+
+/* Under a limit the global free list is trimmed too. */
+Test(pool, trimming_limited)
+{
+	struct pool *p = mkpool_cfg((struct pool_config){ .limit = 10, .trim_ms = 10 });
+	struct buf b[10];
+
+	for (int i = 0; i < 10; i++) {
+		b[i] = BUF_NULL;
+		cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &b[i]), 0);
+	}
+	for (int i = 0; i < 10; i++)
+		pool_release(p, 0, &b[i]);
+	for (uint64_t now = 0; now <= 200; now += 10)
+		pool_thread_idle(p, 0, now);
+	struct pool_stats s = stats(p);
+	cr_assert_eq(s.allocated, 0);
+	cr_assert_eq(s.trims, 10);
+	/* and the pool still works up to its limit */
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &b[i]), 0);
+	for (int i = 0; i < 10; i++)
+		pool_release(p, 0, &b[i]);
+	finish(p);
+}
+
+/* Spilling and refilling between thread caches and the global list. */
+Test(pool, caches_spill_and_refill)
+{
+	struct pool *p = mkpool_cfg((struct pool_config){ .nbthread = 2, .cache_max = 8 });
+	struct buf b[30];
+
+	for (int i = 0; i < 30; i++) {
+		b[i] = BUF_NULL;
+		cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &b[i]), 0);
+	}
+	for (int i = 0; i < 30; i++)
+		pool_release(p, 0, &b[i]);
+	struct pool_stats s = stats(p);
+	cr_assert_leq(s.cached, 8);
+	cr_assert_eq(s.global_free, 30 - s.cached);
+	/* thread 1 gets blocks from the global list, not from the allocator */
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_REQUEST, &b[i]), 0);
+	cr_assert_eq(stats(p).allocated, 30);
+	cr_assert_eq(stats(p).in_use, 20);
+	for (int i = 0; i < 20; i++)
+		pool_release(p, 0, &b[i]); /* released by another thread */
+	s = stats(p);
+	cr_assert_eq(s.allocated, 30);
+	struct pool_stats s0, s1;
+	pool_stats(p, 0, &s0);
+	pool_stats(p, 1, &s1);
+	cr_assert_eq(s0.in_use + s1.in_use, 0);
+	cr_assert_eq(s1.in_use, 20);
+	finish(p);
+}
+
+Test(pool, wait_time_is_counted)
+{
+	struct pool *p = mkpool(1, 0);
+	struct buf held = BUF_NULL;
+	struct pool_wait w;
+
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_EMIT, &held), 0);
+	pool_wait_init(&w, 0, POOL_CRIT_EMIT, on_notify, NULL);
+	pool_wait_subscribe(p, &w);
+	nanosleep(&(struct timespec){ .tv_nsec = 2000000 }, NULL);
+	pool_release(p, 0, &held);
+	cr_assert_geq(stats(p).wait_ns_total, 2000000);
+	cr_assert_eq(pool_wait_take(p, &w, &held), 1);
+	pool_release(p, 0, &held);
+	finish(p);
+}
+
+/* A failed allocator under a limit undoes its reservation. */
+Test(pool, allocator_failure_under_a_limit)
+{
+	struct pool *p = mkpool(2, 0);
+	struct buf b = BUF_NULL;
+
+	malloc_refuses = 1;
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_EMIT, &b), -1);
+	malloc_refuses = 0;
+	struct pool_stats s = stats(p);
+	cr_assert_eq(s.allocated, 0);
+	cr_assert_eq(s.in_use, 0);
+	cr_assert_eq(s.failed, 1);
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_EMIT, &b), 0);
+	pool_release(p, 0, &b);
+	finish(p);
+}
