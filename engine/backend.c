@@ -122,16 +122,23 @@ static struct server *lb_roundrobin(struct backend *be, struct server *avoid)
 static struct server *lb_leastconn(struct backend *be, struct server *avoid)
 {
 	struct server *best = NULL;
+	unsigned best_i = 0;
 
-	for (unsigned i = 0; i < be->nb_srv; i++) {
+	/* start after the last pick, so that ties rotate */
+	for (unsigned k = 0; k < be->nb_srv; k++) {
+		unsigned i = (be->lc_next + k) % be->nb_srv;
 		struct server *s = &be->srv[i];
 
 		if (!srv_usable(s) || !srv_has_slot(s) || (s == avoid && be->nb_srv > 1))
 			continue;
 		/* compare cur/weight without division */
-		if (!best || (uint64_t)s->cur * best->weight < (uint64_t)best->cur * s->weight)
+		if (!best || (uint64_t)s->cur * best->weight < (uint64_t)best->cur * s->weight) {
 			best = s;
+			best_i = i;
+		}
 	}
+	if (best)
+		be->lc_next = best_i + 1;
 	return best;
 }
 

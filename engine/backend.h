@@ -73,6 +73,7 @@ struct backend {
 	unsigned nb_srv;
 	struct squeue queue;
 	unsigned nbthread;
+	unsigned lc_next;       /* leastconn: where the next scan starts, under the lock */
 };
 
 enum be_assign_res { BE_ASSIGNED = 0, BE_QUEUED = 1, BE_NOSRV = -1 };

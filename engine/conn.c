@@ -93,7 +93,7 @@ void conn_update_ready(struct conn *c, unsigned reasons)
 		c->flags |= CF_RD_READY | CF_WR_READY;
 }
 
-size_t conn_recv(struct conn *c, struct buf *b)
+size_t conn_recv(struct conn *c, struct buf *b, size_t limit)
 {
 	size_t total = 0;
 
@@ -101,6 +101,10 @@ size_t conn_recv(struct conn *c, struct buf *b)
 		size_t room = b_contig_space(b);
 		ssize_t n;
 
+		if (b_data(b) >= limit)
+			break;
+		if (room > limit - b_data(b))
+			room = limit - b_data(b);
 		if (!room)
 			break;
 		n = recv(c->fd, b_tail(b), room, 0);

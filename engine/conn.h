@@ -57,10 +57,10 @@ int conn_connect_check(struct conn *c);
 /* Folds poller reasons into the readiness flags. */
 void conn_update_ready(struct conn *c, unsigned reasons);
 
-/* Reads into the free space of <b> (which must hold storage). Returns the
- * number of bytes read (0 when nothing was ready), and sets CF_RD_EOF or
- * CF_ERROR as the socket says. */
-size_t conn_recv(struct conn *c, struct buf *b);
+/* Reads into the free space of <b> (which must hold storage) until it
+ * holds <limit> bytes. Returns the number of bytes read (0 when nothing was
+ * ready), and sets CF_RD_EOF or CF_ERROR as the socket says. */
+size_t conn_recv(struct conn *c, struct buf *b, size_t limit);
 
 /* Sends up to <max> bytes from the head of <b> and removes them from it.
  * Returns the number of bytes sent; sets CF_ERROR on a failed socket. */

@@ -80,6 +80,7 @@ struct stream {
 	int req_version;
 	uint64_t txn_start_ms, queue_start_ms, connect_start_ms;
 	uint64_t cli_act_ms, srv_act_ms;
+	uint64_t moved;          /* bytes received + sent, to see progress */
 	char cli_addr[INET6_ADDRSTRLEN];
 };
 
@@ -196,7 +197,7 @@ static int chan_scan_body(struct chan *ch)
  * EOF or error). */
 static int chan_rx(struct stream *s, struct chan *ch, struct conn *c)
 {
-	size_t n;
+	size_t n, limit;
 	int wake = 0;
 
 	if (!c || (c->flags & (CF_CONNECTING | CF_RD_EOF | CF_ERROR)) || !(c->flags & CF_RD_READY))
@@ -205,9 +206,15 @@ static int chan_rx(struct stream *s, struct chan *ch, struct conn *c)
 		return 0;
 	if (!chan_get_buf(s, ch))
 		return 0;
-	if (b_full(&ch->buf))
+	/* while a head waits to be parsed, keep maxrewrite bytes free so the
+	 * in-place rewrite can grow it (X-Forwarded-For, Connection) */
+	limit = ch->buf.size;
+	if (ch->st == CH_HEAD)
+		limit -= s->tc->eng->cfg->g.maxrewrite;
+	if (b_data(&ch->buf) >= limit)
 		return 0;
-	n = conn_recv(c, &ch->buf);
+	n = conn_recv(c, &ch->buf, limit);
+	s->moved += n;
 	if (n) {
 		if (c == s->cli) {
 			CNT_ADD(s->tc, bytes_in, n);
@@ -233,6 +240,7 @@ static int chan_tx(struct stream *s, struct chan *ch, struct conn *c)
 		return 0;
 	n = conn_send(c, &ch->buf, ch->fwd);
 	ch->fwd -= n;
+	s->moved += n;
 	if (n && c == s->cli) {
 		CNT_ADD(s->tc, bytes_out, n);
 		s->cli_act_ms = tc_now(s->tc);
@@ -254,19 +262,20 @@ static int stream_move(struct stream *s)
 	int wake = 0;
 
 	for (int round = 0; round < 8; round++) {
-		size_t before = b_data(&s->req.buf) + b_data(&s->res.buf) + s->req.fwd + s->res.fwd;
-		int w = 0;
+		uint64_t before = s->moved;
 
-		w |= chan_rx(s, &s->req, s->cli);
+		wake |= chan_rx(s, &s->req, s->cli);
 		if (s->st == ST_FORWARD) {
-			w |= chan_tx(s, &s->req, s->srv);
-			w |= chan_rx(s, &s->res, s->srv);
+			wake |= chan_tx(s, &s->req, s->srv);
+			wake |= chan_rx(s, &s->res, s->srv);
 		}
-		w |= chan_tx(s, &s->res, s->cli);
-		wake |= w;
-		if (b_data(&s->req.buf) + b_data(&s->res.buf) + s->req.fwd + s->res.fwd == before)
-			break;
+		wake |= chan_tx(s, &s->res, s->cli);
+		if (s->moved == before)
+			return wake;
 	}
+	/* still moving after a fair share: the sockets are edge-triggered and
+	 * will not say so again, so come back after the others had a turn */
+	tasklet_wakeup(&s->cli->tl, SCHED_R_WAKE);
 	return wake;
 }
 
