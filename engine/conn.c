@@ -17,6 +17,7 @@ struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
 	if (!c)
 		return NULL;
 	c->fd = fd;
+	c->ep.ops = &conn_h1_ops;
 	c->owner = owner;
 	c->tc = tc;
 	/* small requests and responses must leave at once */
@@ -55,9 +56,9 @@ struct conn *conn_connect(struct thr_ctx *tc, const struct sockaddr *addr, sockl
 		return NULL;
 	}
 	if (inprogress)
-		c->flags |= CF_CONNECTING;
+		c->ep.flags |= CF_CONNECTING;
 	else
-		c->flags |= CF_WR_READY;
+		c->ep.flags |= CF_WR_READY;
 	return c;
 }
 
@@ -66,38 +67,40 @@ int conn_connect_check(struct conn *c)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (!(c->flags & CF_CONNECTING))
+	if (!(c->ep.flags & CF_CONNECTING))
 		return 0;
-	if (!(c->flags & (CF_WR_READY | CF_ERROR)))
+	if (!(c->ep.flags & (CF_WR_READY | CF_ERROR)))
 		return 1;
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err == EINPROGRESS || err == EALREADY)
 		return 1;
 	if (err) {
-		c->flags |= CF_ERROR;
+		c->ep.flags |= CF_ERROR;
 		errno = err;
 		return -1;
 	}
-	c->flags &= ~CF_CONNECTING;
+	c->ep.flags &= ~CF_CONNECTING;
 	return 0;
 }
 
 void conn_update_ready(struct conn *c, unsigned reasons)
 {
 	if (reasons & SCHED_R_READ)
-		c->flags |= CF_RD_READY;
+		c->ep.flags |= CF_RD_READY;
 	if (reasons & SCHED_R_WRITE)
-		c->flags |= CF_WR_READY;
+		c->ep.flags |= CF_WR_READY;
 	if (reasons & SCHED_R_HUP)
-		c->flags |= CF_RD_READY | CF_WR_READY;
+		c->ep.flags |= CF_RD_READY | CF_WR_READY | CF_RD_HUP;
+	if (reasons & SCHED_R_RDHUP)
+		c->ep.flags |= CF_RD_READY | CF_RD_HUP;
 }
 
 size_t conn_recv(struct conn *c, struct buf *b, size_t limit)
 {
 	size_t total = 0;
 
-	while ((c->flags & CF_RD_READY) && !(c->flags & (CF_RD_EOF | CF_ERROR))) {
+	while ((c->ep.flags & CF_RD_READY) && !(c->ep.flags & (CF_RD_EOF | CF_ERROR))) {
 		size_t room = b_contig_space(b);
 		ssize_t n;
 
@@ -111,17 +114,18 @@ size_t conn_recv(struct conn *c, struct buf *b, size_t limit)
 		if (n > 0) {
 			b_add(b, (size_t)n);
 			total += (size_t)n;
-			/* a short read means the socket is drained: saves a syscall */
-			if ((size_t)n < room)
-				c->flags &= ~CF_RD_READY;
+			/* a short read means the socket is drained, which saves
+			 * a syscall, unless the peer closed: then read on to EOF */
+			if ((size_t)n < room && !(c->ep.flags & CF_RD_HUP))
+				c->ep.flags &= ~CF_RD_READY;
 			continue;
 		}
 		if (n == 0) {
-			c->flags |= CF_RD_EOF;
+			c->ep.flags |= CF_RD_EOF;
 		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			c->flags &= ~CF_RD_READY;
+			c->ep.flags &= ~CF_RD_READY;
 		} else if (errno != EINTR) {
-			c->flags |= CF_ERROR;
+			c->ep.flags |= CF_ERROR;
 		}
 		if (n == 0 || errno != EINTR)
 			break;
@@ -135,7 +139,7 @@ size_t conn_send(struct conn *c, struct buf *b, size_t max)
 
 	if (max > b_data(b))
 		max = b_data(b);
-	while (total < max && (c->flags & CF_WR_READY) && !(c->flags & CF_ERROR)) {
+	while (total < max && (c->ep.flags & CF_WR_READY) && !(c->ep.flags & CF_ERROR)) {
 		struct iovec iov[2];
 		size_t want = max - total;
 		size_t first = b_contig_data(b);
@@ -162,9 +166,9 @@ size_t conn_send(struct conn *c, struct buf *b, size_t max)
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			c->flags &= ~CF_WR_READY;
+			c->ep.flags &= ~CF_WR_READY;
 		else if (n < 0 && errno != EINTR)
-			c->flags |= CF_ERROR;
+			c->ep.flags |= CF_ERROR;
 		if (n < 0 && errno == EINTR)
 			continue;
 		break;
@@ -178,9 +182,9 @@ size_t conn_send_raw(struct conn *c, const char *data, size_t len)
 
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			c->flags &= ~CF_WR_READY;
+			c->ep.flags &= ~CF_WR_READY;
 		else
-			c->flags |= CF_ERROR;
+			c->ep.flags |= CF_ERROR;
 		return 0;
 	}
 	return (size_t)n;
@@ -188,9 +192,9 @@ size_t conn_send_raw(struct conn *c, const char *data, size_t len)
 
 void conn_shut_wr(struct conn *c)
 {
-	if (c->flags & CF_SHUT_WR)
+	if (c->ep.flags & CF_SHUT_WR)
 		return;
-	c->flags |= CF_SHUT_WR;
+	c->ep.flags |= CF_SHUT_WR;
 	(void)shutdown(c->fd, SHUT_WR);
 }
 
@@ -199,7 +203,7 @@ int conn_idle_alive(struct conn *c)
 	char byte;
 	ssize_t n;
 
-	if (c->flags & (CF_RD_EOF | CF_ERROR))
+	if (c->ep.flags & (CF_RD_EOF | CF_ERROR))
 		return 0;
 	n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -211,3 +215,33 @@ void conn_close(struct conn *c)
 	close(c->fd);
 	tasklet_kill(&c->tl, 1);
 }
+
+/* ---- the HTTP/1 endpoint: the socket itself ---- */
+
+static size_t conn_ep_rcv(struct mux_ep *ep, struct buf *b, size_t limit)
+{
+	return conn_recv(conn_of_ep(ep), b, limit);
+}
+
+static size_t conn_ep_snd(struct mux_ep *ep, struct buf *b, size_t max)
+{
+	return conn_send(conn_of_ep(ep), b, max);
+}
+
+static void conn_ep_shut_wr(struct mux_ep *ep)
+{
+	conn_shut_wr(conn_of_ep(ep));
+}
+
+static void conn_ep_release(struct mux_ep *ep)
+{
+	conn_close(conn_of_ep(ep));
+}
+
+const struct mux_ops conn_h1_ops = {
+	.name = "h1",
+	.rcv_buf = conn_ep_rcv,
+	.snd_buf = conn_ep_snd,
+	.shut_wr = conn_ep_shut_wr,
+	.release = conn_ep_release,
+};

@@ -12,18 +12,23 @@
 #ifndef SLUICE_ENGINE_CONN_H
 #define SLUICE_ENGINE_CONN_H
 
+#include <stddef.h>
 #include <sys/socket.h>
 #include "pool/buf.h"
+#include "mux/mux.h"
 #include "sched/sched.h"
 
+/* Connection flags are the endpoint flags of mux/mux.h (an HTTP/1
+ * connection is its own endpoint), plus a few of its own. */
 enum {
-	CF_RD_READY   = 1u << 0, /* the socket may have data to read */
-	CF_WR_READY   = 1u << 1, /* the socket may accept data */
-	CF_RD_EOF     = 1u << 2, /* the peer closed its side */
-	CF_ERROR      = 1u << 3, /* the socket failed */
-	CF_CONNECTING = 1u << 4, /* a connect() is in progress */
-	CF_SHUT_WR    = 1u << 5, /* we shut our sending side */
-	CF_IDLE       = 1u << 6, /* a server connection parked for reuse */
+	CF_RD_READY   = EP_RD_READY,
+	CF_WR_READY   = EP_WR_READY,
+	CF_RD_EOF     = EP_RD_EOF,
+	CF_ERROR      = EP_ERROR,
+	CF_CONNECTING = EP_CONNECTING,
+	CF_SHUT_WR    = EP_SHUT_WR,
+	CF_IDLE       = EP_IDLE,
+	CF_RD_HUP     = 1u << 16, /* the peer shut its side: read until EOF */
 };
 
 struct server;
@@ -33,8 +38,8 @@ struct conn {
 	/* The tasklet comes first: the scheduler frees a killed tasklet with
 	 * free(), which therefore frees the whole connection. */
 	struct tasklet tl;
+	struct mux_ep ep;       /* the HTTP/1 endpoint: ops and flags */
 	int fd;
-	unsigned flags;
 	void *owner;            /* the stream using it, NULL when idle */
 	struct server *srv;     /* server side: its server */
 	struct conn *idle_next, *idle_prev;
@@ -79,5 +84,14 @@ int conn_idle_alive(struct conn *c);
 
 /* Unregisters, closes and frees <c> (on its thread). */
 void conn_close(struct conn *c);
+
+/* The endpoint operations of a plain HTTP/1 connection. */
+extern const struct mux_ops conn_h1_ops;
+
+/* Returns the connection behind an HTTP/1 endpoint. */
+static inline struct conn *conn_of_ep(struct mux_ep *ep)
+{
+	return (struct conn *)((char *)ep - offsetof(struct conn, ep));
+}
 
 #endif /* SLUICE_ENGINE_CONN_H */

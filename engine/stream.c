@@ -51,6 +51,7 @@ enum st_state {
 	ST_QUEUED,       /* waiting in a server or backend queue */
 	ST_CONNECT,      /* connecting to the server */
 	ST_FORWARD,      /* request and response flowing */
+	ST_REPLY,        /* waiting for a buffer to build a reply of our own */
 	ST_CLOSING,      /* flushing a last response, then closing */
 };
 
@@ -61,7 +62,10 @@ struct stream {
 	struct thr_ctx *tc;
 	struct frontend *fe;
 	struct backend *be;
-	struct conn *cli, *srv;
+	struct mux_ep *cep;      /* client side endpoint (an HTTP/1 connection or an HTTP/2 stream) */
+	struct conn *cli;        /* the client connection when HTTP/1, else NULL */
+	struct conn *srv;        /* server connection */
+	struct tasklet *io;      /* byte moving on buffer hand-offs and endpoint events */
 	struct chan req, res;
 	struct qent qe;
 	struct server *target;   /* server whose slot we hold, or NULL */
@@ -76,6 +80,8 @@ struct stream {
 	int srv_reused;
 	int rsp_started;         /* response bytes were (or are being) sent */
 	int err_sent;            /* the response is one of ours */
+	int owns_conn;           /* the stream is its client connection's only user */
+	int reply_status;        /* our own reply to build in ST_REPLY (200: stats) */
 	enum h1_meth req_meth;
 	int req_version;
 	uint64_t txn_start_ms, queue_start_ms, connect_start_ms;
@@ -114,13 +120,13 @@ static void chan_reset(struct stream *s, struct chan *ch)
 }
 
 /* The pool's notify for both channels: runs on the releasing thread under
- * the pool lock, so it only posts to the client connection's tasklet, which
- * lives as long as the stream and whose entry is cancelled before it dies. */
+ * the pool lock, so it only posts to the stream's I/O tasklet, which lives
+ * as long as the stream and whose entries are cancelled before it dies. */
 static void stream_buf_notify(struct pool_wait *w)
 {
 	struct stream *s = w->ctx;
 
-	tasklet_wakeup(&s->cli->tl, SCHED_R_BUFFER);
+	tasklet_wakeup(s->io, SCHED_R_BUFFER);
 }
 
 /* The backend's notify: a server slot was handed to this queued stream. */
@@ -195,12 +201,12 @@ static int chan_scan_body(struct chan *ch)
 /* Receives into <ch> from <c> if it wants and can. Returns non-zero when
  * the stream must look at the result (new head bytes, end of message,
  * EOF or error). */
-static int chan_rx(struct stream *s, struct chan *ch, struct conn *c)
+static int chan_rx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 {
 	size_t n, limit;
 	int wake = 0;
 
-	if (!c || (c->flags & (CF_CONNECTING | CF_RD_EOF | CF_ERROR)) || !(c->flags & CF_RD_READY))
+	if (!ep || (ep->flags & (EP_CONNECTING | EP_RD_EOF | EP_ERROR)) || !(ep->flags & EP_RD_READY))
 		return 0;
 	if (!chan_wants_rx(s, ch))
 		return 0;
@@ -213,10 +219,10 @@ static int chan_rx(struct stream *s, struct chan *ch, struct conn *c)
 		limit -= s->tc->eng->cfg->g.maxrewrite;
 	if (b_data(&ch->buf) >= limit)
 		return 0;
-	n = conn_recv(c, &ch->buf, limit);
+	n = ep->ops->rcv_buf(ep, &ch->buf, limit);
 	s->moved += n;
 	if (n) {
-		if (c == s->cli) {
+		if (ep == s->cep) {
 			CNT_ADD(s->tc, bytes_in, n);
 			s->cli_act_ms = tc_now(s->tc);
 		} else {
@@ -224,7 +230,7 @@ static int chan_rx(struct stream *s, struct chan *ch, struct conn *c)
 		}
 		wake |= ch->st == CH_HEAD ? 1 : chan_scan_body(ch);
 	}
-	if (c->flags & (CF_RD_EOF | CF_ERROR))
+	if (ep->flags & (EP_RD_EOF | EP_ERROR))
 		wake = 1;
 	chan_release_if_empty(s, ch);
 	return wake;
@@ -232,23 +238,23 @@ static int chan_rx(struct stream *s, struct chan *ch, struct conn *c)
 
 /* Sends what <ch> may forward to <c>. Returns non-zero when the stream
  * must look: the channel finished its message, or the socket failed. */
-static int chan_tx(struct stream *s, struct chan *ch, struct conn *c)
+static int chan_tx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 {
 	size_t n;
 
-	if (!c || !ch->fwd || (c->flags & CF_CONNECTING))
+	if (!ep || !ch->fwd || (ep->flags & EP_CONNECTING))
 		return 0;
-	n = conn_send(c, &ch->buf, ch->fwd);
+	n = ep->ops->snd_buf(ep, &ch->buf, ch->fwd);
 	ch->fwd -= n;
 	s->moved += n;
-	if (n && c == s->cli) {
+	if (n && ep == s->cep) {
 		CNT_ADD(s->tc, bytes_out, n);
 		s->cli_act_ms = tc_now(s->tc);
 	} else if (n) {
 		s->srv_act_ms = tc_now(s->tc);
 	}
 	chan_release_if_empty(s, ch);
-	if (c->flags & CF_ERROR)
+	if (ep->flags & EP_ERROR)
 		return 1;
 	/* a finished message, or a head (after a 1xx answer, or a pipelined
 	 * request) waiting behind what was just sent */
@@ -264,18 +270,20 @@ static int stream_move(struct stream *s)
 	for (int round = 0; round < 8; round++) {
 		uint64_t before = s->moved;
 
-		wake |= chan_rx(s, &s->req, s->cli);
+		struct mux_ep *sep = s->srv ? &s->srv->ep : NULL;
+
+		wake |= chan_rx(s, &s->req, s->cep);
 		if (s->st == ST_FORWARD) {
-			wake |= chan_tx(s, &s->req, s->srv);
-			wake |= chan_rx(s, &s->res, s->srv);
+			wake |= chan_tx(s, &s->req, sep);
+			wake |= chan_rx(s, &s->res, sep);
 		}
-		wake |= chan_tx(s, &s->res, s->cli);
+		wake |= chan_tx(s, &s->res, s->cep);
 		if (s->moved == before)
 			return wake;
 	}
 	/* still moving after a fair share: the sockets are edge-triggered and
 	 * will not say so again, so come back after the others had a turn */
-	tasklet_wakeup(&s->cli->tl, SCHED_R_WAKE);
+	tasklet_wakeup(s->io, SCHED_R_WAKE);
 	return wake;
 }
 
@@ -295,15 +303,26 @@ static void stream_take_buffers(struct stream *s)
 	(void)pool_wait_take(st_pool(s), &s->res.wait, &s->res.buf);
 }
 
-/* Tasklet of the client connection: socket events and buffer hand-offs. */
+/* Tasklet of an HTTP/1 client connection: socket events. */
 static void cli_conn_cb(struct tasklet *t, unsigned reasons)
 {
 	struct conn *c = t->ctx;
-	struct stream *s = c->owner;
 
 	conn_update_ready(c, reasons);
-	if (reasons & SCHED_R_BUFFER)
+	stream_io(c->owner);
+}
+
+/* The stream's I/O tasklet: buffer hand-offs, endpoint events, and the
+ * continuation of long transfers. */
+static void stream_io_cb(struct tasklet *t, unsigned reasons)
+{
+	struct stream *s = t->ctx;
+
+	if (reasons & SCHED_R_BUFFER) {
 		stream_take_buffers(s);
+		if (s->st == ST_REPLY && !b_is_null(&s->res.buf))
+			task_wakeup(&s->task, SCHED_R_BUFFER);
+	}
 	stream_io(s);
 }
 
@@ -330,7 +349,7 @@ static void srv_conn_cb(struct tasklet *t, unsigned reasons)
 		}
 		return;
 	}
-	if (c->flags & CF_CONNECTING) {
+	if (c->ep.flags & CF_CONNECTING) {
 		task_wakeup(&s->task, SCHED_R_WAKE);
 		return;
 	}
@@ -351,7 +370,7 @@ static struct conn *srv_idle_take(struct thr_ctx *tc, struct server *srv)
 			il->first->idle_prev = NULL;
 		il->count--;
 		c->idle_next = c->idle_prev = NULL;
-		c->flags &= ~CF_IDLE;
+		c->ep.flags &= ~CF_IDLE;
 		if (conn_idle_alive(c))
 			return c;
 		conn_close(c);
@@ -369,7 +388,7 @@ static void srv_idle_put(struct thr_ctx *tc, struct conn *c)
 		return;
 	}
 	c->owner = NULL;
-	c->flags |= CF_IDLE;
+	c->ep.flags |= CF_IDLE;
 	c->idle_prev = NULL;
 	c->idle_next = il->first;
 	if (il->first)
@@ -404,35 +423,32 @@ static void stream_srv_detach(struct stream *s, int reuse)
 
 /* ---- answers of our own ---- */
 
-/* Ends the transaction with an error answer <status> and closes after it.
- * The answer takes a response-level buffer, which may use the reserve;
- * when even that fails the connection is closed without one. */
-static void stream_error(struct stream *s, int status)
+static int stream_stats_render(struct stream *s);
+static int stream_stats_answer(struct stream *s, int blen);
+
+/* Builds the pending reply of our own (an error message, or the stats page
+ * for status 200) in the response buffer. The buffer is taken at response
+ * level, which may use the reserve; when even that is refused the stream
+ * waits for a hand-off like any receiver, its timer still running.
+ * Returns 1 once built, 0 while waiting for a buffer. */
+static int stream_reply(struct stream *s)
 {
 	struct thr_ctx *tc = s->tc;
+	int status = s->reply_status;
 	size_t len;
 
-	stream_srv_detach(s, 0);
+	/* the stats snapshot is rendered before the buffer of its own answer
+	 * is taken, so that a quiet proxy shows 0 buffers in use */
+	int blen = status == 200 ? stream_stats_render(s) : -1;
+
+	if (!chan_get_buf(s, &s->res))
+		return 0;
+	if (status == 200 && blen >= 0 && stream_stats_answer(s, blen) == 0)
+		return 1;
+	if (status == 200)
+		status = 500;
 	s->cli_close = 1;
-	s->st = ST_CLOSING;
-	if (s->rsp_started || !s->txn_active) {
-		/* a response is on its way already, or nobody asked: just close */
-		if (s->txn_active) {
-			CNT_INC(tc, req_aborted);
-			s->txn_active = 0;
-		}
-		chan_reset(s, &s->res);
-		return;
-	}
-	/* the request will not be forwarded any more */
-	chan_reset(s, &s->req);
-	s->req.st = CH_DONE;
-	chan_reset(s, &s->res);
-	if (pool_alloc(st_pool(s), tc->tid, POOL_CRIT_RESPONSE, &s->res.buf) != 0) {
-		CNT_INC(tc, req_aborted);
-		s->txn_active = 0;
-		return;
-	}
+	b_reset(&s->res.buf);
 	len = h1_make_error(status, b_tail(&s->res.buf), b_contig_space(&s->res.buf));
 	b_add(&s->res.buf, len);
 	s->res.fwd = len;
@@ -443,31 +459,62 @@ static void stream_error(struct stream *s, int status)
 	CNT_INC(tc, rsp_by_class[status / 100 <= 5 ? status / 100 : 0]);
 	s->txn_active = 0;
 	eng_debug(tc->eng, "stream %p: error %d", (void *)s, status);
+	return 1;
 }
 
-/* Answers the stats URI with the JSON snapshot. The snapshot is rendered
- * into the thread's scratch area before the response buffer is taken, so
- * that it does not count the buffers of its own answer. Returns 0, or -1
- * when the answer could not be built (the caller answers an error). */
-static int stream_stats_answer(struct stream *s)
+/* Ends the transaction with an error answer <status> and closes after it.
+ * When a response is already on its way, or no request is pending, there
+ * is nothing to answer and the connection just closes. */
+static void stream_error(struct stream *s, int status)
+{
+	stream_srv_detach(s, 0);
+	s->cli_close = 1;
+	s->st = ST_CLOSING;
+	if (s->rsp_started || !s->txn_active) {
+		if (s->txn_active) {
+			CNT_INC(s->tc, req_aborted);
+			s->txn_active = 0;
+		}
+		chan_reset(s, &s->res);
+		return;
+	}
+	/* the request will not be forwarded any more */
+	chan_reset(s, &s->req);
+	s->req.st = CH_DONE;
+	chan_reset(s, &s->res);
+	s->reply_status = status;
+	s->st = stream_reply(s) ? ST_CLOSING : ST_REPLY;
+}
+
+/* Answers the stats URI with the JSON snapshot, into the response buffer
+ * that stream_reply() obtained. The snapshot is rendered in the thread's
+ * scratch area first. Returns 0, or -1 when it does not fit. */
+static int stream_stats_render(struct stream *s)
+{
+	struct thr_ctx *tc = s->tc;
+	size_t size = tc->eng->cfg->g.bufsize;
+	int blen = sluice_stats_json((const struct sluice *)tc->eng, tc->trash, (unsigned)size);
+
+	return blen < 0 || (size_t)blen >= size ? -1 : blen;
+}
+
+/* Writes the head and the body rendered by stream_stats_render() (<blen>
+ * bytes in the thread's scratch area) into the response buffer. Returns 0,
+ * or -1 when they do not fit. */
+static int stream_stats_answer(struct stream *s, int blen)
 {
 	struct thr_ctx *tc = s->tc;
 	size_t size = tc->eng->cfg->g.bufsize;
 	char head[160];
-	int hlen, blen;
+	int hlen;
 
-	chan_release_if_empty(s, &s->req);
-	blen = sluice_stats_json((const struct sluice *)tc->eng, tc->trash, (unsigned)size);
-	if (blen < 0 || (size_t)blen >= size)
-		return -1;
 	hlen = snprintf(head, sizeof(head),
 			"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 			"Cache-Control: no-cache\r\nContent-Length: %d\r\n%s\r\n",
 			blen, s->cli_close ? "Connection: close\r\n" : "");
 	if (hlen < 0 || (size_t)hlen >= sizeof(head) || (size_t)(hlen + blen) > size)
 		return -1;
-	if (pool_alloc(st_pool(s), tc->tid, POOL_CRIT_RESPONSE, &s->res.buf) != 0)
-		return -1;
+	b_reset(&s->res.buf);
 	b_putblk(&s->res.buf, head, (size_t)hlen);
 	b_putblk(&s->res.buf, tc->trash, (size_t)blen);
 	s->res.fwd = (size_t)(hlen + blen);
@@ -527,7 +574,7 @@ static int stream_parse_request(struct stream *s)
 	}
 	s->req_meth = m->meth;
 	s->req_version = m->version;
-	s->cli_close = h1_wants_close(m) || eng_stopping(e) ||
+	s->cli_close = h1_wants_close(m) || eng_stopping(e) || (s->cep->flags & EP_ONE_TXN) ||
 		       s->fe->cfg->conn_mode == CFG_CONN_CLOSE;
 	if (h1_body_init(&s->req.body, m, m->meth) < 0) {
 		CNT_INC(tc, bad_requests);
@@ -540,12 +587,10 @@ static int stream_parse_request(struct stream *s)
 		s->req.st = s->req.body.done ? CH_DONE : CH_BODY;
 		if (s->req.st != CH_DONE)
 			s->cli_close = 1; /* we do not read bodies sent to the stats page */
-		if (stream_stats_answer(s) < 0) {
-			stream_error(s, 500);
-			return -1;
-		}
-		s->st = ST_FORWARD;
 		s->req.st = CH_DONE;
+		chan_release_if_empty(s, &s->req);
+		s->reply_status = 200;
+		s->st = ST_REPLY;
 		return -1;
 	}
 	if (!s->fe->be) {
@@ -718,6 +763,7 @@ static int stream_timeout(struct stream *s)
 		}
 		return 0;
 	case ST_ASSIGN:
+	case ST_REPLY:
 	case ST_CLOSING:
 		CNT_INC(tc, timeouts_client);
 		if (s->txn_active) {
@@ -757,6 +803,7 @@ static uint64_t stream_expiry(const struct stream *s)
 			EXP_MIN(s->cli_act_ms + ft->client_ms);
 		break;
 	case ST_ASSIGN:
+	case ST_REPLY:
 	case ST_CLOSING:
 		EXP_MIN(s->cli_act_ms + ft->client_ms);
 		break;
@@ -856,13 +903,14 @@ static int stream_connect(struct stream *s)
  * and errors. Returns 1 to run the state machine again, 0 to wait. */
 static int stream_forward(struct stream *s)
 {
-	struct conn *cli = s->cli, *srv = s->srv;
+	struct mux_ep *cli = s->cep;
+	struct conn *srv = s->srv;
 
-	if (cli->flags & CF_ERROR) {
+	if (cli->flags & EP_ERROR) {
 		stream_error(s, 400); /* closes: nobody will read the answer */
 		return 1;
 	}
-	if (srv && (srv->flags & CF_ERROR) && s->res.st != CH_DONE) {
+	if (srv && (srv->ep.flags & CF_ERROR) && s->res.st != CH_DONE) {
 		stream_error(s, 502);
 		return 1;
 	}
@@ -871,12 +919,12 @@ static int stream_forward(struct stream *s)
 
 		if (r < 0)
 			return 1;
-		if (r == 0 && srv && (srv->flags & CF_RD_EOF)) {
+		if (r == 0 && srv && (srv->ep.flags & CF_RD_EOF)) {
 			stream_error(s, 502);
 			return 1;
 		}
 	}
-	if ((s->res.st == CH_BODY || s->res.st == CH_TUNNEL) && srv && (srv->flags & CF_RD_EOF) &&
+	if ((s->res.st == CH_BODY || s->res.st == CH_TUNNEL) && srv && (srv->ep.flags & CF_RD_EOF) &&
 	    s->res.fwd == b_data(&s->res.buf)) {
 		if (h1_body_eof(&s->res.body) == 0 || s->res.st == CH_TUNNEL) {
 			s->res.st = CH_DONE;
@@ -901,9 +949,9 @@ static int stream_forward(struct stream *s)
 		stream_error(s, 400);
 		return 1;
 	}
-	if (cli->flags & CF_RD_EOF)
+	if (cli->flags & EP_RD_EOF)
 		s->cli_close = 1;
-	if ((cli->flags & CF_RD_EOF) && s->req.st != CH_DONE && s->req.st != CH_TUNNEL) {
+	if ((cli->flags & EP_RD_EOF) && s->req.st != CH_DONE && s->req.st != CH_TUNNEL) {
 		/* the client left in the middle of its request */
 		CNT_INC(s->tc, req_aborted);
 		s->txn_active = 0;
@@ -932,10 +980,12 @@ static void stream_free(struct stream *s)
 	stream_srv_detach(s, 0);
 	chan_reset(s, &s->req);
 	chan_reset(s, &s->res);
-	conn_close(s->cli);
+	s->cep->ops->release(s->cep);
+	tasklet_kill(s->io, 1);
 	eng_list_del(&s->link);
 	tc->nb_streams--;
-	eng_conn_closed(tc, s->fe);
+	if (s->owns_conn)
+		eng_conn_closed(tc, s->fe);
 	task_kill(&s->task, 1);
 }
 
@@ -963,7 +1013,7 @@ static void stream_process(struct tasklet *t, unsigned reasons)
 		again = 0;
 		switch (s->st) {
 		case ST_REQ_HEAD: {
-			int r = (s->cli->flags & CF_ERROR) ? 0 : stream_parse_request(s);
+			int r = (s->cep->flags & CF_ERROR) ? 0 : stream_parse_request(s);
 
 			if (r > 0) {
 				s->be = s->fe->be;
@@ -971,9 +1021,9 @@ static void stream_process(struct tasklet *t, unsigned reasons)
 				s->st = ST_ASSIGN;
 				/* a client that half-closed after its request still
 				 * gets the answer, then the connection closes */
-				if (s->cli->flags & CF_RD_EOF)
+				if (s->cep->flags & CF_RD_EOF)
 					s->cli_close = 1;
-			} else if (r == 0 && (s->cli->flags & (CF_ERROR | CF_RD_EOF))) {
+			} else if (r == 0 && (s->cep->flags & (CF_ERROR | CF_RD_EOF))) {
 				/* no complete request and the client is gone: a
 				 * partial head has nobody to answer to */
 				s->txn_active = 0;
@@ -989,7 +1039,7 @@ static void stream_process(struct tasklet *t, unsigned reasons)
 		case ST_QUEUED: {
 			struct server *srv;
 
-			if (s->cli->flags & CF_ERROR) {
+			if (s->cep->flags & CF_ERROR) {
 				stream_free(s);
 				return;
 			}
@@ -1009,8 +1059,18 @@ static void stream_process(struct tasklet *t, unsigned reasons)
 		case ST_FORWARD:
 			again = stream_forward(s);
 			break;
+		case ST_REPLY:
+			if (s->cep->flags & EP_ERROR) {
+				stream_free(s);
+				return;
+			}
+			if (stream_reply(s)) {
+				s->st = s->reply_status == 200 && !s->err_sent ? ST_FORWARD : ST_CLOSING;
+				again = 1;
+			}
+			break;
 		case ST_CLOSING:
-			if (s->res.fwd && !(s->cli->flags & CF_ERROR))
+			if (s->res.fwd && !(s->cep->flags & CF_ERROR))
 				break; /* still flushing our last answer */
 			stream_free(s);
 			return;
@@ -1026,36 +1086,74 @@ static void stream_process(struct tasklet *t, unsigned reasons)
 
 /* ---- creation and engine stop ---- */
 
-int stream_accept(struct thr_ctx *tc, struct frontend *fe, int fd,
-		  const struct sockaddr_storage *peer)
+/* Creates a stream on client endpoint <ep> (set up by the caller except
+ * for its owner). Returns it, or NULL on allocation failure (<ep> is then
+ * left to the caller). */
+static struct stream *stream_create(struct thr_ctx *tc, struct frontend *fe, struct mux_ep *ep,
+				    const char *peer)
 {
 	struct stream *s = calloc(1, sizeof(*s));
 
-	if (!s) {
-		close(fd);
-		return -1;
+	if (!s)
+		return NULL;
+	s->io = malloc(sizeof(*s->io));
+	if (!s->io) {
+		free(s);
+		return NULL;
 	}
 	s->tc = tc;
 	s->fe = fe;
+	s->cep = ep;
 	task_init(&s->task, tc->thr, stream_process, s);
-	s->cli = conn_new(tc, fd, cli_conn_cb, s);
-	if (!s->cli) {
-		close(fd);
-		free(s);
-		return -1;
-	}
+	tasklet_init(s->io, tc->thr, stream_io_cb, s);
 	pool_wait_init(&s->req.wait, tc->tid, POOL_CRIT_REQUEST, stream_buf_notify, s);
 	pool_wait_init(&s->res.wait, tc->tid, POOL_CRIT_RESPONSE, stream_buf_notify, s);
 	qent_init(&s->qe, stream_queue_notify, s);
-	if (peer->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, s->cli_addr, sizeof(s->cli_addr));
-	else if (peer->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, s->cli_addr, sizeof(s->cli_addr));
+	snprintf(s->cli_addr, sizeof(s->cli_addr), "%s", peer ? peer : "");
 	s->cli_act_ms = tc_now(tc);
 	s->st = ST_REQ_HEAD;
 	eng_list_append(&tc->streams, &s->link);
 	tc->nb_streams++;
 	task_schedule(&s->task, stream_expiry(s));
+	return s;
+}
+
+int stream_accept(struct thr_ctx *tc, struct frontend *fe, int fd,
+		  const struct sockaddr_storage *peer)
+{
+	char addr[INET6_ADDRSTRLEN] = "";
+	struct stream *s;
+	struct conn *c;
+
+	if (peer->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, addr, sizeof(addr));
+	else if (peer->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, addr, sizeof(addr));
+	c = conn_new(tc, fd, cli_conn_cb, NULL);
+	if (!c) {
+		close(fd);
+		return -1;
+	}
+	s = stream_create(tc, fe, &c->ep, addr);
+	if (!s) {
+		conn_close(c);
+		return -1;
+	}
+	c->owner = s;
+	s->cli = c;
+	s->owns_conn = 1;
+	return 0;
+}
+
+int stream_new_on_ep(struct thr_ctx *tc, struct frontend *fe, struct mux_ep *ep, const char *peer)
+{
+	struct stream *s = stream_create(tc, fe, ep, peer);
+
+	if (!s)
+		return -1;
+	ep->owner = s->io;
+	/* the endpoint may already hold the request */
+	tasklet_wakeup(s->io, SCHED_R_READ);
 	return 0;
 }
 

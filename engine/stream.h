@@ -18,11 +18,18 @@
 #define SLUICE_ENGINE_STREAM_H
 
 #include "engine/engine.h"
+#include "mux/mux.h"
 
 /* Creates a stream for the accepted socket <fd> on thread <tc>, for
  * frontend <fe>. Returns 0, or -1 (fd closed) on failure. */
 int stream_accept(struct thr_ctx *tc, struct frontend *fe, int fd,
 		  const struct sockaddr_storage *peer);
+
+/* Creates a stream whose client side is the endpoint <ep> of a multiplexed
+ * connection (one HTTP/2 stream); <peer> is the client's address as text.
+ * The stream becomes the endpoint's owner. Returns 0, or -1 on allocation
+ * failure (the caller then refuses the endpoint). */
+int stream_new_on_ep(struct thr_ctx *tc, struct frontend *fe, struct mux_ep *ep, const char *peer);
 
 /* Tells every stream of thread <tc> that the engine stops: idle ones close
  * at once, busy ones after their current transaction; with <now>, all of

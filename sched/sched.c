@@ -312,6 +312,10 @@ static unsigned sched_io_reasons(uint32_t events)
 
 	if (events & (EPOLLIN | EPOLLRDHUP))
 		reasons |= SCHED_R_READ;
+	/* told apart so that a reader who drains the data with a short read
+	 * still knows an EOF follows: edge-triggered, it will not be said twice */
+	if (events & EPOLLRDHUP)
+		reasons |= SCHED_R_RDHUP;
 	if (events & EPOLLOUT)
 		reasons |= SCHED_R_WRITE;
 	if (events & (EPOLLERR | EPOLLHUP))

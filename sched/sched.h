@@ -43,7 +43,8 @@ enum {
 	SCHED_R_BUFFER = 1u << 5, /* a wait entry was handed a buffer */
 	SCHED_R_MSG    = 1u << 6, /* another component posted something */
 	SCHED_R_STOP   = 1u << 7, /* the engine is stopping */
-	SCHED_R_COUNT  = 8
+	SCHED_R_RDHUP  = 1u << 8, /* the peer shut its sending side (comes with READ) */
+	SCHED_R_COUNT  = 9
 };
 
 struct sched;
