@@ -134,12 +134,17 @@ static void lw_escaped(struct lw *w, const char *s, size_t len, size_t keep)
 {
 	static const char hex[] = "0123456789abcdef";
 	char *limit = w->end - keep;
+	size_t whole = 0;
+	int fits;
 
+	for (size_t i = 0; i < len && whole <= (size_t)(limit - w->p); i++)
+		whole += log_plain_byte((unsigned char)s[i]) ? 1 : 4;
+	fits = whole <= (size_t)(limit - w->p);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		size_t need = log_plain_byte(c) ? 1 : 4;
-		/* the last byte needs no room for "..." after it */
-		size_t reserve = i + 1 < len ? 3 : 0;
+		/* when cutting, always leave room for the "..." that says so */
+		size_t reserve = fits ? 0 : 3;
 
 		if (w->p + need + reserve > limit) {
 			size_t dots = (size_t)(limit - w->p) < 3 ? (size_t)(limit - w->p) : 3;
@@ -191,7 +196,8 @@ static long long log_timer(int64_t v)
 
 size_t log_format(const struct log_rec *r, char *dst)
 {
-	struct lw w = { dst, dst + LOG_LINE_MAX - 1 }; /* -1: the newline always fits */
+	/* -2: the newline always fits, and the line stays below LOG_LINE_MAX */
+	struct lw w = { dst, dst + LOG_LINE_MAX - 2 };
 	const char *addr = r->client_addr && *r->client_addr ? r->client_addr : "-";
 
 	if (strchr(addr, ':'))

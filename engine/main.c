@@ -27,10 +27,17 @@ static void usage(FILE *out)
 		"  -h       this help\n");
 }
 
-/* Turns signals into engine stops; runs until the process exits. */
+struct sig_ctx {
+	struct sluice *engine;
+	int done;               /* atomic: the engine ended, the thread must leave */
+};
+
+/* Turns signals into engine stops, until main says the engine ended (then
+ * the engine may be freed: this thread never touches it again). */
 static void *signal_thread(void *arg)
 {
-	struct sluice *e = arg;
+	struct sig_ctx *sc = arg;
+	struct sluice *e = sc->engine;
 	sigset_t set;
 	int stops = 0;
 
@@ -43,6 +50,8 @@ static void *signal_thread(void *arg)
 
 		if (sigwait(&set, &sig) != 0)
 			continue;
+		if (__atomic_load_n(&sc->done, __ATOMIC_ACQUIRE))
+			return NULL;
 		if (sig == SIGUSR1) {
 			fprintf(stderr, "sluice: soft stop requested\n");
 			sluice_stop(e, SLUICE_STOP_SOFT);
@@ -65,7 +74,8 @@ int main(int argc, char **argv)
 	char *err = NULL;
 	sigset_t set;
 	pthread_t sig_thr;
-	int ret;
+	struct sig_ctx sc = { 0 };
+	int ret, sig_started = 0;
 
 	while ((opt = getopt(argc, argv, "f:cdvh")) != -1) {
 		switch (opt) {
@@ -113,13 +123,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fprintf(stderr, "sluice %s: started (pid %d)\n", sluice_version(), (int)getpid());
-	if (pthread_create(&sig_thr, NULL, signal_thread, e) != 0) {
+	sc.engine = e;
+	if (pthread_create(&sig_thr, NULL, signal_thread, &sc) != 0) {
 		fprintf(stderr, "sluice: cannot start the signal thread: %s\n", strerror(errno));
 		sluice_stop(e, SLUICE_STOP_NOW);
 	} else {
-		pthread_detach(sig_thr);
+		sig_started = 1;
 	}
 	ret = sluice_wait(e);
+	if (sig_started) {
+		/* release the signal thread before freeing what it points to */
+		__atomic_store_n(&sc.done, 1, __ATOMIC_RELEASE);
+		pthread_kill(sig_thr, SIGTERM);
+		pthread_join(sig_thr, NULL);
+	}
 	fprintf(stderr, "sluice: stopped\n");
 	sluice_free(e);
 	return ret ? 1 : 0;
