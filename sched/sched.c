@@ -501,6 +501,22 @@ static void sched_loop(struct sched_thread *thr)
 	}
 }
 
+/* After the loop and the stop hook: tasklets killed while queued would
+ * otherwise never be freed, since only the loop frees them. Live ones are
+ * simply dropped: their owners are gone with the loop. */
+static void sched_release_queued(struct sched_thread *thr)
+{
+	struct tasklet *t;
+
+	sched_drain_inbox(thr);
+	while ((t = runq_pop(thr))) {
+		unsigned state = __atomic_fetch_and(&t->state, ~TL_QUEUED, __ATOMIC_ACQ_REL);
+
+		if ((state & TL_KILLED) && (state & TL_FREE))
+			free(t);
+	}
+}
+
 /* Body of every scheduler thread. */
 static void *sched_thread_main(void *arg)
 {
@@ -525,6 +541,7 @@ static void *sched_thread_main(void *arg)
 	sched_loop(thr);
 	if (s->on_stop)
 		s->on_stop(thr, s->hook_arg);
+	sched_release_queued(thr);
 	sched_cur = NULL;
 	return NULL;
 }

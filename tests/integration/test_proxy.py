@@ -285,5 +285,35 @@ def test_graceful_stop_finishes_inflight(ctx):
         assert so.connect_ex(("127.0.0.1", port)) != 0
 
 
+def test_ipv6_bind(ctx):
+    p6 = harness.free_port("::1")
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.oport}"],
+                                      frontend_extra=f"    bind [::1]:{p6}"), name="v6")
+    r = harness.curl([f"http://[::1]:{p6}/size/77"])
+    assert r.status == 200 and len(r.body) == 77, r
+    assert proxy.stop() == 0
+
+
+@harness.timeout(30)
+def test_frontend_maxconn_pauses_and_resumes(ctx):
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.oport}"],
+                                      frontend_extra="    maxconn 4", nbthread=1), name="maxconn")
+    idle = pl.open_idle(port, 4)
+    try:
+        with harness.RawConn(port, timeout=5) as c:
+            c.send(harness.build_request("GET", "/size/5"))
+            # nothing may come back while four connections hold the frontend
+            assert not c.is_closed(0.5), "closed instead of waiting in the backlog"
+            idle.pop().close()  # a slot frees: the waiting connection is accepted
+            r = c.read_response()
+            assert r.status == 200 and r.body == harness.pattern_bytes(5)
+    finally:
+        for so in idle:
+            so.close()
+    assert proxy.stop() == 0
+
+
 if __name__ == "__main__":
     raise SystemExit(harness.main())

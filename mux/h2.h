@@ -1,0 +1,109 @@
+/* h2.h - the client-facing HTTP/2 mux (server side, cleartext prior
+ * knowledge).
+ *
+ * Contract
+ * --------
+ * An h2c takes over one accepted socket and speaks HTTP/2 on it with an
+ * nghttp2 server session. Every request stream becomes a struct mux_ep
+ * (mux.h) handed to the engine through h2_callbacks.new_stream; the engine's
+ * stream then reads the request in HTTP/1.1 wire format with ep->ops->rcv_buf
+ * and writes the HTTP/1.1 response with ep->ops->snd_buf, exactly as it
+ * would on a socket.
+ *
+ * Buffers are taken from the pool only while data is in flight: a demux
+ * buffer (POOL_CRIT_REQUEST) while the socket has bytes to read or a DATA
+ * frame waits for its stream, a mux buffer (POOL_CRIT_EMIT) while frames
+ * wait to be sent. An idle connection holds none. When the pool refuses, a
+ * wait entry per direction pauses only that direction.
+ *
+ * Request bodies are never copied into a private buffer: a DATA payload
+ * stays in the demux buffer (the demux pauses) until its stream takes it,
+ * and the receive window is reopened (nghttp2_session_consume) only for
+ * bytes given to the stream. Response bodies stay in the stream's buffer
+ * until they fit in a DATA frame.
+ *
+ * All nghttp2 memory goes through an accounted allocator; past
+ * h2_settings.mem_cap the session is ended with GOAWAY(ENHANCE_YOUR_CALM).
+ *
+ * Threading: an h2c and its endpoints live on one scheduler thread; every
+ * function here and every ep op must be called on that thread.
+ *
+ * Readiness of an endpoint (see mux.h): EP_RD_READY + wake(SCHED_R_READ)
+ * when request bytes can be received; EP_RD_EOF once the last byte of the
+ * request was given; EP_WR_READY + wake(SCHED_R_WRITE) when snd_buf may
+ * take bytes again (window update, output drained); EP_ERROR +
+ * wake(SCHED_R_HUP | SCHED_R_READ | SCHED_R_WRITE) when the stream was reset
+ * or the connection died. An endpoint stays valid until ops->release().
+ */
+#ifndef SLUICE_MUX_H2_H
+#define SLUICE_MUX_H2_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "mux/mux.h"
+#include "pool/pool.h"
+#include "sched/sched.h"
+
+/* Connection settings. A zero field means the default shown. */
+struct h2_settings {
+	uint32_t max_concurrent_streams; /* 100 */
+	uint32_t initial_window_size;    /* 65535 */
+	uint32_t header_table_size;      /* 4096 */
+	uint32_t max_header_list_size;   /* 65536 */
+	size_t   mem_cap;                /* nghttp2 memory cap per connection: 1 MiB */
+};
+
+struct h2_callbacks {
+	/* A new request stream: the engine creates a stream on <ep> (sets
+	 * ep->owner). The request head is ready to be received (EP_RD_READY
+	 * is set and the owner is woken with SCHED_R_READ after this
+	 * returns). Called from inside the demux: it must not call ep ops
+	 * itself. Returns 0, or -1 and the mux answers RST_STREAM
+	 * (REFUSED_STREAM) and forgets <ep>. */
+	int  (*new_stream)(void *ctx, struct mux_ep *ep);
+	/* The connection is gone (closed, GOAWAY done, error): called once.
+	 * The h2c then frees itself as soon as all its streams were released;
+	 * the caller must not call h2c_* functions after this callback
+	 * returns (read the final counters with h2c_get_stats() inside it). */
+	void (*closed)(void *ctx);
+};
+
+struct h2c;
+
+/* Takes over the connected, non-blocking socket <fd> on thread <thr>
+ * (thread index <tid> in <pool>); call it on that thread. <pre>/<pre_len>
+ * are bytes already read from the socket (the preface, if the engine read
+ * it while detecting it); they are copied. <set> may be NULL (defaults).
+ * Returns the connection, or NULL (errno set) with <fd> left open. */
+struct h2c *h2c_new(struct sched_thread *thr, unsigned tid, struct pool *pool, int fd,
+		    const char *pre, size_t pre_len, const struct h2_settings *set,
+		    const struct h2_callbacks *cb, void *cb_ctx);
+
+/* Graceful shutdown: GOAWAY(NO_ERROR) naming the last stream processed,
+ * lets open streams finish, then closes. A connection without open streams
+ * closes as soon as the GOAWAY left (or could not leave). No-op once
+ * closed. */
+void h2c_shutdown(struct h2c *c);
+
+/* Hard close (timeouts, engine stop after grace): tries to send
+ * GOAWAY(<error_code>, e.g. 0 = NO_ERROR) in one non-blocking write, then
+ * closes the socket at once; open streams get EP_ERROR. The closed
+ * callback runs before this returns. No-op once closed. */
+void h2c_abort(struct h2c *c, uint32_t error_code);
+
+/* Per-connection counters, written by the owning thread only. */
+struct h2c_stats {
+	uint64_t streams_opened;  /* request streams handed to new_stream */
+	uint64_t streams_reset;   /* RST_STREAM sent or received */
+	uint64_t goaway_sent, goaway_recv;
+	uint64_t frames_in, frames_out;
+	uint64_t dbuf_waits;      /* demux buffer refused: waited */
+	uint64_t mbuf_waits;      /* mux buffer refused: waited */
+	uint64_t mem_peak;        /* highest nghttp2 + stream-state bytes held */
+	uint64_t calm_kills;      /* sessions ended with ENHANCE_YOUR_CALM */
+};
+
+/* Copies the counters of <c> into <out> (the caller keeps thread sums). */
+void h2c_get_stats(const struct h2c *c, struct h2c_stats *out);
+
+#endif /* SLUICE_MUX_H2_H */

@@ -1,0 +1,141 @@
+/* h2_int.h - private state shared by the HTTP/2 mux files (h2_conn.c,
+ * h2_cb.c, h2_ep.c). Not a contract: nothing outside mux/h2_*.c includes it.
+ */
+#ifndef SLUICE_MUX_H2_INT_H
+#define SLUICE_MUX_H2_INT_H
+
+#include <nghttp2/nghttp2.h>
+#include "mux/h1.h"
+#include "mux/h2.h"
+
+/* h2c.flags */
+enum {
+	H2C_RD_READY  = 1u << 0,  /* the socket may have bytes to read */
+	H2C_WR_READY  = 1u << 1,  /* the socket may take bytes */
+	H2C_RD_HUP    = 1u << 2,  /* the peer shut its side: read on to EOF */
+	H2C_RD_EOF    = 1u << 3,  /* recv() returned 0 */
+	H2C_SOCK_ERR  = 1u << 4,  /* the socket failed */
+	H2C_DEAD      = 1u << 5,  /* closed: session deleted, fd closed */
+	H2C_CALM      = 1u << 6,  /* a limit was crossed: end with ENHANCE_YOUR_CALM */
+	H2C_TERMINATED= 1u << 7,  /* terminate_session() was called */
+	H2C_DBUF_HEAP = 1u << 8,  /* dbuf is a heap copy of the engine's pre-read bytes */
+	H2C_IN_RUN    = 1u << 9,  /* inside h2c_run(): do not free c */
+	H2C_FATAL     = 1u << 10, /* the session is unusable: close without flushing */
+};
+
+/* A growable string in accounted memory. */
+struct h2_sb {
+	char  *p;
+	size_t len, size;
+};
+
+/* h2s.flags */
+enum {
+	H2S_GIVEN      = 1u << 0,  /* handed to the engine (new_stream accepted) */
+	H2S_RELEASED   = 1u << 1,  /* the engine is done with it (or never had it) */
+	H2S_CLOSED     = 1u << 2,  /* nghttp2 closed the stream */
+	H2S_BAD        = 1u << 3,  /* malformed request: being reset */
+	H2S_RX_EOS     = 1u << 4,  /* END_STREAM received */
+	H2S_RX_CHUNKED = 1u << 5,  /* request body is given chunk-framed */
+	H2S_RX_LAST    = 1u << 6,  /* the final "0\r\n\r\n" was staged */
+	H2S_HAS_CL     = 1u << 7,
+	H2S_HAS_HOST   = 1u << 8,
+	H2S_TX_HEAD    = 1u << 9,  /* final response head submitted */
+	H2S_TX_DONE    = 1u << 10, /* the response ended (EOF given to nghttp2) */
+	H2S_TX_SHUT    = 1u << 11, /* shut_wr was called */
+	H2S_TX_BLOCKED = 1u << 12, /* snd_buf could not take everything: wake on room */
+	H2S_TX_DATA    = 1u << 13, /* a data provider is attached */
+	H2S_HEAD_DONE  = 1u << 14, /* request head fully given to the stream */
+};
+
+/* Response chunked-body decoder states (h2_ep.c). */
+enum h2_ck {
+	CK_SIZE = 0, CK_SIZE_MORE, CK_EXT, CK_SIZE_LF, CK_DATA, CK_DATA_CR, CK_DATA_LF,
+	CK_TRL_START, CK_TRL_LINE, CK_END_LF, CK_DONE, CK_BAD
+};
+
+struct h2c;
+
+struct h2s {
+	struct mux_ep ep;           /* first: ep pointers convert to h2s */
+	struct h2c   *c;
+	struct h2s   *next, *prev;  /* in c->streams */
+	int32_t       id;
+	unsigned      flags;        /* H2S_* */
+	enum h1_meth  meth;
+
+	/* request head being built, then given */
+	struct h2_sb  method, path, auth, hdrs, cookie;
+	size_t        hdr_bytes;    /* header list size (RFC 9113 6.5.2) */
+	char         *rx_head;
+	size_t        rx_head_len, rx_head_off;
+	char          rx_fr[24];    /* chunk framing waiting to be given */
+	uint8_t       rx_fr_len, rx_fr_off;
+
+	/* response */
+	struct buf   *tx_src;       /* the stream's buffer, only inside snd_buf */
+	size_t        tx_budget;    /* bytes snd_buf may still take */
+	size_t        tx_taken;     /* bytes taken during this snd_buf */
+	enum h1_body_mode tx_mode;
+	uint64_t      tx_left;      /* LENGTH: payload left; CHUNKED: chunk bytes left */
+	enum h2_ck    tx_ck;
+	uint8_t       tx_digits;
+};
+
+struct h2c {
+	struct tasklet tl;          /* first: tasklet_kill(&c->tl, 1) frees c */
+	nghttp2_session *sess;
+	struct sched_thread *thr;
+	struct pool  *pool;
+	unsigned      tid;
+	int           fd;
+	unsigned      flags;        /* H2C_* */
+
+	struct buf    dbuf, mbuf;
+	struct pool_wait dwait, mwait;
+
+	/* output nghttp2 gave that did not fit in mbuf; valid until the next
+	 * nghttp2_session_mem_send() */
+	const uint8_t *out_ptr;
+	size_t        out_len;
+
+	/* the DATA payload the demux paused on, inside dbuf */
+	struct h2s   *rx_s;
+	const uint8_t *rx_ptr;
+	size_t        rx_len;
+	int           rx_flush;     /* call mem_recv once more to end the frame */
+
+	struct h2s   *streams;      /* every h2s not freed yet */
+	unsigned      nb_streams;
+
+	size_t        mem_cur, mem_cap, mem_hard;
+	size_t        hblock;       /* bytes of the header block being received */
+	uint32_t      max_hdr_list;
+
+	struct h2_callbacks cb;
+	void         *cb_ctx;
+	struct h2c_stats st;
+};
+
+/* h2_conn.c */
+void *h2_mem_alloc(struct h2c *c, size_t n);
+void  h2_mem_free(struct h2c *c, void *p);
+int   h2_sb_add(struct h2c *c, struct h2_sb *sb, const void *p, size_t n);
+void  h2_sb_free(struct h2c *c, struct h2_sb *sb);
+void  h2c_wake(struct h2c *c);
+int   h2c_send(struct h2c *c);
+void  h2c_after_io(struct h2c *c);
+void  h2s_unlink_free(struct h2s *s);
+void  h2c_rx_drop(struct h2c *c);
+
+/* h2_cb.c */
+void  h2_cb_setup(nghttp2_session_callbacks *cbs);
+
+/* h2_ep.c */
+extern const struct mux_ops h2_ep_ops;
+void  h2s_set_error(struct h2s *s);
+void  h2s_wake_tx(struct h2s *s);
+ssize_t h2s_data_read(nghttp2_session *sess, int32_t id, uint8_t *out, size_t len,
+		      uint32_t *data_flags, nghttp2_data_source *src, void *user);
+
+#endif /* SLUICE_MUX_H2_INT_H */
