@@ -137,6 +137,8 @@ static void lw_escaped(struct lw *w, const char *s, size_t len, size_t keep)
 	size_t whole = 0;
 	int fits;
 
+	if (limit < w->p)
+		limit = w->p;
 	for (size_t i = 0; i < len && whole <= (size_t)(limit - w->p); i++)
 		whole += log_plain_byte((unsigned char)s[i]) ? 1 : 4;
 	fits = whole <= (size_t)(limit - w->p);

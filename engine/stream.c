@@ -371,7 +371,10 @@ static struct conn *srv_idle_take(struct thr_ctx *tc, struct server *srv)
 		il->count--;
 		c->idle_next = c->idle_prev = NULL;
 		c->ep.flags &= ~CF_IDLE;
-		if (conn_idle_alive(c))
+		/* an idle connection that heard from its server was closed by
+		 * srv_conn_cb already; checking with a syscall here would
+		 * cost one recv() per request */
+		if (!(c->ep.flags & (CF_RD_EOF | CF_ERROR | CF_RD_HUP)))
 			return c;
 		conn_close(c);
 	}
