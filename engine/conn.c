@@ -209,6 +209,15 @@ int conn_idle_alive(struct conn *c)
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+int conn_release_fd(struct conn *c)
+{
+	int fd = c->fd;
+
+	(void)sched_fd_del(c->tc->thr, fd);
+	tasklet_kill(&c->tl, 1);
+	return fd;
+}
+
 void conn_close(struct conn *c)
 {
 	(void)sched_fd_del(c->tc->thr, c->fd);

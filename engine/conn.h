@@ -82,6 +82,10 @@ void conn_shut_wr(struct conn *c);
  * error, and no unexpected bytes waiting. */
 int conn_idle_alive(struct conn *c);
 
+/* Unregisters and frees <c> but leaves its socket open, and returns the
+ * socket: another protocol layer takes it over (HTTP/2 upgrade). */
+int conn_release_fd(struct conn *c);
+
 /* Unregisters, closes and frees <c> (on its thread). */
 void conn_close(struct conn *c);
 

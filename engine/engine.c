@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "engine/backend.h"
 #include "engine/conn.h"
 #include "engine/engine.h"
+#include "engine/h2front.h"
 #include "engine/stream.h"
 
 #ifndef SLUICE_VERSION
@@ -251,12 +253,22 @@ static void listener_cb(struct tasklet *t, unsigned reasons)
 		__atomic_fetch_add(&e->conn_cur, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&l->fe->conn_cur, 1, __ATOMIC_RELAXED);
 		CNT_INC(tc, conn_accepted);
-		if (stream_accept(tc, l->fe, fd, &peer) < 0)
+		if ((l->proto_h2 ? h2front_accept_peer(tc, l->fe, fd, &peer)
+				 : stream_accept(tc, l->fe, fd, &peer)) < 0)
 			eng_conn_closed(tc, l->fe);
 	}
 	/* more may be pending: come back after the others had their turn */
 	if (l->fd >= 0)
 		tasklet_wakeup(&l->tl, SCHED_R_READ);
+}
+
+void eng_addr_text(const struct sockaddr_storage *ss, char *dst, size_t len)
+{
+	dst[0] = 0;
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, dst, (socklen_t)len);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, dst, (socklen_t)len);
 }
 
 void eng_conn_closed(struct thr_ctx *tc, struct frontend *fe)
@@ -329,11 +341,14 @@ static void house_cb(struct tasklet *t, unsigned reasons)
 		for (unsigned i = 0; i < tc->nb_lis; i++)
 			listener_close(&tc->lis[i]);
 		thr_close_idle_servers(tc);
+		h2front_stop_all(tc, 0);
 		stream_stop_all(tc, 0);
 	}
 	if (mode == SLUICE_STOP_NOW ||
-	    (mode == SLUICE_STOP_GRACEFUL && tc_now(tc) >= e->stop_deadline_ms))
+	    (mode == SLUICE_STOP_GRACEFUL && tc_now(tc) >= e->stop_deadline_ms)) {
+		h2front_stop_all(tc, 1);
 		stream_stop_all(tc, 1);
+	}
 	if (__atomic_load_n(&e->conn_cur, __ATOMIC_RELAXED) == 0) {
 		sched_stop(e->sched);
 		return;
@@ -350,6 +365,7 @@ static int thr_start(struct sched_thread *thr, void *arg)
 	unsigned n = 0;
 
 	eng_list_init(&tc->streams);
+	eng_list_init(&tc->h2fronts);
 	tc->trash = malloc(e->cfg->g.bufsize);
 	tc->lis = calloc(e->nb_binds + 1, sizeof(*tc->lis));
 	if (!tc->trash || !tc->lis)
@@ -360,6 +376,7 @@ static int thr_start(struct sched_thread *thr, void *arg)
 			struct listener *l = &tc->lis[n++];
 
 			l->fd = e->bind_fds[k * e->nbthread + tid];
+			l->proto_h2 = e->fes[f].cfg->binds[b].proto_h2;
 			l->fe = &e->fes[f];
 			l->tc = tc;
 			tasklet_init(&l->tl, thr, listener_cb, l);
@@ -385,6 +402,7 @@ static int thr_stop(struct sched_thread *thr, void *arg)
 	struct engine *e = arg;
 	struct thr_ctx *tc = &e->tcs[sched_thread_id(thr)];
 
+	h2front_stop_all(tc, 1);
 	stream_stop_all(tc, 1);
 	thr_close_idle_servers(tc);
 	for (unsigned i = 0; i < tc->nb_lis; i++)

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include "engine/cfg.h"
 #include "engine/sluice.h"
 #include "mux/h1.h"
@@ -33,6 +34,8 @@ struct eng_counters {
 	uint64_t queued_total, queue_timeouts;
 	uint64_t timeouts_client, timeouts_server, timeouts_connect, timeouts_http_request;
 	uint64_t bad_requests, bad_responses, buf_waits;
+	uint64_t h2_conn_accepted, h2_conn_closed, h2_streams, h2_resets, h2_goaway_sent;
+	uint64_t h2_dbuf_waits, h2_mbuf_waits, h2_calm_kills;
 };
 
 /* Adds <n> to a counter owned by the calling thread. */
@@ -65,6 +68,7 @@ static inline void eng_list_del(struct eng_list *e)
 struct listener {
 	int fd;
 	int full;                 /* paused by maxconn, waiting for a close */
+	int proto_h2;             /* HTTP/2 prior knowledge only */
 	struct frontend *fe;
 	struct thr_ctx *tc;
 	struct tasklet tl;
@@ -86,6 +90,7 @@ struct thr_ctx {
 	struct listener *lis;     /* nb_listeners of them (all binds) */
 	unsigned nb_lis;
 	struct eng_list streams;  /* every stream on this thread */
+	struct eng_list h2fronts; /* HTTP/2 client connections on this thread */
 	unsigned nb_streams;
 	char *trash;              /* scratch of bufsize bytes for head rewrites */
 	struct h1_msg msg;        /* scratch parse result */
@@ -119,6 +124,9 @@ static inline uint64_t tc_now(const struct thr_ctx *tc) { return sched_now_ms(tc
 
 /* Prints a debug line when debug is on. */
 void eng_debug(const struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes the address of <ss> (without port) as text into <dst>. */
+void eng_addr_text(const struct sockaddr_storage *ss, char *dst, size_t len);
 
 /* Called by a stream when it is freed, to count it and resume paused
  * listeners. */

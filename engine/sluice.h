@@ -79,6 +79,9 @@ struct sluice_stats {
 	uint64_t timeouts_client, timeouts_server, timeouts_connect, timeouts_http_request;
 	uint64_t bad_requests, bad_responses;
 	uint64_t buf_waits;         /* times a stream direction paused for a buffer */
+	/* HTTP/2 client connections (sums of closed connections' counters) */
+	uint64_t h2_conn_accepted, h2_conn_current, h2_streams, h2_resets, h2_goaway_sent;
+	uint64_t h2_dbuf_waits, h2_mbuf_waits, h2_calm_kills;
 	/* pool */
 	uint64_t pool_allocated, pool_peak_allocated, pool_in_use, pool_peak_in_use;
 	uint64_t pool_allocs, pool_failed, pool_injected, pool_waiting, pool_waits_total;

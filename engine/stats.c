@@ -39,6 +39,14 @@ static void stats_add_thread(const struct thr_ctx *tc, struct sluice_stats *o)
 	o->bad_requests += RD(c->bad_requests);
 	o->bad_responses += RD(c->bad_responses);
 	o->buf_waits += RD(c->buf_waits);
+	o->h2_conn_accepted += RD(c->h2_conn_accepted);
+	o->h2_conn_current += RD(c->h2_conn_accepted) - RD(c->h2_conn_closed);
+	o->h2_streams += RD(c->h2_streams);
+	o->h2_resets += RD(c->h2_resets);
+	o->h2_goaway_sent += RD(c->h2_goaway_sent);
+	o->h2_dbuf_waits += RD(c->h2_dbuf_waits);
+	o->h2_mbuf_waits += RD(c->h2_mbuf_waits);
+	o->h2_calm_kills += RD(c->h2_calm_kills);
 }
 
 void sluice_stats(const struct sluice *se, struct sluice_stats *o)
@@ -98,6 +106,8 @@ int sluice_stats_json(const struct sluice *se, char *dst, unsigned room)
 		F(queue_timeouts) "," F(timeouts_client) "," F(timeouts_server) ","
 		F(timeouts_connect) "," F(timeouts_http_request) "," F(bad_requests) ","
 		F(bad_responses) "," F(buf_waits) ","
+		F(h2_conn_accepted) "," F(h2_conn_current) "," F(h2_streams) "," F(h2_resets) ","
+		F(h2_goaway_sent) "," F(h2_dbuf_waits) "," F(h2_mbuf_waits) "," F(h2_calm_kills) ","
 		F(pool_allocated) "," F(pool_peak_allocated) "," F(pool_in_use) "," F(pool_peak_in_use) ","
 		F(pool_allocs) "," F(pool_failed) "," F(pool_injected) "," F(pool_waiting) ","
 		F(pool_waits_total) "," F(pool_handoffs) "," F(pool_notifies) "," F(pool_takes) ","
@@ -113,6 +123,8 @@ int sluice_stats_json(const struct sluice *se, char *dst, unsigned room)
 		V(queue_timeouts), V(timeouts_client), V(timeouts_server),
 		V(timeouts_connect), V(timeouts_http_request), V(bad_requests),
 		V(bad_responses), V(buf_waits),
+		V(h2_conn_accepted), V(h2_conn_current), V(h2_streams), V(h2_resets),
+		V(h2_goaway_sent), V(h2_dbuf_waits), V(h2_mbuf_waits), V(h2_calm_kills),
 		V(pool_allocated), V(pool_peak_allocated), V(pool_in_use), V(pool_peak_in_use),
 		V(pool_allocs), V(pool_failed), V(pool_injected), V(pool_waiting),
 		V(pool_waits_total), V(pool_handoffs), V(pool_notifies), V(pool_takes),

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include "engine/backend.h"
 #include "engine/conn.h"
+#include "engine/h2front.h"
 #include "engine/stream.h"
 
 /* Channel states. */
@@ -543,8 +544,27 @@ static int is_stats_uri(const struct stream *s, const char *base, const struct h
 	       (uri->len == n || base[uri->ofs + n] == '?');
 }
 
+/* Hands the client connection over to the HTTP/2 mux, with the bytes
+ * received so far, and frees the stream. Returns -2: the stream is gone. */
+static int stream_upgrade_h2(struct stream *s)
+{
+	struct thr_ctx *tc = s->tc;
+	struct frontend *fe = s->fe;
+	int fd;
+
+	/* the bytes are copied by the mux before this buffer is released */
+	fd = conn_release_fd(s->cli);
+	s->cli = NULL;
+	s->cep = NULL;
+	s->owns_conn = 0;
+	(void)h2front_accept(tc, fe, fd, s->cli_addr, b_head(&s->req.buf), b_data(&s->req.buf));
+	stream_free(s);
+	return -2;
+}
+
 /* Parses and rewrites a request head at the start of the request buffer.
- * Returns 1 when the transaction may go on, 0 to wait for more bytes, -1
+ * Returns 1 when the transaction may go on, 0 to wait for more bytes, -2
+ * when the connection was handed over to HTTP/2 (the stream is gone), -1
  * when the stream state changed (error answered). */
 static int stream_parse_request(struct stream *s)
 {
@@ -560,6 +580,12 @@ static int stream_parse_request(struct stream *s)
 	if (b_is_null(b) || b_empty(b) || s->req.fwd)
 		return 0;
 	b_realign(b);
+	if (s->cli && !s->txn_count && !s->txn_active) {
+		int complete;
+
+		if (h2front_is_preface(b_head(b), b_data(b), &complete))
+			return complete ? stream_upgrade_h2(s) : 0;
+	}
 	if (!s->txn_active) {
 		s->txn_active = 1;
 		s->txn_start_ms = tc_now(tc);
@@ -983,7 +1009,8 @@ static void stream_free(struct stream *s)
 	stream_srv_detach(s, 0);
 	chan_reset(s, &s->req);
 	chan_reset(s, &s->res);
-	s->cep->ops->release(s->cep);
+	if (s->cep)
+		s->cep->ops->release(s->cep);
 	tasklet_kill(s->io, 1);
 	eng_list_del(&s->link);
 	tc->nb_streams--;
@@ -1017,6 +1044,9 @@ static void stream_process(struct tasklet *t, unsigned reasons)
 		switch (s->st) {
 		case ST_REQ_HEAD: {
 			int r = (s->cep->flags & CF_ERROR) ? 0 : stream_parse_request(s);
+
+			if (r == -2)
+				return; /* handed over to HTTP/2 */
 
 			if (r > 0) {
 				s->be = s->fe->be;
@@ -1124,14 +1154,11 @@ static struct stream *stream_create(struct thr_ctx *tc, struct frontend *fe, str
 int stream_accept(struct thr_ctx *tc, struct frontend *fe, int fd,
 		  const struct sockaddr_storage *peer)
 {
-	char addr[INET6_ADDRSTRLEN] = "";
+	char addr[INET6_ADDRSTRLEN];
 	struct stream *s;
 	struct conn *c;
 
-	if (peer->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, addr, sizeof(addr));
-	else if (peer->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, addr, sizeof(addr));
+	eng_addr_text(peer, addr, sizeof(addr));
 	c = conn_new(tc, fd, cli_conn_cb, NULL);
 	if (!c) {
 		close(fd);

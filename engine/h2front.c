@@ -1,0 +1,171 @@
+/* h2front.c - HTTP/2 client connections (see h2front.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "engine/h2front.h"
+#include "engine/stream.h"
+#include "mux/h2.h"
+
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define H2_PREFACE_LEN (sizeof(h2_preface) - 1)
+
+struct h2front {
+	struct thr_ctx *tc;
+	struct frontend *fe;
+	struct h2c *h2c;          /* NULL once closed */
+	struct task *idle;        /* closes a connection silent for `timeout client` */
+	int creating;             /* inside h2c_new(): closing is deferred */
+	int closed_early;         /* the mux closed it during h2c_new() */
+	uint64_t last_frames_in;
+	struct eng_list link;     /* in tc->h2fronts */
+	char peer[48];
+};
+
+int h2front_is_preface(const char *p, size_t len, int *complete)
+{
+	size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
+
+	*complete = len >= H2_PREFACE_LEN;
+	return memcmp(p, h2_preface, n) == 0;
+}
+
+/* new_stream callback: every HTTP/2 request becomes an engine stream. */
+static int h2front_new_stream(void *ctx, struct mux_ep *ep)
+{
+	struct h2front *f = ctx;
+
+	return stream_new_on_ep(f->tc, f->fe, ep, f->peer);
+}
+
+/* Adds the final counters of a connection to its thread's. */
+static void h2front_count(struct h2front *f)
+{
+	struct h2c_stats st;
+
+	h2c_get_stats(f->h2c, &st);
+	CNT_ADD(f->tc, h2_streams, st.streams_opened);
+	CNT_ADD(f->tc, h2_resets, st.streams_reset);
+	CNT_ADD(f->tc, h2_goaway_sent, st.goaway_sent);
+	CNT_ADD(f->tc, h2_dbuf_waits, st.dbuf_waits);
+	CNT_ADD(f->tc, h2_mbuf_waits, st.mbuf_waits);
+	CNT_ADD(f->tc, h2_calm_kills, st.calm_kills);
+}
+
+/* Forgets a closed connection: counts it and frees its state. */
+static void h2front_free(struct h2front *f)
+{
+	struct thr_ctx *tc = f->tc;
+
+	eng_list_del(&f->link);
+	task_kill(f->idle, 1);
+	eng_conn_closed(tc, f->fe);
+	CNT_INC(tc, h2_conn_closed);
+	free(f);
+}
+
+/* closed callback: the connection is gone; forget it. */
+static void h2front_closed(void *ctx)
+{
+	struct h2front *f = ctx;
+
+	if (f->h2c)
+		h2front_count(f);
+	f->h2c = NULL;
+	if (f->creating) {
+		f->closed_early = 1;
+		return;
+	}
+	h2front_free(f);
+}
+
+/* Idle timer: a connection that received no frame for a whole client
+ * timeout is asked to go away (open streams may still finish). */
+static void h2front_idle_cb(struct tasklet *t, unsigned reasons)
+{
+	struct h2front *f = t->ctx;
+	struct h2c_stats st;
+
+	if (!f->h2c)
+		return;
+	h2c_get_stats(f->h2c, &st);
+	if (st.frames_in == f->last_frames_in) {
+		CNT_INC(f->tc, timeouts_client);
+		h2c_shutdown(f->h2c);
+		return;
+	}
+	f->last_frames_in = st.frames_in;
+	task_schedule(f->idle, tc_now(f->tc) + f->fe->cfg->t.client_ms);
+}
+
+int h2front_accept(struct thr_ctx *tc, struct frontend *fe, int fd, const char *peer,
+		   const char *pre, size_t pre_len)
+{
+	const struct cfg_global *g = &tc->eng->cfg->g;
+	struct h2_settings set = {
+		.max_concurrent_streams = g->h2_max_streams,
+		.initial_window_size = g->h2_init_window,
+		.header_table_size = g->h2_header_table,
+		.max_header_list_size = g->h2_max_header_list,
+	};
+	static const struct h2_callbacks cbs = {
+		.new_stream = h2front_new_stream,
+		.closed = h2front_closed,
+	};
+	struct h2front *f = calloc(1, sizeof(*f));
+	struct h2c *c;
+
+	if (f)
+		f->idle = malloc(sizeof(*f->idle));
+	if (!f || !f->idle) {
+		free(f);
+		close(fd);
+		return -1;
+	}
+	f->tc = tc;
+	f->fe = fe;
+	snprintf(f->peer, sizeof(f->peer), "%s", peer ? peer : "");
+	task_init(f->idle, tc->thr, h2front_idle_cb, f);
+	eng_list_append(&tc->h2fronts, &f->link);
+	CNT_INC(tc, h2_conn_accepted);
+	f->creating = 1;
+	c = h2c_new(tc->thr, tc->tid, tc->eng->pool, fd, pre, pre_len, &set, &cbs, f);
+	f->creating = 0;
+	if (!c) {
+		close(fd);
+		h2front_free(f);
+		return 0; /* counted and closed like any connection */
+	}
+	if (f->closed_early) {
+		h2front_free(f);
+		return 0;
+	}
+	f->h2c = c;
+	task_schedule(f->idle, tc_now(tc) + fe->cfg->t.client_ms);
+	return 0;
+}
+
+int h2front_accept_peer(struct thr_ctx *tc, struct frontend *fe, int fd,
+			const struct sockaddr_storage *peer)
+{
+	char addr[48];
+
+	eng_addr_text(peer, addr, sizeof(addr));
+	return h2front_accept(tc, fe, fd, addr, NULL, 0);
+}
+
+void h2front_stop_all(struct thr_ctx *tc, int now)
+{
+	struct eng_list *l, *next;
+
+	for (l = tc->h2fronts.next; l != &tc->h2fronts; l = next) {
+		struct h2front *f = (struct h2front *)((char *)l - offsetof(struct h2front, link));
+
+		next = l->next;
+		if (!f->h2c)
+			continue;
+		if (now)
+			h2c_abort(f->h2c, 0);
+		else
+			h2c_shutdown(f->h2c);
+	}
+}

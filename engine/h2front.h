@@ -1,0 +1,34 @@
+/* h2front.h - HTTP/2 client connections: the engine's side of mux/h2.
+ *
+ * An HTTP/2 connection is accepted on a `bind ... proto h2` listener, or
+ * detected on an ordinary listener by its connection preface. The HTTP/2
+ * mux (mux/h2.h) owns the socket; every request stream it hands over
+ * becomes an engine stream on an endpoint (stream_new_on_ep), so requests
+ * follow exactly the same path as HTTP/1 ones.
+ */
+#ifndef SLUICE_ENGINE_H2FRONT_H
+#define SLUICE_ENGINE_H2FRONT_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include "engine/engine.h"
+
+/* Returns non-zero if the <len> bytes at <p> may start an HTTP/2 preface,
+ * and sets *complete when the whole preface is there. */
+int h2front_is_preface(const char *p, size_t len, int *complete);
+
+/* Takes over the accepted socket <fd> as an HTTP/2 connection of <fe>;
+ * <pre>/<pre_len> are bytes already read from it. <peer> is the client's
+ * address as text. Returns 0, or -1 (fd closed, connection uncounted). */
+int h2front_accept(struct thr_ctx *tc, struct frontend *fe, int fd, const char *peer,
+		   const char *pre, size_t pre_len);
+
+/* Same, for a socket whose peer address is <peer>. */
+int h2front_accept_peer(struct thr_ctx *tc, struct frontend *fe, int fd,
+			const struct sockaddr_storage *peer);
+
+/* Stops the HTTP/2 connections of thread <tc>: GOAWAY and let open streams
+ * finish, or, with <now>, close them at once. */
+void h2front_stop_all(struct thr_ctx *tc, int now);
+
+#endif /* SLUICE_ENGINE_H2FRONT_H */
