@@ -4,6 +4,8 @@ HAProxy 2.6 freezes for good here; Sluice must serve every request."""
 
 from __future__ import annotations
 
+import time
+
 import harness
 import proxylib as pl
 
@@ -53,6 +55,42 @@ def test_fault_injection_fifth_of_allocations(ctx):
     conns = pl.scale(300, 100)
     s = run_capped(ctx, "fail20", "    tune.fail-alloc 20", conns, pl.scale(10, 5), 20000)
     assert s["pool_injected"] > 0, s
+
+
+@harness.timeout(60)
+def test_waiter_still_times_out(ctx):
+    """R4: a connection waiting for a buffer keeps its timer. Two clients
+    hold the only two buffers a request may take (partial heads); a third,
+    kept alive after a first request, sends its next request and must wait;
+    its keep-alive timeout (1 s) closes it while it waits, long before the
+    holders' request timeout (20 s), and its wait entry leaves the queue."""
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.oport}"],
+                                      global_extra="    tune.buffers.limit 3\n    tune.buffers.reserve 1",
+                                      defaults_extra="    timeout http-keep-alive 1s\n"
+                                                     "    timeout http-request 20s",
+                                      nbthread=1), name="r4")
+    with harness.RawConn(port, timeout=10) as waiter:
+        r = waiter.request("GET", "/size/10")
+        assert r.status == 200
+        holders = [harness.RawConn(port, timeout=10) for _ in range(2)]
+        for h in holders:
+            h.send(b"GET /size/10 HTTP/1.1\r\nHost: a\r\n")  # head left unfinished
+        time.sleep(0.3)  # (no stats request here: it would have to wait too)
+        waiter.send(harness.build_request("GET", "/size/10"))
+        t0 = time.monotonic()
+        assert waiter.is_closed(5), "the waiting connection was neither served nor closed"
+        assert time.monotonic() - t0 < 3
+    # the holders finish their heads and are served normally
+    for h in holders:
+        h.send(b"\r\n")
+        r = h.read_response()
+        assert r.status == 200 and len(r.body) == 10
+        h.close()
+    s = pl.wait_quiet(port)
+    assert s["pool_in_use"] == 0 and s["pool_waiting"] == 0, s
+    assert s["pool_waits_total"] >= 1, s
+    assert proxy.stop() == 0
 
 
 if __name__ == "__main__":
