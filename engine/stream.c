@@ -297,11 +297,22 @@ static void stream_io(struct stream *s)
 		task_wakeup(&s->task, SCHED_R_WAKE);
 }
 
+/* Takes a buffer handed to the wait entry of <ch>. A buffer the channel no
+ * longer wants (its state moved on while it waited) is passed on at once:
+ * holding an empty buffer would starve the next waiter. */
+static void chan_take_buffer(struct stream *s, struct chan *ch)
+{
+	if (!pool_wait_take(st_pool(s), &ch->wait, &ch->buf))
+		return;
+	if (!chan_wants_rx(s, ch) && !(ch == &s->res && s->st == ST_REPLY))
+		chan_release_if_empty(s, ch);
+}
+
 /* Takes buffers handed to the stream's wait entries. */
 static void stream_take_buffers(struct stream *s)
 {
-	(void)pool_wait_take(st_pool(s), &s->req.wait, &s->req.buf);
-	(void)pool_wait_take(st_pool(s), &s->res.wait, &s->res.buf);
+	chan_take_buffer(s, &s->req);
+	chan_take_buffer(s, &s->res);
 }
 
 /* Tasklet of an HTTP/1 client connection: socket events. */

@@ -19,7 +19,7 @@ enum {
 	H2C_CALM      = 1u << 6,  /* a limit was crossed: end with ENHANCE_YOUR_CALM */
 	H2C_TERMINATED= 1u << 7,  /* terminate_session() was called */
 	H2C_DBUF_HEAP = 1u << 8,  /* dbuf is a heap copy of the engine's pre-read bytes */
-	H2C_IN_RUN    = 1u << 9,  /* inside h2c_run(): do not free c */
+	H2C_ABORT_REQ = 1u << 9,  /* h2c_abort() asked while busy: done on leave */
 	H2C_FATAL     = 1u << 10, /* the session is unusable: close without flushing */
 };
 
@@ -46,6 +46,7 @@ enum {
 	H2S_TX_BLOCKED = 1u << 12, /* snd_buf could not take everything: wake on room */
 	H2S_TX_DATA    = 1u << 13, /* a data provider is attached */
 	H2S_HEAD_DONE  = 1u << 14, /* request head fully given to the stream */
+	H2S_RX_INCHUNK = 1u << 15, /* the chunk header of the pending slice was staged */
 };
 
 /* Response chunked-body decoder states (h2_ep.c). */
@@ -90,6 +91,8 @@ struct h2c {
 	unsigned      tid;
 	int           fd;
 	unsigned      flags;        /* H2C_* */
+	unsigned      busy;         /* nesting of entry points: c is freed only at 0 */
+	uint32_t      abort_code;   /* for H2C_ABORT_REQ */
 
 	struct buf    dbuf, mbuf;
 	struct pool_wait dwait, mwait;
@@ -123,6 +126,9 @@ void  h2_mem_free(struct h2c *c, void *p);
 int   h2_sb_add(struct h2c *c, struct h2_sb *sb, const void *p, size_t n);
 void  h2_sb_free(struct h2c *c, struct h2_sb *sb);
 void  h2c_wake(struct h2c *c);
+void  h2c_enter(struct h2c *c);
+void  h2c_leave(struct h2c *c);
+void  h2c_wake_tx_all(struct h2c *c);
 int   h2c_send(struct h2c *c);
 void  h2c_after_io(struct h2c *c);
 void  h2s_unlink_free(struct h2s *s);
