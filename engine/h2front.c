@@ -14,8 +14,9 @@ struct h2front {
 	struct frontend *fe;
 	struct h2c *h2c;          /* NULL once closed */
 	struct task *idle;        /* closes a connection silent for `timeout client` */
-	int creating;             /* inside h2c_new(): closing is deferred */
+	int creating;             /* inside h2c_new() or h2c_shutdown(): freeing is deferred */
 	int closed_early;         /* the mux closed it during h2c_new() */
+	int shut_asked;           /* the idle timer already sent a GOAWAY */
 	uint64_t last_frames_in;
 	struct eng_list link;     /* in tc->h2fronts */
 	char peer[48];
@@ -89,9 +90,21 @@ static void h2front_idle_cb(struct tasklet *t, unsigned reasons)
 		return;
 	h2c_get_stats(f->h2c, &st);
 	if (st.frames_in == f->last_frames_in) {
+		/* silent for a whole period: ask it to go away; silent for one
+		 * more (a stream that never completes keeps it open): close */
 		CNT_INC(f->tc, timeouts_client);
+		if (f->shut_asked) {
+			h2c_abort(f->h2c, 0); /* runs closed(), which frees <f> */
+			return;
+		}
+		f->shut_asked = 1;
+		f->creating = 1; /* a connection without streams closes at once */
 		h2c_shutdown(f->h2c);
-		return;
+		f->creating = 0;
+		if (f->closed_early) {
+			h2front_free(f);
+			return;
+		}
 	}
 	f->last_frames_in = st.frames_in;
 	task_schedule(f->idle, tc_now(f->tc) + f->fe->cfg->t.client_ms);

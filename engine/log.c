@@ -86,6 +86,7 @@ static void lw_put(struct lw *w, const char *s, size_t n)
 	w->p += n;
 }
 
+/* Appends <c> if it fits. */
 static void lw_putc(struct lw *w, char c)
 {
 	if (w->p < w->end)

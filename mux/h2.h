@@ -80,15 +80,18 @@ struct h2c *h2c_new(struct sched_thread *thr, unsigned tid, struct pool *pool, i
 		    const struct h2_callbacks *cb, void *cb_ctx);
 
 /* Graceful shutdown: GOAWAY(NO_ERROR) naming the last stream processed,
- * lets open streams finish, then closes. A connection without open streams
- * closes as soon as the GOAWAY left (or could not leave). No-op once
- * closed. */
+ * lets open streams finish, then closes (the closed callback runs then,
+ * possibly before this returns when no stream is open). A client that does
+ * not read may keep it waiting: use h2c_abort() after a grace period.
+ * No-op once closed. */
 void h2c_shutdown(struct h2c *c);
 
-/* Hard close (timeouts, engine stop after grace): tries to send
- * GOAWAY(<error_code>, e.g. 0 = NO_ERROR) in one non-blocking write, then
- * closes the socket at once; open streams get EP_ERROR. The closed
- * callback runs before this returns. No-op once closed. */
+/* Hard close (timeouts, engine stop after grace): queues
+ * GOAWAY(<error_code>, e.g. 0 = NO_ERROR), flushes what the socket takes
+ * without blocking, then closes the socket; open streams get EP_ERROR. The
+ * closed callback runs before this returns, unless it is called from inside
+ * a mux callback (new_stream, closed), where it is done when the mux
+ * returns. No-op once closed. */
 void h2c_abort(struct h2c *c, uint32_t error_code);
 
 /* Per-connection counters, written by the owning thread only. */

@@ -21,6 +21,7 @@ enum {
 	H2C_DBUF_HEAP = 1u << 8,  /* dbuf is a heap copy of the engine's pre-read bytes */
 	H2C_ABORT_REQ = 1u << 9,  /* h2c_abort() asked while busy: done on leave */
 	H2C_FATAL     = 1u << 10, /* the session is unusable: close without flushing */
+	H2C_MBUF_KEPT = 1u << 11, /* an empty mbuf is kept one turn for the woken streams */
 };
 
 /* A growable string in accounted memory. */
@@ -47,6 +48,7 @@ enum {
 	H2S_TX_DATA    = 1u << 13, /* a data provider is attached */
 	H2S_HEAD_DONE  = 1u << 14, /* request head fully given to the stream */
 	H2S_RX_INCHUNK = 1u << 15, /* the chunk header of the pending slice was staged */
+	H2S_TX_ENDSENT = 1u << 16, /* our END_STREAM left */
 };
 
 /* Response chunked-body decoder states (h2_ep.c). */
@@ -128,7 +130,7 @@ void  h2_sb_free(struct h2c *c, struct h2_sb *sb);
 void  h2c_wake(struct h2c *c);
 void  h2c_enter(struct h2c *c);
 void  h2c_leave(struct h2c *c);
-void  h2c_wake_tx_all(struct h2c *c);
+unsigned h2c_wake_tx_all(struct h2c *c);
 int   h2c_send(struct h2c *c);
 void  h2c_after_io(struct h2c *c);
 void  h2s_unlink_free(struct h2s *s);
@@ -140,7 +142,7 @@ void  h2_cb_setup(nghttp2_session_callbacks *cbs);
 /* h2_ep.c */
 extern const struct mux_ops h2_ep_ops;
 void  h2s_set_error(struct h2s *s);
-void  h2s_wake_tx(struct h2s *s);
+int   h2s_wake_tx(struct h2s *s);
 ssize_t h2s_data_read(nghttp2_session *sess, int32_t id, uint8_t *out, size_t len,
 		      uint32_t *data_flags, nghttp2_data_source *src, void *user);
 

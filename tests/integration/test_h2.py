@@ -149,6 +149,7 @@ def hpack_get(path="/"):
 def read_frames(sock, timeout=3.0):
     """Reads frames until the peer closes or timeout; returns [(type, flags, sid, payload)]."""
     sock.settimeout(timeout)
+    read_frames.closed = False
     data = b""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -157,8 +158,10 @@ def read_frames(sock, timeout=3.0):
         except socket.timeout:
             break
         except ConnectionResetError:
+            read_frames.closed = True
             break
         if not chunk:
+            read_frames.closed = True
             break
         data += chunk
     frames = []
@@ -220,7 +223,7 @@ def test_hostile_settings_flood(ctx):
             pass  # the proxy may close mid-flood: that is fine
         frames = read_frames(s, 3)
     # nghttp2 refuses to queue unbounded SETTINGS ACKs: the flooder is cut off
-    assert goaway_code(frames) is not None, [f[0] for f in frames][:20]
+    assert goaway_code(frames) is not None or read_frames.closed, [f[0] for f in frames][:20]
     assert ctx.proxy.alive()
     assert_still_serving(ctx)
 
@@ -229,7 +232,7 @@ def test_hostile_settings_flood(ctx):
 def test_hostile_unfinished_header_block(ctx):
     proxy, port = pl.start_sluice(
         ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.oport}"],
-                                      defaults_extra="    timeout client 2s\n    timeout http-request 2s",
+                                      defaults_extra="    timeout client 1s\n    timeout http-request 1s",
                                       frontend_extra=""), name="h2hdr")
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         # HEADERS without END_HEADERS, and no CONTINUATION ever

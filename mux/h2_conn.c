@@ -1,0 +1,772 @@
+/* h2_conn.c - the HTTP/2 connection: socket, demux/mux buffers taken on
+ * demand, the accounted nghttp2 allocator, and the connection's life. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include "mux/h2_int.h"
+
+/* recv() calls per tasklet run before yielding to other tasklets */
+#define H2C_RX_ROUNDS 8
+
+/* ---- accounted memory ---- */
+
+/* Every block carries its size in front so that free and realloc can
+ * account it; 16 bytes keep the payload aligned for any type. */
+struct h2_mhdr {
+	size_t size;
+	size_t pad;
+};
+
+/* Returns non-zero when growing the account of <c> by <n> bytes stays
+ * under the hard cap. Crossing the soft cap (mem_cap) only flags the
+ * connection: nghttp2 gets its memory, and the session is ended with
+ * ENHANCE_YOUR_CALM as soon as control comes back to us. */
+static int h2_mem_admit(struct h2c *c, size_t n)
+{
+	if (n > c->mem_hard || c->mem_cur > c->mem_hard - n) {
+		c->flags |= H2C_CALM;
+		return 0;
+	}
+	return 1;
+}
+
+/* Records <n> more bytes held by <c>. */
+static void h2_mem_grow(struct h2c *c, size_t n)
+{
+	c->mem_cur += n;
+	if (c->mem_cur > c->st.mem_peak)
+		c->st.mem_peak = c->mem_cur;
+	if (c->mem_cur > c->mem_cap)
+		c->flags |= H2C_CALM;
+}
+
+/* Returns <n> bytes (a valid unique pointer even for 0) accounted to <c>,
+ * or NULL past the hard cap or when malloc fails. */
+void *h2_mem_alloc(struct h2c *c, size_t n)
+{
+	struct h2_mhdr *h;
+
+	if (n > SIZE_MAX - sizeof(*h) || !h2_mem_admit(c, n))
+		return NULL;
+	h = malloc(sizeof(*h) + n);
+	if (!h)
+		return NULL;
+	h->size = n;
+	h2_mem_grow(c, n);
+	return h + 1;
+}
+
+/* Frees <p> (NULL is a no-op) and takes it off the account of <c>. */
+void h2_mem_free(struct h2c *c, void *p)
+{
+	struct h2_mhdr *h;
+
+	if (!p)
+		return;
+	h = (struct h2_mhdr *)p - 1;
+	c->mem_cur -= h->size;
+	free(h);
+}
+
+/* Resizes <p> to <n> bytes (realloc(NULL, n) allocates). Returns the new
+ * block, or NULL with <p> untouched. */
+static void *h2_mem_realloc(struct h2c *c, void *p, size_t n)
+{
+	struct h2_mhdr *h, *nh;
+	size_t old;
+
+	if (!p)
+		return h2_mem_alloc(c, n);
+	h = (struct h2_mhdr *)p - 1;
+	old = h->size;
+	if (n > SIZE_MAX - sizeof(*h))
+		return NULL;
+	if (n > old && !h2_mem_admit(c, n - old))
+		return NULL;
+	nh = realloc(h, sizeof(*nh) + n);
+	if (!nh)
+		return NULL;
+	nh->size = n;
+	c->mem_cur -= old;
+	h2_mem_grow(c, n);
+	return nh + 1;
+}
+
+static void *ng_malloc(size_t n, void *ud) { return h2_mem_alloc(ud, n); }
+static void ng_free(void *p, void *ud) { h2_mem_free(ud, p); }
+static void *ng_realloc(void *p, size_t n, void *ud) { return h2_mem_realloc(ud, p, n); }
+
+/* calloc for nghttp2: checks the multiplication before allocating. */
+static void *ng_calloc(size_t nmemb, size_t size, void *ud)
+{
+	void *p;
+
+	if (size && nmemb > SIZE_MAX / size)
+		return NULL;
+	p = h2_mem_alloc(ud, nmemb * size);
+	if (p)
+		memset(p, 0, nmemb * size);
+	return p;
+}
+
+/* Appends <n> bytes at <p> to <sb>. Returns 0, or -1 when out of memory. */
+int h2_sb_add(struct h2c *c, struct h2_sb *sb, const void *p, size_t n)
+{
+	if (sb->size - sb->len < n) {
+		size_t want = sb->size ? sb->size * 2 : 64;
+		char *np;
+
+		while (want - sb->len < n)
+			want *= 2;
+		np = h2_mem_realloc(c, sb->p, want);
+		if (!np)
+			return -1;
+		sb->p = np;
+		sb->size = want;
+	}
+	memcpy(sb->p + sb->len, p, n);
+	sb->len += n;
+	return 0;
+}
+
+/* Frees the storage of <sb> and empties it. */
+void h2_sb_free(struct h2c *c, struct h2_sb *sb)
+{
+	h2_mem_free(c, sb->p);
+	*sb = (struct h2_sb){ 0 };
+}
+
+/* ---- buffers ---- */
+
+/* Wakes the connection tasklet with SCHED_R_BUFFER; runs on the releasing
+ * thread under the pool's lock, so it only posts. */
+static void h2c_buf_notify(struct pool_wait *w)
+{
+	struct h2c *c = w->ctx;
+
+	tasklet_wakeup(&c->tl, SCHED_R_BUFFER);
+}
+
+/* Makes sure <b> holds a block of level <crit>. Returns 0, or -1 when the
+ * pool refused (the wait entry <w> is then subscribed and the tasklet will
+ * be woken with SCHED_R_BUFFER) or <w> still waits. */
+static int h2c_buf_get(struct h2c *c, struct buf *b, struct pool_wait *w,
+		       enum pool_crit crit, uint64_t *waits)
+{
+	if (!b_is_null(b))
+		return 0;
+	if (pool_wait_state(w) != POOL_WAIT_IDLE)
+		return pool_wait_take(c->pool, w, b) ? 0 : -1;
+	if (pool_alloc(c->pool, c->tid, crit, b) == 0)
+		return 0;
+	(*waits)++;
+	(void)pool_wait_subscribe(c->pool, w);
+	return -1;
+}
+
+/* Gives the demux buffer back (a heap copy of pre-read bytes is freed). */
+static void h2c_dbuf_release(struct h2c *c)
+{
+	if (c->flags & H2C_DBUF_HEAP) {
+		free(c->dbuf.area);
+		c->dbuf = BUF_NULL;
+		c->flags &= ~H2C_DBUF_HEAP;
+		return;
+	}
+	pool_release(c->pool, c->tid, &c->dbuf);
+}
+
+/* ---- lifetime ---- */
+
+/* Wakes the connection tasklet (demux resume, output to flush). */
+void h2c_wake(struct h2c *c)
+{
+	if (!(c->flags & H2C_DEAD))
+		tasklet_wakeup(&c->tl, SCHED_R_WAKE);
+}
+
+/* Frees <s>: its request head parts, its link, its memory. */
+void h2s_unlink_free(struct h2s *s)
+{
+	struct h2c *c = s->c;
+
+	if (c->rx_s == s) {
+		c->rx_s = NULL;
+		c->rx_len = 0;
+	}
+	h2_sb_free(c, &s->method);
+	h2_sb_free(c, &s->path);
+	h2_sb_free(c, &s->auth);
+	h2_sb_free(c, &s->hdrs);
+	h2_sb_free(c, &s->cookie);
+	h2_mem_free(c, s->rx_head);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	c->nb_streams--;
+	h2_mem_free(c, s);
+}
+
+/* Drops the DATA payload the demux paused on (its stream went away),
+ * reopening the windows it held, and lets the demux go on. */
+void h2c_rx_drop(struct h2c *c)
+{
+	struct h2s *s = c->rx_s;
+
+	if (!s)
+		return;
+	if (c->sess && c->rx_len)
+		(void)nghttp2_session_consume(c->sess, s->id, c->rx_len);
+	c->rx_s = NULL;
+	c->rx_len = 0;
+	h2c_wake(c);
+}
+
+/* Closes <c> for good: wait entries, buffers, socket, session. Streams the
+ * engine holds get EP_ERROR (unless they had ended normally) and stay
+ * until released; the others are freed. Never frees <c> itself. */
+static void h2c_kill(struct h2c *c)
+{
+	struct h2s *s, *next;
+
+	if (c->flags & H2C_DEAD)
+		return;
+	c->flags |= H2C_DEAD;
+	/* after the cancels no notify can come, so the tasklet may die later */
+	pool_wait_cancel(c->pool, &c->dwait);
+	pool_wait_cancel(c->pool, &c->mwait);
+	c->rx_s = NULL;
+	c->rx_len = 0;
+	h2c_dbuf_release(c);
+	pool_release(c->pool, c->tid, &c->mbuf);
+	c->out_ptr = NULL;
+	c->out_len = 0;
+	(void)sched_fd_del(c->thr, c->fd);
+	close(c->fd);
+	c->fd = -1;
+	for (s = c->streams; s; s = next) {
+		next = s->next;
+		if (!(s->flags & H2S_GIVEN) || (s->flags & H2S_RELEASED))
+			h2s_unlink_free(s);
+		else
+			h2s_set_error(s);
+	}
+	nghttp2_session_del(c->sess);
+	c->sess = NULL;
+	if (c->cb.closed)
+		c->cb.closed(c->cb_ctx);
+}
+
+/* Frees <c> once it is dead and no stream is left. The tasklet is the
+ * first member: killing it with free_it frees the whole connection, later
+ * if it is still queued. */
+static void h2c_maybe_free(struct h2c *c)
+{
+	if ((c->flags & H2C_DEAD) && !c->nb_streams && !c->busy)
+		tasklet_kill(&c->tl, 1);
+}
+
+/* ---- socket I/O ---- */
+
+/* Reads once into the (empty) demux buffer and updates readiness. */
+static void h2c_sock_recv(struct h2c *c)
+{
+	size_t room = b_contig_space(&c->dbuf);
+	ssize_t n;
+
+	do {
+		n = recv(c->fd, b_tail(&c->dbuf), room, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		b_add(&c->dbuf, (size_t)n);
+		/* a short read drained the socket, unless an EOF follows */
+		if ((size_t)n < room && !(c->flags & H2C_RD_HUP))
+			c->flags &= ~H2C_RD_READY;
+	} else if (n == 0) {
+		c->flags |= H2C_RD_EOF;
+	} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		c->flags &= ~H2C_RD_READY;
+	} else {
+		c->flags |= H2C_SOCK_ERR;
+	}
+}
+
+/* Sends what the mux buffer holds, as far as the socket takes it. */
+static void h2c_sock_send(struct h2c *c)
+{
+	struct buf *b = &c->mbuf;
+
+	while (!b_empty(b) && (c->flags & H2C_WR_READY)) {
+		size_t first = b_contig_data(b);
+		struct iovec iov[2] = {
+			{ .iov_base = b_head(b), .iov_len = first },
+			{ .iov_base = b->area, .iov_len = b_data(b) - first },
+		};
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = iov[1].iov_len ? 2 : 1 };
+		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			b_del(b, (size_t)n);
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			c->flags &= ~H2C_WR_READY;
+		} else {
+			c->flags |= H2C_SOCK_ERR;
+			break;
+		}
+	}
+}
+
+/* ---- send path ---- */
+
+/* Moves nghttp2 output into the mux buffer until it is full or nghttp2 has
+ * nothing more. Output that does not fit stays at out_ptr, which is valid
+ * until the next mem_send(), so mem_send() is not called before it was
+ * copied. Returns 0, or -1 when nghttp2 failed. */
+static int h2c_fill(struct h2c *c)
+{
+	while (!b_full(&c->mbuf)) {
+		size_t k;
+
+		if (!c->out_len) {
+			ssize_t n = nghttp2_session_mem_send(c->sess, &c->out_ptr);
+
+			if (n < 0)
+				return -1;
+			if (n == 0)
+				break;
+			c->out_len = (size_t)n;
+		}
+		k = b_putblk(&c->mbuf, (const char *)c->out_ptr, c->out_len);
+		c->out_ptr += k;
+		c->out_len -= k;
+	}
+	return 0;
+}
+
+/* Without a mux buffer (the pool refused one and we wait for it), frames
+ * leave straight from nghttp2's own output memory, one write per frame:
+ * slower, but output never stops, because stream buffers waiting to be sent
+ * could otherwise hold every block the mux buffer waits for. Returns 0, or
+ * -1 when the socket or the session failed. */
+static int h2c_send_direct(struct h2c *c)
+{
+	while (c->flags & H2C_WR_READY) {
+		ssize_t n;
+
+		if (!c->out_len) {
+			n = nghttp2_session_mem_send(c->sess, &c->out_ptr);
+			if (n < 0) {
+				c->flags |= H2C_FATAL;
+				return -1;
+			}
+			if (n == 0)
+				break;
+			c->out_len = (size_t)n;
+		}
+		n = send(c->fd, c->out_ptr, c->out_len, MSG_NOSIGNAL);
+		if (n > 0) {
+			c->out_ptr += n;
+			c->out_len -= (size_t)n;
+		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			c->flags &= ~H2C_WR_READY;
+		} else if (!(n < 0 && errno == EINTR)) {
+			c->flags |= H2C_SOCK_ERR;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Runs the mux: takes the mux buffer while nghttp2 wants to write, fills
+ * it, sends it, and gives it back once drained. Returns 0, or -1 when the
+ * socket or the session failed (flags say which). */
+int h2c_send(struct h2c *c)
+{
+	if (c->flags & (H2C_DEAD | H2C_FATAL))
+		return -1;
+	for (;;) {
+		if (!b_empty(&c->mbuf)) {
+			h2c_sock_send(c);
+			if (c->flags & H2C_SOCK_ERR)
+				return -1;
+			if (!b_empty(&c->mbuf))
+				break;  /* the socket is full: wait for SCHED_R_WRITE */
+		}
+		if (!c->out_len && !nghttp2_session_want_write(c->sess))
+			break;
+		if (h2c_buf_get(c, &c->mbuf, &c->mwait, POOL_CRIT_EMIT, &c->st.mbuf_waits) < 0) {
+			if (h2c_send_direct(c) < 0)
+				return -1;
+			break;
+		}
+		if (h2c_fill(c) < 0) {
+			c->flags |= H2C_FATAL;
+			return -1;
+		}
+		if (b_empty(&c->mbuf))
+			break;
+	}
+	if (b_empty(&c->mbuf) && !c->out_len) {
+		/* No mbuf: either none was needed, or we wait for one and the
+		 * hand-off will bring us back. Waking blocked streams now would
+		 * only make them fail to get one and block again, forever. */
+		if (b_is_null(&c->mbuf))
+			return 0;
+		/* An mbuf that nobody filled (it was handed to us while the
+		 * streams that need it were not running): keep it for one turn,
+		 * wake those streams, which run before our tasklet does (FIFO),
+		 * and give it up at our next turn if they did not use it. Giving
+		 * it up at once would pass it from waiter to waiter forever. */
+		if (!(c->flags & H2C_MBUF_KEPT) && (c->flags & H2C_WR_READY) && h2c_wake_tx_all(c)) {
+			c->flags |= H2C_MBUF_KEPT;
+			h2c_wake(c);
+			return 0;
+		}
+		c->flags &= ~H2C_MBUF_KEPT;
+		pool_release(c->pool, c->tid, &c->mbuf);
+	}
+	return 0;
+}
+
+/* Wakes every stream waiting for room to send. */
+unsigned h2c_wake_tx_all(struct h2c *c)
+{
+	struct h2s *s;
+	unsigned n = 0;
+
+	for (s = c->streams; s; s = s->next)
+		if (s->flags & H2S_TX_BLOCKED)
+			n += (unsigned)h2s_wake_tx(s);
+	return n;
+}
+
+/* ---- receive path ---- */
+
+/* Ends the session with GOAWAY(<code>) and stops reading. */
+static void h2c_terminate(struct h2c *c, uint32_t code)
+{
+	if (c->flags & H2C_TERMINATED)
+		return;
+	c->flags |= H2C_TERMINATED;
+	if (code == NGHTTP2_ENHANCE_YOUR_CALM)
+		c->st.calm_kills++;
+	if (nghttp2_session_terminate_session(c->sess, code) < 0)
+		c->flags |= H2C_FATAL;
+}
+
+/* Handles an error returned by mem_recv: flooding or a broken session
+ * closes at once; a limit we enforce ends with ENHANCE_YOUR_CALM; a bad
+ * preface or other protocol error with PROTOCOL_ERROR. */
+static void h2c_recv_failed(struct h2c *c, ssize_t err)
+{
+	h2c_rx_drop(c);
+	b_reset(&c->dbuf);
+	if (err == NGHTTP2_ERR_FLOODED)
+		c->flags |= H2C_FATAL;
+	else if (c->flags & H2C_CALM)
+		h2c_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM);
+	else if (err == NGHTTP2_ERR_NOMEM)
+		c->flags |= H2C_FATAL;
+	else
+		h2c_terminate(c, NGHTTP2_PROTOCOL_ERROR);
+	c->flags |= H2C_TERMINATED;
+}
+
+/* Feeds the demux buffer to nghttp2 (an empty feed ends a DATA frame the
+ * demux paused in). Returns 0, or -1 when the session failed. */
+static int h2c_feed(struct h2c *c)
+{
+	static const uint8_t none[1];
+	const uint8_t *p = b_empty(&c->dbuf) ? none : (const uint8_t *)b_head(&c->dbuf);
+	ssize_t n;
+
+	c->rx_flush = 0;
+	n = nghttp2_session_mem_recv(c->sess, p, b_data(&c->dbuf));
+	if (n < 0) {
+		h2c_recv_failed(c, n);
+		return -1;
+	}
+	/* a paused DATA payload lies in the bytes deleted here: nothing
+	 * writes into dbuf before the stream took it (see h2c_recv) */
+	b_del(&c->dbuf, (size_t)n);
+	if (c->rx_s)
+		c->rx_flush = 1;
+	if (c->flags & H2C_CALM)
+		h2c_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM);
+	return 0;
+}
+
+/* Sets the level the demux buffer is asked at: request data normally, but
+ * response level while a stream waits to send, since then reading the
+ * socket (WINDOW_UPDATE) is what lets response buffers drain: at the lower
+ * level the demux could starve behind the very buffers it would free. */
+static void h2c_dbuf_level(struct h2c *c)
+{
+	enum pool_crit crit = POOL_CRIT_REQUEST;
+	struct h2s *s;
+
+	if (pool_wait_state(&c->dwait) != POOL_WAIT_IDLE)
+		return;
+	for (s = c->streams; s; s = s->next)
+		if (s->flags & H2S_TX_BLOCKED) {
+			crit = POOL_CRIT_RESPONSE;
+			break;
+		}
+	if (c->dwait.crit != crit)
+		pool_wait_init(&c->dwait, c->tid, crit, h2c_buf_notify, c);
+}
+
+/* Runs the demux: takes the demux buffer only when the socket is readable,
+ * feeds nghttp2, and gives the buffer back as soon as it is empty. Stops
+ * while a DATA payload waits for its stream (the buffer then stays). */
+static void h2c_recv(struct h2c *c)
+{
+	int rounds = 0;
+
+	for (;;) {
+		if (c->flags & (H2C_DEAD | H2C_FATAL | H2C_TERMINATED))
+			break;
+		if (c->rx_s)
+			return;  /* the payload in dbuf waits for its stream */
+		if (!b_empty(&c->dbuf) || c->rx_flush) {
+			if (h2c_feed(c) < 0)
+				break;
+			continue;
+		}
+		h2c_dbuf_release(c);
+		if (!nghttp2_session_want_read(c->sess))
+			break;
+		if (!(c->flags & H2C_RD_READY) || (c->flags & (H2C_RD_EOF | H2C_SOCK_ERR)))
+			break;
+		if (++rounds > H2C_RX_ROUNDS) {
+			h2c_wake(c);
+			break;
+		}
+		h2c_dbuf_level(c);
+		if (h2c_buf_get(c, &c->dbuf, &c->dwait, c->dwait.crit, &c->st.dbuf_waits) < 0)
+			break;  /* only receiving pauses */
+		h2c_sock_recv(c);
+	}
+	if (!c->rx_s && b_empty(&c->dbuf))
+		h2c_dbuf_release(c);
+}
+
+/* After any work: ends the session if a limit was crossed, flushes output,
+ * and closes when the session is over or the socket failed. */
+void h2c_after_io(struct h2c *c)
+{
+	if (c->flags & H2C_DEAD)
+		return;
+	if (c->flags & H2C_CALM)
+		h2c_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM);
+	if (h2c_send(c) == 0 && (c->flags & H2C_CALM) && !(c->flags & H2C_TERMINATED)) {
+		h2c_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM);
+		(void)h2c_send(c);
+	}
+	if (c->flags & (H2C_FATAL | H2C_SOCK_ERR | H2C_RD_EOF)) {
+		h2c_kill(c);
+		return;
+	}
+	if (!nghttp2_session_want_read(c->sess) && !nghttp2_session_want_write(c->sess) &&
+	    b_empty(&c->mbuf) && !c->out_len)
+		h2c_kill(c);
+}
+
+/* Marks the start of work on <c>: it is not freed before h2c_leave(). */
+void h2c_enter(struct h2c *c)
+{
+	c->busy++;
+}
+
+/* Ends work on <c>: performs an abort asked meanwhile and frees a dead
+ * connection with no stream left. <c> may be gone when this returns. */
+void h2c_leave(struct h2c *c)
+{
+	if (--c->busy)
+		return;
+	if ((c->flags & (H2C_ABORT_REQ | H2C_DEAD)) == H2C_ABORT_REQ) {
+		c->busy++;
+		h2c_terminate(c, c->abort_code);
+		(void)h2c_send(c);
+		h2c_kill(c);
+		c->busy--;
+	}
+	h2c_maybe_free(c);
+}
+
+/* The connection tasklet: socket readiness, buffers handed over, resumes. */
+static void h2c_io_cb(struct tasklet *t, unsigned reasons)
+{
+	struct h2c *c = t->ctx;
+
+	if (c->flags & H2C_DEAD)
+		return;
+	if (reasons & SCHED_R_READ)
+		c->flags |= H2C_RD_READY;
+	if (reasons & SCHED_R_WRITE)
+		c->flags |= H2C_WR_READY;
+	if (reasons & SCHED_R_RDHUP)
+		c->flags |= H2C_RD_READY | H2C_RD_HUP;
+	if (reasons & SCHED_R_HUP)
+		c->flags |= H2C_RD_READY | H2C_WR_READY | H2C_RD_HUP;
+	if (reasons & SCHED_R_BUFFER) {
+		if (b_is_null(&c->dbuf) && !(c->flags & H2C_DBUF_HEAP))
+			(void)pool_wait_take(c->pool, &c->dwait, &c->dbuf);
+		if (b_is_null(&c->mbuf))
+			(void)pool_wait_take(c->pool, &c->mwait, &c->mbuf);
+	}
+	h2c_enter(c);
+	h2c_recv(c);
+	h2c_after_io(c);
+	h2c_leave(c);
+}
+
+/* ---- public API ---- */
+
+/* Sends our SETTINGS (queued; they leave on the first run). */
+static int h2c_submit_settings(struct h2c *c, const struct h2_settings *set)
+{
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, set->max_concurrent_streams },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, set->initial_window_size },
+		{ NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, set->header_table_size },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, set->max_header_list_size },
+	};
+
+	return nghttp2_submit_settings(c->sess, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+}
+
+/* Creates the nghttp2 server session of <c> with our allocator. Returns 0
+ * or -1. */
+static int h2c_session_new(struct h2c *c)
+{
+	nghttp2_session_callbacks *cbs;
+	nghttp2_option *opt;
+	nghttp2_mem mem = {
+		.mem_user_data = c, .malloc = ng_malloc, .free = ng_free,
+		.calloc = ng_calloc, .realloc = ng_realloc,
+	};
+	int rv;
+
+	if (nghttp2_session_callbacks_new(&cbs))
+		return -1;
+	if (nghttp2_option_new(&opt)) {
+		nghttp2_session_callbacks_del(cbs);
+		return -1;
+	}
+	h2_cb_setup(cbs);
+	/* the receive window reopens only for bytes given to a stream */
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	rv = nghttp2_session_server_new3(&c->sess, cbs, c, opt, &mem);
+	nghttp2_option_del(opt);
+	nghttp2_session_callbacks_del(cbs);
+	return rv ? -1 : 0;
+}
+
+/* Fills the zero fields of <set> with defaults. */
+static void h2_settings_fill(struct h2_settings *set)
+{
+	if (!set->max_concurrent_streams)
+		set->max_concurrent_streams = 100;
+	if (!set->initial_window_size)
+		set->initial_window_size = 65535;
+	if (!set->header_table_size)
+		set->header_table_size = 4096;
+	if (!set->max_header_list_size)
+		set->max_header_list_size = 65536;
+	if (!set->mem_cap)
+		set->mem_cap = 1u << 20;
+}
+
+struct h2c *h2c_new(struct sched_thread *thr, unsigned tid, struct pool *pool, int fd,
+		    const char *pre, size_t pre_len, const struct h2_settings *set_in,
+		    const struct h2_callbacks *cb, void *cb_ctx)
+{
+	struct h2_settings set = set_in ? *set_in : (struct h2_settings){ 0 };
+	struct h2c *c;
+	int one = 1;
+
+	h2_settings_fill(&set);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->thr = thr;
+	c->tid = tid;
+	c->pool = pool;
+	c->fd = fd;
+	c->cb = *cb;
+	c->cb_ctx = cb_ctx;
+	c->mem_cap = set.mem_cap;
+	/* room over the soft cap for the GOAWAY that ends the session */
+	c->mem_hard = set.mem_cap + set.mem_cap / 2 + 65536;
+	c->max_hdr_list = set.max_header_list_size;
+	tasklet_init(&c->tl, thr, h2c_io_cb, c);
+	pool_wait_init(&c->dwait, tid, POOL_CRIT_REQUEST, h2c_buf_notify, c);
+	pool_wait_init(&c->mwait, tid, POOL_CRIT_EMIT, h2c_buf_notify, c);
+	if (pre_len) {
+		/* the engine's bytes are copied: they are the start of the demux */
+		c->dbuf.area = malloc(pre_len);
+		if (!c->dbuf.area)
+			goto fail;
+		memcpy(c->dbuf.area, pre, pre_len);
+		c->dbuf.size = c->dbuf.data = pre_len;
+		c->flags |= H2C_DBUF_HEAP;
+	}
+	if (h2c_session_new(c) < 0)
+		goto fail;
+	if (h2c_submit_settings(c, &set) < 0)
+		goto fail;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (sched_fd_add(&c->tl, fd) < 0)
+		goto fail;
+	c->flags |= H2C_RD_READY | H2C_WR_READY;
+	tasklet_wakeup(&c->tl, SCHED_R_WAKE);
+	return c;
+fail:
+	if (c->sess)
+		nghttp2_session_del(c->sess);
+	free(c->flags & H2C_DBUF_HEAP ? c->dbuf.area : NULL);
+	free(c);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void h2c_shutdown(struct h2c *c)
+{
+	if (c->flags & H2C_DEAD)
+		return;
+	h2c_enter(c);
+	(void)nghttp2_submit_goaway(c->sess, NGHTTP2_FLAG_NONE,
+				    nghttp2_session_get_last_proc_stream_id(c->sess),
+				    NGHTTP2_NO_ERROR, NULL, 0);
+	if (c->busy == 1)
+		h2c_after_io(c);
+	else
+		h2c_wake(c);
+	h2c_leave(c);
+}
+
+void h2c_abort(struct h2c *c, uint32_t error_code)
+{
+	if (c->flags & H2C_DEAD)
+		return;
+	c->flags |= H2C_ABORT_REQ;
+	c->abort_code = error_code;
+	h2c_enter(c);
+	h2c_leave(c);
+}
+
+void h2c_get_stats(const struct h2c *c, struct h2c_stats *out)
+{
+	*out = c->st;
+}

@@ -1,0 +1,495 @@
+/* h2_ep.c - an HTTP/2 request stream seen as a mux endpoint: the request
+ * is given in HTTP/1.1 wire format (rcv_buf), the HTTP/1.1 response is
+ * turned into HEADERS and DATA frames straight from the stream's buffer
+ * (snd_buf). */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include "mux/h2_int.h"
+
+/* ---- readiness ---- */
+
+/* Tells the engine that <s> failed (reset, connection gone), unless it
+ * ended normally or the engine already let it go. */
+void h2s_set_error(struct h2s *s)
+{
+	if ((s->flags & (H2S_GIVEN | H2S_RELEASED)) != H2S_GIVEN)
+		return;
+	if ((s->flags & (H2S_TX_DONE | H2S_RX_EOS | H2S_CLOSED)) ==
+	    (H2S_TX_DONE | H2S_RX_EOS | H2S_CLOSED))
+		return;  /* ended normally before the connection went */
+	s->ep.flags |= EP_ERROR;
+	mux_ep_wake(&s->ep, SCHED_R_HUP | SCHED_R_READ | SCHED_R_WRITE);
+}
+
+/* Wakes <s> for sending if it waits for room and room exists: windows
+ * open and no output stuck in front of nghttp2. */
+int h2s_wake_tx(struct h2s *s)
+{
+	struct h2c *c = s->c;
+
+	if (!(s->flags & H2S_TX_BLOCKED) || (s->flags & H2S_RELEASED) || !c->sess)
+		return 0;
+	if (c->out_len)
+		return 0;
+	if (nghttp2_session_get_stream_remote_window_size(c->sess, s->id) <= 0 ||
+	    nghttp2_session_get_remote_window_size(c->sess) <= 0)
+		return 0;
+	s->flags &= ~H2S_TX_BLOCKED;
+	s->ep.flags |= EP_WR_READY;
+	mux_ep_wake(&s->ep, SCHED_R_WRITE);
+	return 1;
+}
+
+/* ---- request side ---- */
+
+/* Copies up to <n> bytes of <src> into <b> without passing <limit> bytes.
+ * Returns how many. */
+static size_t h2_give(struct buf *b, size_t limit, const void *src, size_t n)
+{
+	size_t room = b_data(b) < limit ? limit - b_data(b) : 0;
+
+	return b_putblk(b, src, n < room ? n : room);
+}
+
+/* Stages chunk framing <str> to be given before anything else. */
+static void h2s_stage(struct h2s *s, const char *str)
+{
+	size_t n = strlen(str);
+
+	memcpy(s->rx_fr, str, n);
+	s->rx_fr_len = (uint8_t)n;
+	s->rx_fr_off = 0;
+}
+
+/* Returns non-zero when <s> has request bytes left to give now. */
+static int h2s_rx_has_more(const struct h2s *s)
+{
+	const struct h2c *c = s->c;
+
+	return s->rx_head || s->rx_fr_off < s->rx_fr_len || (c->rx_s == s && c->rx_len) ||
+	       ((s->flags & (H2S_RX_EOS | H2S_RX_CHUNKED | H2S_RX_LAST)) ==
+		(H2S_RX_EOS | H2S_RX_CHUNKED));
+}
+
+/* Gives the request in HTTP/1.1 wire format: the synthesized head, then
+ * the DATA payload the demux paused on (chunk-framed when the client gave
+ * no content-length), reopening the window for what was copied. */
+static size_t h2_rcv_buf(struct mux_ep *ep, struct buf *b, size_t limit)
+{
+	struct h2s *s = (struct h2s *)ep;
+	struct h2c *c = s->c;
+	size_t total = 0, n;
+	int consumed = 0;
+
+	h2c_enter(c);
+	if (limit > b->size)
+		limit = b->size;
+	if (s->rx_head) {
+		n = h2_give(b, limit, s->rx_head + s->rx_head_off, s->rx_head_len - s->rx_head_off);
+		s->rx_head_off += n;
+		total += n;
+		if (s->rx_head_off < s->rx_head_len)
+			goto out;
+		h2_mem_free(c, s->rx_head);
+		s->rx_head = NULL;
+		s->flags |= H2S_HEAD_DONE;
+	}
+	for (;;) {
+		if (s->rx_fr_off < s->rx_fr_len) {
+			n = h2_give(b, limit, s->rx_fr + s->rx_fr_off, s->rx_fr_len - s->rx_fr_off);
+			s->rx_fr_off += n;
+			total += n;
+			if (s->rx_fr_off < s->rx_fr_len)
+				break;
+		}
+		if (c->rx_s == s && c->rx_len) {
+			if ((s->flags & (H2S_RX_CHUNKED | H2S_RX_INCHUNK)) == H2S_RX_CHUNKED) {
+				char hdr[24];
+
+				snprintf(hdr, sizeof(hdr), "%zx\r\n", c->rx_len);
+				h2s_stage(s, hdr);
+				s->flags |= H2S_RX_INCHUNK;
+				continue;
+			}
+			n = h2_give(b, limit, c->rx_ptr, c->rx_len);
+			if (!n)
+				break;
+			c->rx_ptr += n;
+			c->rx_len -= n;
+			total += n;
+			if (c->sess)
+				(void)nghttp2_session_consume(c->sess, s->id, n);
+			consumed = 1;
+			if (!c->rx_len) {
+				c->rx_s = NULL;  /* the demux may go on */
+				if (s->flags & H2S_RX_CHUNKED) {
+					s->flags &= ~H2S_RX_INCHUNK;
+					h2s_stage(s, "\r\n");
+				}
+			}
+			continue;
+		}
+		if ((s->flags & (H2S_RX_EOS | H2S_RX_CHUNKED | H2S_RX_LAST)) ==
+		    (H2S_RX_EOS | H2S_RX_CHUNKED)) {
+			h2s_stage(s, "0\r\n\r\n");
+			s->flags |= H2S_RX_LAST;
+			continue;
+		}
+		break;
+	}
+out:
+	if (!h2s_rx_has_more(s)) {
+		ep->flags &= ~EP_RD_READY;
+		if ((s->flags & (H2S_RX_EOS | H2S_HEAD_DONE)) == (H2S_RX_EOS | H2S_HEAD_DONE))
+			ep->flags |= EP_RD_EOF;
+	}
+	if (consumed)
+		h2c_wake(c);  /* resume the demux, send WINDOW_UPDATE */
+	h2c_leave(c);
+	return total;
+}
+
+/* ---- response side ---- */
+
+/* Returns non-zero for a header HTTP/2 forbids (hop-by-hop in HTTP/1.1). */
+static int h2_hop_by_hop(const char *n, size_t nl)
+{
+	static const char *const names[] = {
+		"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == nl && strncasecmp(names[i], n, nl) == 0)
+			return 1;
+	return 0;
+}
+
+/* Submits the response head of <m> found at <area> (headers lowercased in
+ * place, hop-by-hop ones dropped). Interim 1xx heads go as HEADERS without
+ * END_STREAM; a final head gets a data provider unless it has no body.
+ * Returns 0 or -1. */
+static int h2s_submit_head(struct h2s *s, struct h1_msg *m, char *area)
+{
+	struct h2c *c = s->c;
+	nghttp2_nv nva[H1_MAX_HDRS + 1];
+	char status[4];
+	struct h1_body body;
+	size_t nb = 0;
+	unsigned i;
+	int rv;
+
+	if (m->status == 101 || m->status < 100 || m->status > 999)
+		return -1;
+	snprintf(status, sizeof(status), "%d", m->status);
+	nva[nb++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE };
+	for (i = 0; i < m->nb_hdrs; i++) {
+		char *n = area + m->hdrs[i].name.ofs;
+		size_t nl = m->hdrs[i].name.len, k;
+
+		if (h2_hop_by_hop(n, nl))
+			continue;
+		for (k = 0; k < nl; k++)
+			n[k] = (char)tolower((unsigned char)n[k]);
+		nva[nb++] = (nghttp2_nv){ (uint8_t *)n, (uint8_t *)area + m->hdrs[i].value.ofs,
+					  nl, m->hdrs[i].value.len, NGHTTP2_NV_FLAG_NONE };
+	}
+	if (m->status < 200)
+		return nghttp2_submit_headers(c->sess, NGHTTP2_FLAG_NONE, s->id, NULL, nva, nb, NULL) < 0 ? -1 : 0;
+	if (h1_body_init(&body, m, s->meth) < 0)
+		return -1;
+	if (body.done || body.mode == H1_BODY_NONE) {
+		rv = nghttp2_submit_response(c->sess, s->id, nva, nb, NULL);
+		s->flags |= H2S_TX_HEAD | H2S_TX_DONE;
+	} else {
+		nghttp2_data_provider prd = { .source.ptr = s, .read_callback = h2s_data_read };
+
+		s->tx_mode = body.mode;
+		s->tx_left = body.mode == H1_BODY_LENGTH ? m->content_length : 0;
+		s->tx_ck = CK_SIZE;
+		rv = nghttp2_submit_response(c->sess, s->id, nva, nb, &prd);
+		s->flags |= H2S_TX_HEAD | H2S_TX_DATA;
+	}
+	return rv < 0 ? -1 : 0;
+}
+
+/* Takes one response head from the front of <b> (at most <max> bytes).
+ * Returns its length, 0 when it is not complete yet, or -1 when it is bad. */
+static long h2s_take_head(struct h2s *s, struct buf *b, size_t max)
+{
+	struct h1_msg m;
+	int r;
+
+	b_realign(b);
+	r = h1_parse_head(b_head(b), max, 0, b->size, &m);
+	if (r == H1_NEED_MORE)
+		return b_full(b) ? -1 : 0;
+	if (r < 0 || h2s_submit_head(s, &m, b_head(b)) < 0)
+		return -1;
+	b_del(b, (size_t)r);
+	return r;
+}
+
+/* Returns the value of hex digit <ch>, or -1. */
+static int h2_hex(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch = (char)(ch | 0x20);
+	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* Moves the chunk decoder of <s> by one framing byte <ch>. */
+static void h2s_ck_step(struct h2s *s, char ch)
+{
+	int v = h2_hex(ch);
+
+	switch (s->tx_ck) {
+	case CK_SIZE:
+		s->tx_ck = v < 0 ? CK_BAD : CK_SIZE_MORE;
+		s->tx_left = (uint64_t)(v < 0 ? 0 : v);
+		s->tx_digits = 1;
+		return;
+	case CK_SIZE_MORE:
+		if (v >= 0) {
+			if (++s->tx_digits > 15)
+				s->tx_ck = CK_BAD;
+			s->tx_left = s->tx_left * 16 + (uint64_t)v;
+			return;
+		}
+		if (ch == ';' || ch == ' ' || ch == '\t')
+			s->tx_ck = CK_EXT;
+		else if (ch == '\r')
+			s->tx_ck = CK_SIZE_LF;
+		else if (ch == '\n')
+			s->tx_ck = s->tx_left ? CK_DATA : CK_TRL_START;
+		else
+			s->tx_ck = CK_BAD;
+		return;
+	case CK_EXT:
+		if (ch == '\r')
+			s->tx_ck = CK_SIZE_LF;
+		else if (ch == '\n')
+			s->tx_ck = s->tx_left ? CK_DATA : CK_TRL_START;
+		return;
+	case CK_SIZE_LF:
+		s->tx_ck = ch != '\n' ? CK_BAD : s->tx_left ? CK_DATA : CK_TRL_START;
+		return;
+	case CK_DATA_CR:
+		s->tx_ck = ch == '\r' ? CK_DATA_LF : ch == '\n' ? CK_SIZE : CK_BAD;
+		return;
+	case CK_DATA_LF:
+		s->tx_ck = ch == '\n' ? CK_SIZE : CK_BAD;
+		return;
+	case CK_TRL_START:
+		s->tx_ck = ch == '\r' ? CK_END_LF : ch == '\n' ? CK_DONE : CK_TRL_LINE;
+		return;
+	case CK_TRL_LINE:
+		if (ch == '\n')
+			s->tx_ck = CK_TRL_START;
+		return;
+	case CK_END_LF:
+		s->tx_ck = ch == '\n' ? CK_DONE : CK_BAD;
+		return;
+	default:
+		return;
+	}
+}
+
+/* Consumes chunk framing from <b> (within the budget) until payload bytes
+ * come, the body ends, or the bytes run out. Trailers are dropped. */
+static void h2s_ck_skip(struct h2s *s, struct buf *b)
+{
+	while (s->tx_budget && b_data(b) &&
+	       s->tx_ck != CK_DATA && s->tx_ck != CK_DONE && s->tx_ck != CK_BAD) {
+		h2s_ck_step(s, b_byte(b, 0));
+		b_del(b, 1);
+		s->tx_budget--;
+		s->tx_taken++;
+	}
+}
+
+/* Moves <n> payload bytes from the stream's buffer into the frame at <out>. */
+static void h2s_tx_copy(struct h2s *s, uint8_t *out, size_t n)
+{
+	b_peek(s->tx_src, 0, (char *)out, n);
+	b_del(s->tx_src, n);
+	s->tx_budget -= n;
+	s->tx_taken += n;
+}
+
+/* nghttp2 wants DATA payload for stream <id>: copies it straight from the
+ * stream's buffer, which is only reachable inside snd_buf; elsewhere the
+ * stream is deferred (a close-delimited body that was shut ends here). */
+ssize_t h2s_data_read(nghttp2_session *sess, int32_t id, uint8_t *out, size_t len,
+		      uint32_t *data_flags, nghttp2_data_source *src, void *user)
+{
+	struct h2s *s = src->ptr;
+	struct buf *b = s->tx_src;
+	size_t n = 0, k;
+
+	if ((s->flags & (H2S_RELEASED | H2S_TX_SHUT)) == H2S_RELEASED)
+		return NGHTTP2_ERR_DEFERRED;
+	if (b && s->tx_mode == H1_BODY_CHUNKED) {
+		while (n < len) {
+			h2s_ck_skip(s, b);
+			if (s->tx_ck != CK_DATA)
+				break;
+			k = len - n;
+			if (k > s->tx_left)
+				k = (size_t)s->tx_left;
+			if (k > s->tx_budget)
+				k = s->tx_budget;
+			if (k > b_data(b))
+				k = b_data(b);
+			if (!k)
+				break;
+			h2s_tx_copy(s, out + n, k);
+			n += k;
+			s->tx_left -= k;
+			if (!s->tx_left)
+				s->tx_ck = CK_DATA_CR;
+		}
+		h2s_ck_skip(s, b);  /* may reach the last chunk in this call */
+		if (s->tx_ck == CK_BAD)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	} else if (b) {
+		k = len < s->tx_budget ? len : s->tx_budget;
+		if (k > b_data(b))
+			k = b_data(b);
+		if (s->tx_mode == H1_BODY_LENGTH && k > s->tx_left)
+			k = (size_t)s->tx_left;
+		h2s_tx_copy(s, out, k);
+		n = k;
+		if (s->tx_mode == H1_BODY_LENGTH)
+			s->tx_left -= k;
+	}
+	if ((s->tx_mode == H1_BODY_LENGTH && !s->tx_left) ||
+	    (s->tx_mode == H1_BODY_CHUNKED && s->tx_ck == CK_DONE) ||
+	    (s->tx_mode == H1_BODY_CLOSE && (s->flags & H2S_TX_SHUT) && (!b || !b_data(b)))) {
+		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+		s->flags |= H2S_TX_DONE;
+		return (ssize_t)n;
+	}
+	if (s->flags & H2S_TX_SHUT)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  /* truncated: reset */
+	return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+}
+
+/* Takes the HTTP/1.1 response from <b>: heads become HEADERS, body bytes
+ * leave in DATA frames as far as windows and the mux buffer allow. What
+ * does not fit stays in <b> and EP_WR_READY is cleared until there is room
+ * (WINDOW_UPDATE, output drained). */
+static size_t h2_snd_buf(struct mux_ep *ep, struct buf *b, size_t max)
+{
+	struct h2s *s = (struct h2s *)ep;
+	struct h2c *c = s->c;
+	size_t taken = 0;
+
+	h2c_enter(c);
+	if (max > b_data(b))
+		max = b_data(b);
+	if ((c->flags & H2C_DEAD) || (ep->flags & EP_ERROR) || (s->flags & (H2S_CLOSED | H2S_TX_DONE)))
+		goto out;
+	while (!(s->flags & H2S_TX_HEAD) && max) {
+		long r = h2s_take_head(s, b, max);
+
+		if (r <= 0) {
+			if (r < 0) {
+				(void)nghttp2_submit_rst_stream(c->sess, NGHTTP2_FLAG_NONE, s->id,
+								NGHTTP2_INTERNAL_ERROR);
+				s->ep.flags |= EP_ERROR;
+			}
+			goto send;
+		}
+		taken += (size_t)r;
+		max -= (size_t)r;
+	}
+	if ((s->flags & (H2S_TX_DATA | H2S_TX_DONE)) == H2S_TX_DATA && max) {
+		s->tx_src = b;
+		s->tx_budget = max;
+		s->tx_taken = 0;
+		(void)nghttp2_session_resume_data(c->sess, s->id);
+		(void)h2c_send(c);
+		s->tx_src = NULL;
+		taken += s->tx_taken;
+		if (!(s->flags & H2S_TX_DONE) && s->tx_taken < max) {
+			ep->flags &= ~EP_WR_READY;
+			s->flags |= H2S_TX_BLOCKED;
+		}
+	}
+send:
+	h2c_after_io(c);
+out:
+	h2c_leave(c);
+	return taken;
+}
+
+/* The stream sent everything: a close-delimited body ends here, a body
+ * that is not complete is reset, a response never begun is reset. */
+static void h2_shut_wr(struct mux_ep *ep)
+{
+	struct h2s *s = (struct h2s *)ep;
+	struct h2c *c = s->c;
+
+	if (ep->flags & EP_SHUT_WR)
+		return;
+	ep->flags |= EP_SHUT_WR;
+	s->flags |= H2S_TX_SHUT;
+	if ((c->flags & H2C_DEAD) || (s->flags & (H2S_CLOSED | H2S_TX_DONE)))
+		return;
+	h2c_enter(c);
+	if (!(s->flags & H2S_TX_HEAD))
+		(void)nghttp2_submit_rst_stream(c->sess, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+	else
+		(void)nghttp2_session_resume_data(c->sess, s->id);
+	h2c_after_io(c);
+	h2c_leave(c);
+}
+
+/* Returns non-zero when the stream gave its whole response (the last
+ * frame may still have to leave). */
+static int h2s_tx_complete(const struct h2s *s)
+{
+	return (s->flags & H2S_TX_DONE) ||
+	       ((s->flags & (H2S_TX_HEAD | H2S_TX_SHUT)) == (H2S_TX_HEAD | H2S_TX_SHUT) &&
+		s->tx_mode == H1_BODY_CLOSE);
+}
+
+/* The engine is done with the stream: an unfinished response is reset
+ * (CANCEL); a finished one leaves first, and if the request body is still
+ * coming, RST_STREAM(NO_ERROR) follows our END_STREAM (cb_frame_send) to
+ * stop it. The state is freed once nghttp2 closed the stream. */
+static void h2_release(struct mux_ep *ep)
+{
+	struct h2s *s = (struct h2s *)ep;
+	struct h2c *c = s->c;
+
+	h2c_enter(c);
+	s->flags |= H2S_RELEASED;
+	s->ep.owner = NULL;
+	if ((c->flags & H2C_DEAD) || (s->flags & H2S_CLOSED)) {
+		h2s_unlink_free(s);
+		goto out;
+	}
+	if (c->rx_s == s)
+		h2c_rx_drop(c);
+	h2_mem_free(c, s->rx_head);
+	s->rx_head = NULL;
+	if (!h2s_tx_complete(s))
+		(void)nghttp2_submit_rst_stream(c->sess, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+	else if ((s->flags & (H2S_RX_EOS | H2S_TX_ENDSENT)) == H2S_TX_ENDSENT)
+		(void)nghttp2_submit_rst_stream(c->sess, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+	h2c_wake(c);
+out:
+	h2c_leave(c);
+}
+
+const struct mux_ops h2_ep_ops = {
+	.name    = "h2",
+	.rcv_buf = h2_rcv_buf,
+	.snd_buf = h2_snd_buf,
+	.shut_wr = h2_shut_wr,
+	.release = h2_release,
+};
