@@ -223,6 +223,22 @@ void be_release_slot(struct server *srv)
 		__atomic_fetch_add(&srv->total, 1, __ATOMIC_RELAXED);
 }
 
+void be_server_up(struct server *srv)
+{
+	struct backend *be = srv->be;
+	unsigned served = 0;
+
+	pthread_spin_lock(&be->lock);
+	/* the queues only moved on releases, and this server had none */
+	while (srv_has_slot(srv) && srv_pass_slot(srv)) {
+		srv->cur++;
+		served++;
+	}
+	pthread_spin_unlock(&be->lock);
+	if (served)
+		__atomic_fetch_add(&srv->total, served, __ATOMIC_RELAXED);
+}
+
 int qent_cancel(struct qent *q)
 {
 	int held = 0;

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include "engine/cfg.h"
 
+struct check;
 struct conn;
 struct server;
 struct qent;
@@ -64,6 +65,7 @@ struct server {
 	struct srv_idle *idle;  /* [nbthread] */
 	uint64_t total;         /* atomic: streams assigned */
 	uint64_t failures;      /* atomic: connection failures */
+	struct check *check;    /* atomic: its health check (check_start), or NULL */
 };
 
 struct backend {
@@ -97,6 +99,10 @@ int be_assign(struct backend *be, struct qent *q, struct server *pinned,
 
 /* Gives a slot of <srv> back: handed to the next queued entry if any. */
 void be_release_slot(struct server *srv);
+
+/* Tells the backend that <srv> came back UP: hands its free slots to the
+ * streams queued on it and on its backend, as releases would. */
+void be_server_up(struct server *srv);
 
 /* Leaves the queue. Returns 0 if <q> was queued or idle (nothing held), or
  * 1 if it had been served meanwhile: q->srv's slot is then the caller's to

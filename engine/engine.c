@@ -13,9 +13,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "engine/backend.h"
+#include "engine/check.h"
 #include "engine/conn.h"
 #include "engine/engine.h"
 #include "engine/h2front.h"
+#include "engine/log.h"
 #include "engine/stream.h"
 
 #ifndef SLUICE_VERSION
@@ -356,6 +358,29 @@ static void house_cb(struct tasklet *t, unsigned reasons)
 	task_schedule(&tc->house, tc_now(tc) + HOUSE_PERIOD_MS);
 }
 
+/* Starts (<start>) or stops the health checks that live on thread <tc>:
+ * those of the servers whose index, counted over all backends, is the
+ * thread's modulo nbthread. Returns 0, or an errno when one cannot start. */
+static int thr_checks(struct thr_ctx *tc, int start)
+{
+	struct engine *e = tc->eng;
+	unsigned k = 0;
+
+	for (unsigned b = 0; b < e->nb_bes; b++) {
+		for (unsigned i = 0; i < e->bes[b]->nb_srv; i++, k++) {
+			struct server *srv = &e->bes[b]->srv[i];
+
+			if (k % e->nbthread != tc->tid)
+				continue;
+			if (!start)
+				check_stop(srv->check);
+			else if (check_start(tc, srv, e->pool) < 0)
+				return errno ? errno : ENOMEM;
+		}
+	}
+	return 0;
+}
+
 /* Start hook of a worker thread: its context, listeners and housekeeping. */
 static int thr_start(struct sched_thread *thr, void *arg)
 {
@@ -385,7 +410,7 @@ static int thr_start(struct sched_thread *thr, void *arg)
 		}
 	}
 	tc->nb_lis = n;
-	return 0;
+	return thr_checks(tc, 1);
 }
 
 /* Idle hook: the pool trims and serves waiters from this thread's cache. */
@@ -405,6 +430,7 @@ static int thr_stop(struct sched_thread *thr, void *arg)
 	h2front_stop_all(tc, 1);
 	stream_stop_all(tc, 1);
 	thr_close_idle_servers(tc);
+	(void)thr_checks(tc, 0);
 	for (unsigned i = 0; i < tc->nb_lis; i++)
 		listener_close(&tc->lis[i]);
 	task_kill(&tc->house, 0);
@@ -420,8 +446,14 @@ int sluice_start(struct sluice *se, char **err)
 		*err = eng_msg("engine already started");
 		return -1;
 	}
+	if (e->cfg->g.log_target && !e->log) {
+		e->log = log_open(e->cfg->g.log_target, err);
+		if (!e->log)
+			return -1;
+	}
 	if (eng_bind_all(e, err) < 0)
 		return -1;
+	e->start_ms = sched_clock_ms();
 	/* the housekeeping tasks exist before the threads do, so that a stop
 	 * requested right after start finds them; they run once the loops do */
 	for (unsigned t = 0; t < e->nbthread; t++) {
@@ -493,11 +525,16 @@ void sluice_free(struct sluice *se)
 		free(e->tcs);
 	}
 	if (e->bes) {
-		for (unsigned i = 0; i < e->nb_bes; i++)
+		for (unsigned i = 0; i < e->nb_bes; i++) {
+			/* checks are freed once no thread can run them */
+			for (unsigned k = 0; e->bes[i] && k < e->bes[i]->nb_srv; k++)
+				check_free(e->bes[i]->srv[k].check);
 			be_free(e->bes[i]);
+		}
 		free(e->bes);
 	}
 	free(e->fes);
+	log_close(e->log);
 	free(e->bind_fds);
 	if (e->pool)
 		pool_destroy(e->pool);

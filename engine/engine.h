@@ -22,6 +22,7 @@
 struct stream;
 struct backend;
 struct thr_ctx;
+struct log_target;
 
 /* Per-thread engine counters. Each is written only by its own thread with a
  * relaxed load+store, and read by snapshots with relaxed loads. */
@@ -117,6 +118,8 @@ struct engine {
 	uint64_t stop_deadline_ms;/* graceful: when to stop waiting */
 	int started;
 	int debug;
+	uint64_t start_ms;        /* sched_clock_ms() at sluice_start() */
+	struct log_target *log;   /* access log, NULL when none */
 };
 
 /* Returns the current mono time of the calling thread's loop. */

@@ -22,11 +22,14 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "engine/backend.h"
 #include "engine/conn.h"
 #include "engine/h2front.h"
+#include "engine/log.h"
+#include "engine/statspage.h"
 #include "engine/stream.h"
 
 /* Channel states. */
@@ -41,6 +44,7 @@ struct chan {
 	struct buf buf;
 	struct pool_wait wait;
 	size_t fwd;             /* analysed bytes at the head that may leave */
+	uint64_t wait_since;    /* when it started waiting for a buffer (log Tw) */
 	enum ch_state st;
 	struct h1_body body;
 };
@@ -89,11 +93,28 @@ struct stream {
 	uint64_t cli_act_ms, srv_act_ms;
 	uint64_t moved;          /* bytes received + sent, to see progress */
 	char cli_addr[INET6_ADDRSTRLEN];
+	unsigned cli_port;
+	int stats_fmt;           /* enum statspage_fmt of a stats request */
+	struct statspage_data *sp;       /* stats snapshot being sent, or NULL */
+	struct statspage_cursor sp_cur;  /* where sending it stands */
+	/* access log of the current transaction (stream_log) */
+	int log_pending;         /* a transaction awaits its line */
+	int log_status;          /* status sent to the client, -1 none */
+	enum log_term_cause log_cause;
+	enum log_term_state log_state;
+	int64_t log_tq, log_tc, log_tr; /* ms, -1: not reached */
+	uint64_t log_tw;         /* ms waited for buffers */
+	uint64_t log_fwd_ms;     /* when the server connection was ready */
+	uint64_t bytes_in, bytes_out, log_in0, log_out0;
+	struct server *log_srv;
+	char *log_req;           /* "METHOD URI" captured at parse time, or NULL */
+	size_t log_meth_len, log_req_len;
 };
 
 static void stream_process(struct tasklet *t, unsigned reasons);
 static void stream_io(struct stream *s);
 static void stream_free(struct stream *s);
+static int stream_stats_fill(struct stream *s);
 
 /* ---- small helpers ---- */
 
@@ -161,6 +182,7 @@ static int chan_get_buf(struct stream *s, struct chan *ch)
 	if (pool_alloc(st_pool(s), s->tc->tid, crit, &ch->buf) == 0)
 		return 1;
 	ch->wait.crit = crit;
+	ch->wait_since = tc_now(s->tc);
 	CNT_INC(s->tc, buf_waits);
 	(void)pool_wait_subscribe(st_pool(s), &ch->wait);
 	return 0;
@@ -225,6 +247,7 @@ static int chan_rx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 	if (n) {
 		if (ep == s->cep) {
 			CNT_ADD(s->tc, bytes_in, n);
+			s->bytes_in += n;
 			s->cli_act_ms = tc_now(s->tc);
 		} else {
 			s->srv_act_ms = tc_now(s->tc);
@@ -250,6 +273,7 @@ static int chan_tx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 	s->moved += n;
 	if (n && ep == s->cep) {
 		CNT_ADD(s->tc, bytes_out, n);
+		s->bytes_out += n;
 		s->cli_act_ms = tc_now(s->tc);
 	} else if (n) {
 		s->srv_act_ms = tc_now(s->tc);
@@ -279,6 +303,8 @@ static int stream_move(struct stream *s)
 			wake |= chan_rx(s, &s->res, sep);
 		}
 		wake |= chan_tx(s, &s->res, s->cep);
+		if (s->sp && s->st == ST_FORWARD && stream_stats_fill(s))
+			wake |= chan_tx(s, &s->res, s->cep);
 		if (s->moved == before)
 			return wake;
 	}
@@ -304,6 +330,7 @@ static void chan_take_buffer(struct stream *s, struct chan *ch)
 {
 	if (!pool_wait_take(st_pool(s), &ch->wait, &ch->buf))
 		return;
+	s->log_tw += tc_now(s->tc) - ch->wait_since;
 	if (!chan_wants_rx(s, ch) && !(ch == &s->res && s->st == ST_REPLY))
 		chan_release_if_empty(s, ch);
 }
@@ -436,10 +463,99 @@ static void stream_srv_detach(struct stream *s, int reuse)
 	stream_release_slot(s);
 }
 
+/* ---- access log ---- */
+
+/* Longest "METHOD URI" kept: what a log line can hold, so that log_emit()
+ * marks a longer URI as cut. */
+#define STREAM_LOG_REQ_MAX LOG_LINE_MAX
+
+/* Returns where the transaction of <s> stands, for the log. */
+static enum log_term_state stream_log_state(const struct stream *s)
+{
+	switch (s->st) {
+	case ST_REQ_HEAD: return LOG_TS_REQUEST;
+	case ST_ASSIGN:
+	case ST_QUEUED: return LOG_TS_QUEUE;
+	case ST_CONNECT: return LOG_TS_CONNECT;
+	case ST_FORWARD: return s->rsp_started ? LOG_TS_DATA : LOG_TS_HEADERS;
+	default: return LOG_TS_LAST;
+	}
+}
+
+/* Starts the log record of a transaction whose head was just parsed into
+ * <m> (NULL when there is no valid head). */
+static void stream_log_begin(struct stream *s, const struct h1_msg *m, const char *base)
+{
+	if (!s->tc->eng->log)
+		return;
+	s->log_pending = 1;
+	s->log_status = -1;
+	s->log_cause = LOG_TC_NONE;
+	s->log_state = LOG_TS_NONE;
+	s->log_tq = s->log_tc = s->log_tr = -1;
+	s->log_srv = NULL;
+	s->log_req_len = s->log_meth_len = 0;
+	if (!m)
+		return;
+	if (!s->log_req)
+		s->log_req = malloc(STREAM_LOG_REQ_MAX);
+	if (s->log_req) {
+		size_t ml = m->method.len < 64 ? m->method.len : 64;
+		size_t ul = m->uri.len < STREAM_LOG_REQ_MAX - ml ? m->uri.len : STREAM_LOG_REQ_MAX - ml;
+
+		memcpy(s->log_req, base + m->method.ofs, ml);
+		memcpy(s->log_req + ml, base + m->uri.ofs, ul);
+		s->log_meth_len = ml;
+		s->log_req_len = ml + ul;
+	}
+}
+
+/* Records why the transaction is ending early (the first reason wins). */
+static void stream_log_term(struct stream *s, enum log_term_cause cause)
+{
+	if (s->log_pending && s->log_cause == LOG_TC_NONE) {
+		s->log_cause = cause;
+		s->log_state = stream_log_state(s);
+	}
+}
+
+/* Writes the line of the transaction that ended, once. */
+static void stream_log(struct stream *s)
+{
+	struct engine *e = s->tc->eng;
+	uint64_t now = tc_now(s->tc), tt = now - s->txn_start_ms;
+	struct timespec ts;
+	struct log_rec r;
+
+	if (!s->log_pending)
+		return;
+	s->log_pending = 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r = (struct log_rec){
+		.client_addr = s->cli_addr, .client_port = s->cli_port,
+		.start_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u - tt,
+		.frontend = s->fe->cfg->name,
+		.backend = s->be ? s->be->cfg->name : NULL,
+		.server = s->log_srv ? s->log_srv->cfg->name : NULL,
+		.status = s->log_status,
+		.bytes_in = s->bytes_in - s->log_in0, .bytes_out = s->bytes_out - s->log_out0,
+		.tq_ms = s->log_tq, .tw_ms = (int64_t)s->log_tw, .tc_ms = s->log_tc,
+		.tr_ms = s->log_tr, .tt_ms = (int64_t)tt,
+		.cause = s->log_cause, .state = s->log_state,
+		.method = s->log_req, .method_len = s->log_meth_len,
+		.uri = s->log_req ? s->log_req + s->log_meth_len : NULL,
+		.uri_len = s->log_req_len - s->log_meth_len,
+	};
+	log_emit(e->log, &r);
+	s->log_in0 = s->bytes_in;
+	s->log_out0 = s->bytes_out;
+	s->log_tw = 0;
+}
+
 /* ---- answers of our own ---- */
 
 static int stream_stats_render(struct stream *s);
-static int stream_stats_answer(struct stream *s, int blen);
+static int stream_stats_answer(struct stream *s);
 
 /* Builds the pending reply of our own (an error message, or the stats page
  * for status 200) in the response buffer. The buffer is taken at response
@@ -458,7 +574,7 @@ static int stream_reply(struct stream *s)
 
 	if (!chan_get_buf(s, &s->res))
 		return 0;
-	if (status == 200 && blen >= 0 && stream_stats_answer(s, blen) == 0)
+	if (status == 200 && blen >= 0 && stream_stats_answer(s) == 0)
 		return 1;
 	if (status == 200)
 		status = 500;
@@ -482,6 +598,9 @@ static int stream_reply(struct stream *s)
  * is nothing to answer and the connection just closes. */
 static void stream_error(struct stream *s, int status)
 {
+	stream_log_term(s, LOG_TC_PROXY);
+	if (s->txn_active && !s->rsp_started)
+		s->log_status = status;
 	stream_srv_detach(s, 0);
 	s->cli_close = 1;
 	s->st = ST_CLOSING;
@@ -501,41 +620,100 @@ static void stream_error(struct stream *s, int status)
 	s->st = stream_reply(s) ? ST_CLOSING : ST_REPLY;
 }
 
-/* Answers the stats URI with the JSON snapshot, into the response buffer
- * that stream_reply() obtained. The snapshot is rendered in the thread's
- * scratch area first. Returns 0, or -1 when it does not fit. */
-static int stream_stats_render(struct stream *s)
+/* Ends the transaction like stream_error(), naming who ended it. */
+static void stream_fail(struct stream *s, enum log_term_cause cause, int status)
 {
-	struct thr_ctx *tc = s->tc;
-	size_t size = tc->eng->cfg->g.bufsize;
-	int blen = sluice_stats_json((const struct sluice *)tc->eng, tc->trash, (unsigned)size);
-
-	return blen < 0 || (size_t)blen >= size ? -1 : blen;
+	stream_log_term(s, cause);
+	stream_error(s, status);
 }
 
-/* Writes the head and the body rendered by stream_stats_render() (<blen>
- * bytes in the thread's scratch area) into the response buffer. Returns 0,
- * or -1 when they do not fit. */
-static int stream_stats_answer(struct stream *s, int blen)
+/* Takes the snapshot of a stats request. It is taken before the first
+ * buffer of its answer, so that a quiet proxy shows 0 buffers in use.
+ * Returns 0, or -1 without memory. */
+static int stream_stats_render(struct stream *s)
+{
+	if (!s->sp)
+		s->sp = statspage_collect(s->tc->eng, s->fe->cfg->stats_refresh_ms / 1000);
+	return s->sp ? 0 : -1;
+}
+
+/* Room kept in a buffer for a chunk's framing: an 8-digit size line, the
+ * CRLF after the data and the last chunk. */
+#define STATS_FRAMING 24
+
+/* The stats applet: renders the next piece of the page at the tail of the
+ * response buffer (which holds only bytes to forward), as one chunk for
+ * HTTP/1.1 or raw for a close-delimited HTTP/1.0 answer, and ends the
+ * message after the last piece. Returns 1 if it added bytes, 0 when it has
+ * nothing to do or waits for a buffer. */
+static int stream_stats_fill(struct stream *s)
+{
+	struct buf *b = &s->res.buf;
+	size_t start, n, len;
+	int chunked = s->req_version >= 11;
+
+	if (!s->sp || s->res.fwd != b_data(b) || (s->res.fwd && b->head))
+		return 0;
+	if (!chan_get_buf(s, &s->res))
+		return 0;
+	if (b_empty(b))
+		b_reset(b);
+	start = b_data(b);
+	if (b->size - start <= STATS_FRAMING)
+		return 0;
+	if (chunked) {
+		char line[24];
+
+		n = statspage_render(s->stats_fmt, s->sp, &s->sp_cur, b->area + start + 10,
+				     b->size - start - STATS_FRAMING);
+		len = 0;
+		if (n) {
+			/* a zero-padded size: the line's width is known before the data */
+			snprintf(line, sizeof(line), "%08zx\r\n", n);
+			memcpy(b->area + start, line, 10);
+			memcpy(b->area + start + 10 + n, "\r\n", 2);
+			len = n + 12;
+		}
+		if (s->sp_cur.done) {
+			memcpy(b->area + start + len, "0\r\n\r\n", 5);
+			len += 5;
+		}
+	} else {
+		len = statspage_render(s->stats_fmt, s->sp, &s->sp_cur, b->area + start, b->size - start);
+	}
+	b->data = start + len;
+	s->res.fwd = b->data;
+	s->moved += len;
+	if (s->sp_cur.done) {
+		statspage_free(s->sp);
+		s->sp = NULL;
+		s->res.st = CH_DONE;
+	}
+	return len != 0;
+}
+
+/* Writes the head of the stats answer into the response buffer that
+ * stream_reply() obtained, and the first piece of the page. Returns 0. */
+static int stream_stats_answer(struct stream *s)
 {
 	struct thr_ctx *tc = s->tc;
-	size_t size = tc->eng->cfg->g.bufsize;
-	char head[160];
 	int hlen;
 
-	hlen = snprintf(head, sizeof(head),
-			"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-			"Cache-Control: no-cache\r\nContent-Length: %d\r\n%s\r\n",
-			blen, s->cli_close ? "Connection: close\r\n" : "");
-	if (hlen < 0 || (size_t)hlen >= sizeof(head) || (size_t)(hlen + blen) > size)
-		return -1;
+	if (s->req_version < 11)
+		s->cli_close = 1; /* the page ends with the connection */
 	b_reset(&s->res.buf);
-	b_putblk(&s->res.buf, head, (size_t)hlen);
-	b_putblk(&s->res.buf, tc->trash, (size_t)blen);
-	s->res.fwd = (size_t)(hlen + blen);
-	s->res.st = CH_DONE;
+	hlen = snprintf(b_tail(&s->res.buf), b_room(&s->res.buf),
+			"HTTP/1.%d 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n%s%s\r\n",
+			s->req_version >= 11, statspage_content_type(s->stats_fmt),
+			s->req_version >= 11 ? "Transfer-Encoding: chunked\r\n" : "",
+			s->cli_close ? "Connection: close\r\n" : "");
+	b_add(&s->res.buf, (size_t)hlen);
+	s->res.fwd = (size_t)hlen;
+	s->res.st = CH_BODY;
 	s->rsp_started = 1;
+	s->log_status = 200;
 	CNT_INC(tc, rsp_by_class[2]);
+	(void)stream_stats_fill(s);
 	return 0;
 }
 
@@ -607,6 +785,7 @@ static int stream_parse_request(struct stream *s)
 		return 0;
 	CNT_INC(tc, req_received);
 	CNT_INC(tc, streams);
+	stream_log_begin(s, ret < 0 ? NULL : m, b_head(b));
 	if (ret < 0) {
 		CNT_INC(tc, bad_requests);
 		stream_error(s, m->err_status ? m->err_status : (ret == H1_ERR_TOO_LARGE ? 431 : 400));
@@ -622,6 +801,10 @@ static int stream_parse_request(struct stream *s)
 		return -1;
 	}
 	if (is_stats_uri(s, b_head(b), &m->uri)) {
+		size_t ul = strlen(s->fe->cfg->stats_uri);
+
+		s->stats_fmt = statspage_fmt_parse(b_head(b) + m->uri.ofs + ul, m->uri.len - ul,
+						   STATSPAGE_JSON);
 		s->req.fwd = 0;
 		b_del(b, m->head_len);
 		s->req.st = s->req.body.done ? CH_DONE : CH_BODY;
@@ -709,6 +892,8 @@ static int stream_parse_response(struct stream *s)
 	s->res.fwd = (size_t)ret;
 	s->rsp_started = 1;
 	CNT_INC(tc, rsp_by_class[m->status / 100 <= 5 ? m->status / 100 : 0]);
+	s->log_status = m->status;
+	s->log_tr = (int64_t)(tc_now(tc) - s->log_fwd_ms);
 	if (m->status == 101) {
 		s->res.st = CH_TUNNEL;
 		s->req.st = CH_TUNNEL;
@@ -753,6 +938,7 @@ static void stream_end_txn(struct stream *s)
 	if (s->txn_active)
 		CNT_INC(s->tc, rsp_sent);
 	s->txn_active = 0;
+	stream_log(s);
 	if (s->res.st != CH_DONE || s->req.st != CH_DONE)
 		s->cli_close = 1; /* cannot find the next message boundary */
 	chan_reset(s, &s->res);
@@ -778,7 +964,9 @@ static int stream_timeout(struct stream *s)
 				CNT_INC(tc, req_received);
 				CNT_INC(tc, streams);
 			}
-			stream_error(s, 408);
+			if (!s->log_pending)
+				stream_log_begin(s, NULL, NULL); /* no complete head */
+			stream_fail(s, LOG_TC_CLI_TIMEOUT, 408);
 			return 0;
 		}
 		stream_free(s); /* idle keep-alive connection: close quietly */
@@ -787,25 +975,28 @@ static int stream_timeout(struct stream *s)
 		CNT_INC(tc, queue_timeouts);
 		if (qent_cancel(&s->qe))
 			be_release_slot(s->qe.srv);
-		stream_error(s, 503);
+		s->log_tq = (int64_t)(tc_now(tc) - s->queue_start_ms);
+		stream_fail(s, LOG_TC_SRV_TIMEOUT, 503);
 		return 0;
 	case ST_CONNECT:
 		CNT_INC(tc, timeouts_connect);
-		stream_error(s, 503);
+		stream_fail(s, LOG_TC_SRV_TIMEOUT, 503);
 		return 0;
 	case ST_FORWARD:
 		if (s->res.st != CH_DONE && s->srv && tc_now(tc) >= s->srv_act_ms + be_to(s)->server_ms) {
 			CNT_INC(tc, timeouts_server);
-			stream_error(s, 504);
+			stream_fail(s, LOG_TC_SRV_TIMEOUT, 504);
 		} else {
 			CNT_INC(tc, timeouts_client);
-			stream_error(s, 408);
+			stream_fail(s, LOG_TC_CLI_TIMEOUT, 408);
 		}
 		return 0;
 	case ST_ASSIGN:
 	case ST_REPLY:
 	case ST_CLOSING:
 		CNT_INC(tc, timeouts_client);
+		/* a reply still waiting for a buffer: the pool ran dry */
+		stream_log_term(s, s->st == ST_REPLY ? LOG_TC_RESOURCE : LOG_TC_CLI_TIMEOUT);
 		if (s->txn_active) {
 			CNT_INC(tc, req_aborted);
 			s->txn_active = 0;
@@ -839,7 +1030,8 @@ static uint64_t stream_expiry(const struct stream *s)
 	case ST_FORWARD:
 		if (s->res.st != CH_DONE && s->srv)
 			EXP_MIN(s->srv_act_ms + bt->server_ms);
-		if (s->req.st != CH_DONE || s->res.fwd)
+		/* the stats applet may wait for a buffer: its client timeout runs on */
+		if (s->req.st != CH_DONE || s->res.fwd || s->sp)
 			EXP_MIN(s->cli_act_ms + ft->client_ms);
 		break;
 	case ST_ASSIGN:
@@ -858,7 +1050,7 @@ static int stream_assign(struct stream *s)
 	int ret = be_assign(s->be, &s->qe, NULL, s->avoid, tc_now(s->tc));
 
 	if (ret == BE_NOSRV) {
-		stream_error(s, 503);
+		stream_fail(s, LOG_TC_SRV_ABORT, 503);
 		return 1;
 	}
 	if (ret == BE_QUEUED) {
@@ -868,6 +1060,8 @@ static int stream_assign(struct stream *s)
 		return 0;
 	}
 	s->target = s->qe.srv;
+	s->log_srv = s->target;
+	s->log_tq = 0;
 	s->st = ST_CONNECT;
 	s->srv = NULL;
 	return 1;
@@ -886,7 +1080,7 @@ static void stream_connect_failed(struct stream *s)
 		s->srv = NULL;
 	}
 	if (s->retries_left-- <= 0) {
-		stream_error(s, 503);
+		stream_fail(s, LOG_TC_SRV_ABORT, 503);
 		return;
 	}
 	CNT_INC(tc, retries);
@@ -935,6 +1129,8 @@ static int stream_connect(struct stream *s)
 	}
 	s->st = ST_FORWARD;
 	s->srv_act_ms = tc_now(tc);
+	s->log_fwd_ms = tc_now(tc);
+	s->log_tc = (int64_t)(tc_now(tc) - s->connect_start_ms);
 	s->res.st = CH_HEAD;
 	return 1;
 }
@@ -947,11 +1143,11 @@ static int stream_forward(struct stream *s)
 	struct conn *srv = s->srv;
 
 	if (cli->flags & EP_ERROR) {
-		stream_error(s, 400); /* closes: nobody will read the answer */
+		stream_fail(s, LOG_TC_CLI_ABORT, 400); /* closes: nobody will read the answer */
 		return 1;
 	}
 	if (srv && (srv->ep.flags & CF_ERROR) && s->res.st != CH_DONE) {
-		stream_error(s, 502);
+		stream_fail(s, LOG_TC_SRV_ABORT, 502);
 		return 1;
 	}
 	if (s->res.st == CH_HEAD) {
@@ -960,7 +1156,7 @@ static int stream_forward(struct stream *s)
 		if (r < 0)
 			return 1;
 		if (r == 0 && srv && (srv->ep.flags & CF_RD_EOF)) {
-			stream_error(s, 502);
+			stream_fail(s, LOG_TC_SRV_ABORT, 502);
 			return 1;
 		}
 	}
@@ -971,6 +1167,7 @@ static int stream_forward(struct stream *s)
 			s->cli_close = 1;
 		} else {
 			/* truncated response: forward what we have and close */
+			stream_log_term(s, LOG_TC_SRV_ABORT);
 			s->cli_close = 1;
 			s->res.st = CH_DONE;
 			s->req.st = CH_DONE;
@@ -993,6 +1190,7 @@ static int stream_forward(struct stream *s)
 		s->cli_close = 1;
 	if ((cli->flags & EP_RD_EOF) && s->req.st != CH_DONE && s->req.st != CH_TUNNEL) {
 		/* the client left in the middle of its request */
+		stream_log_term(s, LOG_TC_CLI_ABORT);
 		CNT_INC(s->tc, req_aborted);
 		s->txn_active = 0;
 		stream_srv_detach(s, 0);
@@ -1015,6 +1213,10 @@ static void stream_free(struct stream *s)
 
 	if (s->txn_active)
 		CNT_INC(tc, req_aborted);
+	stream_log_term(s, LOG_TC_CLI_ABORT);
+	stream_log(s);
+	free(s->log_req);
+	statspage_free(s->sp);
 	if (s->st == ST_QUEUED && qent_cancel(&s->qe))
 		be_release_slot(s->qe.srv);
 	stream_srv_detach(s, 0);
@@ -1090,6 +1292,8 @@ static void stream_process(struct tasklet *t, unsigned reasons)
 			srv = qent_take(&s->qe);
 
 			if (srv) {
+				s->log_srv = srv;
+				s->log_tq = (int64_t)(tc_now(tc) - s->queue_start_ms);
 				s->target = srv;
 				s->st = ST_CONNECT;
 				s->srv = NULL;
@@ -1183,6 +1387,10 @@ int stream_accept(struct thr_ctx *tc, struct frontend *fe, int fd,
 	c->owner = s;
 	s->cli = c;
 	s->owns_conn = 1;
+	if (peer->ss_family == AF_INET)
+		s->cli_port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
+	else if (peer->ss_family == AF_INET6)
+		s->cli_port = ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
 	return 0;
 }
 
