@@ -312,13 +312,36 @@ def probe(port, path="/size/16", timeout=3.0):
         return None
 
 
+def haproxy_buffers(sock_path, timeout=1.0):
+    """Asks HAProxy's stats socket `show pools` about its 16 KiB buffer pool.
+    Returns (allocated, used, in thread caches), or None."""
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(timeout)
+        s.connect(sock_path)
+        s.sendall(b"show pools\n")
+        data = b""
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            data += c
+        s.close()
+    except OSError:
+        return None
+    m = re.search(r"Pool buffer \(\d+ bytes\) : (\d+) allocated \(\d+ bytes\), (\d+) used"
+                  r" \(~(\d+) by thread caches\)", data.decode(errors="replace"))
+    return tuple(int(x) for x in m.groups()) if m else None
+
+
 # ---------------------------------------------------------------- configs
 
 def haproxy_cfg(port, origin_port, srv_maxconn=1000, limit=None, reserve=None,
-                maxconn=4096, stats=True, timeout_queue="10s"):
+                maxconn=4096, stats=True, timeout_queue="10s", extra_global=()):
     """Returns the HAProxy-format configuration both Sluice and HAProxy run.
     <limit>/<reserve> set tune.buffers.limit/reserve when not None."""
     g = ["global", "    nbthread 1", "    maxconn %d" % maxconn]
+    g += ["    " + x for x in extra_global]
     if limit is not None:
         g.append("    tune.buffers.limit %d" % limit)
         g.append("    tune.buffers.reserve %d" % reserve)

@@ -543,7 +543,10 @@ static void h2c_recv(struct h2c *c)
 				break;
 			continue;
 		}
-		h2c_dbuf_release(c);
+		/* The buffer is empty here. It is NOT given back before the
+		 * next read: a buffer just handed to us would go straight to
+		 * the next waiter, which would do the same, and the block would
+		 * circle the wait queue forever with nobody reading. */
 		if (!nghttp2_session_want_read(c->sess))
 			break;
 		if (!(c->flags & H2C_RD_READY) || (c->flags & (H2C_RD_EOF | H2C_SOCK_ERR)))
@@ -557,6 +560,7 @@ static void h2c_recv(struct h2c *c)
 			break;  /* only receiving pauses */
 		h2c_sock_recv(c);
 	}
+	/* nothing to read now (or our share is used): an empty buffer goes */
 	if (!c->rx_s && b_empty(&c->dbuf))
 		h2c_dbuf_release(c);
 }
