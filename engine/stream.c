@@ -28,105 +28,16 @@
 #include "engine/backend.h"
 #include "engine/conn.h"
 #include "engine/h2front.h"
-#include "engine/log.h"
-#include "engine/statspage.h"
-#include "engine/stream.h"
-
-/* Channel states. */
-enum ch_state {
-	CH_HEAD = 0, /* expecting a message head */
-	CH_BODY,     /* forwarding a body whose end the framing will tell */
-	CH_DONE,     /* the message ended; bytes past <fwd> belong to the next */
-	CH_TUNNEL,   /* forwarding everything until EOF */
-};
-
-struct chan {
-	struct buf buf;
-	struct pool_wait wait;
-	size_t fwd;             /* analysed bytes at the head that may leave */
-	uint64_t wait_since;    /* when it started waiting for a buffer (log Tw) */
-	enum ch_state st;
-	struct h1_body body;
-};
-
-/* Stream states. */
-enum st_state {
-	ST_REQ_HEAD = 0, /* waiting for / parsing a request head */
-	ST_ASSIGN,       /* needs a server slot */
-	ST_QUEUED,       /* waiting in a server or backend queue */
-	ST_CONNECT,      /* connecting to the server */
-	ST_FORWARD,      /* request and response flowing */
-	ST_REPLY,        /* waiting for a buffer to build a reply of our own */
-	ST_CLOSING,      /* flushing a last response, then closing */
-};
-
-struct stream {
-	/* The task comes first: the scheduler frees a killed task with free(),
-	 * which therefore frees the whole stream. */
-	struct task task;
-	struct thr_ctx *tc;
-	struct frontend *fe;
-	struct backend *be;
-	struct mux_ep *cep;      /* client side endpoint (an HTTP/1 connection or an HTTP/2 stream) */
-	struct conn *cli;        /* the client connection when HTTP/1, else NULL */
-	struct conn *srv;        /* server connection */
-	struct tasklet *io;      /* byte moving on buffer hand-offs and endpoint events */
-	struct chan req, res;
-	struct qent qe;
-	struct server *target;   /* server whose slot we hold, or NULL */
-	struct server *avoid;    /* server to avoid on redispatch */
-	struct eng_list link;
-	enum st_state st;
-	int retries_left;
-	int txn_active;          /* a request head was parsed and not yet answered */
-	int txn_count;           /* transactions on this connection so far */
-	int cli_close;           /* close the client after this transaction */
-	int srv_keepalive;       /* the server connection may be reused */
-	int srv_reused;
-	int rsp_started;         /* response bytes were (or are being) sent */
-	int err_sent;            /* the response is one of ours */
-	int owns_conn;           /* the stream is its client connection's only user */
-	int reply_status;        /* our own reply to build in ST_REPLY (200: stats) */
-	enum h1_meth req_meth;
-	int req_version;
-	uint64_t txn_start_ms, queue_start_ms, connect_start_ms;
-	uint64_t cli_act_ms, srv_act_ms;
-	uint64_t moved;          /* bytes received + sent, to see progress */
-	char cli_addr[INET6_ADDRSTRLEN];
-	unsigned cli_port;
-	int stats_fmt;           /* enum statspage_fmt of a stats request */
-	struct statspage_data *sp;       /* stats snapshot being sent, or NULL */
-	struct statspage_cursor sp_cur;  /* where sending it stands */
-	/* access log of the current transaction (stream_log) */
-	int log_pending;         /* a transaction awaits its line */
-	int log_status;          /* status sent to the client, -1 none */
-	enum log_term_cause log_cause;
-	enum log_term_state log_state;
-	int64_t log_tq, log_tc, log_tr; /* ms, -1: not reached */
-	uint64_t log_tw;         /* ms waited for buffers */
-	uint64_t log_fwd_ms;     /* when the server connection was ready */
-	uint64_t bytes_in, bytes_out, log_in0, log_out0;
-	struct server *log_srv;
-	char *log_req;           /* "METHOD URI" captured at parse time, or NULL */
-	size_t log_meth_len, log_req_len;
-};
+#include "engine/stream_int.h"
 
 static void stream_process(struct tasklet *t, unsigned reasons);
 static void stream_io(struct stream *s);
 static void stream_free(struct stream *s);
-static int stream_stats_fill(struct stream *s);
 
 /* ---- small helpers ---- */
 
-static inline struct pool *st_pool(const struct stream *s) { return s->tc->eng->pool; }
-static inline const struct cfg_timeouts *fe_to(const struct stream *s) { return &s->fe->cfg->t; }
-static inline const struct cfg_timeouts *be_to(const struct stream *s)
-{
-	return s->be ? &s->be->cfg->t : &s->fe->cfg->t;
-}
-
 /* Gives the channel's buffer back if it holds no data. */
-static void chan_release_if_empty(struct stream *s, struct chan *ch)
+void chan_release_if_empty(struct stream *s, struct chan *ch)
 {
 	if (!b_is_null(&ch->buf) && b_empty(&ch->buf))
 		pool_release(st_pool(s), s->tc->tid, &ch->buf);
@@ -170,7 +81,7 @@ static enum pool_crit chan_crit(const struct stream *s, const struct chan *ch)
 
 /* Makes sure <ch> has a buffer to receive into. Returns 1 if it has one,
  * 0 if the direction is paused waiting for one. */
-static int chan_get_buf(struct stream *s, struct chan *ch)
+int chan_get_buf(struct stream *s, struct chan *ch)
 {
 	enum pool_crit crit;
 
@@ -463,99 +374,8 @@ static void stream_srv_detach(struct stream *s, int reuse)
 	stream_release_slot(s);
 }
 
-/* ---- access log ---- */
-
-/* Longest "METHOD URI" kept: what a log line can hold, so that log_emit()
- * marks a longer URI as cut. */
-#define STREAM_LOG_REQ_MAX LOG_LINE_MAX
-
-/* Returns where the transaction of <s> stands, for the log. */
-static enum log_term_state stream_log_state(const struct stream *s)
-{
-	switch (s->st) {
-	case ST_REQ_HEAD: return LOG_TS_REQUEST;
-	case ST_ASSIGN:
-	case ST_QUEUED: return LOG_TS_QUEUE;
-	case ST_CONNECT: return LOG_TS_CONNECT;
-	case ST_FORWARD: return s->rsp_started ? LOG_TS_DATA : LOG_TS_HEADERS;
-	default: return LOG_TS_LAST;
-	}
-}
-
-/* Starts the log record of a transaction whose head was just parsed into
- * <m> (NULL when there is no valid head). */
-static void stream_log_begin(struct stream *s, const struct h1_msg *m, const char *base)
-{
-	if (!s->tc->eng->log)
-		return;
-	s->log_pending = 1;
-	s->log_status = -1;
-	s->log_cause = LOG_TC_NONE;
-	s->log_state = LOG_TS_NONE;
-	s->log_tq = s->log_tc = s->log_tr = -1;
-	s->log_srv = NULL;
-	s->log_req_len = s->log_meth_len = 0;
-	if (!m)
-		return;
-	if (!s->log_req)
-		s->log_req = malloc(STREAM_LOG_REQ_MAX);
-	if (s->log_req) {
-		size_t ml = m->method.len < 64 ? m->method.len : 64;
-		size_t ul = m->uri.len < STREAM_LOG_REQ_MAX - ml ? m->uri.len : STREAM_LOG_REQ_MAX - ml;
-
-		memcpy(s->log_req, base + m->method.ofs, ml);
-		memcpy(s->log_req + ml, base + m->uri.ofs, ul);
-		s->log_meth_len = ml;
-		s->log_req_len = ml + ul;
-	}
-}
-
-/* Records why the transaction is ending early (the first reason wins). */
-static void stream_log_term(struct stream *s, enum log_term_cause cause)
-{
-	if (s->log_pending && s->log_cause == LOG_TC_NONE) {
-		s->log_cause = cause;
-		s->log_state = stream_log_state(s);
-	}
-}
-
-/* Writes the line of the transaction that ended, once. */
-static void stream_log(struct stream *s)
-{
-	struct engine *e = s->tc->eng;
-	uint64_t now = tc_now(s->tc), tt = now - s->txn_start_ms;
-	struct timespec ts;
-	struct log_rec r;
-
-	if (!s->log_pending)
-		return;
-	s->log_pending = 0;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	r = (struct log_rec){
-		.client_addr = s->cli_addr, .client_port = s->cli_port,
-		.start_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u - tt,
-		.frontend = s->fe->cfg->name,
-		.backend = s->be ? s->be->cfg->name : NULL,
-		.server = s->log_srv ? s->log_srv->cfg->name : NULL,
-		.status = s->log_status,
-		.bytes_in = s->bytes_in - s->log_in0, .bytes_out = s->bytes_out - s->log_out0,
-		.tq_ms = s->log_tq, .tw_ms = (int64_t)s->log_tw, .tc_ms = s->log_tc,
-		.tr_ms = s->log_tr, .tt_ms = (int64_t)tt,
-		.cause = s->log_cause, .state = s->log_state,
-		.method = s->log_req, .method_len = s->log_meth_len,
-		.uri = s->log_req ? s->log_req + s->log_meth_len : NULL,
-		.uri_len = s->log_req_len - s->log_meth_len,
-	};
-	log_emit(e->log, &r);
-	s->log_in0 = s->bytes_in;
-	s->log_out0 = s->bytes_out;
-	s->log_tw = 0;
-}
-
 /* ---- answers of our own ---- */
 
-static int stream_stats_render(struct stream *s);
-static int stream_stats_answer(struct stream *s);
 
 /* Builds the pending reply of our own (an error message, or the stats page
  * for status 200) in the response buffer. The buffer is taken at response
@@ -627,111 +447,7 @@ static void stream_fail(struct stream *s, enum log_term_cause cause, int status)
 	stream_error(s, status);
 }
 
-/* Takes the snapshot of a stats request. It is taken before the first
- * buffer of its answer, so that a quiet proxy shows 0 buffers in use.
- * Returns 0, or -1 without memory. */
-static int stream_stats_render(struct stream *s)
-{
-	if (!s->sp)
-		s->sp = statspage_collect(s->tc->eng, s->fe->cfg->stats_refresh_ms / 1000);
-	return s->sp ? 0 : -1;
-}
-
-/* Room kept in a buffer for a chunk's framing: an 8-digit size line, the
- * CRLF after the data and the last chunk. */
-#define STATS_FRAMING 24
-
-/* The stats applet: renders the next piece of the page at the tail of the
- * response buffer (which holds only bytes to forward), as one chunk for
- * HTTP/1.1 or raw for a close-delimited HTTP/1.0 answer, and ends the
- * message after the last piece. Returns 1 if it added bytes, 0 when it has
- * nothing to do or waits for a buffer. */
-static int stream_stats_fill(struct stream *s)
-{
-	struct buf *b = &s->res.buf;
-	size_t start, n, len;
-	int chunked = s->req_version >= 11;
-
-	if (!s->sp || s->res.fwd != b_data(b) || (s->res.fwd && b->head))
-		return 0;
-	if (!chan_get_buf(s, &s->res))
-		return 0;
-	if (b_empty(b))
-		b_reset(b);
-	start = b_data(b);
-	if (b->size - start <= STATS_FRAMING)
-		return 0;
-	if (chunked) {
-		char line[24];
-
-		n = statspage_render(s->stats_fmt, s->sp, &s->sp_cur, b->area + start + 10,
-				     b->size - start - STATS_FRAMING);
-		len = 0;
-		if (n) {
-			/* a zero-padded size: the line's width is known before the data */
-			snprintf(line, sizeof(line), "%08zx\r\n", n);
-			memcpy(b->area + start, line, 10);
-			memcpy(b->area + start + 10 + n, "\r\n", 2);
-			len = n + 12;
-		}
-		if (s->sp_cur.done) {
-			memcpy(b->area + start + len, "0\r\n\r\n", 5);
-			len += 5;
-		}
-	} else {
-		len = statspage_render(s->stats_fmt, s->sp, &s->sp_cur, b->area + start, b->size - start);
-	}
-	b->data = start + len;
-	s->res.fwd = b->data;
-	s->moved += len;
-	if (s->sp_cur.done) {
-		statspage_free(s->sp);
-		s->sp = NULL;
-		s->res.st = CH_DONE;
-	}
-	return len != 0;
-}
-
-/* Writes the head of the stats answer into the response buffer that
- * stream_reply() obtained, and the first piece of the page. Returns 0. */
-static int stream_stats_answer(struct stream *s)
-{
-	struct thr_ctx *tc = s->tc;
-	int hlen;
-
-	if (s->req_version < 11)
-		s->cli_close = 1; /* the page ends with the connection */
-	b_reset(&s->res.buf);
-	hlen = snprintf(b_tail(&s->res.buf), b_room(&s->res.buf),
-			"HTTP/1.%d 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n%s%s\r\n",
-			s->req_version >= 11, statspage_content_type(s->stats_fmt),
-			s->req_version >= 11 ? "Transfer-Encoding: chunked\r\n" : "",
-			s->cli_close ? "Connection: close\r\n" : "");
-	b_add(&s->res.buf, (size_t)hlen);
-	s->res.fwd = (size_t)hlen;
-	s->res.st = CH_BODY;
-	s->rsp_started = 1;
-	s->log_status = 200;
-	CNT_INC(tc, rsp_by_class[2]);
-	(void)stream_stats_fill(s);
-	return 0;
-}
-
 /* ---- request analysis ---- */
-
-/* Returns non-zero when <uri> (a span of the head at <base>) names the
- * frontend's stats page. */
-static int is_stats_uri(const struct stream *s, const char *base, const struct h1_span *uri)
-{
-	const char *su = s->fe->cfg->stats_uri;
-	size_t n;
-
-	if (!su || !s->fe->cfg->stats_enabled)
-		return 0;
-	n = strlen(su);
-	return uri->len >= n && !memcmp(base + uri->ofs, su, n) &&
-	       (uri->len == n || base[uri->ofs + n] == '?');
-}
 
 /* Hands the client connection over to the HTTP/2 mux, with the bytes
  * received so far, and frees the stream. Returns -2: the stream is gone. */

@@ -1,0 +1,115 @@
+/* stats_applet.c - the stats page as an applet: a stream endpoint served
+ * by code instead of a server.
+ *
+ * It renders one piece of the page at a time into the stream's response
+ * buffer, which it takes at response level; when the pool refuses, it
+ * waits for a hand-off like any receiver and resumes then (R3). It never
+ * spins and never blocks its thread.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "engine/stream_int.h"
+
+/* Returns non-zero when <uri> (a span of the head at <base>) names the
+ * frontend's stats page. */
+int is_stats_uri(const struct stream *s, const char *base, const struct h1_span *uri)
+{
+	const char *su = s->fe->cfg->stats_uri;
+	size_t n;
+
+	if (!su || !s->fe->cfg->stats_enabled)
+		return 0;
+	n = strlen(su);
+	return uri->len >= n && !memcmp(base + uri->ofs, su, n) &&
+	       (uri->len == n || base[uri->ofs + n] == '?');
+}
+
+/* Takes the snapshot of a stats request. It is taken before the first
+ * buffer of its answer, so that a quiet proxy shows 0 buffers in use.
+ * Returns 0, or -1 without memory. */
+int stream_stats_render(struct stream *s)
+{
+	if (!s->sp)
+		s->sp = statspage_collect(s->tc->eng, s->fe->cfg->stats_refresh_ms / 1000);
+	return s->sp ? 0 : -1;
+}
+
+/* Room kept in a buffer for a chunk's framing: an 8-digit size line, the
+ * CRLF after the data and the last chunk. */
+#define STATS_FRAMING 24
+
+/* The stats applet: renders the next piece of the page at the tail of the
+ * response buffer (which holds only bytes to forward), as one chunk for
+ * HTTP/1.1 or raw for a close-delimited HTTP/1.0 answer, and ends the
+ * message after the last piece. Returns 1 if it added bytes, 0 when it has
+ * nothing to do or waits for a buffer. */
+int stream_stats_fill(struct stream *s)
+{
+	struct buf *b = &s->res.buf;
+	size_t start, n, len;
+	int chunked = s->req_version >= 11;
+
+	if (!s->sp || s->res.fwd != b_data(b) || (s->res.fwd && b->head))
+		return 0;
+	if (!chan_get_buf(s, &s->res))
+		return 0;
+	if (b_empty(b))
+		b_reset(b);
+	start = b_data(b);
+	if (b->size - start <= STATS_FRAMING)
+		return 0;
+	if (chunked) {
+		char line[24];
+
+		n = statspage_render(s->stats_fmt, s->sp, &s->sp_cur, b->area + start + 10,
+				     b->size - start - STATS_FRAMING);
+		len = 0;
+		if (n) {
+			/* a zero-padded size: the line's width is known before the data */
+			snprintf(line, sizeof(line), "%08zx\r\n", n);
+			memcpy(b->area + start, line, 10);
+			memcpy(b->area + start + 10 + n, "\r\n", 2);
+			len = n + 12;
+		}
+		if (s->sp_cur.done) {
+			memcpy(b->area + start + len, "0\r\n\r\n", 5);
+			len += 5;
+		}
+	} else {
+		len = statspage_render(s->stats_fmt, s->sp, &s->sp_cur, b->area + start, b->size - start);
+	}
+	b->data = start + len;
+	s->res.fwd = b->data;
+	s->moved += len;
+	if (s->sp_cur.done) {
+		statspage_free(s->sp);
+		s->sp = NULL;
+		s->res.st = CH_DONE;
+	}
+	return len != 0;
+}
+
+/* Writes the head of the stats answer into the response buffer that
+ * stream_reply() obtained, and the first piece of the page. Returns 0. */
+int stream_stats_answer(struct stream *s)
+{
+	struct thr_ctx *tc = s->tc;
+	int hlen;
+
+	if (s->req_version < 11)
+		s->cli_close = 1; /* the page ends with the connection */
+	b_reset(&s->res.buf);
+	hlen = snprintf(b_tail(&s->res.buf), b_room(&s->res.buf),
+			"HTTP/1.%d 200 OK\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n%s%s\r\n",
+			s->req_version >= 11, statspage_content_type(s->stats_fmt),
+			s->req_version >= 11 ? "Transfer-Encoding: chunked\r\n" : "",
+			s->cli_close ? "Connection: close\r\n" : "");
+	b_add(&s->res.buf, (size_t)hlen);
+	s->res.fwd = (size_t)hlen;
+	s->res.st = CH_BODY;
+	s->rsp_started = 1;
+	s->log_status = 200;
+	CNT_INC(tc, rsp_by_class[2]);
+	(void)stream_stats_fill(s);
+	return 0;
+}

@@ -1,0 +1,140 @@
+/* stream_int.h - the stream's private types, shared by the files that
+ * make up a stream: stream.c (transactions), stream_log.c (its access log
+ * line) and stats_applet.c (the stats page it can answer with). Nothing
+ * outside these files includes it.
+ */
+#ifndef SLUICE_ENGINE_STREAM_INT_H
+#define SLUICE_ENGINE_STREAM_INT_H
+
+#include <netinet/in.h>
+#include "engine/backend.h"
+#include "engine/log.h"
+#include "engine/statspage.h"
+#include "engine/stream.h"
+
+/* Channel states. */
+enum ch_state {
+	CH_HEAD = 0, /* expecting a message head */
+	CH_BODY,     /* forwarding a body whose end the framing will tell */
+	CH_DONE,     /* the message ended; bytes past <fwd> belong to the next */
+	CH_TUNNEL,   /* forwarding everything until EOF */
+};
+
+struct chan {
+	struct buf buf;
+	struct pool_wait wait;
+	size_t fwd;             /* analysed bytes at the head that may leave */
+	uint64_t wait_since;    /* when it started waiting for a buffer (log Tw) */
+	enum ch_state st;
+	struct h1_body body;
+};
+
+/* Stream states. */
+enum st_state {
+	ST_REQ_HEAD = 0, /* waiting for / parsing a request head */
+	ST_ASSIGN,       /* needs a server slot */
+	ST_QUEUED,       /* waiting in a server or backend queue */
+	ST_CONNECT,      /* connecting to the server */
+	ST_FORWARD,      /* request and response flowing */
+	ST_REPLY,        /* waiting for a buffer to build a reply of our own */
+	ST_CLOSING,      /* flushing a last response, then closing */
+};
+
+struct stream {
+	/* The task comes first: the scheduler frees a killed task with free(),
+	 * which therefore frees the whole stream. */
+	struct task task;
+	struct thr_ctx *tc;
+	struct frontend *fe;
+	struct backend *be;
+	struct mux_ep *cep;      /* client side endpoint (an HTTP/1 connection or an HTTP/2 stream) */
+	struct conn *cli;        /* the client connection when HTTP/1, else NULL */
+	struct conn *srv;        /* server connection */
+	struct tasklet *io;      /* byte moving on buffer hand-offs and endpoint events */
+	struct chan req, res;
+	struct qent qe;
+	struct server *target;   /* server whose slot we hold, or NULL */
+	struct server *avoid;    /* server to avoid on redispatch */
+	struct eng_list link;
+	enum st_state st;
+	int retries_left;
+	int txn_active;          /* a request head was parsed and not yet answered */
+	int txn_count;           /* transactions on this connection so far */
+	int cli_close;           /* close the client after this transaction */
+	int srv_keepalive;       /* the server connection may be reused */
+	int srv_reused;
+	int rsp_started;         /* response bytes were (or are being) sent */
+	int err_sent;            /* the response is one of ours */
+	int owns_conn;           /* the stream is its client connection's only user */
+	int reply_status;        /* our own reply to build in ST_REPLY (200: stats) */
+	enum h1_meth req_meth;
+	int req_version;
+	uint64_t txn_start_ms, queue_start_ms, connect_start_ms;
+	uint64_t cli_act_ms, srv_act_ms;
+	uint64_t moved;          /* bytes received + sent, to see progress */
+	char cli_addr[INET6_ADDRSTRLEN];
+	unsigned cli_port;
+	int stats_fmt;           /* enum statspage_fmt of a stats request */
+	struct statspage_data *sp;       /* stats snapshot being sent, or NULL */
+	struct statspage_cursor sp_cur;  /* where sending it stands */
+	/* access log of the current transaction (stream_log) */
+	int log_pending;         /* a transaction awaits its line */
+	int log_status;          /* status sent to the client, -1 none */
+	enum log_term_cause log_cause;
+	enum log_term_state log_state;
+	int64_t log_tq, log_tc, log_tr; /* ms, -1: not reached */
+	uint64_t log_tw;         /* ms waited for buffers */
+	uint64_t log_fwd_ms;     /* when the server connection was ready */
+	uint64_t bytes_in, bytes_out, log_in0, log_out0;
+	struct server *log_srv;
+	char *log_req;           /* "METHOD URI" captured at parse time, or NULL */
+	size_t log_meth_len, log_req_len;
+};
+
+static inline struct pool *st_pool(const struct stream *s) { return s->tc->eng->pool; }
+static inline const struct cfg_timeouts *fe_to(const struct stream *s) { return &s->fe->cfg->t; }
+static inline const struct cfg_timeouts *be_to(const struct stream *s)
+{
+	return s->be ? &s->be->cfg->t : &s->fe->cfg->t;
+}
+
+/* stream.c */
+
+/* Makes sure <ch> has a buffer to receive into. Returns 1 if it has one,
+ * 0 if the direction is paused waiting for one. */
+int chan_get_buf(struct stream *s, struct chan *ch);
+
+/* Gives the channel's buffer back if it holds no data. */
+void chan_release_if_empty(struct stream *s, struct chan *ch);
+
+/* stream_log.c */
+
+/* Starts the log record of a transaction whose head was just parsed into
+ * <m> (NULL when there is no valid head). */
+void stream_log_begin(struct stream *s, const struct h1_msg *m, const char *base);
+
+/* Records why the transaction is ending early (the first reason wins). */
+void stream_log_term(struct stream *s, enum log_term_cause cause);
+
+/* Writes the line of the transaction that ended, once. */
+void stream_log(struct stream *s);
+
+/* stats_applet.c */
+
+/* Returns non-zero when <uri> (a span of the head at <base>) names the
+ * frontend's stats page. */
+int is_stats_uri(const struct stream *s, const char *base, const struct h1_span *uri);
+
+/* Takes the snapshot of a stats request before the first buffer of its
+ * answer. Returns 0, or -1 without memory. */
+int stream_stats_render(struct stream *s);
+
+/* Writes the head of the stats answer into the response buffer and the
+ * first piece of the page. Returns 0. */
+int stream_stats_answer(struct stream *s);
+
+/* Renders the next piece of the page into the response buffer. Returns 1
+ * if it added bytes, 0 when it has nothing to do or waits for a buffer. */
+int stream_stats_fill(struct stream *s);
+
+#endif /* SLUICE_ENGINE_STREAM_INT_H */
