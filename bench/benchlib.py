@@ -283,6 +283,22 @@ def run_wrk(url, conns, seconds, threads=1, timeout_s=None, cpu=CPU_LOAD):
     return r
 
 
+def cpu_busy(cpu):
+    """Returns the busy time of CPU <cpu> since boot in seconds (user, nice,
+    system, irq, softirq, steal), from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu%s " % cpu):
+                v = [int(x) for x in line.split()[1:]]
+                return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / TICKS
+    return 0.0
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
 def median(values):
     vals = [v for v in values if v is not None]
     return statistics.median(vals) if vals else None

@@ -73,9 +73,14 @@ def one_run(proc, port, size, a, seconds):
     """Runs wrk once against <port>; adds the proxy's CPU figures."""
     url = "http://127.0.0.1:%d/size/%d" % (port, size)
     cpu0 = proc.cpu_seconds() if proc else None
+    busy0, t0 = bl.cpu_busy(bl.CPU_PROXY), time.monotonic()
     r = bl.run_wrk(url, a.conns, seconds)
+    busy = bl.cpu_busy(bl.CPU_PROXY) - busy0
+    r["load1"] = bl.loadavg()
+    # noise: CPU time on the proxy's core that the proxy did not use
+    cpu = proc.cpu_seconds() - cpu0 if proc else 0.0
+    r["foreign_cpu"] = max(0.0, busy - cpu) / (time.monotonic() - t0)
     if proc:
-        cpu = proc.cpu_seconds() - cpu0
         r["cpu_s"] = cpu
         r["cpu_us_per_req"] = cpu * 1e6 / r["requests"] if r["requests"] else None
         r["cpu_s_per_100k"] = cpu * 1e5 / r["requests"] if r["requests"] else None
@@ -100,16 +105,20 @@ def run_case(a, procs, sluice_bin, origin_bin, tmp, origin_port, size, peers):
                 bl.log("  [%d B] run %d of %d: %s (%d s)" % (size, i + 1, a.runs, LABEL[peer],
                                                            a.duration))
                 r = one_run(proc, port, size, a, a.duration)
-                bl.log("      %.0f req/s, p99 %s ms, cpu %s us/req, non-2xx %d, sock err %d" % (
-                    r["rps"], fmt(r["p99_ms"], 2), fmt(r.get("cpu_us_per_req"), 2),
-                    r["non2xx"], r["sock_errors"]))
+                bl.log("      %.0f req/s, p99 %s ms, cpu %s us/req, non-2xx %d, sock err %d, "
+                       "load %.1f, others on CPU %s: %s%%" % (
+                           r["rps"], fmt(r["p99_ms"], 2), fmt(r.get("cpu_us_per_req"), 2),
+                           r["non2xx"], r["sock_errors"], r["load1"], bl.CPU_PROXY,
+                           fmt(r["foreign_cpu"] * 100 if "foreign_cpu" in r else None)))
                 runs[peer].append(r)
         out = {}
         for peer in peers:
             proc, _ = started[peer]
             rs = runs[peer]
             s = {k: bl.median([r.get(k) for r in rs]) for k in
-                 ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "cpu_s_per_100k", "cpu_util")}
+                 ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "cpu_s_per_100k", "cpu_util",
+                  "foreign_cpu")}
+            s["load1_max"] = max(r["load1"] for r in rs)
             s["non2xx"] = sum(r["non2xx"] for r in rs)
             s["sock_errors"] = sum(r["sock_errors"] for r in rs)
             s["requests"] = sum(r["requests"] for r in rs)
@@ -147,17 +156,20 @@ def tables(results, a, peers):
                         a.conns, a.runs, a.duration))
         lines.append("")
         lines.append("| peer | req/s | p50 ms | p99 ms | proxy CPU us/req | CPU s per 100k req"
-                     " | proxy CPU use | non-2xx/3xx | socket errors | peak RSS KiB |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                     " | proxy CPU use | non-2xx/3xx | socket errors | peak RSS KiB"
+                     " | others on proxy CPU | max load avg |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for peer in peers:
             s = res.get(peer)
             if not s:
                 continue
-            lines.append("| %s | %s | %s | %s | %s | %s | %s | %d | %d | %s |" % (
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %d | %d | %s | %s | %.1f |" % (
                 LABEL[peer], fmt(s["rps"]), fmt(s["p50_ms"], 3), fmt(s["p99_ms"], 2),
                 fmt(s["cpu_us_per_req"], 2), fmt(s["cpu_s_per_100k"], 3),
                 fmt(s["cpu_util"] * 100 if s["cpu_util"] is not None else None) + ("%" if s["cpu_util"] is not None else ""),
-                s["non2xx"], s["sock_errors"], fmt(s["rss_kb"])))
+                s["non2xx"], s["sock_errors"], fmt(s["rss_kb"]),
+                fmt(s["foreign_cpu"] * 100 if s["foreign_cpu"] is not None else None)
+                + ("%" if s["foreign_cpu"] is not None else ""), s["load1_max"]))
         lines.append("")
         sl = res.get("sluice")
         for peer in ("haproxy", "nginx"):

@@ -309,6 +309,14 @@ static int cb_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const
 	}
 	if (!len)
 		return 0;
+	if (s->rx_stash.len > s->rx_stash_off) {
+		/* older bytes of this stream wait in its stash: these go behind */
+		if (h2s_rx_stash(s, data, len) < 0)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		s->ep.flags |= EP_RD_READY;
+		mux_ep_wake(&s->ep, SCHED_R_READ);
+		return 0;
+	}
 	c->rx_s = s;
 	c->rx_ptr = data;
 	c->rx_len = len;

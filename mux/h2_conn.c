@@ -134,6 +134,27 @@ int h2_sb_add(struct h2c *c, struct h2_sb *sb, const void *p, size_t n)
 	return 0;
 }
 
+/* Appends <n> bytes at <p> to <sb>, growing it to the exact size needed
+ * (for data that is held a while: no slack is accounted). Returns 0, or -1
+ * when out of memory. */
+int h2_sb_add_exact(struct h2c *c, struct h2_sb *sb, const void *p, size_t n)
+{
+	if (sb->size - sb->len < n) {
+		char *np;
+
+		if (n > SIZE_MAX - sb->len)
+			return -1;
+		np = h2_mem_realloc(c, sb->p, sb->len + n);
+		if (!np)
+			return -1;
+		sb->p = np;
+		sb->size = sb->len + n;
+	}
+	memcpy(sb->p + sb->len, p, n);
+	sb->len += n;
+	return 0;
+}
+
 /* Frees the storage of <sb> and empties it. */
 void h2_sb_free(struct h2c *c, struct h2_sb *sb)
 {
@@ -199,6 +220,7 @@ void h2s_unlink_free(struct h2s *s)
 		c->rx_s = NULL;
 		c->rx_len = 0;
 	}
+	h2s_rx_stash_drop(s);
 	h2_sb_free(c, &s->method);
 	h2_sb_free(c, &s->path);
 	h2_sb_free(c, &s->auth);
@@ -499,8 +521,10 @@ static int h2c_feed(struct h2c *c)
 	/* a paused DATA payload lies in the bytes deleted here: nothing
 	 * writes into dbuf before the stream took it (see h2c_recv) */
 	b_del(&c->dbuf, (size_t)n);
-	if (c->rx_s)
+	if (c->rx_s) {
 		c->rx_flush = 1;
+		c->flags &= ~H2C_RX_GRACE;  /* a new pause: its stream gets a turn */
+	}
 	if (c->flags & H2C_CALM)
 		h2c_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM);
 	return 0;
@@ -536,8 +560,24 @@ static void h2c_recv(struct h2c *c)
 	for (;;) {
 		if (c->flags & (H2C_DEAD | H2C_FATAL | H2C_TERMINATED))
 			break;
-		if (c->rx_s)
-			return;  /* the payload in dbuf waits for its stream */
+		if (c->rx_s) {
+			/* The payload in dbuf waits for its stream, which was
+			 * woken and runs before our next turn: most often it takes
+			 * the bytes in place. If it did not (it waits for a buffer,
+			 * or does not read), they are copied aside so that the
+			 * demux goes on: a WINDOW_UPDATE behind them may be what
+			 * frees the buffer that stream waits for. */
+			if (!(c->flags & H2C_RX_GRACE)) {
+				c->flags |= H2C_RX_GRACE;
+				h2c_wake(c);
+				return;
+			}
+			if (h2s_rx_stash(c->rx_s, c->rx_ptr, c->rx_len) < 0)
+				return;  /* out of memory: H2C_CALM ends the session */
+			c->rx_s = NULL;
+			c->rx_len = 0;
+			continue;
+		}
 		if (!b_empty(&c->dbuf) || c->rx_flush) {
 			if (h2c_feed(c) < 0)
 				break;
@@ -711,6 +751,7 @@ struct h2c *h2c_new(struct sched_thread *thr, unsigned tid, struct pool *pool, i
 	c->cb = *cb;
 	c->cb_ctx = cb_ctx;
 	c->mem_cap = set.mem_cap;
+	c->stash_free = set.mem_cap / 2;
 	/* room over the soft cap for the GOAWAY that ends the session */
 	c->mem_hard = set.mem_cap + set.mem_cap / 2 + 65536;
 	c->max_hdr_list = set.max_header_list_size;

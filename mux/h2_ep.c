@@ -62,14 +62,83 @@ static void h2s_stage(struct h2s *s, const char *str)
 	s->rx_fr_off = 0;
 }
 
+/* Returns the number of stashed payload bytes <s> has not taken yet. */
+static size_t h2s_stashed(const struct h2s *s)
+{
+	return s->rx_stash.len - s->rx_stash_off;
+}
+
 /* Returns non-zero when <s> has request bytes left to give now. */
 static int h2s_rx_has_more(const struct h2s *s)
 {
 	const struct h2c *c = s->c;
 
-	return s->rx_head || s->rx_fr_off < s->rx_fr_len || (c->rx_s == s && c->rx_len) ||
+	return s->rx_head || s->rx_fr_off < s->rx_fr_len || h2s_stashed(s) ||
+	       (c->rx_s == s && c->rx_len) ||
 	       ((s->flags & (H2S_RX_EOS | H2S_RX_CHUNKED | H2S_RX_LAST)) ==
 		(H2S_RX_EOS | H2S_RX_CHUNKED));
+}
+
+/* Copies <n> payload bytes at <p> for <s> to the end of its stash. The
+ * connection window reopens at once while the connection's stash is small
+ * (so one stream that does not read cannot stop the others' DATA), later
+ * only when <s> takes them; the stream window always waits for that, which
+ * bounds the stash of each stream. Returns 0, or -1 when out of memory (the
+ * accounted allocator then flags the connection for ENHANCE_YOUR_CALM). */
+int h2s_rx_stash(struct h2s *s, const uint8_t *p, size_t n)
+{
+	struct h2c *c = s->c;
+	size_t left = h2s_stashed(s);
+
+	if (s->rx_stash_off) {
+		/* what was taken goes, so the stash never outgrows the window */
+		memmove(s->rx_stash.p, s->rx_stash.p + s->rx_stash_off, left);
+		s->rx_stash.len = left;
+		s->rx_stash_off = 0;
+	}
+	if (h2_sb_add_exact(c, &s->rx_stash, p, n) < 0)
+		return -1;
+	c->stash_total += n;
+	if (c->stash_total <= c->stash_free && c->sess)
+		(void)nghttp2_session_consume_connection(c->sess, n);
+	else
+		s->rx_conn_owed += n;
+	return 0;
+}
+
+/* Accounts <n> stashed bytes that <s> took: reopens its stream window and
+ * what it still owed of the connection window, and frees an empty stash. */
+static void h2s_rx_stash_took(struct h2s *s, size_t n)
+{
+	struct h2c *c = s->c;
+	size_t owed = n < s->rx_conn_owed ? n : s->rx_conn_owed;
+
+	s->rx_stash_off += n;
+	c->stash_total -= n;
+	s->rx_conn_owed -= owed;
+	if (c->sess) {
+		(void)nghttp2_session_consume_stream(c->sess, s->id, n);
+		if (owed)
+			(void)nghttp2_session_consume_connection(c->sess, owed);
+	}
+	if (!h2s_stashed(s)) {
+		h2_sb_free(c, &s->rx_stash);
+		s->rx_stash_off = 0;
+	}
+}
+
+/* Drops the stash of <s> (nobody will read it), reopening the connection
+ * window it still held. */
+void h2s_rx_stash_drop(struct h2s *s)
+{
+	struct h2c *c = s->c;
+
+	c->stash_total -= h2s_stashed(s);
+	if (c->sess && s->rx_conn_owed)
+		(void)nghttp2_session_consume_connection(c->sess, s->rx_conn_owed);
+	s->rx_conn_owed = 0;
+	h2_sb_free(c, &s->rx_stash);
+	s->rx_stash_off = 0;
 }
 
 /* Gives the request in HTTP/1.1 wire format: the synthesized head, then
@@ -79,8 +148,9 @@ static size_t h2_rcv_buf(struct mux_ep *ep, struct buf *b, size_t limit)
 {
 	struct h2s *s = (struct h2s *)ep;
 	struct h2c *c = s->c;
-	size_t total = 0, n;
-	int consumed = 0;
+	size_t total = 0, n, avail;
+	const uint8_t *src;
+	int consumed = 0, from_stash;
 
 	h2c_enter(c);
 	if (limit > b->size)
@@ -103,27 +173,43 @@ static size_t h2_rcv_buf(struct mux_ep *ep, struct buf *b, size_t limit)
 			if (s->rx_fr_off < s->rx_fr_len)
 				break;
 		}
-		if (c->rx_s == s && c->rx_len) {
+		/* payload: the stash first (it is older), else the one the
+		 * demux paused on, which then exists only with an empty stash */
+		avail = h2s_stashed(s);
+		from_stash = avail != 0;
+		src = from_stash ? (const uint8_t *)s->rx_stash.p + s->rx_stash_off : c->rx_ptr;
+		if (!from_stash && c->rx_s == s)
+			avail = c->rx_len;
+		if (avail) {
 			if ((s->flags & (H2S_RX_CHUNKED | H2S_RX_INCHUNK)) == H2S_RX_CHUNKED) {
 				char hdr[24];
 
-				snprintf(hdr, sizeof(hdr), "%zx\r\n", c->rx_len);
+				snprintf(hdr, sizeof(hdr), "%zx\r\n", avail);
 				h2s_stage(s, hdr);
 				s->flags |= H2S_RX_INCHUNK;
+				s->rx_ck_left = avail;
 				continue;
 			}
-			n = h2_give(b, limit, c->rx_ptr, c->rx_len);
+			if ((s->flags & H2S_RX_CHUNKED) && avail > s->rx_ck_left)
+				avail = s->rx_ck_left;
+			n = h2_give(b, limit, src, avail);
 			if (!n)
 				break;
-			c->rx_ptr += n;
-			c->rx_len -= n;
 			total += n;
-			if (c->sess)
-				(void)nghttp2_session_consume(c->sess, s->id, n);
 			consumed = 1;
-			if (!c->rx_len) {
-				c->rx_s = NULL;  /* the demux may go on */
-				if (s->flags & H2S_RX_CHUNKED) {
+			if (from_stash) {
+				h2s_rx_stash_took(s, n);
+			} else {
+				c->rx_ptr += n;
+				c->rx_len -= n;
+				if (c->sess)
+					(void)nghttp2_session_consume(c->sess, s->id, n);
+				if (!c->rx_len)
+					c->rx_s = NULL;  /* the demux may go on */
+			}
+			if (s->flags & H2S_RX_CHUNKED) {
+				s->rx_ck_left -= n;
+				if (!s->rx_ck_left) {
 					s->flags &= ~H2S_RX_INCHUNK;
 					h2s_stage(s, "\r\n");
 				}
@@ -475,6 +561,7 @@ static void h2_release(struct mux_ep *ep)
 	}
 	if (c->rx_s == s)
 		h2c_rx_drop(c);
+	h2s_rx_stash_drop(s);
 	h2_mem_free(c, s->rx_head);
 	s->rx_head = NULL;
 	if (!h2s_tx_complete(s))

@@ -22,7 +22,9 @@ enum {
 	H2C_ABORT_REQ = 1u << 9,  /* h2c_abort() asked while busy: done on leave */
 	H2C_FATAL     = 1u << 10, /* the session is unusable: close without flushing */
 	H2C_MBUF_KEPT = 1u << 11, /* an empty mbuf is kept one turn for the woken streams */
+	H2C_RX_GRACE  = 1u << 12, /* the paused payload's stream had its turn to take it */
 };
+
 
 /* A growable string in accounted memory. */
 struct h2_sb {
@@ -47,7 +49,7 @@ enum {
 	H2S_TX_BLOCKED = 1u << 12, /* snd_buf could not take everything: wake on room */
 	H2S_TX_DATA    = 1u << 13, /* a data provider is attached */
 	H2S_HEAD_DONE  = 1u << 14, /* request head fully given to the stream */
-	H2S_RX_INCHUNK = 1u << 15, /* the chunk header of the pending slice was staged */
+	H2S_RX_INCHUNK = 1u << 15, /* a chunk header was given: rx_ck_left bytes follow */
 	H2S_TX_ENDSENT = 1u << 16, /* our END_STREAM left */
 };
 
@@ -74,6 +76,13 @@ struct h2s {
 	size_t        rx_head_len, rx_head_off;
 	char          rx_fr[24];    /* chunk framing waiting to be given */
 	uint8_t       rx_fr_len, rx_fr_off;
+	size_t        rx_ck_left;   /* payload bytes left in the chunk being given */
+	/* payload the stream did not take in its turn, copied out of dbuf so
+	 * the demux goes on (WINDOW_UPDATE, other streams); given before any
+	 * newer payload. Bounded by the stream's receive window. */
+	struct h2_sb  rx_stash;
+	size_t        rx_stash_off;
+	size_t        rx_conn_owed; /* stashed bytes whose connection window is still closed */
 
 	/* response */
 	struct buf   *tx_src;       /* the stream's buffer, only inside snd_buf */
@@ -109,6 +118,11 @@ struct h2c {
 	const uint8_t *rx_ptr;
 	size_t        rx_len;
 	int           rx_flush;     /* call mem_recv once more to end the frame */
+	size_t        stash_total;  /* stashed payload bytes over all streams */
+	/* stashed bytes whose connection window reopens at once (half the
+	 * memory cap): past it, stashed bytes reopen it only when their stream
+	 * takes them, so a connection stashes at most this plus one window */
+	size_t        stash_free;
 
 	struct h2s   *streams;      /* every h2s not freed yet */
 	unsigned      nb_streams;
@@ -126,6 +140,7 @@ struct h2c {
 void *h2_mem_alloc(struct h2c *c, size_t n);
 void  h2_mem_free(struct h2c *c, void *p);
 int   h2_sb_add(struct h2c *c, struct h2_sb *sb, const void *p, size_t n);
+int   h2_sb_add_exact(struct h2c *c, struct h2_sb *sb, const void *p, size_t n);
 void  h2_sb_free(struct h2c *c, struct h2_sb *sb);
 void  h2c_wake(struct h2c *c);
 void  h2c_enter(struct h2c *c);
@@ -143,6 +158,8 @@ void  h2_cb_setup(nghttp2_session_callbacks *cbs);
 extern const struct mux_ops h2_ep_ops;
 void  h2s_set_error(struct h2s *s);
 int   h2s_wake_tx(struct h2s *s);
+int   h2s_rx_stash(struct h2s *s, const uint8_t *p, size_t n);
+void  h2s_rx_stash_drop(struct h2s *s);
 ssize_t h2s_data_read(nghttp2_session *sess, int32_t id, uint8_t *out, size_t len,
 		      uint32_t *data_flags, nghttp2_data_source *src, void *user);
 
