@@ -295,8 +295,10 @@ static int cb_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void
 }
 
 /* A piece of DATA payload: it stays where it is (in the demux buffer) and
- * the demux pauses until the stream took it; the window reopens only then.
- * Payload for a stream nobody reads is dropped and its window reopened. */
+ * the demux pauses until the stream took it, or for one turn at most, after
+ * which h2c_recv stashes it; payload behind a stash joins it at once. The
+ * stream window reopens only for bytes the stream took. Payload for a
+ * stream nobody reads is dropped and its window reopened. */
 static int cb_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8_t *data,
 			 size_t len, void *user)
 {

@@ -439,11 +439,17 @@ int h2c_send(struct h2c *c)
 			break;
 	}
 	if (b_empty(&c->mbuf) && !c->out_len) {
-		/* No mbuf: either none was needed, or we wait for one and the
-		 * hand-off will bring us back. Waking blocked streams now would
-		 * only make them fail to get one and block again, forever. */
-		if (b_is_null(&c->mbuf))
+		/* No mbuf: either none was needed, or we wait for one. While
+		 * the socket takes bytes, blocked streams are woken anyway:
+		 * their frames leave directly (h2c_send_direct), and their
+		 * buffers may be the very ones the mbuf waits for. A stream
+		 * blocks again only once the socket is full, which clears
+		 * H2C_WR_READY, so this cannot loop. */
+		if (b_is_null(&c->mbuf)) {
+			if (c->flags & H2C_WR_READY)
+				(void)h2c_wake_tx_all(c);
 			return 0;
+		}
 		/* An mbuf that nobody filled (it was handed to us while the
 		 * streams that need it were not running): keep it for one turn,
 		 * wake those streams, which run before our tasklet does (FIFO),
@@ -531,9 +537,12 @@ static int h2c_feed(struct h2c *c)
 }
 
 /* Sets the level the demux buffer is asked at: request data normally, but
- * response level while a stream waits to send, since then reading the
- * socket (WINDOW_UPDATE) is what lets response buffers drain: at the lower
- * level the demux could starve behind the very buffers it would free. */
+ * response level while a stream waits to send (a WINDOW_UPDATE lets its
+ * response buffer drain) or waits for the rest of a request whose head it
+ * took (its request buffer drains only with the body): at the lower level
+ * the demux could starve behind the very buffers it would free. The demux
+ * may use the reserve because it never holds its buffer while waiting for
+ * another one: payload a stream does not take is stashed (h2c_recv). */
 static void h2c_dbuf_level(struct h2c *c)
 {
 	enum pool_crit crit = POOL_CRIT_REQUEST;
@@ -542,7 +551,8 @@ static void h2c_dbuf_level(struct h2c *c)
 	if (pool_wait_state(&c->dwait) != POOL_WAIT_IDLE)
 		return;
 	for (s = c->streams; s; s = s->next)
-		if (s->flags & H2S_TX_BLOCKED) {
+		if ((s->flags & H2S_TX_BLOCKED) ||
+		    (s->flags & (H2S_HEAD_DONE | H2S_RX_EOS | H2S_RELEASED)) == H2S_HEAD_DONE) {
 			crit = POOL_CRIT_RESPONSE;
 			break;
 		}
