@@ -75,6 +75,13 @@ static enum pool_crit chan_crit(const struct stream *s, const struct chan *ch)
 {
 	if (ch == &s->res)
 		return POOL_CRIT_RESPONSE;
+	/* the rest of a request body whose stream holds a server slot: it is
+	 * what lets that slot (and the queued requests' buffers behind it) be
+	 * freed, so it may use the reserve like a response; otherwise streams
+	 * queued for the slot, each holding a request buffer, could leave it
+	 * none (seen with POST bodies under a tiny limit) */
+	if (s->target && s->st == ST_FORWARD)
+		return POOL_CRIT_RESPONSE;
 	/* nothing of this request yet: reading a new message frees nothing */
 	return (ch->st == CH_HEAD && !s->txn_active) ? POOL_CRIT_NEWCONN : POOL_CRIT_REQUEST;
 }

@@ -16,10 +16,15 @@
  * wait to be sent. An idle connection holds none. When the pool refuses, a
  * wait entry per direction pauses only that direction.
  *
- * Request bodies are never copied into a private buffer: a DATA payload
- * stays in the demux buffer (the demux pauses) until its stream takes it,
- * and the receive window is reopened (nghttp2_session_consume) only for
- * bytes given to the stream. Response bodies stay in the stream's buffer
+ * A DATA payload stays in the demux buffer until its stream takes it; one
+ * not taken within one turn is stashed in accounted memory so that the
+ * demux goes on (WINDOW_UPDATEs behind it must be read) and the demux
+ * buffer is never held while waiting for a stream. A stash is bounded by
+ * the stream's receive window, which reopens only for bytes given to the
+ * stream; the connection window reopens at stash time only while the
+ * connection's stashes stay under half of mem_cap. Known limit: many
+ * large request bodies queued behind a busy server can exhaust that and
+ * stall the connection until timeouts (see bench/RESULTS.md). Response bodies stay in the stream's buffer
  * until they fit in a DATA frame.
  *
  * All nghttp2 memory goes through an accounted allocator; past

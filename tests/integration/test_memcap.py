@@ -4,6 +4,8 @@ HAProxy 2.6 freezes for good here; Sluice must serve every request."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
 import harness
@@ -90,6 +92,33 @@ def test_waiter_still_times_out(ctx):
     s = pl.wait_quiet(port)
     assert s["pool_in_use"] == 0 and s["pool_waiting"] == 0, s
     assert s["pool_waits_total"] >= 1, s
+    assert proxy.stop() == 0
+
+
+@harness.timeout(120)
+def test_post_bodies_under_tiny_limit(ctx):
+    """Request bodies under a cap: queued streams hold request buffers, so
+    the body of the stream holding the server slot must still get one
+    (it is what frees the slot). HTTP/1.1 and HTTP/2 clients."""
+    harness.require_tool("h2load")
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.oport} maxconn 4"],
+                                      global_extra="    tune.buffers.limit 8\n    tune.buffers.reserve 2",
+                                      defaults_extra="    timeout queue 60s"), name="postcap")
+    big, small = os.path.join(ctx.tmpdir, "big"), os.path.join(ctx.tmpdir, "small")
+    with open(big, "wb") as f:
+        f.write(harness.pattern_bytes(60000))
+    with open(small, "wb") as f:
+        f.write(harness.pattern_bytes(3000))
+    for args, n, body in ((["--h1", "-c", "8"], 400, big), (["-c", "4", "-m", "4"], 400, big),
+                          (["-c", "20", "-m", "50"], pl.scale(3000, 1000), small)):
+        cp = subprocess.run(["h2load", "-n", str(n), "-d", body, *args,
+                             f"http://127.0.0.1:{port}/echo"], capture_output=True, timeout=100)
+        out = cp.stdout.decode(errors="replace")
+        assert f"{n} succeeded" in out and f"{n} 2xx" in out, out
+    s = pl.wait_quiet(port, timeout=20)
+    assert s["pool_in_use"] == 0 and s["pool_peak_allocated"] <= 8, s
+    assert s["req_aborted"] == 0 and s["rsp_errors"] == 0, s
     assert proxy.stop() == 0
 
 
