@@ -9,7 +9,6 @@ import re
 import socket
 import struct
 import subprocess
-import threading
 import time
 
 import harness
@@ -115,13 +114,8 @@ def test_tiny_buffer_limit_h2load(ctx):
 def test_slow_reader_bounded(ctx):
     """A client reading a 10 MB response at 200 KB/s must not make the
     proxy buffer it: buffers in use stay small while other streams flow."""
-    result = {}
-
-    def slow():
-        result["r"] = curl2(["--limit-rate", "200K", h2url(ctx, "/size/10000000")], timeout=20)
-
-    t = threading.Thread(target=slow)
-    t.start()
+    slow = subprocess.Popen(["curl", "-s", "--http2-prior-knowledge", "--limit-rate", "200K",
+                             "-o", os.devnull, h2url(ctx, "/size/10000000")])
     try:
         time.sleep(1.0)
         peak = 0
@@ -131,9 +125,11 @@ def test_slow_reader_bounded(ctx):
             r = curl2([h2url(ctx, "/size/5000")], timeout=5)
             assert r.status == 200 and len(r.body) == 5000
             time.sleep(0.2)
+        assert slow.poll() is None, "the slow download ended early"
         assert peak <= 6, f"slow reader held {peak} buffers"
     finally:
-        t.join(25)
+        slow.terminate()
+        slow.wait(5)
 
 
 def frame(ftype, flags, sid, payload=b""):
