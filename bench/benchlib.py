@@ -74,6 +74,40 @@ def ensure_build(build):
     return sluice, origin
 
 
+def export_head():
+    """Exports the committed HEAD (git archive, the working tree untouched)
+    to /tmp/sluice-bench-REV and returns its release build directory, to be
+    built by ensure_build(). Figures then belong to one commit even while
+    others edit the working tree."""
+    rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], check=True,
+                         stdout=subprocess.PIPE).stdout.decode().strip()
+    src = "/tmp/sluice-bench-" + rev
+    if not os.path.exists(os.path.join(src, "meson.build")):
+        log("exporting HEAD %s to %s" % (rev, src))
+        os.makedirs(src, exist_ok=True)
+        archive = subprocess.Popen(["git", "-C", REPO, "archive", "HEAD"], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", src], stdin=archive.stdout, check=True)
+        if archive.wait() != 0:
+            sys.exit("git archive failed")
+        write(os.path.join(src, ".bench-rev"), rev + "\n")
+    return os.path.join(src, "build-rel")
+
+
+def source_rev(build):
+    """Returns the git revision the build at <build> was made from: the
+    .bench-rev of an export, else the revision of its source tree, marked
+    when that tree has uncommitted changes."""
+    src = os.path.dirname(os.path.abspath(build))
+    try:
+        with open(os.path.join(src, ".bench-rev")) as f:
+            return f.read().strip() + " (clean export of that commit)"
+    except OSError:
+        pass
+    rev = cmd_output(["git", "-C", src, "rev-parse", "--short", "HEAD"])
+    dirty = cmd_output(["git", "-C", src, "status", "--porcelain", "-uno"])
+    return rev + (" + uncommitted changes in the working tree" if dirty else "")
+
+
 def free_ports(n):
     """Returns <n> distinct TCP ports free on 127.0.0.1 right now."""
     socks, ports = [], []
@@ -465,9 +499,10 @@ def cmd_output(argv):
 
 def versions(sluice_bin):
     """Returns a dict of tool versions for the results header."""
+    build = os.path.dirname(os.path.dirname(os.path.abspath(sluice_bin)))
     v = {
         "sluice": cmd_output([sluice_bin, "-v"]),
-        "sluice_git": cmd_output(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]),
+        "sluice_git": source_rev(build),
         "gcc": cmd_output(["gcc", "--version"]).splitlines()[0],
         "haproxy": cmd_output([tool("haproxy") or "haproxy", "-v"]).splitlines()[0],
         "wrk": cmd_output([tool("wrk") or "wrk", "-v"]).splitlines()[0],

@@ -37,6 +37,8 @@ def parse_args():
     ap.add_argument("--conns", type=int, default=50, help="wrk connections (default 50)")
     ap.add_argument("--sizes", default="1024,65536", help="object sizes in bytes")
     ap.add_argument("--build", default=bl.DEFAULT_BUILD, help="Sluice release build directory")
+    ap.add_argument("--head", action="store_true",
+                    help="build and measure a clean export of the committed HEAD instead")
     ap.add_argument("--no-nginx", action="store_true", help="leave nginx out")
     ap.add_argument("--out", help="write the tables in Markdown to this file")
     ap.add_argument("--json", help="write every run's figures to this file")
@@ -215,6 +217,8 @@ def main():
     missing = bl.ensure_tools(("haproxy", "nginx", "wrk"))
     if "haproxy" in missing or "wrk" in missing:
         sys.exit("haproxy and wrk are required (missing: %s)" % ", ".join(sorted(missing)))
+    if a.head:
+        a.build = bl.export_head()
     sluice_bin, origin_bin = bl.ensure_build(a.build)
     peers = [p for p in PEERS if not (p == "nginx" and (a.no_nginx or "nginx" in missing))]
     ver = bl.versions(sluice_bin)

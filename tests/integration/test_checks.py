@@ -293,7 +293,8 @@ backend dead
     dport = harness.free_port()
     proxy, port = pl.start_sluice(
         ctx, lambda p: config(p, backends + frontends.format(dport=dport),
-                              global_extra=f"    log {log}"), name="log")
+                              global_extra=f"    log {log}",
+                              defaults_extra="    timeout server 1s"), name="log")
     assert harness.curl([f"http://127.0.0.1:{port}/size/100"]).status == 200
     long_uri = "/size/1?" + "x" * 5000
     assert harness.curl([f"http://127.0.0.1:{port}{long_uri}"]).status == 200
@@ -301,6 +302,13 @@ backend dead
     with socket.create_connection(("127.0.0.1", dport), timeout=5) as s:
         s.sendall(b"GET /slow HTTP/1.1\r\n")
         assert b" 408 " in s.recv(4096)
+    # a client that leaves in the middle of its request body
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"POST /sha256 HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
+        time.sleep(0.3)
+    # a server that never answers within `timeout server`
+    assert harness.curl([f"http://127.0.0.1:{port}/never"]).status == 504
+    time.sleep(1.0)
     assert proxy.stop() == 0
     with open(log) as f:
         lines = f.read().splitlines()
@@ -316,6 +324,10 @@ backend dead
     assert (dead["be"], dead["status"], dead["ts"]) == ("dead", "503", "SC"), dead.group(0)
     slow = [m for m in parsed if m["status"] == "408"][0]
     assert slow["ts"] == "cR" and slow["be"] == "-", slow.group(0)
+    gone = by_req["POST /sha256"]
+    assert gone["ts"][0] == "C", gone.group(0)
+    never = by_req["GET /never"]
+    assert (never["status"], never["ts"][0]) == ("504", "s"), never.group(0)
     print(f"    {len(lines)} log lines, e.g.: {ok.group(0)}")
 
 
