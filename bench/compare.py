@@ -10,7 +10,7 @@ noisy neighbour hurts every peer alike; the figures are medians.
 The primary efficiency figure is the proxy's own CPU time (utime+stime from
 /proc/PID/stat, read before and after each run) per request completed.
 
-Usage: compare.py [--quick] [--runs N] [--duration S] [--out FILE.md]
+Usage: compare.py [--quick] [--head] [--runs N] [--duration S] [--out FILE.md]
                   [--json FILE] [--build DIR] [--no-nginx] [--sizes 1024,65536]
 """
 import argparse

@@ -14,7 +14,7 @@
 
 Pinning as in compare.py: proxy on CPU 0, wrk and origin on CPU 1.
 
-Usage: memcap.py [--quick] [--duration S] [--out FILE.md] [--json FILE]
+Usage: memcap.py [--quick] [--head] [--runs N] [--duration S] [--out FILE.md] [--json FILE]
                  [--build DIR] [--no-haproxy]
 """
 import argparse
