@@ -186,7 +186,11 @@ static int chan_tx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 
 	if (!ep || !ch->fwd || (ep->flags & EP_CONNECTING))
 		return 0;
+	/* more bytes of a known-length body are on their way */
+	if (ch->st == CH_BODY && ch->body.mode == H1_BODY_LENGTH)
+		ep->flags |= EP_SND_MORE;
 	n = ep->ops->snd_buf(ep, &ch->buf, ch->fwd);
+	ep->flags &= ~EP_SND_MORE;
 	ch->fwd -= n;
 	s->moved += n;
 	if (n && ep == s->cep) {

@@ -32,6 +32,8 @@ enum {
 	EP_SHUT_WR    = 1u << 5, /* our sending side is shut */
 	EP_IDLE       = 1u << 6, /* parked for reuse (server side) */
 	EP_ONE_TXN    = 1u << 7, /* carries exactly one transaction (an HTTP/2 stream) */
+	EP_SND_MORE   = 1u << 8, /* hint set by the stream around snd_buf: more bytes
+	                          * of this message follow at once (known length) */
 };
 
 struct mux_ep;
