@@ -641,7 +641,7 @@ static int kw_global_maxconn(struct parser *p)
 
 static int kw_bufsize(struct parser *p)
 {
-	uint64_t v;
+	uint64_t v = 0;
 
 	if (want_words(p, 1, 1, "size") < 0 ||
 	    get_size(p, p->argv[1], "", MIN_BUFSIZE, MAX_BUFSIZE, &v) < 0)
@@ -652,7 +652,7 @@ static int kw_bufsize(struct parser *p)
 
 static int kw_maxrewrite(struct parser *p)
 {
-	uint64_t v;
+	uint64_t v = 0;
 
 	if (want_words(p, 1, 1, "size") < 0 ||
 	    get_size(p, p->argv[1], "", 0, MAX_BUFSIZE, &v) < 0)
@@ -721,7 +721,7 @@ static int kw_h2_streams(struct parser *p)
 
 static int kw_h2_window(struct parser *p)
 {
-	uint64_t v;
+	uint64_t v = 0;
 
 	if (want_words(p, 1, 1, "size") < 0 ||
 	    get_size(p, p->argv[1], "", 0, H2_MAX_WINDOW, &v) < 0)
@@ -732,7 +732,7 @@ static int kw_h2_window(struct parser *p)
 
 static int kw_h2_table(struct parser *p)
 {
-	uint64_t v;
+	uint64_t v = 0;
 
 	if (want_words(p, 1, 1, "size") < 0 ||
 	    get_size(p, p->argv[1], "", 0, H2_MAX_TABLE, &v) < 0)
@@ -743,7 +743,7 @@ static int kw_h2_table(struct parser *p)
 
 static int kw_h2_list(struct parser *p)
 {
-	uint64_t v;
+	uint64_t v = 0;
 
 	if (want_words(p, 1, 1, "size") < 0 ||
 	    get_size(p, p->argv[1], "", 1, UINT32_MAX, &v) < 0)
@@ -804,7 +804,7 @@ static int kw_timeout(struct parser *p)
 {
 	struct px_settings *s = cur_settings(p);
 	char ctx[64];
-	uint32_t v;
+	uint32_t v = 0;
 	int i;
 
 	if (want_words(p, 1, 2, "timeout name (expected " TIMEOUT_LIST ")") < 0)
@@ -997,8 +997,8 @@ static int kw_proxy_log(struct parser *p)
 static int parse_server_args(struct parser *p, int i, struct cfg_server *srv)
 {
 	uint64_t v;
-	uint32_t t;
-	int h2;
+	uint32_t t = 0;
+	int h2 = 0;
 
 	for (; i < p->argc; i++) {
 		const char *a = p->argv[i];
