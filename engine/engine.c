@@ -63,7 +63,7 @@ static char *eng_msg(const char *fmt, ...)
 
 /* Builds the run-time engine around a parsed config (which it then owns).
  * Returns NULL with *err set on failure; <c> is freed then. */
-static struct sluice *eng_build(struct cfg *c, char **err)
+static struct sluice *eng_build(struct cfg *c, const char *name, char **err)
 {
 	struct engine *e = calloc(1, sizeof(*e));
 	struct pool_config pc = { 0 };
@@ -75,6 +75,17 @@ static struct sluice *eng_build(struct cfg *c, char **err)
 	}
 	e->cfg = c;
 	e->stop_mode = -1;
+	/* parsed for HAProxy compatibility, but this engine speaks only
+	 * HTTP/1.1 to servers yet: refuse rather than silently downgrade */
+	for (unsigned b = 0; b < c->nb_backends; b++)
+		for (unsigned i = 0; i < c->backends[b].nb_servers; i++)
+			if (c->backends[b].servers[i].proto_h2) {
+				*err = eng_msg("%s:%d: 'server' %s: 'proto h2' towards servers is not supported yet",
+					       name, c->backends[b].servers[i].line, c->backends[b].servers[i].name);
+				cfg_free(c);
+				free(e);
+				return NULL;
+			}
 	e->nbthread = c->g.nbthread;
 	pc.bufsize = c->g.bufsize;
 	pc.nbthread = e->nbthread;
@@ -124,14 +135,14 @@ struct sluice *sluice_new_from_text(const char *text, const char *name, char **e
 {
 	struct cfg *c = cfg_parse_text(text, name ? name : "<config>", err);
 
-	return c ? eng_build(c, err) : NULL;
+	return c ? eng_build(c, name ? name : "<config>", err) : NULL;
 }
 
 struct sluice *sluice_new_from_file(const char *path, char **err)
 {
 	struct cfg *c = cfg_parse_file(path, err);
 
-	return c ? eng_build(c, err) : NULL;
+	return c ? eng_build(c, path, err) : NULL;
 }
 
 const char *sluice_warnings(const struct sluice *se)
