@@ -11,7 +11,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$repo/build-bench-rel}
 out=${2:-}
 
-if [ ! -x "$build/bench/pool_bench" ] || [ ! -x "$build/tests/sched/sched_handoff_bench" ]; then
+if [ ! -x "$build/bench/pool_bench" ] || [ ! -x "$build/bench/sched_handoff_bench" ]; then
 	[ -f "$build/build.ninja" ] || meson setup "$build" "$repo" -Dbuildtype=release
 	meson compile -C "$build" pool_bench sched_handoff_bench
 fi
@@ -21,7 +21,7 @@ run() {
 	"$build/bench/pool_bench"
 	echo
 	echo "== sched_handoff_bench (build: $build)"
-	"$build/tests/sched/sched_handoff_bench"
+	"$build/bench/sched_handoff_bench"
 }
 
 if [ -n "$out" ]; then
