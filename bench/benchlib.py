@@ -67,7 +67,12 @@ def ensure_build(build):
     if not (os.access(sluice, os.X_OK) and os.access(origin, os.X_OK)):
         log("building Sluice (release) into " + build)
         if not os.path.exists(os.path.join(build, "build.ninja")):
-            subprocess.run(["meson", "setup", build, "-Dbuildtype=release"], cwd=REPO, check=True)
+            # meson takes the source tree from the working directory: an
+            # export must be configured from inside itself, not from REPO
+            src = os.path.dirname(os.path.abspath(build))
+            if not os.path.exists(os.path.join(src, "meson.build")):
+                src = REPO
+            subprocess.run(["meson", "setup", build, "-Dbuildtype=release"], cwd=src, check=True)
         subprocess.run(["meson", "compile", "-C", build], cwd=REPO, check=True)
     if not (os.access(sluice, os.X_OK) and os.access(origin, os.X_OK)):
         sys.exit("no sluice or sluice-origin binary in " + build)
