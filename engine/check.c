@@ -244,11 +244,25 @@ static void check_begin(struct check *c)
 	check_step(c);
 }
 
+/* The opening of an HTTP/2 connection with prior knowledge: the preface and
+ * an empty SETTINGS frame. */
+static const char chk_h2_hello[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" "\0\0\0\x04\0\0\0\0\0";
+#define CHK_H2_HELLO_LEN (sizeof(chk_h2_hello) - 1)
+
 /* Writes the request into the buffer. Returns 0, or -1 if it does not fit. */
 static int check_build_request(struct check *c)
 {
 	const struct cfg_backend *be = chk_be(c);
-	int n = snprintf(b_tail(&c->buf), b_room(&c->buf),
+	int n;
+
+	if (c->srv->cfg->proto_h2) {
+		if (b_room(&c->buf) < CHK_H2_HELLO_LEN)
+			return -1;
+		memcpy(b_tail(&c->buf), chk_h2_hello, CHK_H2_HELLO_LEN);
+		b_add(&c->buf, CHK_H2_HELLO_LEN);
+		return 0;
+	}
+	n = snprintf(b_tail(&c->buf), b_room(&c->buf),
 			 "%s %s HTTP/1.0\r\nUser-Agent: sluice-check\r\nConnection: close\r\n\r\n",
 			 be->chk_method, be->chk_uri);
 
@@ -256,6 +270,26 @@ static int check_build_request(struct check *c)
 		return -1;
 	b_add(&c->buf, (size_t)n);
 	return 0;
+}
+
+/* Parses the first frame an HTTP/2 server sent: a SETTINGS frame on stream
+ * 0 means it speaks HTTP/2. Returns 1 when decided, 0 when more bytes are
+ * needed. */
+static int check_parse_h2(struct check *c, int eof)
+{
+	const unsigned char *p = (const unsigned char *)c->rx_area;
+
+	if (b_data(&c->rx) < 9) {
+		if (!eof)
+			return 0;
+		check_finish(c, 0, b_data(&c->rx) ? CHK_R_L7_RSP : CHK_R_L7_CLOSED);
+		return 1;
+	}
+	if (p[3] == 0x04 && (p[5] | p[6] | p[7] | p[8]) == 0)
+		check_finish(c, 1, CHK_R_L7_OK);
+	else
+		check_finish(c, 0, CHK_R_L7_RSP);
+	return 1;
 }
 
 /* Parses the start of the answer. Returns 1 when it is decided (the check
@@ -266,6 +300,8 @@ static int check_parse_status(struct check *c, int eof)
 	size_t len = b_data(&c->rx);
 	int status, expect = chk_be(c)->chk_expect_status;
 
+	if (c->srv->cfg->proto_h2)
+		return check_parse_h2(c, eof);
 	/* "HTTP/1.x SSS" is all a check needs; the rest is discarded */
 	if (len < 12) {
 		if (!eof)

@@ -7,6 +7,10 @@
  * `inter` ms connects to the server without blocking and, with
  * `option httpchk`, sends "METHOD URI HTTP/1.0" and reads the status line.
  * Without httpchk a check passes once the TCP connection is established.
+ * For a `proto h2` server the HTTP check is the HTTP/2 handshake instead:
+ * it sends the connection preface and an empty SETTINGS frame and passes
+ * when the server's first frame is a SETTINGS frame (the method, URI and
+ * expected status are not used: no HTTP/2 request is made).
  * With httpchk it passes on the status `http-check expect status` names, or
  * on any 2xx/3xx when none is named.
  *

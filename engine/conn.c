@@ -30,25 +30,35 @@ struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
 	return c;
 }
 
-struct conn *conn_connect(struct thr_ctx *tc, const struct sockaddr *addr, socklen_t len,
-			  tasklet_fn fn, void *owner)
+int conn_sock_connect(const struct sockaddr *addr, socklen_t len, int *inprogress)
 {
 	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	struct conn *c;
-	int inprogress = 0;
 
+	*inprogress = 0;
 	if (fd < 0)
-		return NULL;
+		return -1;
 	if (connect(fd, addr, len) < 0) {
 		if (errno != EINPROGRESS) {
 			int err = errno;
 
 			close(fd);
 			errno = err;
-			return NULL;
+			return -1;
 		}
-		inprogress = 1;
+		*inprogress = 1;
 	}
+	return fd;
+}
+
+struct conn *conn_connect(struct thr_ctx *tc, const struct sockaddr *addr, socklen_t len,
+			  tasklet_fn fn, void *owner)
+{
+	int inprogress;
+	int fd = conn_sock_connect(addr, len, &inprogress);
+	struct conn *c;
+
+	if (fd < 0)
+		return NULL;
 	c = conn_new(tc, fd, fn, owner);
 	if (!c) {
 		close(fd);

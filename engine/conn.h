@@ -50,6 +50,11 @@ struct conn {
  * whose events go to <fn>. Returns NULL (fd left open) on failure. */
 struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner);
 
+/* Opens a non-blocking socket and starts connecting it to <addr>. Returns
+ * the socket, with *inprogress set when the connect has not completed yet,
+ * or -1 with errno set. */
+int conn_sock_connect(const struct sockaddr *addr, socklen_t len, int *inprogress);
+
 /* Starts a non-blocking connect to <addr>. Returns a connection flagged
  * CF_CONNECTING (or already connected), or NULL with errno set. */
 struct conn *conn_connect(struct thr_ctx *tc, const struct sockaddr *addr, socklen_t len,

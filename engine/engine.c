@@ -16,6 +16,7 @@
 #include "engine/check.h"
 #include "engine/conn.h"
 #include "engine/engine.h"
+#include "engine/h2back.h"
 #include "engine/h2front.h"
 #include "engine/log.h"
 #include "engine/stream.h"
@@ -75,17 +76,6 @@ static struct sluice *eng_build(struct cfg *c, const char *name, char **err)
 	}
 	e->cfg = c;
 	e->stop_mode = -1;
-	/* parsed for HAProxy compatibility, but this engine speaks only
-	 * HTTP/1.1 to servers yet: refuse rather than silently downgrade */
-	for (unsigned b = 0; b < c->nb_backends; b++)
-		for (unsigned i = 0; i < c->backends[b].nb_servers; i++)
-			if (c->backends[b].servers[i].proto_h2) {
-				*err = eng_msg("%s:%d: 'server' %s: 'proto h2' towards servers is not supported yet",
-					       name, c->backends[b].servers[i].line, c->backends[b].servers[i].name);
-				cfg_free(c);
-				free(e);
-				return NULL;
-			}
 	e->nbthread = c->g.nbthread;
 	pc.bufsize = c->g.bufsize;
 	pc.nbthread = e->nbthread;
@@ -355,6 +345,7 @@ static void house_cb(struct tasklet *t, unsigned reasons)
 			listener_close(&tc->lis[i]);
 		thr_close_idle_servers(tc);
 		h2front_stop_all(tc, 0);
+		h2back_stop_all(tc, 0);
 		stream_stop_all(tc, 0);
 	}
 	if (mode == SLUICE_STOP_NOW ||
@@ -402,6 +393,7 @@ static int thr_start(struct sched_thread *thr, void *arg)
 
 	eng_list_init(&tc->streams);
 	eng_list_init(&tc->h2fronts);
+	eng_list_init(&tc->h2backs);
 	tc->trash = malloc(e->cfg->g.bufsize);
 	tc->lis = calloc(e->nb_binds + 1, sizeof(*tc->lis));
 	if (!tc->trash || !tc->lis)
@@ -441,6 +433,7 @@ static int thr_stop(struct sched_thread *thr, void *arg)
 	h2front_stop_all(tc, 1);
 	stream_stop_all(tc, 1);
 	thr_close_idle_servers(tc);
+	h2back_stop_all(tc, 1);
 	(void)thr_checks(tc, 0);
 	for (unsigned i = 0; i < tc->nb_lis; i++)
 		listener_close(&tc->lis[i]);

@@ -37,6 +37,7 @@ struct eng_counters {
 	uint64_t bad_requests, bad_responses, buf_waits;
 	uint64_t h2_conn_accepted, h2_conn_closed, h2_streams, h2_resets, h2_goaway_sent;
 	uint64_t h2_dbuf_waits, h2_mbuf_waits, h2_calm_kills;
+	uint64_t h2_srv_conn_opened, h2_srv_conn_closed, h2_srv_streams;
 };
 
 /* Adds <n> to a counter owned by the calling thread. */
@@ -92,6 +93,7 @@ struct thr_ctx {
 	unsigned nb_lis;
 	struct eng_list streams;  /* every stream on this thread */
 	struct eng_list h2fronts; /* HTTP/2 client connections on this thread */
+	struct eng_list h2backs;  /* HTTP/2 server connections on this thread */
 	unsigned nb_streams;
 	char *trash;              /* scratch of bufsize bytes for head rewrites */
 	struct h1_msg msg;        /* scratch parse result */

@@ -22,6 +22,16 @@ struct h2front {
 	char peer[48];
 };
 
+void h2front_settings(const struct cfg_global *g, struct h2_settings *set)
+{
+	*set = (struct h2_settings){
+		.max_concurrent_streams = g->h2_max_streams,
+		.initial_window_size = g->h2_init_window,
+		.header_table_size = g->h2_header_table,
+		.max_header_list_size = g->h2_max_header_list,
+	};
+}
+
 int h2front_is_preface(const char *p, size_t len, int *complete)
 {
 	size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
@@ -45,11 +55,16 @@ static void h2front_count(struct h2front *f)
 
 	h2c_get_stats(f->h2c, &st);
 	CNT_ADD(f->tc, h2_streams, st.streams_opened);
-	CNT_ADD(f->tc, h2_resets, st.streams_reset);
-	CNT_ADD(f->tc, h2_goaway_sent, st.goaway_sent);
-	CNT_ADD(f->tc, h2_dbuf_waits, st.dbuf_waits);
-	CNT_ADD(f->tc, h2_mbuf_waits, st.mbuf_waits);
-	CNT_ADD(f->tc, h2_calm_kills, st.calm_kills);
+	h2_count_closed(f->tc, &st);
+}
+
+void h2_count_closed(struct thr_ctx *tc, const struct h2c_stats *st)
+{
+	CNT_ADD(tc, h2_resets, st->streams_reset);
+	CNT_ADD(tc, h2_goaway_sent, st->goaway_sent);
+	CNT_ADD(tc, h2_dbuf_waits, st->dbuf_waits);
+	CNT_ADD(tc, h2_mbuf_waits, st->mbuf_waits);
+	CNT_ADD(tc, h2_calm_kills, st->calm_kills);
 }
 
 /* Forgets a closed connection: counts it and frees its state. */
@@ -114,12 +129,7 @@ int h2front_accept(struct thr_ctx *tc, struct frontend *fe, int fd, const char *
 		   const char *pre, size_t pre_len)
 {
 	const struct cfg_global *g = &tc->eng->cfg->g;
-	struct h2_settings set = {
-		.max_concurrent_streams = g->h2_max_streams,
-		.initial_window_size = g->h2_init_window,
-		.header_table_size = g->h2_header_table,
-		.max_header_list_size = g->h2_max_header_list,
-	};
+	struct h2_settings set;
 	static const struct h2_callbacks cbs = {
 		.new_stream = h2front_new_stream,
 		.closed = h2front_closed,
@@ -134,6 +144,7 @@ int h2front_accept(struct thr_ctx *tc, struct frontend *fe, int fd, const char *
 		close(fd);
 		return -1;
 	}
+	h2front_settings(g, &set);
 	f->tc = tc;
 	f->fe = fe;
 	snprintf(f->peer, sizeof(f->peer), "%s", peer ? peer : "");

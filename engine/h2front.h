@@ -13,6 +13,17 @@
 #include <sys/socket.h>
 #include "engine/engine.h"
 
+struct h2_settings;
+struct h2c_stats;
+
+/* Adds the final counters of a closed HTTP/2 connection of either role
+ * (resets, GOAWAYs, buffer waits, abuse kills) to its thread's. */
+void h2_count_closed(struct thr_ctx *tc, const struct h2c_stats *st);
+
+/* Fills <set> with the HTTP/2 settings of the configuration (`tune.h2.*`),
+ * the same for client and server connections. */
+void h2front_settings(const struct cfg_global *g, struct h2_settings *set);
+
 /* Returns non-zero if the <len> bytes at <p> may start an HTTP/2 preface,
  * and sets *complete when the whole preface is there. */
 int h2front_is_preface(const char *p, size_t len, int *complete);

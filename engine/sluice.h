@@ -79,9 +79,13 @@ struct sluice_stats {
 	uint64_t timeouts_client, timeouts_server, timeouts_connect, timeouts_http_request;
 	uint64_t bad_requests, bad_responses;
 	uint64_t buf_waits;         /* times a stream direction paused for a buffer */
-	/* HTTP/2 client connections (sums of closed connections' counters) */
+	/* HTTP/2 client connections (streams: sums of closed connections'
+	 * counters); resets, GOAWAYs and buffer waits count both roles */
 	uint64_t h2_conn_accepted, h2_conn_current, h2_streams, h2_resets, h2_goaway_sent;
 	uint64_t h2_dbuf_waits, h2_mbuf_waits, h2_calm_kills;
+	/* HTTP/2 server connections (`server ... proto h2`) and the request
+	 * streams opened on them */
+	uint64_t h2_srv_conn_opened, h2_srv_conn_current, h2_srv_streams;
 	/* pool */
 	uint64_t pool_allocated, pool_peak_allocated, pool_in_use, pool_peak_in_use;
 	uint64_t pool_allocs, pool_failed, pool_injected, pool_waiting, pool_waits_total;

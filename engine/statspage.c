@@ -184,6 +184,8 @@ static const struct sp_field json_flat[] = {
 	{ "h2_streams", ST(h2_streams) }, { "h2_resets", ST(h2_resets) },
 	{ "h2_goaway_sent", ST(h2_goaway_sent) }, { "h2_dbuf_waits", ST(h2_dbuf_waits) },
 	{ "h2_mbuf_waits", ST(h2_mbuf_waits) }, { "h2_calm_kills", ST(h2_calm_kills) },
+	{ "h2_srv_conn_opened", ST(h2_srv_conn_opened) }, { "h2_srv_conn_current", ST(h2_srv_conn_current) },
+	{ "h2_srv_streams", ST(h2_srv_streams) },
 	{ "pool_allocated", ST(pool_allocated) }, { "pool_peak_allocated", ST(pool_peak_allocated) },
 	{ "pool_in_use", ST(pool_in_use) }, { "pool_peak_in_use", ST(pool_peak_in_use) },
 	{ "pool_allocs", ST(pool_allocs) }, { "pool_failed", ST(pool_failed) },
@@ -480,6 +482,9 @@ static const struct pm_metric pm_metrics[] = {
 	{ "sluice_h2_demux_buffer_waits_total", "Times an HTTP/2 demux paused for a buffer.", C, PM_ST, ST(h2_dbuf_waits), PM_RAW, NULL },
 	{ "sluice_h2_mux_buffer_waits_total", "Times an HTTP/2 mux paused for a buffer.", C, PM_ST, ST(h2_mbuf_waits), PM_RAW, NULL },
 	{ "sluice_h2_calm_kills_total", "HTTP/2 connections ended with ENHANCE_YOUR_CALM.", C, PM_ST, ST(h2_calm_kills), PM_RAW, NULL },
+	{ "sluice_h2_server_connections_total", "HTTP/2 connections opened to servers.", C, PM_ST, ST(h2_srv_conn_opened), PM_RAW, NULL },
+	{ "sluice_h2_server_connections_current", "HTTP/2 server connections open now.", G, PM_ST, ST(h2_srv_conn_current), PM_RAW, NULL },
+	{ "sluice_h2_server_streams_total", "HTTP/2 request streams opened towards servers.", C, PM_ST, ST(h2_srv_streams), PM_RAW, NULL },
 	/* pool */
 	{ "sluice_pool_buffers_allocated", "Buffers obtained from the allocator now.", G, PM_ST, ST(pool_allocated), PM_RAW, NULL },
 	{ "sluice_pool_buffers_allocated_peak", "Highest number of buffers allocated.", G, PM_ST, ST(pool_peak_allocated), PM_RAW, NULL },
@@ -708,6 +713,9 @@ static const struct sp_kv html_summary[] = {
 	{ "HTTP/2 demux buffer waits", PM_ST, ST(h2_dbuf_waits), 1 },
 	{ "HTTP/2 mux buffer waits", PM_ST, ST(h2_mbuf_waits), 1 },
 	{ "HTTP/2 connections killed (abuse)", PM_ST, ST(h2_calm_kills), 1 },
+	{ "HTTP/2 server connections opened", PM_ST, ST(h2_srv_conn_opened), 1 },
+	{ "HTTP/2 server connections now", PM_ST, ST(h2_srv_conn_current), 0 },
+	{ "HTTP/2 server streams", PM_ST, ST(h2_srv_streams), 1 },
 };
 
 static const struct sp_kv html_pool[] = {

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "engine/backend.h"
+#include "engine/h2back.h"
 #include "engine/conn.h"
 #include "engine/h2front.h"
 #include "engine/stream_int.h"
@@ -147,9 +148,17 @@ static int chan_rx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 	size_t n, limit;
 	int wake = 0;
 
-	if (!ep || (ep->flags & (EP_CONNECTING | EP_RD_EOF | EP_ERROR)) || !(ep->flags & EP_RD_READY))
+	if (!ep || (ep->flags & EP_CONNECTING) || !chan_wants_rx(s, ch))
 		return 0;
-	if (!chan_wants_rx(s, ch))
+	if (ep->flags & (EP_RD_EOF | EP_ERROR)) {
+		/* Nothing more comes from <ep>. A buffer handed over while we
+		 * waited goes back at once (holding it would starve the next
+		 * waiter), and a failure is the stream's to act on: an HTTP/2
+		 * stream learns of its dead connection only through this. */
+		chan_release_if_empty(s, ch);
+		return (ep->flags & EP_ERROR) != 0;
+	}
+	if (!(ep->flags & EP_RD_READY))
 		return 0;
 	if (!chan_get_buf(s, ch))
 		return 0;
@@ -217,12 +226,10 @@ static int stream_move(struct stream *s)
 	for (int round = 0; round < 8; round++) {
 		uint64_t before = s->moved;
 
-		struct mux_ep *sep = s->srv ? &s->srv->ep : NULL;
-
 		wake |= chan_rx(s, &s->req, s->cep);
 		if (s->st == ST_FORWARD) {
-			wake |= chan_tx(s, &s->req, sep);
-			wake |= chan_rx(s, &s->res, sep);
+			wake |= chan_tx(s, &s->req, s->sep);
+			wake |= chan_rx(s, &s->res, s->sep);
 		}
 		wake |= chan_tx(s, &s->res, s->cep);
 		if (s->sp && s->st == ST_FORWARD && stream_stats_fill(s))
@@ -241,6 +248,10 @@ static int stream_move(struct stream *s)
 static void stream_io(struct stream *s)
 {
 	CNT_INC(s->tc, io_calls);
+	/* an HTTP/2 server stream says through this same tasklet that its
+	 * connection is up, or failed: the state machine must look */
+	if (s->st == ST_CONNECT && s->sep && !s->srv)
+		task_wakeup(&s->task, SCHED_R_WAKE);
 	if (stream_move(s))
 		task_wakeup(&s->task, SCHED_R_WAKE);
 }
@@ -379,8 +390,12 @@ static void stream_srv_detach(struct stream *s, int reuse)
 			srv_idle_put(s->tc, s->srv);
 		else
 			conn_close(s->srv);
-		s->srv = NULL;
+	} else if (s->sep) {
+		/* an HTTP/2 stream: its connection stays with h2back */
+		s->sep->ops->release(s->sep);
 	}
+	s->srv = NULL;
+	s->sep = NULL;
 	pool_wait_cancel(st_pool(s), &s->res.wait);
 	stream_release_slot(s);
 }
@@ -710,7 +725,7 @@ static int stream_timeout(struct stream *s)
 		stream_fail(s, LOG_TC_SRV_TIMEOUT, 503);
 		return 0;
 	case ST_FORWARD:
-		if (s->res.st != CH_DONE && s->srv && tc_now(tc) >= s->srv_act_ms + be_to(s)->server_ms) {
+		if (s->res.st != CH_DONE && s->sep && tc_now(tc) >= s->srv_act_ms + be_to(s)->server_ms) {
 			CNT_INC(tc, timeouts_server);
 			stream_fail(s, LOG_TC_SRV_TIMEOUT, 504);
 		} else {
@@ -755,7 +770,7 @@ static uint64_t stream_expiry(const struct stream *s)
 		EXP_MIN(s->connect_start_ms + bt->connect_ms);
 		break;
 	case ST_FORWARD:
-		if (s->res.st != CH_DONE && s->srv)
+		if (s->res.st != CH_DONE && s->sep)
 			EXP_MIN(s->srv_act_ms + bt->server_ms);
 		/* the stats applet may wait for a buffer: its client timeout runs on */
 		if (s->req.st != CH_DONE || s->res.fwd || s->sp)
@@ -791,6 +806,7 @@ static int stream_assign(struct stream *s)
 	s->log_tq = 0;
 	s->st = ST_CONNECT;
 	s->srv = NULL;
+	s->sep = NULL;
 	return 1;
 }
 
@@ -802,10 +818,12 @@ static void stream_connect_failed(struct stream *s)
 	CNT_INC(tc, srv_connect_errors);
 	if (s->target)
 		__atomic_fetch_add(&s->target->failures, 1, __ATOMIC_RELAXED);
-	if (s->srv) {
+	if (s->srv)
 		conn_close(s->srv);
-		s->srv = NULL;
-	}
+	else if (s->sep)
+		s->sep->ops->release(s->sep);
+	s->srv = NULL;
+	s->sep = NULL;
 	if (s->retries_left-- <= 0) {
 		stream_fail(s, LOG_TC_SRV_ABORT, 503);
 		return;
@@ -821,33 +839,75 @@ static void stream_connect_failed(struct stream *s)
 	s->st = ST_CONNECT;
 }
 
-/* Opens (or reuses) the server connection. Returns 1 to go on, 0 to wait. */
-static int stream_connect(struct stream *s)
+/* Opens (or reuses) an HTTP/1 connection to the stream's server. Returns
+ * 0, or -1 when it cannot even start. */
+static int stream_open_h1(struct stream *s)
 {
 	struct thr_ctx *tc = s->tc;
 	const struct cfg_server *cs = s->target->cfg;
+
+	s->srv = srv_idle_take(tc, s->target);
+	if (s->srv) {
+		s->srv->owner = s;
+		s->srv_reused = 1;
+	} else {
+		s->srv_reused = 0;
+		s->srv = conn_connect(tc, (const struct sockaddr *)&cs->addr, cs->addrlen,
+				      srv_conn_cb, s);
+		if (!s->srv)
+			return -1;
+		s->srv->srv = s->target;
+	}
+	s->sep = &s->srv->ep;
+	return 0;
+}
+
+/* Opens an HTTP/2 stream to the stream's server, on a connection of this
+ * thread with room or a new one. Returns 0, or -1 when it cannot. */
+static int stream_open_h2(struct stream *s)
+{
+	s->sep = h2back_open(s->tc, s->target, &s->srv_reused);
+	if (!s->sep)
+		return -1;
+	s->sep->owner = s->io;
+	return 0;
+}
+
+/* Returns 0 once the server endpoint is connected, 1 while it connects,
+ * -1 when connecting failed. */
+static int stream_connect_check(struct stream *s)
+{
+	if (s->srv)
+		return conn_connect_check(s->srv);
+	if (s->sep->flags & EP_ERROR)
+		return -1;
+	return (s->sep->flags & EP_CONNECTING) ? 1 : 0;
+}
+
+/* Opens (or reuses) the server side. Returns 1 to go on, 0 to wait. */
+static int stream_connect(struct stream *s)
+{
+	struct thr_ctx *tc = s->tc;
 	int ret;
 
-	if (!s->srv) {
-		s->connect_start_ms = tc_now(tc);
-		s->srv = srv_idle_take(tc, s->target);
-		if (s->srv) {
-			s->srv->owner = s;
-			s->srv_reused = 1;
-			CNT_INC(tc, srv_reuses);
-		} else {
-			s->srv_reused = 0;
-			CNT_INC(tc, srv_connects);
-			s->srv = conn_connect(tc, (const struct sockaddr *)&cs->addr, cs->addrlen,
-					      srv_conn_cb, s);
-			if (!s->srv) {
-				stream_connect_failed(s);
-				return 1;
-			}
-			s->srv->srv = s->target;
-		}
+	if (s->cep->flags & EP_ERROR) {
+		/* the client went while we connected: nobody reads an answer */
+		stream_fail(s, LOG_TC_CLI_ABORT, 400);
+		return 1;
 	}
-	ret = conn_connect_check(s->srv);
+	if (!s->sep) {
+		s->connect_start_ms = tc_now(tc);
+		ret = s->target->cfg->proto_h2 ? stream_open_h2(s) : stream_open_h1(s);
+		if (ret < 0) {
+			stream_connect_failed(s);
+			return 1;
+		}
+		if (s->srv_reused)
+			CNT_INC(tc, srv_reuses);
+		else
+			CNT_INC(tc, srv_connects);
+	}
+	ret = stream_connect_check(s);
 	if (ret > 0)
 		return 0;
 	if (ret < 0) {
@@ -867,13 +927,13 @@ static int stream_connect(struct stream *s)
 static int stream_forward(struct stream *s)
 {
 	struct mux_ep *cli = s->cep;
-	struct conn *srv = s->srv;
+	struct mux_ep *srv = s->sep;
 
 	if (cli->flags & EP_ERROR) {
 		stream_fail(s, LOG_TC_CLI_ABORT, 400); /* closes: nobody will read the answer */
 		return 1;
 	}
-	if (srv && (srv->ep.flags & CF_ERROR) && s->res.st != CH_DONE) {
+	if (srv && (srv->flags & EP_ERROR) && s->res.st != CH_DONE) {
 		stream_fail(s, LOG_TC_SRV_ABORT, 502);
 		return 1;
 	}
@@ -882,12 +942,12 @@ static int stream_forward(struct stream *s)
 
 		if (r < 0)
 			return 1;
-		if (r == 0 && srv && (srv->ep.flags & CF_RD_EOF)) {
+		if (r == 0 && srv && (srv->flags & EP_RD_EOF)) {
 			stream_fail(s, LOG_TC_SRV_ABORT, 502);
 			return 1;
 		}
 	}
-	if ((s->res.st == CH_BODY || s->res.st == CH_TUNNEL) && srv && (srv->ep.flags & CF_RD_EOF) &&
+	if ((s->res.st == CH_BODY || s->res.st == CH_TUNNEL) && srv && (srv->flags & EP_RD_EOF) &&
 	    s->res.fwd == b_data(&s->res.buf)) {
 		if (h1_body_eof(&s->res.body) == 0 || s->res.st == CH_TUNNEL) {
 			s->res.st = CH_DONE;
@@ -1024,6 +1084,7 @@ static void stream_process(struct tasklet *t, unsigned reasons)
 				s->target = srv;
 				s->st = ST_CONNECT;
 				s->srv = NULL;
+				s->sep = NULL;
 				again = 1;
 			}
 			break;

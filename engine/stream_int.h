@@ -49,7 +49,8 @@ struct stream {
 	struct backend *be;
 	struct mux_ep *cep;      /* client side endpoint (an HTTP/1 connection or an HTTP/2 stream) */
 	struct conn *cli;        /* the client connection when HTTP/1, else NULL */
-	struct conn *srv;        /* server connection */
+	struct mux_ep *sep;      /* server side endpoint (an HTTP/1 connection or an HTTP/2 stream) */
+	struct conn *srv;        /* the server connection when HTTP/1, else NULL */
 	struct tasklet *io;      /* byte moving on buffer hand-offs and endpoint events */
 	struct chan req, res;
 	struct qent qe;

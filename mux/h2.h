@@ -1,20 +1,41 @@
-/* h2.h - the client-facing HTTP/2 mux (server side, cleartext prior
- * knowledge).
+/* h2.h - the HTTP/2 mux (cleartext, prior knowledge), in both roles.
  *
  * Contract
  * --------
- * An h2c takes over one accepted socket and speaks HTTP/2 on it with an
- * nghttp2 server session. Every request stream becomes a struct mux_ep
- * (mux.h) handed to the engine through h2_callbacks.new_stream; the engine's
- * stream then reads the request in HTTP/1.1 wire format with ep->ops->rcv_buf
- * and writes the HTTP/1.1 response with ep->ops->snd_buf, exactly as it
- * would on a socket.
+ * Server role (h2c_new): an h2c takes over one accepted socket and speaks
+ * HTTP/2 on it with an nghttp2 server session. Every request stream becomes
+ * a struct mux_ep (mux.h) handed to the engine through
+ * h2_callbacks.new_stream; the engine's stream then reads the request in
+ * HTTP/1.1 wire format with ep->ops->rcv_buf and writes the HTTP/1.1
+ * response with ep->ops->snd_buf, exactly as it would on a socket.
+ *
+ * Client role (h2c_new_client): an h2c takes over a socket connecting to a
+ * server and speaks HTTP/2 to it with an nghttp2 client session. The engine
+ * opens request streams with h2c_open_stream() while h2c_open_room() allows;
+ * its stream writes the HTTP/1.1 request with snd_buf (a complete head
+ * first; the body per the head's framing: Content-Length kept, chunked
+ * decoded; bytes after the message are never taken; CONNECT is refused with
+ * EP_ERROR) and reads the response as HTTP/1.1 with rcv_buf: interim 1xx
+ * heads each as their own head before the final one; the final head keeps
+ * the server's content-length, else gets "transfer-encoding: chunked" (the
+ * DATA payload chunk-framed, ending with 0 CRLF CRLF) or "content-length: 0"
+ * when END_STREAM came with the head; a response to HEAD, a 204 or a 304
+ * gets no framing header added. Trailers are dropped both ways. shut_wr is
+ * harmless (the framing ends the request); release resets a stream not
+ * finished both ways (CANCEL). RST_STREAM, a GOAWAY naming a lower
+ * last-stream-id, or connection loss give EP_ERROR to the streams concerned
+ * only; after a GOAWAY the lower streams finish, then the connection closes.
  *
  * Buffers are taken from the pool only while data is in flight: a demux
- * buffer (POOL_CRIT_REQUEST) while the socket has bytes to read or a DATA
+ * buffer (POOL_CRIT_REQUEST; POOL_CRIT_RESPONSE in client role, or while
+ * streams wait for the peer) while the socket has bytes to read or a DATA
  * frame waits for its stream, a mux buffer (POOL_CRIT_EMIT) while frames
  * wait to be sent. An idle connection holds none. When the pool refuses, a
- * wait entry per direction pauses only that direction.
+ * wait entry per direction pauses only that direction; except that while
+ * streams wait for what the demux reads (WINDOW_UPDATE, or responses in
+ * client role), which they may do holding every block of the pool, the
+ * demux reads on into a small heap buffer instead of waiting, and output
+ * leaves straight from nghttp2's memory.
  *
  * A DATA payload stays in the demux buffer until its stream takes it; one
  * not taken within one turn is stashed in accounted memory so that the
@@ -34,8 +55,9 @@
  * function here and every ep op must be called on that thread.
  *
  * Readiness of an endpoint (see mux.h): EP_RD_READY + wake(SCHED_R_READ)
- * when request bytes can be received; EP_RD_EOF once the last byte of the
- * request was given; EP_WR_READY + wake(SCHED_R_WRITE) when snd_buf may
+ * when bytes of the message received (the request in server role, the
+ * response in client role) can be received; EP_RD_EOF once its last byte
+ * was given; EP_WR_READY + wake(SCHED_R_WRITE) when snd_buf may
  * take bytes again (window update, output drained); EP_ERROR +
  * wake(SCHED_R_HUP | SCHED_R_READ | SCHED_R_WRITE) when the stream was reset
  * or the connection died. An endpoint stays valid until ops->release().
@@ -51,7 +73,7 @@
 
 /* Connection settings. A zero field means the default shown. */
 struct h2_settings {
-	uint32_t max_concurrent_streams; /* 100 */
+	uint32_t max_concurrent_streams; /* 100 (server role; a client sends ENABLE_PUSH 0) */
 	uint32_t initial_window_size;    /* 65535 */
 	uint32_t header_table_size;      /* 4096 */
 	uint32_t max_header_list_size;   /* 65536 */
@@ -59,7 +81,8 @@ struct h2_settings {
 };
 
 struct h2_callbacks {
-	/* A new request stream: the engine creates a stream on <ep> (sets
+	/* Server role only (NULL in client role).
+	 * A new request stream: the engine creates a stream on <ep> (sets
 	 * ep->owner). The request head is ready to be received (EP_RD_READY
 	 * is set and the owner is woken with SCHED_R_READ after this
 	 * returns). Called from inside the demux: it must not call ep ops
@@ -84,6 +107,30 @@ struct h2c *h2c_new(struct sched_thread *thr, unsigned tid, struct pool *pool, i
 		    const char *pre, size_t pre_len, const struct h2_settings *set,
 		    const struct h2_callbacks *cb, void *cb_ctx);
 
+/* Client role: takes over the non-blocking socket <fd>, on which connect() was started
+ * (it may still be in progress: the mux waits for writability and checks SO_ERROR) and
+ * speaks HTTP/2 with prior knowledge to a server. <set>, <cb>, <cb_ctx> as for h2c_new;
+ * cb->new_stream is not used (may be NULL). Returns the connection or NULL (errno set,
+ * <fd> left open). Call on thread <thr>. */
+struct h2c *h2c_new_client(struct sched_thread *thr, unsigned tid, struct pool *pool, int fd,
+			   const struct h2_settings *set, const struct h2_callbacks *cb,
+			   void *cb_ctx);
+
+/* Client role: returns how many more request streams may be opened on <c> now: 0 once
+ * the connection failed, is closing, or received GOAWAY; otherwise the peer's
+ * SETTINGS_MAX_CONCURRENT_STREAMS (100 until its SETTINGS arrive) minus the streams open. */
+unsigned h2c_open_room(const struct h2c *c);
+
+/* Client role: opens a request stream and returns its endpoint (the caller sets
+ * ep->owner), or NULL (errno set). The endpoint carries EP_ONE_TXN; it is flagged
+ * EP_CONNECTING while the socket connects (then EP_CONNECTING is cleared, EP_WR_READY set
+ * and the owner woken with SCHED_R_WRITE), EP_WR_READY at once when connected. If the
+ * connection fails, EP_ERROR + wake(SCHED_R_HUP|SCHED_R_READ|SCHED_R_WRITE). */
+struct mux_ep *h2c_open_stream(struct h2c *c);
+
+/* Returns the number of streams of <c> not yet released by their owners. */
+unsigned h2c_nb_streams(const struct h2c *c);
+
 /* Graceful shutdown: GOAWAY(NO_ERROR) naming the last stream processed,
  * lets open streams finish, then closes (the closed callback runs then,
  * possibly before this returns when no stream is open). A client that does
@@ -101,7 +148,7 @@ void h2c_abort(struct h2c *c, uint32_t error_code);
 
 /* Per-connection counters, written by the owning thread only. */
 struct h2c_stats {
-	uint64_t streams_opened;  /* request streams handed to new_stream */
+	uint64_t streams_opened;  /* request streams given to new_stream or opened */
 	uint64_t streams_reset;   /* RST_STREAM sent or received */
 	uint64_t goaway_sent, goaway_recv;
 	uint64_t frames_in, frames_out;

@@ -1,12 +1,14 @@
-/* h2_cb.c - nghttp2 callbacks of the HTTP/2 mux: request streams are born
- * here, their HEADERS become an HTTP/1.1 request head, DATA payloads are
- * handed over in place, and frame events wake the streams concerned. */
+/* h2_cb.c - nghttp2 callbacks of the HTTP/2 mux: in server role request
+ * streams are born here and their HEADERS become an HTTP/1.1 request head
+ * (in client role response HEADERS go to h2_client.c); in both roles DATA
+ * payloads are handed over in place, and frame events wake the streams
+ * concerned. */
 #include <stdio.h>
 #include <string.h>
 #include "mux/h2_int.h"
 
 /* Returns non-zero when the <nl> bytes at <n> spell the C string <s>. */
-static int h2_is(const uint8_t *n, size_t nl, const char *s)
+int h2_is(const uint8_t *n, size_t nl, const char *s)
 {
 	return nl == strlen(s) && memcmp(n, s, nl) == 0;
 }
@@ -17,6 +19,18 @@ static struct h2s *h2_stream(nghttp2_session *sess, int32_t id)
 	return nghttp2_session_get_stream_user_data(sess, id);
 }
 
+/* Frees what the head being received of <s> had collected. */
+void h2s_forget(struct h2s *s)
+{
+	struct h2c *c = s->c;
+
+	h2_sb_free(c, &s->method);
+	h2_sb_free(c, &s->path);
+	h2_sb_free(c, &s->auth);
+	h2_sb_free(c, &s->hdrs);
+	h2_sb_free(c, &s->cookie);
+}
+
 /* Resets <s> with <code> and forgets what its head had collected; the
  * stream is freed when nghttp2 closes it. Returns 0 (a callback result). */
 static int h2s_reject(struct h2s *s, uint32_t code)
@@ -24,11 +38,7 @@ static int h2s_reject(struct h2s *s, uint32_t code)
 	struct h2c *c = s->c;
 
 	s->flags |= H2S_BAD;
-	h2_sb_free(c, &s->method);
-	h2_sb_free(c, &s->path);
-	h2_sb_free(c, &s->auth);
-	h2_sb_free(c, &s->hdrs);
-	h2_sb_free(c, &s->cookie);
+	h2s_forget(s);
 	if (nghttp2_submit_rst_stream(c->sess, NGHTTP2_FLAG_NONE, s->id, code) < 0)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
 	return 0;
@@ -53,12 +63,19 @@ static int cb_begin_frame(nghttp2_session *sess, const nghttp2_frame_hd *hd, voi
 	return 0;
 }
 
-/* A request HEADERS starts: creates the stream state. */
+/* A HEADERS starts: in server role a request one creates the stream
+ * state; in client role a response head starts on its stream. */
 static int cb_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
 {
 	struct h2c *c = user;
 	struct h2s *s;
 
+	if (c->flags & H2C_CLIENT) {
+		s = h2_stream(sess, frame->hd.stream_id);
+		if (s && frame->hd.type == NGHTTP2_HEADERS && !(s->flags & (H2S_BAD | H2S_RX_FINAL)))
+			h2s_resp_begin(s);
+		return 0;
+	}
 	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;
 	s = h2_mem_alloc(c, sizeof(*s));
@@ -119,6 +136,14 @@ static int cb_header(nghttp2_session *sess, const nghttp2_frame *frame, const ui
 	struct h2s *s = h2_stream(sess, frame->hd.stream_id);
 	int rv = 0;
 
+	if (s && (c->flags & H2C_CLIENT)) {
+		if (frame->hd.type != NGHTTP2_HEADERS || (s->flags & (H2S_BAD | H2S_RX_INHEAD)) != H2S_RX_INHEAD)
+			return 0;  /* trailers are dropped */
+		s->hdr_bytes += nl + vl + 32;
+		if (s->hdr_bytes > c->max_hdr_list)
+			return h2s_reject(s, NGHTTP2_ENHANCE_YOUR_CALM);
+		return h2s_resp_header(s, n, nl, v, vl) < 0 ? h2s_reject(s, NGHTTP2_INTERNAL_ERROR) : 0;
+	}
 	if (!s || frame->headers.cat != NGHTTP2_HCAT_REQUEST || (s->flags & (H2S_BAD | H2S_GIVEN)))
 		return 0;
 	s->hdr_bytes += nl + vl + 32;
@@ -150,7 +175,7 @@ static int cb_header(nghttp2_session *sess, const nghttp2_frame *frame, const ui
 }
 
 /* Copies <n> bytes to <p>; returns the position after them. */
-static char *h2_put(char *p, const void *src, size_t n)
+char *h2_put(char *p, const void *src, size_t n)
 {
 	memcpy(p, src, n);
 	return p + n;
@@ -228,6 +253,7 @@ static int h2s_give(struct h2s *s)
 	if (!c->cb.new_stream || c->cb.new_stream(c->cb_ctx, &s->ep) < 0)
 		return h2s_reject(s, NGHTTP2_REFUSED_STREAM);
 	s->flags |= H2S_GIVEN;
+	c->nb_held++;
 	c->st.streams_opened++;
 	mux_ep_wake(&s->ep, SCHED_R_READ);
 	return 0;
@@ -256,7 +282,10 @@ static int cb_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void
 		s = h2_stream(sess, frame->hd.stream_id);
 		if (!s || (s->flags & H2S_BAD))
 			break;
-		if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && !(s->flags & H2S_GIVEN)) {
+		if (s->flags & H2S_RX_INHEAD) {
+			if (h2s_resp_head_done(s, eos) < 0)
+				return h2s_reject(s, NGHTTP2_INTERNAL_ERROR);
+		} else if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && !(s->flags & H2S_GIVEN)) {
 			if (eos)
 				s->flags |= H2S_RX_EOS;
 			return h2s_give(s);
@@ -284,6 +313,8 @@ static int cb_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void
 		break;
 	case NGHTTP2_GOAWAY:
 		c->st.goaway_recv++;
+		if (c->flags & H2C_CLIENT)
+			h2c_goaway_received(c);
 		break;
 	case NGHTTP2_RST_STREAM:
 		c->st.streams_reset++;
@@ -298,14 +329,15 @@ static int cb_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void
  * the demux pauses until the stream took it, or for one turn at most, after
  * which h2c_recv stashes it; payload behind a stash joins it at once. The
  * stream window reopens only for bytes the stream took. Payload for a
- * stream nobody reads is dropped and its window reopened. */
+ * stream nobody reads, or for a response that cannot have a body, is
+ * dropped and its window reopened. */
 static int cb_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8_t *data,
 			 size_t len, void *user)
 {
 	struct h2c *c = user;
 	struct h2s *s = h2_stream(sess, id);
 
-	if (!s || (s->flags & (H2S_GIVEN | H2S_RELEASED | H2S_BAD)) != H2S_GIVEN) {
+	if (!s || (s->flags & (H2S_GIVEN | H2S_RELEASED | H2S_BAD | H2S_RX_NOBODY)) != H2S_GIVEN) {
 		(void)nghttp2_session_consume(sess, id, len);
 		return 0;
 	}
@@ -336,7 +368,7 @@ static int cb_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, voi
 
 	if (!s)
 		return 0;
-	s->flags |= H2S_CLOSED;
+	h2s_closed(s);
 	if (c->rx_s == s)
 		h2c_rx_drop(c);
 	if ((s->flags & (H2S_GIVEN | H2S_RELEASED)) != H2S_GIVEN) {
@@ -348,19 +380,25 @@ static int cb_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, voi
 	return 0;
 }
 
-/* Counts what we sent; after the END_STREAM of a released stream whose
- * request body is still coming, asks the client to stop sending it. */
+/* Counts what we sent; in server role, after the END_STREAM of a released
+ * stream whose request body is still coming, asks the client to stop
+ * sending it; in client role, a request body may follow once its HEADERS
+ * left (they may have waited for a free stream slot). */
 static int cb_frame_send(nghttp2_session *sess, const nghttp2_frame *frame, void *user)
 {
 	struct h2c *c = user;
 	struct h2s *s;
 
 	c->st.frames_out++;
+	if (frame->hd.type == NGHTTP2_HEADERS && (c->flags & H2C_CLIENT) &&
+	    (s = h2_stream(sess, frame->hd.stream_id)) != NULL)
+		(void)h2s_wake_tx(s);
 	if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
 	    (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&
 	    (s = h2_stream(sess, frame->hd.stream_id)) != NULL) {
 		s->flags |= H2S_TX_ENDSENT;
-		if ((s->flags & (H2S_RELEASED | H2S_RX_EOS | H2S_CLOSED)) == H2S_RELEASED)
+		if ((s->flags & (H2S_RELEASED | H2S_RX_EOS | H2S_CLOSED)) == H2S_RELEASED &&
+		    !(c->flags & H2C_CLIENT))
 			(void)nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
 	}
 	if (frame->hd.type == NGHTTP2_GOAWAY)

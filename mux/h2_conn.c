@@ -1,5 +1,6 @@
-/* h2_conn.c - the HTTP/2 connection: socket, demux/mux buffers taken on
- * demand, the accounted nghttp2 allocator, and the connection's life. */
+/* h2_conn.c - the HTTP/2 connection, in either role: socket, demux/mux
+ * buffers taken on demand, the accounted nghttp2 allocator, and the
+ * connection's life. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -227,6 +228,7 @@ void h2s_unlink_free(struct h2s *s)
 	h2_sb_free(c, &s->hdrs);
 	h2_sb_free(c, &s->cookie);
 	h2_mem_free(c, s->rx_head);
+	h2s_closed(s);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -414,8 +416,10 @@ static int h2c_send_direct(struct h2c *c)
  * socket or the session failed (flags say which). */
 int h2c_send(struct h2c *c)
 {
-	if (c->flags & (H2C_DEAD | H2C_FATAL))
+	if (c->flags & (H2C_DEAD | H2C_FATAL | H2C_SOCK_ERR))
 		return -1;
+	if (c->flags & H2C_CONNECTING)
+		return 0;  /* the preface and requests wait in nghttp2 */
 	for (;;) {
 		if (!b_empty(&c->mbuf)) {
 			h2c_sock_send(c);
@@ -536,28 +540,60 @@ static int h2c_feed(struct h2c *c)
 	return 0;
 }
 
-/* Sets the level the demux buffer is asked at: request data normally, but
+/* Returns the level the demux buffer is needed at, and sets the wait
+ * entry to it unless it waits already. In client role the demux
+ * reads responses, so it asks at response level. In server role: request
+ * data normally, but
  * response level while a stream waits to send (a WINDOW_UPDATE lets its
  * response buffer drain) or waits for the rest of a request whose head it
  * took (its request buffer drains only with the body): at the lower level
  * the demux could starve behind the very buffers it would free. The demux
  * may use the reserve because it never holds its buffer while waiting for
  * another one: payload a stream does not take is stashed (h2c_recv). */
-static void h2c_dbuf_level(struct h2c *c)
+static enum pool_crit h2c_dbuf_level(struct h2c *c)
 {
 	enum pool_crit crit = POOL_CRIT_REQUEST;
 	struct h2s *s;
 
-	if (pool_wait_state(&c->dwait) != POOL_WAIT_IDLE)
-		return;
-	for (s = c->streams; s; s = s->next)
+	if (c->flags & H2C_CLIENT)
+		crit = POOL_CRIT_RESPONSE;  /* a client demux reads responses */
+	for (s = c->streams; s && crit == POOL_CRIT_REQUEST; s = s->next)
 		if ((s->flags & H2S_TX_BLOCKED) ||
 		    (s->flags & (H2S_HEAD_DONE | H2S_RX_EOS | H2S_RELEASED)) == H2S_HEAD_DONE) {
 			crit = POOL_CRIT_RESPONSE;
 			break;
 		}
-	if (c->dwait.crit != crit)
+	if (c->dwait.crit != crit && pool_wait_state(&c->dwait) == POOL_WAIT_IDLE)
 		pool_wait_init(&c->dwait, c->tid, crit, h2c_buf_notify, c);
+	return crit;
+}
+
+/* Size of the heap demux buffer used when the pool refuses one while
+ * streams wait for what the demux reads (h2c_dbuf_small). */
+#define H2C_SMALL_DBUF 4096
+
+/* The pool refused the demux buffer. At request level (server role, no
+ * stream waiting for the peer) receiving simply pauses: returns -1. At
+ * response level, streams wait for what the demux reads (WINDOW_UPDATE,
+ * responses in client role) while holding buffers themselves, and every
+ * block may be held that way: the demux then reads on into a small heap
+ * buffer, which never waits, instead of waiting. Returns 0 with that
+ * buffer as dbuf (given back with the others when empty), or -1. */
+static int h2c_dbuf_small(struct h2c *c, enum pool_crit crit)
+{
+	if (crit != POOL_CRIT_RESPONSE)
+		return -1;
+	/* no pool block may wait for us meanwhile: the next turn asks again */
+	pool_wait_cancel(c->pool, &c->dwait);
+	c->dbuf.area = malloc(H2C_SMALL_DBUF);
+	if (!c->dbuf.area) {
+		c->dbuf = BUF_NULL;
+		return -1;
+	}
+	c->dbuf.size = H2C_SMALL_DBUF;
+	c->dbuf.head = c->dbuf.data = 0;
+	c->flags |= H2C_DBUF_HEAP;
+	return 0;
 }
 
 /* Runs the demux: takes the demux buffer only when the socket is readable,
@@ -565,10 +601,11 @@ static void h2c_dbuf_level(struct h2c *c)
  * while a DATA payload waits for its stream (the buffer then stays). */
 static void h2c_recv(struct h2c *c)
 {
+	enum pool_crit crit;
 	int rounds = 0;
 
 	for (;;) {
-		if (c->flags & (H2C_DEAD | H2C_FATAL | H2C_TERMINATED))
+		if (c->flags & (H2C_DEAD | H2C_FATAL | H2C_TERMINATED | H2C_CONNECTING))
 			break;
 		if (c->rx_s) {
 			/* The payload in dbuf waits for its stream, which was
@@ -605,8 +642,9 @@ static void h2c_recv(struct h2c *c)
 			h2c_wake(c);
 			break;
 		}
-		h2c_dbuf_level(c);
-		if (h2c_buf_get(c, &c->dbuf, &c->dwait, c->dwait.crit, &c->st.dbuf_waits) < 0)
+		crit = h2c_dbuf_level(c);
+		if (h2c_buf_get(c, &c->dbuf, &c->dwait, c->dwait.crit, &c->st.dbuf_waits) < 0 &&
+		    h2c_dbuf_small(c, crit) < 0)
 			break;  /* only receiving pauses */
 		h2c_sock_recv(c);
 	}
@@ -658,6 +696,20 @@ void h2c_leave(struct h2c *c)
 	h2c_maybe_free(c);
 }
 
+/* Client role: the socket reported readiness while connecting. Returns 0
+ * when the connection is established, -1 when it failed. */
+static int h2c_connect_result(struct h2c *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)
+		return -1;
+	len = sizeof(ss);
+	return getpeername(c->fd, (struct sockaddr *)&ss, &len);
+}
+
 /* The connection tasklet: socket readiness, buffers handed over, resumes. */
 static void h2c_io_cb(struct tasklet *t, unsigned reasons)
 {
@@ -665,6 +717,18 @@ static void h2c_io_cb(struct tasklet *t, unsigned reasons)
 
 	if (c->flags & H2C_DEAD)
 		return;
+	if (c->flags & H2C_CONNECTING) {
+		/* only the socket's first readiness tells how connect() ended */
+		if (!(reasons & (SCHED_R_WRITE | SCHED_R_HUP | SCHED_R_READ | SCHED_R_RDHUP)))
+			return;
+		c->flags &= ~H2C_CONNECTING;
+		if (h2c_connect_result(c) < 0) {
+			c->flags |= H2C_SOCK_ERR;
+		} else {
+			c->flags |= H2C_RD_READY | H2C_WR_READY;
+			h2c_connected(c);
+		}
+	}
 	if (reasons & SCHED_R_READ)
 		c->flags |= H2C_RD_READY;
 	if (reasons & SCHED_R_WRITE)
@@ -687,11 +751,15 @@ static void h2c_io_cb(struct tasklet *t, unsigned reasons)
 
 /* ---- public API ---- */
 
-/* Sends our SETTINGS (queued; they leave on the first run). */
+/* Sends our SETTINGS (queued; they leave on the first run). A client
+ * refuses server push instead of bounding concurrent streams. */
 static int h2c_submit_settings(struct h2c *c, const struct h2_settings *set)
 {
 	nghttp2_settings_entry iv[] = {
-		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, set->max_concurrent_streams },
+		(c->flags & H2C_CLIENT) ?
+			(nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 } :
+			(nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+						  set->max_concurrent_streams },
 		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, set->initial_window_size },
 		{ NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, set->header_table_size },
 		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, set->max_header_list_size },
@@ -700,8 +768,8 @@ static int h2c_submit_settings(struct h2c *c, const struct h2_settings *set)
 	return nghttp2_submit_settings(c->sess, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
 }
 
-/* Creates the nghttp2 server session of <c> with our allocator. Returns 0
- * or -1. */
+/* Creates the nghttp2 session of <c> (server or client, per H2C_CLIENT)
+ * with our allocator. Returns 0 or -1. */
 static int h2c_session_new(struct h2c *c)
 {
 	nghttp2_session_callbacks *cbs;
@@ -721,7 +789,13 @@ static int h2c_session_new(struct h2c *c)
 	h2_cb_setup(cbs);
 	/* the receive window reopens only for bytes given to a stream */
 	nghttp2_option_set_no_auto_window_update(opt, 1);
-	rv = nghttp2_session_server_new3(&c->sess, cbs, c, opt, &mem);
+	if (c->flags & H2C_CLIENT) {
+		/* what RFC 9113 suggests assuming until the server's SETTINGS */
+		nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
+		rv = nghttp2_session_client_new3(&c->sess, cbs, c, opt, &mem);
+	} else {
+		rv = nghttp2_session_server_new3(&c->sess, cbs, c, opt, &mem);
+	}
 	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(cbs);
 	return rv ? -1 : 0;
@@ -742,13 +816,17 @@ static void h2_settings_fill(struct h2_settings *set)
 		set->mem_cap = 1u << 20;
 }
 
-struct h2c *h2c_new(struct sched_thread *thr, unsigned tid, struct pool *pool, int fd,
-		    const char *pre, size_t pre_len, const struct h2_settings *set_in,
-		    const struct h2_callbacks *cb, void *cb_ctx)
+/* Sets up a connection on <fd> in the role given by <role_flags> (0 or
+ * H2C_CLIENT | H2C_CONNECTING), with <pre_len> pre-read bytes at <pre>.
+ * Returns it, or NULL with errno set and <fd> left open. */
+static struct h2c *h2c_create(struct sched_thread *thr, unsigned tid, struct pool *pool, int fd,
+			      unsigned role_flags, const char *pre, size_t pre_len,
+			      const struct h2_settings *set_in, const struct h2_callbacks *cb,
+			      void *cb_ctx)
 {
 	struct h2_settings set = set_in ? *set_in : (struct h2_settings){ 0 };
 	struct h2c *c;
-	int one = 1;
+	int one = 1, err;
 
 	h2_settings_fill(&set);
 	c = calloc(1, sizeof(*c));
@@ -758,6 +836,7 @@ struct h2c *h2c_new(struct sched_thread *thr, unsigned tid, struct pool *pool, i
 	c->tid = tid;
 	c->pool = pool;
 	c->fd = fd;
+	c->flags = role_flags;
 	c->cb = *cb;
 	c->cb_ctx = cb_ctx;
 	c->mem_cap = set.mem_cap;
@@ -772,34 +851,55 @@ struct h2c *h2c_new(struct sched_thread *thr, unsigned tid, struct pool *pool, i
 		/* the engine's bytes are copied: they are the start of the demux */
 		c->dbuf.area = malloc(pre_len);
 		if (!c->dbuf.area)
-			goto fail;
+			goto fail;  /* errno is ENOMEM */
 		memcpy(c->dbuf.area, pre, pre_len);
 		c->dbuf.size = c->dbuf.data = pre_len;
 		c->flags |= H2C_DBUF_HEAP;
 	}
+	errno = ENOMEM;  /* what nghttp2 failures mean */
 	if (h2c_session_new(c) < 0)
 		goto fail;
 	if (h2c_submit_settings(c, &set) < 0)
 		goto fail;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (sched_fd_add(&c->tl, fd) < 0)
-		goto fail;
-	c->flags |= H2C_RD_READY | H2C_WR_READY;
-	tasklet_wakeup(&c->tl, SCHED_R_WAKE);
+		goto fail;  /* errno set */
+	if (!(c->flags & H2C_CONNECTING)) {
+		c->flags |= H2C_RD_READY | H2C_WR_READY;
+		tasklet_wakeup(&c->tl, SCHED_R_WAKE);
+	}
+	/* else the poller reports the end of connect(), even one that is
+	 * already over: registering reports the current readiness */
 	return c;
 fail:
+	err = errno;
 	if (c->sess)
 		nghttp2_session_del(c->sess);
 	free(c->flags & H2C_DBUF_HEAP ? c->dbuf.area : NULL);
 	free(c);
-	errno = ENOMEM;
+	errno = err;
 	return NULL;
+}
+
+struct h2c *h2c_new(struct sched_thread *thr, unsigned tid, struct pool *pool, int fd,
+		    const char *pre, size_t pre_len, const struct h2_settings *set,
+		    const struct h2_callbacks *cb, void *cb_ctx)
+{
+	return h2c_create(thr, tid, pool, fd, 0, pre, pre_len, set, cb, cb_ctx);
+}
+
+struct h2c *h2c_new_client(struct sched_thread *thr, unsigned tid, struct pool *pool, int fd,
+			   const struct h2_settings *set, const struct h2_callbacks *cb,
+			   void *cb_ctx)
+{
+	return h2c_create(thr, tid, pool, fd, H2C_CLIENT | H2C_CONNECTING, NULL, 0, set, cb, cb_ctx);
 }
 
 void h2c_shutdown(struct h2c *c)
 {
 	if (c->flags & H2C_DEAD)
 		return;
+	c->flags |= H2C_CLOSING;
 	h2c_enter(c);
 	(void)nghttp2_submit_goaway(c->sess, NGHTTP2_FLAG_NONE,
 				    nghttp2_session_get_last_proc_stream_id(c->sess),

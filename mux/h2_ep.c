@@ -1,7 +1,8 @@
-/* h2_ep.c - an HTTP/2 request stream seen as a mux endpoint: the request
- * is given in HTTP/1.1 wire format (rcv_buf), the HTTP/1.1 response is
- * turned into HEADERS and DATA frames straight from the stream's buffer
- * (snd_buf). */
+/* h2_ep.c - an HTTP/2 stream seen as a mux endpoint, in either role: the
+ * message received (the request in server role, the response in client
+ * role) is given in HTTP/1.1 wire format (rcv_buf); the HTTP/1.1 message
+ * sent is turned into HEADERS and DATA frames straight from the stream's
+ * buffer (snd_buf). */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,7 +42,7 @@ int h2s_wake_tx(struct h2s *s)
 	return 1;
 }
 
-/* ---- request side ---- */
+/* ---- receiving side (the request in server role, the response in client role) ---- */
 
 /* Copies up to <n> bytes of <src> into <b> without passing <limit> bytes.
  * Returns how many. */
@@ -163,7 +164,9 @@ static size_t h2_rcv_buf(struct mux_ep *ep, struct buf *b, size_t limit)
 			goto out;
 		h2_mem_free(c, s->rx_head);
 		s->rx_head = NULL;
-		s->flags |= H2S_HEAD_DONE;
+		/* in client role interim 1xx heads come before the final one */
+		if (!(c->flags & H2C_CLIENT) || (s->flags & H2S_RX_FINAL))
+			s->flags |= H2S_HEAD_DONE;
 	}
 	for (;;) {
 		if (s->rx_fr_off < s->rx_fr_len) {
@@ -236,10 +239,10 @@ out:
 	return total;
 }
 
-/* ---- response side ---- */
+/* ---- sending side (the response in server role, the request in client role) ---- */
 
 /* Returns non-zero for a header HTTP/2 forbids (hop-by-hop in HTTP/1.1). */
-static int h2_hop_by_hop(const char *n, size_t nl)
+int h2_hop_by_hop(const char *n, size_t nl)
 {
 	static const char *const names[] = {
 		"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
@@ -249,6 +252,45 @@ static int h2_hop_by_hop(const char *n, size_t nl)
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strlen(names[i]) == nl && strncasecmp(names[i], n, nl) == 0)
 			return 1;
+	return 0;
+}
+
+/* Lowercases the <nl> bytes of header name <n> in place. */
+void h2_lower(char *n, size_t nl)
+{
+	size_t k;
+
+	for (k = 0; k < nl; k++)
+		n[k] = (char)tolower((unsigned char)n[k]);
+}
+
+/* Submits the final head <nva>/<nb> of the message <s> sends (a response
+ * in server role, a request in client role), with a data provider reading
+ * the body from the stream's buffer unless <body> says there is none
+ * (END_STREAM then goes on the HEADERS). Returns 0 or -1. */
+int h2s_submit_msg(struct h2s *s, const nghttp2_nv *nva, size_t nb, const struct h1_body *body,
+		   uint64_t content_length)
+{
+	struct h2c *c = s->c;
+	nghttp2_data_provider prd = { .source.ptr = s, .read_callback = h2s_data_read };
+	int has_body = !body->done && body->mode != H1_BODY_NONE;
+	int rv;
+
+	if (has_body) {
+		s->tx_mode = body->mode;
+		s->tx_left = body->mode == H1_BODY_LENGTH ? content_length : 0;
+		s->tx_ck = CK_SIZE;
+	}
+	if (c->flags & H2C_CLIENT) {
+		rv = nghttp2_submit_request(c->sess, NULL, nva, nb, has_body ? &prd : NULL, s);
+		if (rv > 0)
+			s->id = rv;
+	} else {
+		rv = nghttp2_submit_response(c->sess, s->id, nva, nb, has_body ? &prd : NULL);
+	}
+	if (rv < 0)
+		return -1;
+	s->flags |= H2S_TX_HEAD | (has_body ? H2S_TX_DATA : H2S_TX_DONE);
 	return 0;
 }
 
@@ -264,7 +306,6 @@ static int h2s_submit_head(struct h2s *s, struct h1_msg *m, char *area)
 	struct h1_body body;
 	size_t nb = 0;
 	unsigned i;
-	int rv;
 
 	if (m->status == 101 || m->status < 100 || m->status > 999)
 		return -1;
@@ -272,12 +313,11 @@ static int h2s_submit_head(struct h2s *s, struct h1_msg *m, char *area)
 	nva[nb++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE };
 	for (i = 0; i < m->nb_hdrs; i++) {
 		char *n = area + m->hdrs[i].name.ofs;
-		size_t nl = m->hdrs[i].name.len, k;
+		size_t nl = m->hdrs[i].name.len;
 
 		if (h2_hop_by_hop(n, nl))
 			continue;
-		for (k = 0; k < nl; k++)
-			n[k] = (char)tolower((unsigned char)n[k]);
+		h2_lower(n, nl);
 		nva[nb++] = (nghttp2_nv){ (uint8_t *)n, (uint8_t *)area + m->hdrs[i].value.ofs,
 					  nl, m->hdrs[i].value.len, NGHTTP2_NV_FLAG_NONE };
 	}
@@ -285,33 +325,25 @@ static int h2s_submit_head(struct h2s *s, struct h1_msg *m, char *area)
 		return nghttp2_submit_headers(c->sess, NGHTTP2_FLAG_NONE, s->id, NULL, nva, nb, NULL) < 0 ? -1 : 0;
 	if (h1_body_init(&body, m, s->meth) < 0)
 		return -1;
-	if (body.done || body.mode == H1_BODY_NONE) {
-		rv = nghttp2_submit_response(c->sess, s->id, nva, nb, NULL);
-		s->flags |= H2S_TX_HEAD | H2S_TX_DONE;
-	} else {
-		nghttp2_data_provider prd = { .source.ptr = s, .read_callback = h2s_data_read };
-
-		s->tx_mode = body.mode;
-		s->tx_left = body.mode == H1_BODY_LENGTH ? m->content_length : 0;
-		s->tx_ck = CK_SIZE;
-		rv = nghttp2_submit_response(c->sess, s->id, nva, nb, &prd);
-		s->flags |= H2S_TX_HEAD | H2S_TX_DATA;
-	}
-	return rv < 0 ? -1 : 0;
+	return h2s_submit_msg(s, nva, nb, &body, m->content_length);
 }
 
-/* Takes one response head from the front of <b> (at most <max> bytes).
- * Returns its length, 0 when it is not complete yet, or -1 when it is bad. */
+/* Takes one head from the front of <b> (at most <max> bytes): a response
+ * in server role, the request in client role. Returns its length, 0 when
+ * it is not complete yet, or -1 when it is bad or refused. */
 static long h2s_take_head(struct h2s *s, struct buf *b, size_t max)
 {
+	int client = !!(s->c->flags & H2C_CLIENT);
 	struct h1_msg m;
 	int r;
 
 	b_realign(b);
-	r = h1_parse_head(b_head(b), max, 0, b->size, &m);
+	r = h1_parse_head(b_head(b), max, client, b->size, &m);
 	if (r == H1_NEED_MORE)
 		return b_full(b) ? -1 : 0;
-	if (r < 0 || h2s_submit_head(s, &m, b_head(b)) < 0)
+	if (r < 0)
+		return -1;
+	if ((client ? h2s_submit_request(s, &m, b_head(b)) : h2s_submit_head(s, &m, b_head(b))) < 0)
 		return -1;
 	b_del(b, (size_t)r);
 	return r;
@@ -463,10 +495,12 @@ ssize_t h2s_data_read(nghttp2_session *sess, int32_t id, uint8_t *out, size_t le
 	return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
 }
 
-/* Takes the HTTP/1.1 response from <b>: heads become HEADERS, body bytes
- * leave in DATA frames as far as windows and the mux buffer allow. What
- * does not fit stays in <b> and EP_WR_READY is cleared until there is room
- * (WINDOW_UPDATE, output drained). */
+/* Takes the HTTP/1.1 message sent (the response in server role, the
+ * request in client role) from <b>: heads become HEADERS, body bytes leave
+ * in DATA frames as far as windows and the mux buffer allow. What does not
+ * fit stays in <b> and EP_WR_READY is cleared until there is room
+ * (WINDOW_UPDATE, output drained). Bytes past the end of the message are
+ * never taken. */
 static size_t h2_snd_buf(struct mux_ep *ep, struct buf *b, size_t max)
 {
 	struct h2s *s = (struct h2s *)ep;
@@ -478,6 +512,11 @@ static size_t h2_snd_buf(struct mux_ep *ep, struct buf *b, size_t max)
 		max = b_data(b);
 	if ((c->flags & H2C_DEAD) || (ep->flags & EP_ERROR) || (s->flags & (H2S_CLOSED | H2S_TX_DONE)))
 		goto out;
+	if ((c->flags & (H2C_GOAWAY_RX | H2C_CLOSING)) && !(s->flags & H2S_TX_HEAD)) {
+		/* client role: no new request may start any more */
+		h2s_set_error(s);
+		goto out;
+	}
 	while (!(s->flags & H2S_TX_HEAD) && max) {
 		long r = h2s_take_head(s, b, max);
 
@@ -512,8 +551,9 @@ out:
 	return taken;
 }
 
-/* The stream sent everything: a close-delimited body ends here, a body
- * that is not complete is reset, a response never begun is reset. */
+/* The stream sent everything: in server role a close-delimited body ends
+ * here, a body that is not complete is reset, a response never begun is
+ * reset. In client role the request's own framing ends it: nothing to do. */
 static void h2_shut_wr(struct mux_ep *ep)
 {
 	struct h2s *s = (struct h2s *)ep;
@@ -522,6 +562,8 @@ static void h2_shut_wr(struct mux_ep *ep)
 	if (ep->flags & EP_SHUT_WR)
 		return;
 	ep->flags |= EP_SHUT_WR;
+	if (c->flags & H2C_CLIENT)
+		return;
 	s->flags |= H2S_TX_SHUT;
 	if ((c->flags & H2C_DEAD) || (s->flags & (H2S_CLOSED | H2S_TX_DONE)))
 		return;
@@ -543,19 +585,23 @@ static int h2s_tx_complete(const struct h2s *s)
 		s->tx_mode == H1_BODY_CLOSE);
 }
 
-/* The engine is done with the stream: an unfinished response is reset
- * (CANCEL); a finished one leaves first, and if the request body is still
- * coming, RST_STREAM(NO_ERROR) follows our END_STREAM (cb_frame_send) to
- * stop it. The state is freed once nghttp2 closed the stream. */
+/* The engine is done with the stream. Server role: an unfinished response
+ * is reset (CANCEL); a finished one leaves first, and if the request body
+ * is still coming, RST_STREAM(NO_ERROR) follows our END_STREAM
+ * (cb_frame_send) to stop it. Client role: a stream not finished both ways
+ * is reset (CANCEL); one whose request never started is freed at once. The
+ * state is freed once nghttp2 closed the stream. */
 static void h2_release(struct mux_ep *ep)
 {
 	struct h2s *s = (struct h2s *)ep;
 	struct h2c *c = s->c;
+	int client = !!(c->flags & H2C_CLIENT);
 
 	h2c_enter(c);
 	s->flags |= H2S_RELEASED;
 	s->ep.owner = NULL;
-	if ((c->flags & H2C_DEAD) || (s->flags & H2S_CLOSED)) {
+	c->nb_held--;
+	if ((c->flags & H2C_DEAD) || (s->flags & H2S_CLOSED) || (client && !s->id)) {
 		h2s_unlink_free(s);
 		goto out;
 	}
@@ -564,7 +610,11 @@ static void h2_release(struct mux_ep *ep)
 	h2s_rx_stash_drop(s);
 	h2_mem_free(c, s->rx_head);
 	s->rx_head = NULL;
-	if (!h2s_tx_complete(s))
+	h2s_forget(s);
+	if (client) {
+		if ((s->flags & (H2S_TX_DONE | H2S_RX_EOS)) != (H2S_TX_DONE | H2S_RX_EOS))
+			(void)nghttp2_submit_rst_stream(c->sess, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+	} else if (!h2s_tx_complete(s))
 		(void)nghttp2_submit_rst_stream(c->sess, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
 	else if ((s->flags & (H2S_RX_EOS | H2S_TX_ENDSENT)) == H2S_TX_ENDSENT)
 		(void)nghttp2_submit_rst_stream(c->sess, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);

@@ -23,6 +23,10 @@ enum {
 	H2C_FATAL     = 1u << 10, /* the session is unusable: close without flushing */
 	H2C_MBUF_KEPT = 1u << 11, /* an empty mbuf is kept one turn for the woken streams */
 	H2C_RX_GRACE  = 1u << 12, /* the paused payload's stream had its turn to take it */
+	H2C_CLIENT    = 1u << 13, /* client role: we send requests, the peer is a server */
+	H2C_CONNECTING= 1u << 14, /* client role: connect() not finished yet */
+	H2C_GOAWAY_RX = 1u << 15, /* the peer sent GOAWAY: no new stream */
+	H2C_CLOSING   = 1u << 16, /* h2c_shutdown() was called: no new stream */
 };
 
 
@@ -51,9 +55,14 @@ enum {
 	H2S_HEAD_DONE  = 1u << 14, /* request head fully given to the stream */
 	H2S_RX_INCHUNK = 1u << 15, /* a chunk header was given: rx_ck_left bytes follow */
 	H2S_TX_ENDSENT = 1u << 16, /* our END_STREAM left */
+	H2S_SLOT       = 1u << 17, /* client role: counts in c->nb_open (not closed yet) */
+	H2S_RX_INHEAD  = 1u << 18, /* client role: a response head block is being received */
+	H2S_RX_FINAL   = 1u << 19, /* client role: the final response head was composed */
+	H2S_RX_NOBODY  = 1u << 20, /* client role: the response cannot have a body */
 };
 
-/* Response chunked-body decoder states (h2_ep.c). */
+/* Chunked-body decoder states of the message we send (h2_ep.c): the
+ * response in server role, the request in client role. */
 enum h2_ck {
 	CK_SIZE = 0, CK_SIZE_MORE, CK_EXT, CK_SIZE_LF, CK_DATA, CK_DATA_CR, CK_DATA_LF,
 	CK_TRL_START, CK_TRL_LINE, CK_END_LF, CK_DONE, CK_BAD
@@ -67,9 +76,11 @@ struct h2s {
 	struct h2s   *next, *prev;  /* in c->streams */
 	int32_t       id;
 	unsigned      flags;        /* H2S_* */
-	enum h1_meth  meth;
+	enum h1_meth  meth;         /* method of the request carried */
+	int           status;       /* client role: :status of the head being received */
 
-	/* request head being built, then given */
+	/* received head being built (the request in server role, a response
+	 * in client role; only hdrs is used then), then given as rx_head */
 	struct h2_sb  method, path, auth, hdrs, cookie;
 	size_t        hdr_bytes;    /* header list size (RFC 9113 6.5.2) */
 	char         *rx_head;
@@ -84,7 +95,7 @@ struct h2s {
 	size_t        rx_stash_off;
 	size_t        rx_conn_owed; /* stashed bytes whose connection window is still closed */
 
-	/* response */
+	/* the message we send: the response (server role), the request (client role) */
 	struct buf   *tx_src;       /* the stream's buffer, only inside snd_buf */
 	size_t        tx_budget;    /* bytes snd_buf may still take */
 	size_t        tx_taken;     /* bytes taken during this snd_buf */
@@ -126,6 +137,8 @@ struct h2c {
 
 	struct h2s   *streams;      /* every h2s not freed yet */
 	unsigned      nb_streams;
+	unsigned      nb_held;      /* streams given to their owner and not released */
+	unsigned      nb_open;      /* client role: streams opened and not closed yet */
 
 	size_t        mem_cur, mem_cap, mem_hard;
 	size_t        hblock;       /* bytes of the header block being received */
@@ -153,14 +166,30 @@ void  h2c_rx_drop(struct h2c *c);
 
 /* h2_cb.c */
 void  h2_cb_setup(nghttp2_session_callbacks *cbs);
+int   h2_is(const uint8_t *n, size_t nl, const char *s);
+char *h2_put(char *p, const void *src, size_t n);
+void  h2s_forget(struct h2s *s);
 
 /* h2_ep.c */
 extern const struct mux_ops h2_ep_ops;
+int   h2_hop_by_hop(const char *n, size_t nl);
+void  h2_lower(char *n, size_t nl);
+int   h2s_submit_msg(struct h2s *s, const nghttp2_nv *nva, size_t nb, const struct h1_body *body,
+		     uint64_t content_length);
 void  h2s_set_error(struct h2s *s);
 int   h2s_wake_tx(struct h2s *s);
 int   h2s_rx_stash(struct h2s *s, const uint8_t *p, size_t n);
 void  h2s_rx_stash_drop(struct h2s *s);
 ssize_t h2s_data_read(nghttp2_session *sess, int32_t id, uint8_t *out, size_t len,
 		      uint32_t *data_flags, nghttp2_data_source *src, void *user);
+
+/* h2_client.c */
+void  h2c_connected(struct h2c *c);
+void  h2c_goaway_received(struct h2c *c);
+void  h2s_closed(struct h2s *s);
+int   h2s_submit_request(struct h2s *s, struct h1_msg *m, char *area);
+void  h2s_resp_begin(struct h2s *s);
+int   h2s_resp_header(struct h2s *s, const uint8_t *n, size_t nl, const uint8_t *v, size_t vl);
+int   h2s_resp_head_done(struct h2s *s, int eos);
 
 #endif /* SLUICE_MUX_H2_INT_H */

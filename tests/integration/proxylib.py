@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 import socket
 import threading
 import time
@@ -159,3 +161,34 @@ def open_idle(port: int, n: int, path: str = "/size/100") -> list[socket.socket]
                 raise AssertionError("idle connection closed early")
             data += chunk
     return socks
+
+
+def h2load(url, n, c, m, timeout=120, extra=()):
+    """Runs h2load and returns (succeeded, failed, errored, 2xx, output)."""
+    cp = subprocess.run(["h2load", "-n", str(n), "-c", str(c), "-m", str(m), *extra, url],
+                        capture_output=True, timeout=timeout)
+    out = cp.stdout.decode(errors="replace")
+    m_req = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                      r"(\d+) failed, (\d+) errored", out)
+    m_st = re.search(r"status codes: (\d+) 2xx", out)
+    assert m_req and m_st, out
+    return int(m_req.group(4)), int(m_req.group(5)), int(m_req.group(6)), int(m_st.group(1)), out
+
+
+def h2load_tiny_limit(ctx, server_line: str, n: int) -> dict:
+    """Starts a sluice with 8 buffers (reserve 2) in front of <server_line>,
+    runs h2load -c 50 -m 100 for <n> requests (HTTP/2 preface detected on
+    its listener), asserts that all of them got a 2xx and that every buffer
+    went back, stops it and returns its final counters."""
+    proxy, port = start_sluice(
+        ctx, lambda p: make_config(p, [server_line],
+                                   global_extra="    tune.buffers.limit 8\n    tune.buffers.reserve 2",
+                                   defaults_extra="    timeout queue 60s"), name="h2cap")
+    ok, failed, errored, s2xx, out = h2load(f"http://127.0.0.1:{port}/size/2000", n, 50, 100, timeout=170)
+    assert ok == n and s2xx == n and failed == 0 and errored == 0, out
+    s = wait_quiet(port, timeout=20)
+    assert s["pool_in_use"] == 0 and s["pool_waiting"] == 0, s
+    assert s["pool_peak_allocated"] <= 8, s
+    assert s["pool_notifies"] == s["pool_handoffs"], s
+    assert proxy.stop() == 0
+    return s

@@ -259,7 +259,7 @@ def test_config_errors_name_file_and_line(ctx):
     assert cp.returncode != 0 and f"{path}:3:".encode() in cp.stderr, cp.stderr
     with open(path, "w") as f:
         f.write("frontend x\n    bind 127.0.0.1:1\n    default_backend b\n"
-                "backend b\n    server s 127.0.0.1:2 proto h2\n")
+                "backend b\n    server s 127.0.0.1:2 proto h3\n")
     cp = subprocess.run([exe, "-c", "-f", path], capture_output=True, timeout=10)
     assert cp.returncode != 0 and f"{path}:5:".encode() in cp.stderr, cp.stderr
     cp = subprocess.run([exe, "-c"], capture_output=True, timeout=10)

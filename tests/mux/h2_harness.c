@@ -58,7 +58,7 @@ uint32_t h2h_pat_fnv(uint64_t n)
 	return h;
 }
 
-static uint64_t now_ms(void)
+uint64_t h2h_now_ms(void)
 {
 	struct timespec ts;
 
@@ -70,8 +70,8 @@ static uint64_t now_ms(void)
 
 struct h2h_call {
 	struct tasklet tl;
-	void (*fn)(struct h2h *h, void *arg);
-	struct h2h *h;
+	void (*fn)(void *ctx, void *arg);
+	void *ctx;
 	void *arg;
 	int done;
 };
@@ -80,29 +80,34 @@ static void h2h_call_cb(struct tasklet *t, unsigned reasons)
 {
 	struct h2h_call *call = t->ctx;
 
-	call->fn(call->h, call->arg);
+	call->fn(call->ctx, call->arg);
 	__atomic_store_n(&call->done, 1, __ATOMIC_RELEASE);
 }
 
-/* Runs <fn> on the scheduler thread and waits for it (bounded: 5 s). */
-static int h2h_call(struct h2h *h, void (*fn)(struct h2h *, void *), void *arg)
+int h2h_run_on(struct sched_thread *thr, void (*fn)(void *ctx, void *arg), void *ctx, void *arg)
 {
 	struct h2h_call *call = calloc(1, sizeof(*call));
-	uint64_t end = now_ms() + 5000;
+	uint64_t end = h2h_now_ms() + 5000;
 	int ok;
 
 	if (!call)
 		return -1;
 	call->fn = fn;
-	call->h = h;
+	call->ctx = ctx;
 	call->arg = arg;
-	tasklet_init(&call->tl, h->thr, h2h_call_cb, call);
+	tasklet_init(&call->tl, thr, h2h_call_cb, call);
 	tasklet_wakeup(&call->tl, SCHED_R_WAKE);
-	while (!(ok = __atomic_load_n(&call->done, __ATOMIC_ACQUIRE)) && now_ms() < end)
+	while (!(ok = __atomic_load_n(&call->done, __ATOMIC_ACQUIRE)) && h2h_now_ms() < end)
 		usleep(200);
 	if (ok)
 		free(call);  /* leaked on timeout rather than freed under the loop */
 	return ok ? 0 : -1;
+}
+
+/* Runs <fn> on the scheduler thread of <h> and waits for it. */
+static int h2h_call(struct h2h *h, void (*fn)(void *, void *), void *arg)
+{
+	return h2h_run_on(h->thr, fn, h, arg);
 }
 
 /* ---- the fake engine stream ---- */
@@ -119,11 +124,7 @@ struct fs {
 	int phase, mode, interim;
 	char *req;
 	size_t req_len, req_cap;
-	uint64_t body_len, body_gen, chunk_left;
-	unsigned k;
-	int final_done;
-	char pend[256];
-	size_t pend_len, pend_off;
+	struct h2h_gen g;           /* the response */
 };
 
 static void fs_notify(struct pool_wait *w)
@@ -173,12 +174,15 @@ static void fs_finish(struct fs *fs, int error)
 	tasklet_kill(&fs->tl, 1);
 }
 
-/* Chooses the response from the request line. */
+/* Chooses the response from the request line: see h2_harness.h. A HEAD
+ * request gets the head only; /204 gets a 204 without a body. */
 static void fs_plan(struct fs *fs)
 {
-	char path[128] = "", cl[64] = "";
+	char path[128] = "", cl[64] = "", head[256];
 	unsigned long long n = 5;
 	const char *sp = memchr(fs->req, ' ', fs->req_len);
+	int is_head = fs->req_len > 5 && !memcmp(fs->req, "HEAD ", 5);
+	const char *status = "200 OK";
 
 	if (sp)
 		sscanf(sp + 1, "%127s", path);
@@ -193,58 +197,75 @@ static void fs_plan(struct fs *fs)
 		fs->interim = 1;
 	else
 		n = 5;
-	fs->body_len = n;
-	fs->pend_off = 0;
-	if (fs->mode == FS_CL)
+	if (!strcmp(path, "/204")) {
+		status = "204 No Content";
+		n = 0;
+	} else if (fs->mode == FS_CL) {
 		snprintf(cl, sizeof(cl), "Content-Length: %llu\r\n", n);
-	else if (fs->mode == FS_CH)
+	} else if (fs->mode == FS_CH) {
 		snprintf(cl, sizeof(cl), "Transfer-Encoding: chunked\r\n");
-	fs->pend_len = (size_t)snprintf(fs->pend, sizeof(fs->pend), "%s"
-		"HTTP/1.1 200 OK\r\nX-Test: yes\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n%s\r\n",
-		fs->interim ? "HTTP/1.1 100 Continue\r\n\r\n" : "", cl);
+	}
+	snprintf(head, sizeof(head), "%s"
+		"HTTP/1.1 %s\r\nX-Test: yes\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n%s\r\n",
+		fs->interim ? "HTTP/1.1 100 Continue\r\n\r\n" : "", status, cl);
+	h2h_gen_init(&fs->g, head, is_head ? 0 : n, fs->mode == FS_CH && !is_head);
 }
 
-/* Generates the next response bytes into fs->b. */
-static void fs_gen(struct fs *fs)
+void h2h_gen_init(struct h2h_gen *g, const char *head, uint64_t body_len, int chunked)
 {
-	struct buf *b = &fs->b;
+	memset(g, 0, sizeof(*g));
+	g->pend_len = strlen(head);
+	if (g->pend_len > sizeof(g->pend))
+		g->pend_len = sizeof(g->pend);
+	memcpy(g->pend, head, g->pend_len);
+	g->body_len = body_len;
+	g->chunked = chunked;
+}
 
+int h2h_gen_done(const struct h2h_gen *g)
+{
+	return g->pend_off >= g->pend_len && g->body_gen >= g->body_len &&
+	       (!g->chunked || g->final_done);
+}
+
+void h2h_gen_fill(struct h2h_gen *g, struct buf *b)
+{
 	while (b_room(b)) {
-		if (fs->pend_off < fs->pend_len) {
-			fs->pend_off += b_putblk(b, fs->pend + fs->pend_off, fs->pend_len - fs->pend_off);
+		if (g->pend_off < g->pend_len) {
+			g->pend_off += b_putblk(b, g->pend + g->pend_off, g->pend_len - g->pend_off);
 			continue;
 		}
-		if (fs->body_gen < fs->body_len) {
-			uint64_t n = fs->body_len - fs->body_gen;
+		if (g->body_gen < g->body_len) {
+			uint64_t n = g->body_len - g->body_gen;
 
-			if (fs->mode == FS_CH && !fs->chunk_left) {
-				uint64_t sz = 1 + (fs->k * 977u) % 4000u;
+			if (g->chunked && !g->chunk_left) {
+				uint64_t sz = 1 + (g->k * 977u) % 4000u;
 
-				fs->chunk_left = sz < n ? sz : n;
-				fs->pend_len = (size_t)snprintf(fs->pend, sizeof(fs->pend), "%s%llx%s\r\n",
-					fs->k ? "\r\n" : "", (unsigned long long)fs->chunk_left,
-					fs->k % 3 == 1 ? ";ext=1" : "");
-				fs->pend_off = 0;
-				fs->k++;
+				g->chunk_left = sz < n ? sz : n;
+				g->pend_len = (size_t)snprintf(g->pend, sizeof(g->pend), "%s%llx%s\r\n",
+					g->k ? "\r\n" : "", (unsigned long long)g->chunk_left,
+					g->k % 3 == 1 ? ";ext=1" : "");
+				g->pend_off = 0;
+				g->k++;
 				continue;
 			}
-			if (fs->mode == FS_CH && n > fs->chunk_left)
-				n = fs->chunk_left;
+			if (g->chunked && n > g->chunk_left)
+				n = g->chunk_left;
 			if (n > b_contig_space(b))
 				n = b_contig_space(b);
 			for (uint64_t i = 0; i < n; i++)
-				b_tail(b)[i] = (char)h2h_pat(fs->body_gen + i);
+				b_tail(b)[i] = (char)h2h_pat(g->body_gen + i);
 			b_add(b, (size_t)n);
-			fs->body_gen += n;
-			if (fs->mode == FS_CH)
-				fs->chunk_left -= n;
+			g->body_gen += n;
+			if (g->chunked)
+				g->chunk_left -= n;
 			continue;
 		}
-		if (fs->mode == FS_CH && !fs->final_done) {
-			fs->final_done = 1;
-			fs->pend_len = (size_t)snprintf(fs->pend, sizeof(fs->pend), "%s0\r\nx-trailer: 1\r\n\r\n",
-							fs->k ? "\r\n" : "");
-			fs->pend_off = 0;
+		if (g->chunked && !g->final_done) {
+			g->final_done = 1;
+			g->pend_len = (size_t)snprintf(g->pend, sizeof(g->pend), "%s0\r\nx-trailer: 1\r\n\r\n",
+						       g->k ? "\r\n" : "");
+			g->pend_off = 0;
 			continue;
 		}
 		break;
@@ -296,7 +317,7 @@ static int fs_write(struct fs *fs)
 			return -1;
 		if (fs_buf(fs) < 0)
 			return 0;
-		fs_gen(fs);
+		h2h_gen_fill(&fs->g, &fs->b);
 		if (b_empty(&fs->b)) {
 			pool_release(fs->h->pool, 0, &fs->b);
 			return 1;
@@ -309,8 +330,7 @@ static int fs_write(struct fs *fs)
 				tasklet_wakeup(&fs->tl, SCHED_R_WAKE);  /* retry later */
 			return 0;
 		}
-		if (b_empty(&fs->b) && fs->pend_off >= fs->pend_len && fs->body_gen >= fs->body_len &&
-		    (fs->mode != FS_CH || fs->final_done)) {
+		if (b_empty(&fs->b) && h2h_gen_done(&fs->g)) {
 			pool_release(fs->h->pool, 0, &fs->b);
 			return 1;
 		}
@@ -389,8 +409,10 @@ static void h2h_closed_cb(void *ctx)
 
 static const struct h2_callbacks h2h_cbs = { h2h_new_stream, h2h_closed_cb };
 
-static void h2h_open(struct h2h *h, void *arg)
+static void h2h_open(void *ctx, void *arg)
 {
+	struct h2h *h = ctx;
+
 	h->c = h2c_new(h->thr, 0, h->pool, h->sv[0], NULL, 0, &h->set, &h2h_cbs, h);
 	*(int *)arg = h->c ? 0 : -1;
 }
@@ -429,6 +451,14 @@ fail:
 
 int h2h_fd(struct h2h *h) { return h->sv[1]; }
 
+int h2h_take_fd(struct h2h *h)
+{
+	int fd = h->sv[1];
+
+	h->sv[1] = -1;
+	return fd;
+}
+
 void h2h_close_client(struct h2h *h)
 {
 	if (h->sv[1] >= 0)
@@ -437,14 +467,18 @@ void h2h_close_client(struct h2h *h)
 }
 struct pool *h2h_pool(struct h2h *h) { return h->pool; }
 
-static void h2h_abort_fn(struct h2h *h, void *arg)
+static void h2h_abort_fn(void *ctx, void *arg)
 {
+	struct h2h *h = ctx;
+
 	if (h->c)
 		h2c_abort(h->c, 0);
 }
 
-static void h2h_shutdown_fn(struct h2h *h, void *arg)
+static void h2h_shutdown_fn(void *ctx, void *arg)
 {
+	struct h2h *h = ctx;
+
 	if (h->c)
 		h2c_shutdown(h->c);
 }
@@ -459,10 +493,10 @@ long h2h_stop(struct h2h *h)
 	struct pool_stats ps;
 	unsigned i;
 
-	uint64_t end = now_ms() + 3000;
+	uint64_t end = h2h_now_ms() + 3000;
 
 	(void)h2h_call(h, h2h_abort_fn, NULL);
-	while (__atomic_load_n(&h->live, __ATOMIC_ACQUIRE) && now_ms() < end)
+	while (__atomic_load_n(&h->live, __ATOMIC_ACQUIRE) && h2h_now_ms() < end)
 		usleep(1000);
 	(void)h2h_wait_idle(h, 2000);
 	sched_stop(h->sched);
@@ -489,8 +523,10 @@ int h2h_closed(struct h2h *h)
 	return v;
 }
 
-static void h2h_stats_fn(struct h2h *h, void *arg)
+static void h2h_stats_fn(void *ctx, void *arg)
 {
+	struct h2h *h = ctx;
+
 	if (h->c)
 		h2c_get_stats(h->c, arg);
 	else
@@ -513,10 +549,10 @@ int64_t h2h_pool_in_use(struct h2h *h)
 
 int64_t h2h_wait_idle(struct h2h *h, int ms)
 {
-	uint64_t end = now_ms() + (uint64_t)ms;
+	uint64_t end = h2h_now_ms() + (uint64_t)ms;
 	int64_t v;
 
-	while ((v = h2h_pool_in_use(h)) != 0 && now_ms() < end)
+	while ((v = h2h_pool_in_use(h)) != 0 && h2h_now_ms() < end)
 		usleep(1000);
 	return v;
 }
@@ -561,6 +597,29 @@ unsigned h2h_streams_err(struct h2h *h)
 	v = h->err;
 	pthread_mutex_unlock(&h->lock);
 	return v;
+}
+
+/* Decodes a chunked body at <p> into <out> (room enough). Returns its
+ * length or -1. */
+long h2h_dechunk(const char *p, size_t len, uint8_t *out)
+{
+	size_t pos = 0, o = 0;
+
+	for (;;) {
+		char *end;
+		unsigned long sz = strtoul(p + pos, &end, 16);
+
+		if (end == p + pos || (size_t)(end - p) + 2 > len || memcmp(end, "\r\n", 2))
+			return -1;
+		pos = (size_t)(end - p) + 2;
+		if (!sz)
+			return (pos + 2 == len && !memcmp(p + pos, "\r\n", 2)) ? (long)o : -1;
+		if (pos + sz + 2 > len || memcmp(p + pos + sz, "\r\n", 2))
+			return -1;
+		memcpy(out + o, p + pos, sz);
+		o += sz;
+		pos += sz + 2;
+	}
 }
 
 /* ---- client ---- */
@@ -777,9 +836,9 @@ static void cli_step(struct cli *c, int ms)
 
 int cli_run(struct cli *c, int ms)
 {
-	uint64_t end = now_ms() + (uint64_t)ms;
+	uint64_t end = h2h_now_ms() + (uint64_t)ms;
 
-	while (now_ms() < end) {
+	while (h2h_now_ms() < end) {
 		unsigned i, open = 0;
 
 		for (i = 0; i < c->nb; i++)
@@ -797,9 +856,9 @@ int cli_run(struct cli *c, int ms)
 
 void cli_pump(struct cli *c, int ms)
 {
-	uint64_t end = now_ms() + (uint64_t)ms;
+	uint64_t end = h2h_now_ms() + (uint64_t)ms;
 
-	while (now_ms() < end && !c->eof)
+	while (h2h_now_ms() < end && !c->eof)
 		cli_step(c, 10);
 }
 
@@ -807,10 +866,10 @@ void cli_pump(struct cli *c, int ms)
 
 size_t raw_write(int fd, const void *p, size_t n, int ms)
 {
-	uint64_t end = now_ms() + (uint64_t)ms;
+	uint64_t end = h2h_now_ms() + (uint64_t)ms;
 	size_t done = 0;
 
-	while (done < n && now_ms() < end) {
+	while (done < n && h2h_now_ms() < end) {
 		ssize_t k = send(fd, (const char *)p + done, n - done, MSG_NOSIGNAL);
 
 		if (k > 0) {
@@ -842,13 +901,13 @@ size_t raw_frame_hd(uint8_t *p, uint32_t len, uint8_t type, uint8_t flags, uint3
 
 long raw_read_goaway(int fd, int ms, int *eof)
 {
-	uint64_t end = now_ms() + (uint64_t)ms;
+	uint64_t end = h2h_now_ms() + (uint64_t)ms;
 	static __thread uint8_t acc[1 << 16];
 	size_t have = 0;
 	long code = -1;
 
 	*eof = 0;
-	while (now_ms() < end) {
+	while (h2h_now_ms() < end) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
@@ -886,8 +945,9 @@ long raw_read_goaway(int fd, int ms, int *eof)
 
 /* ---- diagnostics ---- */
 
-static void h2h_dump_fn(struct h2h *h, void *arg)
+static void h2h_dump_fn(void *ctx, void *arg)
 {
+	struct h2h *h = ctx;
 	struct h2c *c = h->c;
 	struct pool_stats ps;
 	struct h2s *s;
@@ -914,7 +974,7 @@ static void h2h_dump_fn(struct h2h *h, void *arg)
 		if (fs)
 			fprintf(stderr, " fs phase %d b %s/%zu w %d gen %llu/%llu", fs->phase,
 				b_is_null(&fs->b) ? "-" : "B", b_data(&fs->b), pool_wait_state(&fs->w),
-				(unsigned long long)fs->body_gen, (unsigned long long)fs->body_len);
+				(unsigned long long)fs->g.body_gen, (unsigned long long)fs->g.body_len);
 		fputc('\n', stderr);
 	}
 }

@@ -9,8 +9,10 @@
  *   /ch/N     200, chunked, pattern body in chunks of varying sizes
  *   /close/N  200, neither: body ends with shut_wr
  *   /100/N    100 Continue first, then as /cl/N
+ *   /204      204, no body
  *   /hold     never read nor answered (until the connection dies)
  *   other     200, Content-Length: 5, "hello"
+ * A HEAD request gets the head only (Content-Length kept).
  * The body pattern byte at offset i is h2h_pat(i).
  */
 #ifndef SLUICE_TESTS_H2_HARNESS_H
@@ -38,11 +40,20 @@ static inline uint8_t h2h_pat(uint64_t i) { return (uint8_t)(i * 131u + (i >> 8)
 uint32_t h2h_fnv(uint32_t h, const uint8_t *p, size_t n);
 uint32_t h2h_pat_fnv(uint64_t n);
 
+/* Monotonic clock in ms. */
+uint64_t h2h_now_ms(void);
+/* Runs fn(ctx, arg) on scheduler thread <thr> and waits for it (bounded:
+ * 5 s). Returns 0, or -1 when it did not run in time. */
+struct sched_thread;
+int h2h_run_on(struct sched_thread *thr, void (*fn)(void *ctx, void *arg), void *ctx, void *arg);
+
 /* Starts scheduler, pool, socketpair, and the h2c on the scheduler
  * thread. Returns NULL on failure. */
 struct h2h *h2h_start(const struct h2h_opts *o);
 /* Client end of the socketpair (non-blocking); h2h_close_client closes it. */
 int h2h_fd(struct h2h *h);
+/* Hands the client end over to the caller (h2h no longer closes it). */
+int h2h_take_fd(struct h2h *h);
 void h2h_close_client(struct h2h *h);
 /* Aborts the h2c if still open, stops everything, frees. Returns the
  * pool's in_use at the end (0 expected). */
@@ -67,6 +78,30 @@ int64_t h2h_wait_idle(struct h2h *h, int ms);
 
 /* Prints the connection's and streams' state to stderr (diagnostics). */
 void h2h_dump(struct h2h *h);
+
+/* ---- HTTP/1.1 message generator (fake streams of both harnesses) ---- */
+
+/* A head, then a pattern body of body_len bytes, raw or chunk-framed
+ * (chunks of varying sizes, some with extensions, a trailer). */
+struct h2h_gen {
+	char     pend[1200];
+	size_t   pend_len, pend_off;
+	uint64_t body_len, body_gen, chunk_left;
+	unsigned k;
+	int      chunked, final_done;
+};
+
+/* Starts a message with head <head> (copied). */
+void h2h_gen_init(struct h2h_gen *g, const char *head, uint64_t body_len, int chunked);
+/* Appends the next bytes of the message to <b> until it is full. */
+void h2h_gen_fill(struct h2h_gen *g, struct buf *b);
+/* Returns non-zero once every byte of the message was generated. */
+int h2h_gen_done(const struct h2h_gen *g);
+
+/* Decodes the chunked body at <p>[0..len) (which must end with the last
+ * chunk and an empty trailer section) into <out> (len bytes of room).
+ * Returns the decoded length, or -1 when the framing is bad. */
+long h2h_dechunk(const char *p, size_t len, uint8_t *out);
 
 /* ---- client ---- */
 

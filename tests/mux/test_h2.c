@@ -64,29 +64,6 @@ static void check_body(struct cli *c, int i, uint64_t n)
 	cr_expect_null(strstr(cs->hdrs, "transfer-encoding"), "headers: %s", cs->hdrs);
 }
 
-/* Decodes a chunked body at <p> into <out> (room enough). Returns its
- * length or -1. */
-static long dechunk(const char *p, size_t len, uint8_t *out)
-{
-	size_t pos = 0, o = 0;
-
-	for (;;) {
-		char *end;
-		unsigned long sz = strtoul(p + pos, &end, 16);
-
-		if (end == p + pos || (size_t)(end - p) + 2 > len || memcmp(end, "\r\n", 2))
-			return -1;
-		pos = (size_t)(end - p) + 2;
-		if (!sz)
-			return (pos + 2 == len && !memcmp(p + pos, "\r\n", 2)) ? (long)o : -1;
-		if (pos + sz + 2 > len || memcmp(p + pos + sz, "\r\n", 2))
-			return -1;
-		memcpy(out + o, p + pos, sz);
-		o += sz;
-		pos += sz + 2;
-	}
-}
-
 /* Returns non-zero when <p>[0..n) is the pattern. */
 static int is_pattern(const uint8_t *p, size_t n)
 {
@@ -215,7 +192,7 @@ Test(h2, post_bodies, .description = "POST with content-length, without (chunked
 		cr_assert_not_null(strstr(req, "transfer-encoding: chunked\r\n\r\n"), "head: %.200s", req);
 		cr_expect_null(strstr(req, "content-length"));
 		body_at = strstr(req, "\r\n\r\n") + 4;
-		cr_expect_eq(dechunk(body_at, (size_t)(n - (body_at - req)), body), (long)sizes[i]);
+		cr_expect_eq(h2h_dechunk(body_at, (size_t)(n - (body_at - req)), body), (long)sizes[i]);
 		cr_expect(is_pattern(body, sizes[i]));
 		free(req);
 	}

@@ -1,0 +1,188 @@
+/* h2back.c - HTTP/2 server connections (see h2back.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "engine/backend.h"
+#include "engine/conn.h"
+#include "engine/h2back.h"
+#include "engine/h2front.h"
+#include "mux/h2.h"
+
+struct h2back {
+	struct thr_ctx *tc;
+	struct server *srv;
+	struct h2c *h2c;          /* NULL once closed */
+	struct task *idle;        /* shuts a connection unused for `timeout server` */
+	int creating;             /* inside an h2c call that may close it: freeing is deferred */
+	int closed_early;         /* the mux closed it during such a call */
+	uint64_t last_opened;     /* streams opened when the idle timer last looked */
+	struct eng_list link;     /* in tc->h2backs */
+};
+
+static inline struct h2back *h2back_of(struct eng_list *l)
+{
+	return (struct h2back *)((char *)l - offsetof(struct h2back, link));
+}
+
+/* Forgets a closed connection. */
+static void h2back_free(struct h2back *b)
+{
+	CNT_INC(b->tc, h2_srv_conn_closed);
+	eng_list_del(&b->link);
+	task_kill(b->idle, 1);
+	free(b);
+}
+
+/* closed callback: the connection is gone (the server closed it, it
+ * failed, or it was shut); streams still holding endpoints saw EP_ERROR or
+ * their end, and release them on their own. */
+static void h2back_closed(void *ctx)
+{
+	struct h2back *b = ctx;
+	struct h2c_stats st;
+
+	h2c_get_stats(b->h2c, &st);
+	h2_count_closed(b->tc, &st);
+	b->h2c = NULL;
+	if (b->creating) {
+		b->closed_early = 1;
+		return;
+	}
+	h2back_free(b);
+}
+
+/* Runs the h2c call <call> on <b>, which may close it from inside.
+ * Returns 0, or -1 when <b> was freed. */
+static int h2back_guarded(struct h2back *b, void (*call)(struct h2c *))
+{
+	b->creating = 1;
+	call(b->h2c);
+	b->creating = 0;
+	if (b->closed_early) {
+		h2back_free(b);
+		return -1;
+	}
+	return 0;
+}
+
+/* Idle timer: a connection that carries no stream and opened none for a
+ * whole `timeout server` is asked to go away. Busy ones are left alone:
+ * their streams have timers of their own. */
+static void h2back_idle_cb(struct tasklet *t, unsigned reasons)
+{
+	struct h2back *b = t->ctx;
+	struct h2c_stats st;
+
+	(void)reasons;
+	if (!b->h2c)
+		return;
+	h2c_get_stats(b->h2c, &st);
+	if (h2c_nb_streams(b->h2c) == 0 && st.streams_opened == b->last_opened) {
+		(void)h2back_guarded(b, h2c_shutdown);
+		return;
+	}
+	b->last_opened = st.streams_opened;
+	task_schedule(b->idle, tc_now(b->tc) + b->srv->be->cfg->t.server_ms);
+}
+
+/* Connects a new HTTP/2 connection to <srv>. Returns it, or NULL with
+ * errno set. */
+static struct h2back *h2back_connect(struct thr_ctx *tc, struct server *srv)
+{
+	static const struct h2_callbacks cbs = { .closed = h2back_closed };
+	const struct cfg_server *cs = srv->cfg;
+	struct h2_settings set;
+	struct h2back *b = calloc(1, sizeof(*b));
+	int inprogress, fd;
+
+	if (b)
+		b->idle = malloc(sizeof(*b->idle));
+	if (!b || !b->idle) {
+		free(b);
+		errno = ENOMEM;
+		return NULL;
+	}
+	fd = conn_sock_connect((const struct sockaddr *)&cs->addr, cs->addrlen, &inprogress);
+	if (fd < 0)
+		goto fail;
+	h2front_settings(&tc->eng->cfg->g, &set);
+	b->tc = tc;
+	b->srv = srv;
+	task_init(b->idle, tc->thr, h2back_idle_cb, b);
+	eng_list_init(&b->link);
+	b->creating = 1;
+	b->h2c = h2c_new_client(tc->thr, tc->tid, tc->eng->pool, fd, &set, &cbs, b);
+	b->creating = 0;
+	if (!b->h2c && !b->closed_early) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		goto fail;
+	}
+	eng_list_append(&tc->h2backs, &b->link);
+	CNT_INC(tc, h2_srv_conn_opened);
+	if (b->closed_early) {
+		/* the mux gave up on it at once and owns the socket */
+		h2back_free(b);
+		errno = ECONNREFUSED;
+		return NULL;
+	}
+	task_schedule(b->idle, tc_now(tc) + srv->be->cfg->t.server_ms);
+	return b;
+fail:
+	free(b->idle);
+	free(b);
+	return NULL;
+}
+
+struct mux_ep *h2back_open(struct thr_ctx *tc, struct server *srv, int *reused)
+{
+	struct h2back *b = NULL;
+	struct mux_ep *ep;
+
+	*reused = 0;
+	for (struct eng_list *l = tc->h2backs.next; l != &tc->h2backs; l = l->next) {
+		struct h2back *x = h2back_of(l);
+
+		if (x->srv == srv && x->h2c && h2c_open_room(x->h2c) > 0) {
+			b = x;
+			*reused = 1;
+			break;
+		}
+	}
+	if (!b)
+		b = h2back_connect(tc, srv);
+	if (!b)
+		return NULL;
+	ep = h2c_open_stream(b->h2c);
+	if (ep)
+		CNT_INC(tc, h2_srv_streams);
+	if (!ep && !*reused && h2c_nb_streams(b->h2c) == 0) {
+		/* a fresh connection that cannot even open one stream */
+		int err = errno;
+
+		(void)h2back_guarded(b, h2c_shutdown);
+		errno = err;
+	}
+	return ep;
+}
+
+/* Hard close of one connection, in the shape h2back_guarded() calls. */
+static void h2back_abort(struct h2c *c)
+{
+	h2c_abort(c, 0);
+}
+
+void h2back_stop_all(struct thr_ctx *tc, int now)
+{
+	struct eng_list *l, *next;
+
+	for (l = tc->h2backs.next; l != &tc->h2backs; l = next) {
+		struct h2back *b = h2back_of(l);
+
+		next = l->next;
+		if (b->h2c)
+			(void)h2back_guarded(b, now ? h2back_abort : h2c_shutdown);
+	}
+}
