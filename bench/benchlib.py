@@ -1,13 +1,15 @@
-"""benchlib.py - helpers shared by compare.py and memcap.py (Python 3 stdlib).
+"""benchlib.py - helpers shared by the benchmark scripts (Python 3 stdlib).
 
 Everything here is about running processes we start ourselves and reading
 their figures: tools and build checks, free ports, processes pinned with
-taskset and stopped by PID, wrk output parsing, /proc CPU and memory
-counters, Sluice's JSON stats and the configuration texts.
+taskset and stopped by PID, wrk and h2load runs and their output, /proc CPU
+and memory counters, Sluice's JSON stats, the configuration texts of every
+peer, interleaved runs with medians, and the Sluice / peer ratios.
 """
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -23,9 +25,19 @@ DEFAULT_BUILD = os.path.join(REPO, "build-bench-rel")
 STATS_URI = "/sluice-stats"
 
 # CPU layout on the 2-core machine: the proxy alone on one core, the load
-# generator and the origin share the other.
+# generator and the origin share the other. A proxy with 2 threads gets both
+# cores (CPU_PROXY_2T): pinning both threads on core 0 would measure thread
+# overhead with no parallelism; this way it may use core 0 fully and compete
+# with the load generator and the origin for core 1, as a 2-thread proxy on
+# a 2-core host would.
 CPU_PROXY = "0"
 CPU_LOAD = "1"
+CPU_PROXY_2T = "0,1"
+
+
+def proxy_cpus(threads):
+    """Returns the taskset CPU list of a proxy running <threads> threads."""
+    return CPU_PROXY if threads <= 1 else CPU_PROXY_2T
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -38,20 +50,21 @@ def log(msg):
 # ---------------------------------------------------------------- setup
 
 APT_PACKAGES = {"haproxy": "haproxy", "nginx": "nginx-light", "wrk": "wrk",
-                "h2load": "nghttp2-client"}
+                "h2load": "nghttp2-client", "h2o": "h2o", "gnuplot": "gnuplot-nox",
+                "curl": "curl"}
 
 
 def ensure_tools(need=("haproxy", "nginx", "wrk")):
     """Installs the Debian packages of missing tools when running as root.
     Returns the set of tools still missing afterwards."""
-    missing = [t for t in need if not shutil.which(t, path=os.environ.get("PATH", "") + ":/usr/sbin")]
+    missing = [t for t in need if not tool(t)]
     if missing and os.geteuid() == 0 and shutil.which("apt-get"):
         pkgs = sorted({APT_PACKAGES[t] for t in missing if t in APT_PACKAGES})
         log("installing missing packages: " + " ".join(pkgs))
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
         subprocess.run(["apt-get", "install", "-y", "-qq"] + pkgs, env=env, check=False)
-    return {t for t in need if not shutil.which(t, path=os.environ.get("PATH", "") + ":/usr/sbin")}
+    return {t for t in need if not tool(t)}
 
 
 def tool(name):
@@ -199,6 +212,20 @@ class Proc:
             total += int(fields[11]) + int(fields[12])   # utime, stime (fields 14, 15)
         return total / TICKS
 
+    def rss_kb(self):
+        """Returns the current VmRSS in KiB, summed over master and children
+        (for nginx both hold per-connection memory)."""
+        total = 0
+        for pid in self.pids():
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+            except OSError:
+                continue
+        return total
+
     def peak_rss_kb(self):
         """Returns VmHWM in KiB (the largest over master and children)."""
         best = 0
@@ -299,14 +326,22 @@ def parse_wrk(out):
     return r
 
 
-def run_wrk(url, conns, seconds, threads=1, timeout_s=None, cpu=CPU_LOAD):
-    """Runs wrk pinned on <cpu>; returns parse_wrk() plus 'raw'. A wrk that
-    outlives seconds+15 (it should not) is killed; the result then says so."""
+def wrk_argv(url, conns, seconds, threads=1, timeout_s=None, cpu=CPU_LOAD, close=False):
+    """Returns the argv of a wrk run pinned on <cpu>; with <close>, every
+    request says 'Connection: close' (a new connection per request)."""
     argv = ["taskset", "-c", cpu, tool("wrk"), "-t%d" % threads, "-c%d" % conns,
             "-d%ds" % seconds, "--latency"]
     if timeout_s:
         argv.append("--timeout=%ds" % timeout_s)
+    if close:
+        argv += ["-H", "Connection: close"]
     argv.append(url)
+    return argv
+
+
+def run_client(argv, seconds):
+    """Runs a load generator to its end; returns (output, killed). One that
+    outlives seconds+15 (it should not) is killed and the result says so."""
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         out, _ = p.communicate(timeout=seconds + 15)
@@ -315,22 +350,138 @@ def run_wrk(url, conns, seconds, threads=1, timeout_s=None, cpu=CPU_LOAD):
         os.kill(p.pid, signal.SIGKILL)
         out, _ = p.communicate()
         killed = True
-    out = out.decode(errors="replace")
+    return out.decode(errors="replace"), killed
+
+
+def run_wrk(url, conns, seconds, threads=1, timeout_s=None, cpu=CPU_LOAD, close=False):
+    """Runs wrk (see wrk_argv()); returns parse_wrk() plus 'raw' and 'killed'."""
+    out, killed = run_client(wrk_argv(url, conns, seconds, threads, timeout_s, cpu, close),
+                             seconds)
     r = parse_wrk(out)
     r["raw"] = out
     r["killed"] = killed
     return r
 
 
-def cpu_busy(cpu):
-    """Returns the busy time of CPU <cpu> since boot in seconds (user, nice,
-    system, irq, softirq, steal), from /proc/stat."""
+# ---------------------------------------------------------------- h2load
+
+def parse_h2load(out):
+    """Returns a dict from h2load's summary: requests (succeeded), seconds,
+    rps, done, failed, errored, timeout, status counts, and the 'time for
+    request' mean/sd/max in ms."""
+    r = {"requests": 0, "seconds": 0.0, "rps": 0.0, "done": 0, "failed": 0, "errored": 0,
+         "timeout": 0, "s2xx": 0, "s3xx": 0, "s4xx": 0, "s5xx": 0,
+         "mean_ms": None, "sd_ms": None, "max_ms": None}
+    m = re.search(r"finished in ([\d.]+)(us|ms|s|m), ([\d.]+) req/s", out)
+    if m:
+        r["seconds"] = _ms(m.group(1) + m.group(2)) / 1000.0
+        r["rps"] = float(m.group(3))
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+    if m:
+        g = [int(x) for x in m.groups()]
+        r["done"], r["requests"], r["failed"], r["errored"], r["timeout"] = g[2], g[3], g[4], g[5], g[6]
+    m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    if m:
+        r["s2xx"], r["s3xx"], r["s4xx"], r["s5xx"] = (int(x) for x in m.groups())
+    m = re.search(r"time for request:\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", out)
+    if m:
+        r["max_ms"], r["mean_ms"], r["sd_ms"] = _ms(m.group(2)), _ms(m.group(3)), _ms(m.group(4))
+    return r
+
+
+def log_percentiles(path):
+    """Returns (p50_ms, p99_ms, count) over the request durations in an
+    h2load --log-file (start_us, status, duration_us per line), nearest rank."""
+    durs = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3:
+                    durs.append(int(parts[2]))
+    except OSError:
+        return None, None, 0
+    if not durs:
+        return None, None, 0
+    durs.sort()
+
+    def rank(q):
+        i = max(0, min(len(durs) - 1, int(-(-q * len(durs) // 1)) - 1))
+        return durs[i] / 1000.0
+    return rank(0.50), rank(0.99), len(durs)
+
+
+def h2load_argv(url, conns, streams, seconds, logpath=None, cpu=CPU_LOAD):
+    """Returns the argv of an h2load run (h2c prior knowledge, one thread)
+    pinned on <cpu> for <seconds>, logging every request to <logpath>."""
+    argv = ["taskset", "-c", cpu, tool("h2load"), "-t1", "-c%d" % conns, "-m%d" % streams,
+            "-D", str(seconds)]
+    if logpath:
+        argv += ["--log-file", logpath]
+    return argv + [url]
+
+
+def run_h2load(url, conns, streams, seconds, logpath, cpu=CPU_LOAD):
+    """Runs h2load (see h2load_argv()); returns parse_h2load() plus exact
+    p50/p99 from its log file, 'raw' and 'killed'."""
+    out, killed = run_client(h2load_argv(url, conns, streams, seconds, logpath, cpu), seconds)
+    r = parse_h2load(out)
+    r["p50_ms"], r["p99_ms"], r["logged"] = log_percentiles(logpath)
+    try:
+        os.unlink(logpath)
+    except OSError:
+        pass
+    r["raw"] = out
+    r["killed"] = killed
+    return r
+
+
+# ---------------------------------------------------------------- CPU use
+
+def cpu_busy(cpus):
+    """Returns the busy time since boot in seconds (user, nice, system, irq,
+    softirq, steal) of the CPUs of <cpus> ("0" or "0,1"), from /proc/stat."""
+    want = {"cpu%s" % c for c in cpus.split(",")}
+    total = 0.0
     with open("/proc/stat") as f:
         for line in f:
-            if line.startswith("cpu%s " % cpu):
-                v = [int(x) for x in line.split()[1:]]
-                return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / TICKS
-    return 0.0
+            w = line.split()
+            if w and w[0] in want:
+                v = [int(x) for x in w[1:]]
+                total += (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / TICKS
+    return total
+
+
+def children_cpu():
+    """Returns the CPU seconds of the children this process reaped so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+class Noise:
+    """Measures the CPU time that others (not us) used on the proxy's CPUs
+    during a run, in cores: busy time of <cpus> minus what the processes of
+    <procs> used, minus the load generators that ended during the run when
+    they run on those CPUs too. A direct reading of the neighbours' noise."""
+
+    def __init__(self, cpus, procs):
+        self.cpus = cpus
+        self.procs = [p for p in procs if p]
+        self.with_clients = CPU_LOAD in cpus.split(",")
+        self.t0 = time.monotonic()
+        self.busy0 = cpu_busy(cpus)
+        self.ours0 = self._ours()
+
+    def _ours(self):
+        return sum(p.cpu_seconds() for p in self.procs) + (
+            children_cpu() if self.with_clients else 0.0)
+
+    def foreign(self):
+        """Returns the others' share of <cpus> since creation, in cores."""
+        busy = cpu_busy(self.cpus) - self.busy0
+        ours = self._ours() - self.ours0
+        return max(0.0, busy - ours) / max(1e-6, time.monotonic() - self.t0)
 
 
 def loadavg():
@@ -367,14 +518,14 @@ def probe(port, path="/size/16", timeout=3.0):
         return None
 
 
-def haproxy_buffers(sock_path, timeout=1.0):
-    """Asks HAProxy's stats socket `show pools` about its 16 KiB buffer pool.
-    Returns (allocated, used, in thread caches), or None."""
+def haproxy_cli(sock_path, command, timeout=1.0):
+    """Sends one command to HAProxy's stats socket. Returns the answer's
+    text, or None when the socket does not answer."""
     try:
         s = socket.socket(socket.AF_UNIX)
         s.settimeout(timeout)
         s.connect(sock_path)
-        s.sendall(b"show pools\n")
+        s.sendall(command.encode() + b"\n")
         data = b""
         while True:
             c = s.recv(65536)
@@ -384,18 +535,38 @@ def haproxy_buffers(sock_path, timeout=1.0):
         s.close()
     except OSError:
         return None
-    m = re.search(r"Pool buffer \(\d+ bytes\) : (\d+) allocated \(\d+ bytes\), (\d+) used"
-                  r" \(~(\d+) by thread caches\)", data.decode(errors="replace"))
+    return data.decode(errors="replace")
+
+
+def haproxy_buffers(sock_path, timeout=1.0):
+    """Asks HAProxy's stats socket `show pools` about its 16 KiB buffer pool.
+    Returns (allocated, used, in thread caches), or None."""
+    text = haproxy_cli(sock_path, "show pools", timeout)
+    m = text and re.search(r"Pool buffer \(\d+ bytes\) : (\d+) allocated \(\d+ bytes\), "
+                           r"(\d+) used \(~(\d+) by thread caches\)", text)
     return tuple(int(x) for x in m.groups()) if m else None
+
+
+def haproxy_stream_calls(sock_path, timeout=2.0):
+    """Returns (process_stream calls, CumReq) from HAProxy's stats socket,
+    the first needing `profiling.tasks on`; None for what it did not say."""
+    prof = haproxy_cli(sock_path, "show profiling tasks", timeout) or ""
+    info = haproxy_cli(sock_path, "show info", timeout) or ""
+    m = re.search(r"^\s*process_stream\s+(\d+)", prof, re.M)
+    n = re.search(r"^CumReq: (\d+)", info, re.M)
+    return (int(m.group(1)) if m else None, int(n.group(1)) if n else None)
 
 
 # ---------------------------------------------------------------- configs
 
 def haproxy_cfg(port, origin_port, srv_maxconn=1000, limit=None, reserve=None,
-                maxconn=4096, stats=True, timeout_queue="10s", extra_global=()):
+                maxconn=4096, stats=True, timeout_queue="10s", extra_global=(),
+                nbthread=1, h2=False, h2_port=None, timeout_client="30s"):
     """Returns the HAProxy-format configuration both Sluice and HAProxy run.
-    <limit>/<reserve> set tune.buffers.limit/reserve when not None."""
-    g = ["global", "    nbthread 1", "    maxconn %d" % maxconn]
+    <limit>/<reserve> set tune.buffers.limit/reserve when not None. <h2>
+    makes the listener speak HTTP/2 prior knowledge; <h2_port> adds a second
+    listener that does, beside the HTTP/1.1 one."""
+    g = ["global", "    nbthread %d" % nbthread, "    maxconn %d" % maxconn]
     g += ["    " + x for x in extra_global]
     if limit is not None:
         g.append("    tune.buffers.limit %d" % limit)
@@ -404,15 +575,17 @@ def haproxy_cfg(port, origin_port, srv_maxconn=1000, limit=None, reserve=None,
         "",
         "defaults",
         "    mode http",
-        "    timeout client 30s",
+        "    timeout client %s" % timeout_client,
         "    timeout server 30s",
         "    timeout connect 5s",
         "    timeout queue %s" % timeout_queue,
         "    option http-keep-alive",
         "",
         "frontend fe",
-        "    bind 127.0.0.1:%d" % port,
+        "    bind 127.0.0.1:%d%s" % (port, " proto h2" if h2 else ""),
     ]
+    if h2_port:
+        lines.append("    bind 127.0.0.1:%d proto h2" % h2_port)
     if stats:
         lines.append("    stats uri " + STATS_URI)
     lines += [
@@ -425,16 +598,19 @@ def haproxy_cfg(port, origin_port, srv_maxconn=1000, limit=None, reserve=None,
     return "\n".join(lines)
 
 
-def nginx_conf(port, origin_port, rundir, srv_maxconn=1000):
-    """Returns an nginx configuration: one worker, upstream keep-alive, no
-    access log, everything under <rundir>."""
-    return """worker_processes 1;
+def nginx_conf(port, origin_port, rundir, srv_maxconn=1000, workers=1,
+               worker_connections=4096, keepalive_timeout="75s"):
+    """Returns an nginx configuration: <workers> worker processes, upstream
+    keep-alive, no access log, everything under <rundir>."""
+    return """worker_processes %(w)d;
+worker_rlimit_nofile %(fd)d;
 daemon off;
 pid %(d)s/nginx.pid;
 error_log %(d)s/nginx-error.log warn;
-events { worker_connections 4096; }
+events { worker_connections %(wc)d; }
 http {
     access_log off;
+    keepalive_timeout %(kt)s;
     client_body_temp_path %(d)s/body;
     proxy_temp_path %(d)s/proxy;
     fastcgi_temp_path %(d)s/fastcgi;
@@ -455,7 +631,38 @@ http {
         }
     }
 }
-""" % {"d": rundir, "o": origin_port, "p": port, "m": srv_maxconn}
+""" % {"d": rundir, "o": origin_port, "p": port, "m": srv_maxconn, "w": workers,
+       "wc": worker_connections, "fd": max(1024, min(fd_hard_limit(), 2 * worker_connections)),
+       "kt": keepalive_timeout}
+
+
+def h2o_conf(port, origin_port, threads=1, max_connections=4096, idle_timeout_s=None):
+    """Returns an h2o configuration: <threads> threads, reverse proxy to the
+    origin, no access log (none is configured). No pid or error-log file: h2o
+    started as root drops to 'nobody' and could not write under our private
+    temporary directory; errors go to stderr, that is the peer's log; we
+    stop it by PID. <idle_timeout_s> raises the HTTP/1 and HTTP/2 idle
+    timeouts (10 s by default), for connections kept idle on purpose."""
+    text = """num-threads: %(t)d
+max-connections: %(mc)d
+listen:
+  host: 127.0.0.1
+  port: %(p)d
+hosts:
+  default:
+    paths:
+      /:
+        proxy.reverse.url: http://127.0.0.1:%(o)d/
+""" % {"p": port, "o": origin_port, "t": threads, "mc": max_connections}
+    if idle_timeout_s:
+        text = ("http1-request-timeout: %d\nhttp2-idle-timeout: %d\n"
+                % (idle_timeout_s, idle_timeout_s)) + text
+    return text
+
+
+def fd_hard_limit():
+    """Returns the hard limit on open files of this process."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
 def write(path, text):
@@ -471,25 +678,58 @@ def start_origin(procs, origin_bin, logdir, port, threads=1):
     return o
 
 
-def start_sluice(procs, sluice_bin, cfg_path, logdir, port, name="sluice"):
-    p = procs.add(Proc(name, [sluice_bin, "-f", cfg_path], CPU_PROXY, logdir, port))
+def start_sluice(procs, sluice_bin, cfg_path, logdir, port, name="sluice", cpu=CPU_PROXY):
+    p = procs.add(Proc(name, [sluice_bin, "-f", cfg_path], cpu, logdir, port))
     p.wait_ready()
     return p
 
 
-def start_haproxy(procs, cfg_path, logdir, port, name="haproxy"):
-    p = procs.add(Proc(name, [tool("haproxy"), "-f", cfg_path, "-db"], CPU_PROXY, logdir, port))
+def start_haproxy(procs, cfg_path, logdir, port, name="haproxy", cpu=CPU_PROXY):
+    p = procs.add(Proc(name, [tool("haproxy"), "-f", cfg_path, "-db"], cpu, logdir, port))
     p.wait_ready()
     return p
 
 
-def start_nginx(procs, conf_path, rundir, logdir, port, name="nginx"):
+def start_nginx(procs, conf_path, rundir, logdir, port, name="nginx", cpu=CPU_PROXY):
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         os.makedirs(os.path.join(rundir, sub), exist_ok=True)
-    p = procs.add(Proc(name, [tool("nginx"), "-c", conf_path, "-p", rundir], CPU_PROXY,
+    p = procs.add(Proc(name, [tool("nginx"), "-c", conf_path, "-p", rundir], cpu,
                        logdir, port, with_children=True))
     p.wait_ready()
     return p
+
+
+def start_h2o(procs, conf_path, logdir, port, name="h2o", cpu=CPU_PROXY):
+    p = procs.add(Proc(name, [tool("h2o"), "-c", conf_path], cpu, logdir, port))
+    p.wait_ready()
+    return p
+
+
+def start_peer(procs, peer, tmp, port, origin_port, sluice_bin, threads=1, h2=False, **cfg):
+    """Starts proxy <peer> (sluice, haproxy, nginx or h2o) with <threads>
+    threads (nginx: worker processes) on <port>, pinned per proxy_cpus().
+    Sluice and HAProxy run the same haproxy_cfg(**cfg) file; <h2> makes the
+    listener speak HTTP/2 prior knowledge (h2o speaks both anyway).
+    Returns the Proc."""
+    cpu = proxy_cpus(threads)
+    if peer == "nginx":
+        rundir = os.path.join(tmp, "nginx-run")
+        conf = write(os.path.join(tmp, "nginx.conf"),
+                     nginx_conf(port, origin_port, rundir, workers=threads,
+                                **{k: v for k, v in cfg.items() if k in (
+                                    "worker_connections", "keepalive_timeout")}))
+        return start_nginx(procs, conf, rundir, tmp, port, cpu=cpu)
+    if peer == "h2o":
+        conf = write(os.path.join(tmp, "h2o.conf"),
+                     h2o_conf(port, origin_port, threads,
+                              **{k: v for k, v in cfg.items() if k in (
+                                  "max_connections", "idle_timeout_s")}))
+        return start_h2o(procs, conf, tmp, port, cpu=cpu)
+    path = write(os.path.join(tmp, "%s%s.cfg" % (peer, "-h2" if h2 else "")),
+                 haproxy_cfg(port, origin_port, nbthread=threads, h2=h2, **cfg))
+    if peer == "sluice":
+        return start_sluice(procs, sluice_bin, path, tmp, port, cpu=cpu)
+    return start_haproxy(procs, path, tmp, port, cpu=cpu)
 
 
 # ---------------------------------------------------------------- versions
@@ -517,3 +757,115 @@ def versions(sluice_bin):
     if tool("nginx"):
         v["nginx"] = cmd_output([tool("nginx"), "-v"])
     return v
+
+
+# ---------------------------------------------------------------- interleaved runs
+
+def measure_run(proc, cpus, others, run):
+    """Runs run() (one load-generator run returning a dict with 'requests'
+    and 'seconds') and adds the proxy's CPU figures (from /proc/PID/stat,
+    before and after), the neighbours' noise on <cpus> (see Noise; <others>
+    are our other processes that may run there) and the load average.
+    Raises when the proxy died during the run."""
+    noise = Noise(cpus, [proc] + list(others))
+    cpu0 = proc.cpu_seconds() if proc else None
+    r = run()
+    r["foreign_cpu"] = noise.foreign()
+    r["load1"] = loadavg()
+    if proc:
+        cpu = proc.cpu_seconds() - cpu0
+        n = r["requests"]
+        r["cpu_s"] = cpu
+        r["cpu_us_per_req"] = cpu * 1e6 / n if n else None
+        r["cpu_s_per_100k"] = cpu * 1e5 / n if n else None
+        r["cpu_util"] = cpu / r["seconds"] if r["seconds"] else None
+        if not proc.alive():
+            raise RuntimeError("%s died during the run:\n%s" % (proc.name, proc.log_tail()))
+    return r
+
+
+def interleave(tag, order, label, one_run, runs, warmup, duration, describe):
+    """Warms every peer of <order> up for <warmup> s, then runs them in turns
+    (run i of every peer, then run i+1), <runs> times <duration> s, so that
+    a noisy neighbour hurts every peer alike. one_run(peer, seconds) returns
+    a dict, describe(r) its progress line. Returns {peer: [results]}."""
+    for peer in order:
+        log("  [%s] warm-up %s (%d s)" % (tag, label[peer], warmup))
+        one_run(peer, warmup)
+    res, k, total = {p: [] for p in order}, 0, runs * len(order)
+    for i in range(runs):
+        for peer in order:
+            k += 1
+            log("  [%s] run %d of %d: %s (%d s) [%d/%d]" % (tag, i + 1, runs, label[peer],
+                                                          duration, k, total))
+            r = one_run(peer, duration)
+            log("      " + describe(r))
+            res[peer].append(r)
+    return res
+
+
+def summarize(rs, medians, sums):
+    """Returns the summary of a peer's runs <rs>: medians of the keys of
+    <medians>, sums of those of <sums>, the largest load average, and the
+    runs themselves (without raw output)."""
+    s = {k: median([r.get(k) for r in rs]) for k in medians}
+    s.update({k: sum(r.get(k) or 0 for r in rs) for k in sums})
+    s["load1_max"] = max(r["load1"] for r in rs)
+    s["runs"] = [{k: v for k, v in r.items() if k != "raw"} for r in rs]
+    return s
+
+
+# ---------------------------------------------------------------- ratios and text
+
+RATIO_KEYS = (("rps", "req/s"), ("p50_ms", "p50"), ("p99_ms", "p99"),
+              ("cpu_us_per_req", "CPU per request"), ("rss_kb", "peak RSS"))
+
+
+def fmt(v, nd=0):
+    """Returns <v> with <nd> decimals, or '-' for None."""
+    return "-" if v is None else "%.*f" % (nd, v)
+
+
+def pct(v):
+    """Returns a fraction as a percentage text, or '-' for None."""
+    return "-" if v is None else "%.0f%%" % (v * 100)
+
+
+def ratio(x, y):
+    """Returns x / y, or None when either is missing or y is 0."""
+    if x is None or y is None or y == 0:
+        return None
+    return x / y
+
+
+def ratios(sl, other):
+    """Returns {key: Sluice / other} over RATIO_KEYS."""
+    return {k: ratio(sl.get(k), other.get(k)) for k, _ in RATIO_KEYS}
+
+
+def ratio_line(sl, other, label):
+    """Returns the Markdown bullet of the Sluice / <label> ratios."""
+    r = ratios(sl, other)
+    return "- Sluice / %s: %s" % (label, ", ".join(
+        "%s %s" % (name, fmt(r[k], 2)) for k, name in RATIO_KEYS))
+
+
+def sluice_counters_line(st):
+    """Returns the Markdown bullet of Sluice's stream and pool counters."""
+    streams = st.get("streams") or 0
+    return ("- Sluice counters: %d streams, %.3f stream calls per stream, pool peak in use %d "
+            "buffers, %d failed allocations, %d server connects, %d server reuses" % (
+                streams, (st.get("stream_calls", 0) / streams) if streams else 0,
+                st.get("pool_peak_in_use", 0), st.get("pool_failed", 0),
+                st.get("srv_connects", 0), st.get("srv_reuses", 0)))
+
+
+def header(script, ver):
+    """Returns the Markdown header of a results file."""
+    return ("<!-- written by bench/%s on %s -->\n\nVersions: %s\n\n" % (
+        script, time.strftime("%Y-%m-%d %H:%M"),
+        "; ".join("%s: %s" % kv for kv in sorted(ver.items()))))
+
+
+def size_label(size):
+    return "%d KiB" % (size // 1024) if size >= 1024 else "%d B" % size

@@ -1,17 +1,28 @@
 #!/usr/bin/env python3
-"""compare.py - Sluice side by side with HAProxy (and nginx), same origin,
-same pinning, same configuration file.
+"""compare.py - Sluice side by side with HAProxy (and nginx) over HTTP/1.1,
+same origin, same pinning, same configuration file.
 
-Layout on a 2-core machine: the proxy alone on CPU 0; wrk and the origin
-share CPU 1. Each case (object size) starts every peer once, warms each up,
-then interleaves the runs (run 1 of every peer, then run 2, ...) so that a
-noisy neighbour hurts every peer alike; the figures are medians.
+Cases: every object size of --sizes over keep-alive connections, every size
+of --close-sizes with a new connection per request (wrk -H 'Connection:
+close'), each for every thread count of --threads (Sluice and HAProxy
+nbthread N, nginx worker_processes N).
+
+Layout on a 2-core machine: with 1 thread the proxy alone on CPU 0; wrk and
+the origin share CPU 1. With 2 threads the proxy gets both CPUs (see
+benchlib.CPU_PROXY_2T for why); wrk and the origin stay on CPU 1. Each case
+starts every peer once, warms each up, then interleaves the runs (run 1 of
+every peer, then run 2, ...) so that a noisy neighbour hurts every peer
+alike; the figures are medians. The origin-direct row (wrk straight to the
+origin: the ceiling of CPU 1) is measured in the 1-thread cases; the origin
+does not change with the proxy's threads.
 
 The primary efficiency figure is the proxy's own CPU time (utime+stime from
-/proc/PID/stat, read before and after each run) per request completed.
+/proc/PID/stat, all threads and processes, read before and after each run)
+per request completed.
 
 Usage: compare.py [--quick] [--head] [--runs N] [--duration S] [--out FILE.md]
                   [--json FILE] [--build DIR] [--no-nginx] [--sizes 1024,65536]
+                  [--close-sizes 1024] [--threads 1,2]
 """
 import argparse
 import json
@@ -26,16 +37,26 @@ import benchlib as bl  # noqa: E402
 PEERS = ("direct", "sluice", "haproxy", "nginx")
 LABEL = {"direct": "origin direct (ceiling)", "sluice": "Sluice", "haproxy": "HAProxy 2.6",
          "nginx": "nginx"}
+MEDIANS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "cpu_s_per_100k", "cpu_util",
+           "foreign_cpu")
+SUMS = ("non2xx", "sock_errors", "requests")
+
+
+def int_list(text):
+    return [int(x) for x in text.split(",") if x.strip()]
 
 
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="1 run of 3 s per peer and case")
     ap.add_argument("--runs", type=int, help="runs per peer and case (default 3, quick 1)")
-    ap.add_argument("--duration", type=int, help="seconds per run (default 8, quick 3)")
-    ap.add_argument("--warmup", type=int, default=2, help="warm-up seconds per peer (default 2)")
+    ap.add_argument("--duration", type=int, help="seconds per run (default 6, quick 3)")
+    ap.add_argument("--warmup", type=int, help="warm-up seconds per peer (default 2, quick 1)")
     ap.add_argument("--conns", type=int, default=50, help="wrk connections (default 50)")
-    ap.add_argument("--sizes", default="1024,65536", help="object sizes in bytes")
+    ap.add_argument("--sizes", default="1024,65536", help="keep-alive object sizes in bytes")
+    ap.add_argument("--close-sizes", default="1024",
+                    help="object sizes with a new connection per request ('' for none)")
+    ap.add_argument("--threads", default="1,2", help="proxy thread counts (default 1,2)")
     ap.add_argument("--build", default=bl.DEFAULT_BUILD, help="Sluice release build directory")
     ap.add_argument("--head", action="store_true",
                     help="build and measure a clean export of the committed HEAD instead")
@@ -44,171 +65,107 @@ def parse_args():
     ap.add_argument("--json", help="write every run's figures to this file")
     a = ap.parse_args()
     a.runs = a.runs or (1 if a.quick else 3)
-    a.duration = a.duration or (3 if a.quick else 8)
-    a.sizes = [int(s) for s in a.sizes.split(",")]
+    a.duration = a.duration or (3 if a.quick else 6)
+    a.warmup = a.warmup or (1 if a.quick else 2)
+    a.sizes = int_list(a.sizes)
+    a.close_sizes = int_list(a.close_sizes)
+    a.threads = int_list(a.threads)
     return a
 
 
-def start_peers(a, procs, sluice_bin, origin_bin, tmp, origin_port, peers):
-    """Starts every proxy of <peers> on its own port. Returns {peer: (Proc|None, port)}."""
-    ports = bl.free_ports(len(peers))
-    started = {}
-    for peer, port in zip(peers, ports):
-        if peer == "direct":
-            started[peer] = (None, origin_port)
-            continue
-        cfg = bl.write(os.path.join(tmp, peer + ".cfg"), bl.haproxy_cfg(port, origin_port))
-        if peer == "sluice":
-            p = bl.start_sluice(procs, sluice_bin, cfg, tmp, port)
-        elif peer == "haproxy":
-            p = bl.start_haproxy(procs, cfg, tmp, port)
-        else:
-            rundir = os.path.join(tmp, "nginx-run")
-            conf = bl.write(os.path.join(tmp, "nginx.conf"),
-                            bl.nginx_conf(port, origin_port, rundir))
-            p = bl.start_nginx(procs, conf, rundir, tmp, port)
-        started[peer] = (p, port)
-    return started
+def cases_of(a):
+    """Returns the cases to run: dicts of size, close and threads."""
+    out = []
+    for threads in a.threads:
+        out += [{"size": s, "close": False, "threads": threads} for s in a.sizes]
+        out += [{"size": s, "close": True, "threads": threads} for s in a.close_sizes]
+    return out
 
 
-def one_run(proc, port, size, a, seconds):
+def case_title(c):
+    return "%s, HTTP/1.1 %s, %d proxy thread%s" % (
+        bl.size_label(c["size"]), "connection per request" if c["close"] else "keep-alive",
+        c["threads"], "" if c["threads"] == 1 else "s")
+
+
+def case_tag(c):
+    return "%s %s %dT" % (bl.size_label(c["size"]), "close" if c["close"] else "ka", c["threads"])
+
+
+def one_run(proc, port, c, a, seconds, origin):
     """Runs wrk once against <port>; adds the proxy's CPU figures."""
-    url = "http://127.0.0.1:%d/size/%d" % (port, size)
-    cpu0 = proc.cpu_seconds() if proc else None
-    busy0, t0 = bl.cpu_busy(bl.CPU_PROXY), time.monotonic()
-    r = bl.run_wrk(url, a.conns, seconds)
-    busy = bl.cpu_busy(bl.CPU_PROXY) - busy0
-    r["load1"] = bl.loadavg()
-    # noise: CPU time on the proxy's core that the proxy did not use
-    cpu = proc.cpu_seconds() - cpu0 if proc else 0.0
-    r["foreign_cpu"] = max(0.0, busy - cpu) / (time.monotonic() - t0)
-    if proc:
-        r["cpu_s"] = cpu
-        r["cpu_us_per_req"] = cpu * 1e6 / r["requests"] if r["requests"] else None
-        r["cpu_s_per_100k"] = cpu * 1e5 / r["requests"] if r["requests"] else None
-        r["cpu_util"] = cpu / r["seconds"] if r["seconds"] else None
-        if not proc.alive():
-            raise RuntimeError("%s died during the run:\n%s" % (proc.name, proc.log_tail()))
-    return r
+    url = "http://127.0.0.1:%d/size/%d" % (port, c["size"])
+    cpus = bl.proxy_cpus(c["threads"]) if proc else bl.CPU_PROXY
+    return bl.measure_run(proc, cpus, [origin], lambda: bl.run_wrk(
+        url, a.conns, seconds, close=c["close"]))
 
 
-def run_case(a, procs, sluice_bin, origin_bin, tmp, origin_port, size, peers):
-    """Runs one object size for every peer. Returns {peer: summary}."""
-    started = start_peers(a, procs, sluice_bin, origin_bin, tmp, origin_port, peers)
-    runs = {p: [] for p in peers}
+def describe(r):
+    return ("%.0f req/s, p99 %s ms, cpu %s us/req, non-2xx %d, sock err %d, load %.1f, "
+            "others on the proxy's CPUs %s" % (
+                r["rps"], bl.fmt(r["p99_ms"], 2), bl.fmt(r.get("cpu_us_per_req"), 2),
+                r["non2xx"], r["sock_errors"], r["load1"], bl.pct(r["foreign_cpu"])))
+
+
+def run_case(a, procs, sluice_bin, tmp, origin, origin_port, c, peers):
+    """Runs one case for every peer. Returns {peer: summary}."""
+    peers = [p for p in peers if p != "direct" or c["threads"] == 1]
+    started = {}
     try:
-        for peer in peers:
-            proc, port = started[peer]
-            bl.log("  [%d B] warm-up %s (%d s)" % (size, LABEL[peer], a.warmup))
-            one_run(proc, port, size, a, a.warmup)
-        for i in range(a.runs):
-            for peer in peers:
-                proc, port = started[peer]
-                bl.log("  [%d B] run %d of %d: %s (%d s)" % (size, i + 1, a.runs, LABEL[peer],
-                                                           a.duration))
-                r = one_run(proc, port, size, a, a.duration)
-                bl.log("      %.0f req/s, p99 %s ms, cpu %s us/req, non-2xx %d, sock err %d, "
-                       "load %.1f, others on CPU %s: %s%%" % (
-                           r["rps"], fmt(r["p99_ms"], 2), fmt(r.get("cpu_us_per_req"), 2),
-                           r["non2xx"], r["sock_errors"], r["load1"], bl.CPU_PROXY,
-                           fmt(r["foreign_cpu"] * 100 if "foreign_cpu" in r else None)))
-                runs[peer].append(r)
+        for peer, port in zip(peers, bl.free_ports(len(peers))):
+            if peer == "direct":
+                started[peer] = (None, origin_port)
+            else:
+                started[peer] = (bl.start_peer(procs, peer, tmp, port, origin_port, sluice_bin,
+                                               threads=c["threads"]), port)
+        runs = bl.interleave(case_tag(c), peers, LABEL, lambda peer, secs: one_run(
+            started[peer][0], started[peer][1], c, a, secs, origin), a.runs, a.warmup,
+            a.duration, describe)
         out = {}
         for peer in peers:
-            proc, _ = started[peer]
-            rs = runs[peer]
-            s = {k: bl.median([r.get(k) for r in rs]) for k in
-                 ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "cpu_s_per_100k", "cpu_util",
-                  "foreign_cpu")}
-            s["load1_max"] = max(r["load1"] for r in rs)
-            s["non2xx"] = sum(r["non2xx"] for r in rs)
-            s["sock_errors"] = sum(r["sock_errors"] for r in rs)
-            s["requests"] = sum(r["requests"] for r in rs)
+            proc, port = started[peer]
+            s = bl.summarize(runs[peer], MEDIANS, SUMS)
             s["rss_kb"] = proc.peak_rss_kb() if proc else None
-            s["runs"] = [{k: v for k, v in r.items() if k != "raw"} for r in rs]
             if peer == "sluice":
-                s["stats"] = bl.sluice_stats(started[peer][1])
+                s["stats"] = bl.sluice_stats(port)
             out[peer] = s
         return out
     finally:
-        for peer in peers:
-            proc, _ = started[peer]
+        for proc, _ in started.values():
             if proc:
                 procs.stop(proc)
 
 
-def fmt(v, nd=0):
-    if v is None:
-        return "-"
-    return "%.*f" % (nd, v)
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
-
-
-def tables(results, a, peers):
+def tables(results, a):
     """Returns the Markdown text of the result tables and ratios."""
     lines = []
-    for size, res in results.items():
-        lines.append("### %s objects, HTTP/1.1 keep-alive, wrk -t1 -c%d, %d x %d s, medians"
-                     % ("%d KiB" % (size // 1024) if size >= 1024 else "%d B" % size,
-                        a.conns, a.runs, a.duration))
+    for res in results:
+        c = res["case"]
+        lines.append("### %s, wrk -t1 -c%d, %d x %d s, medians" % (
+            case_title(c), a.conns, a.runs, a.duration))
         lines.append("")
         lines.append("| peer | req/s | p50 ms | p99 ms | proxy CPU us/req | CPU s per 100k req"
                      " | proxy CPU use | non-2xx/3xx | socket errors | peak RSS KiB"
-                     " | others on proxy CPU | max load avg |")
+                     " | others on proxy CPUs | max load avg |")
         lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for peer in peers:
-            s = res.get(peer)
+        for peer in PEERS:
+            s = res["peers"].get(peer)
             if not s:
                 continue
             lines.append("| %s | %s | %s | %s | %s | %s | %s | %d | %d | %s | %s | %.1f |" % (
-                LABEL[peer], fmt(s["rps"]), fmt(s["p50_ms"], 3), fmt(s["p99_ms"], 2),
-                fmt(s["cpu_us_per_req"], 2), fmt(s["cpu_s_per_100k"], 3),
-                fmt(s["cpu_util"] * 100 if s["cpu_util"] is not None else None) + ("%" if s["cpu_util"] is not None else ""),
-                s["non2xx"], s["sock_errors"], fmt(s["rss_kb"]),
-                fmt(s["foreign_cpu"] * 100 if s["foreign_cpu"] is not None else None)
-                + ("%" if s["foreign_cpu"] is not None else ""), s["load1_max"]))
+                LABEL[peer], bl.fmt(s["rps"]), bl.fmt(s["p50_ms"], 3), bl.fmt(s["p99_ms"], 2),
+                bl.fmt(s["cpu_us_per_req"], 2), bl.fmt(s["cpu_s_per_100k"], 3),
+                bl.pct(s["cpu_util"]), s["non2xx"], s["sock_errors"], bl.fmt(s["rss_kb"]),
+                bl.pct(s["foreign_cpu"]), s["load1_max"]))
         lines.append("")
-        sl = res.get("sluice")
+        sl = res["peers"].get("sluice")
         for peer in ("haproxy", "nginx"):
-            o = res.get(peer)
-            if not sl or not o:
-                continue
-            lines.append("- Sluice / %s: req/s %s, p99 %s, CPU per request %s, peak RSS %s" % (
-                LABEL[peer], fmt(ratio(sl["rps"], o["rps"]), 2),
-                fmt(ratio(sl["p99_ms"], o["p99_ms"]), 2),
-                fmt(ratio(sl["cpu_us_per_req"], o["cpu_us_per_req"]), 2),
-                fmt(ratio(sl["rss_kb"], o["rss_kb"]), 2)))
+            o = res["peers"].get(peer)
+            if sl and o:
+                lines.append(bl.ratio_line(sl, o, LABEL[peer]))
         if sl and sl.get("stats"):
-            st = sl["stats"]
-            streams = st.get("streams") or 0
-            lines.append("- Sluice counters: %d streams, %.3f stream calls per stream, "
-                         "pool peak in use %d buffers, %d failed allocations"
-                         % (streams, (st.get("stream_calls", 0) / streams) if streams else 0,
-                            st.get("pool_peak_in_use", 0), st.get("pool_failed", 0)))
+            lines.append(bl.sluice_counters_line(sl["stats"]))
         lines.append("")
-    return "\n".join(lines)
-
-
-def targets(results):
-    """Returns Markdown lines judging the two proxy targets per case."""
-    lines = []
-    for size, res in results.items():
-        sl, ha, ng = res.get("sluice"), res.get("haproxy"), res.get("nginx")
-        if not sl or not ha:
-            continue
-        peers_cpu = [p["cpu_us_per_req"] for p in (ha, ng) if p and p["cpu_us_per_req"]]
-        best = min(peers_cpu) if peers_cpu else None
-        r1 = ratio(sl["rps"], ha["rps"])
-        r2 = ratio(sl["cpu_us_per_req"], best)
-        lines.append("- %d B: Sluice req/s >= HAProxy: %s (ratio %s); CPU/request <= 0.9x best "
-                     "peer: %s (ratio %s)" % (
-                         size, "met" if r1 is not None and r1 >= 1.0 else "NOT met", fmt(r1, 2),
-                         "met" if r2 is not None and r2 <= 0.9 else "NOT met", fmt(r2, 2)))
     return "\n".join(lines)
 
 
@@ -222,36 +179,34 @@ def main():
     sluice_bin, origin_bin = bl.ensure_build(a.build)
     peers = [p for p in PEERS if not (p == "nginx" and (a.no_nginx or "nginx" in missing))]
     ver = bl.versions(sluice_bin)
-    bl.log("compare: peers %s, sizes %s, %d run(s) of %d s, warm-up %d s, wrk -t1 -c%d" % (
-        ", ".join(peers), a.sizes, a.runs, a.duration, a.warmup, a.conns))
-    bl.log("pinning: proxy on CPU %s; wrk and origin share CPU %s" % (bl.CPU_PROXY, bl.CPU_LOAD))
-
+    cases = cases_of(a)
+    bl.log("compare: peers %s, %d cases, %d run(s) of %d s, warm-up %d s, wrk -t1 -c%d" % (
+        ", ".join(peers), len(cases), a.runs, a.duration, a.warmup, a.conns))
+    bl.log("pinning: 1 thread: proxy on CPU %s; 2 threads: proxy on CPUs %s; wrk and origin "
+           "on CPU %s" % (bl.CPU_PROXY, bl.CPU_PROXY_2T, bl.CPU_LOAD))
     procs = bl.ProcSet()
-    results = {}
+    results = []
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sluice-compare-") as tmp:
         try:
             origin_port = bl.free_ports(1)[0]
-            bl.start_origin(procs, origin_bin, tmp, origin_port)
-            for size in a.sizes:
-                bl.log("case %d B objects" % size)
-                results[size] = run_case(a, procs, sluice_bin, origin_bin, tmp, origin_port,
-                                         size, peers)
+            origin = bl.start_origin(procs, origin_bin, tmp, origin_port)
+            for i, c in enumerate(cases):
+                bl.log("case %d of %d: %s (%.0f s elapsed)" % (
+                    i + 1, len(cases), case_title(c), time.monotonic() - t0))
+                results.append({"case": c, "peers": run_case(
+                    a, procs, sluice_bin, tmp, origin, origin_port, c, peers)})
         finally:
             procs.stop_all()
-    elapsed = time.monotonic() - t0
-
-    text = tables(results, a, peers) + "\nTargets:\n\n" + targets(results) + "\n"
+    text = tables(results, a)
     print()
     print(text)
-    print("elapsed %.0f s" % elapsed)
+    print("elapsed %.0f s" % (time.monotonic() - t0))
     if a.out:
-        hdr = ("<!-- written by bench/compare.py on %s -->\n\n" % time.strftime("%Y-%m-%d %H:%M"))
-        hdr += "Versions: " + "; ".join("%s: %s" % kv for kv in sorted(ver.items())) + "\n\n"
-        bl.write(a.out, hdr + text)
+        bl.write(a.out, bl.header("compare.py", ver) + text)
     if a.json:
-        bl.write(a.json, json.dumps({"args": vars(a), "versions": ver, "results": results},
-                                    indent=1, default=str))
+        bl.write(a.json, json.dumps({"args": vars(a), "versions": ver, "protocol": "h1",
+                                     "results": results}, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -9,17 +9,29 @@
    calls per stream against the unconstrained run, hand-offs, passes-on,
    failed allocations. HAProxy runs the same configuration with a hard time
    cap; when it freezes the table says "stalled" and how much it served.
+   HAProxy runs with `profiling.tasks on` so that `show profiling tasks`
+   counts its process_stream calls: calls per request is then comparable
+   to Sluice's stream calls per stream (the profiling costs HAProxy a few
+   per cent of throughput).
 2. Deadlock scenario: server maxconn 1, limit 5, reserve 2, wrk -c300 for
    10 s as five 2-second windows; a window with 0 requests is a stall.
+3. Mixed deadlock scenario (Sluice): the same server maxconn 1, limit 5,
+   reserve 2, with HTTP/1.1 clients (wrk -c200) on one listener and HTTP/2
+   clients (h2load -c4 -m25) on a `bind ... proto h2` listener of the same
+   Sluice, until --mixed-sessions sessions completed or --mixed-seconds
+   passed. Completions are read every second from Sluice's counters; a
+   stall is a one-second window with no completion while clients run.
 
 Pinning as in compare.py: proxy on CPU 0, wrk and origin on CPU 1.
 
 Usage: memcap.py [--quick] [--head] [--runs N] [--duration S] [--out FILE.md] [--json FILE]
-                 [--build DIR] [--no-haproxy]
+                 [--build DIR] [--no-haproxy] [--mixed-sessions N] [--mixed-seconds S]
 """
 import argparse
 import json
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -45,9 +57,15 @@ def parse_args():
     ap.add_argument("--no-haproxy", action="store_true", help="Sluice only")
     ap.add_argument("--out", help="write the tables in Markdown to this file")
     ap.add_argument("--json", help="write every figure to this file")
+    ap.add_argument("--mixed-sessions", type=int,
+                    help="mixed scenario: sessions to complete (default 1000000, quick 100000)")
+    ap.add_argument("--mixed-seconds", type=int,
+                    help="mixed scenario: time bound (default 600, quick 30)")
     a = ap.parse_args()
     a.duration = a.duration or (3 if a.quick else 8)
     a.runs = a.runs or (1 if a.quick else 3)
+    a.mixed_sessions = a.mixed_sessions or (100000 if a.quick else 1000000)
+    a.mixed_seconds = a.mixed_seconds or (30 if a.quick else 600)
     return a
 
 
@@ -146,7 +164,8 @@ def haproxy_point(a, procs, tmp, origin_port, limit, srv_maxconn=1000, conns=CON
     sock = os.path.join(tmp, "haproxy.sock")
     cfg = bl.write(os.path.join(tmp, "haproxy.cfg"),
                    bl.haproxy_cfg(port, origin_port, srv_maxconn, limit, res, stats=False,
-                                  extra_global=["stats socket %s level admin" % sock]))
+                                  extra_global=["stats socket %s level admin" % sock,
+                                                "profiling.tasks on"]))
     try:
         p = bl.start_haproxy(procs, cfg, tmp, port)
     except RuntimeError as e:
@@ -161,12 +180,16 @@ def haproxy_point(a, procs, tmp, origin_port, limit, srv_maxconn=1000, conns=CON
                 samples.append(b)
     sampler = threading.Thread(target=sample, daemon=True)
     try:
+        calls0, req0 = bl.haproxy_stream_calls(sock)
         cpu0 = p.cpu_seconds()
         sampler.start()
         r = bl.run_wrk("http://127.0.0.1:%d/size/%d" % (port, SIZE), conns, a.duration)
         done.set()
         sampler.join()
         cpu = p.cpu_seconds() - cpu0
+        calls1, req1 = bl.haproxy_stream_calls(sock)
+        if None not in (calls0, req0, calls1, req1) and req1 > req0 and r["requests"]:
+            r["calls_per_stream"] = (calls1 - calls0) / (req1 - req0)
         # in use by streams = used minus what sits in the thread caches
         r["buf_peak_in_use"] = max((u - c for _, u, c in samples), default=None)
         r["buf_peak_allocated"] = max((al for al, _, _ in samples), default=None)
@@ -230,6 +253,130 @@ def deadlock(a, procs, sluice_bin, tmp, origin_port, peer):
     return r
 
 
+def mixed_deadlock(a, procs, sluice_bin, tmp, origin_port):
+    """The maxconn 1 scenario with HTTP/1.1 and HTTP/2 clients at once on
+    one Sluice. Returns its figures, with the per-second completions."""
+    h1_port, h2_port = bl.free_ports(2)
+    limit, res = 5, 2
+    cfg = bl.write(os.path.join(tmp, "mixed.cfg"), bl.haproxy_cfg(
+        h1_port, origin_port, 1, limit, res, h2_port=h2_port))
+    p = bl.start_sluice(procs, sluice_bin, cfg, tmp, h1_port, "sluice-mixed")
+    bound = a.mixed_seconds
+    url = "/size/%d" % SIZE
+    clients = []
+    per_second, stalls, polls_failed = [], 0, 0
+    try:
+        before = bl.sluice_stats(h1_port)
+        clients.append(subprocess.Popen(
+            bl.wrk_argv("http://127.0.0.1:%d%s" % (h1_port, url), 200, bound, timeout_s=15),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        clients.append(subprocess.Popen(
+            bl.h2load_argv("http://127.0.0.1:%d%s" % (h2_port, url), 4, 25, bound),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        t0 = time.monotonic()
+        last, last_t, done = before["rsp_sent"], t0, 0
+        last_h2 = before["h2_streams"]
+        while time.monotonic() - t0 < bound + 5:
+            time.sleep(1.0)
+            st = bl.sluice_stats(h1_port, timeout=2.0)
+            now = time.monotonic()
+            active = all(c.poll() is None for c in clients)
+            if st is None:
+                polls_failed += 1
+                continue
+            n = st["rsp_sent"] - last
+            per_second.append({"t": round(now - t0, 2), "completed": n,
+                               "h2_streams": st["h2_streams"] - last_h2,
+                               "seconds": round(now - last_t, 3), "clients_active": active})
+            if n == 0 and active:
+                stalls += 1
+            last, last_t, last_h2 = st["rsp_sent"], now, st["h2_streams"]
+            done = st["rsp_sent"] - before["rsp_sent"]
+            if len(per_second) % 10 == 0:
+                bl.log("    %.0f s: %d sessions completed, last second %d" % (
+                    now - t0, done, n))
+            if done >= a.mixed_sessions or not active:
+                break
+        elapsed = time.monotonic() - t0
+        for c in clients:
+            if c.poll() is None:
+                c.send_signal(signal.SIGINT)   # wrk prints its summary on SIGINT
+        outs = []
+        for c in clients:
+            try:
+                out, _ = c.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                c.kill()
+                out, _ = c.communicate()
+            outs.append(out.decode(errors="replace"))
+        time.sleep(0.5)
+        probe = bl.probe(h1_port, url, timeout=3.0)
+        after = bl.sluice_stats(h1_port)
+        alive = p.alive()
+        rss = p.peak_rss_kb()
+    finally:
+        for c in clients:
+            if c.poll() is None:
+                c.kill()
+                c.wait()
+        procs.stop(p)
+    w = bl.parse_wrk(outs[0])
+    r = {"limit": limit, "reserve": res, "elapsed_s": elapsed, "target": a.mixed_sessions,
+         "bound_s": bound, "per_second": per_second, "stalled_seconds": stalls,
+         "polls_failed": polls_failed, "probe": probe, "alive": alive, "rss_kb": rss,
+         "wrk_requests": w["requests"], "wrk_sock_errors": w["sock_errors"],
+         "wrk_non2xx": w["non2xx"], "wrk_timeouts": w["timeouts"],
+         "h2load_tail": outs[1][-600:]}
+    for k in ("rsp_sent", "rsp_2xx", "rsp_errors", "rsp_5xx", "req_aborted", "queue_timeouts",
+              "streams", "stream_calls", "h2_streams", "h2_resets", "pool_handoffs",
+              "pool_passes_on", "pool_failed"):
+        r[k] = delta(after, before, k)
+    r["pool_peak_in_use"] = after.get("pool_peak_in_use") if after else None
+    # counted from the per-second polls when the counters after the run are missing
+    r["sessions"] = r["rsp_sent"] if r["rsp_sent"] is not None else sum(
+        x["completed"] for x in per_second)
+    r["h2_stalled_seconds"] = sum(1 for x in per_second
+                                  if x["clients_active"] and x["h2_streams"] == 0)
+    r["after_stats_answered"] = after is not None
+    r["min_per_second"] = min((x["completed"] / x["seconds"] for x in per_second
+                               if x["clients_active"]), default=None)
+    return r
+
+
+def mixed_table(m):
+    L = ["", "### Mixed deadlock scenario: HTTP/1.1 (wrk -c200) and HTTP/2 (h2load -c4 -m25) "
+         "at once, server maxconn 1, limit %d, reserve %d" % (m["limit"], m["reserve"]), "",
+         "| target | ran | sessions completed (H1 / H2) | responses 2xx / 5xx / errors"
+         " | aborted / queue timeouts | stalled seconds | slowest second | stats polls failed"
+         " | calls/stream | hand-offs / passes_on | probe after |",
+         "|---|---:|---|---|---|---:|---:|---:|---:|---|---|"]
+    # H1 = what wrk completed; H2 = the rest (h2load is interrupted, it
+    # prints no summary)
+    sent = m["sessions"]
+    h2 = max(0, sent - m["wrk_requests"])
+    calls = (m["stream_calls"] / m["streams"]) if m["streams"] else None
+    L.append("| %d sessions or %d s | %.0f s | %d (%d / %d) | %s / %s / %s | %s / %s | %d | %s/s"
+             " | %d | %s | %s / %s | %s |" % (
+                 m["target"], m["bound_s"], m["elapsed_s"], sent, sent - h2, h2, m["rsp_2xx"],
+                 m["rsp_5xx"], m["rsp_errors"], m["req_aborted"], m["queue_timeouts"],
+                 m["stalled_seconds"], fmt(m["min_per_second"]), m["polls_failed"],
+                 fmt(calls, 3), m["pool_handoffs"], m["pool_passes_on"],
+                 "no answer in 3 s" if m["probe"] is None else m["probe"]))
+    L.append("")
+    L.append("wrk: %d requests, %d socket errors (%d timeouts), %d non-2xx; h2 streams reset "
+             "by Sluice: %s; Sluice peak RSS %s KiB. Completions per second: %s." % (
+                 m["wrk_requests"], m["wrk_sock_errors"], m["wrk_timeouts"], m["wrk_non2xx"],
+                 m["h2_resets"], fmt(m["rss_kb"]),
+                 " ".join("%d" % x["completed"] for x in m["per_second"][:90])))
+    if not m["after_stats_answered"]:
+        L.append("")
+        L.append("**After the clients stopped, Sluice answered neither the stats URI nor the "
+                 "probe** (process alive: %s): the counters after the run are missing." % (
+                     m["alive"]))
+    L.append("")
+    return "\n".join(L)
+
+
 def fmt(v, nd=0):
     return "-" if v is None else "%.*f" % (nd, v)
 
@@ -237,15 +384,16 @@ def fmt(v, nd=0):
 def hcols_of(h):
     """Returns the HAProxy cells of a sweep row."""
     if h is None:
-        return "- | - | -"
+        return "- | - | - | -"
     if "error" in h:
-        return "refused: %s | - | -" % h["error"]
+        return "refused: %s | - | - | -" % h["error"]
+    calls = fmt(h.get("calls_per_stream"), 3)
     if h["stalled"]:
-        return "**stalled: served %d requests** (probe %s) | %s | %d / %d" % (
+        return "**stalled: served %d requests** (probe %s) | %s | %d / %d | %s" % (
             h["requests"], "no answer" if h["probe"] is None else h["probe"],
-            fmt(h["p99_ms"], 1), h["sock_errors"], h["non2xx"])
-    return "%s | %s | %d / %d" % (fmt(h["rps"]), fmt(h["p99_ms"], 1), h["sock_errors"],
-                                  h["non2xx"])
+            fmt(h["p99_ms"], 1), h["sock_errors"], h["non2xx"], calls)
+    return "%s | %s | %d / %d | %s" % (fmt(h["rps"]), fmt(h["p99_ms"], 1), h["sock_errors"],
+                                       h["non2xx"], calls)
 
 
 def tables(a, need, base, sweep, dl, extra=None):
@@ -266,8 +414,9 @@ def tables(a, need, base, sweep, dl, extra=None):
     L.append("")
     L.append("| point | limit / reserve | Sluice req/s (median; runs) | p99 ms | errors (sock / non-2xx / 5xx)"
              " | calls/stream (x unconstr.) | handoffs | passes_on | failed allocs | peak RSS KiB"
-             " | others on CPU 0 | HAProxy req/s | HAProxy p99 ms | HAProxy errors (sock / non-2xx) |")
-    L.append("|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+             " | others on CPU 0 | HAProxy req/s | HAProxy p99 ms | HAProxy errors (sock / non-2xx)"
+             " | HAProxy process_stream calls/request |")
+    L.append("|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     base_cps = base["calls_per_stream"]
     for label, s, h in sweep:
         lim = "none" if s["limit"] is None else "%d / %d" % (s["limit"], s["reserve"])
@@ -308,7 +457,7 @@ def tables(a, need, base, sweep, dl, extra=None):
 
 def main():
     a = parse_args()
-    missing = bl.ensure_tools(("haproxy", "wrk"))
+    missing = bl.ensure_tools(("haproxy", "wrk", "h2load"))
     if "wrk" in missing:
         sys.exit("wrk is required")
     with_haproxy = not a.no_haproxy and "haproxy" not in missing
@@ -317,7 +466,7 @@ def main():
     sluice_bin, origin_bin = bl.ensure_build(a.build)
     ver = bl.versions(sluice_bin)
     procs = bl.ProcSet()
-    sweep, dl, extra = [], [], None
+    sweep, dl, extra, mixed = [], [], None, None
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sluice-memcap-") as tmp:
         try:
@@ -364,18 +513,25 @@ def main():
             for peer in ("sluice", "haproxy") if with_haproxy else ("sluice",):
                 bl.log("deadlock scenario: %s, maxconn 1, limit 5 reserve 2, -c300, 5 x 2 s" % peer)
                 dl.append(deadlock(a, procs, sluice_bin, tmp, origin_port, peer))
+            if bl.tool("h2load"):
+                bl.log("mixed deadlock scenario: Sluice, H1 + H2 clients, maxconn 1, limit 5 "
+                       "reserve 2, until %d sessions or %d s" % (a.mixed_sessions,
+                                                                 a.mixed_seconds))
+                mixed = mixed_deadlock(a, procs, sluice_bin, tmp, origin_port)
+                bl.log("  %d sessions in %.0f s, %d stalled seconds" % (
+                    mixed["rsp_sent"] or 0, mixed["elapsed_s"], mixed["stalled_seconds"]))
         finally:
             procs.stop_all()
-    text = tables(a, need, base, sweep, dl, extra)
+    text = tables(a, need, base, sweep, dl, extra) + (mixed_table(mixed) if mixed else "")
     print()
     print(text)
     print("elapsed %.0f s" % (time.monotonic() - t0))
     if a.out:
-        hdr = "<!-- written by bench/memcap.py on %s -->\n\n" % time.strftime("%Y-%m-%d %H:%M")
-        bl.write(a.out, hdr + text)
+        bl.write(a.out, bl.header("memcap.py", ver) + text)
     if a.json:
-        bl.write(a.json, json.dumps({"versions": ver, "need": need, "sweep": sweep,
-                                     "deadlock": dl, "haproxy_extra": extra}, indent=1, default=str))
+        bl.write(a.json, json.dumps({"args": vars(a), "versions": ver, "need": need,
+                                     "sweep": sweep, "deadlock": dl, "haproxy_extra": extra,
+                                     "mixed": mixed}, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,23 @@
 /* pool_bench.c - cost of a pool_alloc() + pool_release() pair against a
- * malloc() + free() pair of the same size, on one thread and on two
- * threads at once (each with its own tid), with and without a limit.
+ * malloc() + free() pair of the same size, without and with a limit, on a
+ * sweep of 1, 2, 4, 8 and 16 threads calling at once (each with its own
+ * tid).
  *
- * Usage: pool_bench [pairs-per-run] (default 5000000). Prints plain text:
- * the median over several runs of the nanoseconds per pair.
+ * On a machine with fewer cores than threads the wall-clock figures fall
+ * with the thread count for a plain reason (the threads take turns); the
+ * CPU time each thread spends per pair does not, unless the threads fight
+ * over shared cache lines or the pool lock. So next to the wall-clock cost
+ * the sweep reports, per thread, pairs per CPU-second of that thread
+ * (CLOCK_THREAD_CPUTIME_ID): flat means no contention, falling means the
+ * threads slow each other down.
+ *
+ * Each run lasts a fixed time and every thread of it runs for that whole
+ * time, so that with more threads than cores the threads still overlap
+ * (a fixed number of pairs per thread would let short threads run one
+ * after the other within a time slice and hide any contention).
+ *
+ * Usage: pool_bench [ms-per-run] (default 250). Prints plain text: medians
+ * over several runs.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -12,98 +26,141 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pool/pool.h"
 
-#define RUNS     7
+#define RUNS     5
+#define BATCH    64      /* pairs between two looks at the stop flag */
 #define BUFSIZE  16384
-#define NTHR     2
+#define MAX_THR  16
+
+static const unsigned sweep[] = { 1, 2, 4, 8, 16 };
+#define NSWEEP (sizeof(sweep) / sizeof(sweep[0]))
 
 /* Results go here so the compiler cannot drop the work. */
 static void *volatile sink;
 
-enum kind { K_POOL, K_MALLOC };
+enum kind { K_MALLOC, K_POOL, K_LIMITED, K_COUNT };
+
+static const char *const kind_name[K_COUNT] = {
+	"malloc+free", "pool, no limit (thread cache)", "pool, limit 1024 (under the lock)",
+};
 
 struct job {
 	enum kind kind;
 	struct pool *pool;
 	unsigned tid;
-	uint64_t pairs;
+	const int *stop;        /* atomic: set when the run's time is up */
 	pthread_barrier_t *start;
-	double ns_per_pair;
+	uint64_t pairs;         /* pairs this thread completed */
+	double wall_ns;         /* this thread's elapsed time */
+	double cpu_ns;          /* this thread's CPU time */
 };
 
-static uint64_t now_ns(void)
+/* The cost of one run: per pair and per thread, averaged over threads. */
+struct cost {
+	double wall;            /* ns of elapsed time per pair */
+	double cpu;             /* ns of the thread's CPU time per pair */
+};
+
+static uint64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Runs the job's pairs and stores its cost per pair. */
+/* Runs <pairs> pool pairs; exits on a refused allocation (the limit is far
+ * above what the threads hold at once, so a refusal is a bug). */
+static void pool_pairs(struct pool *p, unsigned tid, uint64_t pairs)
+{
+	for (uint64_t i = 0; i < pairs; i++) {
+		struct buf b = BUF_NULL;
+
+		if (pool_alloc(p, tid, POOL_CRIT_REQUEST, &b)) {
+			fprintf(stderr, "pool_alloc failed\n");
+			exit(1);
+		}
+		sink = b.area;
+		pool_release(p, tid, &b);
+	}
+}
+
+/* Runs <pairs> malloc+free pairs of the buffer size. */
+static void malloc_pairs(uint64_t pairs)
+{
+	for (uint64_t i = 0; i < pairs; i++) {
+		void *m = malloc(BUFSIZE);
+
+		if (!m) {
+			fprintf(stderr, "malloc failed\n");
+			exit(1);
+		}
+		sink = m;
+		free(m);
+	}
+}
+
+/* Thread body: after the start barrier, runs batches of pairs until the
+ * stop flag is set, and stores its count, elapsed and CPU time. Returns
+ * NULL. */
 static void *job_run(void *arg)
 {
 	struct job *j = arg;
-	uint64_t t0;
+	uint64_t w0, c0;
 
-	if (j->start)
-		pthread_barrier_wait(j->start);
-	t0 = now_ns();
-	if (j->kind == K_POOL) {
-		for (uint64_t i = 0; i < j->pairs; i++) {
-			struct buf b = BUF_NULL;
-
-			if (pool_alloc(j->pool, j->tid, POOL_CRIT_REQUEST, &b)) {
-				fprintf(stderr, "pool_alloc failed\n");
-				exit(1);
-			}
-			sink = b.area;
-			pool_release(j->pool, j->tid, &b);
-		}
-	} else {
-		for (uint64_t i = 0; i < j->pairs; i++) {
-			void *m = malloc(BUFSIZE);
-
-			if (!m) {
-				fprintf(stderr, "malloc failed\n");
-				exit(1);
-			}
-			sink = m;
-			free(m);
-		}
+	pthread_barrier_wait(j->start);
+	w0 = clock_ns(CLOCK_MONOTONIC);
+	c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	while (!__atomic_load_n(j->stop, __ATOMIC_RELAXED)) {
+		if (j->kind == K_MALLOC)
+			malloc_pairs(BATCH);
+		else
+			pool_pairs(j->pool, j->tid, BATCH);
+		j->pairs += BATCH;
 	}
-	j->ns_per_pair = (double)(now_ns() - t0) / (double)j->pairs;
+	j->cpu_ns = (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0);
+	j->wall_ns = (double)(clock_ns(CLOCK_MONOTONIC) - w0);
 	return NULL;
 }
 
-/* Returns the mean cost per pair of <nthr> threads running at once. */
-static double run_once(enum kind kind, struct pool *p, unsigned nthr, uint64_t pairs)
+/* Returns the mean per-thread cost per pair of <nthr> threads running at
+ * once for <ms> milliseconds. */
+static struct cost run_once(enum kind kind, struct pool *p, unsigned nthr, unsigned ms)
 {
-	struct job jobs[NTHR];
-	pthread_t th[NTHR];
+	struct job jobs[MAX_THR];
+	pthread_t th[MAX_THR];
 	pthread_barrier_t start;
-	double sum = 0;
+	struct timespec nap = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+	struct cost c = { 0, 0 };
+	int stop = 0;
 
-	if (nthr == 1) {
-		jobs[0] = (struct job){ .kind = kind, .pool = p, .tid = 0, .pairs = pairs };
-		job_run(&jobs[0]);
-		return jobs[0].ns_per_pair;
+	/* the main thread joins the barrier so that the clock starts with all */
+	if (pthread_barrier_init(&start, NULL, nthr + 1)) {
+		perror("pthread_barrier_init");
+		exit(1);
 	}
-	pthread_barrier_init(&start, NULL, nthr);
 	for (unsigned i = 0; i < nthr; i++) {
-		jobs[i] = (struct job){ .kind = kind, .pool = p, .tid = i, .pairs = pairs, .start = &start };
+		jobs[i] = (struct job){ .kind = kind, .pool = p, .tid = i, .stop = &stop,
+					.start = &start };
 		if (pthread_create(&th[i], NULL, job_run, &jobs[i])) {
 			perror("pthread_create");
 			exit(1);
 		}
 	}
+	pthread_barrier_wait(&start);
+	while (nanosleep(&nap, &nap) < 0)
+		;
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < nthr; i++) {
 		pthread_join(th[i], NULL);
-		sum += jobs[i].ns_per_pair;
+		c.wall += jobs[i].wall_ns / (double)jobs[i].pairs / nthr;
+		c.cpu += jobs[i].cpu_ns / (double)jobs[i].pairs / nthr;
 	}
 	pthread_barrier_destroy(&start);
-	return sum / nthr;
+	return c;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -120,43 +177,45 @@ static double median_of(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Medians over the runs of malloc, pool without and with a limit, the
- * medians of the per-run ratios, and the best runs. */
+/* Medians over the runs of one thread count, per kind, and the medians of
+ * the per-run ratios pool / malloc (wall clock). */
 struct figures {
-	double malloc_ns, pool_ns, limited_ns, ratio, limited_ratio, pool_min, malloc_min;
+	struct cost k[K_COUNT];
+	double ratio, limited_ratio;
 };
 
-/* Measures <nthr> threads. The three kinds run back to back within each
- * run, so that a noisy neighbour weighs on them alike, and the ratios are
- * taken run by run before their median. */
-static struct figures measure(struct pool *unl, struct pool *lim, unsigned nthr, uint64_t pairs)
+/* Measures <nthr> threads in runs of <ms> milliseconds. The three kinds
+ * run back to back within each run, so that a noisy neighbour weighs on
+ * them alike, and the ratios are taken run by run before their median. */
+static struct figures measure(struct pool *pools[K_COUNT], unsigned nthr, unsigned ms)
 {
-	double m[RUNS], u[RUNS], l[RUNS], ru[RUNS], rl[RUNS];
+	double wall[K_COUNT][RUNS], cpu[K_COUNT][RUNS], ru[RUNS], rl[RUNS];
 	struct figures f;
 
-	run_once(K_MALLOC, NULL, nthr, pairs / 10); /* warm up */
-	run_once(K_POOL, unl, nthr, pairs / 10);
-	run_once(K_POOL, lim, nthr, pairs / 10);
+	for (int k = 0; k < K_COUNT; k++) /* warm up */
+		run_once((enum kind)k, pools[k], nthr, ms / 5 + 1);
 	for (int i = 0; i < RUNS; i++) {
-		m[i] = run_once(K_MALLOC, NULL, nthr, pairs);
-		u[i] = run_once(K_POOL, unl, nthr, pairs);
-		l[i] = run_once(K_POOL, lim, nthr, pairs);
-		ru[i] = u[i] / m[i];
-		rl[i] = l[i] / m[i];
+		for (int k = 0; k < K_COUNT; k++) {
+			struct cost c = run_once((enum kind)k, pools[k], nthr, ms);
+
+			wall[k][i] = c.wall;
+			cpu[k][i] = c.cpu;
+		}
+		ru[i] = wall[K_POOL][i] / wall[K_MALLOC][i];
+		rl[i] = wall[K_LIMITED][i] / wall[K_MALLOC][i];
+	}
+	for (int k = 0; k < K_COUNT; k++) {
+		f.k[k].wall = median_of(wall[k], RUNS);
+		f.k[k].cpu = median_of(cpu[k], RUNS);
 	}
 	f.ratio = median_of(ru, RUNS);
 	f.limited_ratio = median_of(rl, RUNS);
-	f.malloc_ns = median_of(m, RUNS);
-	f.pool_ns = median_of(u, RUNS);
-	f.limited_ns = median_of(l, RUNS);
-	f.malloc_min = m[0];
-	f.pool_min = u[0];
 	return f;
 }
 
 static struct pool *mkpool(uint64_t limit)
 {
-	struct pool_config cfg = { .bufsize = BUFSIZE, .nbthread = NTHR, .limit = limit };
+	struct pool_config cfg = { .bufsize = BUFSIZE, .nbthread = MAX_THR, .limit = limit };
 	struct pool *p = pool_create(&cfg);
 
 	if (!p) {
@@ -177,31 +236,70 @@ static const char *malloc_origin(void)
 	return "?";
 }
 
+/* Prints one row: a label, then one value per thread count. */
+static void row(const char *label, const double *v, const char *unit)
+{
+	printf("  %-34s", label);
+	for (unsigned i = 0; i < NSWEEP; i++)
+		printf(" %9.2f", v[i]);
+	printf("%s\n", unit);
+}
+
+/* Prints the sweep: wall and CPU cost per pair, per-thread throughput by
+ * both clocks, the aggregate, and the ratios against malloc. */
+static void print_sweep(const struct figures *f)
+{
+	double v[NSWEEP];
+
+	printf("%-36s", "threads");
+	for (unsigned i = 0; i < NSWEEP; i++)
+		printf(" %9u", sweep[i]);
+	printf("\n");
+	for (int k = 0; k < K_COUNT; k++) {
+		printf("%s\n", kind_name[k]);
+		for (unsigned i = 0; i < NSWEEP; i++)
+			v[i] = f[i].k[k].wall;
+		row("ns per pair (wall, per thread)", v, "");
+		for (unsigned i = 0; i < NSWEEP; i++)
+			v[i] = f[i].k[k].cpu;
+		row("CPU ns per pair (thread CPU)", v, "");
+		for (unsigned i = 0; i < NSWEEP; i++)
+			v[i] = 1e3 / f[i].k[k].wall;
+		row("per thread, M pairs/s (wall)", v, "");
+		for (unsigned i = 0; i < NSWEEP; i++)
+			v[i] = 1e3 / f[i].k[k].cpu;
+		row("per thread, M pairs/CPU-s", v, "  <- flat = no contention");
+		for (unsigned i = 0; i < NSWEEP; i++)
+			v[i] = 1e3 / f[i].k[k].wall * sweep[i];
+		row("all threads, M pairs/s (wall)", v, "");
+	}
+	for (unsigned i = 0; i < NSWEEP; i++)
+		v[i] = f[i].ratio;
+	printf("%-36s", "ratio pool no limit / malloc");
+	for (unsigned i = 0; i < NSWEEP; i++)
+		printf(" %9.2f", v[i]);
+	printf("  (target <= 0.50)\n");
+	printf("%-36s", "ratio pool limit / malloc");
+	for (unsigned i = 0; i < NSWEEP; i++)
+		printf(" %9.2f", f[i].limited_ratio);
+	printf("\n");
+}
+
 int main(int argc, char **argv)
 {
-	uint64_t pairs = argc > 1 ? strtoull(argv[1], NULL, 10) : 5000000;
-	struct pool *unl = mkpool(0), *lim = mkpool(1024);
-	struct figures f1, f2;
+	unsigned ms = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 250;
+	struct pool *pools[K_COUNT] = { NULL, mkpool(0), mkpool(1024) };
+	struct figures f[NSWEEP];
 
-	if (!pairs)
-		pairs = 5000000;
-	printf("pool_bench: bufsize %d, %llu pairs per run, median of %d runs\n",
-	       BUFSIZE, (unsigned long long)pairs, RUNS);
+	if (!ms || ms > 60000)
+		ms = 250;
+	printf("pool_bench: bufsize %d, runs of %u ms (every thread runs throughout), median of "
+	       "%d runs, %ld CPUs online\n", BUFSIZE, ms, RUNS, sysconf(_SC_NPROCESSORS_ONLN));
 	printf("malloc comes from: %s\n", malloc_origin());
-
-	f1 = measure(unl, lim, 1, pairs);
-	f2 = measure(unl, lim, NTHR, pairs);
-
-	printf("%-36s %9s %9s\n", "ns per alloc+release pair", "1 thread", "2 threads");
-	printf("%-36s %9.2f %9.2f\n", "malloc+free", f1.malloc_ns, f2.malloc_ns);
-	printf("%-36s %9.2f %9.2f\n", "pool, no limit (thread cache)", f1.pool_ns, f2.pool_ns);
-	printf("%-36s %9.2f %9.2f\n", "pool, limit 1024 (under the lock)", f1.limited_ns, f2.limited_ns);
-	printf("%-36s %9.2f %9.2f\n", "best run: malloc+free", f1.malloc_min, f2.malloc_min);
-	printf("%-36s %9.2f %9.2f\n", "best run: pool, no limit", f1.pool_min, f2.pool_min);
-	printf("%-36s %9.2f %9.2f  (target <= 0.50)\n", "ratio pool no limit / malloc", f1.ratio, f2.ratio);
-	printf("%-36s %9.2f %9.2f\n", "ratio pool limit / malloc", f1.limited_ratio, f2.limited_ratio);
-
-	pool_destroy(unl);
-	pool_destroy(lim);
+	for (unsigned i = 0; i < NSWEEP; i++)
+		f[i] = measure(pools, sweep[i], ms);
+	print_sweep(f);
+	pool_destroy(pools[K_POOL]);
+	pool_destroy(pools[K_LIMITED]);
 	return 0;
 }

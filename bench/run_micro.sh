@@ -1,8 +1,13 @@
 #!/bin/sh
 # run_micro.sh - runs Sluice's micro-benchmarks from a release build and
 # captures their output.
-#   pool_bench           pool alloc+release pair against malloc+free (jemalloc)
-#   sched_handoff_bench  hand-off latency, wake-ups per hand-off, cross-thread wake-ups
+#   pool_bench           pool alloc+release pair against malloc+free (jemalloc),
+#                        on 1, 2, 4, 8 and 16 threads at once
+#   sched_handoff_bench  hand-off latency, wake-ups per hand-off, cross-thread
+#                        wake-ups, and a 1/2/4/8/16-thread sweep of the pool
+#                        contention and of cross-thread relays
+# Both print per-thread throughput by wall clock and per CPU-second: on a
+# machine with fewer cores than threads only the second shows contention.
 # Usage: bench/run_micro.sh [BUILD_DIR] [OUT_FILE]
 #   BUILD_DIR defaults to build-bench-rel (built in release mode if missing);
 #   the output goes to stdout and, when given, to OUT_FILE as well.
@@ -11,10 +16,9 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$repo/build-bench-rel}
 out=${2:-}
 
-if [ ! -x "$build/bench/pool_bench" ] || [ ! -x "$build/bench/sched_handoff_bench" ]; then
-	[ -f "$build/build.ninja" ] || meson setup "$build" "$repo" -Dbuildtype=release
-	meson compile -C "$build" pool_bench sched_handoff_bench
-fi
+# only these two targets: the rest of a shared working tree may be half-edited
+[ -f "$build/build.ninja" ] || (cd "$repo" && meson setup "$build" -Dbuildtype=release)
+meson compile -C "$build" pool_bench sched_handoff_bench >/dev/null
 
 run() {
 	echo "== pool_bench (build: $build)"

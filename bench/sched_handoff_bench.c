@@ -10,6 +10,18 @@
  *    take (useless). Wake-ups per hand-off should be exactly 1.000.
  * 3. cross-thread tasklet wake-up latency, ping-pong between two threads,
  *    with the target asleep in epoll_wait and with it busy.
+ * 4. thread-count sweep (1, 2, 4, 8, 16 scheduler threads):
+ *    a. test 2 with 50 tasks per thread and a limit of 2 buffers per
+ *       thread (plus a reserve of 1): buffer acquisitions per second, per
+ *       thread, and per CPU-second of the whole process; hand-offs, the
+ *       share of wake-ups that crossed threads, eventfd kicks.
+ *    b. relay rings: 4 tokens per thread, each passed from a tasklet on
+ *       thread i to one on thread i+1 (itself with one thread): pure
+ *       cross-thread wake-ups, no pool.
+ *    With more threads than cores the per-second figures fall for a plain
+ *    reason (threads take turns); the per-CPU-second figures fall only
+ *    when the threads cost each other work (the pool lock, cache lines of
+ *    the inboxes, kicks of sleeping threads).
  *
  * Usage: sched_handoff_bench [rounds]   (default 20000)
  * Prints plain text; exit 1 if a run does not finish or a check fails.
@@ -180,6 +192,13 @@ static int bench_handoff_latency(void)
 #define CT_TASKS  200
 #define CT_ITERS  50
 #define CT_LIMIT  4
+#define SW_TASKS_PER_THREAD 50
+#define SW_ITERS            200
+#define SW_RELAY_TOKENS     4      /* relay tokens per thread */
+#define SW_RELAY_MS         250
+
+static const unsigned sweep[] = { 1, 2, 4, 8, 16 };
+#define NSWEEP (sizeof(sweep) / sizeof(sweep[0]))
 
 struct contender {
 	struct tasklet   tl;
@@ -192,6 +211,7 @@ struct contender {
 };
 
 static int ct_done;     /* atomic: contenders finished */
+static unsigned ct_iters = CT_ITERS; /* buffers per contender in this run */
 
 static void contender_notify(struct pool_wait *w)
 {
@@ -230,7 +250,7 @@ static void contender_cb(struct tasklet *t, unsigned reasons)
 	if (c->holding) {
 		pool_release(c->pool, c->tid, &c->buf);
 		c->holding = 0;
-		if (++c->iter == CT_ITERS) {
+		if (++c->iter == ct_iters) {
 			__atomic_fetch_add(&ct_done, 1, __ATOMIC_RELEASE);
 			return;
 		}
@@ -241,13 +261,32 @@ static void contender_cb(struct tasklet *t, unsigned reasons)
 	}
 }
 
-static int bench_contention(void)
+/* Figures of one contention run. */
+struct ct_result {
+	uint64_t acquisitions, handoffs, buffer_wakeups, useless;
+	uint64_t kicks, remote_wakeups, tasklets_run;
+	double   seconds, cpu_seconds;
+};
+
+static uint64_t cpu_clock_ns(void)
 {
-	struct pool_config cfg = { .bufsize = 4096, .nbthread = 2, .limit = CT_LIMIT, .reserve = 1 };
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Runs <tasks> contenders spread over <nthr> threads, <iters> buffers each,
+ * under <limit> buffers (reserve 1). Returns 0 and fills <r>, or 1 when the
+ * run got stuck or a check failed. */
+static int run_contention(unsigned nthr, unsigned tasks, unsigned iters, unsigned limit,
+			  struct ct_result *r)
+{
+	struct pool_config cfg = { .bufsize = 4096, .nbthread = nthr, .limit = limit, .reserve = 1 };
 	struct pool *pool = pool_create(&cfg);
-	struct sched *s = sched_create(2);
-	struct contender *c = calloc(CT_TASKS, sizeof(*c));
-	uint64_t start, end, bw = 0, useless = 0;
+	struct sched *s = sched_create(nthr);
+	struct contender *c = calloc(tasks, sizeof(*c));
+	uint64_t start, end, cpu0;
 	struct pool_stats ps;
 	struct sched_stats ss;
 	unsigned i;
@@ -256,46 +295,64 @@ static int bench_contention(void)
 		perror("setup");
 		return 1;
 	}
+	memset(r, 0, sizeof(*r));
 	ct_done = 0;
-	for (i = 0; i < CT_TASKS; i++) {
-		c[i].tid = i % 2;
+	ct_iters = iters;
+	for (i = 0; i < tasks; i++) {
+		c[i].tid = i % nthr;
 		c[i].pool = pool;
 		tasklet_init(&c[i].tl, sched_thread_get(s, c[i].tid), contender_cb, &c[i]);
 		pool_wait_init(&c[i].wait, c[i].tid, POOL_CRIT_REQUEST, contender_notify, &c[i]);
 		tasklet_wakeup(&c[i].tl, SCHED_R_WAKE);
 	}
 	start = tu_now_ns();
+	cpu0 = cpu_clock_ns();
 	sched_start(s);
-	while (__atomic_load_n(&ct_done, __ATOMIC_ACQUIRE) < CT_TASKS) {
+	while (__atomic_load_n(&ct_done, __ATOMIC_ACQUIRE) < (int)tasks) {
 		if ((tu_now_ns() - start) / 1000000u > TIMEOUT_MS) {
-			fprintf(stderr, "FAIL: contention run stuck (%d of %d done)\n",
-				__atomic_load_n(&ct_done, __ATOMIC_ACQUIRE), CT_TASKS);
+			fprintf(stderr, "FAIL: contention run stuck (%d of %u done)\n",
+				__atomic_load_n(&ct_done, __ATOMIC_ACQUIRE), tasks);
 			return 1;
 		}
 		tu_sleep_us(1000);
 	}
 	end = tu_now_ns();
+	r->cpu_seconds = (double)(cpu_clock_ns() - cpu0) / 1e9;
 	sched_stop(s);
 	sched_join(s);
 	pool_stats(pool, -1u, &ps);
 	sched_stats(s, -1u, &ss);
-	for (i = 0; i < CT_TASKS; i++) {
-		bw += c[i].buffer_wakeups;
-		useless += c[i].useless;
+	for (i = 0; i < tasks; i++) {
+		r->buffer_wakeups += c[i].buffer_wakeups;
+		r->useless += c[i].useless;
 	}
-	printf("2. contention: %u tasks on 2 threads, limit %u (reserve 1), %u buffers each:\n",
-	       CT_TASKS, CT_LIMIT, CT_ITERS);
-	printf("   %llu hand-offs, %llu BUFFER wake-ups (%llu useless): %.3f wake-ups per hand-off\n",
-	       (unsigned long long)ps.handoffs, (unsigned long long)bw, (unsigned long long)useless,
-	       ps.handoffs ? (double)bw / (double)ps.handoffs : 0.0);
-	printf("   %.0f buffer acquisitions/s, %.2f callback runs per acquisition, %llu kicks\n",
-	       (double)(CT_TASKS * CT_ITERS) / ((double)(end - start) / 1e9),
-	       (double)ss.tasklets_run / (double)(CT_TASKS * CT_ITERS),
-	       (unsigned long long)ss.kicks);
+	r->acquisitions = (uint64_t)tasks * iters;
+	r->handoffs = ps.handoffs;
+	r->kicks = ss.kicks;
+	r->remote_wakeups = ss.remote_wakeups;
+	r->tasklets_run = ss.tasklets_run;
+	r->seconds = (double)(end - start) / 1e9;
 	sched_destroy(s);
 	pool_destroy(pool);
 	free(c);
-	return bw != ps.handoffs || useless != 0;
+	return r->buffer_wakeups != r->handoffs || r->useless != 0;
+}
+
+static int bench_contention(void)
+{
+	struct ct_result r;
+	int failed = run_contention(2, CT_TASKS, CT_ITERS, CT_LIMIT, &r);
+
+	printf("2. contention: %u tasks on 2 threads, limit %u (reserve 1), %u buffers each:\n",
+	       CT_TASKS, CT_LIMIT, CT_ITERS);
+	printf("   %llu hand-offs, %llu BUFFER wake-ups (%llu useless): %.3f wake-ups per hand-off\n",
+	       (unsigned long long)r.handoffs, (unsigned long long)r.buffer_wakeups,
+	       (unsigned long long)r.useless,
+	       r.handoffs ? (double)r.buffer_wakeups / (double)r.handoffs : 0.0);
+	printf("   %.0f buffer acquisitions/s, %.2f callback runs per acquisition, %llu kicks\n",
+	       (double)r.acquisitions / r.seconds,
+	       (double)r.tasklets_run / (double)r.acquisitions, (unsigned long long)r.kicks);
+	return failed;
 }
 
 /* ---- 3. cross-thread tasklet wake-up latency ---- */
@@ -393,6 +450,156 @@ static int bench_wakeup_latency(int busy)
 	return 0;
 }
 
+/* ---- 4. thread-count sweep ---- */
+
+/* A relay: a tasklet that passes its token on to the next relay of its
+ * ring, on the next thread. One per cache line: the counters of two
+ * threads never share one. */
+struct relay {
+	_Alignas(64) struct tasklet tl;
+	struct relay *next;
+	uint64_t      hops;    /* tokens this relay passed on */
+};
+
+static int relay_stop;      /* atomic: stop passing tokens */
+
+static void relay_cb(struct tasklet *t, unsigned reasons)
+{
+	struct relay *r = t->ctx;
+
+	(void)reasons;
+	if (__atomic_load_n(&relay_stop, __ATOMIC_RELAXED))
+		return;
+	r->hops++;
+	tasklet_wakeup(&r->next->tl, SCHED_R_MSG);
+}
+
+/* Figures of one relay run. */
+struct relay_result {
+	uint64_t hops, kicks, remote_wakeups;
+	double   seconds, cpu_seconds;
+};
+
+/* Runs SW_RELAY_TOKENS rings per thread across <nthr> threads for
+ * SW_RELAY_MS. Returns 0 and fills <res>, or 1 on a setup failure. */
+static int run_relays(unsigned nthr, struct relay_result *res)
+{
+	unsigned rings = SW_RELAY_TOKENS * nthr, n = rings * nthr, i;
+	struct relay *rl = aligned_alloc(64, n * sizeof(*rl));
+	struct sched *s = sched_create(nthr);
+	struct sched_stats ss0, ss;
+	uint64_t t0, cpu0;
+
+	if (!rl || !s) {
+		perror("setup");
+		return 1;
+	}
+	memset(rl, 0, n * sizeof(*rl));
+	relay_stop = 0;
+	/* relay (ring j, thread i) sits at j * nthr + i; it hands on to i + 1 */
+	for (i = 0; i < n; i++) {
+		unsigned ring = i / nthr, thr = i % nthr;
+
+		rl[i].next = &rl[ring * nthr + (thr + 1) % nthr];
+		tasklet_init(&rl[i].tl, sched_thread_get(s, thr), relay_cb, &rl[i]);
+	}
+	sched_start(s);
+	tu_sleep_us(10000);
+	sched_stats(s, -1u, &ss0);
+	t0 = tu_now_ns();
+	cpu0 = cpu_clock_ns();
+	for (i = 0; i < rings; i++)
+		tasklet_wakeup(&rl[i * nthr].tl, SCHED_R_MSG);
+	tu_sleep_us(SW_RELAY_MS * 1000u);
+	__atomic_store_n(&relay_stop, 1, __ATOMIC_RELAXED);
+	res->seconds = (double)(tu_now_ns() - t0) / 1e9;
+	res->cpu_seconds = (double)(cpu_clock_ns() - cpu0) / 1e9;
+	sched_stats(s, -1u, &ss);
+	tu_sleep_us(20000);   /* the tokens die out at their next relay */
+	sched_stop(s);
+	sched_join(s);
+	res->hops = 0;
+	for (i = 0; i < n; i++)
+		res->hops += rl[i].hops;
+	res->kicks = ss.kicks - ss0.kicks;
+	res->remote_wakeups = ss.remote_wakeups - ss0.remote_wakeups;
+	sched_destroy(s);
+	free(rl);
+	return 0;
+}
+
+static void sweep_header(const char *title)
+{
+	printf("%-44s", title);
+	for (unsigned i = 0; i < NSWEEP; i++)
+		printf(" %9u", sweep[i]);
+	printf("\n");
+}
+
+static void sweep_row(const char *label, const double *v, int decimals, const char *note)
+{
+	printf("   %-41s", label);
+	for (unsigned i = 0; i < NSWEEP; i++)
+		printf(" %9.*f", decimals, v[i]);
+	printf("%s\n", note);
+}
+
+/* Runs both sweeps and prints them. Returns non-zero when a run failed. */
+static int bench_sweep(void)
+{
+	struct ct_result c[NSWEEP];
+	struct relay_result r[NSWEEP];
+	double v[NSWEEP];
+	int failed = 0;
+	unsigned i;
+
+	for (i = 0; i < NSWEEP; i++) {
+		failed |= run_contention(sweep[i], SW_TASKS_PER_THREAD * sweep[i], SW_ITERS,
+					 2 * sweep[i] + 1, &c[i]);
+		failed |= run_relays(sweep[i], &r[i]);
+	}
+	printf("4. thread-count sweep\n");
+	sweep_header("4a. pool contention (limit 2/thread + 1)   threads");
+	for (i = 0; i < NSWEEP; i++)
+		v[i] = (double)c[i].acquisitions / c[i].seconds / 1e3;
+	sweep_row("all threads, k acquisitions/s", v, 1, "");
+	for (i = 0; i < NSWEEP; i++)
+		v[i] = (double)c[i].acquisitions / c[i].seconds / 1e3 / sweep[i];
+	sweep_row("per thread, k acquisitions/s (wall)", v, 1, "");
+	for (i = 0; i < NSWEEP; i++)
+		v[i] = (double)c[i].acquisitions / c[i].cpu_seconds / 1e3;
+	sweep_row("k acquisitions per CPU-second", v, 1, "  <- flat = no contention");
+	for (i = 0; i < NSWEEP; i++)
+		v[i] = (double)c[i].handoffs / (double)c[i].acquisitions;
+	sweep_row("hand-offs per acquisition", v, 3, "");
+	for (i = 0; i < NSWEEP; i++)
+		v[i] = c[i].handoffs ? (double)c[i].remote_wakeups / (double)c[i].handoffs : 0;
+	sweep_row("cross-thread wake-ups per hand-off", v, 3, "");
+	for (i = 0; i < NSWEEP; i++)
+		v[i] = (double)c[i].kicks / (double)c[i].acquisitions;
+	sweep_row("eventfd kicks per acquisition", v, 3, "");
+	for (i = 0; i < NSWEEP; i++)
+		v[i] = c[i].handoffs ? (double)c[i].buffer_wakeups / (double)c[i].handoffs : 0;
+	sweep_row("wake-ups per hand-off", v, 3, "  (must be 1.000)");
+	sweep_header("4b. relay rings (4 tokens/thread)         threads");
+	for (i = 0; i < NSWEEP; i++)
+		v[i] = (double)r[i].hops / r[i].seconds / 1e3;
+	sweep_row("all threads, k hops/s", v, 1, "");
+	for (i = 0; i < NSWEEP; i++)
+		v[i] = (double)r[i].hops / r[i].seconds / 1e3 / sweep[i];
+	sweep_row("per thread, k hops/s (wall)", v, 1, "");
+	for (i = 0; i < NSWEEP; i++)
+		v[i] = (double)r[i].hops / r[i].cpu_seconds / 1e3;
+	sweep_row("k hops per CPU-second", v, 1, "  <- flat = no contention");
+	for (i = 0; i < NSWEEP; i++)
+		v[i] = r[i].hops ? (double)r[i].remote_wakeups / (double)r[i].hops : 0;
+	sweep_row("cross-thread wake-ups per hop", v, 3, "");
+	for (i = 0; i < NSWEEP; i++)
+		v[i] = r[i].hops ? (double)r[i].kicks / (double)r[i].hops : 0;
+	sweep_row("eventfd kicks per hop", v, 3, "");
+	return failed;
+}
+
 int main(int argc, char **argv)
 {
 	int failed = 0;
@@ -404,6 +611,7 @@ int main(int argc, char **argv)
 	failed |= bench_contention();
 	failed |= bench_wakeup_latency(0);
 	failed |= bench_wakeup_latency(1);
+	failed |= bench_sweep();
 	if (failed)
 		printf("FAIL\n");
 	return failed;

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""plots.py - PNG plots (gnuplot) from the JSON the benchmark scripts write.
+
+  memcap_throughput.png  req/s against the buffer limit, Sluice and HAProxy
+                         (a stalled HAProxy point is plotted at its req/s, 0)
+  memcap_calls.png       stream calls per session against the limit (Sluice:
+                         stream_calls/streams; HAProxy: process_stream calls
+                         per request, from `show profiling tasks`)
+  idle_rss.png           RSS growth per idle connection, per proxy and
+                         protocol
+
+Usage: plots.py [--memcap memcap.json] [--idle idle.json] [--out-dir bench/plots]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402
+
+DEFAULT_OUT = os.path.join(bl.BENCH_DIR, "plots")
+
+
+def gnuplot(script, data):
+    """Runs gnuplot on <script>, with <data> in a file named by $data.
+    Returns True when gnuplot succeeded."""
+    with tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False) as f:
+        f.write(data)
+        path = f.name
+    try:
+        p = subprocess.run([bl.tool("gnuplot")], input=script.replace("$data", path).encode(),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if p.returncode:
+            bl.log("gnuplot failed: " + p.stdout.decode(errors="replace")[-500:])
+        return p.returncode == 0
+    finally:
+        os.unlink(path)
+
+
+def memcap_rows(m):
+    """Returns rows (limit, label, Sluice req/s, HAProxy req/s, Sluice calls,
+    HAProxy calls) of a memcap.py JSON, sorted by limit."""
+    rows = []
+    for label, s, h in m["sweep"]:
+        # no limit: plotted a little right of the need, labelled "none"
+        limit = s["limit"] if s["limit"] is not None else int(m["need"] * 1.15) + 1
+        hr = h.get("rps") if h and "error" not in h else None
+        hc = h.get("calls_per_stream") if h and "error" not in h and not h.get("stalled") else None
+        rows.append((limit, "none" if s["limit"] is None else str(s["limit"]), s["rps"], hr,
+                     s.get("calls_per_stream"), hc))
+    return sorted(rows, key=lambda r: r[0])
+
+
+def plot_memcap(m, out_dir):
+    """Writes the two memcap plots. Returns their paths."""
+    rows = memcap_rows(m)
+    data = "\n".join("%d %s %s %s %s %s" % (
+        r[0], r[1], bl.fmt(r[2]), "NaN" if r[3] is None else "%.0f" % r[3],
+        "NaN" if r[4] is None else "%.4f" % r[4], "NaN" if r[5] is None else "%.4f" % r[5])
+        for r in rows) + "\n"
+    common = ("set terminal pngcairo size 900,540 font 'DejaVu Sans,11'\n"
+              "set grid\nset key top left\nset xtics rotate by -45\n"
+              "set xlabel 'tune.buffers.limit (16 KiB buffers; Sluice needs %d unconstrained; "
+              "none = no limit)'\n" % m["need"])
+    t = os.path.join(out_dir, "memcap_throughput.png")
+    gnuplot(common + "set output '%s'\nset ylabel 'requests/s'\nset yrange [0:*]\n"
+            "set title 'Throughput under a buffer cap (wrk -c200, 16 KiB objects, "
+            "server maxconn 1000)'\n"
+            "plot '$data' using 1:3 with linespoints lw 2 pt 7 title 'Sluice', "
+            "'' using 1:4:xtic(2) with linespoints lw 2 pt 5 title 'HAProxy 2.6 (0 = stalled)'\n" % t,
+            data)
+    c = os.path.join(out_dir, "memcap_calls.png")
+    gnuplot(common + "set output '%s'\nset ylabel 'stream calls per session'\n"
+            "set yrange [0:*]\n"
+            "set title 'Stream calls per session under a buffer cap'\n"
+            "plot '$data' using 1:5 with linespoints lw 2 pt 7 title 'Sluice', "
+            "'' using 1:6:xtic(2) with linespoints lw 2 pt 5 "
+            "title 'HAProxy 2.6 process\\_stream calls/request (missing = stalled)'\n" % c,
+            data)
+    return [t, c]
+
+
+def plot_idle(rows, out_dir):
+    """Writes the RSS-per-idle-connection bar chart. Returns its path."""
+    label = {"sluice": "Sluice", "haproxy": "HAProxy", "nginx": "nginx", "h2o": "h2o"}
+    peers = [p for p in ("sluice", "haproxy", "nginx", "h2o") if any(r["peer"] == p for r in rows)]
+    val = {(r["proto"], r["peer"]): r["kib_per_conn"] for r in rows}
+    data = "".join('"%s" %s %s\n' % (label[p], bl.fmt(val.get(("h1", p)), 3)
+                                     if val.get(("h1", p)) is not None else "NaN",
+                                     bl.fmt(val.get(("h2", p)), 3)
+                                     if val.get(("h2", p)) is not None else "NaN")
+                   for p in peers)
+    out = os.path.join(out_dir, "idle_rss.png")
+    gnuplot("set terminal pngcairo size 800,500 font 'DejaVu Sans,11'\n"
+            "set output '%s'\nset style data histograms\nset style histogram clustered gap 1\n"
+            "set style fill solid 0.8 border -1\nset boxwidth 0.9\nset grid ytics\n"
+            "set yrange [0:*]\nset ylabel 'KiB of RSS per idle connection'\n"
+            "set title 'Memory at rest: RSS growth per idle keep-alive connection (%d asked)'\n"
+            "plot '$data' using 2:xtic(1) title 'HTTP/1.1', '' using 3 title 'HTTP/2 (h2c)'\n"
+            % (out, max(r["asked"] for r in rows)), data)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--memcap", help="memcap.py --json file")
+    ap.add_argument("--idle", help="idle.py --json file")
+    ap.add_argument("--out-dir", default=DEFAULT_OUT, help="where the PNGs go")
+    a = ap.parse_args()
+    if not bl.tool("gnuplot") and bl.ensure_tools(("gnuplot",)):
+        sys.exit("gnuplot is required (Debian package gnuplot-nox)")
+    os.makedirs(a.out_dir, exist_ok=True)
+    made = []
+    if a.memcap:
+        with open(a.memcap) as f:
+            made += plot_memcap(json.load(f), a.out_dir)
+    if a.idle:
+        with open(a.idle) as f:
+            made.append(plot_idle(json.load(f)["rows"], a.out_dir))
+    for p in made:
+        bl.log("plot: " + p)
+
+
+if __name__ == "__main__":
+    main()
