@@ -45,6 +45,8 @@ static int h2front_new_stream(void *ctx, struct mux_ep *ep)
 {
 	struct h2front *f = ctx;
 
+	/* counted live, so that a stall under load shows at once */
+	CNT_INC(f->tc, h2_streams);
 	return stream_new_on_ep(f->tc, f->fe, ep, f->peer);
 }
 
@@ -54,7 +56,6 @@ static void h2front_count(struct h2front *f)
 	struct h2c_stats st;
 
 	h2c_get_stats(f->h2c, &st);
-	CNT_ADD(f->tc, h2_streams, st.streams_opened);
 	h2_count_closed(f->tc, &st);
 }
 
