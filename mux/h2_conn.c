@@ -411,21 +411,54 @@ static int h2c_send_direct(struct h2c *c)
 	return 0;
 }
 
+/* Nothing waits to be sent: gives the mux buffer back, or keeps it one turn
+ * for blocked streams it was handed for. */
+static void h2c_mbuf_idle(struct h2c *c)
+{
+	/* No mbuf: either none was needed, or we wait for one. While
+	 * the socket takes bytes, blocked streams are woken anyway:
+	 * their frames leave directly (h2c_send_direct), and their
+	 * buffers may be the very ones the mbuf waits for. A stream
+	 * blocks again only once the socket is full, which clears
+	 * H2C_WR_READY, so this cannot loop. */
+	if (b_is_null(&c->mbuf)) {
+		if (c->flags & H2C_WR_READY)
+			(void)h2c_wake_tx_all(c);
+		return;
+	}
+	/* An mbuf that nobody filled (it was handed to us while the
+	 * streams that need it were not running): keep it for one turn,
+	 * wake those streams, which run before our tasklet does (FIFO),
+	 * and give it up at our next turn if they did not use it. Giving
+	 * it up at once would pass it from waiter to waiter forever. */
+	if (!(c->flags & H2C_MBUF_KEPT) && (c->flags & H2C_WR_READY) && h2c_wake_tx_all(c)) {
+		c->flags |= H2C_MBUF_KEPT;
+		h2c_wake(c);
+		return;
+	}
+	c->flags &= ~H2C_MBUF_KEPT;
+	pool_release(c->pool, c->tid, &c->mbuf);
+}
+
 /* Runs the mux: takes the mux buffer while nghttp2 wants to write, fills
- * it, sends it, and gives it back once drained. Returns 0, or -1 when the
- * socket or the session failed (flags say which). */
-int h2c_send(struct h2c *c)
+ * it, and gives it back once drained. With <flush> it sends everything the
+ * socket takes; without, it only stages frames in the mux buffer and sends
+ * just what must leave to make room (a full buffer), so that the frames of
+ * every stream that runs in this turn leave together in one send from the
+ * connection tasklet (h2c_stage). Returns 0, or -1 when the socket or the
+ * session failed (flags say which). */
+static int h2c_emit(struct h2c *c, int flush)
 {
 	if (c->flags & (H2C_DEAD | H2C_FATAL | H2C_SOCK_ERR))
 		return -1;
 	if (c->flags & H2C_CONNECTING)
 		return 0;  /* the preface and requests wait in nghttp2 */
 	for (;;) {
-		if (!b_empty(&c->mbuf)) {
+		if (!b_empty(&c->mbuf) && (flush || b_full(&c->mbuf) || c->out_len)) {
 			h2c_sock_send(c);
 			if (c->flags & H2C_SOCK_ERR)
 				return -1;
-			if (!b_empty(&c->mbuf))
+			if (!b_empty(&c->mbuf) && (flush || b_full(&c->mbuf)))
 				break;  /* the socket is full: wait for SCHED_R_WRITE */
 		}
 		if (!c->out_len && !nghttp2_session_want_write(c->sess))
@@ -439,35 +472,32 @@ int h2c_send(struct h2c *c)
 			c->flags |= H2C_FATAL;
 			return -1;
 		}
-		if (b_empty(&c->mbuf))
-			break;
+		if (b_empty(&c->mbuf) || (!flush && !b_full(&c->mbuf)))
+			break;  /* staged: nghttp2 has nothing more now */
 	}
-	if (b_empty(&c->mbuf) && !c->out_len) {
-		/* No mbuf: either none was needed, or we wait for one. While
-		 * the socket takes bytes, blocked streams are woken anyway:
-		 * their frames leave directly (h2c_send_direct), and their
-		 * buffers may be the very ones the mbuf waits for. A stream
-		 * blocks again only once the socket is full, which clears
-		 * H2C_WR_READY, so this cannot loop. */
-		if (b_is_null(&c->mbuf)) {
-			if (c->flags & H2C_WR_READY)
-				(void)h2c_wake_tx_all(c);
-			return 0;
-		}
-		/* An mbuf that nobody filled (it was handed to us while the
-		 * streams that need it were not running): keep it for one turn,
-		 * wake those streams, which run before our tasklet does (FIFO),
-		 * and give it up at our next turn if they did not use it. Giving
-		 * it up at once would pass it from waiter to waiter forever. */
-		if (!(c->flags & H2C_MBUF_KEPT) && (c->flags & H2C_WR_READY) && h2c_wake_tx_all(c)) {
-			c->flags |= H2C_MBUF_KEPT;
-			h2c_wake(c);
-			return 0;
-		}
-		c->flags &= ~H2C_MBUF_KEPT;
-		pool_release(c->pool, c->tid, &c->mbuf);
+	if (!b_empty(&c->mbuf) || c->out_len) {
+		if (!flush)
+			h2c_wake(c);  /* the connection tasklet sends what was staged */
+		return 0;
 	}
+	h2c_mbuf_idle(c);
 	return 0;
+}
+
+
+/* Sends what nghttp2 has, as far as the socket takes it. Returns 0, or -1
+ * when the socket or the session failed. */
+int h2c_send(struct h2c *c)
+{
+	return h2c_emit(c, 1);
+}
+
+/* Stages what nghttp2 has in the mux buffer for the connection tasklet to
+ * send after the streams of this turn ran (one send for many streams).
+ * Returns 0, or -1 when the socket or the session failed. */
+int h2c_stage(struct h2c *c)
+{
+	return h2c_emit(c, 0);
 }
 
 /* Wakes every stream waiting for room to send. */
@@ -672,6 +702,19 @@ void h2c_after_io(struct h2c *c)
 	if (!nghttp2_session_want_read(c->sess) && !nghttp2_session_want_write(c->sess) &&
 	    b_empty(&c->mbuf) && !c->out_len)
 		h2c_kill(c);
+}
+
+/* After a stream's call (snd_buf, shut_wr): the frames it produced are
+ * staged for the connection tasklet, which sends those of every stream of
+ * this turn at once; a limit crossed or a failure is handled at once. */
+void h2c_after_stream(struct h2c *c)
+{
+	if (c->flags & (H2C_DEAD | H2C_CALM | H2C_FATAL | H2C_SOCK_ERR | H2C_RD_EOF)) {
+		h2c_after_io(c);
+		return;
+	}
+	if (h2c_stage(c) < 0)
+		h2c_after_io(c);  /* closes */
 }
 
 /* Marks the start of work on <c>: it is not freed before h2c_leave(). */

@@ -536,7 +536,7 @@ static size_t h2_snd_buf(struct mux_ep *ep, struct buf *b, size_t max)
 		s->tx_budget = max;
 		s->tx_taken = 0;
 		(void)nghttp2_session_resume_data(c->sess, s->id);
-		(void)h2c_send(c);
+		(void)h2c_stage(c);  /* the payload is taken now, sent later */
 		s->tx_src = NULL;
 		taken += s->tx_taken;
 		if (!(s->flags & H2S_TX_DONE) && s->tx_taken < max) {
@@ -545,7 +545,7 @@ static size_t h2_snd_buf(struct mux_ep *ep, struct buf *b, size_t max)
 		}
 	}
 send:
-	h2c_after_io(c);
+	h2c_after_stream(c);
 out:
 	h2c_leave(c);
 	return taken;
@@ -572,7 +572,7 @@ static void h2_shut_wr(struct mux_ep *ep)
 		(void)nghttp2_submit_rst_stream(c->sess, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
 	else
 		(void)nghttp2_session_resume_data(c->sess, s->id);
-	h2c_after_io(c);
+	h2c_after_stream(c);
 	h2c_leave(c);
 }
 

@@ -160,7 +160,9 @@ void  h2c_enter(struct h2c *c);
 void  h2c_leave(struct h2c *c);
 unsigned h2c_wake_tx_all(struct h2c *c);
 int   h2c_send(struct h2c *c);
+int   h2c_stage(struct h2c *c);
 void  h2c_after_io(struct h2c *c);
+void  h2c_after_stream(struct h2c *c);
 void  h2s_unlink_free(struct h2s *s);
 void  h2c_rx_drop(struct h2c *c);
 
