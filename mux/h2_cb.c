@@ -417,4 +417,5 @@ void h2_cb_setup(nghttp2_session_callbacks *cbs)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, cb_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, cb_stream_close);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, cb_frame_send);
+	nghttp2_session_callbacks_set_send_data_callback(cbs, h2s_send_data);
 }

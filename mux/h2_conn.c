@@ -352,6 +352,108 @@ static void h2c_sock_send(struct h2c *c)
 
 /* ---- send path ---- */
 
+/* DATA payloads from this size up leave straight from the stream's buffer
+ * (h2c_send_data); smaller ones are copied into the mux buffer, where they
+ * join the frames of the other streams of the turn in one send. */
+#define H2C_ZC_MIN 4096
+
+/* Fills <iov> with up to 2 entries describing <len> bytes at the head of
+ * <b> (it is a ring). Returns the number of entries used. */
+static int h2_buf_iov(const struct buf *b, size_t len, struct iovec *iov)
+{
+	size_t first = b_contig_data(b);
+
+	if (!len)
+		return 0;
+	if (len <= first) {
+		iov[0] = (struct iovec){ .iov_base = b_head(b), .iov_len = len };
+		return 1;
+	}
+	iov[0] = (struct iovec){ .iov_base = b_head(b), .iov_len = first };
+	iov[1] = (struct iovec){ .iov_base = b->area, .iov_len = len - first };
+	return 2;
+}
+
+/* Moves <n> bytes from the head of <src> to the tail of <dst>, which has
+ * room for them (h2c_data_room reserved it). */
+static void h2_buf_move(struct buf *dst, struct buf *src, size_t n)
+{
+	struct iovec iov[2];
+	int i, k = h2_buf_iov(src, n, iov);
+
+	for (i = 0; i < k; i++)
+		(void)b_putblk(dst, iov[i].iov_base, iov[i].iov_len);
+	b_del(src, n);
+}
+
+/* Returns how many payload bytes a DATA frame written by h2c_send_data may
+ * carry now: what the mux buffer has room for past the 9-byte header, so
+ * that whatever the socket does not take always fits there. A buffer too
+ * full for <want> bytes is sent first when the socket takes bytes. Returns
+ * 0 without a mux buffer (output then leaves from nghttp2's memory). */
+size_t h2c_data_room(struct h2c *c, size_t want)
+{
+	if (b_is_null(&c->mbuf))
+		return 0;
+	if (b_room(&c->mbuf) < want + 9 && !b_empty(&c->mbuf) && (c->flags & H2C_WR_READY))
+		h2c_sock_send(c);  /* in order: everything before is in mbuf */
+	return b_room(&c->mbuf) > 9 ? b_room(&c->mbuf) - 9 : 0;
+}
+
+/* Sends the frame header <hd> (9 bytes) and the <len> payload bytes at the
+ * head of <src> in one sendmsg behind what the mux buffer holds. Returns
+ * the number of bytes sent (0 when the socket is full), or -1 when the
+ * socket failed. */
+static ssize_t h2c_sendv(struct h2c *c, const uint8_t *hd, const struct buf *src, size_t len)
+{
+	struct iovec iov[5];
+	struct msghdr mh = { .msg_iov = iov };
+	ssize_t n;
+
+	mh.msg_iovlen = (size_t)h2_buf_iov(&c->mbuf, b_data(&c->mbuf), iov);
+	iov[mh.msg_iovlen++] = (struct iovec){ .iov_base = (void *)hd, .iov_len = 9 };
+	mh.msg_iovlen += (size_t)h2_buf_iov(src, len, iov + mh.msg_iovlen);
+	do {
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		c->flags &= ~H2C_WR_READY;
+		return 0;
+	}
+	c->flags |= H2C_SOCK_ERR;
+	return -1;
+}
+
+/* Writes a DATA frame without nghttp2 copying its payload: header <hd>
+ * (9 bytes) then <len> bytes taken from the head of <src>. A large payload
+ * leaves straight from <src> in one sendmsg with what the mux buffer
+ * staged before it; a small one, or what the socket did not take, is
+ * copied into the mux buffer (h2c_data_room kept room for it). Returns 0,
+ * or -1 when the socket failed. */
+int h2c_send_data(struct h2c *c, const uint8_t *hd, struct buf *src, size_t len)
+{
+	size_t sent = 0, k;
+
+	if (len >= H2C_ZC_MIN && (c->flags & H2C_WR_READY)) {
+		ssize_t n = h2c_sendv(c, hd, src, len);
+
+		if (n < 0)
+			return -1;
+		sent = (size_t)n;
+		k = sent < b_data(&c->mbuf) ? sent : b_data(&c->mbuf);
+		b_del(&c->mbuf, k);
+		sent -= k;
+	}
+	k = sent < 9 ? sent : 9;
+	(void)b_putblk(&c->mbuf, (const char *)hd + k, 9 - k);
+	sent -= k;
+	b_del(src, sent);
+	h2_buf_move(&c->mbuf, src, len - sent);
+	return 0;
+}
+
 /* Moves nghttp2 output into the mux buffer until it is full or nghttp2 has
  * nothing more. Output that does not fit stays at out_ptr, which is valid
  * until the next mem_send(), so mem_send() is not called before it was

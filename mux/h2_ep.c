@@ -437,6 +437,50 @@ static void h2s_tx_copy(struct h2s *s, uint8_t *out, size_t n)
 	s->tx_taken += n;
 }
 
+/* DATA payloads below this size are copied by nghttp2 rather than written
+ * by h2s_send_data when the mux buffer has no room for them as they are. */
+#define H2S_NO_COPY_MIN 1024
+
+/* Decides whether the <*k> payload bytes about to leave for <s> are
+ * written by h2s_send_data straight from the stream's buffer rather than
+ * copied by nghttp2 (then copied again into the mux buffer): <*k> may be
+ * cut down to the room the mux buffer keeps for them. Returns non-zero
+ * for that, 0 when nghttp2 must copy them (no mux buffer, or too little
+ * room for a frame worth it). */
+static int h2s_tx_no_copy(struct h2s *s, size_t *k)
+{
+	size_t room;
+
+	if (!*k)
+		return 0;
+	room = h2c_data_room(s->c, *k);
+	if (room >= *k)
+		return 1;
+	if (room < H2S_NO_COPY_MIN)
+		return 0;
+	*k = room;
+	return 1;
+}
+
+/* nghttp2 sends a DATA frame of <s> whose payload h2s_data_read left in the
+ * stream's buffer (NGHTTP2_DATA_FLAG_NO_COPY): called within the same
+ * nghttp2_session_mem_send() as that read, so still inside snd_buf.
+ * Returns 0, or NGHTTP2_ERR_CALLBACK_FAILURE when the socket failed. */
+int h2s_send_data(nghttp2_session *sess, nghttp2_frame *frame, const uint8_t *framehd,
+		  size_t length, nghttp2_data_source *src, void *user)
+{
+	struct h2s *s = src->ptr;
+
+	(void)sess;
+	(void)frame;  /* no padding: we set no padding callback */
+	(void)user;
+	if (!s->tx_src || h2c_send_data(s->c, framehd, s->tx_src, length) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	s->tx_budget -= length;
+	s->tx_taken += length;
+	return 0;
+}
+
 /* nghttp2 wants DATA payload for stream <id>: copies it straight from the
  * stream's buffer, which is only reachable inside snd_buf; elsewhere the
  * stream is deferred (a close-delimited body that was shut ends here). */
@@ -478,14 +522,17 @@ ssize_t h2s_data_read(nghttp2_session *sess, int32_t id, uint8_t *out, size_t le
 			k = b_data(b);
 		if (s->tx_mode == H1_BODY_LENGTH && k > s->tx_left)
 			k = (size_t)s->tx_left;
-		h2s_tx_copy(s, out, k);
+		if (h2s_tx_no_copy(s, &k))
+			*data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+		else
+			h2s_tx_copy(s, out, k);
 		n = k;
 		if (s->tx_mode == H1_BODY_LENGTH)
 			s->tx_left -= k;
 	}
 	if ((s->tx_mode == H1_BODY_LENGTH && !s->tx_left) ||
 	    (s->tx_mode == H1_BODY_CHUNKED && s->tx_ck == CK_DONE) ||
-	    (s->tx_mode == H1_BODY_CLOSE && (s->flags & H2S_TX_SHUT) && (!b || !b_data(b)))) {
+	    (s->tx_mode == H1_BODY_CLOSE && (s->flags & H2S_TX_SHUT) && (!b || b_data(b) == n))) {
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
 		s->flags |= H2S_TX_DONE;
 		return (ssize_t)n;

@@ -161,6 +161,8 @@ void  h2c_leave(struct h2c *c);
 unsigned h2c_wake_tx_all(struct h2c *c);
 int   h2c_send(struct h2c *c);
 int   h2c_stage(struct h2c *c);
+size_t h2c_data_room(struct h2c *c, size_t want);
+int   h2c_send_data(struct h2c *c, const uint8_t *hd, struct buf *src, size_t len);
 void  h2c_after_io(struct h2c *c);
 void  h2c_after_stream(struct h2c *c);
 void  h2s_unlink_free(struct h2s *s);
@@ -182,6 +184,8 @@ void  h2s_set_error(struct h2s *s);
 int   h2s_wake_tx(struct h2s *s);
 int   h2s_rx_stash(struct h2s *s, const uint8_t *p, size_t n);
 void  h2s_rx_stash_drop(struct h2s *s);
+int   h2s_send_data(nghttp2_session *sess, nghttp2_frame *frame, const uint8_t *framehd,
+		    size_t length, nghttp2_data_source *src, void *user);
 ssize_t h2s_data_read(nghttp2_session *sess, int32_t id, uint8_t *out, size_t len,
 		      uint32_t *data_flags, nghttp2_data_source *src, void *user);
 
