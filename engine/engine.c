@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,10 @@ static int eng_bind_one(const struct cfg_bind *b)
 		goto fail;
 	if (b->addr.ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		goto fail;
+	/* accepted sockets inherit it (Linux clones the listener's TCP
+	 * options): one call here instead of one per connection */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
 		goto fail;
 	if (bind(fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0 || listen(fd, 1024) < 0)
 		goto fail;
