@@ -93,17 +93,44 @@ def delta(after, before, key):
     return after.get(key, 0) - before.get(key, 0)
 
 
+def log_run(a, i, r):
+    """Prints the figures of Sluice's run <i> at one point."""
+    bl.log("    run %d of %d: %.0f req/s, p99 %s ms, %.3f calls/stream, load %.1f, "
+           "others on CPU %s: %.0f%%" % (i + 1, a.runs, r["rps"], fmt(r["p99_ms"], 1),
+                                         r["calls_per_stream"] or 0, r["load1"],
+                                         bl.CPU_PROXY, r["foreign_cpu"] * 100))
+
+
 def sluice_point(a, procs, sluice_bin, tmp, origin_port, limit):
     """Runs one Sluice point a.runs times, each in a fresh process. Returns
-    the medians of the figures (errors summed, peak in use the largest)."""
+    the medians of the figures (see point_medians)."""
     rs = []
     for i in range(a.runs):
-        r = sluice_run(a, procs, sluice_bin, tmp, origin_port, limit)
-        bl.log("    run %d of %d: %.0f req/s, p99 %s ms, %.3f calls/stream, load %.1f, "
-               "others on CPU %s: %.0f%%" % (i + 1, a.runs, r["rps"], fmt(r["p99_ms"], 1),
-                                             r["calls_per_stream"] or 0, r["load1"],
-                                             bl.CPU_PROXY, r["foreign_cpu"] * 100))
-        rs.append(r)
+        rs.append(sluice_run(a, procs, sluice_bin, tmp, origin_port, limit))
+        log_run(a, i, rs[-1])
+    return point_medians(rs)
+
+
+def sluice_sweep(a, procs, sluice_bin, tmp, origin_port, pts):
+    """Runs every point of <pts> (label, limit) a.runs times, one fresh
+    process per run, the points interleaved (run 1 of every point, then
+    run 2 of every point...): a noisy neighbour of a few seconds then hurts
+    one run of several points, not every run of one point, and the medians
+    compare points measured at the same times. Returns the medians per
+    point, in the order of <pts>."""
+    runs = [[] for _ in pts]
+    for i in range(a.runs):
+        for j, (label, limit) in enumerate(pts):
+            bl.log("round %d of %d, point %d of %d: limit %s (%s): Sluice" % (
+                i + 1, a.runs, j + 1, len(pts), limit if limit else "none", label))
+            runs[j].append(sluice_run(a, procs, sluice_bin, tmp, origin_port, limit))
+            log_run(a, i, runs[j][-1])
+    return [point_medians(rs) for rs in runs]
+
+
+def point_medians(rs):
+    """Returns the medians of the figures of runs <rs> at one point (errors
+    summed, peak in use the largest)."""
     out = dict(rs[0])
     for k in ("rps", "p50_ms", "p99_ms", "calls_per_stream", "pool_handoffs", "pool_passes_on",
               "pool_failed", "pool_waits_total", "rss_kb", "cpu_us_per_req", "foreign_cpu"):
@@ -401,10 +428,12 @@ def tables(a, need, base, sweep, dl, extra=None):
     L.append("### Memory-cap sweep: wrk -t1 -c%d, %d s per point, /size/%d, server maxconn 1000"
              % (CONNS, a.duration, SIZE))
     L.append("")
-    L.append("Unconstrained need (Sluice pool_peak_in_use, largest of %d runs): **%d buffers** "
-             "of 16 KiB. Reserve = limit/4 rounded (>= 1). Sluice: %d fresh process(es) per "
-             "point, medians; HAProxy: one run per point. Max load average seen during Sluice "
-             "runs: %.1f." % (a.runs, need, a.runs, max(s["load1_max"] for _, s, _ in sweep)))
+    L.append("Unconstrained need (Sluice pool_peak_in_use, largest of %d calibration runs): "
+             "**%d buffers** of 16 KiB. Reserve = limit/4 rounded (>= 1). Sluice: %d fresh "
+             "process(es) per point, the points interleaved (round 1 of every point, then round "
+             "2...), medians; HAProxy: one run per point, after Sluice's. Max load average seen "
+             "during Sluice runs: %.1f." % (a.runs, need, a.runs,
+                                           max(s["load1_max"] for _, s, _ in sweep)))
     h0 = sweep[0][2] if sweep else None
     if h0 and h0.get("buf_peak_in_use") is not None:
         L.append("HAProxy's own unconstrained use, sampled every 0.25 s from `show pools`: at most "
@@ -474,22 +503,24 @@ def main():
             bl.start_origin(procs, origin_bin, tmp, origin_port)
             bl.log("memcap: unconstrained Sluice run (%d s, -c%d, /size/%d)" % (
                 a.duration, CONNS, SIZE))
-            base = sluice_point(a, procs, sluice_bin, tmp, origin_port, None)
-            need = base["pool_peak_in_use"] or 0
+            calib = sluice_point(a, procs, sluice_bin, tmp, origin_port, None)
+            need = calib["pool_peak_in_use"] or 0
             bl.log("  %.0f req/s, need %d buffers, %.3f stream calls per stream" % (
-                base["rps"], need, base["calls_per_stream"] or 0))
+                calib["rps"], need, calib["calls_per_stream"] or 0))
             if need < 2:
                 sys.exit("could not read pool_peak_in_use from Sluice's stats")
             pts = limits_for(need)
+            # the calibration runs only measure the need: the unconstrained
+            # point is measured again, interleaved with the capped ones
+            medians = sluice_sweep(a, procs, sluice_bin, tmp, origin_port, pts)
+            base = medians[[limit for _, limit in pts].index(None)]
+            base["pool_peak_in_use"] = max(need, base["pool_peak_in_use"] or 0)
             for i, (label, limit) in enumerate(pts):
-                s = base if limit is None else None
-                if s is None:
-                    bl.log("point %d of %d: limit %d reserve %d (%s): Sluice" % (
-                        i + 1, len(pts), limit, reserve_for(limit), label))
-                    s = sluice_point(a, procs, sluice_bin, tmp, origin_port, limit)
-                    bl.log("  %.0f req/s, p99 %s ms, %.3f calls/stream, %s handoffs, %s failed" % (
-                        s["rps"], fmt(s["p99_ms"], 1), s["calls_per_stream"] or 0,
-                        s["pool_handoffs"], s["pool_failed"]))
+                s = medians[i]
+                bl.log("point %d of %d (%s): %.0f req/s, p99 %s ms, %.3f calls/stream, "
+                       "%s handoffs, %s failed" % (
+                           i + 1, len(pts), label, s["rps"], fmt(s["p99_ms"], 1),
+                           s["calls_per_stream"] or 0, s["pool_handoffs"], s["pool_failed"]))
                 h = None
                 if with_haproxy:
                     bl.log("point %d of %d: limit %s (%s): HAProxy (hard cap %d s)" % (
