@@ -734,8 +734,8 @@ int cli_init(struct cli *c, int fd)
 void cli_free(struct cli *c)
 {
 	nghttp2_session_del(c->sess);
-	free(c->out);
-	c->out = NULL;
+	free(c->out.buf);
+	c->out = (struct h2h_out){ 0 };
 }
 
 #define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE }
@@ -774,40 +774,45 @@ int cli_request(struct cli *c, const char *method, const char *path, uint64_t bo
 	return (int)c->nb++;
 }
 
-/* Writes pending output; returns -1 when the socket failed. */
-static int cli_flush(struct cli *c)
+int h2h_flush(int fd, nghttp2_session *sess, struct h2h_out *o, int *failed)
 {
 	for (;;) {
 		const uint8_t *p;
 		ssize_t n;
 
-		if (c->out_len) {
-			n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
+		if (o->len) {
+			n = send(fd, o->buf, o->len, MSG_NOSIGNAL);
 			if (n < 0)
 				return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
-			memmove(c->out, c->out + n, c->out_len - (size_t)n);
-			c->out_len -= (size_t)n;
-			if (c->out_len)
+			memmove(o->buf, o->buf + n, o->len - (size_t)n);
+			o->len -= (size_t)n;
+			if (o->len)
 				return 0;
 		}
-		n = nghttp2_session_mem_send(c->sess, &p);
+		n = nghttp2_session_mem_send(sess, &p);
 		if (n < 0) {
-			c->failed = 1;
+			*failed = 1;
 			return -1;
 		}
 		if (n == 0)
 			return 0;
-		if (c->out_size < (size_t)n) {
-			uint8_t *q = realloc(c->out, (size_t)n);
+		if (o->size < (size_t)n) {
+			uint8_t *q = realloc(o->buf, (size_t)n);
 
 			if (!q)
 				return -1;
-			c->out = q;
-			c->out_size = (size_t)n;
+			o->buf = q;
+			o->size = (size_t)n;
 		}
-		memcpy(c->out, p, (size_t)n);
-		c->out_len = (size_t)n;
+		memcpy(o->buf, p, (size_t)n);
+		o->len = (size_t)n;
 	}
+}
+
+/* Writes the client's pending output; returns -1 when the socket failed. */
+static int cli_flush(struct cli *c)
+{
+	return h2h_flush(c->fd, c->sess, &c->out, &c->failed);
 }
 
 /* One round: flush, wait up to <ms> for input, read and feed it. */
@@ -818,8 +823,8 @@ static void cli_step(struct cli *c, int ms)
 	ssize_t n;
 
 	if (cli_flush(c) < 0)
-		c->out_len = 0;  /* the peer is closing: still read what it sent */
-	if (c->out_len)
+		c->out.len = 0;  /* the peer is closing: still read what it sent */
+	if (c->out.len)
 		pfd.events |= POLLOUT;
 	if (poll(&pfd, 1, ms) <= 0)
 		return;

@@ -42,6 +42,18 @@ uint32_t h2h_pat_fnv(uint64_t n);
 
 /* Monotonic clock in ms. */
 uint64_t h2h_now_ms(void);
+
+/* Bytes the nghttp2 peer of a test produced and its socket did not take
+ * yet (the harnesses' client and server alike). */
+struct h2h_out {
+	uint8_t *buf;
+	size_t   len, size;
+};
+
+/* Writes what <o> holds, then whatever <sess> produces, to <fd> until the
+ * socket is full or nothing is left. Returns 0, or -1 when the socket
+ * failed or nghttp2 did (then *<failed> is set). */
+int h2h_flush(int fd, nghttp2_session *sess, struct h2h_out *o, int *failed);
 /* Runs fn(ctx, arg) on scheduler thread <thr> and waits for it (bounded:
  * 5 s). Returns 0, or -1 when it did not run in time. */
 struct sched_thread;
@@ -125,8 +137,7 @@ struct cli {
 	int      goaway;
 	uint32_t goaway_code;
 	int      failed;           /* nghttp2 error on our side */
-	uint8_t *out;              /* bytes not written yet */
-	size_t   out_len, out_size;
+	struct h2h_out out;        /* bytes not written yet */
 	struct cli_stream st[256];
 	unsigned nb;
 };

@@ -816,47 +816,17 @@ int srv_init(struct srv *s, int fd, uint32_t max_streams)
 void srv_free(struct srv *s)
 {
 	nghttp2_session_del(s->sess);
-	free(s->out);
-	s->out = NULL;
+	free(s->out.buf);
+	s->out = (struct h2h_out){ 0 };
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
 }
 
-/* Writes pending output; returns -1 when the socket failed. */
+/* Writes the server's pending output; returns -1 when the socket failed. */
 static int srv_flush(struct srv *s)
 {
-	for (;;) {
-		const uint8_t *p;
-		ssize_t n;
-
-		if (s->out_len) {
-			n = send(s->fd, s->out, s->out_len, MSG_NOSIGNAL);
-			if (n < 0)
-				return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
-			memmove(s->out, s->out + n, s->out_len - (size_t)n);
-			s->out_len -= (size_t)n;
-			if (s->out_len)
-				return 0;
-		}
-		n = nghttp2_session_mem_send(s->sess, &p);
-		if (n < 0) {
-			s->failed = 1;
-			return -1;
-		}
-		if (n == 0)
-			return 0;
-		if (s->out_size < (size_t)n) {
-			uint8_t *q = realloc(s->out, (size_t)n);
-
-			if (!q)
-				return -1;
-			s->out = q;
-			s->out_size = (size_t)n;
-		}
-		memcpy(s->out, p, (size_t)n);
-		s->out_len = (size_t)n;
-	}
+	return h2h_flush(s->fd, s->sess, &s->out, &s->failed);
 }
 
 void srv_pump(struct srv *s, int ms, int (*stop)(struct srv *s, void *arg), void *arg)
@@ -869,10 +839,10 @@ void srv_pump(struct srv *s, int ms, int (*stop)(struct srv *s, void *arg), void
 		ssize_t n;
 
 		if (srv_flush(s) < 0)
-			s->out_len = 0;
+			s->out.len = 0;
 		if (stop && stop(s, arg))
 			return;
-		if (s->out_len)
+		if (s->out.len)
 			pfd.events |= POLLOUT;
 		if (poll(&pfd, 1, 5) <= 0 || !(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;

@@ -113,8 +113,7 @@ struct srv_stream {
 struct srv {
 	nghttp2_session *sess;
 	int      fd, eof, failed;
-	uint8_t *out;
-	size_t   out_len, out_size;
+	struct h2h_out out;           /* bytes not written yet */
 	struct srv_stream st[512];
 	unsigned nb, open, peak_open;
 	int      hold_all;            /* answer nothing until srv_release_held() */
