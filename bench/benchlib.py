@@ -15,6 +15,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.request
@@ -869,3 +870,36 @@ def header(script, ver):
 
 def size_label(size):
     return "%d KiB" % (size // 1024) if size >= 1024 else "%d B" % size
+
+
+def run_compare(a, script, protocol, ver, sluice_bin, origin_bin, cases, peers,
+                case_title, run_case, tables):
+    """The common body of compare.py and compare_h2.py: starts the origin,
+    runs every case of <cases> through run_case(a, procs, sluice_bin, tmp,
+    origin, origin_port, case, peers) with progress, stops every process,
+    prints tables(results, a) and writes them (a.out) and every figure
+    (a.json, tagged with <protocol>)."""
+    procs = ProcSet()
+    results = []
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="sluice-%s-" % script.split(".")[0]) as tmp:
+        try:
+            origin_port = free_ports(1)[0]
+            origin = start_origin(procs, origin_bin, tmp, origin_port)
+            for i, c in enumerate(cases):
+                log("case %d of %d: %s (%.0f s elapsed)" % (
+                    i + 1, len(cases), case_title(c), time.monotonic() - t0))
+                results.append({"case": c, "peers": run_case(
+                    a, procs, sluice_bin, tmp, origin, origin_port, c, peers)})
+        finally:
+            procs.stop_all()
+    text = tables(results, a)
+    print()
+    print(text)
+    print("elapsed %.0f s" % (time.monotonic() - t0))
+    if a.out:
+        write(a.out, header(script, ver) + text)
+    if a.json:
+        write(a.json, json.dumps({"args": vars(a), "versions": ver, "protocol": protocol,
+                                  "results": results}, indent=1, default=str))
+    return results

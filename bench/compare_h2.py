@@ -25,8 +25,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
@@ -178,29 +176,8 @@ def main():
                                      a.conns, a.streams))
     bl.log("pinning: 1 thread: proxy on CPU %s; 2 threads: proxy on CPUs %s; h2load and origin "
            "on CPU %s" % (bl.CPU_PROXY, bl.CPU_PROXY_2T, bl.CPU_LOAD))
-    procs = bl.ProcSet()
-    results = []
-    t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="sluice-compare-h2-") as tmp:
-        try:
-            origin_port = bl.free_ports(1)[0]
-            origin = bl.start_origin(procs, origin_bin, tmp, origin_port)
-            for i, c in enumerate(cases):
-                bl.log("case %d of %d: %s (%.0f s elapsed)" % (
-                    i + 1, len(cases), case_title(c), time.monotonic() - t0))
-                results.append({"case": c, "peers": run_case(
-                    a, procs, sluice_bin, tmp, origin, origin_port, c, peers)})
-        finally:
-            procs.stop_all()
-    text = tables(results, a)
-    print()
-    print(text)
-    print("elapsed %.0f s" % (time.monotonic() - t0))
-    if a.out:
-        bl.write(a.out, bl.header("compare_h2.py", ver) + text)
-    if a.json:
-        bl.write(a.json, json.dumps({"args": vars(a), "versions": ver, "protocol": "h2",
-                                     "results": results}, indent=1, default=str))
+    bl.run_compare(a, "compare_h2.py", "h2", ver, sluice_bin, origin_bin, cases, peers,
+                   case_title, run_case, tables)
 
 
 if __name__ == "__main__":
