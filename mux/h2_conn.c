@@ -191,11 +191,12 @@ static int h2c_buf_get(struct h2c *c, struct buf *b, struct pool_wait *w,
 	return -1;
 }
 
-/* Gives the demux buffer back (a heap copy of pre-read bytes is freed). */
+/* Gives the demux buffer back (a heap one, accounted like nghttp2's
+ * memory, is freed). */
 static void h2c_dbuf_release(struct h2c *c)
 {
 	if (c->flags & H2C_DBUF_HEAP) {
-		free(c->dbuf.area);
+		h2_mem_free(c, c->dbuf.area);
 		c->dbuf = BUF_NULL;
 		c->flags &= ~H2C_DBUF_HEAP;
 		return;
@@ -717,7 +718,8 @@ static int h2c_dbuf_small(struct h2c *c, enum pool_crit crit)
 		return -1;
 	/* no pool block may wait for us meanwhile: the next turn asks again */
 	pool_wait_cancel(c->pool, &c->dwait);
-	c->dbuf.area = malloc(H2C_SMALL_DBUF);
+	/* on the connection's memory account, so its cap bounds it too */
+	c->dbuf.area = h2_mem_alloc(c, H2C_SMALL_DBUF);
 	if (!c->dbuf.area) {
 		c->dbuf = BUF_NULL;
 		return -1;
@@ -994,9 +996,11 @@ static struct h2c *h2c_create(struct sched_thread *thr, unsigned tid, struct poo
 	pool_wait_init(&c->mwait, tid, POOL_CRIT_EMIT, h2c_buf_notify, c);
 	if (pre_len) {
 		/* the engine's bytes are copied: they are the start of the demux */
-		c->dbuf.area = malloc(pre_len);
-		if (!c->dbuf.area)
-			goto fail;  /* errno is ENOMEM */
+		c->dbuf.area = h2_mem_alloc(c, pre_len);
+		if (!c->dbuf.area) {
+			errno = ENOMEM;
+			goto fail;
+		}
 		memcpy(c->dbuf.area, pre, pre_len);
 		c->dbuf.size = c->dbuf.data = pre_len;
 		c->flags |= H2C_DBUF_HEAP;
@@ -1020,7 +1024,7 @@ fail:
 	err = errno;
 	if (c->sess)
 		nghttp2_session_del(c->sess);
-	free(c->flags & H2C_DBUF_HEAP ? c->dbuf.area : NULL);
+	h2_mem_free(c, c->flags & H2C_DBUF_HEAP ? c->dbuf.area : NULL);
 	free(c);
 	errno = err;
 	return NULL;
