@@ -343,21 +343,45 @@ static struct conn *srv_idle_take(struct thr_ctx *tc, struct server *srv)
 		il->count--;
 		c->idle_next = c->idle_prev = NULL;
 		c->ep.flags &= ~CF_IDLE;
-		/* an idle connection that heard from its server was closed by
-		 * srv_conn_cb already; checking with a syscall here would
-		 * cost one recv() per request */
-		if (!(c->ep.flags & (CF_RD_EOF | CF_ERROR | CF_RD_HUP)))
+		/* The poller may not have told us yet about bytes that arrived
+		 * while the connection sat idle (its event waits in this very
+		 * loop turn): any byte there now would be read as the answer to
+		 * the next request, someone else's. One peek per reuse is the
+		 * price of never serving one client another's response. */
+		if (!(c->ep.flags & CF_RD_HUP) && conn_idle_alive(c))
 			return c;
+		eng_debug(tc->eng, "server connection %p: bytes past the last response, closed", (void *)c);
 		conn_close(c);
 	}
 	return NULL;
 }
 
-/* Parks <c> for reuse, or closes it when enough are parked already. */
+/* Returns non-zero when the server connection <c>, whose response just
+ * ended, holds no byte past that response. The stream stops reading a
+ * server once its response is complete, so bytes the server sent later
+ * (a body after HEAD/204/304, bytes past Content-Length, an answer to a
+ * request body it ignored) only left the readiness flag set: such a
+ * connection is out of step with its server and must never be reused. */
+static int srv_conn_clean(struct conn *c)
+{
+	if (c->ep.flags & (CF_RD_EOF | CF_ERROR | CF_RD_HUP))
+		return 0;
+	/* the flag may be stale (the last read filled the buffer exactly):
+	 * only a peek tells */
+	return !(c->ep.flags & CF_RD_READY) || conn_idle_alive(c);
+}
+
+/* Parks <c> for reuse, or closes it when enough are parked already or it
+ * is not clean (see srv_conn_clean). */
 static void srv_idle_put(struct thr_ctx *tc, struct conn *c)
 {
 	struct srv_idle *il = &c->srv->idle[tc->tid];
 
+	if (!srv_conn_clean(c)) {
+		eng_debug(tc->eng, "server connection %p: bytes past the last response, closed", (void *)c);
+		conn_close(c);
+		return;
+	}
 	if (il->count >= 256 || eng_stopping(tc->eng)) {
 		conn_close(c);
 		return;
@@ -493,6 +517,39 @@ static int stream_upgrade_h2(struct stream *s)
 	return -2;
 }
 
+/* Remembers what protocols request <m> (its head at <base>) offers to
+ * upgrade to, so that a 101 can be checked against it. Without memory for
+ * the copy the offer is withdrawn (the rewrite then drops Upgrade): the
+ * request goes on as a plain one. */
+static void stream_keep_upgrade(struct stream *s, struct h1_msg *m, const char *base)
+{
+	int i;
+
+	free(s->req_upgrade);
+	s->req_upgrade = NULL;
+	if (!(m->flags & H1_F_UPGRADE))
+		return;
+	i = h1_find_hdr(m, base, "upgrade", 0);
+	if (i >= 0)
+		s->req_upgrade = strndup(base + m->hdrs[i].value.ofs, m->hdrs[i].value.len);
+	if (!s->req_upgrade)
+		m->flags &= ~H1_F_UPGRADE;
+}
+
+/* Returns non-zero when the 101 response <m> (its head at <base>) switches
+ * to protocols the request offered. A 101 nobody asked for would turn the
+ * client's next bytes into an unparsed, unlogged tunnel to the origin. */
+static int stream_upgrade_accepted(const struct stream *s, const struct h1_msg *m, const char *base)
+{
+	int i;
+
+	if (!s->req_upgrade || !(m->flags & H1_F_UPGRADE))
+		return 0;
+	i = h1_find_hdr(m, base, "upgrade", 0);
+	return i >= 0 && h1_list_covers(s->req_upgrade, strlen(s->req_upgrade),
+					base + m->hdrs[i].value.ofs, m->hdrs[i].value.len);
+}
+
 /* Parses and rewrites a request head at the start of the request buffer.
  * Returns 1 when the transaction may go on, 0 to wait for more bytes, -2
  * when the connection was handed over to HTTP/2 (the stream is gone), -1
@@ -533,8 +590,15 @@ static int stream_parse_request(struct stream *s)
 		stream_error(s, m->err_status ? m->err_status : (ret == H1_ERR_TOO_LARGE ? 431 : 400));
 		return -1;
 	}
+	if (m->meth == H1_M_CONNECT) {
+		/* a reverse proxy has no tunnel to offer: forwarding CONNECT
+		 * would send its payload to the origin as a request body */
+		stream_error(s, 501);
+		return -1;
+	}
 	s->req_meth = m->meth;
 	s->req_version = m->version;
+	stream_keep_upgrade(s, m, b_head(b));
 	s->cli_close = h1_wants_close(m) || eng_stopping(e) || (s->cep->flags & EP_ONE_TXN) ||
 		       s->fe->cfg->conn_mode == CFG_CONN_CLOSE;
 	if (h1_body_init(&s->req.body, m, m->meth) < 0) {
@@ -597,17 +661,36 @@ static int stream_parse_response(struct stream *s)
 	if (b_is_null(b) || b_empty(b) || s->res.fwd)
 		return 0;
 	b_realign(b);
-	ret = h1_parse_head(b_head(b), b_data(b), 0, e->cfg->g.bufsize - e->cfg->g.maxrewrite, m);
-	if (ret == H1_NEED_MORE)
-		return 0;
-	if (ret < 0) {
-		CNT_INC(tc, bad_responses);
-		stream_error(s, 502);
-		return -1;
-	}
-	if (m->status >= 100 && m->status < 200 && m->status != 101) {
-		/* interim answer (100 Continue): pass it and wait for the next */
-		s->res.fwd = m->head_len;
+	for (;;) {
+		ret = h1_parse_head(b_head(b), b_data(b), 0, e->cfg->g.bufsize - e->cfg->g.maxrewrite, m);
+		if (ret == H1_NEED_MORE)
+			return 0;
+		if (ret < 0 || (m->status == 101 && !stream_upgrade_accepted(s, m, b_head(b)))) {
+			CNT_INC(tc, bad_responses);
+			stream_error(s, 502);
+			return -1;
+		}
+		if (m->status >= 200 || m->status == 101)
+			break;
+		/* An interim answer (100 Continue, 103 Early Hints). An
+		 * HTTP/1.0 client cannot tell it from the final one: it is
+		 * dropped. Others get it cleaned of hop-by-hop headers like a
+		 * final answer, and the next head is awaited. */
+		if (s->req_version == 10) {
+			b_del(b, m->head_len);
+			if (b_empty(b))
+				return 0;
+			continue;
+		}
+		tail = b_data(b) - m->head_len;
+		ret = h1_rewrite_head(m, b_head(b), b->size, tail, &rw, tc->trash, e->cfg->g.bufsize);
+		if (ret < 0) {
+			CNT_INC(tc, bad_responses);
+			stream_error(s, 502);
+			return -1;
+		}
+		b->data = (size_t)ret + tail;
+		s->res.fwd = (size_t)ret;
 		s->rsp_started = 1;
 		return 0;
 	}
@@ -1003,6 +1086,7 @@ static void stream_free(struct stream *s)
 	stream_log_term(s, LOG_TC_CLI_ABORT);
 	stream_log(s);
 	free(s->log_req);
+	free(s->req_upgrade);
 	statspage_free(s->sp);
 	if (s->st == ST_QUEUED && qent_cancel(&s->qe))
 		be_release_slot(s->qe.srv);

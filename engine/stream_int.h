@@ -89,6 +89,9 @@ struct stream {
 	uint64_t bytes_in, bytes_out, log_in0, log_out0;
 	struct server *log_srv;
 	char *log_req;           /* "METHOD URI" captured at parse time, or NULL */
+	char *req_upgrade;       /* the request's Upgrade list when it asked to
+	                          * switch protocols, else NULL: a 101 must pick
+	                          * from it */
 	size_t log_meth_len, log_req_len;
 };
 

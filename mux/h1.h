@@ -118,6 +118,12 @@ int h1_find_hdr(const struct h1_msg *m, const char *msg, const char *name, int f
  * HTTP/1.0 without "Connection: keep-alive", or any "Connection: close". */
 int h1_wants_close(const struct h1_msg *m);
 
+/* Returns non-zero when every element of the comma-separated list
+ * chosen[0..clen) appears, ignoring case, in the list offered[0..olen), and
+ * chosen names at least one. Used to accept a 101: the protocols a server
+ * switches to must be among those the request offered in its Upgrade. */
+int h1_list_covers(const char *offered, size_t olen, const char *chosen, size_t clen);
+
 /* Returns the method named by the <len> bytes at <s> (case-sensitive). */
 enum h1_meth h1_meth_lookup(const char *s, size_t len);
 

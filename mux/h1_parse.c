@@ -539,3 +539,24 @@ int h1_wants_close(const struct h1_msg *m)
 		return 1;
 	return m->version < 11 && !(m->flags & H1_F_CONN_KA);
 }
+
+int h1_list_covers(const char *offered, size_t olen, const char *chosen, size_t clen)
+{
+	uint32_t pos = 0, eofs, elen, n = 0;
+
+	if (olen > H1_HEAD_LIMIT || clen > H1_HEAD_LIMIT)
+		return 0;
+	while (h1_list_next(chosen, &pos, (uint32_t)clen, &eofs, &elen)) {
+		uint32_t opos = 0, oofs, olen2;
+		int found = 0;
+
+		if (!elen)
+			continue;
+		n++;
+		while (!found && h1_list_next(offered, &opos, (uint32_t)olen, &oofs, &olen2))
+			found = olen2 == elen && h1_ieq(offered + oofs, chosen + eofs, elen);
+		if (!found)
+			return 0;
+	}
+	return n > 0;
+}

@@ -653,3 +653,17 @@ Test(h1_parse, head_end_matches_parse)
 		cr_expect_eq(n, (size_t)r + 1);
 	}
 }
+
+/* A 101 may only switch to protocols the request offered. */
+Test(h1_list, covers)
+{
+	cr_assert(h1_list_covers("websocket", 9, "WebSocket", 9));
+	cr_assert(h1_list_covers("h2c, websocket", 14, "websocket", 9));
+	cr_assert(h1_list_covers("a, b", 4, "b ,a", 4));
+	cr_assert_not(h1_list_covers("websocket", 9, "h2c", 3));
+	cr_assert_not(h1_list_covers("websocket", 9, "websocket, h2c", 14));
+	cr_assert_not(h1_list_covers("websocket", 9, "", 0));
+	cr_assert_not(h1_list_covers("websocket", 9, " , ", 3));
+	cr_assert_not(h1_list_covers("", 0, "websocket", 9));
+	cr_assert_not(h1_list_covers("websockets", 10, "websocket", 9));
+}
