@@ -145,6 +145,27 @@ size_t conn_recv(struct conn *c, struct buf *b, size_t limit)
 	return total;
 }
 
+size_t conn_drain(struct conn *c, char *scratch, size_t size, size_t budget)
+{
+	size_t total = 0;
+
+	while (total < budget && (c->ep.flags & CF_RD_READY) && !(c->ep.flags & (CF_RD_EOF | CF_ERROR))) {
+		ssize_t n = recv(c->fd, scratch, size, 0);
+
+		if (n > 0) {
+			total += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			c->ep.flags |= CF_RD_EOF;
+		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+			c->ep.flags &= ~CF_RD_READY;
+		else if (errno != EINTR)
+			c->ep.flags |= CF_ERROR;
+	}
+	return total;
+}
+
 size_t conn_send(struct conn *c, struct buf *b, size_t max)
 {
 	size_t total = 0;

@@ -76,6 +76,14 @@ size_t conn_recv(struct conn *c, struct buf *b, size_t limit);
  * Returns the number of bytes sent; sets CF_ERROR on a failed socket. */
 size_t conn_send(struct conn *c, struct buf *b, size_t max);
 
+/* Reads and throws away what the peer sends, through <scratch> (size
+ * bytes, no pool buffer), until the socket runs dry, the peer closes or
+ * <budget> bytes went. Used for a lingering close: a socket closed with
+ * unread bytes makes the kernel send a reset, which destroys the answer
+ * the peer has not read yet. Returns the bytes discarded; sets CF_RD_EOF
+ * or CF_ERROR as the socket says and clears CF_RD_READY when dry. */
+size_t conn_drain(struct conn *c, char *scratch, size_t size, size_t budget);
+
 /* Sends the bytes of <data> directly (used for tiny fixed replies).
  * Returns the number of bytes sent. */
 size_t conn_send_raw(struct conn *c, const char *data, size_t len);

@@ -34,6 +34,8 @@
 static void stream_process(struct tasklet *t, unsigned reasons);
 static void stream_io(struct stream *s);
 static void stream_free(struct stream *s);
+static void stream_linger_drain(struct stream *s);
+static uint64_t stream_expiry(const struct stream *s);
 
 /* ---- small helpers ---- */
 
@@ -104,7 +106,25 @@ int chan_get_buf(struct stream *s, struct chan *ch)
 	ch->wait_since = tc_now(s->tc);
 	CNT_INC(s->tc, buf_waits);
 	(void)pool_wait_subscribe(st_pool(s), &ch->wait);
+	/* a starved request has its own bound instead of the client's */
+	if (ch == &s->req)
+		task_schedule(&s->task, stream_expiry(s));
 	return 0;
+}
+
+/* Returns non-zero while the request channel is paused because the pool
+ * had no buffer for it. The client is then not being slow: its client and
+ * idle timeouts do not run, and the wait is bounded by timeout queue (the
+ * bound on waiting for a shared resource), counted from the refusal. */
+static int stream_starved(const struct stream *s)
+{
+	return pool_wait_state(&s->req.wait) != POOL_WAIT_IDLE;
+}
+
+/* Returns when the request channel's buffer wait runs out. */
+static uint64_t stream_starved_until(const struct stream *s)
+{
+	return s->req.wait_since + be_to(s)->queue_ms;
 }
 
 /* Returns non-zero when <ch> wants bytes from its source connection. */
@@ -248,12 +268,53 @@ static int stream_move(struct stream *s)
 static void stream_io(struct stream *s)
 {
 	CNT_INC(s->tc, io_calls);
+	if (s->st == ST_LINGER) {
+		stream_linger_drain(s);
+		return;
+	}
 	/* an HTTP/2 server stream says through this same tasklet that its
 	 * connection is up, or failed: the state machine must look */
 	if (s->st == ST_CONNECT && s->sep && !s->srv)
 		task_wakeup(&s->task, SCHED_R_WAKE);
 	if (stream_move(s))
 		task_wakeup(&s->task, SCHED_R_WAKE);
+}
+
+/* Discards what a lingering client sends (no pool buffer: the thread's
+ * scratch area) and wakes the stream once it closed. A fair share per
+ * call: more comes back through the I/O tasklet. */
+static void stream_linger_drain(struct stream *s)
+{
+	struct conn *c = s->cli;
+	size_t size = s->tc->eng->cfg->g.bufsize;
+
+	(void)conn_drain(c, s->tc->trash, size, 16 * size);
+	if (c->ep.flags & (CF_RD_EOF | CF_ERROR))
+		task_wakeup(&s->task, SCHED_R_WAKE);
+	else if (c->ep.flags & CF_RD_READY)
+		tasklet_wakeup(s->io, SCHED_R_WAKE);
+}
+
+/* Starts a lingering close if the client may still be sending: the answer
+ * was flushed; our side is shut (a FIN after it) and what the client sends
+ * is discarded until it closes or its client timeout runs out. Closing a
+ * socket with unread bytes would make the kernel reset the connection and
+ * destroy the answer before the client reads it. HTTP/2 streams end with
+ * their own reset and never linger. Returns 1 when lingering. */
+static int stream_linger(struct stream *s)
+{
+	if (!s->cli || (s->cli->ep.flags & (CF_RD_EOF | CF_ERROR)))
+		return 0;
+	if (!s->req_cut && !(s->cli->ep.flags & CF_RD_READY))
+		return 0;
+	stream_log(s);
+	chan_reset(s, &s->req);
+	chan_reset(s, &s->res);
+	conn_shut_wr(s->cli);
+	s->st = ST_LINGER;
+	s->linger_until = tc_now(s->tc) + fe_to(s)->client_ms;
+	stream_linger_drain(s);
+	return 1;
 }
 
 /* Takes a buffer handed to the wait entry of <ch>. A buffer the channel no
@@ -264,6 +325,10 @@ static void chan_take_buffer(struct stream *s, struct chan *ch)
 	if (!pool_wait_take(st_pool(s), &ch->wait, &ch->buf))
 		return;
 	s->log_tw += tc_now(s->tc) - ch->wait_since;
+	/* the client was not idle while we could not read it: its client
+	 * timeout counts from now */
+	if (ch == &s->req)
+		s->cli_act_ms = tc_now(s->tc);
 	if (!chan_wants_rx(s, ch) && !(ch == &s->res && s->st == ST_REPLY))
 		chan_release_if_empty(s, ch);
 }
@@ -469,6 +534,8 @@ static int stream_reply(struct stream *s)
 static void stream_error(struct stream *s, int status)
 {
 	stream_log_term(s, LOG_TC_PROXY);
+	if (s->req.st != CH_DONE)
+		s->req_cut = 1; /* the client may still be sending it */
 	if (s->txn_active && !s->rsp_started)
 		s->log_status = status;
 	stream_srv_detach(s, 0);
@@ -744,6 +811,7 @@ static void stream_next_txn(struct stream *s)
 	s->txn_active = 0;
 	s->rsp_started = s->err_sent = 0;
 	s->retries_left = 0;
+	s->req_cut = 0;
 	s->avoid = NULL;
 	s->srv_keepalive = 0;
 	s->txn_count++;
@@ -766,6 +834,8 @@ static void stream_end_txn(struct stream *s)
 	stream_log(s);
 	if (s->res.st != CH_DONE || s->req.st != CH_DONE)
 		s->cli_close = 1; /* cannot find the next message boundary */
+	if (s->req.st != CH_DONE)
+		s->req_cut = 1;
 	chan_reset(s, &s->res);
 	stream_srv_detach(s, reuse);
 	if (s->cli_close || eng_stopping(s->tc->eng)) {
@@ -780,6 +850,21 @@ static int stream_timeout(struct stream *s)
 {
 	struct thr_ctx *tc = s->tc;
 
+	if (stream_starved(s) && tc_now(tc) >= stream_starved_until(s) &&
+	    (s->st == ST_REQ_HEAD || s->st == ST_FORWARD)) {
+		/* the pool could not give the request a buffer in time: not
+		 * the client's fault and not the server's, but an answer all
+		 * the same (503, as for a queue that does not move) */
+		if (!s->txn_active) {
+			s->txn_active = 1;
+			CNT_INC(tc, req_received);
+			CNT_INC(tc, streams);
+		}
+		if (!s->log_pending)
+			stream_log_begin(s, NULL, NULL);
+		stream_fail(s, LOG_TC_RESOURCE, 503);
+		return 0;
+	}
 	switch (s->st) {
 	case ST_REQ_HEAD:
 		if (s->txn_active || (!b_is_null(&s->req.buf) && !b_empty(&s->req.buf))) {
@@ -816,6 +901,9 @@ static int stream_timeout(struct stream *s)
 			stream_fail(s, LOG_TC_CLI_TIMEOUT, 408);
 		}
 		return 0;
+	case ST_LINGER:
+		stream_free(s); /* the client never closed: close anyway */
+		return 1;
 	case ST_ASSIGN:
 	case ST_REPLY:
 	case ST_CLOSING:
@@ -841,9 +929,11 @@ static uint64_t stream_expiry(const struct stream *s)
 #define EXP_MIN(x) do { uint64_t _x = (x); if (!exp || _x < exp) exp = _x; } while (0)
 	switch (s->st) {
 	case ST_REQ_HEAD:
+		/* the head's clock starts with its first byte read: a head we
+		 * could not read for lack of a buffer only has the starved bound */
 		if (s->txn_active || (!b_is_null(&s->req.buf) && !b_empty(&s->req.buf)))
 			EXP_MIN(s->txn_start_ms + ft->http_request_ms);
-		else
+		else if (!stream_starved(s))
 			EXP_MIN(s->cli_act_ms + (s->txn_count ? ft->http_keep_alive_ms : ft->http_request_ms));
 		break;
 	case ST_QUEUED:
@@ -856,8 +946,11 @@ static uint64_t stream_expiry(const struct stream *s)
 		if (s->res.st != CH_DONE && s->sep)
 			EXP_MIN(s->srv_act_ms + bt->server_ms);
 		/* the stats applet may wait for a buffer: its client timeout runs on */
-		if (s->req.st != CH_DONE || s->res.fwd || s->sp)
+		if ((s->req.st != CH_DONE && !stream_starved(s)) || s->res.fwd || s->sp)
 			EXP_MIN(s->cli_act_ms + ft->client_ms);
+		break;
+	case ST_LINGER:
+		EXP_MIN(s->linger_until);
 		break;
 	case ST_ASSIGN:
 	case ST_REPLY:
@@ -865,6 +958,8 @@ static uint64_t stream_expiry(const struct stream *s)
 		EXP_MIN(s->cli_act_ms + ft->client_ms);
 		break;
 	}
+	if (stream_starved(s) && (s->st == ST_REQ_HEAD || s->st == ST_FORWARD))
+		EXP_MIN(stream_starved_until(s));
 #undef EXP_MIN
 	return exp;
 }
@@ -1192,6 +1287,13 @@ static void stream_process(struct tasklet *t, unsigned reasons)
 		case ST_CLOSING:
 			if (s->res.fwd && !(s->cep->flags & CF_ERROR))
 				break; /* still flushing our last answer */
+			if (stream_linger(s))
+				break;
+			stream_free(s);
+			return;
+		case ST_LINGER:
+			if (!(s->cli->ep.flags & (CF_RD_EOF | CF_ERROR)))
+				break;
 			stream_free(s);
 			return;
 		}

@@ -38,6 +38,9 @@ enum st_state {
 	ST_FORWARD,      /* request and response flowing */
 	ST_REPLY,        /* waiting for a buffer to build a reply of our own */
 	ST_CLOSING,      /* flushing a last response, then closing */
+	ST_LINGER,       /* answer sent and our side shut: discarding what the
+	                  * client still sends until it closes, so that closing
+	                  * does not turn into a reset that destroys the answer */
 };
 
 struct stream {
@@ -67,6 +70,8 @@ struct stream {
 	int rsp_started;         /* response bytes were (or are being) sent */
 	int err_sent;            /* the response is one of ours */
 	int owns_conn;           /* the stream is its client connection's only user */
+	int req_cut;             /* we stopped reading a request before its end */
+	uint64_t linger_until;   /* ST_LINGER: when to close anyway */
 	int reply_status;        /* our own reply to build in ST_REPLY (200: stats) */
 	enum h1_meth req_meth;
 	int req_version;

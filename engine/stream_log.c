@@ -20,7 +20,8 @@ static enum log_term_state stream_log_state(const struct stream *s)
 	case ST_ASSIGN:
 	case ST_QUEUED: return LOG_TS_QUEUE;
 	case ST_CONNECT: return LOG_TS_CONNECT;
-	case ST_FORWARD: return s->rsp_started ? LOG_TS_DATA : LOG_TS_HEADERS;
+	/* a request body still on its way is data, as in HAProxy */
+	case ST_FORWARD: return (s->rsp_started || s->req.st == CH_BODY) ? LOG_TS_DATA : LOG_TS_HEADERS;
 	default: return LOG_TS_LAST;
 	}
 }

@@ -1,0 +1,189 @@
+"""test_shortage.py - a buffer shortage is not the client's fault: a client
+whose bytes Sluice could not read for lack of a buffer waits (bounded by
+the timeout of what it waits for) instead of meeting its client timeout,
+and a stream that ends while the client is still sending answers with a
+status and closes gracefully (lingering close), never with a reset."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import time
+
+import harness
+import proxylib as pl
+
+BODY = 3 << 20
+
+
+def config(port, oport, log, limit=True, client="3s", queue="10s", srv_extra=""):
+    caps = "    tune.buffers.limit 4\n    tune.buffers.reserve 2\n" if limit else ""
+    return f"""global
+    nbthread 2
+    maxconn 1000
+{caps}    log {log}
+defaults
+    mode http
+    timeout client {client}
+    timeout server 30s
+    timeout connect 5s
+    timeout queue {queue}
+    retries 3
+frontend web
+    bind 127.0.0.1:{port}
+    stats uri {pl.STATS_URI}
+    default_backend app
+backend app
+    server s1 127.0.0.1:{oport} maxconn 1{srv_extra}
+"""
+
+
+def start(ctx, name, **kw):
+    log = os.path.join(ctx.tmpdir, f"{name}.log")
+    proxy, port = pl.start_sluice(ctx, lambda p: config(p, ctx.oport, log, **kw), name=name)
+    return proxy, port, log
+
+
+def setup_module(ctx):
+    ctx.origin, ctx.oport = harness.start_origin(ctx.build_dir, name="o", threads=2)
+
+
+def teardown_module(ctx):
+    ctx.origin.stop()
+
+
+def hold_slot(port, ms):
+    """Starts a request that keeps the server's one slot for <ms> ms;
+    returns the thread (its result lands in the returned dict)."""
+    out = {}
+
+    def run():
+        with harness.RawConn(port, timeout=ms / 1000 + 20) as c:
+            out["status"] = c.request("GET", f"/delay/{ms}").status
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, out
+
+
+def upload(port, n, results, idx, timeout=40):
+    """POSTs n pattern bytes to /sha256 and records (status, digest ok) or
+    the error; a reset or an early close is recorded as such."""
+    body = harness.pattern_bytes(n)
+    want = hashlib.sha256(body).hexdigest()
+    try:
+        with harness.RawConn(port, timeout=timeout) as c:
+            c.send(b"POST /sha256 HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % n)
+            sent = 0
+            try:
+                while sent < n:
+                    c.sock.sendall(body[sent:sent + 65536])
+                    sent += 65536
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the proxy answered early: read what it said
+            r = c.read_response()
+            results[idx] = (r.status, r.body.decode(errors="replace").split(" ")[0] == want)
+    except Exception as e:  # noqa: BLE001 - the test asserts on it
+        results[idx] = (type(e).__name__, str(e)[:120])
+
+
+def log_lines(path, want, timeout=5):
+    def enough():
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return None
+        return lines if len(lines) >= want else None
+    return harness.wait_until(enough, timeout=timeout, what=f"{want} log lines")
+
+
+@harness.timeout(90)
+def test_uploads_wait_for_buffers_instead_of_reset(ctx):
+    """The reproduction: limit 4 / reserve 2, timeout client 3s, queue 10s,
+    the server's one slot held 6 s, four clients POSTing 3 MB. Without a
+    limit all four get 200 after the slow request; with it they must too."""
+    proxy, port, log = start(ctx, "up4")
+    holder, held = hold_slot(port, 6000)
+    time.sleep(0.3)
+    results = [None] * 4
+    threads = [threading.Thread(target=upload, args=(port, BODY, results, i), daemon=True)
+               for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    holder.join(30)
+    assert held.get("status") == 200, held
+    assert results == [(200, True)] * 4, results
+    s = pl.wait_quiet(port)
+    assert s["pool_failed"] > 0 and s["buf_waits"] > 0, s  # the cap did bite
+    assert s["pool_handoffs"] == s["pool_notifies"], s
+    assert proxy.stop() == 0
+
+
+@harness.timeout(90)
+def test_queue_timeout_503_reaches_uploading_client(ctx):
+    """A queue timeout while the client is still sending a 3 MB body: the
+    client reads the 503, under a limit and without one."""
+    for limit in (True, False):
+        proxy, port, log = start(ctx, f"q503-{limit}", limit=limit, queue="1s", client="5s")
+        holder, held = hold_slot(port, 4000)
+        time.sleep(0.3)
+        results = [None]
+        upload(port, BODY, results, 0)
+        assert results[0][0] == 503, (limit, results)
+        holder.join(30)
+        lines = log_lines(log, 2)
+        mine = [ln for ln in lines if '"POST /sha256"' in ln]
+        assert mine and " 503 " in mine[0] and " sQ " in mine[0], (limit, lines)
+        assert proxy.stop() == 0
+
+
+@harness.timeout(60)
+def test_client_stopping_mid_body_still_times_out(ctx):
+    """A client that really stops sending mid-body gets its client timeout:
+    a 408, and the log says client timeout while transferring data."""
+    proxy, port, log = start(ctx, "stall", client="1s")
+    with harness.RawConn(port, timeout=10) as c:
+        c.send(b"POST /sha256 HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 100000)
+        t0 = time.monotonic()
+        r = c.read_response()
+        assert r.status == 408, r.status
+        assert time.monotonic() - t0 < 5
+    lines = log_lines(log, 1)
+    assert any('"POST /sha256"' in ln and " 408 " in ln and " cD " in ln for ln in lines), lines
+    assert proxy.stop() == 0
+
+
+@harness.timeout(60)
+def test_head_waiting_for_buffer_is_not_idle(ctx):
+    """A client whose request head cannot be read for lack of a buffer is
+    neither idle (closed silently) nor slow (408): when the wait outlasts
+    its bound (timeout queue) it gets a 503 and the log says the resource
+    ran short ('R'). Four clients hold the four buffers with half-sent
+    heads... of which two only get one: the limit leaves two for heads."""
+    proxy, port, log = start(ctx, "headwait", client="30s", queue="1s")
+    holders = []
+    for _ in range(2):
+        h = socket.create_connection(("127.0.0.1", port), timeout=10)
+        h.sendall(b"GET /size/10 HTTP/1.1\r\nHost: t\r\n")  # unfinished head: holds a buffer
+        holders.append(h)
+    time.sleep(0.3)
+    with harness.RawConn(port, timeout=10) as c:
+        c.send(b"GET /size/10 HTTP/1.1\r\nHost: t\r\n\r\n")
+        t0 = time.monotonic()
+        r = c.read_response()
+        assert r.status == 503, r.status
+        assert time.monotonic() - t0 < 5
+    for h in holders:
+        h.close()
+    lines = log_lines(log, 1)
+    assert any(" 503 " in ln and " RR " in ln for ln in lines), lines
+    assert proxy.stop() == 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(harness.main())
