@@ -139,7 +139,7 @@ static inline uint64_t sp_at(const void *base, size_t off)
 }
 
 static const char *const sp_state_names[] = { "UP", "DOWN", "MAINT" };
-static const char *const sp_crit_names[POOL_CRIT_COUNT] = { "newconn", "request", "response", "emit" };
+static const char *const sp_crit_names[POOL_CRIT_COUNT] = { "newconn", "request", "slot", "response", "emit" };
 
 /* Returns the name of server state <s>. */
 static const char *sp_state_name(enum statspage_srv_state s)
@@ -438,6 +438,7 @@ static const struct pm_list pm_timeouts = { "kind", 4, {
 static const struct pm_list pm_crits = { "crit", POOL_CRIT_COUNT, {
 	{ "newconn", PS(waiting_by_crit[POOL_CRIT_NEWCONN]) },
 	{ "request", PS(waiting_by_crit[POOL_CRIT_REQUEST]) },
+	{ "slot", PS(waiting_by_crit[POOL_CRIT_SLOT]) },
 	{ "response", PS(waiting_by_crit[POOL_CRIT_RESPONSE]) },
 	{ "emit", PS(waiting_by_crit[POOL_CRIT_EMIT]) } } };
 

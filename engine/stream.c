@@ -80,11 +80,12 @@ static enum pool_crit chan_crit(const struct stream *s, const struct chan *ch)
 		return POOL_CRIT_RESPONSE;
 	/* the rest of a request body whose stream holds a server slot: it is
 	 * what lets that slot (and the queued requests' buffers behind it) be
-	 * freed, so it may use the reserve like a response; otherwise streams
-	 * queued for the slot, each holding a request buffer, could leave it
-	 * none (seen with POST bodies under a tiny limit) */
+	 * freed, so it may use the reserve; otherwise streams queued for the
+	 * slot, each holding a request buffer, could leave it none (seen with
+	 * POST bodies under a tiny limit). Not all of it: one buffer stays for
+	 * the responses these uploads wait for. */
 	if (s->target && s->st == ST_FORWARD)
-		return POOL_CRIT_RESPONSE;
+		return POOL_CRIT_SLOT;
 	/* nothing of this request yet: reading a new message frees nothing */
 	return (ch->st == CH_HEAD && !s->txn_active) ? POOL_CRIT_NEWCONN : POOL_CRIT_REQUEST;
 }

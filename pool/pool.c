@@ -247,7 +247,7 @@ static uint64_t pool_seed(uint64_t v)
  * reserve, <reserve> more blocks must stay possible after this one. */
 static int pool_may_take(const struct pool *p, enum pool_crit crit, int64_t in_use)
 {
-	uint64_t need = pool_crit_uses_reserve(crit) ? 1 : 1 + p->reserve;
+	uint64_t need = 1 + pool_crit_margin(crit, p->reserve);
 
 	if (!p->limit)
 		return 1;

@@ -10,8 +10,12 @@
  * allocation leads to memory being freed: emitting to a socket frees buffers
  * soonest, a response frees a server slot, a request may sit in a queue, a
  * new connection's first read frees nothing. Levels at or above
- * POOL_CRIT_RESPONSE may use the reserve (tune.buffers.reserve); the others
- * fail rather than leave fewer than <reserve> buffers free below the limit.
+ * POOL_CRIT_RESPONSE may use the whole reserve (tune.buffers.reserve);
+ * POOL_CRIT_SLOT may use all of it but one buffer, so that a response can
+ * always get one; the others fail rather than leave fewer than <reserve>
+ * buffers free below the limit. Each level's margin is at least the margin
+ * of every more critical level, so if the most critical waiter may not take
+ * a block, no less critical one may either.
  *
  * A requester whose allocation fails may subscribe one wait entry, for one
  * buffer, and must be able to make progress with that buffer alone. When a
@@ -43,13 +47,28 @@
 enum pool_crit {
 	POOL_CRIT_NEWCONN  = 0, /* first read on a new connection */
 	POOL_CRIT_REQUEST  = 1, /* request data (may wait in a server queue) */
-	POOL_CRIT_RESPONSE = 2, /* response data, error messages: may use the reserve */
-	POOL_CRIT_EMIT     = 3, /* emitting to a socket, which frees buffers */
+	POOL_CRIT_SLOT     = 2, /* request data of a stream holding a server slot:
+	                         * finishing it frees the slot, so it may use the
+	                         * reserve, all but one buffer: with maxconn above
+	                         * the reserve, uploads to a server that answers
+	                         * while it reads could otherwise take every
+	                         * reserved buffer and leave none to the answers
+	                         * they wait for */
+	POOL_CRIT_RESPONSE = 3, /* response data, error messages: may use the reserve */
+	POOL_CRIT_EMIT     = 4, /* emitting to a socket, which frees buffers */
 	POOL_CRIT_COUNT
 };
 
-/* Returns non-zero when level <c> may take buffers from the reserve. */
-static inline int pool_crit_uses_reserve(enum pool_crit c) { return c >= POOL_CRIT_RESPONSE; }
+/* Returns how many buffers under the limit a take at level <c> must leave
+ * possible, with <reserve> reserved buffers. */
+static inline uint64_t pool_crit_margin(enum pool_crit c, uint64_t reserve)
+{
+	if (c >= POOL_CRIT_RESPONSE)
+		return 0;
+	if (c == POOL_CRIT_SLOT)
+		return reserve ? 1 : 0;
+	return reserve;
+}
 
 enum pool_wait_state {
 	POOL_WAIT_IDLE = 0,

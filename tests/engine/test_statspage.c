@@ -509,7 +509,7 @@ Test(statspage, html_is_balanced_and_complete)
 	cr_assert(strstr(h, "s3&lt;&amp;&quot;&#39;&gt;\\"), "escaping");
 	cr_assert(!strstr(h, "s3<"));
 	cr_assert(strstr(h, "<td class=n>Layer7 check passed (200) in 1 ms</td>"));
-	cr_assert(strstr(h, "<th>newconn</th><th>request</th><th>response</th><th>emit</th>"));
+	cr_assert(strstr(h, "<th>newconn</th><th>request</th><th>slot</th><th>response</th><th>emit</th>"));
 	cr_assert(strstr(h, "<td class=n>Passes-on</td>"));
 	cr_assert(strstr(h, "<td class=n>Stream processing calls</td>"));
 	free(h);

@@ -4,8 +4,10 @@ HAProxy 2.6 freezes for good here; Sluice must serve every request."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
+import threading
 import time
 
 import harness
@@ -125,6 +127,42 @@ def test_post_bodies_under_tiny_limit(ctx):
     s = pl.wait_quiet(port, timeout=20)
     assert s["pool_in_use"] == 0 and s["pool_peak_allocated"] <= 8, s
     assert s["req_aborted"] == 0 and s["rsp_errors"] == 0, s
+    assert proxy.stop() == 0
+
+
+@harness.timeout(120)
+def test_uploads_leave_a_buffer_for_answers(ctx):
+    """Uploads to a server that answers while it reads (/echo streams the
+    body back) with maxconn above the reserve: the slot holders' request
+    bodies may use the reserve, but never its last buffer, or every
+    reserved buffer ends up holding a request that waits for an answer
+    that can get none (504s after timeout server)."""
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.oport} maxconn 6"],
+                                      global_extra="    tune.buffers.limit 5\n    tune.buffers.reserve 3",
+                                      defaults_extra="    timeout server 3s\n    timeout queue 60s"),
+        name="echocap")
+    n = 8 << 20
+    path = os.path.join(ctx.tmpdir, "up")
+    with open(path, "wb") as f:
+        f.write(harness.pattern_bytes(n))
+    want = harness.pattern_sha256(n)
+    results = [None] * 6
+
+    def up(i):
+        # curl reads the echo while it sends, as a streaming client must
+        r = harness.curl(["--data-binary", f"@{path}", "-H", "Content-Type: application/octet-stream",
+                          f"http://127.0.0.1:{port}/echo"], timeout=60)
+        results[i] = (r.status, hashlib.sha256(r.body).hexdigest() == want)
+    threads = [threading.Thread(target=up, args=(i,), daemon=True) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(70)
+    assert results == [(200, True)] * 6, results
+    s = pl.wait_quiet(port, timeout=20)
+    assert s["pool_in_use"] == 0 and s["pool_peak_allocated"] <= 5, s
+    assert s["timeouts_server"] == 0 and s["rsp_errors"] == 0, s
     assert proxy.stop() == 0
 
 
