@@ -6,9 +6,11 @@
  * only on the snapshot and their position, which is what makes the output
  * identical however it is cut.
  *
- * Numbers are described by offsets of uint64_t fields (SP_U64 checks the
- * size at compile time), so the three formats share the same tables of
- * fields instead of three hand-written lists that could drift apart.
+ * The figures come from the lists written once in sluice.h and
+ * statspage.h (X-macros), expanded here into tables of uint64_t offsets
+ * (SP_U64 checks the size at compile time) that the three formats walk, so
+ * a line added to a list shows in all three and they cannot drift apart.
+ * This file reads only the snapshot: it never includes engine.h.
  */
 #include <stdarg.h>
 #include <stdio.h>
