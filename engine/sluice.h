@@ -74,7 +74,8 @@ void sluice_free(struct sluice *e);
  *         CLASS    six per-thread counters by response status class
  *                  (index 1..5: 1xx..5xx; 0: other), shown as rsp_1xx..
  *                  rsp_5xx, rsp_other and one Prometheus family labelled class
- *         SNAP     read by engine/stats.c when it takes the snapshot
+ *         SNAP     a gauge or another module's figure: sluice_stats()
+ *                  (engine/stats.c) fills it by hand
  *         WAITERS  like SNAP; Prometheus shows it by pool criticality
  *         SCHED    like SNAP; Prometheus shows it per thread only (the family
  *                  <prom> of the thread rows), as summing samples labelled by
