@@ -24,20 +24,20 @@ struct backend;
 struct thr_ctx;
 struct log_target;
 
-/* Per-thread engine counters. Each is written only by its own thread with a
- * relaxed load+store, and read by snapshots with relaxed loads. */
+/* Per-thread engine counters: one per THR or CLASS line of SLUICE_COUNTERS
+ * (sluice.h), plus the closing counts that the snapshot turns into "open
+ * now" gauges. Each is written only by its own thread with a relaxed
+ * load+store, and read by snapshots with relaxed loads. */
+#define ENG_COUNTER_FIELD(name, src, ...) ENG_COUNTER_FIELD_##src(name)
+#define ENG_COUNTER_FIELD_THR(name) uint64_t name;
+#define ENG_COUNTER_FIELD_CLASS(name) uint64_t name[6];
+#define ENG_COUNTER_FIELD_SNAP(name)
+#define ENG_COUNTER_FIELD_WAITERS(name)
+#define ENG_COUNTER_FIELD_SCHED(name)
+
 struct eng_counters {
-	uint64_t conn_accepted, conn_closed, conn_refused_maxconn;
-	uint64_t req_received, rsp_sent, rsp_errors, rsp_by_class[6], req_aborted;
-	uint64_t bytes_in, bytes_out;
-	uint64_t streams, stream_calls, io_calls;
-	uint64_t srv_connects, srv_connect_errors, srv_reuses, retries, redispatches;
-	uint64_t queued_total, queue_timeouts;
-	uint64_t timeouts_client, timeouts_server, timeouts_connect, timeouts_http_request;
-	uint64_t bad_requests, bad_responses, buf_waits;
-	uint64_t h2_conn_accepted, h2_conn_closed, h2_streams, h2_resets, h2_goaway_sent;
-	uint64_t h2_dbuf_waits, h2_mbuf_waits, h2_calm_kills;
-	uint64_t h2_srv_conn_opened, h2_srv_conn_closed, h2_srv_streams;
+	SLUICE_COUNTERS(ENG_COUNTER_FIELD)
+	uint64_t conn_closed, h2_conn_closed, h2_srv_conn_closed;
 };
 
 /* Adds <n> to a counter owned by the calling thread. */

@@ -1,55 +1,41 @@
-/* stats.c - the counters snapshot of sluice.h, summed over threads. */
+/* stats.c - taking snapshots of an engine: the counters of sluice.h summed
+ * over the threads, and the stats page's snapshot (statspage.h).
+ *
+ * This is the only part of the stats page that reads the engine's private
+ * structures; engine/statspage.c renders what this file copied out. Most
+ * of the copying is generated from the lists of sluice.h and statspage.h,
+ * so that a THR counter added to SLUICE_COUNTERS needs nothing here.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "engine/backend.h"
+#include "engine/check.h"
 #include "engine/engine.h"
+#include "engine/statspage.h"
 
 /* Returns a relaxed read of a counter another thread writes. */
 #define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
-/* Adds thread <tc>'s counters into <o>. */
+/* Adds the per-thread counters of one line of SLUICE_COUNTERS, by source. */
+#define STATS_ADD(name, src, ...) STATS_ADD_##src(name)
+#define STATS_ADD_THR(name) o->name += RD(c->name);
+#define STATS_ADD_CLASS(name) for (int i = 0; i < 6; i++) o->name[i] += RD(c->name[i]);
+#define STATS_ADD_SNAP(name)
+#define STATS_ADD_WAITERS(name)
+#define STATS_ADD_SCHED(name)
+
+/* Adds thread <tc>'s counters into <o>: every THR and CLASS line, and the
+ * "open now" gauges, which a thread knows as opened minus closed. */
 static void stats_add_thread(const struct thr_ctx *tc, struct sluice_stats *o)
 {
 	const struct eng_counters *c = &tc->cnt;
 
-	o->conn_accepted += RD(c->conn_accepted);
-	o->conn_refused_maxconn += RD(c->conn_refused_maxconn);
-	o->req_received += RD(c->req_received);
-	o->rsp_sent += RD(c->rsp_sent);
-	o->rsp_errors += RD(c->rsp_errors);
-	for (int i = 0; i < 6; i++)
-		o->rsp_by_class[i] += RD(c->rsp_by_class[i]);
-	o->req_aborted += RD(c->req_aborted);
-	o->bytes_in += RD(c->bytes_in);
-	o->bytes_out += RD(c->bytes_out);
-	o->streams += RD(c->streams);
-	o->stream_calls += RD(c->stream_calls);
-	o->io_calls += RD(c->io_calls);
-	o->srv_connects += RD(c->srv_connects);
-	o->srv_connect_errors += RD(c->srv_connect_errors);
-	o->srv_reuses += RD(c->srv_reuses);
-	o->retries += RD(c->retries);
-	o->redispatches += RD(c->redispatches);
-	o->queued_total += RD(c->queued_total);
-	o->queue_timeouts += RD(c->queue_timeouts);
-	o->timeouts_client += RD(c->timeouts_client);
-	o->timeouts_server += RD(c->timeouts_server);
-	o->timeouts_connect += RD(c->timeouts_connect);
-	o->timeouts_http_request += RD(c->timeouts_http_request);
-	o->bad_requests += RD(c->bad_requests);
-	o->bad_responses += RD(c->bad_responses);
-	o->buf_waits += RD(c->buf_waits);
-	o->h2_conn_accepted += RD(c->h2_conn_accepted);
+	SLUICE_COUNTERS(STATS_ADD)
 	o->h2_conn_current += RD(c->h2_conn_accepted) - RD(c->h2_conn_closed);
-	o->h2_streams += RD(c->h2_streams);
-	o->h2_resets += RD(c->h2_resets);
-	o->h2_goaway_sent += RD(c->h2_goaway_sent);
-	o->h2_dbuf_waits += RD(c->h2_dbuf_waits);
-	o->h2_mbuf_waits += RD(c->h2_mbuf_waits);
-	o->h2_calm_kills += RD(c->h2_calm_kills);
-	o->h2_srv_conn_opened += RD(c->h2_srv_conn_opened);
 	o->h2_srv_conn_current += RD(c->h2_srv_conn_opened) - RD(c->h2_srv_conn_closed);
-	o->h2_srv_streams += RD(c->h2_srv_streams);
 }
 
 void sluice_stats(const struct sluice *se, struct sluice_stats *o)
@@ -97,45 +83,160 @@ int sluice_stats_json(const struct sluice *se, char *dst, unsigned room)
 	struct sluice_stats s;
 
 	sluice_stats(se, &s);
-#define F(name) "\"" #name "\":%llu"
-#define V(name) (unsigned long long)s.name
-	return snprintf(dst, room,
-		"{" F(nbthread) "," F(conn_accepted) "," F(conn_current) "," F(conn_refused_maxconn) ","
-		F(req_received) "," F(rsp_sent) "," F(rsp_errors) ","
-		"\"rsp_1xx\":%llu,\"rsp_2xx\":%llu,\"rsp_3xx\":%llu,\"rsp_4xx\":%llu,\"rsp_5xx\":%llu,"
-		F(req_aborted) "," F(bytes_in) "," F(bytes_out) "," F(streams) "," F(stream_calls) ","
-		F(io_calls) "," F(srv_connects) "," F(srv_connect_errors) "," F(srv_reuses) ","
-		F(retries) "," F(redispatches) "," F(queued_now) "," F(queued_total) ","
-		F(queue_timeouts) "," F(timeouts_client) "," F(timeouts_server) ","
-		F(timeouts_connect) "," F(timeouts_http_request) "," F(bad_requests) ","
-		F(bad_responses) "," F(buf_waits) ","
-		F(h2_conn_accepted) "," F(h2_conn_current) "," F(h2_streams) "," F(h2_resets) ","
-		F(h2_goaway_sent) "," F(h2_dbuf_waits) "," F(h2_mbuf_waits) "," F(h2_calm_kills) ","
-		F(h2_srv_conn_opened) "," F(h2_srv_conn_current) "," F(h2_srv_streams) ","
-		F(pool_allocated) "," F(pool_peak_allocated) "," F(pool_in_use) "," F(pool_peak_in_use) ","
-		F(pool_allocs) "," F(pool_failed) "," F(pool_injected) "," F(pool_waiting) ","
-		F(pool_waits_total) "," F(pool_handoffs) "," F(pool_notifies) "," F(pool_takes) ","
-		F(pool_passes_on) "," F(pool_trims) "," F(pool_limit) "," F(pool_reserve) ","
-		F(pool_bufsize) "," F(sched_loops) "," F(sched_tasks_run) "," F(sched_tasklets_run) ","
-		F(sched_timers_fired) "}\n",
-		V(nbthread), V(conn_accepted), V(conn_current), V(conn_refused_maxconn),
-		V(req_received), V(rsp_sent), V(rsp_errors),
-		V(rsp_by_class[1]), V(rsp_by_class[2]), V(rsp_by_class[3]), V(rsp_by_class[4]), V(rsp_by_class[5]),
-		V(req_aborted), V(bytes_in), V(bytes_out), V(streams), V(stream_calls),
-		V(io_calls), V(srv_connects), V(srv_connect_errors), V(srv_reuses),
-		V(retries), V(redispatches), V(queued_now), V(queued_total),
-		V(queue_timeouts), V(timeouts_client), V(timeouts_server),
-		V(timeouts_connect), V(timeouts_http_request), V(bad_requests),
-		V(bad_responses), V(buf_waits),
-		V(h2_conn_accepted), V(h2_conn_current), V(h2_streams), V(h2_resets),
-		V(h2_goaway_sent), V(h2_dbuf_waits), V(h2_mbuf_waits), V(h2_calm_kills),
-		V(h2_srv_conn_opened), V(h2_srv_conn_current), V(h2_srv_streams),
-		V(pool_allocated), V(pool_peak_allocated), V(pool_in_use), V(pool_peak_in_use),
-		V(pool_allocs), V(pool_failed), V(pool_injected), V(pool_waiting),
-		V(pool_waits_total), V(pool_handoffs), V(pool_notifies), V(pool_takes),
-		V(pool_passes_on), V(pool_trims), V(pool_limit), V(pool_reserve),
-		V(pool_bufsize), V(sched_loops), V(sched_tasks_run), V(sched_tasklets_run),
-		V(sched_timers_fired));
-#undef F
-#undef V
+	return statspage_json_flat(&s, dst, room);
+}
+
+/* ---- the stats page's snapshot ---- */
+
+/* Writes "addr:port" of <ss> into <dst>. */
+static void stats_addr(const struct sockaddr_storage *ss, char *dst, size_t size)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+		snprintf(dst, size, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+		snprintf(dst, size, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+	} else {
+		snprintf(dst, size, "?");
+	}
+}
+
+/* Fills row <o> from server <s>: slots and queue under the backend lock
+ * (they change together), the rest with relaxed or acquire loads. */
+static void stats_collect_server(const struct server *s, uint64_t now_ms, uint64_t uptime_ms,
+				 struct statspage_server *o)
+{
+	const struct check *chk = __atomic_load_n(&s->check, __ATOMIC_ACQUIRE);
+	struct backend *be = s->be;
+
+	o->name = s->cfg->name;
+	stats_addr(&s->cfg->addr, o->addr, sizeof(o->addr));
+	pthread_spin_lock(&be->lock);
+	o->cur = s->cur;
+	o->queue = s->queue.len;
+	pthread_spin_unlock(&be->lock);
+	o->total = RD(s->total);
+	o->failures = RD(s->failures);
+	o->weight = s->cfg->weight;
+	o->maxconn = s->maxconn;
+	if (s->cfg->disabled)
+		o->state = STATSPAGE_MAINT;
+	else
+		o->state = __atomic_load_n(&s->down, __ATOMIC_ACQUIRE) ? STATSPAGE_DOWN : STATSPAGE_UP;
+	o->up = o->state == STATSPAGE_UP && s->cfg->weight;
+	o->last_change_s = uptime_ms / 1000;
+	if (chk) {
+		struct check_stats cs;
+
+		check_read(chk, &cs);
+		o->checked = 1;
+		o->chk_ok = cs.ok;
+		o->chk_failed = cs.failed;
+		o->chk_buf_waits = cs.buf_waits;
+		o->chk_buf_timeouts = cs.buf_timeouts;
+		o->chk_bufs_taken = cs.bufs_taken;
+		o->chk_bufs_released = cs.bufs_released;
+		o->chk_changes = cs.changes;
+		o->last_change_s = now_ms > cs.last_change_ms ? (now_ms - cs.last_change_ms) / 1000 : 0;
+		o->chk_duration_ms = cs.last_duration_ms;
+		o->chk_last_status = (uint64_t)(cs.last_status > 0 ? cs.last_status : 0);
+		o->chk_reason = check_reason_str(cs.last_reason);
+	}
+}
+
+/* Copies one line of SP_THREAD_FIELDS from its source. */
+#define STATS_THR(f, src, sf, ...) STATS_THR_##src(f, sf)
+#define STATS_THR_SCHED(f, sf) o->f = ss.sf;
+#define STATS_THR_POOL(f, sf) o->f = ps.sf;
+#define STATS_THR_ENG(f, sf) o->f = RD(c->sf);
+
+/* Fills row <o> from thread <t> of <e>. */
+static void stats_collect_thread(const struct engine *e, unsigned t, struct statspage_thread *o)
+{
+	const struct eng_counters *c = &e->tcs[t].cnt;
+	struct sched_stats ss;
+	struct pool_stats ps;
+
+	sched_stats(e->sched, t, &ss);
+	pool_stats(e->pool, t, &ps);
+	SP_THREAD_FIELDS(STATS_THR)
+}
+
+struct statspage_data *statspage_collect(const struct engine *e, unsigned refresh_s)
+{
+	struct statspage_data *d;
+	unsigned nb_srv = 0, k = 0;
+	uint64_t now_ms = sched_clock_ms();
+	size_t size;
+	char *p;
+
+	for (unsigned b = 0; b < e->nb_bes; b++)
+		nb_srv += e->bes[b]->nb_srv;
+	size = sizeof(*d) + e->nb_fes * sizeof(*d->fe) + e->nb_bes * sizeof(*d->be) +
+	       nb_srv * sizeof(*d->srv) + e->nbthread * sizeof(*d->thr);
+	d = calloc(1, size);
+	if (!d)
+		return NULL;
+	/* the rows follow the header in the same block; every row type is
+	 * made of 8-byte fields, so they stay aligned */
+	p = (char *)(d + 1);
+	d->fe = (struct statspage_frontend *)p;
+	p += e->nb_fes * sizeof(*d->fe);
+	d->be = (struct statspage_backend *)p;
+	p += e->nb_bes * sizeof(*d->be);
+	d->srv = (struct statspage_server *)p;
+	p += nb_srv * sizeof(*d->srv);
+	d->thr = (struct statspage_thread *)p;
+	d->nb_fe = e->nb_fes;
+	d->nb_be = e->nb_bes;
+	d->nb_srv = nb_srv;
+	d->nb_thr = e->nbthread;
+
+	sluice_stats((const struct sluice *)e, &d->st);
+	pool_stats(e->pool, -1u, &d->pool);
+	d->version = sluice_version();
+	d->uptime_ms = e->start_ms && now_ms > e->start_ms ? now_ms - e->start_ms : 0;
+	d->refresh_s = refresh_s;
+	for (unsigned f = 0; f < e->nb_fes; f++) {
+		const struct frontend *fe = &e->fes[f];
+
+		d->fe[f] = (struct statspage_frontend){
+			.name = fe->cfg->name, .conn_cur = RD(fe->conn_cur),
+			.maxconn = fe->maxconn, .binds = fe->cfg->nb_binds,
+		};
+	}
+	for (unsigned b = 0; b < e->nb_bes; b++) {
+		const struct backend *be = e->bes[b];
+		struct statspage_backend *o = &d->be[b];
+
+		o->name = be->cfg->name;
+		o->balance_lc = be->cfg->balance == CFG_BALANCE_LC;
+		o->first_srv = k;
+		o->servers = be->nb_srv;
+		o->queue = be_queued(e->bes[b]);
+		for (unsigned i = 0; i < be->nb_srv; i++, k++) {
+			struct statspage_server *s = &d->srv[k];
+
+			stats_collect_server(&be->srv[i], now_ms, d->uptime_ms, s);
+			o->cur += s->cur;
+			o->total += s->total;
+			o->failures += s->failures;
+			o->active += s->up;
+		}
+	}
+	for (unsigned t = 0; t < e->nbthread; t++)
+		stats_collect_thread(e, t, &d->thr[t]);
+	return d;
+}
+
+void statspage_free(struct statspage_data *d)
+{
+	free(d);
 }

@@ -3,7 +3,7 @@
  *
  * It renders one piece of the page at a time into the stream's response
  * buffer, which it takes at response level; when the pool refuses, it
- * waits for a hand-off like any receiver and resumes then (R3). It never
+ * waits for a hand-off like any receiver and resumes then. It never
  * spins and never blocks its thread.
  */
 #include <stdio.h>

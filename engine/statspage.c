@@ -1,4 +1,4 @@
-/* statspage.c - the stats page renderers and the snapshot (see statspage.h).
+/* statspage.c - the stats page renderers (see statspage.h).
  *
  * Each format is a function that renders one item at a (section, row)
  * position into a small scratch array; statspage_render() walks the
@@ -6,11 +6,12 @@
  * only on the snapshot and their position, which is what makes the output
  * identical however it is cut.
  *
- * Numbers are described by offsets of uint64_t fields (SP_U64 checks the
- * size at compile time), so the three formats share the same tables of
- * fields instead of three hand-written lists that could drift apart.
+ * The figures come from the lists written once in sluice.h and
+ * statspage.h (X-macros), expanded here into tables of uint64_t offsets
+ * (SP_U64 checks the size at compile time) that the three formats walk, so
+ * a line added to a list shows in all three and they cannot drift apart.
+ * This file reads only the snapshot: it never includes engine.h.
  */
-#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,45 +164,107 @@ struct sp_field {
 #define FE(f) SP_U64(struct statspage_frontend, f)
 #define TH(f) SP_U64(struct statspage_thread, f)
 
-/* The flat members of sluice_stats_json(), in its order (nbthread apart). */
-static const struct sp_field json_flat[] = {
-	{ "conn_accepted", ST(conn_accepted) }, { "conn_current", ST(conn_current) },
-	{ "conn_refused_maxconn", ST(conn_refused_maxconn) }, { "req_received", ST(req_received) },
-	{ "rsp_sent", ST(rsp_sent) }, { "rsp_errors", ST(rsp_errors) },
-	{ "rsp_1xx", ST(rsp_by_class[1]) }, { "rsp_2xx", ST(rsp_by_class[2]) },
-	{ "rsp_3xx", ST(rsp_by_class[3]) }, { "rsp_4xx", ST(rsp_by_class[4]) },
-	{ "rsp_5xx", ST(rsp_by_class[5]) }, { "rsp_other", ST(rsp_by_class[0]) },
-	{ "req_aborted", ST(req_aborted) }, { "bytes_in", ST(bytes_in) }, { "bytes_out", ST(bytes_out) },
-	{ "streams", ST(streams) }, { "stream_calls", ST(stream_calls) }, { "io_calls", ST(io_calls) },
-	{ "srv_connects", ST(srv_connects) }, { "srv_connect_errors", ST(srv_connect_errors) },
-	{ "srv_reuses", ST(srv_reuses) }, { "retries", ST(retries) }, { "redispatches", ST(redispatches) },
-	{ "queued_now", ST(queued_now) }, { "queued_total", ST(queued_total) },
-	{ "queue_timeouts", ST(queue_timeouts) }, { "timeouts_client", ST(timeouts_client) },
-	{ "timeouts_server", ST(timeouts_server) }, { "timeouts_connect", ST(timeouts_connect) },
-	{ "timeouts_http_request", ST(timeouts_http_request) }, { "bad_requests", ST(bad_requests) },
-	{ "bad_responses", ST(bad_responses) }, { "buf_waits", ST(buf_waits) },
-	{ "h2_conn_accepted", ST(h2_conn_accepted) }, { "h2_conn_current", ST(h2_conn_current) },
-	{ "h2_streams", ST(h2_streams) }, { "h2_resets", ST(h2_resets) },
-	{ "h2_goaway_sent", ST(h2_goaway_sent) }, { "h2_dbuf_waits", ST(h2_dbuf_waits) },
-	{ "h2_mbuf_waits", ST(h2_mbuf_waits) }, { "h2_calm_kills", ST(h2_calm_kills) },
-	{ "h2_srv_conn_opened", ST(h2_srv_conn_opened) }, { "h2_srv_conn_current", ST(h2_srv_conn_current) },
-	{ "h2_srv_streams", ST(h2_srv_streams) },
-	{ "pool_allocated", ST(pool_allocated) }, { "pool_peak_allocated", ST(pool_peak_allocated) },
-	{ "pool_in_use", ST(pool_in_use) }, { "pool_peak_in_use", ST(pool_peak_in_use) },
-	{ "pool_allocs", ST(pool_allocs) }, { "pool_failed", ST(pool_failed) },
-	{ "pool_injected", ST(pool_injected) }, { "pool_waiting", ST(pool_waiting) },
-	{ "pool_waits_total", ST(pool_waits_total) }, { "pool_handoffs", ST(pool_handoffs) },
-	{ "pool_notifies", ST(pool_notifies) }, { "pool_takes", ST(pool_takes) },
-	{ "pool_passes_on", ST(pool_passes_on) }, { "pool_trims", ST(pool_trims) },
-	{ "pool_limit", ST(pool_limit) }, { "pool_reserve", ST(pool_reserve) },
-	{ "pool_bufsize", ST(pool_bufsize) }, { "sched_loops", ST(sched_loops) },
-	{ "sched_tasks_run", ST(sched_tasks_run) }, { "sched_tasklets_run", ST(sched_tasklets_run) },
-	{ "sched_timers_fired", ST(sched_timers_fired) },
+/* Where a figure's value lives in a snapshot. */
+enum sp_base { SP_ST, SP_POOL };
+
+/* One engine-wide figure as the three formats show it: one line of a list
+ * of sluice.h, expanded (a CLASS line gives six figures, a WAITERS line one
+ * per pool criticality for Prometheus). */
+struct sp_fig {
+	const char *key;            /* flat JSON member; NULL: none */
+	const char *prom;           /* Prometheus name and labels; NULL: none */
+	const char *help;
+	const char *type;           /* "counter" or "gauge" */
+	const char *label;          /* HTML row; NULL: none */
+	enum sp_base base;
+	size_t off;
+	enum statspage_unit unit;
+	int counter;                /* the HTML row adds a rate */
 };
-/* every number of sluice_stats is in the JSON: a new field must be added
- * above (and to the Prometheus and HTML tables) */
-_Static_assert(NELEM_(json_flat) == offsetof(struct sluice_stats, nbthread) / 8,
-	       "json_flat must list every uint64_t of struct sluice_stats");
+
+#define SP_IS_counter 1
+#define SP_IS_gauge 0
+
+/* The figures of one line of a sluice.h list, by its source. */
+#define SP_FIG(name, src, type, prom, help, label) SP_FIG_##src(name, type, prom, help, label)
+#define SP_FIG_ONE(name, type, prom, help, label) \
+	{ #name, prom, help, #type, label, SP_ST, ST(name), SP_RAW, SP_IS_##type },
+#define SP_FIG_THR SP_FIG_ONE
+#define SP_FIG_SNAP SP_FIG_ONE
+#define SP_FIG_CLASS_(name, type, prom, help, label, cls, i) \
+	{ "rsp_" cls, prom "{class=\"" cls "\"}", help, #type, cls " " label, SP_ST, ST(name[i]), SP_RAW, SP_IS_##type },
+#define SP_FIG_CLASS(name, type, prom, help, label) \
+	SP_FIG_CLASS_(name, type, prom, help, label, "1xx", 1) \
+	SP_FIG_CLASS_(name, type, prom, help, label, "2xx", 2) \
+	SP_FIG_CLASS_(name, type, prom, help, label, "3xx", 3) \
+	SP_FIG_CLASS_(name, type, prom, help, label, "4xx", 4) \
+	SP_FIG_CLASS_(name, type, prom, help, label, "5xx", 5) \
+	SP_FIG_CLASS_(name, type, prom, help, label, "other", 0)
+#define SP_FIG_CRIT_(type, prom, help, crit, c) \
+	{ NULL, prom "{crit=\"" crit "\"}", help, #type, NULL, SP_POOL, PS(waiting_by_crit[c]), SP_RAW, SP_IS_##type },
+#define SP_FIG_WAITERS(name, type, prom, help, label) \
+	{ #name, NULL, help, #type, label, SP_ST, ST(name), SP_RAW, SP_IS_##type }, \
+	SP_FIG_CRIT_(type, prom, help, "newconn", POOL_CRIT_NEWCONN) \
+	SP_FIG_CRIT_(type, prom, help, "request", POOL_CRIT_REQUEST) \
+	SP_FIG_CRIT_(type, prom, help, "slot", POOL_CRIT_SLOT) \
+	SP_FIG_CRIT_(type, prom, help, "response", POOL_CRIT_RESPONSE) \
+	SP_FIG_CRIT_(type, prom, help, "emit", POOL_CRIT_EMIT)
+/* per thread in Prometheus: its family belongs to the thread rows */
+#define SP_FIG_SCHED(name, type, prom, help, label) \
+	{ #name, NULL, help, #type, label, SP_ST, ST(name), SP_RAW, SP_IS_##type },
+
+static const struct sp_fig sp_traffic[] = { SLUICE_COUNTERS(SP_FIG) };
+
+/* The pool's list, then what the pool counts beyond struct sluice_stats
+ * (in the "pool" JSON object instead of flat members). */
+static const struct sp_fig sp_pool[] = {
+	SLUICE_POOL_COUNTERS(SP_FIG)
+	{ NULL, "sluice_pool_buffers_cached", "Free buffers in thread caches.", "gauge",
+	  "Cached by threads", SP_POOL, PS(cached), SP_RAW, 0 },
+	{ NULL, "sluice_pool_buffers_free_global", "Free buffers on the global free list.", "gauge",
+	  "Free (global list)", SP_POOL, PS(global_free), SP_RAW, 0 },
+	{ NULL, "sluice_pool_releases_total", "Buffers given back.", "counter",
+	  "Releases", SP_POOL, PS(releases), SP_RAW, 1 },
+	{ NULL, "sluice_pool_served_at_subscribe_total", "Hand-offs made when the entry subscribed.", "counter",
+	  "of which at subscription", SP_POOL, PS(served_at_subscribe), SP_RAW, 1 },
+	{ NULL, "sluice_pool_wait_cancels_total", "Waits cancelled before being served.", "counter",
+	  "Waits cancelled", SP_POOL, PS(cancels), SP_RAW, 1 },
+	{ NULL, "sluice_pool_wait_seconds_total", "Time wait entries spent waiting.", "counter",
+	  NULL, SP_POOL, PS(wait_ns_total), SP_NS_TO_S, 1 },
+};
+
+static const struct sp_fig sp_sched[] = { SLUICE_SCHED_COUNTERS(SP_FIG) };
+
+/* A sequence of figure tables, walked as one. */
+struct sp_figs {
+	const struct sp_fig *f;
+	unsigned n;
+};
+
+#define SP_FIGS(t) { t, NELEM_(t) }
+
+/* JSON and Prometheus: every figure, in the order of struct sluice_stats */
+static const struct sp_figs sp_all[] = { SP_FIGS(sp_traffic), SP_FIGS(sp_pool), SP_FIGS(sp_sched) };
+/* HTML: the traffic table, with the scheduler sums at its end (the pool
+ * table is sp_pool) */
+static const struct sp_figs sp_html_traffic[] = { SP_FIGS(sp_traffic), SP_FIGS(sp_sched) };
+
+/* Returns figure <i> of the sequence <t> of <nt> tables, NULL past its end. */
+static const struct sp_fig *sp_fig_at(const struct sp_figs *t, size_t nt, unsigned i)
+{
+	for (size_t k = 0; k < nt; k++) {
+		if (i < t[k].n)
+			return &t[k].f[i];
+		i -= t[k].n;
+	}
+	return NULL;
+}
+
+/* Returns the value of figure <f> in snapshot <d>. */
+static uint64_t sp_fig_value(const struct statspage_data *d, const struct sp_fig *f)
+{
+	return sp_at(f->base == SP_POOL ? (const void *)&d->pool : (const void *)&d->st, f->off);
+}
 
 /* Every pool counter (struct pool_stats), for the "pool" object. */
 static const struct sp_field json_pool[] = {
@@ -216,15 +279,8 @@ static const struct sp_field json_pool[] = {
 	{ "global_free", PS(global_free) },
 };
 
-static const struct sp_field json_srv[] = {
-	{ "cur", SV(cur) }, { "total", SV(total) }, { "queue", SV(queue) },
-	{ "failures", SV(failures) }, { "weight", SV(weight) }, { "maxconn", SV(maxconn) },
-	{ "up", SV(up) }, { "checks_ok", SV(chk_ok) }, { "checks_failed", SV(chk_failed) },
-	{ "check_buf_waits", SV(chk_buf_waits) }, { "check_buf_timeouts", SV(chk_buf_timeouts) },
-	{ "check_bufs_taken", SV(chk_bufs_taken) }, { "check_bufs_released", SV(chk_bufs_released) },
-	{ "state_changes", SV(chk_changes) }, { "last_change_s", SV(last_change_s) },
-	{ "check_duration_ms", SV(chk_duration_ms) }, { "check_status", SV(chk_last_status) },
-};
+#define SP_JSON_SRV(f, key, ...) { key, SV(f) },
+static const struct sp_field json_srv[] = { SP_SERVER_FIELDS(SP_JSON_SRV) };
 
 static const struct sp_field json_be[] = {
 	{ "cur", BE(cur) }, { "total", BE(total) }, { "queue", BE(queue) },
@@ -235,16 +291,8 @@ static const struct sp_field json_fe[] = {
 	{ "conn_cur", FE(conn_cur) }, { "maxconn", FE(maxconn) }, { "binds", FE(binds) },
 };
 
-static const struct sp_field json_thr[] = {
-	{ "loops", TH(loops) }, { "tasks_run", TH(tasks_run) }, { "tasklets_run", TH(tasklets_run) },
-	{ "timers_fired", TH(timers_fired) }, { "remote_wakeups", TH(remote_wakeups) },
-	{ "kicks", TH(kicks) }, { "polls", TH(polls) }, { "io_events", TH(io_events) },
-	{ "pool_allocs", TH(pool_allocs) }, { "pool_releases", TH(pool_releases) },
-	{ "pool_failed", TH(pool_failed) }, { "pool_cached", TH(pool_cached) },
-	{ "conn_accepted", TH(conn_accepted) }, { "streams", TH(streams) },
-	{ "stream_calls", TH(stream_calls) }, { "io_calls", TH(io_calls) },
-	{ "buf_waits", TH(buf_waits) },
-};
+#define SP_JSON_THR(f, ...) { #f, TH(f) },
+static const struct sp_field json_thr[] = { SP_THREAD_FIELDS(SP_JSON_THR) };
 
 #define NELEM(a) NELEM_(a)
 
@@ -299,18 +347,22 @@ static void json_server(struct sw *w, const struct statspage_server *s)
 static int json_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
 {
 	switch (sec) {
-	case JS_FLAT:
-		if (row > NELEM(json_flat))
-			return 0;
+	case JS_FLAT: {
+		const struct sp_fig *f = row ? sp_fig_at(sp_all, NELEM(sp_all), row - 1) : NULL;
+
 		if (row == 0) {
 			sw_str(w, "{\"version\":");
 			sw_json_str(w, d->version);
 			sw_printf(w, ",\"uptime_ms\":%llu,\"nbthread\":%u", (unsigned long long)d->uptime_ms,
 				  (unsigned)d->st.nbthread);
-		} else {
-			sw_json_fields(w, &json_flat[row - 1], 1, &d->st);
+		} else if (!f) {
+			return 0;
+		} else if (f->key) {
+			sw_printf(w, ",\"%s\":", f->key);
+			sw_u64(w, sp_fig_value(d, f));
 		}
 		return 1;
+	}
 	case JS_POOL:
 		if (row > NELEM(json_pool) + 1)
 			return 0;
@@ -403,166 +455,53 @@ static int json_item(const struct statspage_data *d, unsigned sec, unsigned row,
 
 /* ---- Prometheus ---- */
 
+/* Rows a family has one sample for. */
 enum pm_base {
-	PM_ST,     /* struct sluice_stats */
-	PM_POOL,   /* struct pool_stats */
-	PM_DATA,   /* struct statspage_data */
-	PM_INFO,   /* constant 1 with a version label */
+	PM_INFO,   /* one sample: constant 1 with a version label */
+	PM_DATA,   /* one sample: struct statspage_data */
 	PM_FE, PM_BE, PM_SRV, PM_THR,
 };
 
-enum pm_unit { PM_RAW, PM_NS_TO_S, PM_MS_TO_S };
-
-/* Fixed label values of a family over one struct (classes, kinds, crits). */
-struct pm_list {
-	const char *label;
-	unsigned n;
-	struct { const char *value; size_t off; } v[6];
-};
-
+/* A family of the head or of the rows (the engine-wide figures are in
+ * sp_all). */
 struct pm_metric {
 	const char *name, *help;
-	const char *type;           /* "counter" or "gauge" */
+	const char *type;           /* "counter" or "gauge"; NULL name: not exported */
 	enum pm_base base;
 	size_t off;
-	enum pm_unit unit;
-	const struct pm_list *list;
+	enum statspage_unit unit;
 };
 
-static const struct pm_list pm_classes = { "class", 6, {
-	{ "1xx", ST(rsp_by_class[1]) }, { "2xx", ST(rsp_by_class[2]) }, { "3xx", ST(rsp_by_class[3]) },
-	{ "4xx", ST(rsp_by_class[4]) }, { "5xx", ST(rsp_by_class[5]) }, { "other", ST(rsp_by_class[0]) } } };
-static const struct pm_list pm_timeouts = { "kind", 4, {
-	{ "client", ST(timeouts_client) }, { "server", ST(timeouts_server) },
-	{ "connect", ST(timeouts_connect) }, { "http_request", ST(timeouts_http_request) } } };
-static const struct pm_list pm_crits = { "crit", POOL_CRIT_COUNT, {
-	{ "newconn", PS(waiting_by_crit[POOL_CRIT_NEWCONN]) },
-	{ "request", PS(waiting_by_crit[POOL_CRIT_REQUEST]) },
-	{ "slot", PS(waiting_by_crit[POOL_CRIT_SLOT]) },
-	{ "response", PS(waiting_by_crit[POOL_CRIT_RESPONSE]) },
-	{ "emit", PS(waiting_by_crit[POOL_CRIT_EMIT]) } } };
+static const struct pm_metric pm_head[] = {
+	{ "sluice_build_info", "Version of Sluice (always 1).", "gauge", PM_INFO, 0, SP_RAW },
+	{ "sluice_uptime_seconds", "Time since the engine started.", "gauge", PM_DATA,
+	  SP_U64(struct statspage_data, uptime_ms), SP_MS_TO_S },
+};
 
-#define C "counter"
-#define G "gauge"
-static const struct pm_metric pm_metrics[] = {
-	{ "sluice_build_info", "Version of Sluice (always 1).", G, PM_INFO, 0, PM_RAW, NULL },
-	{ "sluice_uptime_seconds", "Time since the engine started.", G, PM_DATA,
-	  SP_U64(struct statspage_data, uptime_ms), PM_MS_TO_S, NULL },
-	/* connections and requests */
-	{ "sluice_connections_accepted_total", "Client connections accepted.", C, PM_ST, ST(conn_accepted), PM_RAW, NULL },
-	{ "sluice_connections_current", "Client connections open now.", G, PM_ST, ST(conn_current), PM_RAW, NULL },
-	{ "sluice_connections_refused_maxconn_total", "Accept attempts put off by maxconn.", C, PM_ST, ST(conn_refused_maxconn), PM_RAW, NULL },
-	{ "sluice_requests_total", "Request heads received.", C, PM_ST, ST(req_received), PM_RAW, NULL },
-	{ "sluice_responses_forwarded_total", "Server responses forwarded to clients in full.", C, PM_ST, ST(rsp_sent), PM_RAW, NULL },
-	{ "sluice_responses_errors_total", "Error responses generated by Sluice.", C, PM_ST, ST(rsp_errors), PM_RAW, NULL },
-	{ "sluice_responses_total", "Responses sent to clients by status class.", C, PM_ST, 0, PM_RAW, &pm_classes },
-	{ "sluice_requests_aborted_total", "Requests that ended without any response.", C, PM_ST, ST(req_aborted), PM_RAW, NULL },
-	{ "sluice_client_received_bytes_total", "Bytes received from clients.", C, PM_ST, ST(bytes_in), PM_RAW, NULL },
-	{ "sluice_client_sent_bytes_total", "Bytes sent to clients.", C, PM_ST, ST(bytes_out), PM_RAW, NULL },
-	{ "sluice_streams_total", "Transactions (sessions) started.", C, PM_ST, ST(streams), PM_RAW, NULL },
-	{ "sluice_stream_calls_total", "Calls to the stream processing function.", C, PM_ST, ST(stream_calls), PM_RAW, NULL },
-	{ "sluice_io_calls_total", "Connection I/O callbacks.", C, PM_ST, ST(io_calls), PM_RAW, NULL },
-	{ "sluice_connects_total", "Connections opened to servers.", C, PM_ST, ST(srv_connects), PM_RAW, NULL },
-	{ "sluice_connect_errors_total", "Failed connections to servers.", C, PM_ST, ST(srv_connect_errors), PM_RAW, NULL },
-	{ "sluice_connection_reuses_total", "Idle server connections reused.", C, PM_ST, ST(srv_reuses), PM_RAW, NULL },
-	{ "sluice_retries_total", "Connection retries.", C, PM_ST, ST(retries), PM_RAW, NULL },
-	{ "sluice_redispatches_total", "Retries sent to another server.", C, PM_ST, ST(redispatches), PM_RAW, NULL },
-	{ "sluice_queued_current", "Streams waiting in server or backend queues now.", G, PM_ST, ST(queued_now), PM_RAW, NULL },
-	{ "sluice_queued_total", "Streams that had to queue for a server.", C, PM_ST, ST(queued_total), PM_RAW, NULL },
-	{ "sluice_queue_timeouts_total", "Streams that timed out in a queue.", C, PM_ST, ST(queue_timeouts), PM_RAW, NULL },
-	{ "sluice_timeouts_total", "Timeouts by kind.", C, PM_ST, 0, PM_RAW, &pm_timeouts },
-	{ "sluice_bad_requests_total", "Requests rejected as malformed.", C, PM_ST, ST(bad_requests), PM_RAW, NULL },
-	{ "sluice_bad_responses_total", "Server responses rejected as malformed.", C, PM_ST, ST(bad_responses), PM_RAW, NULL },
-	{ "sluice_buffer_waits_total", "Times a stream direction paused for a buffer.", C, PM_ST, ST(buf_waits), PM_RAW, NULL },
-	/* HTTP/2 client connections */
-	{ "sluice_h2_connections_accepted_total", "HTTP/2 client connections accepted.", C, PM_ST, ST(h2_conn_accepted), PM_RAW, NULL },
-	{ "sluice_h2_connections_current", "HTTP/2 client connections open now.", G, PM_ST, ST(h2_conn_current), PM_RAW, NULL },
-	{ "sluice_h2_streams_total", "HTTP/2 streams opened by clients.", C, PM_ST, ST(h2_streams), PM_RAW, NULL },
-	{ "sluice_h2_resets_total", "HTTP/2 streams reset.", C, PM_ST, ST(h2_resets), PM_RAW, NULL },
-	{ "sluice_h2_goaway_sent_total", "HTTP/2 GOAWAY frames sent.", C, PM_ST, ST(h2_goaway_sent), PM_RAW, NULL },
-	{ "sluice_h2_demux_buffer_waits_total", "Times an HTTP/2 demux paused for a buffer.", C, PM_ST, ST(h2_dbuf_waits), PM_RAW, NULL },
-	{ "sluice_h2_mux_buffer_waits_total", "Times an HTTP/2 mux paused for a buffer.", C, PM_ST, ST(h2_mbuf_waits), PM_RAW, NULL },
-	{ "sluice_h2_calm_kills_total", "HTTP/2 connections ended with ENHANCE_YOUR_CALM.", C, PM_ST, ST(h2_calm_kills), PM_RAW, NULL },
-	{ "sluice_h2_server_connections_total", "HTTP/2 connections opened to servers.", C, PM_ST, ST(h2_srv_conn_opened), PM_RAW, NULL },
-	{ "sluice_h2_server_connections_current", "HTTP/2 server connections open now.", G, PM_ST, ST(h2_srv_conn_current), PM_RAW, NULL },
-	{ "sluice_h2_server_streams_total", "HTTP/2 request streams opened towards servers.", C, PM_ST, ST(h2_srv_streams), PM_RAW, NULL },
-	/* pool */
-	{ "sluice_pool_buffers_allocated", "Buffers obtained from the allocator now.", G, PM_ST, ST(pool_allocated), PM_RAW, NULL },
-	{ "sluice_pool_buffers_allocated_peak", "Highest number of buffers allocated.", G, PM_ST, ST(pool_peak_allocated), PM_RAW, NULL },
-	{ "sluice_pool_buffers_in_use", "Buffers held by users now.", G, PM_ST, ST(pool_in_use), PM_RAW, NULL },
-	{ "sluice_pool_buffers_in_use_peak", "Highest number of buffers in use.", G, PM_ST, ST(pool_peak_in_use), PM_RAW, NULL },
-	{ "sluice_pool_buffers_cached", "Free buffers in thread caches.", G, PM_POOL, PS(cached), PM_RAW, NULL },
-	{ "sluice_pool_buffers_free_global", "Free buffers on the global free list.", G, PM_POOL, PS(global_free), PM_RAW, NULL },
-	{ "sluice_pool_buffers_limit", "Hard cap on buffers (0: none).", G, PM_ST, ST(pool_limit), PM_RAW, NULL },
-	{ "sluice_pool_buffers_reserve", "Buffers kept for critical allocations.", G, PM_ST, ST(pool_reserve), PM_RAW, NULL },
-	{ "sluice_pool_buffer_size_bytes", "Size of one buffer.", G, PM_ST, ST(pool_bufsize), PM_RAW, NULL },
-	{ "sluice_pool_allocations_total", "Successful buffer allocations.", C, PM_ST, ST(pool_allocs), PM_RAW, NULL },
-	{ "sluice_pool_releases_total", "Buffers given back.", C, PM_POOL, PS(releases), PM_RAW, NULL },
-	{ "sluice_pool_allocation_failures_total", "Refused buffer allocations (injected included).", C, PM_ST, ST(pool_failed), PM_RAW, NULL },
-	{ "sluice_pool_injected_failures_total", "Allocations refused by fault injection.", C, PM_ST, ST(pool_injected), PM_RAW, NULL },
-	{ "sluice_pool_waiters", "Wait entries queued for a buffer now, by criticality.", G, PM_POOL, 0, PM_RAW, &pm_crits },
-	{ "sluice_pool_waits_total", "Wait entries ever subscribed.", C, PM_ST, ST(pool_waits_total), PM_RAW, NULL },
-	{ "sluice_pool_handoffs_total", "Released buffers handed straight to a waiter.", C, PM_ST, ST(pool_handoffs), PM_RAW, NULL },
-	{ "sluice_pool_served_at_subscribe_total", "Hand-offs made when the entry subscribed.", C, PM_POOL, PS(served_at_subscribe), PM_RAW, NULL },
-	{ "sluice_pool_notifies_total", "Wake-ups of served waiters (equal to hand-offs).", C, PM_ST, ST(pool_notifies), PM_RAW, NULL },
-	{ "sluice_pool_takes_total", "Handed buffers taken by their waiter.", C, PM_ST, ST(pool_takes), PM_RAW, NULL },
-	{ "sluice_pool_passes_on_total", "Handed buffers passed on by a waiter that no longer wanted them.", C, PM_ST, ST(pool_passes_on), PM_RAW, NULL },
-	{ "sluice_pool_wait_cancels_total", "Waits cancelled before being served.", C, PM_POOL, PS(cancels), PM_RAW, NULL },
-	{ "sluice_pool_trims_total", "Buffers given back to the allocator by trimming.", C, PM_ST, ST(pool_trims), PM_RAW, NULL },
-	{ "sluice_pool_wait_seconds_total", "Time wait entries spent waiting.", C, PM_POOL, PS(wait_ns_total), PM_NS_TO_S, NULL },
+#define SP_PM_SRV(f, key, type, prom, unit, help) { prom, help, #type, PM_SRV, SV(f), unit },
+#define SP_PM_THR(f, src, sf, type, prom, help, head) { prom, help, #type, PM_THR, TH(f), SP_RAW },
+
+static const struct pm_metric pm_rows[] = {
 	/* frontends and backends */
-	{ "sluice_frontend_connections_current", "Client connections open on the frontend.", G, PM_FE, FE(conn_cur), PM_RAW, NULL },
-	{ "sluice_frontend_maxconn", "Connection limit of the frontend.", G, PM_FE, FE(maxconn), PM_RAW, NULL },
-	{ "sluice_backend_servers", "Servers configured in the backend.", G, PM_BE, BE(servers), PM_RAW, NULL },
-	{ "sluice_backend_servers_active", "Servers of the backend that are UP.", G, PM_BE, BE(active), PM_RAW, NULL },
-	{ "sluice_backend_sessions_current", "Streams holding a server slot of the backend.", G, PM_BE, BE(cur), PM_RAW, NULL },
-	{ "sluice_backend_sessions_total", "Streams assigned to servers of the backend.", C, PM_BE, BE(total), PM_RAW, NULL },
-	{ "sluice_backend_queue_current", "Streams queued on the backend and its servers.", G, PM_BE, BE(queue), PM_RAW, NULL },
-	{ "sluice_backend_connection_failures_total", "Failed connections to servers of the backend.", C, PM_BE, BE(failures), PM_RAW, NULL },
-	/* servers */
-	{ "sluice_server_up", "1 when the server takes traffic.", G, PM_SRV, SV(up), PM_RAW, NULL },
-	{ "sluice_server_sessions_current", "Streams holding a slot of the server.", G, PM_SRV, SV(cur), PM_RAW, NULL },
-	{ "sluice_server_sessions_total", "Streams assigned to the server.", C, PM_SRV, SV(total), PM_RAW, NULL },
-	{ "sluice_server_queue_current", "Streams queued on the server.", G, PM_SRV, SV(queue), PM_RAW, NULL },
-	{ "sluice_server_connection_failures_total", "Failed connections to the server.", C, PM_SRV, SV(failures), PM_RAW, NULL },
-	{ "sluice_server_weight", "Load-balancing weight.", G, PM_SRV, SV(weight), PM_RAW, NULL },
-	{ "sluice_server_maxconn", "Slot limit of the server (0: none).", G, PM_SRV, SV(maxconn), PM_RAW, NULL },
-	{ "sluice_server_checks_passed_total", "Health checks passed.", C, PM_SRV, SV(chk_ok), PM_RAW, NULL },
-	{ "sluice_server_checks_failed_total", "Health checks failed.", C, PM_SRV, SV(chk_failed), PM_RAW, NULL },
-	{ "sluice_server_check_buffer_waits_total", "Times a health check waited for a buffer.", C, PM_SRV, SV(chk_buf_waits), PM_RAW, NULL },
-	{ "sluice_server_check_buffer_timeouts_total", "Health checks that timed out waiting for a buffer.", C, PM_SRV, SV(chk_buf_timeouts), PM_RAW, NULL },
-	{ "sluice_server_check_buffers_taken_total", "Buffers taken by health checks.", C, PM_SRV, SV(chk_bufs_taken), PM_RAW, NULL },
-	{ "sluice_server_check_buffers_released_total", "Buffers given back by health checks.", C, PM_SRV, SV(chk_bufs_released), PM_RAW, NULL },
-	{ "sluice_server_state_changes_total", "UP/DOWN transitions.", C, PM_SRV, SV(chk_changes), PM_RAW, NULL },
-	{ "sluice_server_last_change_seconds", "Time since the last UP/DOWN transition.", G, PM_SRV, SV(last_change_s), PM_RAW, NULL },
-	{ "sluice_server_check_duration_seconds", "Duration of the last health check.", G, PM_SRV, SV(chk_duration_ms), PM_MS_TO_S, NULL },
-	{ "sluice_server_check_status", "HTTP status of the last health check (0: none).", G, PM_SRV, SV(chk_last_status), PM_RAW, NULL },
-	/* threads */
-	{ "sluice_sched_loops_total", "Scheduler loop iterations.", C, PM_THR, TH(loops), PM_RAW, NULL },
-	{ "sluice_sched_tasks_run_total", "Task callbacks run.", C, PM_THR, TH(tasks_run), PM_RAW, NULL },
-	{ "sluice_sched_tasklets_run_total", "Tasklet callbacks run (tasks excluded).", C, PM_THR, TH(tasklets_run), PM_RAW, NULL },
-	{ "sluice_sched_timers_fired_total", "Timers that expired.", C, PM_THR, TH(timers_fired), PM_RAW, NULL },
-	{ "sluice_sched_remote_wakeups_total", "Wake-ups posted from another thread.", C, PM_THR, TH(remote_wakeups), PM_RAW, NULL },
-	{ "sluice_sched_kicks_total", "Event-fd kicks sent to the thread.", C, PM_THR, TH(kicks), PM_RAW, NULL },
-	{ "sluice_sched_polls_total", "epoll_wait calls.", C, PM_THR, TH(polls), PM_RAW, NULL },
-	{ "sluice_sched_io_events_total", "Events returned by epoll_wait.", C, PM_THR, TH(io_events), PM_RAW, NULL },
-	{ "sluice_thread_pool_allocations_total", "Buffer allocations made by the thread.", C, PM_THR, TH(pool_allocs), PM_RAW, NULL },
-	{ "sluice_thread_pool_releases_total", "Buffers given back by the thread.", C, PM_THR, TH(pool_releases), PM_RAW, NULL },
-	{ "sluice_thread_pool_allocation_failures_total", "Buffer allocations refused to the thread.", C, PM_THR, TH(pool_failed), PM_RAW, NULL },
-	{ "sluice_thread_pool_buffers_cached", "Free buffers in the thread's cache.", G, PM_THR, TH(pool_cached), PM_RAW, NULL },
-	{ "sluice_thread_connections_accepted_total", "Client connections accepted by the thread.", C, PM_THR, TH(conn_accepted), PM_RAW, NULL },
-	{ "sluice_thread_streams_total", "Transactions started on the thread.", C, PM_THR, TH(streams), PM_RAW, NULL },
-	{ "sluice_thread_stream_calls_total", "Stream processing calls on the thread.", C, PM_THR, TH(stream_calls), PM_RAW, NULL },
-	{ "sluice_thread_buffer_waits_total", "Stream pauses for a buffer on the thread.", C, PM_THR, TH(buf_waits), PM_RAW, NULL },
+	{ "sluice_frontend_connections_current", "Client connections open on the frontend.", "gauge", PM_FE, FE(conn_cur), SP_RAW },
+	{ "sluice_frontend_maxconn", "Connection limit of the frontend.", "gauge", PM_FE, FE(maxconn), SP_RAW },
+	{ "sluice_backend_servers", "Servers configured in the backend.", "gauge", PM_BE, BE(servers), SP_RAW },
+	{ "sluice_backend_servers_active", "Servers of the backend that are UP.", "gauge", PM_BE, BE(active), SP_RAW },
+	{ "sluice_backend_sessions_current", "Streams holding a server slot of the backend.", "gauge", PM_BE, BE(cur), SP_RAW },
+	{ "sluice_backend_sessions_total", "Streams assigned to servers of the backend.", "counter", PM_BE, BE(total), SP_RAW },
+	{ "sluice_backend_queue_current", "Streams queued on the backend and its servers.", "gauge", PM_BE, BE(queue), SP_RAW },
+	{ "sluice_backend_connection_failures_total", "Failed connections to servers of the backend.", "counter", PM_BE, BE(failures), SP_RAW },
+	SP_SERVER_FIELDS(SP_PM_SRV)
+	SP_THREAD_FIELDS(SP_PM_THR)
 };
-#undef C
-#undef G
 
-/* Returns the number of samples of family <m>. */
+/* Prometheus sections: the head families, the engine-wide figures (one
+ * item each), then one section per family of pm_rows. */
+enum { PS_HEAD, PS_FIGS, PS_ROWS };
+
+/* Returns the number of samples of row family <m>. */
 static unsigned pm_samples(const struct statspage_data *d, const struct pm_metric *m)
 {
-	if (m->list)
-		return m->list->n;
 	switch (m->base) {
 	case PM_FE: return d->nb_fe;
 	case PM_BE: return d->nb_be;
@@ -573,88 +512,126 @@ static unsigned pm_samples(const struct statspage_data *d, const struct pm_metri
 }
 
 /* Writes value <v> of a family in unit <u>. */
-static void pm_value(struct sw *w, uint64_t v, enum pm_unit u)
+static void pm_value(struct sw *w, uint64_t v, enum statspage_unit u)
 {
-	if (u == PM_NS_TO_S)
+	if (u == SP_NS_TO_S)
 		sw_printf(w, "%llu.%09llu", (unsigned long long)(v / 1000000000u),
 			  (unsigned long long)(v % 1000000000u));
-	else if (u == PM_MS_TO_S)
+	else if (u == SP_MS_TO_S)
 		sw_milli(w, v);
 	else
 		sw_u64(w, v);
 }
 
-/* Writes sample <i> of family <m> as one line. */
+/* Writes the HELP and TYPE lines of family <name> (its first <len> bytes). */
+static void pm_family(struct sw *w, const char *name, size_t len, const char *help, const char *type)
+{
+	sw_printf(w, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)len, name, help, (int)len, name, type);
+}
+
+/* Writes figure <i> of sp_all: its family's HELP and TYPE first when it
+ * starts a family (its name without labels differs from the previous
+ * exported figure's), then its sample. Returns 0 past the last figure. */
+static int pm_fig(struct sw *w, const struct statspage_data *d, unsigned i)
+{
+	const struct sp_fig *f = sp_fig_at(sp_all, NELEM(sp_all), i), *prev = NULL;
+	size_t len;
+
+	if (!f)
+		return 0;
+	if (!f->prom)
+		return 1;
+	len = strcspn(f->prom, "{");
+	for (unsigned k = i; k-- > 0 && !prev;) {
+		prev = sp_fig_at(sp_all, NELEM(sp_all), k);
+		if (!prev->prom)
+			prev = NULL;
+	}
+	if (!prev || strcspn(prev->prom, "{") != len || memcmp(prev->prom, f->prom, len) != 0)
+		pm_family(w, f->prom, len, f->help, f->type);
+	sw_printf(w, "%s ", f->prom);
+	pm_value(w, sp_fig_value(d, f), f->unit);
+	sw_str(w, "\n");
+	return 1;
+}
+
+/* Writes sample <i> of row family <m> as one line. */
 static void pm_sample(struct sw *w, const struct statspage_data *d, const struct pm_metric *m, unsigned i)
 {
 	const void *base = NULL;
-	size_t off = m->off;
 
 	sw_str(w, m->name);
-	if (m->list) {
-		sw_printf(w, "{%s=\"%s\"} ", m->list->label, m->list->v[i].value);
-		base = m->base == PM_POOL ? (const void *)&d->pool : (const void *)&d->st;
-		off = m->list->v[i].off;
-	} else {
-		switch (m->base) {
-		case PM_ST: base = &d->st; sw_str(w, " "); break;
-		case PM_POOL: base = &d->pool; sw_str(w, " "); break;
-		case PM_DATA: base = d; sw_str(w, " "); break;
-		case PM_INFO:
-			sw_str(w, "{version=\"");
-			sw_prom_label(w, d->version ? d->version : "unknown");
-			sw_str(w, "\"} 1\n");
-			return;
-		case PM_FE:
-			base = &d->fe[i];
-			sw_str(w, "{frontend=\"");
-			sw_prom_label(w, d->fe[i].name);
-			sw_str(w, "\"} ");
-			break;
-		case PM_BE:
-			base = &d->be[i];
-			sw_str(w, "{backend=\"");
-			sw_prom_label(w, d->be[i].name);
-			sw_str(w, "\"} ");
-			break;
-		case PM_SRV: {
-			/* the backend of server i: the one whose range holds it */
-			const char *bname = NULL;
+	switch (m->base) {
+	case PM_INFO:
+		sw_str(w, "{version=\"");
+		sw_prom_label(w, d->version ? d->version : "unknown");
+		sw_str(w, "\"} 1\n");
+		return;
+	case PM_DATA:
+		base = d;
+		sw_str(w, " ");
+		break;
+	case PM_FE:
+		base = &d->fe[i];
+		sw_str(w, "{frontend=\"");
+		sw_prom_label(w, d->fe[i].name);
+		sw_str(w, "\"} ");
+		break;
+	case PM_BE:
+		base = &d->be[i];
+		sw_str(w, "{backend=\"");
+		sw_prom_label(w, d->be[i].name);
+		sw_str(w, "\"} ");
+		break;
+	case PM_SRV: {
+		/* the backend of server i: the one whose range holds it */
+		const char *bname = NULL;
 
-			for (unsigned b = 0; b < d->nb_be; b++)
-				if (i >= d->be[b].first_srv && i < d->be[b].first_srv + d->be[b].servers)
-					bname = d->be[b].name;
-			base = &d->srv[i];
-			sw_str(w, "{backend=\"");
-			sw_prom_label(w, bname);
-			sw_str(w, "\",server=\"");
-			sw_prom_label(w, d->srv[i].name);
-			sw_str(w, "\"} ");
-			break;
-		}
-		case PM_THR:
-			base = &d->thr[i];
-			sw_printf(w, "{thread=\"%u\"} ", i);
-			break;
-		}
+		for (unsigned b = 0; b < d->nb_be; b++)
+			if (i >= d->be[b].first_srv && i < d->be[b].first_srv + d->be[b].servers)
+				bname = d->be[b].name;
+		base = &d->srv[i];
+		sw_str(w, "{backend=\"");
+		sw_prom_label(w, bname);
+		sw_str(w, "\",server=\"");
+		sw_prom_label(w, d->srv[i].name);
+		sw_str(w, "\"} ");
+		break;
 	}
-	pm_value(w, sp_at(base, off), m->unit);
+	case PM_THR:
+		base = &d->thr[i];
+		sw_printf(w, "{thread=\"%u\"} ", i);
+		break;
+	}
+	pm_value(w, sp_at(base, m->off), m->unit);
 	sw_str(w, "\n");
 }
 
-/* Renders Prometheus item (sec, row): a family's HELP and TYPE lines, then
- * one sample per row. Returns 1, 0 past the family, -1 past the last one. */
+/* Renders Prometheus item (sec, row): a figure, or a row family's HELP
+ * and TYPE lines then one sample per row. Returns 1, 0 past the section,
+ * -1 past the last one. */
 static int prom_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
 {
 	const struct pm_metric *m;
 
-	if (sec >= NELEM(pm_metrics))
+	switch (sec) {
+	case PS_HEAD:
+		if (row >= NELEM(pm_head))
+			return 0;
+		m = &pm_head[row];
+		pm_family(w, m->name, strlen(m->name), m->help, m->type);
+		pm_sample(w, d, m, 0);
+		return 1;
+	case PS_FIGS:
+		return pm_fig(w, d, row);
+	}
+	if (sec - PS_ROWS >= NELEM(pm_rows))
 		return -1;
-	m = &pm_metrics[sec];
-	if (row > pm_samples(d, m))
+	m = &pm_rows[sec - PS_ROWS];
+	if (!m->name || row > pm_samples(d, m))
 		return 0;
 	if (row == 0)
-		sw_printf(w, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, m->type);
+		pm_family(w, m->name, strlen(m->name), m->help, m->type);
 	else
 		pm_sample(w, d, m, row - 1);
 	return 1;
@@ -663,86 +640,6 @@ static int prom_item(const struct statspage_data *d, unsigned sec, unsigned row,
 /* ---- HTML ---- */
 
 enum { HT_HEAD, HT_SUMMARY, HT_FE, HT_BE, HT_POOL, HT_THR, HT_END, HT_COUNT };
-
-/* A labelled number of the summary and pool tables; <counter> adds an
- * average rate since the start. */
-struct sp_kv {
-	const char *label;
-	enum pm_base base;   /* PM_ST or PM_POOL */
-	size_t off;
-	int counter;
-};
-
-static const struct sp_kv html_summary[] = {
-	{ "Connections accepted", PM_ST, ST(conn_accepted), 1 },
-	{ "Connections now", PM_ST, ST(conn_current), 0 },
-	{ "Accepts put off by maxconn", PM_ST, ST(conn_refused_maxconn), 1 },
-	{ "Requests received", PM_ST, ST(req_received), 1 },
-	{ "Responses forwarded", PM_ST, ST(rsp_sent), 1 },
-	{ "Error responses (ours)", PM_ST, ST(rsp_errors), 1 },
-	{ "Requests aborted", PM_ST, ST(req_aborted), 1 },
-	{ "1xx sent", PM_ST, ST(rsp_by_class[1]), 1 },
-	{ "2xx sent", PM_ST, ST(rsp_by_class[2]), 1 },
-	{ "3xx sent", PM_ST, ST(rsp_by_class[3]), 1 },
-	{ "4xx sent", PM_ST, ST(rsp_by_class[4]), 1 },
-	{ "5xx sent", PM_ST, ST(rsp_by_class[5]), 1 },
-	{ "Bytes from clients", PM_ST, ST(bytes_in), 1 },
-	{ "Bytes to clients", PM_ST, ST(bytes_out), 1 },
-	{ "Sessions (streams)", PM_ST, ST(streams), 1 },
-	{ "Stream processing calls", PM_ST, ST(stream_calls), 1 },
-	{ "Connection I/O calls", PM_ST, ST(io_calls), 1 },
-	{ "Server connects", PM_ST, ST(srv_connects), 1 },
-	{ "Server connect errors", PM_ST, ST(srv_connect_errors), 1 },
-	{ "Server connection reuses", PM_ST, ST(srv_reuses), 1 },
-	{ "Retries", PM_ST, ST(retries), 1 },
-	{ "Redispatches", PM_ST, ST(redispatches), 1 },
-	{ "Queued now", PM_ST, ST(queued_now), 0 },
-	{ "Queued in total", PM_ST, ST(queued_total), 1 },
-	{ "Queue timeouts", PM_ST, ST(queue_timeouts), 1 },
-	{ "Client timeouts", PM_ST, ST(timeouts_client), 1 },
-	{ "Server timeouts", PM_ST, ST(timeouts_server), 1 },
-	{ "Connect timeouts", PM_ST, ST(timeouts_connect), 1 },
-	{ "Request-head timeouts", PM_ST, ST(timeouts_http_request), 1 },
-	{ "Bad requests", PM_ST, ST(bad_requests), 1 },
-	{ "Bad responses", PM_ST, ST(bad_responses), 1 },
-	{ "Stream waits for a buffer", PM_ST, ST(buf_waits), 1 },
-	{ "HTTP/2 connections accepted", PM_ST, ST(h2_conn_accepted), 1 },
-	{ "HTTP/2 connections now", PM_ST, ST(h2_conn_current), 0 },
-	{ "HTTP/2 streams", PM_ST, ST(h2_streams), 1 },
-	{ "HTTP/2 resets", PM_ST, ST(h2_resets), 1 },
-	{ "HTTP/2 GOAWAY sent", PM_ST, ST(h2_goaway_sent), 1 },
-	{ "HTTP/2 demux buffer waits", PM_ST, ST(h2_dbuf_waits), 1 },
-	{ "HTTP/2 mux buffer waits", PM_ST, ST(h2_mbuf_waits), 1 },
-	{ "HTTP/2 connections killed (abuse)", PM_ST, ST(h2_calm_kills), 1 },
-	{ "HTTP/2 server connections opened", PM_ST, ST(h2_srv_conn_opened), 1 },
-	{ "HTTP/2 server connections now", PM_ST, ST(h2_srv_conn_current), 0 },
-	{ "HTTP/2 server streams", PM_ST, ST(h2_srv_streams), 1 },
-};
-
-static const struct sp_kv html_pool[] = {
-	{ "Buffer size (bytes)", PM_ST, ST(pool_bufsize), 0 },
-	{ "Limit (0: none)", PM_ST, ST(pool_limit), 0 },
-	{ "Reserve", PM_ST, ST(pool_reserve), 0 },
-	{ "Allocated", PM_ST, ST(pool_allocated), 0 },
-	{ "Allocated, peak", PM_ST, ST(pool_peak_allocated), 0 },
-	{ "In use", PM_ST, ST(pool_in_use), 0 },
-	{ "In use, peak", PM_ST, ST(pool_peak_in_use), 0 },
-	{ "Cached by threads", PM_POOL, PS(cached), 0 },
-	{ "Free (global list)", PM_POOL, PS(global_free), 0 },
-	{ "Allocations", PM_ST, ST(pool_allocs), 1 },
-	{ "Releases", PM_POOL, PS(releases), 1 },
-	{ "Failed allocations", PM_ST, ST(pool_failed), 1 },
-	{ "of which injected", PM_ST, ST(pool_injected), 1 },
-	{ "Waiting now", PM_ST, ST(pool_waiting), 0 },
-	{ "Waits in total", PM_ST, ST(pool_waits_total), 1 },
-	{ "Hand-offs", PM_ST, ST(pool_handoffs), 1 },
-	{ "of which at subscription", PM_POOL, PS(served_at_subscribe), 1 },
-	{ "Notifies", PM_ST, ST(pool_notifies), 1 },
-	{ "Takes", PM_ST, ST(pool_takes), 1 },
-	{ "Passes-on", PM_ST, ST(pool_passes_on), 1 },
-	{ "Waits cancelled", PM_POOL, PS(cancels), 1 },
-	{ "Trimmed", PM_ST, ST(pool_trims), 1 },
-};
 
 static const char html_style[] =
 	"<style>\n"
@@ -772,14 +669,17 @@ static void html_rate(struct sw *w, const struct statspage_data *d, uint64_t v)
 		sw_str(w, "<td>-</td>");
 }
 
-/* Writes one labelled row; a counter also gets its average rate. */
-static void html_kv_row(struct sw *w, const struct statspage_data *d, const struct sp_kv *kv)
+/* Writes the row of figure <f>, a counter with its average rate; nothing
+ * for a figure without an HTML label. */
+static void html_fig_row(struct sw *w, const struct statspage_data *d, const struct sp_fig *f)
 {
-	uint64_t v = sp_at(kv->base == PM_POOL ? (const void *)&d->pool : (const void *)&d->st, kv->off);
+	uint64_t v = sp_fig_value(d, f);
 
-	sw_printf(w, "<tr><td class=n>%s</td>", kv->label);
+	if (!f->label)
+		return;
+	sw_printf(w, "<tr><td class=n>%s</td>", f->label);
 	html_num(w, v);
-	if (kv->counter)
+	if (f->counter)
 		html_rate(w, d, v);
 	else
 		sw_str(w, "<td></td>");
@@ -870,23 +770,14 @@ static void html_backend(struct sw *w, const struct statspage_data *d, unsigned 
 	}
 }
 
+#define SP_HTML_THR_HEAD(f, src, sf, type, prom, help, head) "<th>" head "</th>"
+#define SP_HTML_THR_CELL(f, ...) html_num(w, th->f);
+
 /* Writes the row of thread <t>. */
 static void html_thread_row(struct sw *w, unsigned t, const struct statspage_thread *th)
 {
 	sw_printf(w, "<tr><td class=n>%u</td>", t);
-	html_num(w, th->loops);
-	html_num(w, th->tasks_run);
-	html_num(w, th->tasklets_run);
-	html_num(w, th->timers_fired);
-	html_num(w, th->remote_wakeups);
-	html_num(w, th->polls);
-	html_num(w, th->conn_accepted);
-	html_num(w, th->streams);
-	html_num(w, th->stream_calls);
-	html_num(w, th->buf_waits);
-	html_num(w, th->pool_allocs);
-	html_num(w, th->pool_failed);
-	html_num(w, th->pool_cached);
+	SP_THREAD_FIELDS(SP_HTML_THR_CELL)
 	sw_str(w, "</tr>\n");
 }
 
@@ -899,16 +790,19 @@ static int html_item(const struct statspage_data *d, unsigned sec, unsigned row,
 			return 0;
 		html_head(w, d);
 		return 1;
-	case HT_SUMMARY:
-		if (row > NELEM(html_summary) + 1)
-			return 0;
+	case HT_SUMMARY: {
+		const struct sp_fig *f = row ? sp_fig_at(sp_html_traffic, NELEM(sp_html_traffic), row - 1) : NULL;
+
 		if (row == 0)
 			sw_str(w, "<h2>Traffic</h2>\n<table>\n<tr><th>Counter</th><th>Value</th><th>Per second</th></tr>\n");
-		else if (row <= NELEM(html_summary))
-			html_kv_row(w, d, &html_summary[row - 1]);
+		else if (f)
+			html_fig_row(w, d, f);
+		else if (!sp_fig_at(sp_html_traffic, NELEM(sp_html_traffic), row - 2))
+			return 0;
 		else
 			sw_str(w, "</table>\n");
 		return 1;
+	}
 	case HT_FE:
 		if (row > d->nb_fe + 1)
 			return 0;
@@ -943,13 +837,13 @@ static int html_item(const struct statspage_data *d, unsigned sec, unsigned row,
 		return 1;
 	}
 	case HT_POOL:
-		if (row > NELEM(html_pool) + 2)
+		if (row > NELEM(sp_pool) + 2)
 			return 0;
 		if (row == 0) {
 			sw_str(w, "<h2>Buffer pool</h2>\n<table>\n<tr><th>Figure</th><th>Value</th><th>Per second</th></tr>\n");
-		} else if (row <= NELEM(html_pool)) {
-			html_kv_row(w, d, &html_pool[row - 1]);
-		} else if (row == NELEM(html_pool) + 1) {
+		} else if (row <= NELEM(sp_pool)) {
+			html_fig_row(w, d, &sp_pool[row - 1]);
+		} else if (row == NELEM(sp_pool) + 1) {
 			sw_str(w, "</table>\n<table>\n<tr><th>Waiting for a buffer, by criticality</th>");
 			for (int c = 0; c < POOL_CRIT_COUNT; c++)
 				sw_printf(w, "<th>%s</th>", sp_crit_names[c]);
@@ -965,10 +859,8 @@ static int html_item(const struct statspage_data *d, unsigned sec, unsigned row,
 		if (row > d->nb_thr + 1)
 			return 0;
 		if (row == 0)
-			sw_str(w, "<h2>Threads</h2>\n<table>\n<tr><th>Thread</th><th>Loops</th><th>Tasks run</th>"
-				  "<th>Tasklets run</th><th>Timers fired</th><th>Remote wake-ups</th><th>Polls</th>"
-				  "<th>Accepted</th><th>Streams</th><th>Stream calls</th><th>Buffer waits</th>"
-				  "<th>Pool allocs</th><th>Pool failures</th><th>Cached buffers</th></tr>\n");
+			sw_str(w, "<h2>Threads</h2>\n<table>\n<tr><th>Thread</th>"
+				  SP_THREAD_FIELDS(SP_HTML_THR_HEAD) "</tr>\n");
 		else if (row <= d->nb_thr)
 			html_thread_row(w, row - 1, &d->thr[row - 1]);
 		else
@@ -1063,179 +955,21 @@ enum statspage_fmt statspage_fmt_parse(const char *q, size_t len, enum statspage
 	return dflt;
 }
 
-/* ---- the snapshot ---- */
-
-/* Unit tests of the renderers build with STATSPAGE_RENDER_ONLY: what
- * follows reads the engine's private structures and links against it. */
-#ifndef STATSPAGE_RENDER_ONLY
-
-#include <netinet/in.h>
-#include "engine/backend.h"
-#include "engine/check.h"
-#include "engine/engine.h"
-
-#define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-
-/* Writes "addr:port" of <ss> into <dst>. */
-static void sp_addr(const struct sockaddr_storage *ss, char *dst, size_t size)
+int statspage_json_flat(const struct sluice_stats *s, char *dst, size_t room)
 {
-	char ip[INET6_ADDRSTRLEN] = "?";
+	const struct sp_fig *f;
+	size_t len;
+	int n;
 
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-		snprintf(dst, size, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
-		snprintf(dst, size, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
-	} else {
-		snprintf(dst, size, "?");
-	}
+	/* snprintf's own accounting: past the room, count what is needed */
+#define SP_PUT(...) (len = (size_t)n < room ? room - (size_t)n : 0, \
+		     n += snprintf(len ? dst + n : NULL, len, __VA_ARGS__))
+	n = 0;
+	SP_PUT("{\"nbthread\":%u", (unsigned)s->nbthread);
+	for (unsigned i = 0; (f = sp_fig_at(sp_all, NELEM(sp_all), i)); i++)
+		if (f->key && f->base == SP_ST)
+			SP_PUT(",\"%s\":%llu", f->key, (unsigned long long)sp_at(s, f->off));
+	SP_PUT("}\n");
+#undef SP_PUT
+	return n;
 }
-
-/* Fills row <o> from server <s>. */
-static void sp_collect_server(const struct server *s, uint64_t now_ms, uint64_t uptime_ms,
-			      struct statspage_server *o)
-{
-	const struct check *chk = __atomic_load_n(&s->check, __ATOMIC_ACQUIRE);
-	struct backend *be = s->be;
-
-	o->name = s->cfg->name;
-	sp_addr(&s->cfg->addr, o->addr, sizeof(o->addr));
-	pthread_spin_lock(&be->lock);
-	o->cur = s->cur;
-	o->queue = s->queue.len;
-	pthread_spin_unlock(&be->lock);
-	o->total = RD(s->total);
-	o->failures = RD(s->failures);
-	o->weight = s->cfg->weight;
-	o->maxconn = s->maxconn;
-	if (s->cfg->disabled)
-		o->state = STATSPAGE_MAINT;
-	else
-		o->state = __atomic_load_n(&s->down, __ATOMIC_ACQUIRE) ? STATSPAGE_DOWN : STATSPAGE_UP;
-	o->up = o->state == STATSPAGE_UP && s->cfg->weight;
-	o->last_change_s = uptime_ms / 1000;
-	if (chk) {
-		struct check_stats cs;
-
-		check_read(chk, &cs);
-		o->checked = 1;
-		o->chk_ok = cs.ok;
-		o->chk_failed = cs.failed;
-		o->chk_buf_waits = cs.buf_waits;
-		o->chk_buf_timeouts = cs.buf_timeouts;
-		o->chk_bufs_taken = cs.bufs_taken;
-		o->chk_bufs_released = cs.bufs_released;
-		o->chk_changes = cs.changes;
-		o->last_change_s = now_ms > cs.last_change_ms ? (now_ms - cs.last_change_ms) / 1000 : 0;
-		o->chk_duration_ms = cs.last_duration_ms;
-		o->chk_last_status = (uint64_t)(cs.last_status > 0 ? cs.last_status : 0);
-		o->chk_reason = check_reason_str(cs.last_reason);
-	}
-}
-
-/* Fills row <o> from thread <t> of <e>. */
-static void sp_collect_thread(const struct engine *e, unsigned t, struct statspage_thread *o)
-{
-	const struct eng_counters *c = &e->tcs[t].cnt;
-	struct sched_stats ss;
-	struct pool_stats ps;
-
-	sched_stats(e->sched, t, &ss);
-	pool_stats(e->pool, t, &ps);
-	o->loops = ss.loops;
-	o->tasks_run = ss.tasks_run;
-	o->tasklets_run = ss.tasklets_run;
-	o->timers_fired = ss.timers_fired;
-	o->remote_wakeups = ss.remote_wakeups;
-	o->kicks = ss.kicks;
-	o->polls = ss.polls;
-	o->io_events = ss.io_events;
-	o->pool_allocs = ps.allocs;
-	o->pool_releases = ps.releases;
-	o->pool_failed = ps.failed;
-	o->pool_cached = ps.cached;
-	o->conn_accepted = RD(c->conn_accepted);
-	o->streams = RD(c->streams);
-	o->stream_calls = RD(c->stream_calls);
-	o->io_calls = RD(c->io_calls);
-	o->buf_waits = RD(c->buf_waits);
-}
-
-struct statspage_data *statspage_collect(const struct engine *e, unsigned refresh_s)
-{
-	struct statspage_data *d;
-	unsigned nb_srv = 0, k = 0;
-	uint64_t now_ms = sched_clock_ms();
-	size_t size;
-	char *p;
-
-	for (unsigned b = 0; b < e->nb_bes; b++)
-		nb_srv += e->bes[b]->nb_srv;
-	size = sizeof(*d) + e->nb_fes * sizeof(*d->fe) + e->nb_bes * sizeof(*d->be) +
-	       nb_srv * sizeof(*d->srv) + e->nbthread * sizeof(*d->thr);
-	d = calloc(1, size);
-	if (!d)
-		return NULL;
-	/* the rows follow the header in the same block; every row type is
-	 * made of 8-byte fields, so they stay aligned */
-	p = (char *)(d + 1);
-	d->fe = (struct statspage_frontend *)p;
-	p += e->nb_fes * sizeof(*d->fe);
-	d->be = (struct statspage_backend *)p;
-	p += e->nb_bes * sizeof(*d->be);
-	d->srv = (struct statspage_server *)p;
-	p += nb_srv * sizeof(*d->srv);
-	d->thr = (struct statspage_thread *)p;
-	d->nb_fe = e->nb_fes;
-	d->nb_be = e->nb_bes;
-	d->nb_srv = nb_srv;
-	d->nb_thr = e->nbthread;
-
-	sluice_stats((const struct sluice *)e, &d->st);
-	pool_stats(e->pool, -1u, &d->pool);
-	d->version = sluice_version();
-	d->uptime_ms = e->start_ms && now_ms > e->start_ms ? now_ms - e->start_ms : 0;
-	d->refresh_s = refresh_s;
-	for (unsigned f = 0; f < e->nb_fes; f++) {
-		const struct frontend *fe = &e->fes[f];
-
-		d->fe[f] = (struct statspage_frontend){
-			.name = fe->cfg->name, .conn_cur = RD(fe->conn_cur),
-			.maxconn = fe->maxconn, .binds = fe->cfg->nb_binds,
-		};
-	}
-	for (unsigned b = 0; b < e->nb_bes; b++) {
-		const struct backend *be = e->bes[b];
-		struct statspage_backend *o = &d->be[b];
-
-		o->name = be->cfg->name;
-		o->balance_lc = be->cfg->balance == CFG_BALANCE_LC;
-		o->first_srv = k;
-		o->servers = be->nb_srv;
-		o->queue = be_queued(e->bes[b]);
-		for (unsigned i = 0; i < be->nb_srv; i++, k++) {
-			struct statspage_server *s = &d->srv[k];
-
-			sp_collect_server(&be->srv[i], now_ms, d->uptime_ms, s);
-			o->cur += s->cur;
-			o->total += s->total;
-			o->failures += s->failures;
-			o->active += s->up;
-		}
-	}
-	for (unsigned t = 0; t < e->nbthread; t++)
-		sp_collect_thread(e, t, &d->thr[t]);
-	return d;
-}
-
-void statspage_free(struct statspage_data *d)
-{
-	free(d);
-}
-
-#endif /* STATSPAGE_RENDER_ONLY */

@@ -1,13 +1,22 @@
-/* statspage.h - the stats page: a snapshot and three renderers.
+/* statspage.h - the stats page: the snapshot it shows, and three renderers.
  *
  * Contract
  * --------
- * statspage_collect() takes a snapshot of an engine (counters, frontends,
- * backends, servers with their check state, threads, the pool) into one
- * malloc'ed block; nothing in it points into a pool buffer, and names point
- * into the engine's configuration, so a snapshot lives as long as the
- * engine at most. The renderers only read a snapshot: they are pure, never
+ * Two modules meet here. engine/stats.c takes a snapshot of an engine
+ * (statspage_collect(): counters, frontends, backends, servers with their
+ * check state, threads, the pool) into one malloc'ed block of plain
+ * structs; it is the only part of the stats page that reads the engine.
+ * engine/statspage.c renders a snapshot and reads nothing else: it does
+ * not include engine.h, so the page's layout cannot come to depend on the
+ * engine's private structures. Nothing in a snapshot points into a pool
+ * buffer, and names point into the engine's configuration, so a snapshot
+ * lives as long as the engine at most. The renderers are pure, never
  * allocate, and may be used on snapshots built by hand (tests).
+ *
+ * The figures are lists written once (X-macros): SLUICE_COUNTERS and its
+ * siblings in sluice.h for the engine-wide figures, SP_THREAD_FIELDS and
+ * SP_SERVER_FIELDS below for the rows; the structs, the collecting code
+ * and the three formats are generated from them.
  *
  * Three formats: a self-contained HTML page (no script, optional meta
  * refresh), one JSON object, and the Prometheus text exposition format
@@ -54,23 +63,70 @@ enum statspage_srv_state {
 	STATSPAGE_MAINT, /* `disabled` in the configuration */
 };
 
+/* Unit of a figure in Prometheus, which wants seconds. */
+enum statspage_unit { SP_RAW, SP_MS_TO_S, SP_NS_TO_S };
+
+/* The numbers of a server row, written once: the struct, the JSON members
+ * and the Prometheus families (labels backend and server) come from here.
+ * The HTML row is laid out by hand (state colours, "-" for an unchecked
+ * server) but reads the same fields.
+ *
+ * X(field, json key, type, prom, unit, help)
+ *   type  counter or gauge; unit: how Prometheus shows it (SP_RAW...) */
+#define SP_SERVER_FIELDS(X) \
+	X(cur, "cur", gauge, "sluice_server_sessions_current", SP_RAW, "Streams holding a slot of the server.") \
+	X(total, "total", counter, "sluice_server_sessions_total", SP_RAW, "Streams assigned to the server.") \
+	X(queue, "queue", gauge, "sluice_server_queue_current", SP_RAW, "Streams queued on the server.") \
+	X(failures, "failures", counter, "sluice_server_connection_failures_total", SP_RAW, "Failed connections to the server.") \
+	X(weight, "weight", gauge, "sluice_server_weight", SP_RAW, "Load-balancing weight.") \
+	X(maxconn, "maxconn", gauge, "sluice_server_maxconn", SP_RAW, "Slot limit of the server (0: none).") \
+	X(up, "up", gauge, "sluice_server_up", SP_RAW, "1 when the server takes traffic.") \
+	X(chk_ok, "checks_ok", counter, "sluice_server_checks_passed_total", SP_RAW, "Health checks passed.") \
+	X(chk_failed, "checks_failed", counter, "sluice_server_checks_failed_total", SP_RAW, "Health checks failed.") \
+	X(chk_buf_waits, "check_buf_waits", counter, "sluice_server_check_buffer_waits_total", SP_RAW, "Times a health check waited for a buffer.") \
+	X(chk_buf_timeouts, "check_buf_timeouts", counter, "sluice_server_check_buffer_timeouts_total", SP_RAW, "Health checks that timed out waiting for a buffer.") \
+	X(chk_bufs_taken, "check_bufs_taken", counter, "sluice_server_check_buffers_taken_total", SP_RAW, "Buffers taken by health checks.") \
+	X(chk_bufs_released, "check_bufs_released", counter, "sluice_server_check_buffers_released_total", SP_RAW, "Buffers given back by health checks.") \
+	X(chk_changes, "state_changes", counter, "sluice_server_state_changes_total", SP_RAW, "UP/DOWN transitions.") \
+	X(last_change_s, "last_change_s", gauge, "sluice_server_last_change_seconds", SP_RAW, "Time since the last UP/DOWN transition.") \
+	X(chk_duration_ms, "check_duration_ms", gauge, "sluice_server_check_duration_seconds", SP_MS_TO_S, "Duration of the last health check.") \
+	X(chk_last_status, "check_status", gauge, "sluice_server_check_status", SP_RAW, "HTTP status of the last health check (0: none).")
+
+/* The numbers of a thread row, written once: the struct, what stats.c
+ * copies into it, the JSON members, the Prometheus families (label thread)
+ * and the HTML columns come from here.
+ *
+ * X(field, src, src field, type, prom, help, head)
+ *   src   SCHED: struct sched_stats of the thread; POOL: the thread's
+ *         struct pool_stats; ENG: the thread's engine counter
+ *   prom  NULL: not exported to Prometheus */
+#define SP_THREAD_FIELDS(X) \
+	X(loops, SCHED, loops, counter, "sluice_sched_loops_total", "Scheduler loop iterations.", "Loops") \
+	X(tasks_run, SCHED, tasks_run, counter, "sluice_sched_tasks_run_total", "Task callbacks run.", "Tasks run") \
+	X(tasklets_run, SCHED, tasklets_run, counter, "sluice_sched_tasklets_run_total", "Tasklet callbacks run (tasks excluded).", "Tasklets run") \
+	X(timers_fired, SCHED, timers_fired, counter, "sluice_sched_timers_fired_total", "Timers that expired.", "Timers fired") \
+	X(remote_wakeups, SCHED, remote_wakeups, counter, "sluice_sched_remote_wakeups_total", "Wake-ups posted from another thread.", "Remote wake-ups") \
+	X(kicks, SCHED, kicks, counter, "sluice_sched_kicks_total", "Event-fd kicks sent to the thread.", "Kicks") \
+	X(polls, SCHED, polls, counter, "sluice_sched_polls_total", "epoll_wait calls.", "Polls") \
+	X(io_events, SCHED, io_events, counter, "sluice_sched_io_events_total", "Events returned by epoll_wait.", "I/O events") \
+	X(pool_allocs, POOL, allocs, counter, "sluice_thread_pool_allocations_total", "Buffer allocations made by the thread.", "Pool allocs") \
+	X(pool_releases, POOL, releases, counter, "sluice_thread_pool_releases_total", "Buffers given back by the thread.", "Pool releases") \
+	X(pool_failed, POOL, failed, counter, "sluice_thread_pool_allocation_failures_total", "Buffer allocations refused to the thread.", "Pool failures") \
+	X(pool_cached, POOL, cached, gauge, "sluice_thread_pool_buffers_cached", "Free buffers in the thread's cache.", "Cached buffers") \
+	X(conn_accepted, ENG, conn_accepted, counter, "sluice_thread_connections_accepted_total", "Client connections accepted by the thread.", "Accepted") \
+	X(streams, ENG, streams, counter, "sluice_thread_streams_total", "Transactions started on the thread.", "Streams") \
+	X(stream_calls, ENG, stream_calls, counter, "sluice_thread_stream_calls_total", "Stream processing calls on the thread.", "Stream calls") \
+	X(io_calls, ENG, io_calls, counter, NULL, "Connection I/O callbacks on the thread.", "I/O calls") \
+	X(buf_waits, ENG, buf_waits, counter, "sluice_thread_buffer_waits_total", "Stream pauses for a buffer on the thread.", "Buffer waits")
+
+/* Declares the uint64_t of a row list's line. */
+#define SP_U64_FIELD(f, ...) uint64_t f;
+
 /* Every number is a uint64_t so the renderers can describe fields by
  * offset; flags and enums come after them. */
 struct statspage_server {
 	const char *name;
-	uint64_t cur;               /* streams holding a slot */
-	uint64_t total;             /* streams ever assigned */
-	uint64_t queue;             /* streams queued on this server */
-	uint64_t failures;          /* connection failures */
-	uint64_t weight, maxconn;   /* maxconn 0: no limit */
-	uint64_t up;                /* 1 when in load balancing */
-	uint64_t chk_ok, chk_failed;
-	uint64_t chk_buf_waits, chk_buf_timeouts;
-	uint64_t chk_bufs_taken, chk_bufs_released;
-	uint64_t chk_changes;       /* UP/DOWN transitions */
-	uint64_t last_change_s;     /* seconds since the last transition (or the start) */
-	uint64_t chk_duration_ms;   /* of the last finished check */
-	uint64_t chk_last_status;   /* HTTP status of the last check, 0 none */
+	SP_SERVER_FIELDS(SP_U64_FIELD)
 	const char *chk_reason;     /* text of the last check's result, NULL when unchecked */
 	char addr[64];              /* "127.0.0.1:8081", "[::1]:8081" */
 	enum statspage_srv_state state;
@@ -91,13 +147,7 @@ struct statspage_frontend {
 };
 
 struct statspage_thread {
-	/* scheduler */
-	uint64_t loops, tasks_run, tasklets_run, timers_fired;
-	uint64_t remote_wakeups, kicks, polls, io_events;
-	/* this thread's share of the pool */
-	uint64_t pool_allocs, pool_releases, pool_failed, pool_cached;
-	/* engine */
-	uint64_t conn_accepted, streams, stream_calls, io_calls, buf_waits;
+	SP_THREAD_FIELDS(SP_U64_FIELD)
 };
 
 struct statspage_data {
@@ -135,6 +185,8 @@ const char *statspage_content_type(enum statspage_fmt fmt);
  * gives HTML; anything else (or nothing) gives <dflt>. */
 enum statspage_fmt statspage_fmt_parse(const char *q, size_t len, enum statspage_fmt dflt);
 
+/* ---- taking a snapshot: engine/stats.c ---- */
+
 /* Takes a snapshot of engine <e> (any thread, while it runs or after it
  * stopped). <refresh_s> goes into the HTML page. Returns NULL without
  * memory. */
@@ -142,5 +194,11 @@ struct statspage_data *statspage_collect(const struct engine *e, unsigned refres
 
 /* Frees a snapshot from statspage_collect(). NULL is accepted. */
 void statspage_free(struct statspage_data *d);
+
+/* Writes the flat members of <s> as one JSON object and a newline into
+ * <dst> (at most <room> bytes, NUL-terminated when room > 0): the body of
+ * sluice_stats_json(), from the same key table as the page's JSON.
+ * Returns the length it needed (like snprintf). */
+int statspage_json_flat(const struct sluice_stats *s, char *dst, size_t room);
 
 #endif /* SLUICE_ENGINE_STATSPAGE_H */

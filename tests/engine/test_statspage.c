@@ -566,3 +566,197 @@ Test(statspage, formats_and_types)
 	cr_assert(strstr(statspage_content_type(STATSPAGE_PROM), "version=0.0.4"));
 	cr_assert(strstr(statspage_content_type(STATSPAGE_HTML), "text/html"));
 }
+
+/* ---- the lists: every line in every format ---- */
+
+/* One line of the lists of sluice.h, as written. */
+struct line {
+	const char *name, *src, *type, *prom, *help, *label;
+	size_t off;
+};
+
+#define LINE(name, src, type, prom, help, label) \
+	{ #name, #src, #type, prom, help, label, offsetof(struct sluice_stats, name) },
+static const struct line lines[] = {
+	SLUICE_COUNTERS(LINE)
+	SLUICE_POOL_COUNTERS(LINE)
+	SLUICE_SCHED_COUNTERS(LINE)
+};
+
+/* The six keys, labels and indexes a CLASS line stands for. */
+static const struct { const char *cls; int i; } classes[] = {
+	{ "1xx", 1 }, { "2xx", 2 }, { "3xx", 3 }, { "4xx", 4 }, { "5xx", 5 }, { "other", 0 },
+};
+
+static const char *const crits[POOL_CRIT_COUNT] = { "newconn", "request", "slot", "response", "emit" };
+
+/* Returns the uint64_t <off> bytes into <base>. */
+static uint64_t u64_at(const void *base, size_t off)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)base + off, sizeof(v));
+	return v;
+}
+
+/* Checks that <json> has member "key":<v>. */
+static void has_json(const char *json, const char *key, uint64_t v)
+{
+	char want[160];
+
+	snprintf(want, sizeof(want), "\"%s\":%llu,", key, (unsigned long long)v);
+	cr_assert(strstr(json, want), "JSON lacks %s", want);
+}
+
+/* Checks that <prom> has HELP (with <help> unless NULL) and TYPE <type>
+ * for the family of <name> (<name> up to its labels). */
+static void has_family(const char *prom, const char *name, const char *help, const char *type)
+{
+	char want[400];
+	int len = (int)strcspn(name, "{");
+
+	if (help)
+		snprintf(want, sizeof(want), "# HELP %.*s %s\n", len, name, help);
+	else
+		snprintf(want, sizeof(want), "# HELP %.*s ", len, name);
+	cr_assert(strstr(prom, want), "Prometheus lacks %s", want);
+	snprintf(want, sizeof(want), "# TYPE %.*s %s\n", len, name, type);
+	cr_assert(strstr(prom, want), "Prometheus lacks %s", want);
+}
+
+/* Checks that <html> has the row <label> with value <v>. */
+static void has_row(const char *html, const char *label, uint64_t v)
+{
+	char want[200];
+
+	snprintf(want, sizeof(want), "<tr><td class=n>%s</td><td>%llu</td>", label, (unsigned long long)v);
+	cr_assert(strstr(html, want), "HTML lacks %s", want);
+}
+
+Test(statspage, every_counter_of_the_lists_in_every_format)
+{
+	struct statspage_data d = sample();
+	size_t jl, pl, hl;
+	char *j = render(STATSPAGE_JSON, &d, BIG, &jl);
+	char *p = render(STATSPAGE_PROM, &d, BIG, &pl);
+	char *h = render(STATSPAGE_HTML, &d, BIG, &hl);
+	char want[200];
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		const struct line *l = &lines[i];
+		uint64_t v = u64_at(&d.st, l->off);
+
+		cr_assert(!strcmp(l->type, "counter") || !strcmp(l->type, "gauge"), "%s: %s", l->name, l->type);
+		if (!strcmp(l->src, "CLASS")) {
+			has_family(p, l->prom, l->help, l->type);
+			for (size_t c = 0; c < 6; c++) {
+				v = u64_at(&d.st, l->off + 8 * (size_t)classes[c].i);
+				snprintf(want, sizeof(want), "rsp_%s", classes[c].cls);
+				has_json(j, want, v);
+				snprintf(want, sizeof(want), "%s{class=\"%s\"} ", l->prom, classes[c].cls);
+				cr_assert_eq(prom_value(p, want), (double)v, "%s", want);
+				snprintf(want, sizeof(want), "%s %s", classes[c].cls, l->label);
+				has_row(h, want, v);
+			}
+			continue;
+		}
+		has_json(j, l->name, v);
+		has_row(h, l->label, v);
+		if (!strcmp(l->src, "WAITERS")) {
+			/* by criticality: the pool's own figures */
+			has_family(p, l->prom, l->help, l->type);
+			for (int c = 0; c < POOL_CRIT_COUNT; c++) {
+				snprintf(want, sizeof(want), "%s{crit=\"%s\"} ", l->prom, crits[c]);
+				cr_assert_eq(prom_value(p, want), (double)d.pool.waiting_by_crit[c], "%s", want);
+			}
+		} else if (!strcmp(l->src, "SCHED")) {
+			/* per thread: the family of the thread rows */
+			has_family(p, l->prom, NULL, l->type);
+			snprintf(want, sizeof(want), "%s{thread=\"0\"} ", l->prom);
+			(void)prom_value(p, want);
+		} else {
+			has_family(p, l->prom, l->help, l->type);
+			snprintf(want, sizeof(want), "%s ", l->prom);
+			cr_assert_eq(prom_value(p, want), (double)v, "%s", want);
+		}
+	}
+	free(j);
+	free(p);
+	free(h);
+}
+
+/* One line of SP_THREAD_FIELDS or SP_SERVER_FIELDS, as written. */
+struct row_line {
+	const char *key, *type, *prom, *help, *head;
+	size_t off;
+	enum statspage_unit unit;
+};
+
+#define THR_LINE(f, src, sf, type, prom, help, head) \
+	{ #f, #type, prom, help, head, offsetof(struct statspage_thread, f), SP_RAW },
+#define SRV_LINE(f, key, type, prom, unit, help) \
+	{ key, #type, prom, help, NULL, offsetof(struct statspage_server, f), unit },
+
+Test(statspage, every_thread_and_server_field_in_every_format)
+{
+	static const struct row_line thr[] = { SP_THREAD_FIELDS(THR_LINE) };
+	static const struct row_line srv[] = { SP_SERVER_FIELDS(SRV_LINE) };
+	struct statspage_data d = sample();
+	size_t jl, pl, hl;
+	char *j = render(STATSPAGE_JSON, &d, BIG, &jl);
+	char *p = render(STATSPAGE_PROM, &d, BIG, &pl);
+	char *h = render(STATSPAGE_HTML, &d, BIG, &hl);
+	char want[300];
+
+	for (size_t i = 0; i < sizeof(thr) / sizeof(thr[0]); i++) {
+		uint64_t v = u64_at(&thr_rows[2], thr[i].off);
+
+		/* the last thread's object: the key is followed by , or } */
+		snprintf(want, sizeof(want), "\"%s\":%llu", thr[i].key, (unsigned long long)v);
+		cr_assert(strstr(strstr(j, "{\"thread\":2"), want), "JSON lacks %s", want);
+		snprintf(want, sizeof(want), "<th>%s</th>", thr[i].head);
+		cr_assert(strstr(h, want), "HTML lacks %s", want);
+		if (!thr[i].prom)
+			continue;
+		has_family(p, thr[i].prom, thr[i].help, thr[i].type);
+		snprintf(want, sizeof(want), "%s{thread=\"2\"} ", thr[i].prom);
+		cr_assert_eq(prom_value(p, want), (double)v, "%s", want);
+	}
+	for (size_t i = 0; i < sizeof(srv) / sizeof(srv[0]); i++) {
+		uint64_t v = u64_at(&srv_rows[1], srv[i].off);
+
+		snprintf(want, sizeof(want), "\"%s\":%llu,", srv[i].key, (unsigned long long)v);
+		cr_assert(strstr(strstr(j, "\"name\":\"s2\""), want), "JSON lacks %s", want);
+		has_family(p, srv[i].prom, srv[i].help, srv[i].type);
+		snprintf(want, sizeof(want), "%s{backend=\"app\",server=\"s2\"} ", srv[i].prom);
+		cr_assert_eq(prom_value(p, want), srv[i].unit == SP_MS_TO_S ? (double)v / 1000 : (double)v,
+			     "%s", want);
+	}
+	free(j);
+	free(p);
+	free(h);
+}
+
+Test(statspage, json_flat_is_the_pages_flat_members)
+{
+	struct statspage_data d = sample();
+	size_t jl;
+	char *j = render(STATSPAGE_JSON, &d, BIG, &jl);
+	char flat[8192], cut[16];
+	int n = statspage_json_flat(&d.st, flat, sizeof(flat));
+
+	cr_assert_gt(n, 100);
+	cr_assert_lt((size_t)n, sizeof(flat));
+	cr_assert_eq((size_t)n, strlen(flat));
+	cr_assert_eq(json_valid(flat, (size_t)n), 0, "%s", flat);
+	cr_assert(strncmp(flat, "{\"nbthread\":3,", 14) == 0, "%s", flat);
+	cr_assert_str_eq(flat + n - 2, "}\n");
+	/* the page's top level holds the same members in the same order */
+	flat[n - 2] = 0;
+	cr_assert(strstr(j, flat + 1), "the page's JSON lacks %s", flat + 1);
+	/* like snprintf: cut and terminated, the whole length returned */
+	cr_assert_eq(statspage_json_flat(&d.st, cut, sizeof(cut)), n);
+	cr_assert_eq(strlen(cut), sizeof(cut) - 1);
+	cr_assert_eq(statspage_json_flat(&d.st, NULL, 0), n);
+	free(j);
+}
