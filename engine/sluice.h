@@ -104,11 +104,14 @@ void sluice_free(struct sluice *e);
 	X(srv_connects, THR, counter, "sluice_connects_total", "Connections opened to servers.", "Server connects") \
 	X(srv_connect_errors, THR, counter, "sluice_connect_errors_total", "Failed connections to servers.", "Server connect errors") \
 	X(srv_reuses, THR, counter, "sluice_connection_reuses_total", "Idle server connections reused.", "Server connection reuses") \
+	X(srv_conn_unclean, THR, counter, "sluice_server_connections_unclean_total", "Server connections closed instead of reused: bytes past their last response.", "Unclean server connections") \
 	X(retries, THR, counter, "sluice_retries_total", "Connection retries.", "Retries") \
 	X(redispatches, THR, counter, "sluice_redispatches_total", "Retries sent to another server.", "Redispatches") \
 	X(queued_now, SNAP, gauge, "sluice_queued_current", "Streams waiting in server or backend queues now.", "Queued now") \
 	X(queued_total, THR, counter, "sluice_queued_total", "Streams that had to queue for a server.", "Queued in total") \
 	X(queue_timeouts, THR, counter, "sluice_queue_timeouts_total", "Streams that timed out in a queue.", "Queue timeouts") \
+	X(buf_wait_timeouts, THR, counter, "sluice_buffer_wait_timeouts_total", "Requests answered 503 after waiting timeout queue for a buffer.", "Buffer wait timeouts") \
+	X(lingering_closes, THR, counter, "sluice_lingering_closes_total", "Client connections drained before closing, so the answer is not reset.", "Lingering closes") \
 	X(timeouts_client, THR, counter, "sluice_timeouts_total{kind=\"client\"}", "Timeouts by kind.", "Client timeouts") \
 	X(timeouts_server, THR, counter, "sluice_timeouts_total{kind=\"server\"}", "Timeouts by kind.", "Server timeouts") \
 	X(timeouts_connect, THR, counter, "sluice_timeouts_total{kind=\"connect\"}", "Timeouts by kind.", "Connect timeouts") \

@@ -312,6 +312,7 @@ static int stream_linger(struct stream *s)
 	chan_reset(s, &s->req);
 	chan_reset(s, &s->res);
 	conn_shut_wr(s->cli);
+	CNT_INC(s->tc, lingering_closes);
 	s->st = ST_LINGER;
 	s->linger_until = tc_now(s->tc) + fe_to(s)->client_ms;
 	stream_linger_drain(s);
@@ -416,7 +417,7 @@ static struct conn *srv_idle_take(struct thr_ctx *tc, struct server *srv)
 		 * price of never serving one client another's response. */
 		if (!(c->ep.flags & CF_RD_HUP) && conn_idle_alive(c))
 			return c;
-		eng_debug(tc->eng, "server connection %p: bytes past the last response, closed", (void *)c);
+		CNT_INC(tc, srv_conn_unclean);
 		conn_close(c);
 	}
 	return NULL;
@@ -444,7 +445,7 @@ static void srv_idle_put(struct thr_ctx *tc, struct conn *c)
 	struct srv_idle *il = &c->srv->idle[tc->tid];
 
 	if (!srv_conn_clean(c)) {
-		eng_debug(tc->eng, "server connection %p: bytes past the last response, closed", (void *)c);
+		CNT_INC(tc, srv_conn_unclean);
 		conn_close(c);
 		return;
 	}
@@ -863,6 +864,7 @@ static int stream_timeout(struct stream *s)
 		}
 		if (!s->log_pending)
 			stream_log_begin(s, NULL, NULL);
+		CNT_INC(tc, buf_wait_timeouts);
 		stream_fail(s, LOG_TC_RESOURCE, 503);
 		return 0;
 	}

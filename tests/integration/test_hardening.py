@@ -93,6 +93,7 @@ def test_h2_client_withholding_window_no_leak(ctx):
             with harness.RawConn(port, timeout=10) as c:
                 r = c.request("GET", "/next")
                 assert r.status == 200 and r.body == b"GOOD", (r.status, r.body)
+        assert pl.stats(port)["srv_conn_unclean"] >= 1
         assert proxy.stop() == 0
     finally:
         origin.close()

@@ -139,6 +139,7 @@ def test_queue_timeout_503_reaches_uploading_client(ctx):
         lines = log_lines(log, 2)
         mine = [ln for ln in lines if '"POST /sha256"' in ln]
         assert mine and " 503 " in mine[0] and " sQ " in mine[0], (limit, lines)
+        assert pl.stats(port)["lingering_closes"] >= 1
         assert proxy.stop() == 0
 
 
@@ -182,6 +183,7 @@ def test_head_waiting_for_buffer_is_not_idle(ctx):
         h.close()
     lines = log_lines(log, 1)
     assert any(" 503 " in ln and " RR " in ln for ln in lines), lines
+    assert pl.stats(port)["buf_wait_timeouts"] == 1
     assert proxy.stop() == 0
 
 
