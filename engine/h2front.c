@@ -6,9 +6,6 @@
 #include "engine/stream.h"
 #include "mux/h2.h"
 
-static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-#define H2_PREFACE_LEN (sizeof(h2_preface) - 1)
-
 struct h2front {
 	struct thr_ctx *tc;
 	struct frontend *fe;
@@ -34,10 +31,7 @@ void h2front_settings(const struct cfg_global *g, struct h2_settings *set)
 
 int h2front_is_preface(const char *p, size_t len, int *complete)
 {
-	size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
-
-	*complete = len >= H2_PREFACE_LEN;
-	return memcmp(p, h2_preface, n) == 0;
+	return h2_is_preface(p, len, complete);
 }
 
 /* new_stream callback: every HTTP/2 request becomes an engine stream. */

@@ -67,9 +67,26 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "mux/mux.h"
 #include "pool/pool.h"
 #include "sched/sched.h"
+
+/* The client connection preface (RFC 9113 3.4), without a terminating NUL. */
+#define H2_PREFACE     "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define H2_PREFACE_LEN (sizeof(H2_PREFACE) - 1)
+
+/* Returns non-zero if the <len> bytes at <p> may start an HTTP/2 client
+ * preface (all of them match it so far), and sets *complete when the whole
+ * preface is there. A pure check over bytes: it reads at most
+ * H2_PREFACE_LEN of them and consumes nothing. */
+static inline int h2_is_preface(const char *p, size_t len, int *complete)
+{
+	size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
+
+	*complete = len >= H2_PREFACE_LEN;
+	return memcmp(p, H2_PREFACE, n) == 0;
+}
 
 /* Connection settings. A zero field means the default shown. */
 struct h2_settings {

@@ -169,3 +169,19 @@ Test(h2_conform, increasing_ids_with_gaps_ok,
 	cr_expect_not(eof);
 	stop(h);
 }
+
+Test(h2_conform, preface_check, .description = "h2_is_preface: prefixes, the whole preface, mismatches")
+{
+	int complete;
+
+	cr_expect(h2_is_preface("", 0, &complete));
+	cr_expect_not(complete);
+	cr_expect(h2_is_preface("PRI * HT", 8, &complete));
+	cr_expect_not(complete);
+	cr_expect(h2_is_preface(preface, 24, &complete));
+	cr_expect(complete);
+	cr_expect(h2_is_preface("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0", 27, &complete));
+	cr_expect(complete);
+	cr_expect_not(h2_is_preface("GET / HTTP/1.1\r\n", 16, &complete));
+	cr_expect_not(h2_is_preface("PRI * HTTP/2.0\r\n\r\nSM\r\n\n", 23, &complete));
+}
