@@ -169,6 +169,8 @@ struct h2c_stats {
 	uint64_t streams_reset;   /* RST_STREAM sent or received */
 	uint64_t goaway_sent, goaway_recv;
 	uint64_t frames_in, frames_out;
+	uint64_t stream_frames_in; /* HEADERS and DATA received: what streams did
+	                            * (frames_in also counts PING, SETTINGS, ...) */
 	uint64_t dbuf_waits;      /* demux buffer refused: waited */
 	uint64_t mbuf_waits;      /* mux buffer refused: waited */
 	uint64_t mem_peak;        /* highest nghttp2 + stream-state bytes held */

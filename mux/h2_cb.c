@@ -308,6 +308,8 @@ static int cb_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void
 	int eos = !!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
 
 	c->st.frames_in++;
+	if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA)
+		c->st.stream_frames_in++;
 	switch (frame->hd.type) {
 	case NGHTTP2_HEADERS:
 		s = h2_stream(sess, frame->hd.stream_id);

@@ -185,3 +185,26 @@ Test(h2_conform, preface_check, .description = "h2_is_preface: prefixes, the who
 	cr_expect_not(h2_is_preface("GET / HTTP/1.1\r\n", 16, &complete));
 	cr_expect_not(h2_is_preface("PRI * HTTP/2.0\r\n\r\nSM\r\n\n", 23, &complete));
 }
+
+Test(h2_conform, stream_frames_count, .description = "stream_frames_in counts HEADERS and DATA, not PING or SETTINGS")
+{
+	struct h2h *h = start();
+	struct cli c;
+	struct h2c_stats st;
+	int i;
+
+	cr_assert_eq(cli_init(&c, h2h_fd(h)), 0);
+	cli_pump(&c, 100);
+	cr_assert_eq(nghttp2_submit_ping(c.sess, NGHTTP2_FLAG_NONE, NULL), 0);
+	cli_pump(&c, 100);
+	h2h_stats(h, &st);
+	cr_expect_geq(st.frames_in, 3);
+	cr_expect_eq(st.stream_frames_in, 0, "PING/SETTINGS counted as stream activity");
+	i = cli_request(&c, "POST", "/cl/1", 100, 1);
+	cr_expect_eq(cli_run(&c, 3000), 0);
+	cr_expect_eq(c.st[i].status, 200);
+	h2h_stats(h, &st);
+	cr_expect_geq(st.stream_frames_in, 2, "HEADERS + DATA: %llu", (unsigned long long)st.stream_frames_in);
+	cli_free(&c);
+	stop(h);
+}
