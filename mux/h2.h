@@ -7,7 +7,16 @@
  * a struct mux_ep (mux.h) handed to the engine through
  * h2_callbacks.new_stream; the engine's stream then reads the request in
  * HTTP/1.1 wire format with ep->ops->rcv_buf and writes the HTTP/1.1
- * response with ep->ops->snd_buf, exactly as it would on a socket.
+ * response with ep->ops->snd_buf, exactly as it would on a socket. A
+ * request whose host header names another authority than its :authority
+ * is malformed and reset (PROTOCOL_ERROR) before the engine sees it; a
+ * HEADERS opening a stream id below one already opened ends the connection
+ * (GOAWAY PROTOCOL_ERROR).
+ *
+ * A chunked HTTP/1.1 body given to snd_buf (either role) is decoded with
+ * the HTTP/1 body decoder (mux/h1.h, h1_chunk_framing): it is accepted or
+ * refused exactly as the HTTP/1 side would frame it; bad framing resets
+ * the stream.
  *
  * Client role (h2c_new_client): an h2c takes over a socket connecting to a
  * server and speaks HTTP/2 to it with an nghttp2 client session. The engine

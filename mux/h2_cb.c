@@ -52,7 +52,10 @@ static int h2s_reject(struct h2s *s, uint32_t code)
  * still knows as open or closed (trailers, possibly racing our
  * RST_STREAM) is left to nghttp2, which answers what is wrong with it; an
  * id it does not know, or knows only as idle, was never opened: opening
- * a higher stream implicitly closed it. */
+ * a higher stream implicitly closed it. Known limit: nghttp2 keeps closed
+ * streams only up to about the concurrent-stream limit, so trailers
+ * racing a reset of a stream closed longer ago than that also end the
+ * connection. */
 static int h2_lower_stream_id(nghttp2_session *sess, int32_t id)
 {
 	nghttp2_stream *st;

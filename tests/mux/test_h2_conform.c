@@ -208,3 +208,41 @@ Test(h2_conform, stream_frames_count, .description = "stream_frames_in counts HE
 	cli_free(&c);
 	stop(h);
 }
+
+Test(h2_conform, trailers_after_our_reset_ok,
+     .description = "DATA and trailers on stream 1, reset by us, after stream 3 opened: no connection error")
+{
+	struct h2h *h = start();
+	uint8_t buf[512];
+	size_t n;
+	int eof;
+	long code;
+
+	memcpy(buf, preface, 24);
+	n = 24 + raw_frame_hd(buf + 24, 0, NGHTTP2_SETTINGS, 0, 0);
+	/* POST / on stream 1 whose host differs from :authority: reset by us */
+	n += raw_frame_hd(buf + n, 14, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1);
+	memcpy(buf + n, "\x83\x86\x84\x01\x01x\x00\x04host\x01y", 14);  /* POST, http, /, x, host y */
+	n += 14;
+	n += get_headers(buf + n, 3);  /* a higher stream opens meanwhile */
+	cr_assert_eq(raw_write(h2h_fd(h), buf, n, 1000), n);
+	code = raw_read_goaway(h2h_fd(h), 200, &eof);  /* our RST_STREAM, the answer on 3 */
+	cr_assert_eq(code, -1, "GOAWAY code %ld on the malformed request", code);
+	cr_assert_not(eof);
+	/* the client had sent its body and trailers before it saw the reset */
+	n = raw_frame_hd(buf, 3, NGHTTP2_DATA, 0, 1);
+	memcpy(buf + n, "abc", 3);
+	n += 3;
+	n += raw_frame_hd(buf + n, 7, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_STREAM | NGHTTP2_FLAG_END_HEADERS, 1);
+	memcpy(buf + n, "\x00\x03x-t\x01" "1", 7);
+	n += 7;
+	n += get_headers(buf + n, 5);
+	cr_assert_eq(raw_write(h2h_fd(h), buf, n, 1000), n);
+	for (int i = 0; i < 200 && h2h_streams_done(h) < 2; i++)
+		usleep(5000);
+	cr_expect_eq(h2h_streams_done(h), 2, "streams 3 and 5 not both answered");
+	code = raw_read_goaway(h2h_fd(h), 300, &eof);
+	cr_expect_eq(code, -1, "GOAWAY code %ld", code);
+	cr_expect_not(eof);
+	stop(h);
+}
