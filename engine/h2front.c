@@ -6,9 +6,6 @@
 #include "engine/stream.h"
 #include "mux/h2.h"
 
-static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-#define H2_PREFACE_LEN (sizeof(h2_preface) - 1)
-
 struct h2front {
 	struct thr_ctx *tc;
 	struct frontend *fe;
@@ -18,6 +15,7 @@ struct h2front {
 	int closed_early;         /* the mux closed it during h2c_new() */
 	int shut_asked;           /* the idle timer already sent a GOAWAY */
 	uint64_t last_frames_in;
+	uint64_t last_stream_frames; /* stream_frames_in at the last idle check */
 	struct eng_list link;     /* in tc->h2fronts */
 	char peer[48];
 };
@@ -34,10 +32,7 @@ void h2front_settings(const struct cfg_global *g, struct h2_settings *set)
 
 int h2front_is_preface(const char *p, size_t len, int *complete)
 {
-	size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
-
-	*complete = len >= H2_PREFACE_LEN;
-	return memcmp(p, h2_preface, n) == 0;
+	return h2_is_preface(p, len, complete);
 }
 
 /* new_stream callback: every HTTP/2 request becomes an engine stream. */
@@ -95,7 +90,18 @@ static void h2front_closed(void *ctx)
 	h2front_free(f);
 }
 
-/* Idle timer: a connection that received no frame for a whole client
+/* Returns non-zero when <f> did something during the last idle period:
+ * received HEADERS or DATA, or, while a stream is open, any frame (the
+ * WINDOW_UPDATEs of a long download). Without a stream, PING, SETTINGS and
+ * WINDOW_UPDATE do not count, or a client pinging every few seconds would
+ * hold an empty connection forever. */
+static int h2front_active(const struct h2front *f, const struct h2c_stats *st)
+{
+	return st->stream_frames_in != f->last_stream_frames ||
+	       (h2c_nb_streams(f->h2c) && st->frames_in != f->last_frames_in);
+}
+
+/* Idle timer: a connection without stream activity for a whole client
  * timeout is asked to go away (open streams may still finish). */
 static void h2front_idle_cb(struct tasklet *t, unsigned reasons)
 {
@@ -105,7 +111,7 @@ static void h2front_idle_cb(struct tasklet *t, unsigned reasons)
 	if (!f->h2c)
 		return;
 	h2c_get_stats(f->h2c, &st);
-	if (st.frames_in == f->last_frames_in) {
+	if (!h2front_active(f, &st)) {
 		/* silent for a whole period: ask it to go away; silent for one
 		 * more (a stream that never completes keeps it open): close */
 		CNT_INC(f->tc, timeouts_client);
@@ -123,6 +129,7 @@ static void h2front_idle_cb(struct tasklet *t, unsigned reasons)
 		}
 	}
 	f->last_frames_in = st.frames_in;
+	f->last_stream_frames = st.stream_frames_in;
 	task_schedule(f->idle, tc_now(f->tc) + f->fe->cfg->t.client_ms);
 }
 

@@ -164,6 +164,22 @@ long h1_body_scan(struct h1_body *b, const char *p, size_t len);
  * start <ofs> bytes past its head (the ring may wrap). */
 long h1_body_scan_buf(struct h1_body *b, const struct buf *buf, size_t ofs);
 
+/* Decoding a chunked body for a peer that needs the payload itself (the
+ * HTTP/2 side, which re-frames it as DATA), with the same grammar as
+ * h1_body_scan(): both sides must agree on every framing byte, or a body
+ * could end in one place for one peer and elsewhere for another.
+ *
+ * h1_chunk_framing() moves the CHUNKED framing <b> over p[0..len) and stops
+ * before the first chunk-data byte, at the end of the message (b->done), or
+ * at the end of the input. Returns how many framing bytes it consumed, or
+ * H1_ERR_BAD (as h1_body_scan(); every later call fails). Trailers are
+ * checked and skipped. h1_chunk_data_left() then says how many chunk-data
+ * bytes come next (0 when not in chunk data); the caller takes up to that
+ * many and reports them with h1_chunk_data_took() before framing again. */
+long h1_chunk_framing(struct h1_body *b, const char *p, size_t len);
+uint64_t h1_chunk_data_left(const struct h1_body *b);
+void h1_chunk_data_took(struct h1_body *b, uint64_t n);
+
 /* Tells the framing that the peer closed. Returns 0 and sets b->done when
  * that ends the message properly (close-delimited or already done), else
  * H1_ERR_BAD (a truncated message). */

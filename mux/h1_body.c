@@ -90,9 +90,10 @@ static inline int h1_chunk_digit(struct h1_body *b, unsigned char c)
 	return 0;
 }
 
-/* Moves the chunked state machine over p[0..len). Returns how many bytes
- * belong to the message or H1_ERR_BAD. */
-static long h1_scan_chunked(struct h1_body *b, const char *p, size_t len)
+/* Moves the chunked state machine over p[0..len). With <framing_only>, it
+ * stops before chunk data instead of skipping it. Returns how many bytes
+ * belong to the message (were consumed) or H1_ERR_BAD. */
+static long h1_scan_chunked(struct h1_body *b, const char *p, size_t len, int framing_only)
 {
 	size_t i = 0;
 
@@ -101,6 +102,10 @@ static long h1_scan_chunked(struct h1_body *b, const char *p, size_t len)
 		int st = b->state;
 
 		if (st == H1_CS_DATA) {
+			if (framing_only) {
+				b->total += i;
+				return (long)i;
+			}
 			size_t n = len - i < b->left ? len - i : (size_t)b->left;
 
 			b->left -= n;
@@ -227,7 +232,7 @@ long h1_body_scan(struct h1_body *b, const char *p, size_t len)
 		b->done = b->left == 0;
 		return (long)n;
 	case H1_BODY_CHUNKED:
-		return h1_scan_chunked(b, p, len);
+		return h1_scan_chunked(b, p, len, 0);
 	case H1_BODY_CLOSE:
 		b->total += len;
 		return (long)len;
@@ -236,6 +241,32 @@ long h1_body_scan(struct h1_body *b, const char *p, size_t len)
 		b->done = 1;
 		return 0;
 	}
+}
+
+long h1_chunk_framing(struct h1_body *b, const char *p, size_t len)
+{
+	if (b->state == H1_CS_ERROR)
+		return H1_ERR_BAD;
+	if (b->done || b->mode != H1_BODY_CHUNKED)
+		return 0;
+	if (len > LONG_MAX)
+		len = LONG_MAX;
+	return h1_scan_chunked(b, p, len, 1);
+}
+
+uint64_t h1_chunk_data_left(const struct h1_body *b)
+{
+	return b->mode == H1_BODY_CHUNKED && b->state == H1_CS_DATA ? b->left : 0;
+}
+
+void h1_chunk_data_took(struct h1_body *b, uint64_t n)
+{
+	if (n > h1_chunk_data_left(b))
+		n = h1_chunk_data_left(b);  /* a caller bug must not wrap the count */
+	b->left -= n;
+	b->total += n;
+	if (b->state == H1_CS_DATA && !b->left)
+		b->state = H1_CS_DATA_CR;
 }
 
 long h1_body_scan_buf(struct h1_body *b, const struct buf *buf, size_t ofs)

@@ -7,7 +7,16 @@
  * a struct mux_ep (mux.h) handed to the engine through
  * h2_callbacks.new_stream; the engine's stream then reads the request in
  * HTTP/1.1 wire format with ep->ops->rcv_buf and writes the HTTP/1.1
- * response with ep->ops->snd_buf, exactly as it would on a socket.
+ * response with ep->ops->snd_buf, exactly as it would on a socket. A
+ * request whose host header names another authority than its :authority
+ * is malformed and reset (PROTOCOL_ERROR) before the engine sees it; a
+ * HEADERS opening a stream id below one already opened ends the connection
+ * (GOAWAY PROTOCOL_ERROR).
+ *
+ * A chunked HTTP/1.1 body given to snd_buf (either role) is decoded with
+ * the HTTP/1 body decoder (mux/h1.h, h1_chunk_framing): it is accepted or
+ * refused exactly as the HTTP/1 side would frame it; bad framing resets
+ * the stream.
  *
  * Client role (h2c_new_client): an h2c takes over a socket connecting to a
  * server and speaks HTTP/2 to it with an nghttp2 client session. The engine
@@ -67,9 +76,26 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "mux/mux.h"
 #include "pool/pool.h"
 #include "sched/sched.h"
+
+/* The client connection preface (RFC 9113 3.4), without a terminating NUL. */
+#define H2_PREFACE     "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define H2_PREFACE_LEN (sizeof(H2_PREFACE) - 1)
+
+/* Returns non-zero if the <len> bytes at <p> may start an HTTP/2 client
+ * preface (all of them match it so far), and sets *complete when the whole
+ * preface is there. A pure check over bytes: it reads at most
+ * H2_PREFACE_LEN of them and consumes nothing. */
+static inline int h2_is_preface(const char *p, size_t len, int *complete)
+{
+	size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
+
+	*complete = len >= H2_PREFACE_LEN;
+	return memcmp(p, H2_PREFACE, n) == 0;
+}
 
 /* Connection settings. A zero field means the default shown. */
 struct h2_settings {
@@ -152,6 +178,8 @@ struct h2c_stats {
 	uint64_t streams_reset;   /* RST_STREAM sent or received */
 	uint64_t goaway_sent, goaway_recv;
 	uint64_t frames_in, frames_out;
+	uint64_t stream_frames_in; /* HEADERS and DATA received: what streams did
+	                            * (frames_in also counts PING, SETTINGS, ...) */
 	uint64_t dbuf_waits;      /* demux buffer refused: waited */
 	uint64_t mbuf_waits;      /* mux buffer refused: waited */
 	uint64_t mem_peak;        /* highest nghttp2 + stream-state bytes held */

@@ -5,6 +5,7 @@
  * concerned. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include "mux/h2_int.h"
 
 /* Returns non-zero when the <nl> bytes at <n> spell the C string <s>. */
@@ -44,14 +45,40 @@ static int h2s_reject(struct h2s *s, uint32_t code)
 	return 0;
 }
 
-/* Counts frames and bounds header blocks: HEADERS plus its CONTINUATIONs
- * may not exceed the header list size we announced by more than a frame
- * (HPACK never makes a block much larger than the list it encodes). */
+/* Returns non-zero when a HEADERS frame on <id>, received in server role,
+ * would open a stream numerically lower than one the client already opened
+ * (RFC 9113 5.1.1: a connection error of type PROTOCOL_ERROR). nghttp2
+ * 1.52 ignores such a frame silently. A HEADERS on a lower id that nghttp2
+ * still knows as open or closed (trailers, possibly racing our
+ * RST_STREAM) is left to nghttp2, which answers what is wrong with it; an
+ * id it does not know, or knows only as idle, was never opened: opening
+ * a higher stream implicitly closed it. Known limit: nghttp2 keeps closed
+ * streams only up to about the concurrent-stream limit, so trailers
+ * racing a reset of a stream closed longer ago than that also end the
+ * connection. */
+static int h2_lower_stream_id(nghttp2_session *sess, int32_t id)
+{
+	nghttp2_stream *st;
+
+	if (id <= 0 || id > nghttp2_session_get_last_proc_stream_id(sess))
+		return 0;
+	st = nghttp2_session_find_stream(sess, id);
+	return !st || nghttp2_stream_get_state(st) == NGHTTP2_STREAM_STATE_IDLE;
+}
+
+/* Sees every frame header before nghttp2 handles the frame: bounds header
+ * blocks (HEADERS plus its CONTINUATIONs may not exceed the header list
+ * size we announced by more than a frame; HPACK never makes a block much
+ * larger than the list it encodes) and, in server role, ends the session
+ * with PROTOCOL_ERROR when a HEADERS opens a stream below the highest one
+ * opened (h2c_recv_failed turns the failure into that GOAWAY). */
 static int cb_begin_frame(nghttp2_session *sess, const nghttp2_frame_hd *hd, void *user)
 {
 	struct h2c *c = user;
 
 	if (hd->type == NGHTTP2_HEADERS) {
+		if (!(c->flags & H2C_CLIENT) && h2_lower_stream_id(sess, hd->stream_id))
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
 		c->hblock = hd->length;
 	} else if (hd->type == NGHTTP2_CONTINUATION) {
 		c->hblock += hd->length;
@@ -163,9 +190,16 @@ static int cb_header(nghttp2_session *sess, const nghttp2_frame *frame, const ui
 		if (!rv)
 			rv = h2_sb_add(c, &s->cookie, v, vl);
 	} else {
-		if (h2_is(n, nl, "host"))
+		if (h2_is(n, nl, "host")) {
+			/* RFC 9113 8.3.1: a host that names another authority
+			 * makes the request malformed; which of the two would
+			 * route it is exactly what peers disagree on. Pseudo-
+			 * headers come first (nghttp2 enforces it), so :authority
+			 * is known here. */
+			if (s->auth.len && (vl != s->auth.len || strncasecmp((const char *)v, s->auth.p, vl)))
+				return h2s_reject(s, NGHTTP2_PROTOCOL_ERROR);
 			s->flags |= H2S_HAS_HOST;
-		else if (h2_is(n, nl, "content-length"))
+		} else if (h2_is(n, nl, "content-length"))
 			s->flags |= H2S_HAS_CL;
 		if (h2_sb_add(c, &s->hdrs, n, nl) || h2_sb_add(c, &s->hdrs, ": ", 2) ||
 		    h2_sb_add(c, &s->hdrs, v, vl) || h2_sb_add(c, &s->hdrs, "\r\n", 2))
@@ -277,6 +311,8 @@ static int cb_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void
 	int eos = !!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
 
 	c->st.frames_in++;
+	if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA)
+		c->st.stream_frames_in++;
 	switch (frame->hd.type) {
 	case NGHTTP2_HEADERS:
 		s = h2_stream(sess, frame->hd.stream_id);

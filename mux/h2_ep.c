@@ -279,7 +279,7 @@ int h2s_submit_msg(struct h2s *s, const nghttp2_nv *nva, size_t nb, const struct
 	if (has_body) {
 		s->tx_mode = body->mode;
 		s->tx_left = body->mode == H1_BODY_LENGTH ? content_length : 0;
-		s->tx_ck = CK_SIZE;
+		s->tx_ck = *body;
 	}
 	if (c->flags & H2C_CLIENT) {
 		rv = nghttp2_submit_request(c->sess, NULL, nva, nb, has_body ? &prd : NULL, s);
@@ -349,83 +349,29 @@ static long h2s_take_head(struct h2s *s, struct buf *b, size_t max)
 	return r;
 }
 
-/* Returns the value of hex digit <ch>, or -1. */
-static int h2_hex(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = (char)(ch | 0x20);
-	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* Moves the chunk decoder of <s> by one framing byte <ch>. */
-static void h2s_ck_step(struct h2s *s, char ch)
-{
-	int v = h2_hex(ch);
-
-	switch (s->tx_ck) {
-	case CK_SIZE:
-		s->tx_ck = v < 0 ? CK_BAD : CK_SIZE_MORE;
-		s->tx_left = (uint64_t)(v < 0 ? 0 : v);
-		s->tx_digits = 1;
-		return;
-	case CK_SIZE_MORE:
-		if (v >= 0) {
-			if (++s->tx_digits > 15)
-				s->tx_ck = CK_BAD;
-			s->tx_left = s->tx_left * 16 + (uint64_t)v;
-			return;
-		}
-		if (ch == ';' || ch == ' ' || ch == '\t')
-			s->tx_ck = CK_EXT;
-		else if (ch == '\r')
-			s->tx_ck = CK_SIZE_LF;
-		else if (ch == '\n')
-			s->tx_ck = s->tx_left ? CK_DATA : CK_TRL_START;
-		else
-			s->tx_ck = CK_BAD;
-		return;
-	case CK_EXT:
-		if (ch == '\r')
-			s->tx_ck = CK_SIZE_LF;
-		else if (ch == '\n')
-			s->tx_ck = s->tx_left ? CK_DATA : CK_TRL_START;
-		return;
-	case CK_SIZE_LF:
-		s->tx_ck = ch != '\n' ? CK_BAD : s->tx_left ? CK_DATA : CK_TRL_START;
-		return;
-	case CK_DATA_CR:
-		s->tx_ck = ch == '\r' ? CK_DATA_LF : ch == '\n' ? CK_SIZE : CK_BAD;
-		return;
-	case CK_DATA_LF:
-		s->tx_ck = ch == '\n' ? CK_SIZE : CK_BAD;
-		return;
-	case CK_TRL_START:
-		s->tx_ck = ch == '\r' ? CK_END_LF : ch == '\n' ? CK_DONE : CK_TRL_LINE;
-		return;
-	case CK_TRL_LINE:
-		if (ch == '\n')
-			s->tx_ck = CK_TRL_START;
-		return;
-	case CK_END_LF:
-		s->tx_ck = ch == '\n' ? CK_DONE : CK_BAD;
-		return;
-	default:
-		return;
-	}
-}
-
 /* Consumes chunk framing from <b> (within the budget) until payload bytes
- * come, the body ends, or the bytes run out. Trailers are dropped. */
-static void h2s_ck_skip(struct h2s *s, struct buf *b)
+ * come, the body ends, or the bytes run out. The framing is read by the
+ * HTTP/1 body decoder (h1_chunk_framing), so that a chunked message is
+ * accepted or refused the same way whichever side it leaves on. Trailers
+ * are dropped. Returns 0, or -1 when the framing is bad. */
+static int h2s_ck_skip(struct h2s *s, struct buf *b)
 {
-	while (s->tx_budget && b_data(b) &&
-	       s->tx_ck != CK_DATA && s->tx_ck != CK_DONE && s->tx_ck != CK_BAD) {
-		h2s_ck_step(s, b_byte(b, 0));
-		b_del(b, 1);
-		s->tx_budget--;
-		s->tx_taken++;
+	while (s->tx_budget && b_data(b) && !s->tx_ck.done && !h1_chunk_data_left(&s->tx_ck)) {
+		size_t n = b_contig_data(b);
+		long r;
+
+		if (n > s->tx_budget)
+			n = s->tx_budget;
+		r = h1_chunk_framing(&s->tx_ck, b_head(b), n);
+		if (r < 0)
+			return -1;
+		b_del(b, (size_t)r);
+		s->tx_budget -= (size_t)r;
+		s->tx_taken += (size_t)r;
+		if ((size_t)r < n)
+			break;  /* chunk data or the end of the message is next */
 	}
+	return 0;
 }
 
 /* Moves <n> payload bytes from the stream's buffer into the frame at <out>. */
@@ -495,12 +441,14 @@ ssize_t h2s_data_read(nghttp2_session *sess, int32_t id, uint8_t *out, size_t le
 		return NGHTTP2_ERR_DEFERRED;
 	if (b && s->tx_mode == H1_BODY_CHUNKED) {
 		while (n < len) {
-			h2s_ck_skip(s, b);
-			if (s->tx_ck != CK_DATA)
-				break;
+			uint64_t left;
+
+			if (h2s_ck_skip(s, b) < 0)
+				return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+			left = h1_chunk_data_left(&s->tx_ck);
 			k = len - n;
-			if (k > s->tx_left)
-				k = (size_t)s->tx_left;
+			if (k > left)
+				k = (size_t)left;
 			if (k > s->tx_budget)
 				k = s->tx_budget;
 			if (k > b_data(b))
@@ -509,12 +457,10 @@ ssize_t h2s_data_read(nghttp2_session *sess, int32_t id, uint8_t *out, size_t le
 				break;
 			h2s_tx_copy(s, out + n, k);
 			n += k;
-			s->tx_left -= k;
-			if (!s->tx_left)
-				s->tx_ck = CK_DATA_CR;
+			h1_chunk_data_took(&s->tx_ck, k);
 		}
-		h2s_ck_skip(s, b);  /* may reach the last chunk in this call */
-		if (s->tx_ck == CK_BAD)
+		/* may reach the last chunk in this call */
+		if (h2s_ck_skip(s, b) < 0)
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	} else if (b) {
 		k = len < s->tx_budget ? len : s->tx_budget;
@@ -531,7 +477,7 @@ ssize_t h2s_data_read(nghttp2_session *sess, int32_t id, uint8_t *out, size_t le
 			s->tx_left -= k;
 	}
 	if ((s->tx_mode == H1_BODY_LENGTH && !s->tx_left) ||
-	    (s->tx_mode == H1_BODY_CHUNKED && s->tx_ck == CK_DONE) ||
+	    (s->tx_mode == H1_BODY_CHUNKED && s->tx_ck.done) ||
 	    (s->tx_mode == H1_BODY_CLOSE && (s->flags & H2S_TX_SHUT) && (!b || b_data(b) == n))) {
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
 		s->flags |= H2S_TX_DONE;

@@ -61,13 +61,6 @@ enum {
 	H2S_RX_NOBODY  = 1u << 20, /* client role: the response cannot have a body */
 };
 
-/* Chunked-body decoder states of the message we send (h2_ep.c): the
- * response in server role, the request in client role. */
-enum h2_ck {
-	CK_SIZE = 0, CK_SIZE_MORE, CK_EXT, CK_SIZE_LF, CK_DATA, CK_DATA_CR, CK_DATA_LF,
-	CK_TRL_START, CK_TRL_LINE, CK_END_LF, CK_DONE, CK_BAD
-};
-
 struct h2c;
 
 struct h2s {
@@ -100,9 +93,8 @@ struct h2s {
 	size_t        tx_budget;    /* bytes snd_buf may still take */
 	size_t        tx_taken;     /* bytes taken during this snd_buf */
 	enum h1_body_mode tx_mode;
-	uint64_t      tx_left;      /* LENGTH: payload left; CHUNKED: chunk bytes left */
-	enum h2_ck    tx_ck;
-	uint8_t       tx_digits;
+	uint64_t      tx_left;      /* LENGTH: payload left */
+	struct h1_body tx_ck;       /* CHUNKED: its framing, read by the HTTP/1 decoder */
 };
 
 struct h2c {

@@ -28,6 +28,8 @@ struct h2h {
 	struct h2c *c;              /* sched thread only; NULL once closed */
 	struct h2_settings set;
 	int hold_all;
+	const char *const *raw;
+	unsigned nb_raw;
 	pthread_mutex_t lock;       /* below */
 	int closed;
 	struct h2c_stats final;
@@ -183,10 +185,15 @@ static void fs_plan(struct fs *fs)
 	const char *sp = memchr(fs->req, ' ', fs->req_len);
 	int is_head = fs->req_len > 5 && !memcmp(fs->req, "HEAD ", 5);
 	const char *status = "200 OK";
+	unsigned idx;
 
 	if (sp)
 		sscanf(sp + 1, "%127s", path);
 	fs->mode = FS_CL;
+	if (sscanf(path, "/raw/%u", &idx) == 1 && idx < fs->h->nb_raw) {
+		h2h_gen_init(&fs->g, fs->h->raw[idx], 0, 0);
+		return;
+	}
 	if (sscanf(path, "/cl/%llu", &n) == 1)
 		fs->mode = FS_CL;
 	else if (sscanf(path, "/ch/%llu", &n) == 1)
@@ -429,6 +436,8 @@ struct h2h *h2h_start(const struct h2h_opts *o)
 	pthread_mutex_init(&h->lock, NULL);
 	h->set = o->set;
 	h->hold_all = o->hold_all;
+	h->raw = o->raw;
+	h->nb_raw = o->nb_raw;
 	h->pool = pool_create(&pc);
 	h->sched = sched_create(1);
 	if (!h->pool || !h->sched)

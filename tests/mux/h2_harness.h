@@ -11,6 +11,7 @@
  *   /100/N    100 Continue first, then as /cl/N
  *   /204      204, no body
  *   /hold     never read nor answered (until the connection dies)
+ *   /raw/N    the bytes of h2h_opts.raw[N], verbatim
  *   other     200, Content-Length: 5, "hello"
  * A HEAD request gets the head only (Content-Length kept).
  * The body pattern byte at offset i is h2h_pat(i).
@@ -29,6 +30,10 @@ struct h2h_opts {
 	size_t   bufsize;            /* 0 = 16384 */
 	struct h2_settings set;      /* zero fields = mux defaults */
 	int      hold_all;           /* fake streams neither read nor answer */
+	/* if set, a request for /raw/N (N < nb_raw) is answered with the
+	 * bytes of raw[N] exactly as given (head and body, any framing) */
+	const char *const *raw;
+	unsigned nb_raw;
 };
 
 struct h2h;
