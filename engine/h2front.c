@@ -30,11 +30,6 @@ void h2front_settings(const struct cfg_global *g, struct h2_settings *set)
 	};
 }
 
-int h2front_is_preface(const char *p, size_t len, int *complete)
-{
-	return h2_is_preface(p, len, complete);
-}
-
 /* new_stream callback: every HTTP/2 request becomes an engine stream. */
 static int h2front_new_stream(void *ctx, struct mux_ep *ep)
 {

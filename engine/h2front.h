@@ -24,11 +24,6 @@ void h2_count_closed(struct thr_ctx *tc, const struct h2c_stats *st);
  * the same for client and server connections. */
 void h2front_settings(const struct cfg_global *g, struct h2_settings *set);
 
-/* Returns non-zero if the <len> bytes at <p> may start an HTTP/2 preface,
- * and sets *complete when the whole preface is there. Kept for the callers
- * not moved yet: the check itself is h2_is_preface() (mux/h2.h). */
-int h2front_is_preface(const char *p, size_t len, int *complete);
-
 /* Takes over the accepted socket <fd> as an HTTP/2 connection of <fe>;
  * <pre>/<pre_len> are bytes already read from it. <peer> is the client's
  * address as text. Returns 0, or -1 (fd closed, connection uncounted). */

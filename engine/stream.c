@@ -30,6 +30,7 @@
 #include "engine/conn.h"
 #include "engine/h2front.h"
 #include "engine/stream_int.h"
+#include "mux/h2.h"
 
 static void stream_process(struct tasklet *t, unsigned reasons);
 static void stream_io(struct stream *s);
@@ -640,7 +641,7 @@ static int stream_parse_request(struct stream *s)
 	if (s->cli && !s->txn_count && !s->txn_active) {
 		int complete;
 
-		if (h2front_is_preface(b_head(b), b_data(b), &complete))
+		if (h2_is_preface(b_head(b), b_data(b), &complete))
 			return complete ? stream_upgrade_h2(s) : 0;
 	}
 	if (!s->txn_active) {
