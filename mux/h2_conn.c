@@ -673,32 +673,70 @@ static int h2c_feed(struct h2c *c)
 	return 0;
 }
 
-/* Returns the level the demux buffer is needed at, and sets the wait
- * entry to it unless it waits already. In client role the demux
- * reads responses, so it asks at response level. In server role: request
- * data normally, but
- * response level while a stream waits to send (a WINDOW_UPDATE lets its
- * response buffer drain) or waits for the rest of a request whose head it
- * took (its request buffer drains only with the body): at the lower level
- * the demux could starve behind the very buffers it would free. The demux
- * may use the reserve because it never holds its buffer while waiting for
- * another one: payload a stream does not take is stashed (h2c_recv). */
-static enum pool_crit h2c_dbuf_level(struct h2c *c)
+/* Returns the level the demux buffer is needed at now. In client role the
+ * demux reads responses, so it asks at response level. In server role:
+ * request data normally, but response level while a stream waits to send
+ * (a WINDOW_UPDATE lets its response buffer drain) or waits for the rest
+ * of a request whose head it took (its request buffer drains only with the
+ * body): at the lower level the demux could starve behind the very buffers
+ * it would free. The demux may use the reserve because it never holds its
+ * buffer while waiting for another one: payload a stream does not take is
+ * stashed (h2c_recv). */
+static enum pool_crit h2c_dbuf_need(const struct h2c *c)
 {
-	enum pool_crit crit = POOL_CRIT_REQUEST;
-	struct h2s *s;
+	const struct h2s *s;
 
 	if (c->flags & H2C_CLIENT)
-		crit = POOL_CRIT_RESPONSE;  /* a client demux reads responses */
-	for (s = c->streams; s && crit == POOL_CRIT_REQUEST; s = s->next)
+		return POOL_CRIT_RESPONSE;  /* a client demux reads responses */
+	for (s = c->streams; s; s = s->next)
 		if ((s->flags & H2S_TX_BLOCKED) ||
-		    (s->flags & (H2S_HEAD_DONE | H2S_RX_EOS | H2S_RELEASED)) == H2S_HEAD_DONE) {
-			crit = POOL_CRIT_RESPONSE;
-			break;
-		}
+		    (s->flags & (H2S_HEAD_DONE | H2S_RX_EOS | H2S_RELEASED)) == H2S_HEAD_DONE)
+			return POOL_CRIT_RESPONSE;
+	return POOL_CRIT_REQUEST;
+}
+
+/* Returns the level the demux buffer is needed at (h2c_dbuf_need), and
+ * sets the wait entry to it unless it waits already (h2c_dbuf_reeval
+ * moves a waiting entry up). */
+static enum pool_crit h2c_dbuf_level(struct h2c *c)
+{
+	enum pool_crit crit = h2c_dbuf_need(c);
+
 	if (c->dwait.crit != crit && pool_wait_state(&c->dwait) == POOL_WAIT_IDLE)
 		pool_wait_init(&c->dwait, c->tid, crit, h2c_buf_notify, c);
 	return crit;
+}
+
+/* Moves the demux's wait entry up when the level it is needed at rose
+ * while it waited, and wakes the connection tasklet. Called when a call
+ * into the mux ends (h2c_leave), since what raises the level happens in
+ * stream calls: a stream that took its request head and waits for the
+ * body, or one that blocked on a closed window, now waits for what the
+ * demux reads. Left waiting at the lower level, the demux could wait
+ * forever behind the reserve, and since its socket's edge was used up
+ * nothing else would make it read the DATA or WINDOW_UPDATE already
+ * there. A buffer handed over while we cancel is passed on by the cancel
+ * (another waiter or the pool gets it), never dropped; the subscription
+ * at the new level then queues behind more critical waiters as any other
+ * would (no barging). The woken tasklet takes the buffer if one came, or
+ * reads on into the small heap buffer (h2c_dbuf_small). A level that fell
+ * needs nothing: waiting higher than needed only serves the demux sooner. */
+static void h2c_dbuf_reeval(struct h2c *c)
+{
+	enum pool_crit crit;
+
+	if (c->flags & H2C_DEAD)
+		return;
+	/* cheap test first: the entry waits only under a buffer shortage */
+	if (c->dwait.crit >= POOL_CRIT_RESPONSE || pool_wait_state(&c->dwait) != POOL_WAIT_WAITING)
+		return;
+	crit = h2c_dbuf_need(c);
+	if (crit <= c->dwait.crit)
+		return;
+	pool_wait_cancel(c->pool, &c->dwait);
+	pool_wait_init(&c->dwait, c->tid, crit, h2c_buf_notify, c);
+	(void)pool_wait_subscribe(c->pool, &c->dwait);
+	h2c_wake(c);
 }
 
 /* Size of the heap demux buffer used when the pool refuses one while
@@ -827,8 +865,9 @@ void h2c_enter(struct h2c *c)
 	c->busy++;
 }
 
-/* Ends work on <c>: performs an abort asked meanwhile and frees a dead
- * connection with no stream left. <c> may be gone when this returns. */
+/* Ends work on <c>: performs an abort asked meanwhile, moves the demux's
+ * wait up if what the streams did meanwhile raised its level, and frees a
+ * dead connection with no stream left. <c> may be gone when this returns. */
 void h2c_leave(struct h2c *c)
 {
 	if (--c->busy)
@@ -840,6 +879,7 @@ void h2c_leave(struct h2c *c)
 		h2c_kill(c);
 		c->busy--;
 	}
+	h2c_dbuf_reeval(c);
 	h2c_maybe_free(c);
 }
 
