@@ -37,6 +37,7 @@ struct eng_counters {
 	uint64_t bad_requests, bad_responses, buf_waits;
 	uint64_t h2_conn_accepted, h2_conn_closed, h2_streams, h2_resets, h2_goaway_sent;
 	uint64_t h2_dbuf_waits, h2_mbuf_waits, h2_calm_kills;
+	uint64_t h2_heap_bytes;     /* gauge: heap held outside the pool by HTTP/2 connections */
 	uint64_t h2_srv_conn_opened, h2_srv_conn_closed, h2_srv_streams;
 };
 

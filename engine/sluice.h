@@ -83,6 +83,7 @@ struct sluice_stats {
 	 * counters); resets, GOAWAYs and buffer waits count both roles */
 	uint64_t h2_conn_accepted, h2_conn_current, h2_streams, h2_resets, h2_goaway_sent;
 	uint64_t h2_dbuf_waits, h2_mbuf_waits, h2_calm_kills;
+	uint64_t h2_heap_bytes;     /* heap held now outside the pool, both roles */
 	/* HTTP/2 server connections (`server ... proto h2`) and the request
 	 * streams opened on them */
 	uint64_t h2_srv_conn_opened, h2_srv_conn_current, h2_srv_streams;

@@ -47,6 +47,7 @@ static void stats_add_thread(const struct thr_ctx *tc, struct sluice_stats *o)
 	o->h2_dbuf_waits += RD(c->h2_dbuf_waits);
 	o->h2_mbuf_waits += RD(c->h2_mbuf_waits);
 	o->h2_calm_kills += RD(c->h2_calm_kills);
+	o->h2_heap_bytes += RD(c->h2_heap_bytes);
 	o->h2_srv_conn_opened += RD(c->h2_srv_conn_opened);
 	o->h2_srv_conn_current += RD(c->h2_srv_conn_opened) - RD(c->h2_srv_conn_closed);
 	o->h2_srv_streams += RD(c->h2_srv_streams);
@@ -110,7 +111,7 @@ int sluice_stats_json(const struct sluice *se, char *dst, unsigned room)
 		F(timeouts_connect) "," F(timeouts_http_request) "," F(bad_requests) ","
 		F(bad_responses) "," F(buf_waits) ","
 		F(h2_conn_accepted) "," F(h2_conn_current) "," F(h2_streams) "," F(h2_resets) ","
-		F(h2_goaway_sent) "," F(h2_dbuf_waits) "," F(h2_mbuf_waits) "," F(h2_calm_kills) ","
+		F(h2_goaway_sent) "," F(h2_dbuf_waits) "," F(h2_mbuf_waits) "," F(h2_calm_kills) "," F(h2_heap_bytes) ","
 		F(h2_srv_conn_opened) "," F(h2_srv_conn_current) "," F(h2_srv_streams) ","
 		F(pool_allocated) "," F(pool_peak_allocated) "," F(pool_in_use) "," F(pool_peak_in_use) ","
 		F(pool_allocs) "," F(pool_failed) "," F(pool_injected) "," F(pool_waiting) ","
@@ -128,7 +129,7 @@ int sluice_stats_json(const struct sluice *se, char *dst, unsigned room)
 		V(timeouts_connect), V(timeouts_http_request), V(bad_requests),
 		V(bad_responses), V(buf_waits),
 		V(h2_conn_accepted), V(h2_conn_current), V(h2_streams), V(h2_resets),
-		V(h2_goaway_sent), V(h2_dbuf_waits), V(h2_mbuf_waits), V(h2_calm_kills),
+		V(h2_goaway_sent), V(h2_dbuf_waits), V(h2_mbuf_waits), V(h2_calm_kills), V(h2_heap_bytes),
 		V(h2_srv_conn_opened), V(h2_srv_conn_current), V(h2_srv_streams),
 		V(pool_allocated), V(pool_peak_allocated), V(pool_in_use), V(pool_peak_in_use),
 		V(pool_allocs), V(pool_failed), V(pool_injected), V(pool_waiting),

@@ -36,10 +36,21 @@ static int h2_mem_admit(struct h2c *c, size_t n)
 	return 1;
 }
 
+/* Adds <d> (which may be negative) to the heap gauge of <c>, if any. One
+ * writer per gauge (the connections' thread): a relaxed load and store. */
+static void h2_mem_gauge(struct h2c *c, int64_t d)
+{
+	if (c->heap_gauge)
+		__atomic_store_n(c->heap_gauge,
+				 __atomic_load_n(c->heap_gauge, __ATOMIC_RELAXED) + (uint64_t)d,
+				 __ATOMIC_RELAXED);
+}
+
 /* Records <n> more bytes held by <c>. */
 static void h2_mem_grow(struct h2c *c, size_t n)
 {
 	c->mem_cur += n;
+	h2_mem_gauge(c, (int64_t)n);
 	if (c->mem_cur > c->st.mem_peak)
 		c->st.mem_peak = c->mem_cur;
 	if (c->mem_cur > c->mem_cap)
@@ -71,6 +82,7 @@ void h2_mem_free(struct h2c *c, void *p)
 		return;
 	h = (struct h2_mhdr *)p - 1;
 	c->mem_cur -= h->size;
+	h2_mem_gauge(c, -(int64_t)h->size);
 	free(h);
 }
 
@@ -94,6 +106,7 @@ static void *h2_mem_realloc(struct h2c *c, void *p, size_t n)
 		return NULL;
 	nh->size = n;
 	c->mem_cur -= old;
+	h2_mem_gauge(c, -(int64_t)old);
 	h2_mem_grow(c, n);
 	return nh + 1;
 }
@@ -999,8 +1012,12 @@ static void h2_settings_fill(struct h2_settings *set)
 		set->header_table_size = 4096;
 	if (!set->max_header_list_size)
 		set->max_header_list_size = 65536;
+	if (set->max_heap && (!set->mem_cap || set->mem_cap >= set->max_heap))
+		set->mem_cap = set->max_heap / 3 * 2;
 	if (!set->mem_cap)
 		set->mem_cap = 1u << 20;
+	if (!set->max_heap)
+		set->max_heap = set->mem_cap + set->mem_cap / 2 + 65536;
 }
 
 /* Sets up a connection on <fd> in the role given by <role_flags> (0 or
@@ -1028,8 +1045,9 @@ static struct h2c *h2c_create(struct sched_thread *thr, unsigned tid, struct poo
 	c->cb_ctx = cb_ctx;
 	c->mem_cap = set.mem_cap;
 	c->stash_free = set.mem_cap / 2;
-	/* room over the soft cap for the GOAWAY that ends the session */
-	c->mem_hard = set.mem_cap + set.mem_cap / 2 + 65536;
+	/* over the soft cap, room for the GOAWAY that ends the session */
+	c->mem_hard = set.max_heap;
+	c->heap_gauge = set.heap_gauge;
 	c->max_hdr_list = set.max_header_list_size;
 	tasklet_init(&c->tl, thr, h2c_io_cb, c);
 	pool_wait_init(&c->dwait, tid, POOL_CRIT_REQUEST, h2c_buf_notify, c);
@@ -1113,4 +1131,5 @@ void h2c_abort(struct h2c *c, uint32_t error_code)
 void h2c_get_stats(const struct h2c *c, struct h2c_stats *out)
 {
 	*out = c->st;
+	out->mem_now = c->mem_cur;
 }

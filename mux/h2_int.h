@@ -140,7 +140,11 @@ struct h2c {
 	unsigned      nb_held;      /* streams given to their owner and not released */
 	unsigned      nb_open;      /* client role: streams opened and not closed yet */
 
+	/* heap held outside the pool (h2_mem_alloc): now, the soft cap past
+	 * which the session ends with ENHANCE_YOUR_CALM, the hard cap no
+	 * allocation passes (h2_settings.max_heap), and where to count it */
 	size_t        mem_cur, mem_cap, mem_hard;
+	uint64_t     *heap_gauge;
 	size_t        hblock;       /* bytes of the header block being received */
 	uint32_t      max_hdr_list;
 

@@ -1,5 +1,6 @@
-/* test_h2_bufwait.c - the HTTP/2 demux's wait for a buffer follows the
- * level the connection needs it at.
+/* test_h2_bufwait.c - buffer discipline of the HTTP/2 mux: the demux's
+ * wait for a buffer follows the level the connection needs it at, and the
+ * heap a connection holds outside the pool is bounded and counted.
  *
  * The demux of a server-role connection asks for its buffer at request
  * level while no stream waits for what it reads, and at response level
@@ -216,10 +217,69 @@ static void test_window_blocked(void)
 	CHECK(h2h_stop(h) == 0, "buffers left in use");
 }
 
+/* The heap a connection holds outside the pool is counted on the gauge it
+ * was given (and nowhere else once it is gone) and bounded by max_heap:
+ * a client piling up header blocks is cut off with ENHANCE_YOUR_CALM
+ * before its connection holds more. */
+static void test_heap_cap_gauge(void)
+{
+	static uint64_t gauge;
+	struct h2h_opts o = { .hold_all = 1 };
+	static char big[8000];
+	struct h2c_stats st;
+	nghttp2_nv nva[5];
+	struct h2h *h;
+	struct cli c;
+	uint64_t g;
+	int i;
+
+	o.set.max_heap = 256 * 1024;
+	o.set.heap_gauge = &gauge;
+	h = h2h_start(&o);
+	if (!h) {
+		CHECK(0, "harness did not start");
+		return;
+	}
+	CHECK(cli_init(&c, h2h_fd(h)) == 0, "client");
+	cli_pump(&c, 50);
+	h2h_stats(h, &st);
+	g = __atomic_load_n(&gauge, __ATOMIC_RELAXED);
+	CHECK(g > 0 && g == st.mem_now, "gauge %llu, connection holds %llu",
+	      (unsigned long long)g, (unsigned long long)st.mem_now);
+
+	memset(big, 'v', sizeof(big) - 1);
+	for (i = 0; i < 60; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "x-big-%d", i);
+		nva[0] = (nghttp2_nv){ (uint8_t *)":method", (uint8_t *)"GET", 7, 3, 0 };
+		nva[1] = (nghttp2_nv){ (uint8_t *)":scheme", (uint8_t *)"http", 7, 4, 0 };
+		nva[2] = (nghttp2_nv){ (uint8_t *)":path", (uint8_t *)"/hold", 5, 5, 0 };
+		nva[3] = (nghttp2_nv){ (uint8_t *)":authority", (uint8_t *)"x", 10, 1, 0 };
+		nva[4] = (nghttp2_nv){ (uint8_t *)name, (uint8_t *)big, strlen(name), sizeof(big) - 1,
+				       NGHTTP2_NV_FLAG_NO_INDEX };
+		CHECK(nghttp2_submit_request(c.sess, NULL, nva, 5, NULL, NULL) > 0, "submit");
+	}
+	cli_pump(&c, 2000);
+	CHECK(c.goaway && c.goaway_code == NGHTTP2_ENHANCE_YOUR_CALM, "GOAWAY %d code %u",
+	      c.goaway, c.goaway_code);
+	h2h_stats(h, &st);
+	CHECK(st.calm_kills == 1, "calm kills %llu", (unsigned long long)st.calm_kills);
+	CHECK(st.mem_peak <= 256 * 1024, "peak %llu past max_heap", (unsigned long long)st.mem_peak);
+	CHECK(st.mem_peak > 256 * 1024 / 3 * 2, "peak %llu: the soft cap did not bite",
+	      (unsigned long long)st.mem_peak);
+	printf("heap cap 256 KiB: peak %llu bytes\n", (unsigned long long)st.mem_peak);
+	cli_free(&c);
+	CHECK(h2h_stop(h) == 0, "buffers left in use");
+	g = __atomic_load_n(&gauge, __ATOMIC_RELAXED);
+	CHECK(g == 0, "gauge %llu after the connection was freed", (unsigned long long)g);
+}
+
 int main(void)
 {
 	test_head_taken();
 	test_window_blocked();
+	test_heap_cap_gauge();
 	if (failures)
 		fprintf(stderr, "%d check(s) failed\n", failures);
 	else
