@@ -1050,8 +1050,8 @@ static void h2h_dump_fn(void *ctx, void *arg)
 		fprintf(stderr, "h2c closed\n");
 		return;
 	}
-	fprintf(stderr, "h2c flags %#x dbuf %s/%zu dwait %d(crit %d) mbuf %s/%zu mwait %d out_len %zu rx_s %d rx_len %zu "
-		"want r%d w%d conn-win %d\n", c->flags, b_is_null(&c->dbuf) ? "-" : "B", b_data(&c->dbuf),
+	fprintf(stderr, "h2c state %d flags %#x dbuf %s/%zu dwait %d(crit %d) mbuf %s/%zu mwait %d out_len %zu rx_s %d rx_len %zu "
+		"want r%d w%d conn-win %d\n", (int)c->state, c->flags, b_is_null(&c->dbuf) ? "-" : "B", b_data(&c->dbuf),
 		pool_wait_state(&c->dwait), c->dwait.crit, b_is_null(&c->mbuf) ? "-" : "B", b_data(&c->mbuf),
 		pool_wait_state(&c->mwait), c->out_len, c->rx_s ? c->rx_s->id : 0, c->rx_len,
 		nghttp2_session_want_read(c->sess), nghttp2_session_want_write(c->sess),
