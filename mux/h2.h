@@ -48,8 +48,10 @@
  * stall the connection until timeouts (see bench/RESULTS.md). Response bodies stay in the stream's buffer
  * until they fit in a DATA frame.
  *
- * All nghttp2 memory goes through an accounted allocator; past
- * h2_settings.mem_cap the session is ended with GOAWAY(ENHANCE_YOUR_CALM).
+ * All nghttp2 memory, and every other heap block the connection holds,
+ * goes through an accounted allocator; past h2_settings.mem_cap the
+ * session is ended with GOAWAY(ENHANCE_YOUR_CALM), and no allocation
+ * passes h2_settings.max_heap.
  *
  * Threading: an h2c and its endpoints live on one scheduler thread; every
  * function here and every ep op must be called on that thread.
