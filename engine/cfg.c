@@ -753,6 +753,14 @@ static int kw_h2_list(struct parser *p)
 	return 0;
 }
 
+/* The heap one HTTP/2 connection may hold outside the buffer pool; below
+ * 128 KiB nghttp2's own session would leave almost nothing for streams. */
+static int kw_h2_heap(struct parser *p)
+{
+	return want_words(p, 1, 1, "size") < 0 ? -1 :
+	       get_size(p, p->argv[1], "", 128 << 10, 1ull << 30, &p->c->g.h2_max_heap);
+}
+
 static int kw_grace(struct parser *p)
 {
 	return want_words(p, 1, 1, "time") < 0 ? -1 : get_time(p, p->argv[1], "", 0, &p->c->g.grace_ms);
@@ -1216,6 +1224,7 @@ static const struct keyword keywords[] = {
 	{ "tune.h2.initial-window-size",    SEC_GLOBAL, 0, kw_h2_window },
 	{ "tune.h2.header-table-size",      SEC_GLOBAL, 0, kw_h2_table },
 	{ "tune.h2.max-header-list-size",   SEC_GLOBAL, 0, kw_h2_list },
+	{ "tune.h2.max-heap-per-conn",      SEC_GLOBAL, 0, kw_h2_heap },
 	{ "grace",                          SEC_GLOBAL, 0, kw_grace },
 	{ "log",                            SEC_GLOBAL, 0, kw_global_log },
 	{ "daemon",                         SEC_GLOBAL, 0, kw_daemon },

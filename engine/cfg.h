@@ -137,6 +137,7 @@ struct cfg_global {
 	unsigned h2_max_streams;
 	uint32_t h2_init_window, h2_header_table;
 	uint32_t h2_max_header_list;      /* bufsize when not set */
+	uint64_t h2_max_heap;             /* tune.h2.max-heap-per-conn, 0: the mux's default */
 	uint32_t grace_ms;
 	char *log_target;                 /* "stderr", "stdout", a file path, or NULL */
 };

@@ -106,6 +106,7 @@ static struct h2back *h2back_connect(struct thr_ctx *tc, struct server *srv)
 	if (fd < 0)
 		goto fail;
 	h2front_settings(&tc->eng->cfg->g, &set);
+	set.heap_gauge = &tc->cnt.h2_heap_bytes;
 	b->tc = tc;
 	b->srv = srv;
 	task_init(b->idle, tc->thr, h2back_idle_cb, b);

@@ -27,6 +27,7 @@ void h2front_settings(const struct cfg_global *g, struct h2_settings *set)
 		.initial_window_size = g->h2_init_window,
 		.header_table_size = g->h2_header_table,
 		.max_header_list_size = g->h2_max_header_list,
+		.max_heap = (size_t)g->h2_max_heap,
 	};
 }
 
@@ -148,6 +149,7 @@ int h2front_accept(struct thr_ctx *tc, struct frontend *fe, int fd, const char *
 		return -1;
 	}
 	h2front_settings(g, &set);
+	set.heap_gauge = &tc->cnt.h2_heap_bytes;
 	f->tc = tc;
 	f->fe = fe;
 	snprintf(f->peer, sizeof(f->peer), "%s", peer ? peer : "");

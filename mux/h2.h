@@ -57,8 +57,10 @@
  * stall the connection until timeouts (see bench/RESULTS.md). Response bodies stay in the stream's buffer
  * until they fit in a DATA frame.
  *
- * All nghttp2 memory goes through an accounted allocator; past
- * h2_settings.mem_cap the session is ended with GOAWAY(ENHANCE_YOUR_CALM).
+ * All nghttp2 memory, and every other heap block the connection holds,
+ * goes through an accounted allocator; past h2_settings.mem_cap the
+ * session is ended with GOAWAY(ENHANCE_YOUR_CALM), and no allocation
+ * passes h2_settings.max_heap.
  *
  * Threading: an h2c and its endpoints live on one scheduler thread; every
  * function here and every ep op must be called on that thread.
@@ -103,7 +105,23 @@ struct h2_settings {
 	uint32_t initial_window_size;    /* 65535 */
 	uint32_t header_table_size;      /* 4096 */
 	uint32_t max_header_list_size;   /* 65536 */
-	size_t   mem_cap;                /* nghttp2 memory cap per connection: 1 MiB */
+	size_t   mem_cap;                /* nghttp2 memory cap per connection: 1 MiB, or
+	                                  * two thirds of max_heap when that is set */
+	/* Bound on the heap a connection holds outside the pool: nghttp2's
+	 * session and queued frames (output that leaves straight from nghttp2
+	 * memory included), stream state and request heads, stashed DATA
+	 * payload, the small demux buffer and pre-read bytes. No allocation
+	 * passes it; past mem_cap the session already ends with
+	 * GOAWAY(ENHANCE_YOUR_CALM), and the margin up to max_heap lets that
+	 * GOAWAY out. 0: mem_cap + mem_cap / 2 + 64 KiB (1.5 MiB + 64 KiB).
+	 * Pool buffers (demux, mux, the streams') are not part of it. */
+	size_t   max_heap;
+	/* Where to count the bytes the connection holds on that heap, or NULL:
+	 * a counter of the thread that runs the connection, which adds and
+	 * subtracts with relaxed atomic loads and stores (one writer), so
+	 * that other threads may read it. Several connections of a thread may
+	 * share one. Back to what it was once the connection is freed. */
+	uint64_t *heap_gauge;
 };
 
 struct h2_callbacks {
@@ -182,7 +200,8 @@ struct h2c_stats {
 	                            * (frames_in also counts PING, SETTINGS, ...) */
 	uint64_t dbuf_waits;      /* demux buffer refused: waited */
 	uint64_t mbuf_waits;      /* mux buffer refused: waited */
-	uint64_t mem_peak;        /* highest nghttp2 + stream-state bytes held */
+	uint64_t mem_peak;        /* highest heap bytes held (see h2_settings.max_heap) */
+	uint64_t mem_now;         /* heap bytes held now */
 	uint64_t calm_kills;      /* sessions ended with ENHANCE_YOUR_CALM */
 };
 

@@ -9,9 +9,13 @@
 #include <strings.h>
 #include "mux/h2_int.h"
 
-/* Connection states in which no new request stream may start. */
-#define H2C_NO_NEW (H2C_DEAD | H2C_GOAWAY_RX | H2C_CLOSING | H2C_TERMINATED | H2C_CALM | \
-		    H2C_ABORT_REQ | H2C_FATAL | H2C_SOCK_ERR | H2C_RD_EOF)
+/* Returns non-zero when no new request stream may start on <c>: it drains
+ * or ends, or is about to (an error cause or an abort is pending). */
+static int h2c_no_new(const struct h2c *c)
+{
+	return c->state >= H2C_DRAINING ||
+	       (c->flags & (H2C_CALM | H2C_ABORT_REQ | H2C_FATAL | H2C_SOCK_ERR | H2C_RD_EOF));
+}
 
 /* ---- connection ---- */
 
@@ -19,7 +23,7 @@ unsigned h2c_open_room(const struct h2c *c)
 {
 	uint32_t max;
 
-	if (!(c->flags & H2C_CLIENT) || (c->flags & H2C_NO_NEW) || !c->sess)
+	if (!(c->flags & H2C_CLIENT) || h2c_no_new(c) || !c->sess)
 		return 0;
 	max = nghttp2_session_get_remote_settings(c->sess, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 	return max > c->nb_open ? max - c->nb_open : 0;
@@ -38,7 +42,7 @@ struct mux_ep *h2c_open_stream(struct h2c *c)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (c->flags & H2C_NO_NEW) {
+	if (h2c_no_new(c)) {
 		errno = ENOTCONN;
 		return NULL;
 	}
@@ -54,7 +58,7 @@ struct mux_ep *h2c_open_stream(struct h2c *c)
 	memset(s, 0, sizeof(*s));
 	s->c = c;
 	s->ep.ops = &h2_ep_ops;
-	s->ep.flags = EP_ONE_TXN | ((c->flags & H2C_CONNECTING) ? EP_CONNECTING : EP_WR_READY);
+	s->ep.flags = EP_ONE_TXN | ((c->flags & H2C_SOCK_PENDING) ? EP_CONNECTING : EP_WR_READY);
 	s->meth = H1_M_OTHER;
 	s->flags = H2S_GIVEN | H2S_SLOT;
 	s->next = c->streams;
@@ -88,7 +92,7 @@ void h2c_goaway_received(struct h2c *c)
 {
 	struct h2s *s;
 
-	c->flags |= H2C_GOAWAY_RX;
+	h2c_advance(c, H2C_DRAINING);
 	for (s = c->streams; s; s = s->next)
 		if (!s->id)
 			h2s_set_error(s);

@@ -36,10 +36,21 @@ static int h2_mem_admit(struct h2c *c, size_t n)
 	return 1;
 }
 
+/* Adds <d> (which may be negative) to the heap gauge of <c>, if any. One
+ * writer per gauge (the connections' thread): a relaxed load and store. */
+static void h2_mem_gauge(struct h2c *c, int64_t d)
+{
+	if (c->heap_gauge)
+		__atomic_store_n(c->heap_gauge,
+				 __atomic_load_n(c->heap_gauge, __ATOMIC_RELAXED) + (uint64_t)d,
+				 __ATOMIC_RELAXED);
+}
+
 /* Records <n> more bytes held by <c>. */
 static void h2_mem_grow(struct h2c *c, size_t n)
 {
 	c->mem_cur += n;
+	h2_mem_gauge(c, (int64_t)n);
 	if (c->mem_cur > c->st.mem_peak)
 		c->st.mem_peak = c->mem_cur;
 	if (c->mem_cur > c->mem_cap)
@@ -71,6 +82,7 @@ void h2_mem_free(struct h2c *c, void *p)
 		return;
 	h = (struct h2_mhdr *)p - 1;
 	c->mem_cur -= h->size;
+	h2_mem_gauge(c, -(int64_t)h->size);
 	free(h);
 }
 
@@ -94,6 +106,7 @@ static void *h2_mem_realloc(struct h2c *c, void *p, size_t n)
 		return NULL;
 	nh->size = n;
 	c->mem_cur -= old;
+	h2_mem_gauge(c, -(int64_t)old);
 	h2_mem_grow(c, n);
 	return nh + 1;
 }
@@ -209,7 +222,7 @@ static void h2c_dbuf_release(struct h2c *c)
 /* Wakes the connection tasklet (demux resume, output to flush). */
 void h2c_wake(struct h2c *c)
 {
-	if (!(c->flags & H2C_DEAD))
+	if (c->state != H2C_CLOSED)
 		tasklet_wakeup(&c->tl, SCHED_R_WAKE);
 }
 
@@ -262,9 +275,9 @@ static void h2c_kill(struct h2c *c)
 {
 	struct h2s *s, *next;
 
-	if (c->flags & H2C_DEAD)
+	if (c->state == H2C_CLOSED)
 		return;
-	c->flags |= H2C_DEAD;
+	c->state = H2C_CLOSED;
 	/* after the cancels no notify can come, so the tasklet may die later */
 	pool_wait_cancel(c->pool, &c->dwait);
 	pool_wait_cancel(c->pool, &c->mwait);
@@ -295,7 +308,7 @@ static void h2c_kill(struct h2c *c)
  * if it is still queued. */
 static void h2c_maybe_free(struct h2c *c)
 {
-	if ((c->flags & H2C_DEAD) && !c->nb_streams && !c->busy)
+	if (c->state == H2C_CLOSED && !c->nb_streams && !c->busy)
 		tasklet_kill(&c->tl, 1);
 }
 
@@ -324,6 +337,30 @@ static void h2c_sock_recv(struct h2c *c)
 	}
 }
 
+/* What a send on the socket that took no byte means. */
+enum h2c_snd {
+	H2C_SND_RETRY,  /* interrupted by a signal: send again */
+	H2C_SND_FULL,   /* the socket takes no more now: H2C_WR_READY is cleared */
+	H2C_SND_FAILED, /* the socket failed: H2C_SOCK_ERR is set */
+};
+
+/* Classifies a send on the socket of <c> that returned <n> < 1 (errno set
+ * when negative) and updates the flags, the same way for the three send
+ * paths (mux buffer, DATA without copy, nghttp2's output). A stream
+ * socket never takes 0 of the bytes it is given without an error: 0 is
+ * a failure. */
+static enum h2c_snd h2c_snd_classify(struct h2c *c, ssize_t n)
+{
+	if (n < 0 && errno == EINTR)
+		return H2C_SND_RETRY;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		c->flags &= ~H2C_WR_READY;
+		return H2C_SND_FULL;
+	}
+	c->flags |= H2C_SOCK_ERR;
+	return H2C_SND_FAILED;
+}
+
 /* Sends what the mux buffer holds, as far as the socket takes it. */
 static void h2c_sock_send(struct h2c *c)
 {
@@ -338,16 +375,10 @@ static void h2c_sock_send(struct h2c *c)
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = iov[1].iov_len ? 2 : 1 };
 		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 
-		if (n > 0) {
+		if (n > 0)
 			b_del(b, (size_t)n);
-		} else if (n < 0 && errno == EINTR) {
-			continue;
-		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			c->flags &= ~H2C_WR_READY;
-		} else {
-			c->flags |= H2C_SOCK_ERR;
+		else if (h2c_snd_classify(c, n) == H2C_SND_FAILED)
 			break;
-		}
 	}
 }
 
@@ -414,17 +445,19 @@ static ssize_t h2c_sendv(struct h2c *c, const uint8_t *hd, const struct buf *src
 	mh.msg_iovlen = (size_t)h2_buf_iov(&c->mbuf, b_data(&c->mbuf), iov);
 	iov[mh.msg_iovlen++] = (struct iovec){ .iov_base = (void *)hd, .iov_len = 9 };
 	mh.msg_iovlen += (size_t)h2_buf_iov(src, len, iov + mh.msg_iovlen);
-	do {
+	for (;;) {
 		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-	} while (n < 0 && errno == EINTR);
-	if (n >= 0)
-		return n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		c->flags &= ~H2C_WR_READY;
-		return 0;
+		if (n > 0)
+			return n;
+		switch (h2c_snd_classify(c, n)) {
+		case H2C_SND_RETRY:
+			continue;
+		case H2C_SND_FULL:
+			return 0;
+		default:
+			return -1;
+		}
 	}
-	c->flags |= H2C_SOCK_ERR;
-	return -1;
 }
 
 /* Writes a DATA frame without nghttp2 copying its payload: header <hd>
@@ -504,10 +537,7 @@ static int h2c_send_direct(struct h2c *c)
 		if (n > 0) {
 			c->out_ptr += n;
 			c->out_len -= (size_t)n;
-		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			c->flags &= ~H2C_WR_READY;
-		} else if (!(n < 0 && errno == EINTR)) {
-			c->flags |= H2C_SOCK_ERR;
+		} else if (h2c_snd_classify(c, n) == H2C_SND_FAILED) {
 			return -1;
 		}
 	}
@@ -552,9 +582,9 @@ static void h2c_mbuf_idle(struct h2c *c)
  * session failed (flags say which). */
 static int h2c_emit(struct h2c *c, int flush)
 {
-	if (c->flags & (H2C_DEAD | H2C_FATAL | H2C_SOCK_ERR))
+	if (c->state == H2C_CLOSED || (c->flags & (H2C_FATAL | H2C_SOCK_ERR)))
 		return -1;
-	if (c->flags & H2C_CONNECTING)
+	if (c->flags & H2C_SOCK_PENDING)
 		return 0;  /* the preface and requests wait in nghttp2 */
 	for (;;) {
 		if (!b_empty(&c->mbuf) && (flush || b_full(&c->mbuf) || c->out_len)) {
@@ -620,9 +650,9 @@ unsigned h2c_wake_tx_all(struct h2c *c)
 /* Ends the session with GOAWAY(<code>) and stops reading. */
 static void h2c_terminate(struct h2c *c, uint32_t code)
 {
-	if (c->flags & H2C_TERMINATED)
+	if (c->state >= H2C_TERMINATED)
 		return;
-	c->flags |= H2C_TERMINATED;
+	c->state = H2C_TERMINATED;
 	if (code == NGHTTP2_ENHANCE_YOUR_CALM)
 		c->st.calm_kills++;
 	if (nghttp2_session_terminate_session(c->sess, code) < 0)
@@ -644,7 +674,7 @@ static void h2c_recv_failed(struct h2c *c, ssize_t err)
 		c->flags |= H2C_FATAL;
 	else
 		h2c_terminate(c, NGHTTP2_PROTOCOL_ERROR);
-	c->flags |= H2C_TERMINATED;
+	h2c_advance(c, H2C_TERMINATED);
 }
 
 /* Feeds the demux buffer to nghttp2 (an empty feed ends a DATA frame the
@@ -673,32 +703,70 @@ static int h2c_feed(struct h2c *c)
 	return 0;
 }
 
-/* Returns the level the demux buffer is needed at, and sets the wait
- * entry to it unless it waits already. In client role the demux
- * reads responses, so it asks at response level. In server role: request
- * data normally, but
- * response level while a stream waits to send (a WINDOW_UPDATE lets its
- * response buffer drain) or waits for the rest of a request whose head it
- * took (its request buffer drains only with the body): at the lower level
- * the demux could starve behind the very buffers it would free. The demux
- * may use the reserve because it never holds its buffer while waiting for
- * another one: payload a stream does not take is stashed (h2c_recv). */
-static enum pool_crit h2c_dbuf_level(struct h2c *c)
+/* Returns the level the demux buffer is needed at now. In client role the
+ * demux reads responses, so it asks at response level. In server role:
+ * request data normally, but response level while a stream waits to send
+ * (a WINDOW_UPDATE lets its response buffer drain) or waits for the rest
+ * of a request whose head it took (its request buffer drains only with the
+ * body): at the lower level the demux could starve behind the very buffers
+ * it would free. The demux may use the reserve because it never holds its
+ * buffer while waiting for another one: payload a stream does not take is
+ * stashed (h2c_recv). */
+static enum pool_crit h2c_dbuf_need(const struct h2c *c)
 {
-	enum pool_crit crit = POOL_CRIT_REQUEST;
-	struct h2s *s;
+	const struct h2s *s;
 
 	if (c->flags & H2C_CLIENT)
-		crit = POOL_CRIT_RESPONSE;  /* a client demux reads responses */
-	for (s = c->streams; s && crit == POOL_CRIT_REQUEST; s = s->next)
+		return POOL_CRIT_RESPONSE;  /* a client demux reads responses */
+	for (s = c->streams; s; s = s->next)
 		if ((s->flags & H2S_TX_BLOCKED) ||
-		    (s->flags & (H2S_HEAD_DONE | H2S_RX_EOS | H2S_RELEASED)) == H2S_HEAD_DONE) {
-			crit = POOL_CRIT_RESPONSE;
-			break;
-		}
+		    (s->flags & (H2S_HEAD_DONE | H2S_RX_EOS | H2S_RELEASED)) == H2S_HEAD_DONE)
+			return POOL_CRIT_RESPONSE;
+	return POOL_CRIT_REQUEST;
+}
+
+/* Returns the level the demux buffer is needed at (h2c_dbuf_need), and
+ * sets the wait entry to it unless it waits already (h2c_dbuf_reeval
+ * moves a waiting entry up). */
+static enum pool_crit h2c_dbuf_level(struct h2c *c)
+{
+	enum pool_crit crit = h2c_dbuf_need(c);
+
 	if (c->dwait.crit != crit && pool_wait_state(&c->dwait) == POOL_WAIT_IDLE)
 		pool_wait_init(&c->dwait, c->tid, crit, h2c_buf_notify, c);
 	return crit;
+}
+
+/* Moves the demux's wait entry up when the level it is needed at rose
+ * while it waited, and wakes the connection tasklet. Called when a call
+ * into the mux ends (h2c_leave), since what raises the level happens in
+ * stream calls: a stream that took its request head and waits for the
+ * body, or one that blocked on a closed window, now waits for what the
+ * demux reads. Left waiting at the lower level, the demux could wait
+ * forever behind the reserve, and since its socket's edge was used up
+ * nothing else would make it read the DATA or WINDOW_UPDATE already
+ * there. A buffer handed over while we cancel is passed on by the cancel
+ * (another waiter or the pool gets it), never dropped; the subscription
+ * at the new level then queues behind more critical waiters as any other
+ * would (no barging). The woken tasklet takes the buffer if one came, or
+ * reads on into the small heap buffer (h2c_dbuf_small). A level that fell
+ * needs nothing: waiting higher than needed only serves the demux sooner. */
+static void h2c_dbuf_reeval(struct h2c *c)
+{
+	enum pool_crit crit;
+
+	if (c->state == H2C_CLOSED)
+		return;
+	/* cheap test first: the entry waits only under a buffer shortage */
+	if (c->dwait.crit >= POOL_CRIT_RESPONSE || pool_wait_state(&c->dwait) != POOL_WAIT_WAITING)
+		return;
+	crit = h2c_dbuf_need(c);
+	if (crit <= c->dwait.crit)
+		return;
+	pool_wait_cancel(c->pool, &c->dwait);
+	pool_wait_init(&c->dwait, c->tid, crit, h2c_buf_notify, c);
+	(void)pool_wait_subscribe(c->pool, &c->dwait);
+	h2c_wake(c);
 }
 
 /* Size of the heap demux buffer used when the pool refuses one while
@@ -739,7 +807,7 @@ static void h2c_recv(struct h2c *c)
 	int rounds = 0;
 
 	for (;;) {
-		if (c->flags & (H2C_DEAD | H2C_FATAL | H2C_TERMINATED | H2C_CONNECTING))
+		if (c->state >= H2C_TERMINATED || (c->flags & (H2C_FATAL | H2C_SOCK_PENDING)))
 			break;
 		if (c->rx_s) {
 			/* The payload in dbuf waits for its stream, which was
@@ -791,11 +859,11 @@ static void h2c_recv(struct h2c *c)
  * and closes when the session is over or the socket failed. */
 void h2c_after_io(struct h2c *c)
 {
-	if (c->flags & H2C_DEAD)
+	if (c->state == H2C_CLOSED)
 		return;
 	if (c->flags & H2C_CALM)
 		h2c_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM);
-	if (h2c_send(c) == 0 && (c->flags & H2C_CALM) && !(c->flags & H2C_TERMINATED)) {
+	if (h2c_send(c) == 0 && (c->flags & H2C_CALM) && c->state < H2C_TERMINATED) {
 		h2c_terminate(c, NGHTTP2_ENHANCE_YOUR_CALM);
 		(void)h2c_send(c);
 	}
@@ -813,7 +881,7 @@ void h2c_after_io(struct h2c *c)
  * this turn at once; a limit crossed or a failure is handled at once. */
 void h2c_after_stream(struct h2c *c)
 {
-	if (c->flags & (H2C_DEAD | H2C_CALM | H2C_FATAL | H2C_SOCK_ERR | H2C_RD_EOF)) {
+	if (c->state == H2C_CLOSED || (c->flags & (H2C_CALM | H2C_FATAL | H2C_SOCK_ERR | H2C_RD_EOF))) {
 		h2c_after_io(c);
 		return;
 	}
@@ -827,19 +895,21 @@ void h2c_enter(struct h2c *c)
 	c->busy++;
 }
 
-/* Ends work on <c>: performs an abort asked meanwhile and frees a dead
- * connection with no stream left. <c> may be gone when this returns. */
+/* Ends work on <c>: performs an abort asked meanwhile, moves the demux's
+ * wait up if what the streams did meanwhile raised its level, and frees a
+ * dead connection with no stream left. <c> may be gone when this returns. */
 void h2c_leave(struct h2c *c)
 {
 	if (--c->busy)
 		return;
-	if ((c->flags & (H2C_ABORT_REQ | H2C_DEAD)) == H2C_ABORT_REQ) {
+	if ((c->flags & H2C_ABORT_REQ) && c->state != H2C_CLOSED) {
 		c->busy++;
 		h2c_terminate(c, c->abort_code);
 		(void)h2c_send(c);
 		h2c_kill(c);
 		c->busy--;
 	}
+	h2c_dbuf_reeval(c);
 	h2c_maybe_free(c);
 }
 
@@ -862,17 +932,18 @@ static void h2c_io_cb(struct tasklet *t, unsigned reasons)
 {
 	struct h2c *c = t->ctx;
 
-	if (c->flags & H2C_DEAD)
+	if (c->state == H2C_CLOSED)
 		return;
-	if (c->flags & H2C_CONNECTING) {
+	if (c->flags & H2C_SOCK_PENDING) {
 		/* only the socket's first readiness tells how connect() ended */
 		if (!(reasons & (SCHED_R_WRITE | SCHED_R_HUP | SCHED_R_READ | SCHED_R_RDHUP)))
 			return;
-		c->flags &= ~H2C_CONNECTING;
+		c->flags &= ~H2C_SOCK_PENDING;
 		if (h2c_connect_result(c) < 0) {
 			c->flags |= H2C_SOCK_ERR;
 		} else {
 			c->flags |= H2C_RD_READY | H2C_WR_READY;
+			h2c_advance(c, H2C_OPEN);  /* unless shut down meanwhile */
 			h2c_connected(c);
 		}
 	}
@@ -959,12 +1030,16 @@ static void h2_settings_fill(struct h2_settings *set)
 		set->header_table_size = 4096;
 	if (!set->max_header_list_size)
 		set->max_header_list_size = 65536;
+	if (set->max_heap && (!set->mem_cap || set->mem_cap >= set->max_heap))
+		set->mem_cap = set->max_heap / 3 * 2;
 	if (!set->mem_cap)
 		set->mem_cap = 1u << 20;
+	if (!set->max_heap)
+		set->max_heap = set->mem_cap + set->mem_cap / 2 + 65536;
 }
 
 /* Sets up a connection on <fd> in the role given by <role_flags> (0 or
- * H2C_CLIENT | H2C_CONNECTING), with <pre_len> pre-read bytes at <pre>.
+ * H2C_CLIENT | H2C_SOCK_PENDING), with <pre_len> pre-read bytes at <pre>.
  * Returns it, or NULL with errno set and <fd> left open. */
 static struct h2c *h2c_create(struct sched_thread *thr, unsigned tid, struct pool *pool, int fd,
 			      unsigned role_flags, const char *pre, size_t pre_len,
@@ -984,12 +1059,14 @@ static struct h2c *h2c_create(struct sched_thread *thr, unsigned tid, struct poo
 	c->pool = pool;
 	c->fd = fd;
 	c->flags = role_flags;
+	c->state = (role_flags & H2C_SOCK_PENDING) ? H2C_CONNECTING : H2C_OPEN;
 	c->cb = *cb;
 	c->cb_ctx = cb_ctx;
 	c->mem_cap = set.mem_cap;
 	c->stash_free = set.mem_cap / 2;
-	/* room over the soft cap for the GOAWAY that ends the session */
-	c->mem_hard = set.mem_cap + set.mem_cap / 2 + 65536;
+	/* over the soft cap, room for the GOAWAY that ends the session */
+	c->mem_hard = set.max_heap;
+	c->heap_gauge = set.heap_gauge;
 	c->max_hdr_list = set.max_header_list_size;
 	tasklet_init(&c->tl, thr, h2c_io_cb, c);
 	pool_wait_init(&c->dwait, tid, POOL_CRIT_REQUEST, h2c_buf_notify, c);
@@ -1013,7 +1090,7 @@ static struct h2c *h2c_create(struct sched_thread *thr, unsigned tid, struct poo
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (sched_fd_add(&c->tl, fd) < 0)
 		goto fail;  /* errno set */
-	if (!(c->flags & H2C_CONNECTING)) {
+	if (!(c->flags & H2C_SOCK_PENDING)) {
 		c->flags |= H2C_RD_READY | H2C_WR_READY;
 		tasklet_wakeup(&c->tl, SCHED_R_WAKE);
 	}
@@ -1041,14 +1118,14 @@ struct h2c *h2c_new_client(struct sched_thread *thr, unsigned tid, struct pool *
 			   const struct h2_settings *set, const struct h2_callbacks *cb,
 			   void *cb_ctx)
 {
-	return h2c_create(thr, tid, pool, fd, H2C_CLIENT | H2C_CONNECTING, NULL, 0, set, cb, cb_ctx);
+	return h2c_create(thr, tid, pool, fd, H2C_CLIENT | H2C_SOCK_PENDING, NULL, 0, set, cb, cb_ctx);
 }
 
 void h2c_shutdown(struct h2c *c)
 {
-	if (c->flags & H2C_DEAD)
+	if (c->state == H2C_CLOSED)
 		return;
-	c->flags |= H2C_CLOSING;
+	h2c_advance(c, H2C_DRAINING);
 	h2c_enter(c);
 	(void)nghttp2_submit_goaway(c->sess, NGHTTP2_FLAG_NONE,
 				    nghttp2_session_get_last_proc_stream_id(c->sess),
@@ -1062,7 +1139,7 @@ void h2c_shutdown(struct h2c *c)
 
 void h2c_abort(struct h2c *c, uint32_t error_code)
 {
-	if (c->flags & H2C_DEAD)
+	if (c->state == H2C_CLOSED)
 		return;
 	c->flags |= H2C_ABORT_REQ;
 	c->abort_code = error_code;
@@ -1073,4 +1150,5 @@ void h2c_abort(struct h2c *c, uint32_t error_code)
 void h2c_get_stats(const struct h2c *c, struct h2c_stats *out)
 {
 	*out = c->st;
+	out->mem_now = c->mem_cur;
 }

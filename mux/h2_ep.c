@@ -503,9 +503,9 @@ static size_t h2_snd_buf(struct mux_ep *ep, struct buf *b, size_t max)
 	h2c_enter(c);
 	if (max > b_data(b))
 		max = b_data(b);
-	if ((c->flags & H2C_DEAD) || (ep->flags & EP_ERROR) || (s->flags & (H2S_CLOSED | H2S_TX_DONE)))
+	if (c->state == H2C_CLOSED || (ep->flags & EP_ERROR) || (s->flags & (H2S_CLOSED | H2S_TX_DONE)))
 		goto out;
-	if ((c->flags & (H2C_GOAWAY_RX | H2C_CLOSING)) && !(s->flags & H2S_TX_HEAD)) {
+	if (c->state >= H2C_DRAINING && !(s->flags & H2S_TX_HEAD)) {
 		/* client role: no new request may start any more */
 		h2s_set_error(s);
 		goto out;
@@ -558,7 +558,7 @@ static void h2_shut_wr(struct mux_ep *ep)
 	if (c->flags & H2C_CLIENT)
 		return;
 	s->flags |= H2S_TX_SHUT;
-	if ((c->flags & H2C_DEAD) || (s->flags & (H2S_CLOSED | H2S_TX_DONE)))
+	if (c->state == H2C_CLOSED || (s->flags & (H2S_CLOSED | H2S_TX_DONE)))
 		return;
 	h2c_enter(c);
 	if (!(s->flags & H2S_TX_HEAD))
@@ -594,7 +594,7 @@ static void h2_release(struct mux_ep *ep)
 	s->flags |= H2S_RELEASED;
 	s->ep.owner = NULL;
 	c->nb_held--;
-	if ((c->flags & H2C_DEAD) || (s->flags & H2S_CLOSED) || (client && !s->id)) {
+	if (c->state == H2C_CLOSED || (s->flags & H2S_CLOSED) || (client && !s->id)) {
 		h2s_unlink_free(s);
 		goto out;
 	}

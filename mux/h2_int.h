@@ -8,25 +8,45 @@
 #include "mux/h1.h"
 #include "mux/h2.h"
 
+/* The life of a connection (h2c.state). It only moves forward, and may
+ * skip states: a connection shut down while its socket still connects
+ * goes from CONNECTING to DRAINING, its socket flagged H2C_SOCK_PENDING
+ * until connect() reports. Why a connection ends (error causes) and what
+ * its socket can do (readiness) are flags, apart from it. */
+enum h2c_state {
+	H2C_CONNECTING = 0, /* client role: connect() not finished, nothing sent yet */
+	H2C_OPEN,           /* streams may start */
+	H2C_DRAINING,       /* a GOAWAY went either way (h2c_shutdown, or the peer's):
+	                     * open streams finish, none starts */
+	H2C_TERMINATED,     /* the session was ended (nghttp2_session_terminate_session):
+	                     * nothing more is read, the GOAWAY is flushed, then close */
+	H2C_CLOSED,         /* socket closed, session deleted: only waits for the
+	                     * streams' release to be freed */
+};
+
+/* Moves <c> to state <st> unless it is there or further already. */
+#define h2c_advance(c, st) do { if ((c)->state < (st)) (c)->state = (st); } while (0)
+
 /* h2c.flags */
 enum {
-	H2C_RD_READY  = 1u << 0,  /* the socket may have bytes to read */
-	H2C_WR_READY  = 1u << 1,  /* the socket may take bytes */
-	H2C_RD_HUP    = 1u << 2,  /* the peer shut its side: read on to EOF */
-	H2C_RD_EOF    = 1u << 3,  /* recv() returned 0 */
-	H2C_SOCK_ERR  = 1u << 4,  /* the socket failed */
-	H2C_DEAD      = 1u << 5,  /* closed: session deleted, fd closed */
-	H2C_CALM      = 1u << 6,  /* a limit was crossed: end with ENHANCE_YOUR_CALM */
-	H2C_TERMINATED= 1u << 7,  /* terminate_session() was called */
-	H2C_DBUF_HEAP = 1u << 8,  /* dbuf is a heap copy of the engine's pre-read bytes */
-	H2C_ABORT_REQ = 1u << 9,  /* h2c_abort() asked while busy: done on leave */
-	H2C_FATAL     = 1u << 10, /* the session is unusable: close without flushing */
-	H2C_MBUF_KEPT = 1u << 11, /* an empty mbuf is kept one turn for the woken streams */
-	H2C_RX_GRACE  = 1u << 12, /* the paused payload's stream had its turn to take it */
-	H2C_CLIENT    = 1u << 13, /* client role: we send requests, the peer is a server */
-	H2C_CONNECTING= 1u << 14, /* client role: connect() not finished yet */
-	H2C_GOAWAY_RX = 1u << 15, /* the peer sent GOAWAY: no new stream */
-	H2C_CLOSING   = 1u << 16, /* h2c_shutdown() was called: no new stream */
+	/* socket readiness (like an edge-triggered socket's) */
+	H2C_RD_READY    = 1u << 0,  /* the socket may have bytes to read */
+	H2C_WR_READY    = 1u << 1,  /* the socket may take bytes */
+	H2C_RD_HUP      = 1u << 2,  /* the peer shut its side: read on to EOF */
+	H2C_RD_EOF      = 1u << 3,  /* recv() returned 0 */
+	H2C_SOCK_PENDING= 1u << 4,  /* client role: connect() has not reported how it
+	                             * ended: nothing is read or sent before */
+	/* error causes: the connection closes (h2c_after_io) */
+	H2C_SOCK_ERR    = 1u << 5,  /* the socket failed */
+	H2C_CALM        = 1u << 6,  /* a limit was crossed: end with ENHANCE_YOUR_CALM */
+	H2C_FATAL       = 1u << 7,  /* the session is unusable: close without flushing */
+	/* requests and buffer bookkeeping */
+	H2C_ABORT_REQ   = 1u << 8,  /* h2c_abort() asked while busy: done on leave */
+	H2C_DBUF_HEAP   = 1u << 9,  /* dbuf is on the heap (pre-read bytes, small dbuf) */
+	H2C_MBUF_KEPT   = 1u << 10, /* an empty mbuf is kept one turn for the woken streams */
+	H2C_RX_GRACE    = 1u << 11, /* the paused payload's stream had its turn to take it */
+	/* role */
+	H2C_CLIENT      = 1u << 12, /* client role: we send requests, the peer is a server */
 };
 
 
@@ -104,6 +124,7 @@ struct h2c {
 	struct pool  *pool;
 	unsigned      tid;
 	int           fd;
+	enum h2c_state state;
 	unsigned      flags;        /* H2C_* */
 	unsigned      busy;         /* nesting of entry points: c is freed only at 0 */
 	uint32_t      abort_code;   /* for H2C_ABORT_REQ */
@@ -132,7 +153,11 @@ struct h2c {
 	unsigned      nb_held;      /* streams given to their owner and not released */
 	unsigned      nb_open;      /* client role: streams opened and not closed yet */
 
+	/* heap held outside the pool (h2_mem_alloc): now, the soft cap past
+	 * which the session ends with ENHANCE_YOUR_CALM, the hard cap no
+	 * allocation passes (h2_settings.max_heap), and where to count it */
 	size_t        mem_cur, mem_cap, mem_hard;
+	uint64_t     *heap_gauge;
 	size_t        hblock;       /* bytes of the header block being received */
 	uint32_t      max_hdr_list;
 

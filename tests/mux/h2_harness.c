@@ -30,6 +30,11 @@ struct h2h {
 	int hold_all;
 	const char *const *raw;
 	unsigned nb_raw;
+	int defer;                  /* sched thread: fake streams wait for h2h_resume() */
+	struct fs *deferred[64];    /* sched thread: the streams to wake then */
+	unsigned nb_deferred;
+	struct buf held[8];         /* sched thread: blocks of h2h_hold_blocks() */
+	unsigned nb_held;
 	pthread_mutex_t lock;       /* below */
 	int closed;
 	struct h2c_stats final;
@@ -124,6 +129,7 @@ struct fs {
 	struct buf b;
 	struct pool_wait w;
 	int phase, mode, interim;
+	int deferred, resumed;      /* see h2h_opts.defer */
 	char *req;
 	size_t req_len, req_cap;
 	struct h2h_gen g;           /* the response */
@@ -350,6 +356,18 @@ static int fs_write(struct fs *fs)
 	}
 }
 
+/* Forgets a deferred fake stream that is about to be freed. */
+static void fs_undefer(struct fs *fs)
+{
+	struct h2h *h = fs->h;
+	unsigned i;
+
+	for (i = 0; i < h->nb_deferred; i++)
+		if (h->deferred[i] == fs)
+			h->deferred[i] = h->deferred[--h->nb_deferred];
+	fs->deferred = 0;
+}
+
 static void fs_cb(struct tasklet *t, unsigned reasons)
 {
 	struct fs *fs = t->ctx;
@@ -357,6 +375,16 @@ static void fs_cb(struct tasklet *t, unsigned reasons)
 
 	if ((reasons & SCHED_R_BUFFER) && b_is_null(&fs->b))
 		(void)pool_wait_take(fs->h->pool, &fs->w, &fs->b);
+	if (fs->h->defer && !fs->resumed) {
+		if (fs->ep->flags & EP_ERROR) {
+			fs_undefer(fs);
+			fs_finish(fs, 1);
+		} else if (!fs->deferred && fs->h->nb_deferred < 64) {
+			fs->deferred = 1;
+			fs->h->deferred[fs->h->nb_deferred++] = fs;
+		}
+		return;
+	}
 	if (fs->mode == FS_HOLD) {
 		if (fs->ep->flags & EP_ERROR)
 			fs_finish(fs, 1);
@@ -438,6 +466,7 @@ struct h2h *h2h_start(const struct h2h_opts *o)
 	h->hold_all = o->hold_all;
 	h->raw = o->raw;
 	h->nb_raw = o->nb_raw;
+	h->defer = o->defer;
 	h->pool = pool_create(&pc);
 	h->sched = sched_create(1);
 	if (!h->pool || !h->sched)
@@ -492,6 +521,61 @@ static void h2h_shutdown_fn(void *ctx, void *arg)
 		h2c_shutdown(h->c);
 }
 
+static void h2h_resume_fn(void *ctx, void *arg)
+{
+	struct h2h *h = ctx;
+	unsigned i;
+
+	h->defer = 0;
+	for (i = 0; i < h->nb_deferred; i++) {
+		h->deferred[i]->resumed = 1;
+		h->deferred[i]->deferred = 0;
+		tasklet_wakeup(&h->deferred[i]->tl, SCHED_R_READ | SCHED_R_WRITE);
+	}
+	h->nb_deferred = 0;
+}
+
+void h2h_resume(struct h2h *h)
+{
+	(void)h2h_call(h, h2h_resume_fn, NULL);
+}
+
+static void h2h_hold_fn(void *ctx, void *arg)
+{
+	struct h2h *h = ctx;
+	unsigned n = *(unsigned *)arg;
+
+	while (n-- && h->nb_held < 8) {
+		h->held[h->nb_held] = BUF_NULL;
+		if (pool_alloc(h->pool, 0, POOL_CRIT_EMIT, &h->held[h->nb_held]) < 0)
+			break;
+		h->nb_held++;
+	}
+	*(unsigned *)arg = h->nb_held;
+}
+
+unsigned h2h_hold_blocks(struct h2h *h, unsigned n)
+{
+	unsigned before = h->nb_held;  /* only h2h_hold_fn and h2h_drop_fn change it */
+
+	if (h2h_call(h, h2h_hold_fn, &n) < 0)
+		return 0;
+	return n - before;
+}
+
+static void h2h_drop_fn(void *ctx, void *arg)
+{
+	struct h2h *h = ctx;
+
+	while (h->nb_held)
+		pool_release(h->pool, 0, &h->held[--h->nb_held]);
+}
+
+void h2h_drop_blocks(struct h2h *h)
+{
+	(void)h2h_call(h, h2h_drop_fn, NULL);
+}
+
 void h2h_shutdown(struct h2h *h)
 {
 	(void)h2h_call(h, h2h_shutdown_fn, NULL);
@@ -504,6 +588,7 @@ long h2h_stop(struct h2h *h)
 
 	uint64_t end = h2h_now_ms() + 3000;
 
+	(void)h2h_call(h, h2h_drop_fn, NULL);
 	(void)h2h_call(h, h2h_abort_fn, NULL);
 	while (__atomic_load_n(&h->live, __ATOMIC_ACQUIRE) && h2h_now_ms() < end)
 		usleep(1000);
@@ -974,8 +1059,8 @@ static void h2h_dump_fn(void *ctx, void *arg)
 		fprintf(stderr, "h2c closed\n");
 		return;
 	}
-	fprintf(stderr, "h2c flags %#x dbuf %s/%zu dwait %d(crit %d) mbuf %s/%zu mwait %d out_len %zu rx_s %d rx_len %zu "
-		"want r%d w%d conn-win %d\n", c->flags, b_is_null(&c->dbuf) ? "-" : "B", b_data(&c->dbuf),
+	fprintf(stderr, "h2c state %d flags %#x dbuf %s/%zu dwait %d(crit %d) mbuf %s/%zu mwait %d out_len %zu rx_s %d rx_len %zu "
+		"want r%d w%d conn-win %d\n", (int)c->state, c->flags, b_is_null(&c->dbuf) ? "-" : "B", b_data(&c->dbuf),
 		pool_wait_state(&c->dwait), c->dwait.crit, b_is_null(&c->mbuf) ? "-" : "B", b_data(&c->mbuf),
 		pool_wait_state(&c->mwait), c->out_len, c->rx_s ? c->rx_s->id : 0, c->rx_len,
 		nghttp2_session_want_read(c->sess), nghttp2_session_want_write(c->sess),

@@ -34,6 +34,7 @@ struct h2h_opts {
 	 * bytes of raw[N] exactly as given (head and body, any framing) */
 	const char *const *raw;
 	unsigned nb_raw;
+	int      defer;              /* fake streams do nothing until h2h_resume() */
 };
 
 struct h2h;
@@ -75,6 +76,15 @@ void h2h_close_client(struct h2h *h);
 /* Aborts the h2c if still open, stops everything, frees. Returns the
  * pool's in_use at the end (0 expected). */
 long h2h_stop(struct h2h *h);
+
+/* Lets the fake streams deferred by h2h_opts.defer run (on the scheduler
+ * thread); streams opened afterwards run at once. */
+void h2h_resume(struct h2h *h);
+/* Takes <n> (at most 8) pool blocks on the scheduler thread and holds them
+ * outside the connection, as other streams would. Returns how many it got. */
+unsigned h2h_hold_blocks(struct h2h *h, unsigned n);
+/* Gives the blocks of h2h_hold_blocks() back. */
+void h2h_drop_blocks(struct h2h *h);
 
 /* Calls h2c_shutdown() on the scheduler thread. */
 void h2h_shutdown(struct h2h *h);
