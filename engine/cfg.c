@@ -861,6 +861,24 @@ static int kw_retries(struct parser *p)
 	return 0;
 }
 
+/* Checks one word of the health check's request line: <what> names it in
+ * the message. The word goes into the request as is, so a control
+ * character (which the quoting escapes can produce: "\r\n") would end the
+ * request line early and let the configuration inject headers or a second
+ * request; a blank in the method or the URI (<no_blank>) would shift the
+ * request line's fields. Returns 0, or -1 with the error set. */
+static int chk_word_ok(struct parser *p, const char *what, const char *word, int no_blank)
+{
+	for (const unsigned char *c = (const unsigned char *)word; *c; c++) {
+		if (*c < 0x20 || *c == 0x7f)
+			return fail(p, "control character 0x%02x in %s for 'httpchk' (not allowed in the check request)",
+			            *c, what);
+		if (no_blank && *c == ' ')
+			return fail(p, "blank in %s for 'httpchk' (not allowed in the check request line)", what);
+	}
+	return 0;
+}
+
 /* `option httpchk [[METHOD] URI [VERSION]]`; <i> is the index of "httpchk". */
 static int opt_httpchk(struct parser *p, struct px_settings *s, int i)
 {
@@ -877,6 +895,10 @@ static int opt_httpchk(struct parser *p, struct px_settings *s, int i)
 	}
 	if (!*meth)
 		return fail(p, "empty method for 'httpchk'");
+	/* control characters first, so that no message quotes one */
+	if (chk_word_ok(p, "method", meth, 1) < 0 || chk_word_ok(p, "URI", uri, 1) < 0 ||
+	    (n == 3 && chk_word_ok(p, "HTTP version", p->argv[i + 3], 0) < 0))
+		return -1;
 	if (uri[0] != '/' && uri[0] != '*')
 		return fail(p, "invalid URI '%s' for 'httpchk' (expected a path starting with '/')", uri);
 	if (set_str(&s->chk_method, meth) < 0 || set_str(&s->chk_uri, uri) < 0)

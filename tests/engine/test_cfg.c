@@ -621,6 +621,22 @@ Test(cfg, option_errors)
 	bad_backend("option httpchk GET /a HTTP/1.0 extra", "'option' unexpected argument 'extra'");
 	bad_backend("option httpchk health", "'option' invalid URI 'health' for 'httpchk' (expected a path starting with '/')");
 	bad_backend("no option httpchk GET", "'no' unexpected argument 'GET' after 'httpchk'");
+	/* the check request is built from these words: no control character
+	 * (escapes make CR and LF), no blank that would shift the request line */
+	bad_backend("option httpchk GET \"/a\\r\\nX-Evil: 1\"",
+	            "'option' control character 0x0d in URI for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk GET /a\\nb", "'option' control character 0x0a in URI for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk \"GET\\t\" /", "'option' control character 0x09 in method for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk \"G\x7fT\" /", "'option' control character 0x7f in method for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk \"\x01/\"", "'option' control character 0x01 in URI for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk \"/\x1b\"", "'option' control character 0x1b in URI for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk GET / \"HTTP/1.1\\r\\nHost:\\ www\"",
+	            "'option' control character 0x0d in HTTP version for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk GET / HTTP/1.1\\r\\nHost:\\ www",
+	            "'option' control character 0x0d in HTTP version for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk \"GET /x\" /", "'option' blank in method for 'httpchk' (not allowed in the check request line)");
+	bad_backend("option httpchk GET \"/a b\"", "'option' blank in URI for 'httpchk' (not allowed in the check request line)");
+	bad_backend("option httpchk GET /a\\ b", "'option' blank in URI for 'httpchk' (not allowed in the check request line)");
 	bad_backend("no log", "'no' only 'no option NAME' is supported");
 	bad_backend("http-check send meth GET", "'http-check' unsupported directive 'send' (only 'expect status CODE')");
 	bad_backend("http-check expect string ok", "'http-check' unsupported match 'string' (only 'expect status CODE')");
