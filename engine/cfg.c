@@ -3,7 +3,11 @@
  * The parser reads one line at a time into a reusable scratch area, splits
  * it into words and dispatches on the first word through a keyword table
  * that says in which sections each keyword applies, in which it is ignored
- * with a warning, and (by omission) where it is an error.
+ * with a warning, and (by omission) where it is an error. A keyword that
+ * sets one number carries a num_spec in its table entry (kind, bounds,
+ * field) and shares one handler, kw_number(); server arguments are a table
+ * of their own (srv_args[]) over the same num_spec, so every number of the
+ * file is parsed, bounded and reported by the same code.
  *
  * Proxy keywords act on a struct px_settings: the one of the current
  * `defaults` section, or the one of the proxy being parsed, which starts as a
@@ -90,9 +94,9 @@ struct num_spec {
 
 /* A numeric setting of the `global` section (struct cfg_global), of a proxy
  * (struct px_settings) or of a server (struct cfg_server). */
-#define NUM_G(f, k, lo, hi, w, ...) \
+#define NUM_G(f, k, lo, hi, w, ln) \
 	(&(const struct num_spec){ .what = (w), .kind = (k), .where = NW_GLOBAL, .min = (lo), \
-	                           .max = (hi), NUM_FIELD(struct cfg_global, f), __VA_ARGS__ })
+	                           .max = (hi), NUM_FIELD(struct cfg_global, f), .line = (ln) })
 #define NUM_PX(f, k, lo, hi, w) \
 	(&(const struct num_spec){ .what = (w), .kind = (k), .where = NW_PROXY, .min = (lo), \
 	                           .max = (hi), NUM_FIELD(struct px_settings, f) })
@@ -1216,29 +1220,29 @@ static int kw_unsupported(struct parser *p)
 
 static const struct keyword keywords[] = {
 	{ "nbthread",                       SEC_GLOBAL, 0, kw_number,
-	  NUM_G(nbthread, NUM_COUNT, 1, MAX_NBTHREAD, "number of threads") },
+	  NUM_G(nbthread, NUM_COUNT, 1, MAX_NBTHREAD, "number of threads", LN_NONE) },
 	{ "maxconn",                        SEC_GLOBAL, 0, kw_number,
-	  NUM_G(maxconn, NUM_COUNT, 1, MAX_MAXCONN, "number of connections") },
+	  NUM_G(maxconn, NUM_COUNT, 1, MAX_MAXCONN, "number of connections", LN_NONE) },
 	{ "tune.bufsize",                   SEC_GLOBAL, 0, kw_number,
-	  NUM_G(bufsize, NUM_SIZE, MIN_BUFSIZE, MAX_BUFSIZE, "size") },
+	  NUM_G(bufsize, NUM_SIZE, MIN_BUFSIZE, MAX_BUFSIZE, "size", LN_NONE) },
 	{ "tune.maxrewrite",                SEC_GLOBAL, 0, kw_number,
-	  NUM_G(maxrewrite, NUM_SIZE, 0, MAX_BUFSIZE, "size", .line = LN_MAXREWRITE) },
+	  NUM_G(maxrewrite, NUM_SIZE, 0, MAX_BUFSIZE, "size", LN_MAXREWRITE) },
 	{ "tune.buffers.limit",             SEC_GLOBAL, 0, kw_number,
-	  NUM_G(buf_limit, NUM_COUNT, 0, UINT32_MAX, "number of buffers", .line = LN_LIMIT) },
+	  NUM_G(buf_limit, NUM_COUNT, 0, UINT32_MAX, "number of buffers", LN_LIMIT) },
 	{ "tune.buffers.reserve",           SEC_GLOBAL, 0, kw_number,
-	  NUM_G(buf_reserve, NUM_COUNT, 0, UINT32_MAX, "number of buffers", .line = LN_RESERVE) },
+	  NUM_G(buf_reserve, NUM_COUNT, 0, UINT32_MAX, "number of buffers", LN_RESERVE) },
 	{ "tune.fail-alloc",                SEC_GLOBAL, 0, kw_number,
-	  NUM_G(fail_alloc_pct, NUM_PERCENT, 0, 100, "percentage") },
+	  NUM_G(fail_alloc_pct, NUM_PERCENT, 0, 100, "percentage", LN_NONE) },
 	{ "tune.h2.max-concurrent-streams", SEC_GLOBAL, 0, kw_number,
-	  NUM_G(h2_max_streams, NUM_COUNT, 1, INT32_MAX, "number of streams") },
+	  NUM_G(h2_max_streams, NUM_COUNT, 1, INT32_MAX, "number of streams", LN_NONE) },
 	{ "tune.h2.initial-window-size",    SEC_GLOBAL, 0, kw_number,
-	  NUM_G(h2_init_window, NUM_SIZE, 0, H2_MAX_WINDOW, "size") },
+	  NUM_G(h2_init_window, NUM_SIZE, 0, H2_MAX_WINDOW, "size", LN_NONE) },
 	{ "tune.h2.header-table-size",      SEC_GLOBAL, 0, kw_number,
-	  NUM_G(h2_header_table, NUM_SIZE, 0, H2_MAX_TABLE, "size") },
+	  NUM_G(h2_header_table, NUM_SIZE, 0, H2_MAX_TABLE, "size", LN_NONE) },
 	{ "tune.h2.max-header-list-size",   SEC_GLOBAL, 0, kw_number,
-	  NUM_G(h2_max_header_list, NUM_SIZE, 1, UINT32_MAX, "size", .line = LN_H2_LIST) },
+	  NUM_G(h2_max_header_list, NUM_SIZE, 1, UINT32_MAX, "size", LN_H2_LIST) },
 	{ "grace",                          SEC_GLOBAL, 0, kw_number,
-	  NUM_G(grace_ms, NUM_TIME, 0, 0, "time") },
+	  NUM_G(grace_ms, NUM_TIME, 0, 0, "time", LN_NONE) },
 	{ "log",                            SEC_GLOBAL, 0, kw_global_log, NULL },
 	{ "daemon",                         SEC_GLOBAL, 0, kw_daemon, NULL },
 

@@ -888,7 +888,7 @@ Test(cfg, numeric_bounds_inclusive)
 	            "'server' invalid time '50d' for 'inter' (expected a number with an optional unit us, ms, s, m, h, d, at most 49 days)");
 	bad_backend("server x 1.2.3.4:80 rise", "'server' missing value after 'rise'");
 	bad_backend("server x 1.2.3.4:80 proto", "'server' missing value after 'proto' (expected h1, h2)");
-	/* a failed value leaves the earlier one in place for nothing: parsing stops */
+	/* a bad value stops the parse even after a good one */
 	bad("global\n nbthread 2\n nbthread 0\n",
 	    "t.cfg:3: 'nbthread' value '0' out of range (expected an integer from 1 to 256)");
 }
