@@ -49,6 +49,7 @@ struct backend *be_new(const struct cfg_backend *cfg, unsigned nbthread)
 		s->cfg = &cfg->servers[i];
 		s->be = be;
 		s->maxconn = s->cfg->maxconn;
+		s->maxqueue = s->cfg->maxqueue;
 		s->weight = s->cfg->weight ? s->cfg->weight : 1;
 		s->down = s->cfg->disabled;
 		s->idle = aligned_alloc(64, sizeof(*s->idle) * nbthread);
@@ -151,11 +152,36 @@ static int be_has_usable(const struct backend *be)
 	return 0;
 }
 
+/* Returns non-zero when a queue of <len> entries limited to <max> (0: no
+ * limit) may take no more. */
+static int queue_full(unsigned len, unsigned max)
+{
+	return max && len >= max;
+}
+
+/* Picks a server with a free slot by the backend's algorithm, skipping
+ * <avoid> when possible. Returns it or NULL. Lock held. */
+static struct server *lb_pick(struct backend *be, struct server *avoid)
+{
+	return be->cfg->balance == CFG_BALANCE_LC ? lb_leastconn(be, avoid) : lb_roundrobin(be, avoid);
+}
+
+/* Puts <q> at the end of <sq>, the queue of <pinned> or of the backend
+ * when <pinned> is NULL. Lock held. */
+static void qent_enqueue(struct qent *q, struct squeue *sq, struct server *pinned, uint64_t now_ms)
+{
+	q->srv = NULL;
+	q->since_ms = now_ms;
+	q->qsrv = pinned;
+	q->state = QE_QUEUED;
+	squeue_push(sq, q);
+}
+
 int be_assign(struct backend *be, struct qent *q, struct server *pinned,
 	      struct server *avoid, uint64_t now_ms)
 {
 	struct server *s = NULL;
-	int ret;
+	int ret, full;
 
 	q->be = be;
 	pthread_spin_lock(&be->lock);
@@ -164,27 +190,45 @@ int be_assign(struct backend *be, struct qent *q, struct server *pinned,
 			ret = BE_NOSRV;
 			goto out;
 		}
-		if (srv_has_slot(pinned) && !pinned->queue.len)
+		if (srv_has_slot(pinned) && !pinned->queue.len) {
 			s = pinned;
-	} else if (!be->queue.len) {
-		/* nobody queued ahead of us: no barging past queued streams */
-		s = be->cfg->balance == CFG_BALANCE_LC ? lb_leastconn(be, avoid) : lb_roundrobin(be, avoid);
+			goto assigned;
+		}
+		if (!queue_full(pinned->queue.len, pinned->maxqueue)) {
+			qent_enqueue(q, &pinned->queue, pinned, now_ms);
+			ret = BE_QUEUED;
+			goto out;
+		}
+		/* its queue is full: rather than wait without end, the stream
+		 * goes to any other server, as a redispatch would send it */
+		__atomic_fetch_add(&pinned->queue_full, 1, __ATOMIC_RELAXED);
+		avoid = pinned;
 	}
-	if (s) {
-		s->cur++;
-		q->srv = s;
-		q->state = QE_IDLE;
-		ret = BE_ASSIGNED;
-	} else if (!pinned && !be_has_usable(be)) {
+	full = queue_full(be->queue.len, be->cfg->maxqueue);
+	/* no barging past queued streams, unless the queue turns the stream
+	 * away anyway: then a free slot (rare while streams queue) is its
+	 * last chance */
+	if (!be->queue.len || full)
+		s = lb_pick(be, avoid);
+	if (s)
+		goto assigned;
+	if (!be_has_usable(be)) {
 		ret = BE_NOSRV;
-	} else {
+	} else if (full) {
+		__atomic_fetch_add(&be->queue_full, 1, __ATOMIC_RELAXED);
 		q->srv = NULL;
-		q->since_ms = now_ms;
-		q->qsrv = pinned;
-		q->state = QE_QUEUED;
-		squeue_push(pinned ? &pinned->queue : &be->queue, q);
+		q->state = QE_IDLE;
+		ret = BE_FULL;
+	} else {
+		qent_enqueue(q, &be->queue, NULL, now_ms);
 		ret = BE_QUEUED;
 	}
+	goto out;
+assigned:
+	s->cur++;
+	q->srv = s;
+	q->state = QE_IDLE;
+	ret = BE_ASSIGNED;
 out:
 	pthread_spin_unlock(&be->lock);
 	if (ret == BE_ASSIGNED)

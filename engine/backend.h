@@ -3,7 +3,11 @@
  * A server accepts at most <maxconn> streams at once (0 = no limit). A
  * stream asks its backend for a slot with be_assign(): it gets a server, or
  * it is queued (on the server's own queue when it is pinned to a server, on
- * the backend's queue otherwise). When a stream gives its slot back, the
+ * the backend's queue otherwise). A queue may be bounded (`maxqueue`, on the
+ * server and on the backend; 0 = no limit), because a queued stream keeps
+ * its request buffer: a stream that finds its server's queue full goes to
+ * the other servers instead, and one that finds the backend's queue full is
+ * turned away (BE_FULL) unless a server has a free slot right then. When a stream gives its slot back, the
  * slot goes straight to the first queued entry (server queue first, then
  * backend queue), exactly like a released buffer goes to a waiter: the
  * entry is marked SERVED and notified under the lock, so a slot is never
@@ -57,6 +61,7 @@ struct server {
 	const struct cfg_server *cfg;
 	struct backend *be;
 	unsigned maxconn;       /* 0 = unlimited */
+	unsigned maxqueue;      /* entries its own queue may hold, 0 = unlimited */
 	unsigned weight;
 	unsigned cur;           /* slots in use, under the lock */
 	int swrr;               /* smooth weighted round robin state, under the lock */
@@ -65,6 +70,7 @@ struct server {
 	struct srv_idle *idle;  /* [nbthread] */
 	uint64_t total;         /* atomic: streams assigned */
 	uint64_t failures;      /* atomic: connection failures */
+	uint64_t queue_full;    /* atomic: streams sent elsewhere, its queue being full */
 	struct check *check;    /* atomic: its health check (check_start), or NULL */
 };
 
@@ -76,9 +82,18 @@ struct backend {
 	struct squeue queue;
 	unsigned nbthread;
 	unsigned lc_next;       /* leastconn: where the next scan starts, under the lock */
+	uint64_t queue_full;    /* atomic: streams turned away (BE_FULL) */
 };
 
-enum be_assign_res { BE_ASSIGNED = 0, BE_QUEUED = 1, BE_NOSRV = -1 };
+/* What be_assign() did with a stream. */
+enum be_assign_res {
+	BE_ASSIGNED = 0,        /* it holds a slot of q->srv */
+	BE_QUEUED = 1,          /* it waits on a queue; its notify fires once served */
+	BE_NOSRV = -1,          /* no server is usable at all (all down, disabled or weight 0) */
+	BE_FULL = -2,           /* servers are usable but all busy, and the queue it
+	                         * would wait on is full (`maxqueue`): nothing held,
+	                         * q is IDLE; the caller answers 503 */
+};
 
 /* Builds the run-time backend for <cfg>. Returns NULL on allocation failure. */
 struct backend *be_new(const struct cfg_backend *cfg, unsigned nbthread);
@@ -90,10 +105,14 @@ void be_free(struct backend *be);
 void qent_init(struct qent *q, qent_notify_fn notify, void *ctx);
 
 /* Asks for a slot. <pinned> (may be NULL) restricts the choice to one
- * server; <avoid> (may be NULL) is skipped when another server can take the
- * stream. Returns BE_ASSIGNED with q->srv set (a slot is now held),
- * BE_QUEUED (q waits; its notify will fire once served), or BE_NOSRV when
- * no server is usable at all. <now_ms> stamps the queue time. */
+ * server while its queue has room (past its `maxqueue` the stream is
+ * treated as unpinned, avoiding it); <avoid> (may be NULL) is skipped when
+ * another server can take the stream. Streams do not pass the ones queued
+ * before them, except to take a free slot when the queue is full. Returns
+ * BE_ASSIGNED with q->srv set (a slot is now held), BE_QUEUED (q waits; its
+ * notify will fire once served), BE_NOSRV when no server is usable at all,
+ * or BE_FULL when the backend's queue is at its `maxqueue` and no server
+ * has a free slot (nothing held). <now_ms> stamps the queue time. */
 int be_assign(struct backend *be, struct qent *q, struct server *pinned,
 	      struct server *avoid, uint64_t now_ms);
 

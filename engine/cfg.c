@@ -3,7 +3,11 @@
  * The parser reads one line at a time into a reusable scratch area, splits
  * it into words and dispatches on the first word through a keyword table
  * that says in which sections each keyword applies, in which it is ignored
- * with a warning, and (by omission) where it is an error.
+ * with a warning, and (by omission) where it is an error. A keyword that
+ * sets one number carries a num_spec in its table entry (kind, bounds,
+ * field) and shares one handler, kw_number(); server arguments are a table
+ * of their own (srv_args[]) over the same num_spec, so every number of the
+ * file is parsed, bounded and reported by the same code.
  *
  * Proxy keywords act on a struct px_settings: the one of the current
  * `defaults` section, or the one of the proxy being parsed, which starts as a
@@ -21,6 +25,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +62,59 @@ static const char *const timeout_names[TO_COUNT] = {
 #define H2_MAX_WINDOW    2147483647u   /* RFC 9113, 6.9.1 */
 #define H2_MAX_TABLE     65536u
 
+/* Settings whose line is remembered, for the checks that run once the
+ * whole file is read (struct parser's lines[]). */
+enum { LN_NONE = 0, LN_MAXREWRITE, LN_LIMIT, LN_RESERVE, LN_H2_LIST, LN_COUNT };
+
+/* How a numeric setting is written and bounded. */
+enum num_kind {
+	NUM_COUNT,          /* a decimal integer in [min, max] */
+	NUM_SIZE,           /* a size with an optional k/m/g suffix, in [min, max] bytes */
+	NUM_TIME,           /* a time with an optional unit, at least <min> ms */
+	NUM_PERCENT,        /* a decimal number from 0 to 100, '%' allowed; stored as a double */
+};
+
+/* Where the field of a numeric setting lives. */
+enum num_where { NW_GLOBAL, NW_PROXY, NW_SERVER };
+
+/* One numeric setting: how to parse it and which field receives it. A
+ * keyword or a server argument points to one, so that every number of the
+ * file is read, bounded and reported by the same code. */
+struct num_spec {
+	const char *what;   /* names the value in "missing ..." */
+	enum num_kind kind;
+	enum num_where where;
+	uint64_t min, max;  /* max unused for NUM_TIME (a time always fits) */
+	size_t off, width;  /* the field: offset in its struct, and its size */
+	int line;           /* LN_*: also remember the line of the setting */
+};
+
+/* Fills the field part of a struct num_spec for field <f> of <type>. */
+#define NUM_FIELD(type, f) .off = offsetof(type, f), .width = sizeof(((type *)0)->f)
+
+/* A numeric setting of the `global` section (struct cfg_global), of a proxy
+ * (struct px_settings) or of a server (struct cfg_server). */
+#define NUM_G(f, k, lo, hi, w, ln) \
+	(&(const struct num_spec){ .what = (w), .kind = (k), .where = NW_GLOBAL, .min = (lo), \
+	                           .max = (hi), NUM_FIELD(struct cfg_global, f), .line = (ln) })
+#define NUM_PX(f, k, lo, hi, w) \
+	(&(const struct num_spec){ .what = (w), .kind = (k), .where = NW_PROXY, .min = (lo), \
+	                           .max = (hi), NUM_FIELD(struct px_settings, f) })
+#define NUM_SRV(f, k, lo, hi) \
+	(&(const struct num_spec){ .what = "value", .kind = (k), .where = NW_SERVER, .min = (lo), \
+	                           .max = (hi), NUM_FIELD(struct cfg_server, f) })
+
+struct parser;
+
+/* A keyword of the table: where it applies and what parses it. */
+struct keyword {
+	const char *name;
+	int applies;        /* sections where it is parsed */
+	int ignored;        /* sections where it is accepted with a warning */
+	int (*parse)(struct parser *p);
+	const struct num_spec *num;  /* for kw_number(): the setting */
+};
+
 /* What a `defaults` section carries and what a proxy starts from. */
 struct px_settings {
 	int mode;
@@ -65,6 +123,7 @@ struct px_settings {
 	unsigned maxconn;               /* 0: not set */
 	int balance;
 	unsigned retries;
+	unsigned maxqueue;              /* backend queue bound, 0: none */
 	int redispatch, httplog, forwardfor, conn_mode;
 	char *chk_method, *chk_uri;     /* both set iff `option httpchk` */
 	int chk_expect_status;
@@ -106,8 +165,9 @@ struct parser {
 	char *err;
 	char *warnings;
 	size_t warnings_len;
+	const struct keyword *kw;       /* the table entry of the line being run */
 	/* lines of global settings checked once the whole file is read (0: unset) */
-	int maxrewrite_line, limit_line, reserve_line, h2_list_line;
+	int lines[LN_COUNT];
 };
 
 /* ---------- messages ---------- */
@@ -615,156 +675,98 @@ static int add_binds(struct parser *p, const char *spec, int h2)
 	}
 }
 
-/* ---------- global keywords ---------- */
+/* ---------- numeric settings ---------- */
 
-static int kw_nbthread(struct parser *p)
+/* Parses <arg> as a percentage from 0 to 100 (a trailing '%' allowed).
+ * Returns 0, or -1 with the error set. */
+static int get_percent(struct parser *p, const char *arg, const char *ctx, double *out)
 {
-	uint64_t v;
-
-	if (want_words(p, 1, 1, "number of threads") < 0 ||
-	    get_uint(p, p->argv[1], "", 1, MAX_NBTHREAD, &v) < 0)
-		return -1;
-	p->c->g.nbthread = (unsigned)v;
-	return 0;
-}
-
-static int kw_global_maxconn(struct parser *p)
-{
-	uint64_t v;
-
-	if (want_words(p, 1, 1, "number of connections") < 0 ||
-	    get_uint(p, p->argv[1], "", 1, MAX_MAXCONN, &v) < 0)
-		return -1;
-	p->c->g.maxconn = (unsigned)v;
-	return 0;
-}
-
-static int kw_bufsize(struct parser *p)
-{
-	uint64_t v = 0;
-
-	if (want_words(p, 1, 1, "size") < 0 ||
-	    get_size(p, p->argv[1], "", MIN_BUFSIZE, MAX_BUFSIZE, &v) < 0)
-		return -1;
-	p->c->g.bufsize = (size_t)v;
-	return 0;
-}
-
-static int kw_maxrewrite(struct parser *p)
-{
-	uint64_t v = 0;
-
-	if (want_words(p, 1, 1, "size") < 0 ||
-	    get_size(p, p->argv[1], "", 0, MAX_BUFSIZE, &v) < 0)
-		return -1;
-	p->c->g.maxrewrite = (size_t)v;
-	p->maxrewrite_line = p->line;
-	return 0;
-}
-
-static int kw_buf_limit(struct parser *p)
-{
-	uint64_t v;
-
-	if (want_words(p, 1, 1, "number of buffers") < 0 ||
-	    get_uint(p, p->argv[1], "", 0, UINT32_MAX, &v) < 0)
-		return -1;
-	p->c->g.buf_limit = v;
-	p->limit_line = p->line;
-	return 0;
-}
-
-static int kw_buf_reserve(struct parser *p)
-{
-	uint64_t v;
-
-	if (want_words(p, 1, 1, "number of buffers") < 0 ||
-	    get_uint(p, p->argv[1], "", 0, UINT32_MAX, &v) < 0)
-		return -1;
-	p->c->g.buf_reserve = v;
-	p->reserve_line = p->line;
-	return 0;
-}
-
-static int kw_fail_alloc(struct parser *p)
-{
-	const char *s;
 	char *end;
 	double v;
 
-	if (want_words(p, 1, 1, "percentage") < 0)
-		return -1;
-	s = p->argv[1];
 	/* strtod() alone would also take signs, blanks, "inf" and "nan" */
-	if (!((*s >= '0' && *s <= '9') || *s == '.'))
-		return fail(p, "invalid percentage '%s' (expected a number from 0 to 100)", s);
+	if (!((*arg >= '0' && *arg <= '9') || *arg == '.'))
+		goto bad;
 	errno = 0;
-	v = strtod(s, &end);
+	v = strtod(arg, &end);
 	if (*end == '%')
 		end++;
 	if (errno || *end || !isfinite(v) || v < 0.0 || v > 100.0)
-		return fail(p, "invalid percentage '%s' (expected a number from 0 to 100)", s);
-	p->c->g.fail_alloc_pct = v;
+		goto bad;
+	*out = v;
 	return 0;
+bad:
+	return fail(p, "invalid percentage '%s'%s (expected a number from 0 to 100)", arg, ctx);
 }
 
-static int kw_h2_streams(struct parser *p)
+/* Returns the struct that holds the fields of settings kept <where>, for
+ * the current line; <srv> is the server being parsed (NW_SERVER only). */
+static void *num_base(struct parser *p, enum num_where where, struct cfg_server *srv)
 {
-	uint64_t v;
-
-	if (want_words(p, 1, 1, "number of streams") < 0 ||
-	    get_uint(p, p->argv[1], "", 1, INT32_MAX, &v) < 0)
-		return -1;
-	p->c->g.h2_max_streams = (unsigned)v;
-	return 0;
+	switch (where) {
+	case NW_GLOBAL: return &p->c->g;
+	case NW_PROXY:  return cur_settings(p);
+	default:        return srv;
+	}
 }
 
-static int kw_h2_window(struct parser *p)
+/* Parses <arg> as the setting <n> and stores it into its field of <base>
+ * (see num_base()); <ctx> ("" or " for 'x'") says which value a message is
+ * about. Returns 0, or -1 with the error set and the field unchanged. */
+static int num_set(struct parser *p, const struct num_spec *n, const char *arg,
+                   const char *ctx, void *base)
 {
+	char *field = (char *)base + n->off;
 	uint64_t v = 0;
+	uint32_t t = 0;
+	double d = 0.0;
 
-	if (want_words(p, 1, 1, "size") < 0 ||
-	    get_size(p, p->argv[1], "", 0, H2_MAX_WINDOW, &v) < 0)
-		return -1;
-	p->c->g.h2_init_window = (uint32_t)v;
+	switch (n->kind) {
+	case NUM_PERCENT:
+		if (get_percent(p, arg, ctx, &d) < 0)
+			return -1;
+		memcpy(field, &d, sizeof(d));
+		goto stored;
+	case NUM_TIME:
+		if (get_time(p, arg, ctx, (uint32_t)n->min, &t) < 0)
+			return -1;
+		v = t;
+		break;
+	case NUM_SIZE:
+		if (get_size(p, arg, ctx, n->min, n->max, &v) < 0)
+			return -1;
+		break;
+	case NUM_COUNT:
+		if (get_uint(p, arg, ctx, n->min, n->max, &v) < 0)
+			return -1;
+		break;
+	}
+	/* the bounds of each setting keep <v> within its field's width */
+	if (n->width == sizeof(uint32_t)) {
+		uint32_t v32 = (uint32_t)v;
+
+		memcpy(field, &v32, sizeof(v32));
+	} else {
+		memcpy(field, &v, sizeof(v));
+	}
+stored:
+	if (n->line)
+		p->lines[n->line] = p->line;
 	return 0;
 }
 
-static int kw_h2_table(struct parser *p)
+/* Any keyword that sets one number: `KEYWORD VALUE`, described by the
+ * num_spec of its table entry. */
+static int kw_number(struct parser *p)
 {
-	uint64_t v = 0;
+	const struct num_spec *n = p->kw->num;
 
-	if (want_words(p, 1, 1, "size") < 0 ||
-	    get_size(p, p->argv[1], "", 0, H2_MAX_TABLE, &v) < 0)
+	if (want_words(p, 1, 1, n->what) < 0)
 		return -1;
-	p->c->g.h2_header_table = (uint32_t)v;
-	return 0;
+	return num_set(p, n, p->argv[1], "", num_base(p, n->where, NULL));
 }
 
-static int kw_h2_list(struct parser *p)
-{
-	uint64_t v = 0;
-
-	if (want_words(p, 1, 1, "size") < 0 ||
-	    get_size(p, p->argv[1], "", 1, UINT32_MAX, &v) < 0)
-		return -1;
-	p->c->g.h2_max_header_list = (uint32_t)v;
-	p->h2_list_line = p->line;
-	return 0;
-}
-
-/* The heap one HTTP/2 connection may hold outside the buffer pool; below
- * 128 KiB nghttp2's own session would leave almost nothing for streams. */
-static int kw_h2_heap(struct parser *p)
-{
-	return want_words(p, 1, 1, "size") < 0 ? -1 :
-	       get_size(p, p->argv[1], "", 128 << 10, 1ull << 30, &p->c->g.h2_max_heap);
-}
-
-static int kw_grace(struct parser *p)
-{
-	return want_words(p, 1, 1, "time") < 0 ? -1 : get_time(p, p->argv[1], "", 0, &p->c->g.grace_ms);
-}
+/* ---------- global keywords ---------- */
 
 /* `log TARGET [...]`: words after the target are HAProxy's syslog settings
  * (facility, format...), accepted so that the same file runs on both. */
@@ -832,17 +834,6 @@ static int kw_timeout(struct parser *p)
 	return 0;
 }
 
-static int kw_maxconn(struct parser *p)
-{
-	uint64_t v;
-
-	if (want_words(p, 1, 1, "number of connections") < 0 ||
-	    get_uint(p, p->argv[1], "", 1, MAX_MAXCONN, &v) < 0)
-		return -1;
-	cur_settings(p)->maxconn = (unsigned)v;
-	return 0;
-}
-
 static int kw_balance(struct parser *p)
 {
 	struct px_settings *s = cur_settings(p);
@@ -858,14 +849,21 @@ static int kw_balance(struct parser *p)
 	return 0;
 }
 
-static int kw_retries(struct parser *p)
+/* Checks one word of the health check's request line: <what> names it in
+ * the message. The word goes into the request as is, so a control
+ * character (which the quoting escapes can produce: "\r\n") would end the
+ * request line early and let the configuration inject headers or a second
+ * request; a blank in the method or the URI (<no_blank>) would shift the
+ * request line's fields. Returns 0, or -1 with the error set. */
+static int chk_word_ok(struct parser *p, const char *what, const char *word, int no_blank)
 {
-	uint64_t v;
-
-	if (want_words(p, 1, 1, "number of retries") < 0 ||
-	    get_uint(p, p->argv[1], "", 0, 100, &v) < 0)
-		return -1;
-	cur_settings(p)->retries = (unsigned)v;
+	for (const unsigned char *c = (const unsigned char *)word; *c; c++) {
+		if (*c < 0x20 || *c == 0x7f)
+			return fail(p, "control character 0x%02x in %s for 'httpchk' (not allowed in the check request)",
+			            *c, what);
+		if (no_blank && *c == ' ')
+			return fail(p, "blank in %s for 'httpchk' (not allowed in the check request line)", what);
+	}
 	return 0;
 }
 
@@ -885,6 +883,10 @@ static int opt_httpchk(struct parser *p, struct px_settings *s, int i)
 	}
 	if (!*meth)
 		return fail(p, "empty method for 'httpchk'");
+	/* control characters first, so that no message quotes one */
+	if (chk_word_ok(p, "method", meth, 1) < 0 || chk_word_ok(p, "URI", uri, 1) < 0 ||
+	    (n == 3 && chk_word_ok(p, "HTTP version", p->argv[i + 3], 0) < 0))
+		return -1;
 	if (uri[0] != '/' && uri[0] != '*')
 		return fail(p, "invalid URI '%s' for 'httpchk' (expected a path starting with '/')", uri);
 	if (set_str(&s->chk_method, meth) < 0 || set_str(&s->chk_uri, uri) < 0)
@@ -1001,62 +1003,73 @@ static int kw_proxy_log(struct parser *p)
 	return 0;
 }
 
+/* The arguments of `server` and `default-server`: a flag sets an int
+ * field to 1, a number is `NAME VALUE` described by its num_spec, and
+ * `proto` takes h1 or h2. The order is the one the error message lists. */
+enum { SA_FLAG, SA_NUM, SA_PROTO };
+
+static const struct srv_arg {
+	const char *name;
+	int kind;                       /* SA_* */
+	size_t flag_off;                /* SA_FLAG: the int field of struct cfg_server */
+	const struct num_spec *num;     /* SA_NUM */
+} srv_args[] = {
+	{ "maxconn",  SA_NUM,   0, NUM_SRV(maxconn, NUM_COUNT, 0, MAX_MAXCONN) },
+	{ "maxqueue", SA_NUM,   0, NUM_SRV(maxqueue, NUM_COUNT, 0, MAX_MAXCONN) },
+	{ "weight",   SA_NUM,   0, NUM_SRV(weight, NUM_COUNT, 0, 256) },
+	{ "check",    SA_FLAG,  offsetof(struct cfg_server, check), NULL },
+	{ "inter",    SA_NUM,   0, NUM_SRV(inter_ms, NUM_TIME, 1, 0) },
+	{ "rise",     SA_NUM,   0, NUM_SRV(rise, NUM_COUNT, 1, 1000) },
+	{ "fall",     SA_NUM,   0, NUM_SRV(fall, NUM_COUNT, 1, 1000) },
+	{ "proto",    SA_PROTO, 0, NULL },
+	{ "disabled", SA_FLAG,  offsetof(struct cfg_server, disabled), NULL },
+	{ "backup",   SA_FLAG,  offsetof(struct cfg_server, backup), NULL },
+};
+#define NB_SRV_ARGS (sizeof(srv_args) / sizeof(srv_args[0]))
+
+/* Fails for the unknown server argument <a>, listing the known ones. */
+static int fail_srv_arg(struct parser *p, const char *a)
+{
+	char list[256];
+	size_t len = 0;
+
+	list[0] = '\0';
+	for (size_t k = 0; k < NB_SRV_ARGS && len < sizeof(list); k++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", k ? ", " : "",
+		                        srv_args[k].name);
+	return fail(p, "unknown argument '%s' (expected %s)", a, list);
+}
+
 /* Applies server settings argv[i..] to <srv> (`server` and `default-server`). */
 static int parse_server_args(struct parser *p, int i, struct cfg_server *srv)
 {
-	uint64_t v;
-	uint32_t t = 0;
-	int h2 = 0;
+	char ctx[64];
 
 	for (; i < p->argc; i++) {
 		const char *a = p->argv[i];
-		int has_val = i + 1 < p->argc;
+		const struct srv_arg *sa = NULL;
 
-		if (strcmp(a, "check") == 0) {
-			srv->check = 1;
-			continue;
-		}
-		if (strcmp(a, "disabled") == 0) {
-			srv->disabled = 1;
-			continue;
-		}
-		if (strcmp(a, "backup") == 0) {
-			srv->backup = 1;
-			continue;
-		}
-		if (strcmp(a, "proto") == 0) {
-			if (get_proto(p, i, &h2) < 0)
+		for (size_t k = 0; k < NB_SRV_ARGS && !sa; k++)
+			if (strcmp(a, srv_args[k].name) == 0)
+				sa = &srv_args[k];
+		if (!sa)
+			return fail_srv_arg(p, a);
+		switch (sa->kind) {
+		case SA_FLAG:
+			*(int *)((char *)srv + sa->flag_off) = 1;
+			break;
+		case SA_PROTO:
+			if (get_proto(p, i, &srv->proto_h2) < 0)
 				return -1;
-			srv->proto_h2 = h2;
 			i++;
-			continue;
-		}
-		if (strcmp(a, "maxconn") && strcmp(a, "weight") && strcmp(a, "inter") &&
-		    strcmp(a, "rise") && strcmp(a, "fall"))
-			return fail(p, "unknown argument '%s' (expected maxconn, weight, check, inter, rise, fall, proto, disabled, backup)", a);
-		if (!has_val)
-			return fail(p, "missing value after '%s'", a);
-		i++;
-		if (strcmp(a, "maxconn") == 0) {
-			if (get_uint(p, p->argv[i], " for 'maxconn'", 0, MAX_MAXCONN, &v) < 0)
+			break;
+		default:
+			if (i + 1 >= p->argc)
+				return fail(p, "missing value after '%s'", a);
+			snprintf(ctx, sizeof(ctx), " for '%s'", a);
+			if (num_set(p, sa->num, p->argv[++i], ctx, srv) < 0)
 				return -1;
-			srv->maxconn = (unsigned)v;
-		} else if (strcmp(a, "weight") == 0) {
-			if (get_uint(p, p->argv[i], " for 'weight'", 0, 256, &v) < 0)
-				return -1;
-			srv->weight = (unsigned)v;
-		} else if (strcmp(a, "inter") == 0) {
-			if (get_time(p, p->argv[i], " for 'inter'", 1, &t) < 0)
-				return -1;
-			srv->inter_ms = t;
-		} else if (strcmp(a, "rise") == 0) {
-			if (get_uint(p, p->argv[i], " for 'rise'", 1, 1000, &v) < 0)
-				return -1;
-			srv->rise = (unsigned)v;
-		} else {
-			if (get_uint(p, p->argv[i], " for 'fall'", 1, 1000, &v) < 0)
-				return -1;
-			srv->fall = (unsigned)v;
+			break;
 		}
 	}
 	return 0;
@@ -1205,55 +1218,67 @@ static int kw_unsupported(struct parser *p)
 
 /* ---------- keyword table ---------- */
 
-struct keyword {
-	const char *name;
-	int applies;        /* sections where it is parsed */
-	int ignored;        /* sections where it is accepted with a warning */
-	int (*parse)(struct parser *p);
-};
-
 static const struct keyword keywords[] = {
-	{ "nbthread",                       SEC_GLOBAL, 0, kw_nbthread },
-	{ "maxconn",                        SEC_GLOBAL, 0, kw_global_maxconn },
-	{ "tune.bufsize",                   SEC_GLOBAL, 0, kw_bufsize },
-	{ "tune.maxrewrite",                SEC_GLOBAL, 0, kw_maxrewrite },
-	{ "tune.buffers.limit",             SEC_GLOBAL, 0, kw_buf_limit },
-	{ "tune.buffers.reserve",           SEC_GLOBAL, 0, kw_buf_reserve },
-	{ "tune.fail-alloc",                SEC_GLOBAL, 0, kw_fail_alloc },
-	{ "tune.h2.max-concurrent-streams", SEC_GLOBAL, 0, kw_h2_streams },
-	{ "tune.h2.initial-window-size",    SEC_GLOBAL, 0, kw_h2_window },
-	{ "tune.h2.header-table-size",      SEC_GLOBAL, 0, kw_h2_table },
-	{ "tune.h2.max-header-list-size",   SEC_GLOBAL, 0, kw_h2_list },
-	{ "tune.h2.max-heap-per-conn",      SEC_GLOBAL, 0, kw_h2_heap },
-	{ "grace",                          SEC_GLOBAL, 0, kw_grace },
-	{ "log",                            SEC_GLOBAL, 0, kw_global_log },
-	{ "daemon",                         SEC_GLOBAL, 0, kw_daemon },
+	{ "nbthread",                       SEC_GLOBAL, 0, kw_number,
+	  NUM_G(nbthread, NUM_COUNT, 1, MAX_NBTHREAD, "number of threads", LN_NONE) },
+	{ "maxconn",                        SEC_GLOBAL, 0, kw_number,
+	  NUM_G(maxconn, NUM_COUNT, 1, MAX_MAXCONN, "number of connections", LN_NONE) },
+	{ "tune.bufsize",                   SEC_GLOBAL, 0, kw_number,
+	  NUM_G(bufsize, NUM_SIZE, MIN_BUFSIZE, MAX_BUFSIZE, "size", LN_NONE) },
+	{ "tune.maxrewrite",                SEC_GLOBAL, 0, kw_number,
+	  NUM_G(maxrewrite, NUM_SIZE, 0, MAX_BUFSIZE, "size", LN_MAXREWRITE) },
+	{ "tune.buffers.limit",             SEC_GLOBAL, 0, kw_number,
+	  NUM_G(buf_limit, NUM_COUNT, 0, UINT32_MAX, "number of buffers", LN_LIMIT) },
+	{ "tune.buffers.reserve",           SEC_GLOBAL, 0, kw_number,
+	  NUM_G(buf_reserve, NUM_COUNT, 0, UINT32_MAX, "number of buffers", LN_RESERVE) },
+	{ "tune.fail-alloc",                SEC_GLOBAL, 0, kw_number,
+	  NUM_G(fail_alloc_pct, NUM_PERCENT, 0, 100, "percentage", LN_NONE) },
+	{ "tune.h2.max-concurrent-streams", SEC_GLOBAL, 0, kw_number,
+	  NUM_G(h2_max_streams, NUM_COUNT, 1, INT32_MAX, "number of streams", LN_NONE) },
+	{ "tune.h2.initial-window-size",    SEC_GLOBAL, 0, kw_number,
+	  NUM_G(h2_init_window, NUM_SIZE, 0, H2_MAX_WINDOW, "size", LN_NONE) },
+	{ "tune.h2.header-table-size",      SEC_GLOBAL, 0, kw_number,
+	  NUM_G(h2_header_table, NUM_SIZE, 0, H2_MAX_TABLE, "size", LN_NONE) },
+	{ "tune.h2.max-header-list-size",   SEC_GLOBAL, 0, kw_number,
+	  NUM_G(h2_max_header_list, NUM_SIZE, 1, UINT32_MAX, "size", LN_H2_LIST) },
+	/* below 128 KiB nghttp2's own session would leave almost nothing for
+	 * streams: the heap one HTTP/2 connection may hold outside the pool */
+	{ "tune.h2.max-heap-per-conn",      SEC_GLOBAL, 0, kw_number,
+	  NUM_G(h2_max_heap, NUM_SIZE, 128 << 10, 1ull << 30, "size", LN_NONE) },
+	{ "grace",                          SEC_GLOBAL, 0, kw_number,
+	  NUM_G(grace_ms, NUM_TIME, 0, 0, "time", LN_NONE) },
+	{ "log",                            SEC_GLOBAL, 0, kw_global_log, NULL },
+	{ "daemon",                         SEC_GLOBAL, 0, kw_daemon, NULL },
 
-	{ "mode",            SEC_PROXIES,           0,            kw_mode },
-	{ "timeout",         SEC_PROXIES,           0,            kw_timeout },
-	{ "maxconn",         SEC_DEFAULTS | SEC_FE, SEC_BACKEND,  kw_maxconn },
-	{ "balance",         SEC_DEFAULTS | SEC_BE, SEC_FRONTEND, kw_balance },
-	{ "retries",         SEC_DEFAULTS | SEC_BE, SEC_FRONTEND, kw_retries },
-	{ "option",          SEC_PROXIES,           0,            kw_option },
-	{ "no",              SEC_PROXIES,           0,            kw_no },
-	{ "http-check",      SEC_DEFAULTS | SEC_BE, SEC_FRONTEND, kw_http_check },
-	{ "log",             SEC_PROXIES,           0,            kw_proxy_log },
-	{ "default-server",  SEC_DEFAULTS | SEC_BE, 0,            kw_default_server },
-	{ "server",          SEC_BE,                0,            kw_server },
-	{ "bind",            SEC_FE,                0,            kw_bind },
-	{ "default_backend", SEC_DEFAULTS | SEC_FE, SEC_BACKEND,  kw_default_backend },
-	{ "use_backend",     SEC_FE,                0,            kw_use_backend },
-	{ "stats",           SEC_PROXIES,           0,            kw_stats },
+	{ "mode",            SEC_PROXIES,           0,            kw_mode, NULL },
+	{ "timeout",         SEC_PROXIES,           0,            kw_timeout, NULL },
+	{ "maxconn",         SEC_DEFAULTS | SEC_FE, SEC_BACKEND,  kw_number,
+	  NUM_PX(maxconn, NUM_COUNT, 1, MAX_MAXCONN, "number of connections") },
+	{ "maxqueue",        SEC_DEFAULTS | SEC_BE, SEC_FRONTEND, kw_number,
+	  NUM_PX(maxqueue, NUM_COUNT, 0, MAX_MAXCONN, "number of queued streams") },
+	{ "balance",         SEC_DEFAULTS | SEC_BE, SEC_FRONTEND, kw_balance, NULL },
+	{ "retries",         SEC_DEFAULTS | SEC_BE, SEC_FRONTEND, kw_number,
+	  NUM_PX(retries, NUM_COUNT, 0, 100, "number of retries") },
+	{ "option",          SEC_PROXIES,           0,            kw_option, NULL },
+	{ "no",              SEC_PROXIES,           0,            kw_no, NULL },
+	{ "http-check",      SEC_DEFAULTS | SEC_BE, SEC_FRONTEND, kw_http_check, NULL },
+	{ "log",             SEC_PROXIES,           0,            kw_proxy_log, NULL },
+	{ "default-server",  SEC_DEFAULTS | SEC_BE, 0,            kw_default_server, NULL },
+	{ "server",          SEC_BE,                0,            kw_server, NULL },
+	{ "bind",            SEC_FE,                0,            kw_bind, NULL },
+	{ "default_backend", SEC_DEFAULTS | SEC_FE, SEC_BACKEND,  kw_default_backend, NULL },
+	{ "use_backend",     SEC_FE,                0,            kw_use_backend, NULL },
+	{ "stats",           SEC_PROXIES,           0,            kw_stats, NULL },
 
 	/* HAProxy keywords Sluice knows it does not implement */
-	{ "http-request",        SEC_PROXIES, 0, kw_unsupported },
-	{ "http-response",       SEC_PROXIES, 0, kw_unsupported },
-	{ "http-after-response", SEC_PROXIES, 0, kw_unsupported },
-	{ "tcp-request",         SEC_PROXIES, 0, kw_unsupported },
-	{ "tcp-response",        SEC_PROXIES, 0, kw_unsupported },
-	{ "acl",                 SEC_PROXIES, 0, kw_unsupported },
-	{ "redirect",            SEC_PROXIES, 0, kw_unsupported },
-	{ "errorfile",           SEC_PROXIES, 0, kw_unsupported },
+	{ "http-request",        SEC_PROXIES, 0, kw_unsupported, NULL },
+	{ "http-response",       SEC_PROXIES, 0, kw_unsupported, NULL },
+	{ "http-after-response", SEC_PROXIES, 0, kw_unsupported, NULL },
+	{ "tcp-request",         SEC_PROXIES, 0, kw_unsupported, NULL },
+	{ "tcp-response",        SEC_PROXIES, 0, kw_unsupported, NULL },
+	{ "acl",                 SEC_PROXIES, 0, kw_unsupported, NULL },
+	{ "redirect",            SEC_PROXIES, 0, kw_unsupported, NULL },
+	{ "errorfile",           SEC_PROXIES, 0, kw_unsupported, NULL },
 };
 
 /* HAProxy sections Sluice does not have. */
@@ -1274,8 +1299,10 @@ static int run_keyword(struct parser *p)
 
 		if (strcmp(k->name, kw) != 0)
 			continue;
-		if (k->applies & p->sec)
+		if (k->applies & p->sec) {
+			p->kw = k;
 			return k->parse(p);
+		}
 		if (k->ignored & p->sec)
 			return warn_at(p, p->line, kw, "ignored in '%s' section (only meaningful for %s)",
 			               sec_name(p->sec),
@@ -1404,6 +1431,7 @@ static int commit_backend(struct parser *p)
 	be.mode = s->mode;
 	be.balance = s->balance;
 	be.retries = s->retries;
+	be.maxqueue = s->maxqueue;
 	be.redispatch = s->redispatch;
 	resolve_timeouts(s, &be.t);
 	be.chk_expect_status = s->chk_expect_status;
@@ -1628,23 +1656,23 @@ static int check_global(struct parser *p)
 	struct cfg_global *g = &p->c->g;
 
 	if (g->maxrewrite * 2 >= g->bufsize) {
-		if (p->maxrewrite_line)
-			return fail_at(p, p->maxrewrite_line, "tune.maxrewrite",
+		if (p->lines[LN_MAXREWRITE])
+			return fail_at(p, p->lines[LN_MAXREWRITE], "tune.maxrewrite",
 			               "%zu must be less than half of tune.bufsize (%zu)",
 			               g->maxrewrite, g->bufsize);
 		/* the built-in value adapts to a small bufsize */
 		g->maxrewrite = g->bufsize / 4;
 	}
 	if (g->buf_limit && g->buf_reserve >= g->buf_limit) {
-		if (p->reserve_line)
-			return fail_at(p, p->reserve_line, "tune.buffers.reserve",
+		if (p->lines[LN_RESERVE])
+			return fail_at(p, p->lines[LN_RESERVE], "tune.buffers.reserve",
 			               "%llu must be less than tune.buffers.limit (%llu)",
 			               (unsigned long long)g->buf_reserve, (unsigned long long)g->buf_limit);
-		return fail_at(p, p->limit_line, "tune.buffers.limit",
+		return fail_at(p, p->lines[LN_LIMIT], "tune.buffers.limit",
 		               "%llu must be greater than tune.buffers.reserve (%llu)",
 		               (unsigned long long)g->buf_limit, (unsigned long long)g->buf_reserve);
 	}
-	if (!p->h2_list_line)
+	if (!p->lines[LN_H2_LIST])
 		g->h2_max_header_list = (uint32_t)g->bufsize;
 	return 0;
 }

@@ -73,6 +73,7 @@ struct cfg_server {
 	struct sockaddr_storage addr;     /* numeric address and port */
 	socklen_t addrlen;
 	unsigned maxconn;                 /* 0: no limit */
+	unsigned maxqueue;                /* streams its own queue may hold, 0: no limit */
 	unsigned weight;                  /* 0..256, default 1 */
 	int check;                        /* health checks enabled */
 	unsigned inter_ms, rise, fall;    /* check interval, up/down thresholds */
@@ -86,6 +87,7 @@ struct cfg_backend {
 	int mode;                         /* CFG_MODE_* */
 	int balance;                      /* CFG_BALANCE_* */
 	unsigned retries;
+	unsigned maxqueue;                /* streams its queue may hold, 0: no limit */
 	int redispatch;
 	struct cfg_timeouts t;
 	char *chk_method, *chk_uri;       /* both set iff `option httpchk` */

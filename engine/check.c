@@ -47,7 +47,7 @@ struct check {
 
 	/* Counters and state: written by the home thread only (relaxed
 	 * load + store), read by check_read() from anywhere. */
-	uint64_t n_ok, n_failed, n_buf_waits, n_buf_timeouts;
+	uint64_t n_ok, n_failed, n_buf_waits, n_deferred;
 	uint64_t n_taken, n_released, n_changes, last_change_ms;
 	int up, last_reason, last_status, last_errno;
 	uint32_t last_duration_ms;
@@ -66,7 +66,6 @@ static const char *const reason_str[CHK_R_COUNT] = {
 	[CHK_R_L4_CONN]     = "Layer4 connection problem",
 	[CHK_R_L4_TIMEOUT]  = "Layer4 timeout",
 	[CHK_R_L7_TIMEOUT]  = "Layer7 timeout",
-	[CHK_R_BUF_TIMEOUT] = "timeout waiting for a buffer",
 	[CHK_R_L7_STATUS]   = "Layer7 wrong status",
 	[CHK_R_L7_RSP]      = "Layer7 invalid response",
 	[CHK_R_L7_CLOSED]   = "Layer7 connection closed",
@@ -378,24 +377,45 @@ static void check_step(struct check *c)
 	}
 }
 
-/* Ends a check that ran out of time. */
+/* Puts off the running check, which is still waiting for its buffer at its
+ * deadline: it sent nothing, so it says nothing about the server. The wait
+ * is cancelled (a buffer handed over meanwhile is passed on), the connection
+ * closed, and the next check is due one interval after this one started. It
+ * is neither passed nor failed: rise, fall, the UP/DOWN state and the last
+ * reason are left as they were, so a buffer shortage cannot turn a healthy
+ * server DOWN (nor a dead one UP). */
+static void check_defer(struct check *c)
+{
+	uint64_t now = tc_now(c->tc);
+
+	check_drop_buffer(c);
+	if (c->conn) {
+		conn_close(c->conn);
+		c->conn = NULL;
+	}
+	CHK_SET(c->step, CHK_IDLE);
+	CHK_INC(c->n_deferred);
+	c->next_ms = c->start_ms + c->inter_ms;
+	if (c->next_ms < now + CHK_MIN_GAP_MS)
+		c->next_ms = now + CHK_MIN_GAP_MS;
+	task_schedule(&c->task, c->next_ms);
+}
+
+/* Ends a check that ran out of time: a failure, unless it never got the
+ * buffer to send its request with, in which case it is deferred. */
 static void check_timeout(struct check *c)
 {
-	int reason;
-
 	switch (c->step) {
 	case CHK_CONNECT:
-		reason = CHK_R_L4_TIMEOUT;
+		check_finish(c, 0, CHK_R_L4_TIMEOUT);
 		break;
 	case CHK_WAIT_BUF:
-		reason = CHK_R_BUF_TIMEOUT;
-		CHK_INC(c->n_buf_timeouts);
+		check_defer(c);
 		break;
 	default:
-		reason = CHK_R_L7_TIMEOUT;
+		check_finish(c, 0, CHK_R_L7_TIMEOUT);
 		break;
 	}
-	check_finish(c, 0, reason);
 }
 
 /* The check's task: timer (next check or deadline) and buffer hand-offs. */
@@ -497,7 +517,8 @@ void check_read(const struct check *c, struct check_stats *out)
 		.ok = CHK_RD(c->n_ok),
 		.failed = CHK_RD(c->n_failed),
 		.buf_waits = CHK_RD(c->n_buf_waits),
-		.buf_timeouts = CHK_RD(c->n_buf_timeouts),
+		.deferred = CHK_RD(c->n_deferred),
+		.buf_timeouts = CHK_RD(c->n_deferred),
 		.bufs_taken = CHK_RD(c->n_taken),
 		.bufs_released = CHK_RD(c->n_released),
 		.changes = CHK_RD(c->n_changes),

@@ -22,9 +22,12 @@
  * connection is up, and given back as soon as the request is sent; the
  * status line is read into a 64-byte array of the check, never a pool
  * buffer. When the pool refuses, the check subscribes its one wait entry
- * and sleeps with its timeout still armed: a hand-off resumes it, a
- * timeout cancels the wait (passing on a buffer handed over meanwhile)
- * and counts a failed check.
+ * and sleeps with its timeout still armed: a hand-off resumes it. A
+ * timeout that finds it still waiting cancels the wait (passing on a
+ * buffer handed over meanwhile) and defers the check to the next interval:
+ * a check that could not send its request learnt nothing about the server,
+ * so it counts neither as passed nor as failed (`deferred` counts it), and
+ * a shortage of buffers never turns a healthy server DOWN.
  *
  * State: a server starts UP. After `fall` failed checks in a row it goes
  * DOWN, after `rise` passed checks in a row it comes back UP. A change
@@ -57,7 +60,6 @@ enum check_reason {
 	CHK_R_L4_CONN,        /* connection refused or failed (last_errno) */
 	CHK_R_L4_TIMEOUT,     /* no connection before the timeout */
 	CHK_R_L7_TIMEOUT,     /* no status line before the timeout */
-	CHK_R_BUF_TIMEOUT,    /* still waiting for a buffer at the timeout */
 	CHK_R_L7_STATUS,      /* unexpected status (last_status) */
 	CHK_R_L7_RSP,         /* not an HTTP status line */
 	CHK_R_L7_CLOSED,      /* the server closed before a status line */
@@ -71,7 +73,10 @@ enum check_reason {
 struct check_stats {
 	uint64_t ok, failed;        /* checks passed / failed */
 	uint64_t buf_waits;         /* times a check waited for a buffer */
-	uint64_t buf_timeouts;      /* checks that timed out waiting for one */
+	uint64_t deferred;          /* checks put off: still waiting for a buffer
+	                             * at their deadline, neither passed nor failed */
+	uint64_t buf_timeouts;      /* the same count as <deferred>, under the name
+	                             * the stats page reads */
 	uint64_t bufs_taken;        /* buffers obtained (allocated or handed over) */
 	uint64_t bufs_released;     /* buffers given back: == taken when at rest */
 	uint64_t changes;           /* UP/DOWN transitions */

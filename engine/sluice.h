@@ -110,6 +110,7 @@ void sluice_free(struct sluice *e);
 	X(queued_now, SNAP, gauge, "sluice_queued_current", "Streams waiting in server or backend queues now.", "Queued now") \
 	X(queued_total, THR, counter, "sluice_queued_total", "Streams that had to queue for a server.", "Queued in total") \
 	X(queue_timeouts, THR, counter, "sluice_queue_timeouts_total", "Streams that timed out in a queue.", "Queue timeouts") \
+	X(queue_full, THR, counter, "sluice_queue_full_total", "Requests answered 503 because every queue they could wait in was at its maxqueue.", "Turned away (queue full)") \
 	X(buf_wait_timeouts, THR, counter, "sluice_buffer_wait_timeouts_total", "Requests answered 503 after waiting timeout queue for a buffer.", "Buffer wait timeouts") \
 	X(lingering_closes, THR, counter, "sluice_lingering_closes_total", "Client connections drained before closing, so the answer is not reset.", "Lingering closes") \
 	X(timeouts_client, THR, counter, "sluice_timeouts_total{kind=\"client\"}", "Timeouts by kind.", "Client timeouts") \

@@ -977,6 +977,14 @@ static int stream_assign(struct stream *s)
 		stream_fail(s, LOG_TC_SRV_ABORT, 503);
 		return 1;
 	}
+	if (ret == BE_FULL) {
+		/* every server busy and the queue at its maxqueue: a queued
+		 * stream keeps its request buffer, so the queue's length is
+		 * memory too. Turned away at once, logged as a resource limit. */
+		CNT_INC(s->tc, queue_full);
+		stream_fail(s, LOG_TC_RESOURCE, 503);
+		return 1;
+	}
 	if (ret == BE_QUEUED) {
 		CNT_INC(s->tc, queued_total);
 		s->queue_start_ms = tc_now(s->tc);

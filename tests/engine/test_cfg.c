@@ -621,6 +621,22 @@ Test(cfg, option_errors)
 	bad_backend("option httpchk GET /a HTTP/1.0 extra", "'option' unexpected argument 'extra'");
 	bad_backend("option httpchk health", "'option' invalid URI 'health' for 'httpchk' (expected a path starting with '/')");
 	bad_backend("no option httpchk GET", "'no' unexpected argument 'GET' after 'httpchk'");
+	/* the check request is built from these words: no control character
+	 * (escapes make CR and LF), no blank that would shift the request line */
+	bad_backend("option httpchk GET \"/a\\r\\nX-Evil: 1\"",
+	            "'option' control character 0x0d in URI for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk GET /a\\nb", "'option' control character 0x0a in URI for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk \"GET\\t\" /", "'option' control character 0x09 in method for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk \"G\x7fT\" /", "'option' control character 0x7f in method for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk \"\x01/\"", "'option' control character 0x01 in URI for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk \"/\x1b\"", "'option' control character 0x1b in URI for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk GET / \"HTTP/1.1\\r\\nHost:\\ www\"",
+	            "'option' control character 0x0d in HTTP version for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk GET / HTTP/1.1\\r\\nHost:\\ www",
+	            "'option' control character 0x0d in HTTP version for 'httpchk' (not allowed in the check request)");
+	bad_backend("option httpchk \"GET /x\" /", "'option' blank in method for 'httpchk' (not allowed in the check request line)");
+	bad_backend("option httpchk GET \"/a b\"", "'option' blank in URI for 'httpchk' (not allowed in the check request line)");
+	bad_backend("option httpchk GET /a\\ b", "'option' blank in URI for 'httpchk' (not allowed in the check request line)");
 	bad_backend("no log", "'no' only 'no option NAME' is supported");
 	bad_backend("http-check send meth GET", "'http-check' unsupported directive 'send' (only 'expect status CODE')");
 	bad_backend("http-check expect string ok", "'http-check' unsupported match 'string' (only 'expect status CODE')");
@@ -757,7 +773,7 @@ Test(cfg, server_errors)
 	bad_backend("server x *:80", "'server' missing host in address '*:80'");
 	bad_backend("server x :80", "'server' missing host in address ':80'");
 	bad_backend("server x 1.2.3.4:99999", "'server' invalid port '99999' in address '1.2.3.4:99999' (expected 1 to 65535)");
-	bad_backend("server x 1.2.3.4:80 ssl", "'server' unknown argument 'ssl' (expected maxconn, weight, "
+	bad_backend("server x 1.2.3.4:80 ssl", "'server' unknown argument 'ssl' (expected maxconn, maxqueue, weight, "
 	                                      "check, inter, rise, fall, proto, disabled, backup)");
 	bad_backend("server x 1.2.3.4:80 maxconn", "'server' missing value after 'maxconn'");
 	bad_backend("server x 1.2.3.4:80 maxconn -1", "'server' invalid value '-1' for 'maxconn' (expected an integer from 0 to 10000000)");
@@ -765,12 +781,116 @@ Test(cfg, server_errors)
 	bad_backend("server x 1.2.3.4:80 rise 0", "'server' value '0' for 'rise' out of range (expected an integer from 1 to 1000)");
 	bad_backend("server x 1.2.3.4:80 fall 1001", "'server' value '1001' for 'fall' out of range (expected an integer from 1 to 1000)");
 	bad_backend("server x 1.2.3.4:80 inter 0", "'server' time '0' for 'inter' too small (expected at least 1ms)");
-	bad_backend("server x 1.2.3.4:80 inter 2 s", "'server' unknown argument 's' (expected maxconn, weight, "
+	bad_backend("server x 1.2.3.4:80 inter 2 s", "'server' unknown argument 's' (expected maxconn, maxqueue, weight, "
 	                                            "check, inter, rise, fall, proto, disabled, backup)");
 	bad_backend("server x 1.2.3.4:80 proto fcgi", "'server' unsupported proto 'fcgi' (expected h1, h2)");
 	bad_backend("server bad/name 1.2.3.4:80", "'server' invalid character '/' in name 'bad/name' "
 	                                          "(expected letters, digits, '-', '_', '.', ':')");
 	bad_backend("default-server weight x", "'default-server' invalid value 'x' for 'weight' (expected an integer from 0 to 256)");
+}
+
+/* `maxqueue`: on a server (and default-server) it bounds the server's own
+ * queue, as a backend keyword (and in defaults) the backend's queue; 0 and
+ * unset both mean no bound. */
+Test(cfg, maxqueue_server_and_backend)
+{
+	struct cfg *c = ok("defaults\n maxqueue 7\n default-server maxqueue 3\n"
+	                   "backend b\n server a 127.0.0.1:1\n server b 127.0.0.1:2 maxqueue 0\n"
+	                   " server c 127.0.0.1:3 maxqueue 10000000 maxconn 2\n"
+	                   "backend c\n maxqueue 0\n server a 127.0.0.1:1\n"
+	                   "defaults\n"
+	                   "listen l\n bind :2\n maxqueue 100\n server a 127.0.0.1:1\n"
+	                   "frontend f\n bind :1\n default_backend b\n");
+
+	cr_assert_eq(c->nb_backends, 3);
+	cr_assert_eq(c->backends[0].maxqueue, 7, "from defaults");
+	cr_assert_eq(c->backends[0].servers[0].maxqueue, 3, "from default-server");
+	cr_assert_eq(c->backends[0].servers[1].maxqueue, 0);
+	cr_assert_eq(c->backends[0].servers[2].maxqueue, 10000000);
+	cr_assert_eq(c->backends[0].servers[2].maxconn, 2);
+	cr_assert_eq(c->backends[1].maxqueue, 0, "its own 0 wins over defaults");
+	cr_assert_eq(c->backends[2].maxqueue, 100);
+	cr_assert_eq(c->backends[2].servers[0].maxqueue, 0, "a new defaults section resets it");
+	cr_assert_null(c->warnings);
+	cfg_free(c);
+
+	c = ok("frontend f\n bind :1\n maxqueue 5\n default_backend b\nbackend b\n server s 127.0.0.1:1\n");
+	cr_assert_str_eq(c->warnings, "t.cfg:3: 'maxqueue' ignored in 'frontend' section (only meaningful for backends)");
+	cfg_free(c);
+
+	bad_backend("maxqueue", "'maxqueue' missing number of queued streams");
+	bad_backend("maxqueue 1 2", "'maxqueue' unexpected argument '2'");
+	bad_backend("maxqueue -1", "'maxqueue' invalid value '-1' (expected an integer from 0 to 10000000)");
+	bad_backend("maxqueue 10000001", "'maxqueue' value '10000001' out of range (expected an integer from 0 to 10000000)");
+	bad_backend("maxqueue 1k", "'maxqueue' invalid value '1k' (expected an integer from 0 to 10000000)");
+	bad_backend("server x 1.2.3.4:80 maxqueue", "'server' missing value after 'maxqueue'");
+	bad_backend("server x 1.2.3.4:80 maxqueue x", "'server' invalid value 'x' for 'maxqueue' (expected an integer from 0 to 10000000)");
+	bad_backend("server x 1.2.3.4:80 maxqueue 10000001",
+	            "'server' value '10000001' for 'maxqueue' out of range (expected an integer from 0 to 10000000)");
+	bad_backend("default-server maxqueue 1.5",
+	            "'default-server' invalid value '1.5' for 'maxqueue' (expected an integer from 0 to 10000000)");
+	bad("global\n maxqueue 3\n", "t.cfg:2: 'maxqueue' not allowed in 'global' section");
+}
+
+/* Every numeric keyword goes through one handler: the bounds of each kind
+ * (count, size, time, percent) are inclusive at both ends, and a value
+ * outside them names the keyword, the value and the bounds. */
+Test(cfg, numeric_bounds_inclusive)
+{
+	struct cfg *c = ok("global\n nbthread 1\n maxconn 10000000\n tune.bufsize 1k\n"
+	                   " tune.maxrewrite 0\n tune.buffers.limit 4294967295\n tune.buffers.reserve 0\n"
+	                   " tune.fail-alloc 0\n tune.h2.max-concurrent-streams 2147483647\n"
+	                   " tune.h2.initial-window-size 2147483647\n tune.h2.header-table-size 64k\n"
+	                   " tune.h2.max-header-list-size 4294967295\n grace 1us\n"
+	                   "defaults\n retries 100\n maxconn 1\n"
+	                   "backend b\n server s 127.0.0.1:1 weight 0 rise 1000 fall 1 inter 1us maxconn 0\n"
+	                   "frontend f\n bind :1\n default_backend b\n");
+
+	cr_assert_eq(c->g.nbthread, 1);
+	cr_assert_eq(c->g.maxconn, 10000000);
+	cr_assert_eq(c->g.bufsize, 1024);
+	cr_assert_eq(c->g.maxrewrite, 0);
+	cr_assert_eq(c->g.buf_limit, 4294967295u);
+	cr_assert_eq(c->g.buf_reserve, 0);
+	cr_assert_float_eq(c->g.fail_alloc_pct, 0.0, 1e-9);
+	cr_assert_eq(c->g.h2_max_streams, 2147483647u);
+	cr_assert_eq(c->g.h2_init_window, 2147483647u);
+	cr_assert_eq(c->g.h2_header_table, 65536);
+	cr_assert_eq(c->g.h2_max_header_list, 4294967295u);
+	cr_assert_eq(c->g.grace_ms, 1, "microseconds round up");
+	cr_assert_eq(c->backends[0].retries, 100);
+	cr_assert_eq(c->frontends[0].maxconn, 1);
+	cr_assert_eq(c->backends[0].servers[0].weight, 0);
+	cr_assert_eq(c->backends[0].servers[0].rise, 1000);
+	cr_assert_eq(c->backends[0].servers[0].fall, 1);
+	cr_assert_eq(c->backends[0].servers[0].inter_ms, 1);
+	cfg_free(c);
+
+	/* one past each bound */
+	bad_global("tune.buffers.limit 4294967296",
+	           "'tune.buffers.limit' value '4294967296' out of range (expected an integer from 0 to 4294967295)");
+	bad_global("tune.bufsize 1023", "'tune.bufsize' size '1023' out of range (expected 1024 to 1048576 bytes)");
+	bad_global("tune.maxrewrite 1025k", "'tune.maxrewrite' size '1025k' out of range (expected 0 to 1048576 bytes)");
+	bad_global("tune.h2.max-concurrent-streams 2147483648",
+	           "'tune.h2.max-concurrent-streams' value '2147483648' out of range (expected an integer from 1 to 2147483647)");
+	bad_global("tune.h2.max-header-list-size 4g",
+	           "'tune.h2.max-header-list-size' size '4g' out of range (expected 1 to 4294967295 bytes)");
+	bad_global("tune.fail-alloc 100.01", "'tune.fail-alloc' invalid percentage '100.01' (expected a number from 0 to 100)");
+	bad_global("tune.fail-alloc", "'tune.fail-alloc' missing percentage");
+	bad_global("tune.h2.header-table-size", "'tune.h2.header-table-size' missing size");
+	bad_global("grace", "'grace' missing time");
+	bad_global("grace 50d",
+	           "'grace' invalid time '50d' (expected a number with an optional unit us, ms, s, m, h, d, at most 49 days)");
+	bad_global("maxconn 10000001", "'maxconn' value '10000001' out of range (expected an integer from 1 to 10000000)");
+	bad_global("maxconn", "'maxconn' missing number of connections");
+	bad_backend("retries", "'retries' missing number of retries");
+	bad_backend("server x 1.2.3.4:80 inter 50d",
+	            "'server' invalid time '50d' for 'inter' (expected a number with an optional unit us, ms, s, m, h, d, at most 49 days)");
+	bad_backend("server x 1.2.3.4:80 rise", "'server' missing value after 'rise'");
+	bad_backend("server x 1.2.3.4:80 proto", "'server' missing value after 'proto' (expected h1, h2)");
+	/* a bad value stops the parse even after a good one */
+	bad("global\n nbthread 2\n nbthread 0\n",
+	    "t.cfg:3: 'nbthread' value '0' out of range (expected an integer from 1 to 256)");
 }
 
 /* ---------- listen ---------- */

@@ -18,7 +18,7 @@ import proxylib as pl
 BODY = 3 << 20
 
 
-def config(port, oport, log, limit=True, client="3s", queue="10s", srv_extra=""):
+def config(port, oport, log, limit=True, client="3s", queue="10s", srv_extra="", be_extra=""):
     caps = "    tune.buffers.limit 4\n    tune.buffers.reserve 2\n" if limit else ""
     return f"""global
     nbthread 2
@@ -36,6 +36,7 @@ frontend web
     stats uri {pl.STATS_URI}
     default_backend app
 backend app
+{be_extra}
     server s1 127.0.0.1:{oport} maxconn 1{srv_extra}
 """
 
@@ -184,6 +185,39 @@ def test_head_waiting_for_buffer_is_not_idle(ctx):
     lines = log_lines(log, 1)
     assert any(" 503 " in ln and " RR " in ln for ln in lines), lines
     assert pl.stats(port)["buf_wait_timeouts"] == 1
+    assert proxy.stop() == 0
+
+
+@harness.timeout(60)
+def test_maxqueue_turns_away_with_503(ctx):
+    """maxqueue 2 on the backend of one busy server (maxconn 1, held): two
+    requests queue, the next ones get a 503 at once (termination cause R:
+    a queued stream holds a request buffer, so the queue's bound is a
+    memory bound), and the queued ones are served once the slot frees."""
+    proxy, port, log = start(ctx, "maxq", limit=False, be_extra="    maxqueue 2")
+    holder, held = hold_slot(port, 1500)
+    time.sleep(0.3)
+    results = [None] * 2
+
+    def get(i):
+        with harness.RawConn(port, timeout=20) as c:
+            results[i] = c.request("GET", "/size/10").status
+    queued = [threading.Thread(target=get, args=(i,), daemon=True) for i in range(2)]
+    for t in queued:
+        t.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    for _ in range(3):
+        with harness.RawConn(port, timeout=10) as c:
+            assert c.request("GET", "/size/10").status == 503
+    assert time.monotonic() - t0 < 1.0
+    for t in queued:
+        t.join(20)
+    holder.join(20)
+    assert results == [200, 200] and held.get("status") == 200, (results, held)
+    assert pl.stats(port)["queue_full"] == 3
+    lines = log_lines(log, 6)
+    assert sum(1 for ln in lines if " 503 " in ln and " R" in ln) == 3, lines
     assert proxy.stop() == 0
 
 
