@@ -1233,6 +1233,10 @@ static const struct keyword keywords[] = {
 	  NUM_G(buf_reserve, NUM_COUNT, 0, UINT32_MAX, "number of buffers", LN_RESERVE) },
 	{ "tune.fail-alloc",                SEC_GLOBAL, 0, kw_number,
 	  NUM_G(fail_alloc_pct, NUM_PERCENT, 0, 100, "percentage", LN_NONE) },
+	/* maxconn counts connections; one HTTP/2 connection carries many
+	 * streams, each of which may hold buffers: this bounds them all */
+	{ "maxstreams",                     SEC_GLOBAL, 0, kw_number,
+	  NUM_G(max_streams, NUM_COUNT, 0, UINT32_MAX, "number of streams", LN_NONE) },
 	{ "tune.h2.max-concurrent-streams", SEC_GLOBAL, 0, kw_number,
 	  NUM_G(h2_max_streams, NUM_COUNT, 1, INT32_MAX, "number of streams", LN_NONE) },
 	{ "tune.h2.initial-window-size",    SEC_GLOBAL, 0, kw_number,

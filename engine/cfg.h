@@ -137,6 +137,8 @@ struct cfg_global {
 	uint64_t buf_reserve;             /* < buf_limit when a limit is set */
 	double fail_alloc_pct;            /* 0..100 */
 	unsigned h2_max_streams;
+	uint32_t max_streams;              /* maxstreams: HTTP/2 request streams open at once
+	                                    * in the process, 0 = no cap */
 	uint32_t h2_init_window, h2_header_table;
 	uint32_t h2_max_header_list;      /* bufsize when not set */
 	uint64_t h2_max_heap;             /* tune.h2.max-heap-per-conn, 0: the mux's default */

@@ -115,6 +115,7 @@ struct engine {
 	int *bind_fds;            /* [nbthread * nb_binds_total] bound before start */
 	unsigned nb_binds;
 	unsigned conn_cur;        /* atomic, global maxconn */
+	unsigned h2_streams_cur;  /* atomic, global maxstreams */
 	unsigned listeners_full;  /* atomic: listeners paused by maxconn */
 	int stop_mode;            /* atomic: -1 running, else enum sluice_stop_mode */
 	uint64_t stop_deadline_ms;/* graceful: when to stop waiting */

@@ -36,9 +36,24 @@ static int h2front_new_stream(void *ctx, struct mux_ep *ep)
 {
 	struct h2front *f = ctx;
 
+	struct engine *e = f->tc->eng;
+	uint32_t cap = e->cfg->g.max_streams;
+
+	/* over maxstreams the stream is refused (REFUSED_STREAM), which
+	 * tells the client that nothing was processed and a retry is safe */
+	if (cap && __atomic_add_fetch(&e->h2_streams_cur, 1, __ATOMIC_RELAXED) > cap) {
+		__atomic_sub_fetch(&e->h2_streams_cur, 1, __ATOMIC_RELAXED);
+		CNT_INC(f->tc, h2_streams_refused);
+		return -1;
+	}
 	/* counted live, so that a stall under load shows at once */
 	CNT_INC(f->tc, h2_streams);
-	return stream_new_on_ep(f->tc, f->fe, ep, f->peer);
+	if (stream_new_on_ep(f->tc, f->fe, ep, f->peer) < 0) {
+		if (cap)
+			__atomic_sub_fetch(&e->h2_streams_cur, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	return 0;
 }
 
 /* Adds the final counters of a connection to its thread's. */

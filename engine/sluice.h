@@ -125,6 +125,7 @@ void sluice_free(struct sluice *e);
 	X(h2_conn_accepted, THR, counter, "sluice_h2_connections_accepted_total", "HTTP/2 client connections accepted.", "HTTP/2 connections accepted") \
 	X(h2_conn_current, SNAP, gauge, "sluice_h2_connections_current", "HTTP/2 client connections open now.", "HTTP/2 connections now") \
 	X(h2_streams, THR, counter, "sluice_h2_streams_total", "HTTP/2 streams opened by clients.", "HTTP/2 streams") \
+	X(h2_streams_refused, THR, counter, "sluice_h2_streams_refused_total", "HTTP/2 streams refused (REFUSED_STREAM) because maxstreams were open.", "HTTP/2 streams refused (maxstreams)") \
 	X(h2_resets, THR, counter, "sluice_h2_resets_total", "HTTP/2 streams reset.", "HTTP/2 resets") \
 	X(h2_goaway_sent, THR, counter, "sluice_h2_goaway_sent_total", "HTTP/2 GOAWAY frames sent.", "HTTP/2 GOAWAY sent") \
 	X(h2_dbuf_waits, THR, counter, "sluice_h2_demux_buffer_waits_total", "Times an HTTP/2 demux paused for a buffer.", "HTTP/2 demux buffer waits") \

@@ -649,12 +649,16 @@ static int stream_parse_request(struct stream *s)
 		s->txn_start_ms = tc_now(tc);
 		s->rsp_started = s->err_sent = 0;
 	}
+	/* parse only once the head is all there (or too large to ever be) */
+	if (!h1_head_end(b_head(b), b_data(b), &s->req.head_scan) && b_data(b) < max_head)
+		return 0;
+	s->req.head_scan = 0;
 	ret = h1_parse_head(b_head(b), b_data(b), 1, max_head, m);
 	if (ret == H1_NEED_MORE)
 		return 0;
 	CNT_INC(tc, req_received);
 	CNT_INC(tc, streams);
-	stream_log_begin(s, ret < 0 ? NULL : m, b_head(b));
+	stream_log_begin(s, ret < 0 ? NULL : m, b_head(b), b_data(b));
 	if (ret < 0) {
 		CNT_INC(tc, bad_requests);
 		stream_error(s, m->err_status ? m->err_status : (ret == H1_ERR_TOO_LARGE ? 431 : 400));
@@ -811,6 +815,7 @@ static void stream_next_txn(struct stream *s)
 	s->req.st = CH_HEAD;
 	s->res.st = CH_HEAD;
 	s->req.fwd = s->res.fwd = 0;
+	s->req.head_scan = 0;
 	s->txn_active = 0;
 	s->rsp_started = s->err_sent = 0;
 	s->retries_left = 0;
@@ -864,7 +869,7 @@ static int stream_timeout(struct stream *s)
 			CNT_INC(tc, streams);
 		}
 		if (!s->log_pending)
-			stream_log_begin(s, NULL, NULL);
+			stream_log_begin(s, NULL, NULL, 0);
 		CNT_INC(tc, buf_wait_timeouts);
 		stream_fail(s, LOG_TC_RESOURCE, 503);
 		return 0;
@@ -879,7 +884,8 @@ static int stream_timeout(struct stream *s)
 				CNT_INC(tc, streams);
 			}
 			if (!s->log_pending)
-				stream_log_begin(s, NULL, NULL); /* no complete head */
+				stream_log_begin(s, NULL, b_is_null(&s->req.buf) ? NULL : b_head(&s->req.buf),
+						 b_is_null(&s->req.buf) ? 0 : b_contig_data(&s->req.buf)); /* no complete head */
 			stream_fail(s, LOG_TC_CLI_TIMEOUT, 408);
 			return 0;
 		}
@@ -1207,6 +1213,8 @@ static void stream_free(struct stream *s)
 	tc->nb_streams--;
 	if (s->owns_conn)
 		eng_conn_closed(tc, s->fe);
+	if (s->in_maxstreams)
+		__atomic_sub_fetch(&tc->eng->h2_streams_cur, 1, __ATOMIC_RELAXED);
 	task_kill(&s->task, 1);
 }
 
@@ -1386,6 +1394,8 @@ int stream_new_on_ep(struct thr_ctx *tc, struct frontend *fe, struct mux_ep *ep,
 
 	if (!s)
 		return -1;
+	/* h2front counted it against maxstreams; stream_free uncounts it */
+	s->in_maxstreams = tc->eng->cfg->g.max_streams != 0;
 	ep->owner = s->io;
 	/* the endpoint may already hold the request */
 	tasklet_wakeup(s->io, SCHED_R_READ);

@@ -25,6 +25,9 @@ struct chan {
 	struct pool_wait wait;
 	size_t fwd;             /* analysed bytes at the head that may leave */
 	uint64_t wait_since;    /* when it started waiting for a buffer (log Tw) */
+	size_t head_scan;       /* h1_head_end()'s resume point in the head being
+	                         * received: a trickled head costs O(total), not a
+	                         * full parse per read */
 	enum ch_state st;
 	struct h1_body body;
 };
@@ -71,6 +74,7 @@ struct stream {
 	int err_sent;            /* the response is one of ours */
 	int owns_conn;           /* the stream is its client connection's only user */
 	int req_cut;             /* we stopped reading a request before its end */
+	int in_maxstreams;       /* counted in the engine's maxstreams count */
 	uint64_t linger_until;   /* ST_LINGER: when to close anyway */
 	int reply_status;        /* our own reply to build in ST_REPLY (200: stats) */
 	enum h1_meth req_meth;
@@ -119,8 +123,10 @@ void chan_release_if_empty(struct stream *s, struct chan *ch);
 /* stream_log.c */
 
 /* Starts the log record of a transaction whose head was just parsed into
- * <m> (NULL when there is no valid head). */
-void stream_log_begin(struct stream *s, const struct h1_msg *m, const char *base);
+ * <m> from the <len> bytes at <base>; <m> NULL when the head was rejected
+ * (its request line is logged as far as it can be read), <base> NULL when
+ * no byte of it was read. */
+void stream_log_begin(struct stream *s, const struct h1_msg *m, const char *base, size_t len);
 
 /* Records why the transaction is ending early (the first reason wins). */
 void stream_log_term(struct stream *s, enum log_term_cause cause);

@@ -26,10 +26,45 @@ static enum log_term_state stream_log_state(const struct stream *s)
 	}
 }
 
-/* Starts the log record of a transaction whose head was just parsed into
- * <m> (NULL when there is no valid head). */
-void stream_log_begin(struct stream *s, const struct h1_msg *m, const char *base)
+/* Keeps "METHOD URI" for the log line: the method cut at 64 bytes, the
+ * whole cut at STREAM_LOG_REQ_MAX. Without memory the line shows "- -". */
+static void stream_log_keep_req(struct stream *s, const char *meth, size_t ml,
+				const char *uri, size_t ul)
 {
+	if (!s->log_req)
+		s->log_req = malloc(STREAM_LOG_REQ_MAX);
+	if (!s->log_req)
+		return;
+	if (ml > 64)
+		ml = 64;
+	if (ul > STREAM_LOG_REQ_MAX - ml)
+		ul = STREAM_LOG_REQ_MAX - ml;
+	memcpy(s->log_req, meth, ml);
+	memcpy(s->log_req + ml, uri, ul);
+	s->log_meth_len = ml;
+	s->log_req_len = ml + ul;
+}
+
+/* Returns the length of the first word of p[0..len): up to a space or a
+ * line end. */
+static size_t stream_log_word(const char *p, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && p[i] != ' ' && p[i] != '\r' && p[i] != '\n')
+		i++;
+	return i;
+}
+
+/* Starts the log record of a transaction whose head was just parsed into
+ * <m> from the <len> bytes at <base>. When the head was rejected (<m> is
+ * NULL), what can be read of its request line is kept instead, so that
+ * an operator sees what was refused; no bytes at all (<base> NULL) give
+ * "- -". The log escapes whatever bytes it is given. */
+void stream_log_begin(struct stream *s, const struct h1_msg *m, const char *base, size_t len)
+{
+	size_t ml, skip;
+
 	if (!s->tc->eng->log)
 		return;
 	s->log_pending = 1;
@@ -39,19 +74,20 @@ void stream_log_begin(struct stream *s, const struct h1_msg *m, const char *base
 	s->log_tq = s->log_tc = s->log_tr = -1;
 	s->log_srv = NULL;
 	s->log_req_len = s->log_meth_len = 0;
-	if (!m)
+	if (m) {
+		stream_log_keep_req(s, base + m->method.ofs, m->method.len, base + m->uri.ofs, m->uri.len);
 		return;
-	if (!s->log_req)
-		s->log_req = malloc(STREAM_LOG_REQ_MAX);
-	if (s->log_req) {
-		size_t ml = m->method.len < 64 ? m->method.len : 64;
-		size_t ul = m->uri.len < STREAM_LOG_REQ_MAX - ml ? m->uri.len : STREAM_LOG_REQ_MAX - ml;
-
-		memcpy(s->log_req, base + m->method.ofs, ml);
-		memcpy(s->log_req + ml, base + m->uri.ofs, ul);
-		s->log_meth_len = ml;
-		s->log_req_len = ml + ul;
 	}
+	if (!base)
+		return;
+	/* the empty lines a request may start with are not part of it */
+	while (len && (*base == '\r' || *base == '\n'))
+		base++, len--;
+	ml = stream_log_word(base, len);
+	if (!ml)
+		return;
+	skip = ml < len && base[ml] == ' ' ? ml + 1 : ml;
+	stream_log_keep_req(s, base, ml, base + skip, stream_log_word(base + skip, len - skip));
 }
 
 /* Records why the transaction is ending early (the first reason wins). */

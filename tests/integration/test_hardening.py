@@ -5,6 +5,7 @@ hop-by-hop headers or reach HTTP/1.0 clients, CONNECT."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -197,6 +198,57 @@ def test_connect_refused_not_forwarded(ctx):
         assert got.startswith(b"HTTP/1.1 501"), got
         # the origin never saw it
         assert not any(h.startswith(b"CONNECT") for h in origin.heads), origin.heads
+        assert proxy.stop() == 0
+    finally:
+        origin.close()
+
+
+@harness.timeout(60)
+def test_maxstreams_refuses_streams_over_the_cap(ctx):
+    """maxconn counts connections; maxstreams bounds HTTP/2 streams across
+    the process: one connection opening 40 slow streams with maxstreams 10
+    gets at most 10 served at once, the rest refused (REFUSED_STREAM, safe
+    to retry), and every counted stream is given back."""
+    harness.require_tool("h2load")
+    origin, oport = harness.start_origin(ctx.build_dir, name="o", threads=2)
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{oport} maxconn 100"],
+                                      global_extra="    maxstreams 10"), name="maxstreams")
+    ok, failed, errored, s2xx, out = pl.h2load(f"http://127.0.0.1:{port}/delay/300", 40, 1, 40)
+    st = pl.stats(port)
+    assert 10 <= ok <= 30 and s2xx == ok, out
+    assert st["h2_streams_refused"] == 40 - ok, (st["h2_streams_refused"], out)
+    # the count came back: a second run is served the same way
+    ok2, *_ = pl.h2load(f"http://127.0.0.1:{port}/size/10", 10, 1, 10)
+    assert ok2 == 10
+    assert proxy.stop() == 0
+    origin.stop()
+
+
+@harness.timeout(60)
+def test_rejected_request_logged_with_its_request_line(ctx):
+    """A rejected head is logged with what could be read of its request
+    line (escaped), not as "- -"; a head trickled byte by byte is parsed
+    once complete."""
+    origin = scripted.ScriptedOrigin(leaky_handler)
+    log = os.path.join(ctx.tmpdir, "access.log")
+    try:
+        proxy, port = pl.start_sluice(
+            ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{origin.port}"],
+                                          global_extra=f"    log {log}", nbthread=1), name="rejlog")
+        got = harness.raw_request(port, b"GET /bad\x01path HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert got.startswith(b"HTTP/1.1 400"), got
+        head = b"GET /next HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"p" * 2000 + b"\r\n\r\n"
+        with harness.RawConn(port, timeout=10) as c:
+            for i in range(0, len(head), 7):
+                c.send(head[i:i + 7])
+            r = c.read_response()
+            assert r.status == 200 and r.body == b"GOOD", r.status
+        def two_lines():
+            lines = open(log).read().splitlines() if os.path.exists(log) else []
+            return lines if len(lines) >= 2 else None
+        lines = harness.wait_until(two_lines, timeout=5, what="two log lines")
+        assert any(" 400 " in ln and '"GET /bad\\x01path"' in ln for ln in lines), lines
         assert proxy.stop() == 0
     finally:
         origin.close()
