@@ -13,14 +13,16 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "engine/backend.h"
-#include "engine/check.h"
-#include "engine/conn.h"
-#include "engine/engine.h"
-#include "engine/h2back.h"
-#include "engine/h2front.h"
-#include "engine/log.h"
-#include "engine/stream.h"
+#include "engine/server/backend.h"
+#include "engine/server/check.h"
+#include "engine/core/conn.h"
+#include "engine/core/ctx.h"
+#include "engine/server/h2back.h"
+#include "engine/client/h2front.h"
+#include "engine/client/listener.h"
+#include "engine/server/srvconn.h"
+#include "engine/core/log.h"
+#include "engine/client/stream.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.0.0"
@@ -28,24 +30,9 @@
 
 /* How often the housekeeping task of a stopping thread looks again. */
 #define HOUSE_PERIOD_MS 50
-/* Connections accepted per listener wake-up before letting others run. */
-#define ACCEPT_BURST 64
 
 const char *sluice_version(void) { return SLUICE_VERSION; }
 const char *sluice_default_config(void) { return cfg_default_text(); }
-
-void eng_debug(const struct engine *e, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!e->debug)
-		return;
-	va_start(ap, fmt);
-	fputs("sluice: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
 
 /* Returns a malloc'ed message built from <fmt>, or NULL without memory. */
 static char *eng_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -214,121 +201,7 @@ static int eng_bind_all(struct engine *e, char **err)
 	return 0;
 }
 
-/* Closes the listening socket of <l> (stop accepting). */
-static void listener_close(struct listener *l)
-{
-	if (l->fd < 0)
-		return;
-	(void)sched_fd_del(l->tc->thr, l->fd);
-	close(l->fd);
-	l->fd = -1;
-}
-
-/* Returns non-zero when one more connection may be accepted on <fe>. */
-static int eng_may_accept(struct engine *e, struct frontend *fe)
-{
-	return __atomic_load_n(&e->conn_cur, __ATOMIC_RELAXED) < e->cfg->g.maxconn &&
-	       __atomic_load_n(&fe->conn_cur, __ATOMIC_RELAXED) < fe->maxconn;
-}
-
-/* Accepts what is pending on <l>, up to a burst. */
-static void listener_cb(struct tasklet *t, unsigned reasons)
-{
-	struct listener *l = t->ctx;
-	struct thr_ctx *tc = l->tc;
-	struct engine *e = tc->eng;
-
-	for (int i = 0; i < ACCEPT_BURST && l->fd >= 0; i++) {
-		struct sockaddr_storage peer;
-		socklen_t plen = sizeof(peer);
-		int fd;
-
-		if (!eng_may_accept(e, l->fe)) {
-			/* leave the rest in the backlog until a connection closes */
-			if (!l->full) {
-				l->full = 1;
-				__atomic_fetch_add(&e->listeners_full, 1, __ATOMIC_RELAXED);
-			}
-			CNT_INC(tc, conn_refused_maxconn);
-			return;
-		}
-		fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			return; /* EAGAIN, or EMFILE and friends: the next event retries */
-		}
-		__atomic_fetch_add(&e->conn_cur, 1, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&l->fe->conn_cur, 1, __ATOMIC_RELAXED);
-		CNT_INC(tc, conn_accepted);
-		if ((l->proto_h2 ? h2front_accept_peer(tc, l->fe, fd, &peer)
-				 : stream_accept(tc, l->fe, fd, &peer)) < 0)
-			eng_conn_closed(tc, l->fe);
-	}
-	/* more may be pending: come back after the others had their turn */
-	if (l->fd >= 0)
-		tasklet_wakeup(&l->tl, SCHED_R_READ);
-}
-
-void eng_addr_text(const struct sockaddr_storage *ss, char *dst, size_t len)
-{
-	dst[0] = 0;
-	if (ss->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, dst, (socklen_t)len);
-	else if (ss->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, dst, (socklen_t)len);
-}
-
-void eng_conn_closed(struct thr_ctx *tc, struct frontend *fe)
-{
-	struct engine *e = tc->eng;
-
-	__atomic_fetch_sub(&e->conn_cur, 1, __ATOMIC_RELAXED);
-	__atomic_fetch_sub(&fe->conn_cur, 1, __ATOMIC_RELAXED);
-	CNT_INC(tc, conn_closed);
-	if (__atomic_load_n(&e->listeners_full, __ATOMIC_RELAXED)) {
-		for (unsigned t = 0; t < e->nbthread; t++)
-			task_wakeup(&e->tcs[t].house, SCHED_R_MSG);
-	}
-}
-
-/* Resumes the listeners of <tc> that maxconn paused. */
-static void thr_resume_listeners(struct thr_ctx *tc)
-{
-	for (unsigned i = 0; i < tc->nb_lis; i++) {
-		struct listener *l = &tc->lis[i];
-
-		if (l->full && eng_may_accept(tc->eng, l->fe)) {
-			l->full = 0;
-			__atomic_fetch_sub(&tc->eng->listeners_full, 1, __ATOMIC_RELAXED);
-			tasklet_wakeup(&l->tl, SCHED_R_READ);
-		}
-	}
-}
-
 /* ---- per-thread life ---- */
-
-/* Closes the idle server connections parked by thread <tc>. */
-static void thr_close_idle_servers(struct thr_ctx *tc)
-{
-	struct engine *e = tc->eng;
-
-	for (unsigned b = 0; b < e->nb_bes; b++) {
-		struct backend *be = e->bes[b];
-
-		for (unsigned i = 0; i < be->nb_srv; i++) {
-			struct srv_idle *il = &be->srv[i].idle[tc->tid];
-
-			while (il->first) {
-				struct conn *c = il->first;
-
-				il->first = c->idle_next;
-				conn_close(c);
-			}
-			il->count = 0;
-		}
-	}
-}
 
 /* Housekeeping task of a thread: applies a stop request, resumes paused
  * listeners, and ends the engine once every connection is gone. */
@@ -341,14 +214,14 @@ static void house_cb(struct tasklet *t, unsigned reasons)
 	eng_debug(e, "thread %u: housekeeping, stop mode %d, %u connections", tc->tid, mode,
 		  __atomic_load_n(&e->conn_cur, __ATOMIC_RELAXED));
 	if (mode < 0) {
-		thr_resume_listeners(tc);
+		listener_resume_all(tc);
 		return;
 	}
 	if (!tc->stopping) {
 		tc->stopping = 1;
 		for (unsigned i = 0; i < tc->nb_lis; i++)
 			listener_close(&tc->lis[i]);
-		thr_close_idle_servers(tc);
+		srvconn_close_all(tc);
 		h2front_stop_all(tc, 0);
 		h2back_stop_all(tc, 0);
 		stream_stop_all(tc, 0);
@@ -406,15 +279,11 @@ static int thr_start(struct sched_thread *thr, void *arg)
 	/* bind_fds is laid out frontend by bind by thread */
 	for (unsigned f = 0, k = 0; f < e->nb_fes; f++) {
 		for (unsigned b = 0; b < e->fes[f].cfg->nb_binds; b++, k++) {
-			struct listener *l = &tc->lis[n++];
+			int ret = listener_init(&tc->lis[n++], tc, &e->fes[f], e->bind_fds[k * e->nbthread + tid],
+						e->fes[f].cfg->binds[b].proto_h2);
 
-			l->fd = e->bind_fds[k * e->nbthread + tid];
-			l->proto_h2 = e->fes[f].cfg->binds[b].proto_h2;
-			l->fe = &e->fes[f];
-			l->tc = tc;
-			tasklet_init(&l->tl, thr, listener_cb, l);
-			if (sched_fd_add(&l->tl, l->fd) < 0)
-				return errno ? errno : EIO;
+			if (ret)
+				return ret;
 		}
 	}
 	tc->nb_lis = n;
@@ -437,7 +306,7 @@ static int thr_stop(struct sched_thread *thr, void *arg)
 
 	h2front_stop_all(tc, 1);
 	stream_stop_all(tc, 1);
-	thr_close_idle_servers(tc);
+	srvconn_close_all(tc);
 	h2back_stop_all(tc, 1);
 	(void)thr_checks(tc, 0);
 	for (unsigned i = 0; i < tc->nb_lis; i++)

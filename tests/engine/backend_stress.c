@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "engine/backend.h"
+#include "engine/server/backend.h"
 
 #define NB_SRV     3
 #define NB_THREADS 6

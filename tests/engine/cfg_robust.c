@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/cfg.h"
+#include "engine/core/cfg.h"
 
 #define ITERATIONS   20000
 #define TIME_LIMIT_S 15

@@ -10,7 +10,7 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
-#include "engine/backend.h"
+#include "engine/server/backend.h"
 
 #define MAX_SRV 4
 

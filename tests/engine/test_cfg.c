@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/cfg.h"
+#include "engine/core/cfg.h"
 
 /* A frontend and a backend that make any config complete. */
 #define FEBE "frontend f\n bind :8080\n default_backend b\nbackend b\n server s1 127.0.0.1:81\n"

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "engine/log.h"
+#include "engine/core/log.h"
 
 /* ---- concurrent writers (shared by both builds) ---- */
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <criterion/criterion.h>
-#include "engine/statspage.h"
+#include "engine/core/statspage.h"
 
 #define BIG (1u << 20)
 

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <sys/socket.h>
+#include "engine/core/list.h"
 #include "pool/buf.h"
 #include "mux/mux.h"
 #include "sched/sched.h"
@@ -42,7 +43,7 @@ struct conn {
 	int fd;
 	void *owner;            /* the stream using it, NULL when idle */
 	struct server *srv;     /* server side: its server */
-	struct conn *idle_next, *idle_prev;
+	struct eng_list idle_link;  /* in its server's idle list (server/srvconn.c) */
 	struct thr_ctx *tc;
 };
 

@@ -16,7 +16,7 @@
  * consistent and cfg_free() can release it at any point. Checks that need
  * the whole file (backend references, buffer limits) run after the last line.
  */
-#include "engine/cfg.h"
+#include "engine/core/cfg.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -2,12 +2,12 @@
  *
  * Contract
  * --------
- * Two modules meet here. engine/stats.c takes a snapshot of an engine
- * (statspage_collect(): counters, frontends, backends, servers with their
- * check state, threads, the pool) into one malloc'ed block of plain
- * structs; it is the only part of the stats page that reads the engine.
- * engine/statspage.c renders a snapshot and reads nothing else: it does
- * not include engine.h, so the page's layout cannot come to depend on the
+ * Two modules meet here. engine/client/stats.c (stats.h) takes a
+ * snapshot of an engine (statspage_collect(): counters, frontends,
+ * backends, servers with their check state, threads, the pool) into one
+ * malloc'ed block of plain structs; it is the only part of the stats page
+ * that reads the engine. engine/core/statspage.c renders a snapshot and
+ * reads nothing else: it does not include core/ctx.h, so the page's layout cannot come to depend on the
  * engine's private structures. Nothing in a snapshot points into a pool
  * buffer, and names point into the engine's configuration, so a snapshot
  * lives as long as the engine at most. The renderers are pure, never
@@ -185,15 +185,6 @@ const char *statspage_content_type(enum statspage_fmt fmt);
  * gives HTML; anything else (or nothing) gives <dflt>. */
 enum statspage_fmt statspage_fmt_parse(const char *q, size_t len, enum statspage_fmt dflt);
 
-/* ---- taking a snapshot: engine/stats.c ---- */
-
-/* Takes a snapshot of engine <e> (any thread, while it runs or after it
- * stopped). <refresh_s> goes into the HTML page. Returns NULL without
- * memory. */
-struct statspage_data *statspage_collect(const struct engine *e, unsigned refresh_s);
-
-/* Frees a snapshot from statspage_collect(). NULL is accepted. */
-void statspage_free(struct statspage_data *d);
 
 /* Writes the flat members of <s> as one JSON object and a newline into
  * <dst> (at most <room> bytes, NUL-terminated when room > 0): the body of

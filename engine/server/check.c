@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "engine/backend.h"
-#include "engine/check.h"
-#include "engine/conn.h"
-#include "engine/engine.h"
+#include "engine/server/backend.h"
+#include "engine/server/check.h"
+#include "engine/core/conn.h"
+#include "engine/core/ctx.h"
 
 /* Bytes of the answer a check looks at: "HTTP/1.1 200" needs 12. */
 #define CHK_RX_SIZE 64

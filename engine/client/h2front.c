@@ -2,8 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "engine/h2front.h"
-#include "engine/stream.h"
+#include "engine/client/h2front.h"
+#include "engine/core/h2cfg.h"
+#include "engine/client/stream.h"
 #include "mux/h2.h"
 
 struct h2front {
@@ -19,17 +20,6 @@ struct h2front {
 	struct eng_list link;     /* in tc->h2fronts */
 	char peer[48];
 };
-
-void h2front_settings(const struct cfg_global *g, struct h2_settings *set)
-{
-	*set = (struct h2_settings){
-		.max_concurrent_streams = g->h2_max_streams,
-		.initial_window_size = g->h2_init_window,
-		.header_table_size = g->h2_header_table,
-		.max_header_list_size = g->h2_max_header_list,
-		.max_heap = (size_t)g->h2_max_heap,
-	};
-}
 
 /* new_stream callback: every HTTP/2 request becomes an engine stream. */
 static int h2front_new_stream(void *ctx, struct mux_ep *ep)
@@ -62,16 +52,7 @@ static void h2front_count(struct h2front *f)
 	struct h2c_stats st;
 
 	h2c_get_stats(f->h2c, &st);
-	h2_count_closed(f->tc, &st);
-}
-
-void h2_count_closed(struct thr_ctx *tc, const struct h2c_stats *st)
-{
-	CNT_ADD(tc, h2_resets, st->streams_reset);
-	CNT_ADD(tc, h2_goaway_sent, st->goaway_sent);
-	CNT_ADD(tc, h2_dbuf_waits, st->dbuf_waits);
-	CNT_ADD(tc, h2_mbuf_waits, st->mbuf_waits);
-	CNT_ADD(tc, h2_calm_kills, st->calm_kills);
+	eng_h2_count_closed(f->tc, &st);
 }
 
 /* Forgets a closed connection: counts it and frees its state. */
@@ -163,7 +144,7 @@ int h2front_accept(struct thr_ctx *tc, struct frontend *fe, int fd, const char *
 		close(fd);
 		return -1;
 	}
-	h2front_settings(g, &set);
+	eng_h2_settings(g, &set);
 	set.heap_gauge = &tc->cnt.h2_heap_bytes;
 	f->tc = tc;
 	f->fe = fe;

@@ -18,7 +18,7 @@
 #ifndef SLUICE_ENGINE_H2BACK_H
 #define SLUICE_ENGINE_H2BACK_H
 
-#include "engine/engine.h"
+#include "engine/core/ctx.h"
 #include "mux/mux.h"
 
 struct server;

@@ -8,7 +8,7 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include "engine/stream_int.h"
+#include "engine/client/stream_int.h"
 
 /* Returns non-zero when <uri> (a span of the head at <base>) names the
  * frontend's stats page. */

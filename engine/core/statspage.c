@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "engine/statspage.h"
+#include "engine/core/statspage.h"
 
 /* Largest item: the scratch array one item is rendered into. Items are
  * kept far below it (names are cut at SP_NAME_MAX). */

@@ -1,7 +1,7 @@
 /* backend.c - server slots, load balancing and queues (see backend.h). */
 #include <errno.h>
 #include <stdlib.h>
-#include "engine/backend.h"
+#include "engine/server/backend.h"
 
 /* Appends <q> to <sq>. */
 static void squeue_push(struct squeue *sq, struct qent *q)
@@ -55,8 +55,10 @@ struct backend *be_new(const struct cfg_backend *cfg, unsigned nbthread)
 		s->idle = aligned_alloc(64, sizeof(*s->idle) * nbthread);
 		if (!s->idle)
 			goto fail;
-		for (unsigned t = 0; t < nbthread; t++)
-			s->idle[t] = (struct srv_idle){ 0 };
+		for (unsigned t = 0; t < nbthread; t++) {
+			s->idle[t] = (struct srv_idle){ .count = 0 };
+			eng_list_init(&s->idle[t].list);
+		}
 	}
 	if (pthread_spin_init(&be->lock, PTHREAD_PROCESS_PRIVATE) != 0)
 		goto fail;

@@ -2,10 +2,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include "engine/backend.h"
-#include "engine/conn.h"
-#include "engine/h2back.h"
-#include "engine/h2front.h"
+#include "engine/server/backend.h"
+#include "engine/core/conn.h"
+#include "engine/server/h2back.h"
+#include "engine/core/h2cfg.h"
 #include "mux/h2.h"
 
 struct h2back {
@@ -42,7 +42,7 @@ static void h2back_closed(void *ctx)
 	struct h2c_stats st;
 
 	h2c_get_stats(b->h2c, &st);
-	h2_count_closed(b->tc, &st);
+	eng_h2_count_closed(b->tc, &st);
 	b->h2c = NULL;
 	if (b->creating) {
 		b->closed_early = 1;
@@ -105,7 +105,7 @@ static struct h2back *h2back_connect(struct thr_ctx *tc, struct server *srv)
 	fd = conn_sock_connect((const struct sockaddr *)&cs->addr, cs->addrlen, &inprogress);
 	if (fd < 0)
 		goto fail;
-	h2front_settings(&tc->eng->cfg->g, &set);
+	eng_h2_settings(&tc->eng->cfg->g, &set);
 	set.heap_gauge = &tc->cnt.h2_heap_bytes;
 	b->tc = tc;
 	b->srv = srv;

@@ -11,18 +11,7 @@
 
 #include <stddef.h>
 #include <sys/socket.h>
-#include "engine/engine.h"
-
-struct h2_settings;
-struct h2c_stats;
-
-/* Adds the final counters of a closed HTTP/2 connection of either role
- * (resets, GOAWAYs, buffer waits, abuse kills) to its thread's. */
-void h2_count_closed(struct thr_ctx *tc, const struct h2c_stats *st);
-
-/* Fills <set> with the HTTP/2 settings of the configuration (`tune.h2.*`),
- * the same for client and server connections. */
-void h2front_settings(const struct cfg_global *g, struct h2_settings *set);
+#include "engine/core/ctx.h"
 
 /* Takes over the accepted socket <fd> as an HTTP/2 connection of <fe>;
  * <pre>/<pre_len> are bytes already read from it. <peer> is the client's

@@ -7,10 +7,10 @@
 #define SLUICE_ENGINE_STREAM_INT_H
 
 #include <netinet/in.h>
-#include "engine/backend.h"
-#include "engine/log.h"
-#include "engine/statspage.h"
-#include "engine/stream.h"
+#include "engine/server/backend.h"
+#include "engine/core/log.h"
+#include "engine/client/stats.h"
+#include "engine/client/stream.h"
 
 /* Channel states. */
 enum ch_state {
@@ -73,6 +73,8 @@ struct stream {
 	int rsp_started;         /* response bytes were (or are being) sent */
 	int err_sent;            /* the response is one of ours */
 	int owns_conn;           /* the stream is its client connection's only user */
+	stream_h2_preface_fn on_h2_preface; /* who takes the connection over when
+	                          * it opens with the HTTP/2 preface; NULL: nobody */
 	int req_cut;             /* we stopped reading a request before its end */
 	int in_maxstreams;       /* counted in the engine's maxstreams count */
 	uint64_t linger_until;   /* ST_LINGER: when to close anyway */

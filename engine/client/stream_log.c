@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "engine/stream_int.h"
+#include "engine/client/stream_int.h"
 
 /* Longest "METHOD URI" kept: what a log line can hold, so that log_emit()
  * marks a longer URI as cut. */

@@ -2,7 +2,7 @@
  * over the threads, and the stats page's snapshot (statspage.h).
  *
  * This is the only part of the stats page that reads the engine's private
- * structures; engine/statspage.c renders what this file copied out. Most
+ * structures; engine/core/statspage.c renders what this file copied out. Most
  * of the copying is generated from the lists of sluice.h and statspage.h,
  * so that a THR counter added to SLUICE_COUNTERS needs nothing here.
  */
@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "engine/backend.h"
-#include "engine/check.h"
-#include "engine/engine.h"
-#include "engine/statspage.h"
+#include "engine/server/backend.h"
+#include "engine/server/check.h"
+#include "engine/core/ctx.h"
+#include "engine/client/stats.h"
 
 /* Returns a relaxed read of a counter another thread writes. */
 #define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)

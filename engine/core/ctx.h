@@ -1,4 +1,5 @@
-/* engine.h - private types shared by the engine's files.
+/* ctx.h - the engine and its per-thread context: the types every room of
+ * engine/ shares (core/, server/, client/ and the engine's life above them).
  *
  * Threading model: every client connection, its stream and the server
  * connection that stream uses live on one worker thread, the one whose
@@ -6,14 +7,15 @@
  * pool (its own lock), backend queues and server slots (the backend lock),
  * and tasklet wake-ups (the scheduler inboxes).
  */
-#ifndef SLUICE_ENGINE_ENGINE_H
-#define SLUICE_ENGINE_ENGINE_H
+#ifndef SLUICE_ENGINE_CORE_CTX_H
+#define SLUICE_ENGINE_CORE_CTX_H
 
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
-#include "engine/cfg.h"
+#include "engine/core/cfg.h"
+#include "engine/core/list.h"
 #include "engine/sluice.h"
 #include "mux/h1.h"
 #include "pool/pool.h"
@@ -23,6 +25,7 @@ struct stream;
 struct backend;
 struct thr_ctx;
 struct log_target;
+struct listener;
 
 /* Per-thread engine counters: one per THR or CLASS line of SLUICE_COUNTERS
  * (sluice.h), plus the closing counts that the snapshot turns into "open
@@ -44,37 +47,6 @@ struct eng_counters {
 #define CNT_ADD(thr, field, n) \
 	__atomic_store_n(&(thr)->cnt.field, __atomic_load_n(&(thr)->cnt.field, __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
 #define CNT_INC(thr, field) CNT_ADD(thr, field, 1)
-
-/* A list head for intrusive doubly linked lists (streams of a thread). */
-struct eng_list {
-	struct eng_list *next, *prev;
-};
-
-static inline void eng_list_init(struct eng_list *l) { l->next = l->prev = l; }
-static inline int eng_list_empty(const struct eng_list *l) { return l->next == l; }
-static inline void eng_list_append(struct eng_list *head, struct eng_list *e)
-{
-	e->prev = head->prev;
-	e->next = head;
-	head->prev->next = e;
-	head->prev = e;
-}
-static inline void eng_list_del(struct eng_list *e)
-{
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
-	e->next = e->prev = e;
-}
-
-/* One listening socket of one bind line, owned by one thread. */
-struct listener {
-	int fd;
-	int full;                 /* paused by maxconn, waiting for a close */
-	int proto_h2;             /* HTTP/2 prior knowledge only */
-	struct frontend *fe;
-	struct thr_ctx *tc;
-	struct tasklet tl;
-};
 
 /* A frontend at run time. */
 struct frontend {
@@ -145,4 +117,4 @@ static inline int eng_stopping(const struct engine *e)
 	return __atomic_load_n(&e->stop_mode, __ATOMIC_RELAXED) >= 0;
 }
 
-#endif /* SLUICE_ENGINE_ENGINE_H */
+#endif /* SLUICE_ENGINE_CORE_CTX_H */

@@ -17,13 +17,22 @@
 #ifndef SLUICE_ENGINE_STREAM_H
 #define SLUICE_ENGINE_STREAM_H
 
-#include "engine/engine.h"
+#include "engine/core/ctx.h"
 #include "mux/mux.h"
 
+/* Takes over a client connection that opened with the HTTP/2 preface: the
+ * socket <fd>, the client's address as text <peer>, and the <len> bytes
+ * already read from it at <pre>. Returns 0, or -1 (fd closed). */
+typedef int (*stream_h2_preface_fn)(struct thr_ctx *tc, struct frontend *fe, int fd,
+				    const char *peer, const char *pre, size_t len);
+
 /* Creates a stream for the accepted socket <fd> on thread <tc>, for
- * frontend <fe>. Returns 0, or -1 (fd closed) on failure. */
+ * frontend <fe>. If the client opens with the HTTP/2 preface, the stream
+ * hands the connection to <on_h2_preface> and ends (NULL: the preface is
+ * parsed as an HTTP/1 request, and refused). Returns 0, or -1 (fd closed)
+ * on failure. */
 int stream_accept(struct thr_ctx *tc, struct frontend *fe, int fd,
-		  const struct sockaddr_storage *peer);
+		  const struct sockaddr_storage *peer, stream_h2_preface_fn on_h2_preface);
 
 /* Creates a stream whose client side is the endpoint <ep> of a multiplexed
  * connection (one HTTP/2 stream); <peer> is the client's address as text.

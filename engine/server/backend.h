@@ -22,7 +22,8 @@
 
 #include <pthread.h>
 #include <stdint.h>
-#include "engine/cfg.h"
+#include "engine/core/cfg.h"
+#include "engine/core/list.h"
 
 struct check;
 struct conn;
@@ -53,7 +54,7 @@ struct squeue {
 
 /* Idle keep-alive connections of one server on one thread. */
 struct srv_idle {
-	struct conn *first;
+	struct eng_list list;   /* of struct conn, by idle_link (server/srvconn.c) */
 	unsigned count;
 } __attribute__((aligned(64)));
 

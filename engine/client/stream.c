@@ -25,11 +25,11 @@
 #include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "engine/backend.h"
-#include "engine/h2back.h"
-#include "engine/conn.h"
-#include "engine/h2front.h"
-#include "engine/stream_int.h"
+#include "engine/server/backend.h"
+#include "engine/server/h2back.h"
+#include "engine/server/srvconn.h"
+#include "engine/core/conn.h"
+#include "engine/client/stream_int.h"
 #include "mux/h2.h"
 
 static void stream_process(struct tasklet *t, unsigned reasons);
@@ -375,18 +375,7 @@ static void srv_conn_cb(struct tasklet *t, unsigned reasons)
 	conn_update_ready(c, reasons);
 	if (!s) {
 		/* idle: any event means the server closed it or spoke out of turn */
-		if (!conn_idle_alive(c)) {
-			struct srv_idle *il = &c->srv->idle[c->tc->tid];
-
-			if (c->idle_prev)
-				c->idle_prev->idle_next = c->idle_next;
-			else
-				il->first = c->idle_next;
-			if (c->idle_next)
-				c->idle_next->idle_prev = c->idle_prev;
-			il->count--;
-			conn_close(c);
-		}
+		srvconn_idle_event(c);
 		return;
 	}
 	if (c->ep.flags & CF_CONNECTING) {
@@ -397,72 +386,6 @@ static void srv_conn_cb(struct tasklet *t, unsigned reasons)
 }
 
 /* ---- server side ---- */
-
-/* Takes an idle connection to <srv> on this thread, or NULL. */
-static struct conn *srv_idle_take(struct thr_ctx *tc, struct server *srv)
-{
-	struct srv_idle *il = &srv->idle[tc->tid];
-	struct conn *c;
-
-	while ((c = il->first)) {
-		il->first = c->idle_next;
-		if (il->first)
-			il->first->idle_prev = NULL;
-		il->count--;
-		c->idle_next = c->idle_prev = NULL;
-		c->ep.flags &= ~CF_IDLE;
-		/* The poller may not have told us yet about bytes that arrived
-		 * while the connection sat idle (its event waits in this very
-		 * loop turn): any byte there now would be read as the answer to
-		 * the next request, someone else's. One peek per reuse is the
-		 * price of never serving one client another's response. */
-		if (!(c->ep.flags & CF_RD_HUP) && conn_idle_alive(c))
-			return c;
-		CNT_INC(tc, srv_conn_unclean);
-		conn_close(c);
-	}
-	return NULL;
-}
-
-/* Returns non-zero when the server connection <c>, whose response just
- * ended, holds no byte past that response. The stream stops reading a
- * server once its response is complete, so bytes the server sent later
- * (a body after HEAD/204/304, bytes past Content-Length, an answer to a
- * request body it ignored) only left the readiness flag set: such a
- * connection is out of step with its server and must never be reused. */
-static int srv_conn_clean(struct conn *c)
-{
-	if (c->ep.flags & (CF_RD_EOF | CF_ERROR | CF_RD_HUP))
-		return 0;
-	/* the flag may be stale (the last read filled the buffer exactly):
-	 * only a peek tells */
-	return !(c->ep.flags & CF_RD_READY) || conn_idle_alive(c);
-}
-
-/* Parks <c> for reuse, or closes it when enough are parked already or it
- * is not clean (see srv_conn_clean). */
-static void srv_idle_put(struct thr_ctx *tc, struct conn *c)
-{
-	struct srv_idle *il = &c->srv->idle[tc->tid];
-
-	if (!srv_conn_clean(c)) {
-		CNT_INC(tc, srv_conn_unclean);
-		conn_close(c);
-		return;
-	}
-	if (il->count >= 256 || eng_stopping(tc->eng)) {
-		conn_close(c);
-		return;
-	}
-	c->owner = NULL;
-	c->ep.flags |= CF_IDLE;
-	c->idle_prev = NULL;
-	c->idle_next = il->first;
-	if (il->first)
-		il->first->idle_prev = c;
-	il->first = c;
-	il->count++;
-}
 
 /* Gives the server slot back (to the next queued stream). */
 static void stream_release_slot(struct stream *s)
@@ -479,7 +402,7 @@ static void stream_srv_detach(struct stream *s, int reuse)
 {
 	if (s->srv) {
 		if (reuse && s->target && b_is_null(&s->res.buf))
-			srv_idle_put(s->tc, s->srv);
+			srvconn_park(s->tc, s->srv);
 		else
 			conn_close(s->srv);
 	} else if (s->sep) {
@@ -582,7 +505,7 @@ static int stream_upgrade_h2(struct stream *s)
 	s->cli = NULL;
 	s->cep = NULL;
 	s->owns_conn = 0;
-	(void)h2front_accept(tc, fe, fd, s->cli_addr, b_head(&s->req.buf), b_data(&s->req.buf));
+	(void)s->on_h2_preface(tc, fe, fd, s->cli_addr, b_head(&s->req.buf), b_data(&s->req.buf));
 	stream_free(s);
 	return -2;
 }
@@ -638,7 +561,7 @@ static int stream_parse_request(struct stream *s)
 	if (b_is_null(b) || b_empty(b) || s->req.fwd)
 		return 0;
 	b_realign(b);
-	if (s->cli && !s->txn_count && !s->txn_active) {
+	if (s->on_h2_preface && !s->txn_count && !s->txn_active) {
 		int complete;
 
 		if (h2_is_preface(b_head(b), b_data(b), &complete))
@@ -1042,7 +965,7 @@ static int stream_open_h1(struct stream *s)
 	struct thr_ctx *tc = s->tc;
 	const struct cfg_server *cs = s->target->cfg;
 
-	s->srv = srv_idle_take(tc, s->target);
+	s->srv = srvconn_take(tc, s->target);
 	if (s->srv) {
 		s->srv->owner = s;
 		s->srv_reused = 1;
@@ -1361,7 +1284,7 @@ static struct stream *stream_create(struct thr_ctx *tc, struct frontend *fe, str
 }
 
 int stream_accept(struct thr_ctx *tc, struct frontend *fe, int fd,
-		  const struct sockaddr_storage *peer)
+		  const struct sockaddr_storage *peer, stream_h2_preface_fn on_h2_preface)
 {
 	char addr[INET6_ADDRSTRLEN];
 	struct stream *s;
@@ -1381,6 +1304,7 @@ int stream_accept(struct thr_ctx *tc, struct frontend *fe, int fd,
 	c->owner = s;
 	s->cli = c;
 	s->owns_conn = 1;
+	s->on_h2_preface = on_h2_preface;
 	if (peer->ss_family == AF_INET)
 		s->cli_port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
 	else if (peer->ss_family == AF_INET6)

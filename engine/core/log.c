@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "engine/log.h"
+#include "engine/core/log.h"
 
 /* Longest name (frontend, backend, server) written; longer ones are cut. */
 #define LOG_NAME_MAX 64

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include "engine/conn.h"
-#include "engine/engine.h"
+#include "engine/core/conn.h"
+#include "engine/core/ctx.h"
 
 struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
 {
@@ -16,6 +16,7 @@ struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
 	if (!c)
 		return NULL;
 	c->fd = fd;
+	eng_list_init(&c->idle_link);
 	c->ep.ops = &conn_h1_ops;
 	c->owner = owner;
 	c->tc = tc;

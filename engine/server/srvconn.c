@@ -1,0 +1,90 @@
+/* srvconn.c - idle HTTP/1 server connections kept for reuse (see srvconn.h). */
+#include "engine/server/srvconn.h"
+
+/* Idle connections kept per server and thread; more are closed. */
+#define SRVCONN_IDLE_MAX 256
+
+/* Returns non-zero when <c> holds no byte past its last response and its
+ * server did not close it. */
+static int srvconn_clean(struct conn *c)
+{
+	if (c->ep.flags & (CF_RD_EOF | CF_ERROR | CF_RD_HUP))
+		return 0;
+	/* the flag may be stale (the last read filled the buffer exactly):
+	 * only a peek tells */
+	return !(c->ep.flags & CF_RD_READY) || conn_idle_alive(c);
+}
+
+/* Unlinks <c> from its idle list. */
+static void srvconn_unlink(struct conn *c)
+{
+	eng_list_del(&c->idle_link);
+	c->srv->idle[c->tc->tid].count--;
+	c->ep.flags &= ~CF_IDLE;
+}
+
+struct conn *srvconn_take(struct thr_ctx *tc, struct server *srv)
+{
+	struct srv_idle *il = &srv->idle[tc->tid];
+
+	while (!eng_list_empty(&il->list)) {
+		struct conn *c = eng_list_entry(il->list.next, struct conn, idle_link);
+
+		srvconn_unlink(c);
+		/* the poller may not have reported bytes that arrived during
+		 * this loop turn: one peek per reuse is the price of never
+		 * serving one client another's response */
+		if (!(c->ep.flags & CF_RD_HUP) && conn_idle_alive(c))
+			return c;
+		CNT_INC(tc, srv_conn_unclean);
+		conn_close(c);
+	}
+	return NULL;
+}
+
+void srvconn_park(struct thr_ctx *tc, struct conn *c)
+{
+	struct srv_idle *il = &c->srv->idle[tc->tid];
+
+	if (!srvconn_clean(c)) {
+		CNT_INC(tc, srv_conn_unclean);
+		conn_close(c);
+		return;
+	}
+	if (il->count >= SRVCONN_IDLE_MAX || eng_stopping(tc->eng)) {
+		conn_close(c);
+		return;
+	}
+	c->owner = NULL;
+	c->ep.flags |= CF_IDLE;
+	eng_list_push(&il->list, &c->idle_link);
+	il->count++;
+}
+
+void srvconn_idle_event(struct conn *c)
+{
+	if (conn_idle_alive(c))
+		return;
+	srvconn_unlink(c);
+	conn_close(c);
+}
+
+void srvconn_close_all(struct thr_ctx *tc)
+{
+	struct engine *e = tc->eng;
+
+	for (unsigned b = 0; b < e->nb_bes; b++) {
+		struct backend *be = e->bes[b];
+
+		for (unsigned i = 0; i < be->nb_srv; i++) {
+			struct srv_idle *il = &be->srv[i].idle[tc->tid];
+
+			while (!eng_list_empty(&il->list)) {
+				struct conn *c = eng_list_entry(il->list.next, struct conn, idle_link);
+
+				srvconn_unlink(c);
+				conn_close(c);
+			}
+		}
+	}
+}
