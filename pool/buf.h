@@ -4,7 +4,7 @@
  * never owns its storage on its own: storage comes from the buffer pool
  * (pool.h) and goes back there with pool_release(). A buffer whose area is
  * NULL holds nothing and costs no memory; that is the resting state of every
- * connection that is not moving data (R1).
+ * connection that is not moving data.
  *
  * The data is <data> bytes starting at offset <head> and may wrap past the
  * end of the area to its start. Helpers below never allocate; those that

@@ -3,19 +3,23 @@
  * See stream.h for the split between byte moving (stream_io) and deciding
  * (stream_process). The rules that keep buffers flowing under a cap:
  *  - a channel takes a buffer only when its socket has bytes ready and it
- *    wants them, and gives it back the moment it is empty (R1);
+ *    wants them, and gives it back the moment it is empty: an idle
+ *    connection holds none;
  *  - when the pool refuses, only that direction pauses: it subscribes its
- *    one wait entry and the hand-off wakes the client connection's tasklet,
- *    which takes the buffer and retries just that receive (R2, R8);
+ *    one wait entry and the hand-off wakes the stream's I/O tasklet, which
+ *    takes the buffer and retries just that receive, not the whole stream;
  *  - a channel never needs a second buffer to progress: heads are parsed
- *    and rewritten in place, bodies are sent from where they were received;
- *  - requests allocate at request level, responses and error messages at
- *    response level, which may use the reserve (R6): a response always
- *    finds a way to free its server slot, so queued requests cannot starve
- *    responses of buffers (R9);
- *  - the stream's timer keeps running while a direction waits for a buffer,
- *    and a timeout cancels the wait, passing on any buffer handed over in
- *    the meantime (R4).
+ *    and rewritten in place, bodies are sent from where they were received
+ *    (a waiter holding one buffer while waiting for another is how pools
+ *    deadlock);
+ *  - requests allocate at request level, request bodies of a slot holder a
+ *    little higher, responses and error messages at response level, which
+ *    may use the whole reserve: a response always finds a way to free its
+ *    server slot, so queued requests cannot starve responses of buffers,
+ *    even with a `maxconn 1` server under a tiny limit;
+ *  - waiting never stops a timer: a starved request is bounded by timeout
+ *    queue, and a timeout cancels the wait, passing on any buffer handed
+ *    over in the meantime (docs/ARCHITECTURE.md, "The hand-off rules").
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -17,7 +17,7 @@
  * - BUFFER wake-ups received == notify calls == pool hand-offs (exactly
  *   one wake-up per hand-off), and takes + passes_on == hand-offs;
  * - waiting tasks with a very short timeout did time out while waiting
- *   (a wait never blocks a timer, R4), and no timeout fired very late.
+ *   (a wait never blocks a timer), and no timeout fired very late.
  *
  * Usage: handoff_stress [limit|faults]   (default: both)
  *   limit:  limit 8, reserve 2, 300 tasks: heavy shortage;
@@ -468,7 +468,7 @@ static int run_variant(const char *name, uint64_t limit, uint64_t reserve, uint3
 		if (ps.handoffs == 0 || waits == 0)
 			fail("no hand-off under a shortage: the test tests nothing", NULL);
 		if (short_waiting_timeouts == 0)
-			fail("no 1-ms waiter ever timed out while waiting (R4)", NULL);
+			fail("no 1-ms waiter ever timed out while waiting", NULL);
 	}
 	if (fail_ppm && ps.injected == 0)
 		fail("fault injection never fired", NULL);
