@@ -190,5 +190,7 @@ def h2load_tiny_limit(ctx, server_line: str, n: int) -> dict:
     assert s["pool_in_use"] == 0 and s["pool_waiting"] == 0, s
     assert s["pool_peak_allocated"] <= 8, s
     assert s["pool_notifies"] == s["pool_handoffs"], s
+    # the cap must really bite, or this run proved nothing about waiting
+    assert s["pool_failed"] > 0 and s["pool_handoffs"] > 0, s
     assert proxy.stop() == 0
     return s
