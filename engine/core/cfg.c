@@ -129,6 +129,8 @@ struct px_settings {
 	int chk_expect_status;
 	int stats_enabled;
 	char *stats_uri;
+	char *stats_prom_uri;           /* `stats prometheus-uri`, or NULL */
+	char *stats_auth;               /* `stats auth`: expected Authorization values, one per line */
 	unsigned stats_refresh_ms;
 	char *default_backend;
 	int default_backend_line;
@@ -489,6 +491,8 @@ static void settings_clear(struct px_settings *s)
 	free(s->chk_method);
 	free(s->chk_uri);
 	free(s->stats_uri);
+	free(s->stats_prom_uri);
+	free(s->stats_auth);
 	free(s->default_backend);
 	settings_init(s);
 }
@@ -499,9 +503,12 @@ static int settings_copy(struct px_settings *dst, const struct px_settings *src)
 {
 	*dst = *src;
 	dst->chk_method = dst->chk_uri = dst->stats_uri = dst->default_backend = NULL;
+	dst->stats_prom_uri = dst->stats_auth = NULL;
 	if (set_str(&dst->chk_method, src->chk_method) < 0 ||
 	    set_str(&dst->chk_uri, src->chk_uri) < 0 ||
 	    set_str(&dst->stats_uri, src->stats_uri) < 0 ||
+	    set_str(&dst->stats_prom_uri, src->stats_prom_uri) < 0 ||
+	    set_str(&dst->stats_auth, src->stats_auth) < 0 ||
 	    set_str(&dst->default_backend, src->default_backend) < 0) {
 		settings_clear(dst);
 		return -1;
@@ -1178,32 +1185,80 @@ static int kw_use_backend(struct parser *p)
 	return 0;
 }
 
-/* `stats enable | uri PATH | refresh TIME`; any of them enables stats. */
+/* Writes the base64 form of src[0..len) and a NUL into <dst>, which holds
+ * at least 4 * ((len + 2) / 3) + 1 bytes. */
+static void base64_encode(const unsigned char *src, size_t len, char *dst)
+{
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		*dst++ = tbl[src[i] >> 2];
+		*dst++ = tbl[((src[i] & 3) << 4) | (src[i + 1] >> 4)];
+		*dst++ = tbl[((src[i + 1] & 15) << 2) | (src[i + 2] >> 6)];
+		*dst++ = tbl[src[i + 2] & 63];
+	}
+	if (i < len) {
+		*dst++ = tbl[src[i] >> 2];
+		*dst++ = tbl[((src[i] & 3) << 4) | (i + 1 < len ? src[i + 1] >> 4 : 0)];
+		*dst++ = i + 1 < len ? tbl[(src[i + 1] & 15) << 2] : '=';
+		*dst++ = '=';
+	}
+	*dst = 0;
+}
+
+/* `stats auth USER:PASS`: adds the Authorization value a client must send
+ * ("Basic " and the base64 of USER:PASS) to the frontend's list; the
+ * request path compares whole values, so nothing is decoded at run time. */
+static int stats_auth_add(struct parser *p, struct px_settings *s, const char *cred)
+{
+	size_t len = strlen(cred), old = s->stats_auth ? strlen(s->stats_auth) : 0;
+	char *n;
+
+	if (!strchr(cred, ':'))
+		return fail(p, "invalid credentials '%s' (expected USER:PASS)", cred);
+	n = realloc(s->stats_auth, old + 6 + 4 * ((len + 2) / 3) + 2);
+	if (!n)
+		return fail(p, "out of memory");
+	memcpy(n + old, "Basic ", 6);
+	base64_encode((const unsigned char *)cred, len, n + old + 6);
+	strcat(n + old, "\n");
+	s->stats_auth = n;
+	return 0;
+}
+
+/* `stats enable | uri PATH | prometheus-uri PATH | refresh TIME | auth
+ * USER:PASS`; any of them enables stats. */
 static int kw_stats(struct parser *p)
 {
 	struct px_settings *s = cur_settings(p);
 	const char *what;
 
-	if (want_words(p, 1, 2, "argument (expected enable, uri, refresh)") < 0)
+	if (want_words(p, 1, 2, "argument (expected enable, uri, prometheus-uri, refresh, auth)") < 0)
 		return -1;
 	what = p->argv[1];
 	if (strcmp(what, "enable") == 0) {
 		if (p->argc > 2)
 			return fail(p, "unexpected argument '%s'", p->argv[2]);
-	} else if (strcmp(what, "uri") == 0) {
+	} else if (strcmp(what, "uri") == 0 || strcmp(what, "prometheus-uri") == 0) {
 		if (p->argc < 3)
-			return fail(p, "missing path after 'uri'");
+			return fail(p, "missing path after '%s'", what);
 		if (p->argv[2][0] != '/')
 			return fail(p, "invalid uri '%s' (expected a path starting with '/')", p->argv[2]);
-		if (set_str(&s->stats_uri, p->argv[2]) < 0)
+		if (set_str(what[0] == 'u' ? &s->stats_uri : &s->stats_prom_uri, p->argv[2]) < 0)
 			return fail(p, "out of memory");
+	} else if (strcmp(what, "auth") == 0) {
+		if (p->argc < 3)
+			return fail(p, "missing USER:PASS after 'auth'");
+		if (stats_auth_add(p, s, p->argv[2]) < 0)
+			return -1;
 	} else if (strcmp(what, "refresh") == 0) {
 		if (p->argc < 3)
 			return fail(p, "missing time after 'refresh'");
 		if (get_time(p, p->argv[2], " for 'refresh'", 0, &s->stats_refresh_ms) < 0)
 			return -1;
 	} else {
-		return fail(p, "unsupported argument '%s' (expected enable, uri, refresh)", what);
+		return fail(p, "unsupported argument '%s' (expected enable, uri, prometheus-uri, refresh, auth)", what);
 	}
 	s->stats_enabled = 1;
 	if (!s->stats_uri && set_str(&s->stats_uri, CFG_STATS_DEFAULT_URI) < 0)
@@ -1345,6 +1400,8 @@ static void frontend_free(struct cfg_frontend *fe)
 	free(fe->binds);
 	free(fe->default_backend);
 	free(fe->stats_uri);
+	free(fe->stats_prom_uri);
+	free(fe->stats_auth);
 }
 
 static void backend_free(struct cfg_backend *be)
@@ -1391,7 +1448,9 @@ static int commit_frontend(struct parser *p)
 	if (!fes || !by_use_arr ||
 	    !(fe.name = strdup(w->name)) ||
 	    set_str(&fe.default_backend, ref) < 0 ||
-	    set_str(&fe.stats_uri, s->stats_uri) < 0) {
+	    set_str(&fe.stats_uri, s->stats_uri) < 0 ||
+	    set_str(&fe.stats_prom_uri, s->stats_prom_uri) < 0 ||
+	    set_str(&fe.stats_auth, s->stats_auth) < 0) {
 		frontend_free(&fe);
 		return fail_at(p, w->line, sec_name(w->kind), "out of memory");
 	}

@@ -124,6 +124,9 @@ struct cfg_frontend {
 	int httplog;
 	int stats_enabled;
 	char *stats_uri;                  /* set iff stats_enabled */
+	char *stats_prom_uri;             /* `stats prometheus-uri`: Prometheus text there, or NULL */
+	char *stats_auth;                 /* `stats auth`: the Authorization values accepted,
+	                                   * one per line ("Basic ..."), or NULL: no auth */
 	unsigned stats_refresh_ms;
 	int conn_mode;                    /* CFG_CONN_* */
 	int from_listen;

@@ -55,6 +55,7 @@ enum statspage_fmt {
 	STATSPAGE_HTML = 0,
 	STATSPAGE_JSON,
 	STATSPAGE_PROM,
+	STATSPAGE_CSV,   /* HAProxy's `;csv` columns, in its order */
 };
 
 enum statspage_srv_state {

@@ -82,7 +82,7 @@ def start_sluice(ctx, make_cfg, name: str = "sluice", extra_args=()) -> tuple[ha
 
 def stats(port: int) -> dict:
     """Returns the proxy's counters, read from its stats URI."""
-    r = harness.curl([f"http://127.0.0.1:{port}{STATS_URI}"], timeout=10)
+    r = harness.curl([f"http://127.0.0.1:{port}{STATS_URI};json"], timeout=10)
     assert r.status == 200, r
     return json.loads(r.body)
 
