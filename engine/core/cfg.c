@@ -793,6 +793,51 @@ static int kw_global_log(struct parser *p)
 	return 0;
 }
 
+/* `stats socket PATH [mode OCTAL] [level user|operator|admin]` in global:
+ * the command socket (client/cli.h). Other HAProxy forms of `stats` in
+ * global (timeout, maxconn, bind-process) are refused by name. */
+static int kw_global_stats(struct parser *p)
+{
+	static const char *const levels[] = { "user", "operator", "admin" };
+	struct cfg_global *g = &p->c->g;
+	int i;
+
+	if (want_min(p, 2, "argument (expected socket PATH)") < 0)
+		return -1;
+	if (strcmp(p->argv[1], "socket") != 0)
+		return fail(p, "unsupported argument '%s' in global (expected socket)", p->argv[1]);
+	if (p->argv[2][0] != '/' && p->argv[2][0] != '.')
+		return fail(p, "invalid socket path '%s' (expected a file path)", p->argv[2]);
+	if (set_str(&g->cli_path, p->argv[2]) < 0)
+		return fail(p, "out of memory");
+	for (i = 3; i < p->argc; i += 2) {
+		const char *arg = p->argv[i], *val = i + 1 < p->argc ? p->argv[i + 1] : NULL;
+		char *end;
+
+		if (!val)
+			return fail(p, "missing value after '%s'", arg);
+		if (strcmp(arg, "mode") == 0) {
+			unsigned long m = strtoul(val, &end, 8);
+
+			if (*end || end == val || m > 0777)
+				return fail(p, "invalid mode '%s' (expected octal permissions such as 600)", val);
+			g->cli_mode = (unsigned)m;
+		} else if (strcmp(arg, "level") == 0) {
+			int found = -1;
+
+			for (int l = 0; l < 3; l++)
+				if (strcmp(val, levels[l]) == 0)
+					found = l;
+			if (found < 0)
+				return fail(p, "invalid level '%s' (expected user, operator or admin)", val);
+			g->cli_level = found;
+		} else {
+			return fail(p, "unsupported argument '%s' (expected mode, level)", arg);
+		}
+	}
+	return 0;
+}
+
 static int kw_daemon(struct parser *p)
 {
 	if (want_words(p, 0, 0, "") < 0)
@@ -1307,6 +1352,7 @@ static const struct keyword keywords[] = {
 	{ "grace",                          SEC_GLOBAL, 0, kw_number,
 	  NUM_G(grace_ms, NUM_TIME, 0, 0, "time", LN_NONE) },
 	{ "log",                            SEC_GLOBAL, 0, kw_global_log, NULL },
+	{ "stats",                          SEC_GLOBAL, 0, kw_global_stats, NULL },
 	{ "daemon",                         SEC_GLOBAL, 0, kw_daemon, NULL },
 
 	{ "mode",            SEC_PROXIES,           0,            kw_mode, NULL },
@@ -1831,6 +1877,8 @@ static void global_init(struct cfg_global *g)
 	g->h2_init_window = 65535;
 	g->h2_header_table = 4096;
 	g->grace_ms = 10000;
+	g->cli_mode = 0600;
+	g->cli_level = CFG_CLI_ADMIN;
 }
 
 static void parser_release(struct parser *p)
@@ -2012,6 +2060,7 @@ void cfg_free(struct cfg *c)
 	free(c->frontends);
 	free(c->backends);
 	free(c->g.log_target);
+	free(c->g.cli_path);
 	free(c->warnings);
 	free(c);
 }

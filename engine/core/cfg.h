@@ -147,6 +147,16 @@ struct cfg_global {
 	uint64_t h2_max_heap;             /* tune.h2.max-heap-per-conn, 0: the mux's default */
 	uint32_t grace_ms;
 	char *log_target;                 /* "stderr", "stdout", a file path, or NULL */
+	char *cli_path;                   /* `stats socket PATH`: the command socket, or NULL */
+	unsigned cli_mode;                /* its permissions (`mode`, octal), 0600 by default */
+	int cli_level;                    /* enum cfg_cli_level (`level`), admin by default */
+};
+
+/* What the command socket lets its users do (`stats socket ... level`). */
+enum cfg_cli_level {
+	CFG_CLI_USER = 0,      /* show commands only */
+	CFG_CLI_OPERATOR,      /* also weights and drain */
+	CFG_CLI_ADMIN,         /* everything, maintenance included */
 };
 
 struct cfg {

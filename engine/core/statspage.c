@@ -139,13 +139,13 @@ static inline uint64_t sp_at(const void *base, size_t off)
 	return v;
 }
 
-static const char *const sp_state_names[] = { "UP", "DOWN", "MAINT" };
+static const char *const sp_state_names[] = { "UP", "DOWN", "MAINT", "DRAIN" };
 static const char *const sp_crit_names[POOL_CRIT_COUNT] = { "newconn", "request", "slot", "response", "emit" };
 
 /* Returns the name of server state <s>. */
 static const char *sp_state_name(enum statspage_srv_state s)
 {
-	return (unsigned)s < 3 ? sp_state_names[s] : "?";
+	return (unsigned)s < sizeof(sp_state_names) / sizeof(sp_state_names[0]) ? sp_state_names[s] : "?";
 }
 
 /* ---- shared field tables ---- */

@@ -61,7 +61,9 @@ enum statspage_fmt {
 enum statspage_srv_state {
 	STATSPAGE_UP = 0,
 	STATSPAGE_DOWN,
-	STATSPAGE_MAINT, /* `disabled` in the configuration */
+	STATSPAGE_MAINT, /* `disabled` in the configuration, or maintenance set
+	                  * from the command socket */
+	STATSPAGE_DRAIN, /* draining (command socket): no new streams */
 };
 
 /* Unit of a figure in Prometheus, which wants seconds. */
