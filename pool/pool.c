@@ -156,6 +156,47 @@ static inline void pool_cpu_relax(void)
 #endif
 }
 
+#ifdef POOL_HOLD_STATS
+/* Lock hold time, measured only in builds that define POOL_HOLD_STATS (a
+ * benchmark compiles pool.c itself for that): two clock reads per hold are
+ * too dear for the engine. Written under the lock, so plain atomics do. */
+static _Atomic uint64_t pool_hold_ns, pool_hold_n, pool_hold_max, pool_hold_over_1us;
+static _Thread_local uint64_t pool_hold_t0;
+
+/* Notes that the lock was just taken. */
+static void pool_hold_begin(void)
+{
+	pool_hold_t0 = pool_now_ns();
+}
+
+/* Accounts the hold that ends now. */
+static void pool_hold_end(void)
+{
+	uint64_t d = pool_now_ns() - pool_hold_t0;
+
+	atomic_fetch_add_explicit(&pool_hold_ns, d, memory_order_relaxed);
+	atomic_fetch_add_explicit(&pool_hold_n, 1, memory_order_relaxed);
+	if (d > 1000)
+		atomic_fetch_add_explicit(&pool_hold_over_1us, 1, memory_order_relaxed);
+	if (d > atomic_load_explicit(&pool_hold_max, memory_order_relaxed))
+		atomic_store_explicit(&pool_hold_max, d, memory_order_relaxed);
+}
+
+/* Reads and resets the hold figures of every pool of the process: total ns
+ * held, holds, longest hold, holds above 1 us. */
+void pool_hold_stats(uint64_t *ns, uint64_t *n, uint64_t *max, uint64_t *over_1us);
+void pool_hold_stats(uint64_t *ns, uint64_t *n, uint64_t *max, uint64_t *over_1us)
+{
+	*ns = atomic_exchange(&pool_hold_ns, 0);
+	*n = atomic_exchange(&pool_hold_n, 0);
+	*max = atomic_exchange(&pool_hold_max, 0);
+	*over_1us = atomic_exchange(&pool_hold_over_1us, 0);
+}
+#else
+static inline void pool_hold_begin(void) { }
+static inline void pool_hold_end(void) { }
+#endif
+
 /* Takes the pool lock: test-and-test-and-set, yielding after a while. */
 static void pool_lock(struct pool *p)
 {
@@ -172,18 +213,23 @@ static void pool_lock(struct pool *p)
 			}
 		}
 	}
+	pool_hold_begin();
 }
 
 /* Returns non-zero when the lock was free and is now ours. */
 static int pool_trylock(struct pool *p)
 {
-	return !atomic_load_explicit(&p->g.lock, memory_order_relaxed) &&
-	       !atomic_exchange_explicit(&p->g.lock, 1, memory_order_acquire);
+	if (atomic_load_explicit(&p->g.lock, memory_order_relaxed) ||
+	    atomic_exchange_explicit(&p->g.lock, 1, memory_order_acquire))
+		return 0;
+	pool_hold_begin();
+	return 1;
 }
 
 /* Releases the pool lock; everything written under it is published. */
 static void pool_unlock(struct pool *p)
 {
+	pool_hold_end();
 	atomic_store_explicit(&p->g.lock, 0, memory_order_release);
 }
 
