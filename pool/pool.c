@@ -54,9 +54,10 @@
 /* Spins on a held lock before yielding the CPU (2 shared cores here). */
 #define POOL_SPINS         128
 
-/* Internal state between SERVED's preparation and its publication: the
- * entry holds its buffer and notify() is running. Only seen by readers that
- * do not hold the lock; pool_wait_state() reports it as SERVED. */
+/* Internal state between SERVED's preparation (under the lock) and its
+ * publication (after notify() returned, outside the lock): the entry holds
+ * its buffer and belongs to the releasing thread. pool_wait_state()
+ * reports it as SERVED; take and cancel wait for it to end. */
 #define POOL_WAIT_SERVING  3
 
 /* Single-writer counters: a relaxed load and a relaxed store, no RMW. */
@@ -227,10 +228,24 @@ static int pool_trylock(struct pool *p)
 }
 
 /* Releases the pool lock; everything written under it is published. */
+/* Entries served during the current hold of a pool lock by this thread,
+ * in serving order, and the per-thread part to count their notifies in.
+ * notify() runs after the lock is released (pool_unlock()), so that the
+ * cross-thread wake-up it posts, and the eventfd write that may come with
+ * it, never lengthen the hold. A thread holds at most one pool lock at a
+ * time, so one list per thread suffices. */
+static _Thread_local struct pool_wait *pool_tn_head, *pool_tn_tail;
+static _Thread_local struct pool_thread *pool_tn_thr;
+
+static void pool_notify_served(void);
+
+/* Releases the pool lock, then notifies the entries served under it. */
 static void pool_unlock(struct pool *p)
 {
 	pool_hold_end();
 	atomic_store_explicit(&p->g.lock, 0, memory_order_release);
+	if (pool_tn_head)
+		pool_notify_served();
 }
 
 /* Returns the per-thread part of thread <tid>. */
@@ -468,21 +483,69 @@ static struct pool_wait *pool_q_pick_locked(const struct pool *p, int64_t in_use
 }
 
 /* Hands block <blk> to <w>, already unlinked, on behalf of thread <t>:
- * stores the buffer, calls notify() and publishes SERVED. The entry is
- * SERVING while notify() runs, so an owner that takes or cancels it waits
- * for the lock and thus for notify() to return. */
+ * stores the buffer, marks <w> SERVING and queues it for its notify(),
+ * which pool_unlock() calls. Until then <w> stays SERVING, a state only
+ * the releasing thread leaves: the owner's take and cancel wait for it, so
+ * an owner never frees its tasklet while the wake-up is still being
+ * posted, though the lock is no longer held while it is. */
 static void pool_serve_locked(struct pool *p, struct pool_thread *t,
 			      struct pool_wait *w, void *blk)
 {
 	w->served = (struct buf){ .area = blk, .size = p->bufsize, .head = 0, .data = 0 };
 	__atomic_store_n(&w->state, POOL_WAIT_SERVING, __ATOMIC_RELAXED);
 	BUMP(t->handoffs, 1);
-	BUMP(t->wait_ns_total, pool_now_ns() - w->since_ns);
-	if (w->notify) {
-		w->notify(w);
-		BUMP(t->notifies, 1);
+	/* unlinked: the queue links are ours until SERVED is published */
+	w->next = NULL;
+	if (pool_tn_tail)
+		pool_tn_tail->next = w;
+	else
+		pool_tn_head = w;
+	pool_tn_tail = w;
+	pool_tn_thr = t;
+}
+
+/* Runs the notify() of every entry this thread served under the lock it
+ * just released, then publishes each one SERVED. After that store the
+ * entry belongs to its owner again and is not touched. */
+static void pool_notify_served(void)
+{
+	struct pool_wait *w = pool_tn_head;
+	struct pool_thread *t = pool_tn_thr;
+	uint64_t now = pool_now_ns();
+
+	pool_tn_head = pool_tn_tail = NULL;
+	while (w) {
+		struct pool_wait *next = w->next;
+
+		w->next = NULL;
+		BUMP(t->wait_ns_total, now - w->since_ns);
+		if (w->notify) {
+			w->notify(w);
+			BUMP(t->notifies, 1);
+		}
+		__atomic_store_n(&w->state, POOL_WAIT_SERVED, __ATOMIC_RELEASE);
+		w = next;
 	}
-	__atomic_store_n(&w->state, POOL_WAIT_SERVED, __ATOMIC_RELEASE);
+}
+
+/* Waits until the releasing thread has notified SERVING entry <w> and
+ * published it SERVED (a few atomic operations and at most one write() on
+ * another thread; that thread may be preempted, so yield after a while).
+ * Owner only. Returns the state seen, with acquire ordering. */
+static int pool_wait_notified(const struct pool_wait *w)
+{
+	unsigned spins = 0;
+	int st;
+
+	while ((st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE)) == POOL_WAIT_SERVING) {
+		if (++spins < POOL_SPINS) {
+			pool_cpu_relax();
+		} else {
+			spins = 0;
+			sched_yield();
+		}
+	}
+	return st;
 }
 
 /* Pops the newest block of <t>'s cache, or returns NULL. Owner only. */
@@ -919,14 +982,8 @@ int pool_wait_subscribe(struct pool *p, struct pool_wait *w)
 
 int pool_wait_take(struct pool *p, struct pool_wait *w, struct buf *b)
 {
-	int st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
+	int st = pool_wait_notified(w);
 
-	if (st == POOL_WAIT_SERVING) {
-		/* notify() still runs under the lock: wait for it */
-		pool_lock(p);
-		st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
-		pool_unlock(p);
-	}
 	if (st != POOL_WAIT_SERVED)
 		return 0;
 	*b = w->served;
@@ -942,24 +999,29 @@ void pool_wait_cancel(struct pool *p, struct pool_wait *w)
 	struct buf b;
 	int st;
 
-	/* IDLE is left only by the owner (us), and an entry becomes IDLE after
-	 * SERVED, which is published once notify() returned: nothing runs. */
-	if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == POOL_WAIT_IDLE)
+	/* IDLE is left only by the owner (us), and SERVED is published once
+	 * notify() returned: in either state no other thread touches <w>. */
+	st = pool_wait_notified(w);
+	if (st == POOL_WAIT_IDLE)
 		return;
-	pool_lock(p);
-	st = __atomic_load_n(&w->state, __ATOMIC_RELAXED);
 	if (st == POOL_WAIT_WAITING) {
-		pool_q_unlink_locked(p, w);
-		__atomic_store_n(&w->state, POOL_WAIT_IDLE, __ATOMIC_RELAXED);
+		pool_lock(p);
+		st = __atomic_load_n(&w->state, __ATOMIC_RELAXED);
+		if (st == POOL_WAIT_WAITING) {
+			pool_q_unlink_locked(p, w);
+			__atomic_store_n(&w->state, POOL_WAIT_IDLE, __ATOMIC_RELAXED);
+			pool_unlock(p);
+			BUMP(t->cancels, 1);
+			return;
+		}
+		/* served meanwhile: its notify may still be running */
 		pool_unlock(p);
-		BUMP(t->cancels, 1);
-		return;
+		st = pool_wait_notified(w);
 	}
-	/* SERVED: the block is ours; hand it on after the lock */
+	/* SERVED: the block is ours; hand it on */
 	b = w->served;
 	w->served = BUF_NULL;
 	__atomic_store_n(&w->state, POOL_WAIT_IDLE, __ATOMIC_RELAXED);
-	pool_unlock(p);
 	BUMP(t->passes_on, 1);
 	pool_release(p, w->tid, &b);
 }

@@ -31,11 +31,15 @@
  * Threading: pool_alloc/pool_release/pool_wait_* may be called from any
  * worker thread with its own tid. A wait entry is subscribed, taken and
  * cancelled only by its owner thread; it is served by whichever thread
- * releases a buffer. notify() runs on the releasing thread, under the pool's
- * queue lock: it must only post work to the owner's thread (never run the
- * owner's code), must not block and must not call back into the pool.
- * Because it runs under the lock, an owner that cancelled its entry knows
- * that no notify for it is in flight any more, and may free its tasklet.
+ * releases a buffer. notify() runs on the releasing thread, just after the
+ * pool's queue lock is released (so that the wake-up it posts, and the
+ * eventfd write that may come with it, do not lengthen the lock's hold): it
+ * must only post work to the owner's thread (never run the owner's code),
+ * must not block and must not call back into the pool. Until notify()
+ * returns, the entry stays in an internal serving state that only the
+ * releasing thread leaves, and pool_wait_take()/pool_wait_cancel() wait for
+ * it to end: an owner whose take or cancel returned knows that no notify
+ * for its entry is in flight any more, and may free its tasklet.
  */
 #ifndef SLUICE_POOL_POOL_H
 #define SLUICE_POOL_POOL_H
@@ -77,8 +81,9 @@ enum pool_wait_state {
 };
 
 struct pool_wait;
-/* Called on the releasing thread, under the queue lock, right after <w> was
- * served. Must only post a wake-up to the owner thread. */
+/* Called on the releasing thread, once the queue lock is released, right
+ * after <w> was served; the owner's take or cancel of <w> waits for it to
+ * return. Must only post a wake-up to the owner thread. */
 typedef void (*pool_notify_fn)(struct pool_wait *w);
 
 /* A wait entry. Embed it in the requester (one per paused direction); set
@@ -179,7 +184,8 @@ int pool_wait_subscribe(struct pool *p, struct pool_wait *w);
 
 /* Owner side, usually from the tasklet that notify() woke: if <w> was
  * served, moves its buffer into <b> (which must be null), sets <w> IDLE and
- * returns 1. Returns 0 if <w> is not SERVED (still waiting, or idle). */
+ * returns 1. Returns 0 if <w> is not SERVED (still waiting, or idle). If
+ * the releasing thread is still in <w>'s notify(), waits for it first. */
 int pool_wait_take(struct pool *p, struct pool_wait *w, struct buf *b);
 
 /* Owner side: stops waiting. WAITING entries leave their queue; a SERVED

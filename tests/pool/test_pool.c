@@ -6,6 +6,7 @@
  * block could otherwise be handed out, which the no-barging rule is about.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -704,6 +705,99 @@ Test(pool, allocator_failure_under_a_limit)
 	cr_assert_eq(s.in_use, 0);
 	cr_assert_eq(s.failed, 1);
 	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_EMIT, &b), 0);
+	pool_release(p, 0, &b);
+	finish(p);
+}
+
+/* ---- notify runs after the lock, and take/cancel wait for it ---- */
+
+struct slow_notify {
+	struct pool *p;
+	int lock_was_free;   /* atomic: the lock could be taken inside notify */
+	int in_notify;       /* atomic: notify started */
+	int notify_done;     /* atomic: notify about to return */
+};
+
+/* A notify that checks the pool lock is free, then dawdles (50 ms), so
+ * that an owner racing with it would free its entry under it. */
+static void slow_notify(struct pool_wait *w)
+{
+	struct slow_notify *sn = w->ctx;
+	struct timespec nap = { 0, 50 * 1000000 };
+
+	if (pool_trylock(sn->p)) {
+		__atomic_store_n(&sn->lock_was_free, 1, __ATOMIC_RELAXED);
+		pool_unlock(sn->p);
+	}
+	__atomic_store_n(&sn->in_notify, 1, __ATOMIC_RELEASE);
+	nanosleep(&nap, NULL);
+	__atomic_store_n(&sn->notify_done, 1, __ATOMIC_RELEASE);
+}
+
+struct releaser {
+	struct pool *p;
+	struct buf b;
+};
+
+/* Releases the one held block from another thread (tid 1). */
+static void *release_from_thread(void *arg)
+{
+	struct releaser *r = arg;
+
+	pool_release(r->p, 1, &r->b);
+	return NULL;
+}
+
+/* Starts a release on thread 1 that serves <w>, and returns once its
+ * notify runs. */
+static void start_slow_handoff(struct pool *p, struct pool_wait *w, struct slow_notify *sn,
+			       pthread_t *th, struct releaser *r)
+{
+	r->p = p;
+	r->b = BUF_NULL;
+	cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_EMIT, &r->b), 0);
+	pool_wait_init(w, 0, POOL_CRIT_RESPONSE, slow_notify, sn);
+	cr_assert_eq(pool_wait_subscribe(p, w), 0);
+	cr_assert_eq(pthread_create(th, NULL, release_from_thread, r), 0);
+	while (!__atomic_load_n(&sn->in_notify, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+Test(pool, notify_runs_outside_the_lock_and_cancel_waits_for_it)
+{
+	struct pool *p = mkpool_cfg((struct pool_config){ .limit = 1, .nbthread = 2 });
+	struct slow_notify sn = { .p = p };
+	struct releaser r;
+	struct pool_wait w;
+	pthread_t th;
+
+	start_slow_handoff(p, &w, &sn, &th, &r);
+	cr_assert(__atomic_load_n(&sn.lock_was_free, __ATOMIC_RELAXED),
+		  "notify ran under the pool lock");
+	/* reported served, but owned by the releaser until notify returns */
+	cr_assert_eq(pool_wait_state(&w), POOL_WAIT_SERVED);
+	pool_wait_cancel(p, &w);
+	cr_assert(__atomic_load_n(&sn.notify_done, __ATOMIC_ACQUIRE),
+		  "cancel returned while notify still ran");
+	cr_assert_eq(pool_wait_state(&w), POOL_WAIT_IDLE);
+	pthread_join(th, NULL);
+	finish(p);
+}
+
+Test(pool, take_waits_for_the_notify)
+{
+	struct pool *p = mkpool_cfg((struct pool_config){ .limit = 1, .nbthread = 2 });
+	struct slow_notify sn = { .p = p };
+	struct releaser r;
+	struct pool_wait w;
+	struct buf b = BUF_NULL;
+	pthread_t th;
+
+	start_slow_handoff(p, &w, &sn, &th, &r);
+	cr_assert_eq(pool_wait_take(p, &w, &b), 1);
+	cr_assert(__atomic_load_n(&sn.notify_done, __ATOMIC_ACQUIRE),
+		  "take returned while notify still ran");
+	pthread_join(th, NULL);
 	pool_release(p, 0, &b);
 	finish(p);
 }
