@@ -109,7 +109,13 @@ struct pool_config {
 	uint64_t fail_seed;      /* seed of the fault-injection generator */
 	unsigned cache_max;      /* per-thread cache cap, 0 means a default (64) */
 	unsigned trim_ms;        /* trimming period of pool_thread_idle(), 0 means 1000 */
+	unsigned credit_batch;   /* under a limit: credits a thread takes at once;
+	                          * 0 derives it from the limit, the reserve and
+	                          * nbthread (see pool_create()), POOL_CREDIT_NONE
+	                          * keeps every operation under the lock */
 };
+
+#define POOL_CREDIT_NONE 0xffffffffu
 
 /* Counters. Per thread, each written only by its thread; summed by
  * pool_stats(). "in_use" and "waiting" are derived on read.
@@ -144,6 +150,17 @@ struct pool_stats {
 	uint64_t limit, reserve, bufsize; /* configuration, for display */
 	uint64_t cached;        /* free blocks in thread caches */
 	uint64_t global_free;   /* free blocks on the global free list */
+	/* Under a limit: allocated + credits_cached + credits_free == limit
+	 * at any quiescent point, and allocated + credits_cached <= limit
+	 * always (both read without a lock, so only nearly at once). */
+	uint64_t credits_cached;/* credits threads hold without a block */
+	uint64_t credits_free;  /* credits nobody holds (pool-wide) */
+	uint64_t credit_batch;  /* credits a thread takes at once, 0 = none */
+	/* Cost of sharing, per thread: pool lock acquisitions and atomic
+	 * read-modify-writes on lines other threads write (credits, the
+	 * allocated count; the lock's own exchange is not counted here). */
+	uint64_t lock_acquisitions;
+	uint64_t shared_atomics;
 };
 
 struct pool;
