@@ -7,14 +7,20 @@
  *    and read one shared counter (nwait, alone on its line). A full cache
  *    spills its oldest half to the global list; an empty one takes batches
  *    back or calls the allocator.
- *  - limit: every operation runs under the pool lock and there are no
- *    caches, so the limit and the reserve are exact and no block can be
- *    stranded in an idle thread's cache.
- * Waiting entries, the global free list and the limited regime's in_use
- * live under one test-and-test-and-set spinlock.
+ *  - limit: the same caches, plus per-thread credit (see "limited regime"
+ *    below): while nobody waits, a thread allocates and releases within
+ *    the credits it took from a free count by batches, without the lock;
+ *    while someone waits, every operation takes the lock, gives the
+ *    thread's credits back first and decides exactly. A limit too tight
+ *    for batches keeps every operation under the lock (cache_max == 0).
+ * Waiting entries and the global free list live under one
+ * test-and-test-and-set spinlock.
  *
- * Lost wake-ups. Under a limit all decisions are made under the lock, so a
- * release always sees every waiter. Without a limit a release reads nwait
+ * Lost wake-ups. Under a limit, decisions taken while someone waits are
+ * made under the lock, so such a release sees every waiter; one that read
+ * "nobody waits" just before a subscription leaves its block in its cache
+ * until its next pool call or pool_thread_idle(), as below. Without a
+ * limit a release reads nwait
  * without the lock; one racing with a concurrent subscription can put its
  * block in its own cache while the entry queues. That block is not lost:
  * the same thread hands its cache to waiters on its next pool_alloc(), its
@@ -22,9 +28,10 @@
  * which its scheduler calls before sleeping. A subscription itself never
  * waits while a block is free in the global list or in its own cache, or
  * while the allocator would give one (it tries it outside the lock).
- * Likewise, without a limit the no-barging rule applies to the waiters an
- * allocation can see: one racing with a concurrent subscription may still
- * take a cached block. Waiters exist there only after an allocator failure.
+ * Likewise, outside the locked path the no-barging rule applies to the
+ * waiters an allocation can see: one racing with a concurrent subscription
+ * may still take a block or credit of its own thread. Without a limit,
+ * waiters exist only after an allocator failure.
  */
 #include <errno.h>
 #include <sched.h>
