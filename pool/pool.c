@@ -821,8 +821,9 @@ static int pool_alloc_limited_slow(struct pool *p, struct pool_thread *t,
 
 /* Refills the empty cache of <t> under a limit: whole batches of blocks
  * from the global free list if it has some, else a batch of bare credits,
- * leaving the reserve free either way. Nobody waits (checked by the
- * caller; one who came meanwhile gets them back at our next call). */
+ * leaving the reserve free either way, or with nothing if it finds that
+ * someone waits. Nobody waited when the caller looked; one who came after
+ * the look gets back what we take at our next call. */
 static void pool_credit_refill(struct pool *p, struct pool_thread *t)
 {
 	if (LD(p->g.nfree)) {
@@ -831,8 +832,13 @@ static void pool_credit_refill(struct pool *p, struct pool_thread *t)
 		uint64_t room;
 
 		pool_lock(p, t);
-		/* someone came to wait: the free blocks are theirs */
-		room = p->g.qmask ? 0 : pool_room_locked(p);
+		if (p->g.qmask) {
+			/* someone came to wait: the free blocks and credits are
+			 * theirs, and the caller's slow path feeds them */
+			pool_unlock(p);
+			return;
+		}
+		room = pool_room_locked(p);
 		room = room > p->reserve ? room - p->reserve : 0;
 		batch = pool_gfree_take_locked(p, p->batch,
 					       room < p->cache_max ? (unsigned)room : p->cache_max, &got);
