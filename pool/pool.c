@@ -738,8 +738,9 @@ static int pool_grow_reserve_locked(struct pool *p, struct pool_thread *t)
 
 /* Asks the allocator for the block reserved by pool_grow_reserve_locked()
  * and, with the lock taken again, puts it on the free list for the caller
- * to feed (or gives the credit back). Returns with the lock held. */
-static void pool_grow(struct pool *p, struct pool_thread *t)
+ * to feed (or gives the credit back). Returns with the lock held: 1 when
+ * the allocator gave a block, 0 when it refused. */
+static int pool_grow(struct pool *p, struct pool_thread *t)
 {
 	void *blk = pool_blk_new(p);
 
@@ -747,25 +748,28 @@ static void pool_grow(struct pool *p, struct pool_thread *t)
 	if (blk) {
 		pool_count_new(p, t, 1);
 		pool_gfree_push_locked(p, blk);
-	} else if (p->limit) {
-		pool_avail_add(p, t, 1);
+		return 1;
 	}
+	if (p->limit)
+		pool_avail_add(p, t, 1);
+	return 0;
 }
 
-/* Feeds the waiters, asks the allocator for one more block if the first
- * one could take it, and releases the lock. */
+/* Feeds the waiters and, while the first one could take a block that is
+ * not there (free credits without blocks, or after an allocator failure),
+ * asks the allocator for one, outside the lock; stops when it refuses.
+ * Releases the lock. */
 static void pool_feed_unlock(struct pool *p, struct pool_thread *t)
 {
 	int grow;
 
-	pool_feed_locked(p, t);
-	grow = pool_grow_reserve_locked(p, t);
-	pool_unlock(p);
-	if (grow) {
-		pool_grow(p, t);
+	do {
 		pool_feed_locked(p, t);
+		grow = pool_grow_reserve_locked(p, t);
 		pool_unlock(p);
-	}
+	} while (grow && pool_grow(p, t));
+	if (grow)
+		pool_unlock(p);  /* the allocator refused: pool_grow() kept the lock */
 }
 
 /* Takes a block for level <crit> under the limit, with the lock. Returns 0

@@ -1000,3 +1000,36 @@ Test(pool, credit_reserve_margins)
 	check_credits(p);
 	finish(p);
 }
+
+/* Bare credits given back while several entries wait serve them all at
+ * once, through the allocator, not one per loop turn. */
+Test(pool, returned_credits_serve_every_waiter)
+{
+	struct pool *p = mkcredit(64, 0, 2, 8);
+	struct buf held[64], b = BUF_NULL;
+	struct pool_wait w[3];
+	int n = 0;
+
+	cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_RESPONSE, &b), 0);
+	pool_release(p, 1, &b);      /* tid 1: one cached block, 7 bare credits */
+	while (n < 64 && (held[n] = BUF_NULL, pool_alloc(p, 0, POOL_CRIT_RESPONSE, &held[n]) == 0))
+		n++;
+	cr_assert_eq(n, 56);
+	for (int i = 0; i < 3; i++) {
+		pool_wait_init(&w[i], 0, POOL_CRIT_RESPONSE, on_notify, NULL);
+		cr_assert_eq(pool_wait_subscribe(p, &w[i]), 0);
+		cr_assert_eq(pool_wait_state(&w[i]), POOL_WAIT_WAITING);
+	}
+	pool_thread_idle(p, 1, 0);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(pool_wait_state(&w[i]), POOL_WAIT_SERVED, "entry %d", i);
+		cr_assert_eq(pool_wait_take(p, &w[i], &held[n++]), 1);
+	}
+	cr_assert_eq(stats(p).credits_free, 5);
+	check_credits(p);
+	for (int i = 0; i < n; i++)
+		pool_release(p, 0, &held[i]);
+	pool_thread_idle(p, 0, 0);
+	check_credits(p);
+	finish(p);
+}
