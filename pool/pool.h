@@ -107,7 +107,9 @@ struct pool_config {
 	uint64_t reserve;        /* buffers kept for critical levels */
 	uint32_t fail_ppm;       /* fault injection: failures per million allocs */
 	uint64_t fail_seed;      /* seed of the fault-injection generator */
-	unsigned cache_max;      /* per-thread cache cap, 0 means a default (64) */
+	unsigned cache_max;      /* per-thread cache cap, 0 means a default (64);
+	                          * under a limit the cap is twice the credit
+	                          * batch instead */
 	unsigned trim_ms;        /* trimming period of pool_thread_idle(), 0 means 1000 */
 	unsigned credit_batch;   /* under a limit: credits a thread takes at once;
 	                          * 0 derives it from the limit, the reserve and
