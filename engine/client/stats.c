@@ -67,6 +67,8 @@ void sluice_stats(const struct sluice *se, struct sluice_stats *o)
 	o->pool_takes = ps.takes;
 	o->pool_passes_on = ps.passes_on;
 	o->pool_trims = ps.trims;
+	o->pool_lock_acquisitions = ps.lock_acquisitions;
+	o->pool_shared_atomics = ps.shared_atomics;
 	o->pool_limit = ps.limit;
 	o->pool_reserve = ps.reserve;
 	o->pool_bufsize = ps.bufsize;

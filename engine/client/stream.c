@@ -60,9 +60,10 @@ static void chan_reset(struct stream *s, struct chan *ch)
 	ch->st = CH_HEAD;
 }
 
-/* The pool's notify for both channels: runs on the releasing thread under
- * the pool lock, so it only posts to the stream's I/O tasklet, which lives
- * as long as the stream and whose entries are cancelled before it dies. */
+/* The pool's notify for both channels: runs on the releasing thread, so it
+ * only posts to the stream's I/O tasklet, which lives as long as the stream
+ * and whose entries are cancelled before it dies (a cancel waits for a
+ * notify in flight to finish). */
 static void stream_buf_notify(struct pool_wait *w)
 {
 	struct stream *s = w->ctx;
