@@ -287,7 +287,8 @@ class Soak:
         finish = rng.random() < 0.33
         n = 1 << 20 if finish else 4 << 20
         with harness.RawConn(port, timeout=20) as c:
-            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+            # a small receive window keeps Sluice's send side blocked
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768 if finish else 8192)
             c.send(harness.build_request("GET", f"/size/{n}"))
             deadline = time.monotonic() + (15 if finish else rng.uniform(0.5, 3))
             got = b""
