@@ -248,9 +248,12 @@ class RecordingOrigin:
 # ---------------------------------------------------------------------------
 # Running one case through one proxy
 
-def exchange(port: int, data: bytes, idle: float = 0.4, cap: float = 3.0) -> bytes:
+def exchange(port: int, data: bytes, idle: float = 0.5, first: float = 2.5,
+             cap: float = 4.0) -> bytes:
     """Sends data on a fresh connection and returns what came back until
-    the proxy closed or nothing arrived for idle seconds (cap in total)."""
+    the proxy closed, or nothing arrived for idle seconds once something
+    did (first seconds before the first byte: a loaded machine or a
+    sanitizer build may be slow), cap in total."""
     got = b""
     with socket.create_connection(("127.0.0.1", port), timeout=cap) as s:
         try:
@@ -259,7 +262,7 @@ def exchange(port: int, data: bytes, idle: float = 0.4, cap: float = 3.0) -> byt
             return got
         deadline = time.monotonic() + cap
         while time.monotonic() < deadline:
-            s.settimeout(idle)
+            s.settimeout(idle if got else first)
             try:
                 chunk = s.recv(65536)
             except socket.timeout:
@@ -281,7 +284,14 @@ def run_case(port: int, origin: RecordingOrigin, data: bytes) -> dict:
     "rest": unframed origin bytes, "raw": {cid: bytes}}."""
     mark = origin.mark()
     answer = exchange(port, data)
-    time.sleep(0.1)  # whatever the proxy still forwards after our close
+    # whatever the proxy still forwards after our close belongs to this
+    # case: wait until the origin has received nothing for 0.3 s
+    last, quiet_since, end = origin.mark(), time.monotonic(), time.monotonic() + 3.0
+    while time.monotonic() - quiet_since < 0.3 and time.monotonic() < end:
+        time.sleep(0.05)
+        now = origin.mark()
+        if now != last:
+            last, quiet_since = now, time.monotonic()
     # A server connection left holding a partial request must be closed
     # by the proxy (else its next request would be read as that body):
     # give it a moment, then record which were and which were not.
