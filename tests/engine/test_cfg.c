@@ -319,11 +319,116 @@ Test(cfg, unknown_and_misplaced_keywords)
 	bad("global\nuserlist admins\n", "t.cfg:2: 'userlist' sections are not supported by Sluice");
 }
 
-Test(cfg, http_request_is_not_supported)
+Test(cfg, rules_belong_to_frontends)
 {
-	bad_frontend("http-request deny if { path /x }", "'http-request' not supported by Sluice");
-	bad_backend("http-response set-header X 1", "'http-response' not supported by Sluice");
-	bad("defaults\n acl a path /x\n", "t.cfg:2: 'acl' not supported by Sluice");
+	bad_backend("http-response set-header X 1", "'http-response' not allowed in 'backend' section");
+	bad("defaults\n acl a path /x\n", "t.cfg:2: 'acl' not allowed in 'defaults' section");
+	bad_backend("redirect location /", "'redirect' not supported by Sluice");
+}
+
+/* Parses FEBE plus backend c with <lines> in frontend f (from line 2). */
+static struct cfg *ok_rules(const char *lines)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text), "frontend f\n%s bind :8080\n default_backend b\n"
+	         "backend b\n server s1 127.0.0.1:81\nbackend c\n server s1 127.0.0.1:82\n", lines);
+	return ok(text);
+}
+
+Test(cfg, rules_parse)
+{
+	struct cfg *c = ok_rules(" acl api path_beg /api\n"
+	                         " acl api path_beg /v2\n"
+	                         " use_backend c if api || { hdr(host) -i c.example }\n"
+	                         " http-request set-header X-Src %[src] unless api\n"
+	                         " http-request add-header X-A a\n"
+	                         " http-request del-header X-B\n"
+	                         " http-request replace-header Host (.*):80 \\1\n"
+	                         " http-request set-path /x%[path]\n"
+	                         " http-request set-query a=1\n"
+	                         " http-request set-method POST if { method PUT }\n"
+	                         " http-request deny deny_status 429 if { src 10.0.0.0/8 }\n"
+	                         " http-request return status 200 content-type text/plain string ok\n"
+	                         " http-request redirect scheme https code 301 if !api\n"
+	                         " http-response set-status 299 reason Fine\n"
+	                         " http-response del-header Server\n");
+	const struct cfg_rules *r = c->frontends[0].rules;
+
+	cr_assert_not_null(r);
+	cr_expect_eq(r->nb_ub, 1);
+	cr_expect_eq(r->ub[0].backend_idx, 1, "resolved after parsing");
+	cr_expect_eq(r->ub[0].line, 4);
+	cr_expect_eq(r->nb_req, 10);
+	cr_expect_eq(r->req[7].act, HA_DENY);
+	cr_expect_eq(r->req[7].status, 429);
+	cr_expect_eq(r->req[9].status, 301);
+	cr_expect_eq(r->req[9].redir, CFG_REDIR_SCHEME);
+	cr_expect_eq(r->nb_rsp, 2);
+	cr_expect_eq(r->rsp[0].status, 299);
+	cr_expect_eq(c->frontends[0].backend_idx, 0);
+	cfg_free(c);
+}
+
+Test(cfg, rules_errors)
+{
+	bad_frontend("use_backend b if nope", "'use_backend' unknown ACL 'nope' (declare it with 'acl' before using it)");
+	bad_frontend("use_backend zz if { path /x }",
+	             "'use_backend' unknown backend 'zz' in frontend 'f' (line 1)");
+	bad_frontend("use_backend b when x", "'use_backend' unexpected argument 'when' (expected if or unless)");
+	bad_frontend("acl a path_reg ^(x", "'acl' invalid regex '^(x': missing closing parenthesis at offset 3");
+	bad_frontend("acl a nosuch x", "'acl' unknown fetch 'nosuch'");
+	bad_frontend("http-request set-header Content-Length 5",
+	             "'http-request' cannot edit 'Content-Length' (it decides where the body ends)");
+	bad_frontend("http-request set-header X \"a\\r\\nY: b\"",
+	             "'http-request' CR, LF or NUL in 'a\r\nY: b' (would break the message head)");
+	bad_frontend("http-request set-header X", "'http-request' 'set-header' expects a header name and a value");
+	bad_frontend("http-request frob", "'http-request' unsupported action 'frob' (expected set-header, "
+	             "add-header, del-header, replace-header, set-path, set-query, set-method, deny, return, redirect)");
+	bad_frontend("http-request deny deny_status 99", "'http-request' value '99' for 'deny_status' out of range (expected an integer from 200 to 599)");
+	bad_frontend("http-request redirect location /x code 304",
+	             "'http-request' invalid redirect code '304' (expected 301, 302, 303, 307, 308)");
+	bad_frontend("http-request redirect elsewhere /x",
+	             "'http-request' unknown redirect type 'elsewhere' (expected location, prefix, scheme)");
+	bad_frontend("http-response set-path /x", "'http-response' unsupported action 'set-path' (expected "
+	             "set-header, add-header, del-header, replace-header, set-status)");
+	bad_frontend("use_backend %[req.hdr(host),map(/nonexistent.map)]",
+	             "'use_backend' map /nonexistent.map: cannot read (No such file or directory)");
+	bad_frontend("errorfile 503 /nonexistent.http",
+	             "'errorfile' cannot read '/nonexistent.http' (No such file or directory)");
+	bad("frontend f\n mode tcp\n bind :1\n default_backend b\n use_backend b if { src 1.2.3.4 }\n"
+	    "backend b\n mode tcp\n server s 127.0.0.1:1\n",
+	    "t.cfg:1: 'frontend' 'f' is in tcp mode: http-request, http-response and conditional "
+	    "use_backend need mode http");
+}
+
+Test(cfg, use_backend_map)
+{
+	char path[64], text[512], *err = NULL;
+	FILE *f;
+	struct cfg *c;
+
+	snprintf(path, sizeof(path), "/tmp/test_cfg_%d.map", getpid());
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("a.example b\nc.example c\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), " use_backend %%[req.hdr(host),lower,map(%s,c)]\n", path);
+	c = ok_rules(text);
+	cr_assert_not_null(c->frontends[0].rules);
+	cr_expect_eq(c->frontends[0].rules->ub[0].dyn_default_idx, 1);
+	cfg_free(c);
+
+	f = fopen(path, "w");
+	fputs("a.example b\nc.example nosuch\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), "frontend f\n use_backend %%[req.hdr(host),map(%s)]\n bind :1\n"
+	         "backend b\n server s 127.0.0.1:1\n", path);
+	cr_expect_null(cfg_parse_text(text, "t.cfg", &err));
+	cr_expect(strstr(err, "t.cfg:2: 'use_backend' map ") == err && strstr(err, "key 'c.example' names unknown backend 'nosuch'"),
+	          "%s", err);
+	free(err);
+	unlink(path);
 }
 
 /* ---------- lexical rules ---------- */
@@ -983,8 +1088,6 @@ Test(cfg, use_backend)
 	                              "at line 4 always matches first");
 	cfg_free(c);
 
-	bad_frontend("use_backend b if { path /x }",
-	             "'use_backend' conditions are not supported (only an unconditional use_backend)");
 	bad_frontend("use_backend", "'use_backend' missing backend name");
 	bad_frontend("default_backend", "'default_backend' missing backend name");
 	bad_frontend("default_backend a b", "'default_backend' unexpected argument 'b'");
