@@ -191,6 +191,7 @@ static int rule_edit(struct stream *s, const struct cfg_http_rule *r, struct acl
 	struct hedit ed = { .act = r->act, .name = r->name, .nlen = r->name_len, .re = r->re,
 	                    .status = r->status, .reason = r->reason };
 	long n = 0;
+	size_t tail;
 
 	if (r->value && (n = acl_fmt_build(r->value, ctx, val, sizeof(val))) < 0)
 		return -1;
@@ -198,9 +199,10 @@ static int rule_edit(struct stream *s, const struct cfg_http_rule *r, struct acl
 	ed.vlen = (size_t)n;
 	if (r->act == HA_SET_METHOD && !n)
 		return -1;
-	if (head_edit(m, b_head(b), b->size, b_data(b) - m->head_len, &ed, s->tc->trash,
-	              s->tc->eng->cfg->g.bufsize) < 0)
+	tail = b_data(b) - m->head_len;
+	if (head_edit(m, b_head(b), b->size, tail, &ed, s->tc->trash, s->tc->eng->cfg->g.bufsize) < 0)
 		return -1;
+	b->data = m->head_len + tail;
 	return 0;
 }
 
