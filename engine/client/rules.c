@@ -363,6 +363,37 @@ enum rules_verdict rules_request(struct stream *s, struct h1_msg *m, struct buf 
 	return RULES_PASS;
 }
 
+int rules_forwardfor(struct stream *s, struct h1_msg *m, struct buf *b, const char **xff)
+{
+	const struct cfg_fwd *f = s->be && s->be->cfg->forwardfor ? &s->be->cfg->fwd :
+	                          s->fe->cfg->forwardfor ? &s->fe->cfg->fwd : NULL;
+	struct hedit ed = { .act = HA_ADD_HDR };
+	int fam;
+	uint8_t a[16];
+	unsigned bits;
+	size_t tail;
+
+	*xff = NULL;
+	if (!f || !s->cli_addr[0])
+		return 0;
+	if (f->except && acl_parse_net(s->cli_addr, &fam, a, &bits) == 0 &&
+	    acl_net_match(fam, a, f->fam, f->net, f->bits))
+		return 0;
+	if (!f->hdr || !strcasecmp(f->hdr, "x-forwarded-for")) {
+		*xff = s->cli_addr;
+		return 0;
+	}
+	ed.name = f->hdr;
+	ed.nlen = strlen(f->hdr);
+	ed.val = s->cli_addr;
+	ed.vlen = strlen(s->cli_addr);
+	tail = b_data(b) - m->head_len;
+	if (head_edit(m, b_head(b), b->size, tail, &ed, s->tc->trash, s->tc->eng->cfg->g.bufsize) < 0)
+		return -1;
+	b->data = m->head_len + tail;
+	return 0;
+}
+
 int rules_response(struct stream *s, struct h1_msg *m, struct buf *b)
 {
 	const struct cfg_rules *rs = s->fe->cfg->rules;

@@ -31,6 +31,13 @@ enum rules_verdict {
  * redirect the answer in s->reply_msg) when the request is answered here. */
 enum rules_verdict rules_request(struct stream *s, struct h1_msg *m, struct buf *b);
 
+/* Applies `option forwardfor` of the chosen backend (else of the
+ * frontend) to request <m> (head at the start of <b>): *xff receives the
+ * client address when the usual X-Forwarded-For is to be appended by the
+ * rewrite, NULL otherwise; a header of another name is added here. Returns
+ * 0, or -1 when that header does not fit (the stream answers 500). */
+int rules_forwardfor(struct stream *s, struct h1_msg *m, struct buf *b, const char **xff);
+
 /* Runs the frontend's http-response rules on response <m> (its head at the
  * start of <b>). Returns 0, or -1 when an edit did not fit (the stream
  * then answers 502 instead). */

@@ -650,7 +650,10 @@ static enum parse_res stream_parse_request(struct stream *s)
 		stream_error(s, 503);
 		return PARSE_ANSWERED;
 	}
-	rw.xff = (s->fe->cfg->forwardfor || s->be->cfg->forwardfor) ? s->cli_addr : NULL;
+	if (rules_forwardfor(s, m, b, &rw.xff) < 0) {
+		stream_error(s, 500);
+		return PARSE_ANSWERED;
+	}
 	rw.add_conn_close = s->be->cfg->conn_mode == CFG_CONN_CLOSE ||
 			    s->be->cfg->conn_mode == CFG_CONN_SERVER_CLOSE;
 	rw.add_conn_keepalive = !rw.add_conn_close && m->version == 10;

@@ -126,6 +126,7 @@ struct px_settings {
 	unsigned retries;
 	unsigned maxqueue;              /* backend queue bound, 0: none */
 	int redispatch, httplog, forwardfor, conn_mode;
+	struct cfg_fwd fwd;             /* forwardfor's arguments */
 	char *chk_method, *chk_uri;     /* both set iff `option httpchk` */
 	int chk_expect_status;
 	int stats_enabled;
@@ -492,6 +493,7 @@ static void settings_clear(struct px_settings *s)
 	free(s->chk_uri);
 	free(s->stats_uri);
 	free(s->default_backend);
+	free(s->fwd.hdr);
 	settings_init(s);
 }
 
@@ -501,7 +503,9 @@ static int settings_copy(struct px_settings *dst, const struct px_settings *src)
 {
 	*dst = *src;
 	dst->chk_method = dst->chk_uri = dst->stats_uri = dst->default_backend = NULL;
-	if (set_str(&dst->chk_method, src->chk_method) < 0 ||
+	dst->fwd.hdr = NULL;
+	if (set_str(&dst->fwd.hdr, src->fwd.hdr) < 0 ||
+	    set_str(&dst->chk_method, src->chk_method) < 0 ||
 	    set_str(&dst->chk_uri, src->chk_uri) < 0 ||
 	    set_str(&dst->stats_uri, src->stats_uri) < 0 ||
 	    set_str(&dst->default_backend, src->default_backend) < 0) {
@@ -900,6 +904,37 @@ static int opt_httpchk(struct parser *p, struct px_settings *s, int i)
 	return 0;
 }
 
+/* `option forwardfor [except NET] [header NAME]`; <i> is the index of
+ * "forwardfor". Each `option forwardfor` line starts from no arguments. */
+static int opt_forwardfor(struct parser *p, struct px_settings *s, int i)
+{
+	free(s->fwd.hdr);
+	memset(&s->fwd, 0, sizeof(s->fwd));
+	for (i++; i < p->argc; i += 2) {
+		const char *w = p->argv[i], *v = i + 1 < p->argc ? p->argv[i + 1] : NULL;
+
+		if (strcmp(w, "except") && strcmp(w, "header"))
+			return fail(p, "unexpected argument '%s' after 'forwardfor' (expected except NET, header NAME)", w);
+		if (!v)
+			return fail(p, "missing %s after '%s'", w[0] == 'e' ? "network" : "header name", w);
+		if (w[0] == 'e') {
+			if (acl_parse_net(v, &s->fwd.fam, s->fwd.net, &s->fwd.bits) < 0)
+				return fail(p, "invalid network '%s' after 'except' (expected ADDR[/BITS])", v);
+			s->fwd.except = 1;
+			continue;
+		}
+		if (!*v)
+			return fail(p, "empty header name after 'header'");
+		for (const char *c = v; *c; c++)
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			      (*c >= '0' && *c <= '9') || strchr("!#$%&'*+-.^_`|~", *c)))
+				return fail(p, "invalid character 0x%02x in header name '%s'", (unsigned char)*c, v);
+		if (set_str(&s->fwd.hdr, v) < 0)
+			return fail(p, "out of memory");
+	}
+	return 0;
+}
+
 enum { OPT_REDISPATCH, OPT_HTTPLOG, OPT_FORWARDFOR, OPT_KEEPALIVE, OPT_SERVER_CLOSE,
        OPT_CLOSE, OPT_HTTPCHK, OPT_DONTLOGNULL };
 
@@ -939,13 +974,16 @@ static int apply_option(struct parser *p, int i, int on)
 		return warn_at(p, p->line, p->argv[0], "'%s' ignored in '%s' section (only meaningful for %s)",
 		               name, sec_name(p->sec),
 		               (options[k].applies & SEC_BACKEND) ? "backends" : "frontends");
-	if ((options[k].id != OPT_HTTPCHK || !on) && i + 1 < p->argc)
+	if (((options[k].id != OPT_HTTPCHK && options[k].id != OPT_FORWARDFOR) || !on) &&
+	    i + 1 < p->argc)
 		return fail(p, "unexpected argument '%s' after '%s'", p->argv[i + 1], name);
 
 	switch (options[k].id) {
 	case OPT_REDISPATCH:  s->redispatch = on; break;
 	case OPT_HTTPLOG:     s->httplog = on; break;
-	case OPT_FORWARDFOR:  s->forwardfor = on; break;
+	case OPT_FORWARDFOR:
+		s->forwardfor = on;
+		return on ? opt_forwardfor(p, s, i) : 0;
 	case OPT_DONTLOGNULL:
 		return warn_at(p, p->line, p->argv[0], "'%s' ignored", name);
 	case OPT_HTTPCHK:
@@ -1719,6 +1757,7 @@ static void frontend_free(struct cfg_frontend *fe)
 	free(fe->binds);
 	free(fe->default_backend);
 	free(fe->stats_uri);
+	free(fe->fwd.hdr);
 	cfg_rules_free(fe->rules);
 }
 
@@ -1730,6 +1769,7 @@ static void backend_free(struct cfg_backend *be)
 	free(be->chk_method);
 	free(be->chk_uri);
 	free(be->stats_uri);
+	free(be->fwd.hdr);
 	for (i = 0; i < be->nb_servers; i++)
 		free(be->servers[i].name);
 	free(be->servers);
@@ -1766,7 +1806,8 @@ static int commit_frontend(struct parser *p)
 	if (!fes || !by_use_arr ||
 	    !(fe.name = strdup(w->name)) ||
 	    set_str(&fe.default_backend, ref) < 0 ||
-	    set_str(&fe.stats_uri, s->stats_uri) < 0) {
+	    set_str(&fe.stats_uri, s->stats_uri) < 0 ||
+	    set_str(&fe.fwd.hdr, s->fwd.hdr) < 0) {
 		frontend_free(&fe);
 		return fail_at(p, w->line, sec_name(w->kind), "out of memory");
 	}
@@ -1774,6 +1815,12 @@ static int commit_frontend(struct parser *p)
 	fe.maxconn = s->maxconn;
 	resolve_timeouts(s, &fe.t);
 	fe.forwardfor = s->forwardfor;
+	{
+		char *hdr = fe.fwd.hdr; /* the copy made above */
+
+		fe.fwd = s->fwd;
+		fe.fwd.hdr = hdr;
+	}
 	fe.httplog = s->httplog;
 	fe.stats_enabled = s->stats_enabled;
 	fe.stats_refresh_ms = s->stats_refresh_ms;
@@ -1805,7 +1852,8 @@ static int commit_backend(struct parser *p)
 	if (!bes || !(be.name = strdup(w->name)) ||
 	    set_str(&be.chk_method, s->chk_method) < 0 ||
 	    set_str(&be.chk_uri, s->chk_uri) < 0 ||
-	    set_str(&be.stats_uri, s->stats_uri) < 0) {
+	    set_str(&be.stats_uri, s->stats_uri) < 0 ||
+	    set_str(&be.fwd.hdr, s->fwd.hdr) < 0) {
 		backend_free(&be);
 		return fail_at(p, w->line, sec_name(w->kind), "out of memory");
 	}
@@ -1820,6 +1868,12 @@ static int commit_backend(struct parser *p)
 	be.stats_refresh_ms = s->stats_refresh_ms;
 	be.conn_mode = s->conn_mode;
 	be.forwardfor = s->forwardfor;
+	{
+		char *hdr = be.fwd.hdr; /* the copy made above */
+
+		be.fwd = s->fwd;
+		be.fwd.hdr = hdr;
+	}
 	be.from_listen = w->kind == SEC_LISTEN;
 	be.line = w->line;
 	be.servers = w->servers;

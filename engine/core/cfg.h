@@ -69,6 +69,15 @@ struct cfg_timeouts {
 	         http_keep_alive_ms, check_ms;
 };
 
+/* `option forwardfor [except NET] [header NAME]`. */
+struct cfg_fwd {
+	char *hdr;                        /* NULL: X-Forwarded-For */
+	int except;                       /* clients in this network get no header */
+	int fam;
+	uint8_t net[16];
+	unsigned bits;
+};
+
 struct cfg_server {
 	char *name;
 	struct sockaddr_storage addr;     /* numeric address and port */
@@ -100,6 +109,7 @@ struct cfg_backend {
 	unsigned stats_refresh_ms;        /* 0: no refresh */
 	int conn_mode;                    /* CFG_CONN_* */
 	int forwardfor;
+	struct cfg_fwd fwd;               /* its arguments, when forwardfor */
 	int from_listen;                  /* declared by a `listen` section */
 	int line;                         /* line of the section header */
 };
@@ -180,6 +190,7 @@ struct cfg_frontend {
 	int default_backend_line;         /* line naming it, 0 for a listen's own */
 	struct cfg_timeouts t;
 	int forwardfor;
+	struct cfg_fwd fwd;               /* its arguments, when forwardfor */
 	int httplog;
 	struct cfg_rules *rules;          /* NULL when the section has none */
 	int stats_enabled;

@@ -402,6 +402,26 @@ Test(cfg, rules_errors)
 	    "use_backend need mode http");
 }
 
+Test(cfg, option_forwardfor_arguments)
+{
+	struct cfg *c = ok("defaults\n option forwardfor except 10.0.0.0/8 header X-Real-IP\n"
+	                   "frontend f\n bind :80\n default_backend b\n"
+	                   "backend b\n option forwardfor\n server s 127.0.0.1:1\n");
+
+	cr_expect(c->frontends[0].forwardfor && c->frontends[0].fwd.except);
+	cr_expect_eq(c->frontends[0].fwd.bits, 8);
+	cr_expect_str_eq(c->frontends[0].fwd.hdr, "X-Real-IP");
+	cr_expect(c->backends[0].forwardfor && !c->backends[0].fwd.except && !c->backends[0].fwd.hdr,
+	          "a new option line starts from no arguments");
+	cfg_free(c);
+	bad_backend("option forwardfor except nonsense",
+	            "'option' invalid network 'nonsense' after 'except' (expected ADDR[/BITS])");
+	bad_backend("option forwardfor header", "'option' missing header name after 'header'");
+	bad_backend("option forwardfor header \"a b\"", "'option' invalid character 0x20 in header name 'a b'");
+	bad_backend("option forwardfor x", "'option' unexpected argument 'x' after 'forwardfor' "
+	            "(expected except NET, header NAME)");
+}
+
 Test(cfg, use_backend_map)
 {
 	char path[64], text[512], *err = NULL;
@@ -722,7 +742,8 @@ Test(cfg, option_errors)
 	                      "http-keep-alive, http-server-close, httpclose, httpchk, dontlognull)");
 	bad_backend("option tcpka", "'option' unknown option 'tcpka' (expected redispatch, httplog, "
 	                            "forwardfor, http-keep-alive, http-server-close, httpclose, httpchk, dontlognull)");
-	bad_backend("option forwardfor except 127.0.0.1", "'option' unexpected argument 'except' after 'forwardfor'");
+	bad_backend("option forwardfor if-none", "'option' unexpected argument 'if-none' after 'forwardfor' "
+	            "(expected except NET, header NAME)");
 	bad_backend("option httpchk GET /a HTTP/1.0 extra", "'option' unexpected argument 'extra'");
 	bad_backend("option httpchk health", "'option' invalid URI 'health' for 'httpchk' (expected a path starting with '/')");
 	bad_backend("no option httpchk GET", "'no' unexpected argument 'GET' after 'httpchk'");

@@ -52,10 +52,12 @@ frontend web
     use_backend %[req.hdr(host),lower,map({ctx.map})]
     default_backend web_be
 backend web_be
+    option forwardfor except 127.0.0.0/8
     server w1 127.0.0.1:{ctx.p_web}
 backend api
     server a1 127.0.0.1:{ctx.p_api}
 backend hosted
+    option forwardfor header X-Client-IP
     server h1 127.0.0.1:{ctx.p_host}
 """
 
@@ -136,6 +138,16 @@ def test_header_edits_seen_by_origin(ctx):
     # set-path: the origin sees /headers although the client asked /rewrite-me
     r = harness.curl([url(ctx, "/rewrite-me")])
     assert r.status == 200 and r.body.decode().startswith("GET /headers HTTP/1.1"), r.body
+
+
+def test_forwardfor_except_and_header(ctx):
+    r = harness.curl([url(ctx, "/headers")])
+    assert r.status == 200 and r.headers.get("X-Origin") == "web", r
+    assert "x-forwarded-for" not in r.body.decode().lower(), "127.0.0.1 is in the except network"
+    r = harness.curl(["-H", "Host: site1.example.com", url(ctx, "/headers")])
+    assert r.status == 200 and r.headers.get("X-Origin") == "hosted", r
+    low = r.body.decode().lower()
+    assert "x-client-ip: 127.0.0.1\r\n" in low and "x-forwarded-for" not in low, low
 
 
 def test_forged_header_values_rejected(ctx):
