@@ -1338,11 +1338,14 @@ long acl_fmt_build(const struct acl_fmt *f, struct acl_ctx *ctx, char *dst, size
 			memcpy(dst + pos, p->lit, p->len);
 			pos += p->len;
 		} else {
+			char tmp[1024];
 			const char *v;
 			size_t l;
 			long idx;
 
-			if (!sample_eval(p->se, ctx, dst + pos, room - pos, &v, &l, &idx))
+			/* converted values go through tmp, so that a nearly full
+			 * dst says "does not fit" instead of dropping the part */
+			if (!sample_eval(p->se, ctx, tmp, sizeof(tmp), &v, &l, &idx))
 				continue;
 			if (l > room - pos)
 				return -1;
@@ -1350,7 +1353,7 @@ long acl_fmt_build(const struct acl_fmt *f, struct acl_ctx *ctx, char *dst, size
 			 * value must not: refuse rather than split the head */
 			if (f->no_ctl && has_ctl(v, l))
 				return -1;
-			memmove(dst + pos, v, l);
+			memcpy(dst + pos, v, l);
 			pos += l;
 		}
 	}
