@@ -1345,11 +1345,13 @@ static int rule_hdr_name(struct parser *p, const char *name)
 	return 0;
 }
 
-/* Parses a value format into *out. */
+/* Parses a value format into *out, replacing one given earlier on the line
+ * ("return string a string b": the last wins). */
 static int get_fmt(struct parser *p, const char *text, int no_ctl, struct acl_fmt **out)
 {
 	char *err;
 
+	acl_fmt_free(*out);
 	*out = acl_fmt_parse(text, no_ctl, &err);
 	return *out ? 0 : fail_owned(p, err);
 }
