@@ -79,7 +79,8 @@ def setup_module(ctx):
 
 
 def teardown_module(ctx):
-    ctx.proxy.stop()
+    # non-zero when a sanitizer found a leak or an error in the proxy
+    assert ctx.proxy.stop() == 0, ctx.proxy.stderr_tail()
     for o in (ctx.o_web, ctx.o_api, ctx.o_host):
         o.stop()
 
