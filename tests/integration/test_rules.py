@@ -46,6 +46,8 @@ frontend web
     http-request del-header X-Drop
     http-request replace-header X-Rep (.*)-old \\1-new
     http-request set-path /headers if {{ path /rewrite-me }}
+    http-request set-header X-Copy1 %[hdr(x-big)] if {{ hdr(x-big) -m found }}
+    http-request set-header X-Copy2 %[hdr(x-big)] if {{ hdr(x-big) -m found }}
     http-response set-header X-Rules on
     http-response del-header X-Origin-Secret
     use_backend api if is_api
@@ -149,6 +151,16 @@ def test_forwardfor_except_and_header(ctx):
     assert r.status == 200 and r.headers.get("X-Origin") == "hosted", r
     low = r.body.decode().lower()
     assert "x-client-ip: 127.0.0.1\r\n" in low and "x-forwarded-for" not in low, low
+
+
+def test_edit_that_does_not_fit_gets_500(ctx):
+    # three copies of a 7000-byte value do not fit a 16 KiB buffer: the
+    # request is refused whole, never forwarded with a truncated head
+    big = "b" * 7000
+    r = harness.curl(["-H", f"X-Big: {big}", url(ctx, "/headers")])
+    assert r.status == 500, r
+    r = harness.curl(["-H", "X-Big: small", url(ctx, "/headers")])
+    assert r.status == 200 and "x-copy2: small\r\n" in r.body.decode().lower(), r
 
 
 def test_forged_header_values_rejected(ctx):
