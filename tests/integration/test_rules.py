@@ -48,7 +48,14 @@ frontend web
     http-request set-path /headers if {{ path /rewrite-me }}
     http-request set-header X-Copy1 %[hdr(x-big)] if {{ hdr(x-big) -m found }}
     http-request set-header X-Copy2 %[hdr(x-big)] if {{ hdr(x-big) -m found }}
+    http-request set-query from=%[method] if {{ path /headers-q }}
+    http-request set-method PUT if {{ path /headers-q }}
+    http-request set-path /headers if {{ path /headers-q }}
+    http-request redirect scheme https code 308 if {{ path /secure }}
+    http-request deny if {{ path /forbidden }}
+    errorfile 403 {ctx.errorfile}
     http-response set-header X-Rules on
+    http-response set-status 299 reason Fine if {{ hdr(x-origin) web }} {{ hdr(content-length) 7 }}
     http-response del-header X-Origin-Secret
     use_backend api if is_api
     use_backend %[req.hdr(host),lower,map({ctx.map})]
@@ -71,6 +78,10 @@ def setup_module(ctx):
     ctx.map = os.path.join(ctx.tmpdir, "hosts.map")
     ctx.log = os.path.join(ctx.tmpdir, "access.log")
     ctx.h2port = harness.free_port()
+    ctx.errorfile = os.path.join(ctx.tmpdir, "403.http")
+    with open(ctx.errorfile, "w") as f:
+        f.write("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n"
+                "Connection: close\r\n\r\nno, sir\n")
     with open(ctx.map, "w") as f:
         f.write("# host -> backend\n")
         for i in range(MAP_LINES):
@@ -127,6 +138,28 @@ def test_redirects(ctx):
     assert r.status == 301 and r.headers.get("Location") == "https://example.org/new", r
     r = harness.curl([url(ctx, "/v1/a?b=c")])
     assert r.status == 302 and r.headers.get("Location") == "/v2/v1/a?b=c", r
+
+
+def test_scheme_redirect_and_errorfile(ctx):
+    r = harness.curl(["-H", "Host: www.example.net", url(ctx, "/secure?a=1")])
+    assert r.status == 308 and r.headers.get("Location") == "https://www.example.net/secure?a=1", r
+    r = harness.curl([url(ctx, "/forbidden")])
+    assert r.status == 403 and r.body == b"no, sir\n", r
+
+
+def test_query_method_and_status_edits(ctx):
+    r = harness.curl([url(ctx, "/headers-q")])
+    assert r.status == 200, r
+    assert r.body.decode().startswith("PUT /headers?from=GET HTTP/1.1"), r.body
+    # http-response rules see the response's headers: only a 7-byte answer
+    # of origin "web" gets its status changed
+    r = harness.curl([url(ctx, "/size/7")])
+    assert r.status == 299 and r.body == harness.pattern_bytes(7), r
+    data = harness.raw_request(ctx.port, b"GET /size/7 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                               read_until_close=True)
+    assert data.startswith(b"HTTP/1.1 299 Fine\r\n"), data[:60]
+    r = harness.curl([url(ctx, "/size/8")])
+    assert r.status == 200, r
 
 
 def test_header_edits_seen_by_origin(ctx):
