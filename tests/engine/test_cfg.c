@@ -422,6 +422,37 @@ Test(cfg, option_forwardfor_arguments)
 	            "(expected except NET, header NAME)");
 }
 
+Test(cfg, errorfile)
+{
+	char path[64], text[256];
+	FILE *f;
+	struct cfg *c;
+
+	snprintf(path, sizeof(path), "/tmp/test_cfg_ef_%d.http", getpid());
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), " errorfile 503 %s\n errorfile 503 %s\n", path, path);
+	c = ok_rules(text);
+	cr_assert_eq(c->frontends[0].rules->nb_ef, 1, "a later errorfile for a code replaces the earlier");
+	cr_expect_eq(c->frontends[0].rules->ef[0].status, 503);
+	cr_expect_eq(c->frontends[0].rules->ef[0].len, strlen("HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"));
+	cfg_free(c);
+	f = fopen(path, "w");
+	fputs("<html>oops</html>\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), "errorfile 503 %s", path);
+	{
+		char want[256];
+
+		snprintf(want, sizeof(want), "'errorfile' '%s' is not an HTTP/1 answer (expected a status "
+		         "line, headers and an empty line)", path);
+		bad_frontend(text, want);
+	}
+	unlink(path);
+}
+
 Test(cfg, use_backend_map)
 {
 	char path[64], text[512], *err = NULL;
