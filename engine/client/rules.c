@@ -351,8 +351,11 @@ enum rules_verdict rules_request(struct stream *s, struct h1_msg *m, struct buf 
 		default:
 			if (rule_edit(s, r, &ctx, m, b) < 0)
 				return RULES_FAIL;
-			ctx.src_state = 0;
 			ctx.base = b_head(b);
+			/* CONNECT was refused before the rules ran, for the
+			 * same reason: no tunnel to offer */
+			if (m->meth == H1_M_CONNECT)
+				return RULES_FAIL;
 			s->req_meth = m->meth;
 			break;
 		}
