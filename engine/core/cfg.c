@@ -2149,6 +2149,50 @@ static int check_fe_backend(struct parser *p, const struct cfg_frontend *fe, int
 	return 0;
 }
 
+/* Backend names hashed once per check, so that resolving a map of many
+ * hosts over many backends stays linear in the map's size. */
+struct be_names {
+	int *slots;          /* backend index + 1; 0: empty */
+	size_t mask;
+};
+
+static size_t name_hash(const char *s)
+{
+	size_t h = 5381;
+
+	while (*s)
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
+
+static int be_names_init(struct be_names *bn, const struct cfg *c)
+{
+	size_t cap = 16;
+
+	while (cap < (size_t)c->nb_backends * 2)
+		cap <<= 1;
+	if (!(bn->slots = calloc(cap, sizeof(*bn->slots))))
+		return -1;
+	bn->mask = cap - 1;
+	for (unsigned i = 0; i < c->nb_backends; i++) {
+		size_t k = name_hash(c->backends[i].name) & bn->mask;
+
+		while (bn->slots[k])
+			k = (k + 1) & bn->mask;
+		bn->slots[k] = (int)i + 1;
+	}
+	return 0;
+}
+
+/* Returns the index of the backend named <name>, or -1. */
+static int be_names_find(const struct be_names *bn, const struct cfg *c, const char *name)
+{
+	for (size_t k = name_hash(name) & bn->mask; bn->slots[k]; k = (k + 1) & bn->mask)
+		if (!strcmp(c->backends[bn->slots[k] - 1].name, name))
+			return bn->slots[k] - 1;
+	return -1;
+}
+
 /* Resolves the backends the use_backend rules of <fe> name: once here, so
  * that a request never looks a name up. A map's values must all name
  * backends, since a typo there would otherwise show up as traffic quietly
@@ -2165,6 +2209,7 @@ static int check_fe_rules(struct parser *p, struct cfg_frontend *fe)
 		               "use_backend need mode http", fe->name);
 	for (unsigned i = 0; i < r->nb_ub; i++) {
 		struct cfg_use_backend *ub = &r->ub[i];
+		struct be_names bn;
 		struct map *mp;
 		const char *def;
 
@@ -2179,16 +2224,23 @@ static int check_fe_rules(struct parser *p, struct cfg_frontend *fe)
 		}
 		if (!(mp = sample_map(ub->dyn)))
 			continue; /* a name computed per request, looked up then */
+		if (be_names_init(&bn, p->c) < 0)
+			return fail_at(p, ub->line, "use_backend", "out of memory");
 		for (long k = 0; k < (long)map_count(mp); k++) {
-			int bi = backend_index(p->c, map_value(mp, k));
+			int bi = be_names_find(&bn, p->c, map_value(mp, k));
 
-			if (bi < 0)
+			if (bi < 0) {
+				free(bn.slots);
 				return fail_at(p, ub->line, "use_backend", "map %s: key '%s' names unknown backend '%s'",
 				               map_path(mp), map_key(mp, k), map_value(mp, k));
-			if (check_fe_backend(p, fe, bi, ub->line, "use_backend") < 0)
+			}
+			if (check_fe_backend(p, fe, bi, ub->line, "use_backend") < 0) {
+				free(bn.slots);
 				return -1;
+			}
 			map_set_ref(mp, k, bi);
 		}
+		free(bn.slots);
 		if ((def = sample_map_default(ub->dyn))) {
 			ub->dyn_default_idx = backend_index(p->c, def);
 			if (ub->dyn_default_idx < 0)
