@@ -61,9 +61,10 @@ static void chan_reset(struct stream *s, struct chan *ch)
 	ch->st = CH_HEAD;
 }
 
-/* The pool's notify for both channels: runs on the releasing thread under
- * the pool lock, so it only posts to the stream's I/O tasklet, which lives
- * as long as the stream and whose entries are cancelled before it dies. */
+/* The pool's notify for both channels: runs on the releasing thread, so it
+ * only posts to the stream's I/O tasklet, which lives as long as the stream
+ * and whose entries are cancelled before it dies (a cancel waits for a
+ * notify in flight to finish). */
 static void stream_buf_notify(struct pool_wait *w)
 {
 	struct stream *s = w->ctx;
@@ -449,12 +450,14 @@ static int stream_reply(struct stream *s)
 	}
 	s->cli_close = 1;
 	b_reset(&s->res.buf);
-	/* a rule's answer or an errorfile first, else the built-in page */
+	/* a rule's answer or an errorfile first, else the built-in page;
+	 * a 401 is only ever the stats page's: it names its realm */
 	len = rules_reply(s, status, b_tail(&s->res.buf), b_contig_space(&s->res.buf));
 	if (!len && status < 400)
 		status = 500; /* a rule's answer that does not fit the buffer */
 	if (!len)
-		len = h1_make_error(status, b_tail(&s->res.buf), b_contig_space(&s->res.buf));
+		len = h1_make_error_hdr(status, status == 401 ? "WWW-Authenticate: Basic realm=\"Sluice statistics\"\r\n" : "",
+					b_tail(&s->res.buf), b_contig_space(&s->res.buf));
 	b_add(&s->res.buf, len);
 	s->res.fwd = len;
 	s->res.st = CH_DONE;
@@ -569,6 +572,7 @@ static enum parse_res stream_parse_request(struct stream *s)
 	struct buf *b = &s->req.buf;
 	struct h1_rewrite rw = { 0 };
 	size_t max_head = e->cfg->g.bufsize - e->cfg->g.maxrewrite;
+	enum stats_match sm;
 	size_t tail;
 	int ret;
 
@@ -619,11 +623,14 @@ static enum parse_res stream_parse_request(struct stream *s)
 		stream_error(s, 400);
 		return PARSE_ANSWERED;
 	}
-	if (is_stats_uri(s, b_head(b), &m->uri)) {
-		size_t ul = strlen(s->fe->cfg->stats_uri);
-
-		s->stats_fmt = statspage_fmt_parse(b_head(b) + m->uri.ofs + ul, m->uri.len - ul,
-						   STATSPAGE_JSON);
+	sm = stream_stats_match(s, m, b_head(b));
+	if (sm != STATS_NONE) {
+		if (sm == STATS_DENIED) {
+			/* our 401 ends the transaction like any error of ours;
+			 * the body, if any, is discarded by the lingering close */
+			stream_error(s, 401);
+			return PARSE_ANSWERED;
+		}
 		s->req.fwd = 0;
 		b_del(b, m->head_len);
 		s->req.st = s->req.body.done ? CH_DONE : CH_BODY;

@@ -164,9 +164,19 @@ void stream_log(struct stream *s);
 
 /* stats_applet.c */
 
-/* Returns non-zero when <uri> (a span of the head at <base>) names the
- * frontend's stats page. */
-int is_stats_uri(const struct stream *s, const char *base, const struct h1_span *uri);
+/* What a request head means to the stats applet. */
+enum stats_match {
+	STATS_NONE = 0,  /* not for the stats page: forward it */
+	STATS_PAGE,      /* the page, in s->stats_fmt */
+	STATS_DENIED,    /* the page, but `stats auth` refused the credentials: 401 */
+};
+
+/* Tells whether the parsed request <m> (its head at <base>) asks for the
+ * frontend's stats page or Prometheus URI, and if so in which format
+ * (s->stats_fmt): the Prometheus URI always gives Prometheus text; the
+ * stats URI gives what its query names (`;json`, `?json`, `;csv`, `?prom`,
+ * `?html`), else JSON when the client's Accept asks for it, else HTML. */
+enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, const char *base);
 
 /* Takes the snapshot of a stats request before the first buffer of its
  * answer. Returns 0, or -1 without memory. */
