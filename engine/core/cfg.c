@@ -2094,8 +2094,13 @@ static int close_section(struct parser *p)
 	int kind = p->px.kind;
 	int rc = 0;
 
-	if (!kind)
+	/* no proxy open, yet settings may hold strings: the lines after a
+	 * section header that failed (the parse goes on to report more
+	 * errors) still wrote into the work area */
+	if (!kind) {
+		px_work_free(&p->px);
 		return 0;
+	}
 	if (kind & SEC_FE)
 		rc = commit_frontend(p);
 	if (rc == 0 && (kind & SEC_BE))
