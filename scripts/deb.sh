@@ -41,7 +41,7 @@ check sluice usr/bin/sluice etc/sluice/sluice.cfg lib/systemd/system/sluice.serv
 	usr/share/man/man1/sluice.1.gz usr/share/man/man5/sluice.cfg.5.gz \
 	usr/share/doc/sluice/sluice.cfg usr/share/doc/sluice/copyright
 check libsluice0 "usr/lib/$multi/libsluice.so.0" "usr/lib/$multi/libsluice.so.0.1.0"
-check libsluice-dev usr/include/sluice.h "usr/lib/$multi/libsluice.a" "usr/lib/$multi/libsluice.so" \
+check libsluice-dev usr/include/sluice.h usr/include/sluice/pool/pool.h "usr/lib/$multi/libsluice.a" "usr/lib/$multi/libsluice.so" \
 	"usr/lib/$multi/pkgconfig/sluice.pc"
 # /etc/sluice/sluice.cfg must be a conffile, so upgrades keep local edits
 if ! dpkg-deb -I "$out/sluice_${version}_$arch.deb" conffiles 2>/dev/null | grep -qx /etc/sluice/sluice.cfg; then
