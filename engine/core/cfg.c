@@ -165,7 +165,8 @@ struct parser {
 	size_t scratch_cap;
 	char *argv[CFG_MAX_WORDS];
 	int argc;
-	char *err;
+	char *err;                      /* every error so far, one per line */
+	unsigned nb_errors;
 	char *warnings;
 	size_t warnings_len;
 	const struct keyword *kw;       /* the table entry of the line being run */
@@ -193,20 +194,50 @@ static char *vformat_msg(const struct parser *p, int line, const char *kw,
 	return n < 0 ? NULL : out;
 }
 
+/* Errors reported in one pass: after this many, the rest of the file is
+ * not read (a wrong section header can make every line after it wrong). */
+#define CFG_MAX_ERRORS 20
+
+/* Adds the error <msg> (malloc'ed, or NULL without memory) to the list the
+ * parse returns, one per line, so that `sluice -c` shows every mistake of a
+ * file at once. The line loop goes on after a failed line. */
+static void add_error(struct parser *p, char *msg)
+{
+	size_t old = p->err ? strlen(p->err) : 0, len;
+	char *all;
+
+	p->nb_errors++;
+	if (!msg) {
+		if (!p->err)
+			p->err = strdup("out of memory");
+		return;
+	}
+	if (!p->err) {
+		p->err = msg;
+		return;
+	}
+	len = strlen(msg);
+	all = realloc(p->err, old + 1 + len + 1);
+	if (all) {
+		all[old] = '\n';
+		memcpy(all + old + 1, msg, len + 1);
+		p->err = all;
+	}
+	free(msg);
+}
+
 /* Records the first error. Always returns -1 so that callers can return it. */
 static int fail_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static int fail_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
 {
 	va_list ap;
+	char *msg;
 
-	if (p->err)
-		return -1;
 	va_start(ap, fmt);
-	p->err = vformat_msg(p, line, kw, fmt, ap);
+	msg = vformat_msg(p, line, kw, fmt, ap);
 	va_end(ap);
-	if (!p->err)
-		p->err = strdup("out of memory");
+	add_error(p, msg);
 	return -1;
 }
 
@@ -215,14 +246,12 @@ static int fail(struct parser *p, const char *fmt, ...) __attribute__((format(pr
 static int fail(struct parser *p, const char *fmt, ...)
 {
 	va_list ap;
+	char *msg;
 
-	if (p->err)
-		return -1;
 	va_start(ap, fmt);
-	p->err = vformat_msg(p, p->line, p->argv[0], fmt, ap);
+	msg = vformat_msg(p, p->line, p->argv[0], fmt, ap);
 	va_end(ap);
-	if (!p->err)
-		p->err = strdup("out of memory");
+	add_error(p, msg);
 	return -1;
 }
 
@@ -1415,9 +1444,73 @@ static const char *const unsupported_sections[] = {
 };
 
 /* Runs the keyword of the current line in the current section. */
+/* Returns the edit distance (insertions, deletions, substitutions,
+ * transpositions of neighbours) between <a> and <b>, or a value above
+ * <max> as soon as it is certain to exceed it. */
+static size_t edit_distance(const char *a, const char *b, size_t max)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t d[3][64], *pp = d[0], *prev = d[1], *cur = d[2];
+
+	if (la >= 64 || lb >= 64 || (la > lb ? la - lb : lb - la) > max)
+		return max + 1;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t best = cur[0] = i;
+
+		for (size_t j = 1; j <= lb; j++) {
+			size_t v = prev[j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (prev[j] + 1 < v)
+				v = prev[j] + 1;
+			if (cur[j - 1] + 1 < v)
+				v = cur[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
+				v = pp[j - 2] + 1;
+			cur[j] = v;
+			if (v < best)
+				best = v;
+		}
+		if (best > max)
+			return max + 1;
+		{
+			size_t *t = pp;
+
+			pp = prev;
+			prev = cur;
+			cur = t;
+		}
+	}
+	return prev[lb];
+}
+
+/* Returns the keyword of section <sec> closest to the unknown <kw> when it
+ * is close enough to be what was meant (a typo: at most a third of its
+ * letters off, and two at most), else NULL. */
+static const char *nearest_keyword(const char *kw, int sec)
+{
+	size_t max = strlen(kw) / 3 < 2 ? strlen(kw) / 3 : 2, best = max + 1;
+	const char *near = NULL;
+
+	for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
+		size_t dist;
+
+		if (!(keywords[i].applies & sec))
+			continue;
+		dist = edit_distance(kw, keywords[i].name, max);
+		if (dist < best) {
+			best = dist;
+			near = keywords[i].name;
+		}
+	}
+	return near;
+}
+
 static int run_keyword(struct parser *p)
 {
 	const char *kw = p->argv[0];
+	const char *near;
 	int known = 0;
 	size_t i;
 
@@ -1438,6 +1531,10 @@ static int run_keyword(struct parser *p)
 	}
 	if (known)
 		return fail(p, "not allowed in '%s' section", sec_name(p->sec));
+	near = nearest_keyword(kw, p->sec);
+	if (near)
+		return fail_at(p, p->line, NULL, "unknown keyword '%s' in '%s' section (did you mean '%s'?)",
+			       kw, sec_name(p->sec), near);
 	return fail_at(p, p->line, NULL, "unknown keyword '%s' in '%s' section", kw, sec_name(p->sec));
 }
 
@@ -1935,11 +2032,14 @@ struct cfg *cfg_parse_text(const char *text, const char *name, char **err)
 		size_t len = nl ? (size_t)(nl - s) : strlen(s);
 
 		p.line++;
-		if (parse_line(&p, s, len) < 0)
+		/* a failed line is reported and the next one read: every
+		 * mistake of the file shows at once */
+		if (parse_line(&p, s, len) < 0 && (!p.err || p.nb_errors >= CFG_MAX_ERRORS))
 			goto fail;
 		s = nl ? nl + 1 : s + len;
 	}
-	if (close_section(&p) < 0 || check_all(&p) < 0)
+	/* the whole-file checks would only echo the lines already refused */
+	if (p.err || close_section(&p) < 0 || check_all(&p) < 0)
 		goto fail;
 
 	c->warnings = p.warnings;

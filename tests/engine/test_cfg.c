@@ -969,6 +969,22 @@ Test(cfg, stats_prometheus_uri_and_auth)
 		     "'stats' invalid uri 'metrics' (expected a path starting with '/')");
 }
 
+/* `sluice -c` reports every mistake of a file in one pass, each with its
+ * file:line, and suggests the keyword a typo was meant to be. */
+Test(cfg, every_error_in_one_pass_with_suggestions)
+{
+	bad("global\n maxconn x\n tune.bufsiz 1k\n"
+	    "frontend f\n bind :8080\n timout client 5s\n default_backend b\n"
+	    "backend b\n server s1 127.0.0.1:81 wieght 2\n blance roundrobin\n xyzzy 1\n",
+	    "t.cfg:2: 'maxconn' invalid value 'x' (expected an integer from 1 to 10000000)\n"
+	    "t.cfg:3: unknown keyword 'tune.bufsiz' in 'global' section (did you mean 'tune.bufsize'?)\n"
+	    "t.cfg:6: unknown keyword 'timout' in 'frontend' section (did you mean 'timeout'?)\n"
+	    "t.cfg:9: 'server' unknown argument 'wieght' (expected maxconn, maxqueue, weight, check, "
+	    "inter, rise, fall, proto, disabled, backup)\n"
+	    "t.cfg:10: unknown keyword 'blance' in 'backend' section (did you mean 'balance'?)\n"
+	    "t.cfg:11: unknown keyword 'xyzzy' in 'backend' section");
+}
+
 /* ---------- whole-file validation ---------- */
 
 Test(cfg, frontend_needs_a_bind)
