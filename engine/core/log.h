@@ -177,13 +177,13 @@ static inline int log_parse_net(const char *t, struct sockaddr_storage *ss, sock
 		h = at + 1;
 	}
 	if (*h == '[') {
-		const char *close = strchr(h, ']');
+		const char *rb = strchr(h, ']');
 
-		if (!close || (close[1] && close[1] != ':'))
+		if (!rb || (rb[1] && rb[1] != ':'))
 			return -1;
-		hl = (size_t)(close - h - 1);
+		hl = (size_t)(rb - h - 1);
 		h++;
-		port = close[1] ? close + 2 : NULL;
+		port = rb[1] ? rb + 2 : NULL;
 	} else {
 		const char *colon = strchr(h, ':');
 
