@@ -6,6 +6,10 @@
  * the engine's API is only ever called from a normal thread:
  *   SIGTERM, SIGINT  graceful stop (a second one stops at once)
  *   SIGUSR1          soft stop: stop accepting, finish whatever is running
+ *   SIGHUP           reserved for reload: reported and otherwise ignored,
+ *                    because its default action would end the process and a
+ *                    service manager's "reload" (the systemd unit sends
+ *                    SIGHUP) must never stop the proxy
  */
 #include <errno.h>
 #include <pthread.h>
@@ -45,6 +49,7 @@ static void *signal_thread(void *arg)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
 	for (;;) {
 		int sig;
 
@@ -52,7 +57,9 @@ static void *signal_thread(void *arg)
 			continue;
 		if (__atomic_load_n(&sc->done, __ATOMIC_ACQUIRE))
 			return NULL;
-		if (sig == SIGUSR1) {
+		if (sig == SIGHUP) {
+			fprintf(stderr, "sluice: SIGHUP ignored: this version cannot reload its configuration\n");
+		} else if (sig == SIGUSR1) {
 			fprintf(stderr, "sluice: soft stop requested\n");
 			sluice_stop(e, SLUICE_STOP_SOFT);
 		} else if (stops++ == 0) {
@@ -113,6 +120,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -17,6 +17,7 @@
  * the whole file (backend references, buffer limits) run after the last line.
  */
 #include "engine/core/cfg.h"
+#include "engine/core/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -811,22 +812,43 @@ static int kw_number(struct parser *p)
 
 /* ---------- global keywords ---------- */
 
-/* `log TARGET [...]`: words after the target are HAProxy's syslog settings
- * (facility, format...), accepted so that the same file runs on both. */
+/* `log TARGET [FACILITY [LEVEL...]]`: TARGET is stderr, stdout, a file, a
+ * UNIX datagram socket path (/dev/log, unix@PATH) or a UDP syslog address
+ * ([udp@]ADDR[:PORT], engine/core/log.h). For a syslog target the first
+ * word after it that names a facility is kept, appended to the target after
+ * a space (log_open() reads it back; cfg.h has no room for it); other
+ * words (levels, format...) are HAProxy's, accepted so that the same file
+ * runs on both. A network address is checked here so that `sluice -c`
+ * reports it with its line. */
 static int kw_global_log(struct parser *p)
 {
-	const char *t;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	const char *t, *fac = NULL;
+	char *spec;
+	int r;
 
-	if (want_min(p, 1, "target (stderr, stdout or a file path)") < 0)
+	if (want_min(p, 1, "target (stderr, stdout, a file path, a socket path or [udp@]ADDR[:PORT])") < 0)
 		return -1;
 	t = p->argv[1];
 	if (!*t)
-		return fail(p, "empty log target (expected stderr, stdout or a file path)");
-	if (strchr(t, '@') || strchr(t, ':') || (t[0] >= '0' && t[0] <= '9'))
-		return fail(p, "unsupported log target '%s' (expected stderr, stdout or a file path; network targets are not supported)", t);
-	if (set_str(&p->c->g.log_target, t) < 0)
+		return fail(p, "empty log target (expected stderr, stdout, a file path, a socket path or [udp@]ADDR[:PORT])");
+	if (strncmp(t, "unix@", 5) == 0 && !t[5])
+		return fail(p, "empty socket path in log target '%s'", t);
+	if (log_target_is_net(t) && log_parse_net(t, &ss, &sl) < 0)
+		return fail(p, "invalid log target '%s' (expected [udp@]ADDR[:PORT] with a numeric IPv4 or [IPv6] address)", t);
+	if (strcmp(t, "stderr") == 0 || strcmp(t, "stdout") == 0)
+		return set_str(&p->c->g.log_target, t) < 0 ? fail(p, "out of memory") : 0;
+	for (int i = 2; i < p->argc && !fac; i++)
+		if (log_facility_code(p->argv[i]) >= 0)
+			fac = p->argv[i];
+	if (!fac)
+		return set_str(&p->c->g.log_target, t) < 0 ? fail(p, "out of memory") : 0;
+	if (asprintf(&spec, "%s %s", t, fac) < 0)
 		return fail(p, "out of memory");
-	return 0;
+	r = set_str(&p->c->g.log_target, spec);
+	free(spec);
+	return r < 0 ? fail(p, "out of memory") : 0;
 }
 
 /* `stats socket PATH [mode OCTAL] [level user|operator|admin]` in global:

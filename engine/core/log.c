@@ -1,11 +1,14 @@
 /* log.c - access log lines (see log.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include "engine/core/log.h"
 
@@ -17,6 +20,11 @@
 struct log_target {
 	int fd;
 	int owned;           /* the file is ours to close */
+	int syslog;          /* send datagrams to <addr> with a syslog header */
+	int facility;
+	int pid;             /* for the header: read once, not per line */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
 	uint64_t written;    /* atomic */
 	uint64_t dropped;    /* atomic */
 };
@@ -34,18 +42,89 @@ char log_term_state_char(enum log_term_state s)
 	return (unsigned)s < LOG_TS_COUNT ? state_chars[s] : '?';
 }
 
-struct log_target *log_open(const char *target, char **err)
+/* Sets <t> up as a syslog target sending to <path> (a UNIX datagram
+ * socket) or, when <path> is NULL, to the network address <target>. The
+ * socket is not connected: each sendto() names the address, so a syslog
+ * daemon that restarts (and recreates /dev/log) gets the next lines without
+ * a reopen. Returns 0, or -1 with *err set. */
+static int log_open_syslog(struct log_target *t, const char *target, const char *path, char **err)
+{
+	int family;
+
+	if (path) {
+		struct sockaddr_un *un = (struct sockaddr_un *)&t->addr;
+
+		if (!*path || strlen(path) >= sizeof(un->sun_path)) {
+			if (asprintf(err, "invalid syslog socket path '%s'", path) < 0)
+				*err = NULL;
+			return -1;
+		}
+		un->sun_family = AF_UNIX;
+		memcpy(un->sun_path, path, strlen(path) + 1);
+		t->addrlen = (socklen_t)sizeof(*un);
+	} else if (log_parse_net(target, &t->addr, &t->addrlen) < 0) {
+		if (asprintf(err, "invalid syslog target '%s' (expected [udp@]ADDR[:PORT] with a numeric address)",
+			     target) < 0)
+			*err = NULL;
+		return -1;
+	}
+	family = t->addr.ss_family;
+	t->fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (t->fd < 0) {
+		int e = errno;
+
+		if (asprintf(err, "cannot open a socket for syslog target '%s': %s", target, strerror(e)) < 0)
+			*err = NULL;
+		return -1;
+	}
+	t->owned = 1;
+	t->syslog = 1;
+	t->pid = (int)getpid();
+	return 0;
+}
+
+struct log_target *log_open(const char *spec, char **err)
 {
 	struct log_target *t = calloc(1, sizeof(*t));
+	char target[PATH_MAX];
+	const char *sp = strrchr(spec, ' ');
+	struct stat st;
+	size_t tl = strlen(spec);
 
 	if (!t) {
 		*err = strdup("out of memory");
 		return NULL;
 	}
+	t->facility = LOG_FACILITY_DEFAULT;
+	/* "TARGET FACILITY": the parser appends the facility it was given */
+	if (sp && log_facility_code(sp + 1) >= 0) {
+		t->facility = log_facility_code(sp + 1);
+		tl = (size_t)(sp - spec);
+	}
+	if (tl >= sizeof(target)) {
+		*err = strdup("log target too long");
+		free(t);
+		return NULL;
+	}
+	memcpy(target, spec, tl);
+	target[tl] = 0;
 	if (strcmp(target, "stderr") == 0) {
 		t->fd = STDERR_FILENO;
 	} else if (strcmp(target, "stdout") == 0) {
 		t->fd = STDOUT_FILENO;
+	} else if (strncmp(target, "unix@", 5) == 0 ||
+		   (stat(target, &st) == 0 && S_ISSOCK(st.st_mode))) {
+		const char *path = strncmp(target, "unix@", 5) == 0 ? target + 5 : target;
+
+		if (log_open_syslog(t, target, path, err) < 0) {
+			free(t);
+			return NULL;
+		}
+	} else if (log_target_is_net(target)) {
+		if (log_open_syslog(t, target, NULL, err) < 0) {
+			free(t);
+			return NULL;
+		}
 	} else {
 		t->fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 		if (t->fd < 0) {
@@ -235,6 +314,47 @@ size_t log_format(const struct log_rec *r, char *dst)
 	return (size_t)(w.p - dst);
 }
 
+size_t log_syslog_header(char *dst, size_t size, int facility, int severity,
+			 const struct tm *tm, const char *tag, int pid)
+{
+	static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	int n = snprintf(dst, size, "<%d>%s %2d %02d:%02d:%02d %.20s[%d]: ",
+			 (facility & 31) * 8 + (severity & 7), months[(unsigned)tm->tm_mon % 12],
+			 tm->tm_mday, tm->tm_hour, tm->tm_min, tm->tm_sec, tag, pid);
+
+	if (n < 0)
+		return 0;
+	return (size_t)n < size ? (size_t)n : size - 1;
+}
+
+/* Sends one line of <r> to the syslog target <t>: header and line in one
+ * datagram, one sendto() that never waits (MSG_DONTWAIT on a non-blocking
+ * socket). Any failure (EAGAIN from a full socket, a missing /dev/log)
+ * drops the line and counts it. */
+static void log_emit_syslog(struct log_target *t, const struct log_rec *r)
+{
+	char msg[LOG_SYSLOG_HDR_MAX + LOG_LINE_MAX];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t hl, len;
+	ssize_t n;
+
+	if (!localtime_r(&now, &tm))
+		memset(&tm, 0, sizeof(tm));
+	hl = log_syslog_header(msg, LOG_SYSLOG_HDR_MAX, t->facility, LOG_SEVERITY_INFO, &tm,
+			       "sluice", t->pid);
+	len = hl + log_format(r, msg + hl);
+	do {
+		n = sendto(t->fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+			   (const struct sockaddr *)&t->addr, t->addrlen);
+	} while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)len)
+		__atomic_fetch_add(&t->written, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(&t->dropped, 1, __ATOMIC_RELAXED);
+}
+
 void log_emit(struct log_target *t, const struct log_rec *r)
 {
 	char line[LOG_LINE_MAX];
@@ -243,6 +363,10 @@ void log_emit(struct log_target *t, const struct log_rec *r)
 
 	if (!t)
 		return;
+	if (t->syslog) {
+		log_emit_syslog(t, r);
+		return;
+	}
 	len = log_format(r, line);
 	do {
 		n = write(t->fd, line, len);

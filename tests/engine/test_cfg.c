@@ -222,6 +222,16 @@ Test(cfg, global_edge_values)
 	cr_assert_eq(c->g.h2_init_window, 0);
 	cfg_free(c);
 
+	c = ok("global\n log 127.0.0.1:514 local3 info\n");
+	cr_assert_str_eq(c->g.log_target, "127.0.0.1:514 local3", "the facility travels with the target");
+	cfg_free(c);
+	c = ok("global\n log udp@[::1] \n");
+	cr_assert_str_eq(c->g.log_target, "udp@[::1]");
+	cfg_free(c);
+	c = ok("global\n log /dev/log daemon\n");
+	cr_assert_str_eq(c->g.log_target, "/dev/log daemon");
+	cfg_free(c);
+
 	c = ok("global\n log stdout\n tune.bufsize 1024\n");
 	cr_assert_str_eq(c->g.log_target, "stdout");
 	cr_assert_lt(c->g.maxrewrite * 2, c->g.bufsize, "built-in maxrewrite adapts to bufsize");
@@ -263,11 +273,13 @@ Test(cfg, global_bad_values)
 	bad_global("grace 10 s", "'grace' unexpected argument 's'");
 	bad_global("grace soon",
 	           "'grace' invalid time 'soon' (expected a number with an optional unit us, ms, s, m, h, d, at most 49 days)");
-	bad_global("log", "'log' missing target (stderr, stdout or a file path)");
-	bad_global("log 127.0.0.1:514 local0",
-	           "'log' unsupported log target '127.0.0.1:514' (expected stderr, stdout or a file path; network targets are not supported)");
-	bad_global("log udp@1.2.3.4 local0",
-	           "'log' unsupported log target 'udp@1.2.3.4' (expected stderr, stdout or a file path; network targets are not supported)");
+	bad_global("log", "'log' missing target (stderr, stdout, a file path, a socket path or [udp@]ADDR[:PORT])");
+	bad_global("log tcp@127.0.0.1:514 local0",
+	           "'log' invalid log target 'tcp@127.0.0.1:514' (expected [udp@]ADDR[:PORT] with a numeric IPv4 or [IPv6] address)");
+	bad_global("log udp@syslog.example:514",
+	           "'log' invalid log target 'udp@syslog.example:514' (expected [udp@]ADDR[:PORT] with a numeric IPv4 or [IPv6] address)");
+	bad_global("log 127.0.0.1:0", "'log' invalid log target '127.0.0.1:0' (expected [udp@]ADDR[:PORT] with a numeric IPv4 or [IPv6] address)");
+	bad_global("log ::1:514", "'log' invalid log target '::1:514' (expected [udp@]ADDR[:PORT] with a numeric IPv4 or [IPv6] address)");
 	bad_global("daemon yes", "'daemon' unexpected argument 'yes'");
 	bad("global foo\n", "t.cfg:1: 'global' unexpected argument 'foo'");
 }

@@ -237,6 +237,8 @@ int main(void)
 #else /* Criterion suite */
 
 #include <criterion/criterion.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 /* A complete record with every field set. */
 static struct log_rec sample(void)
@@ -451,6 +453,148 @@ Test(log, concurrent_writers_pipe)
 Test(log, concurrent_writers_file)
 {
 	cr_assert_eq(cw_file(), 0);
+}
+
+/* ---- syslog ---- */
+
+Test(syslog, header_rfc3164)
+{
+	struct tm tm = { .tm_year = 125, .tm_mon = 10, .tm_mday = 2, .tm_hour = 3,
+			 .tm_min = 4, .tm_sec = 5 };
+	char h[LOG_SYSLOG_HDR_MAX];
+	size_t n;
+
+	n = log_syslog_header(h, sizeof(h), LOG_FACILITY_DEFAULT, LOG_SEVERITY_INFO, &tm, "sluice", 42);
+	cr_assert_str_eq(h, "<134>Nov  2 03:04:05 sluice[42]: ", "local0.info, day padded with a space");
+	cr_assert_eq(n, strlen(h));
+	tm.tm_mday = 22;
+	tm.tm_mon = 0;
+	n = log_syslog_header(h, sizeof(h), log_facility_code("daemon"), 3, &tm, "sluice", 7);
+	cr_assert_str_eq(h, "<27>Jan 22 03:04:05 sluice[7]: ");
+	cr_assert_eq(n, strlen(h));
+	tm.tm_mon = 11;
+	n = log_syslog_header(h, sizeof(h), log_facility_code("local7"), 6, &tm, "sluice", 2147483647);
+	cr_assert_str_eq(h, "<190>Dec 22 03:04:05 sluice[2147483647]: ", "longest header fits");
+	cr_assert_lt(n, (size_t)LOG_SYSLOG_HDR_MAX);
+}
+
+Test(syslog, facility_names_and_addresses)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	cr_assert_eq(log_facility_code("kern"), 0);
+	cr_assert_eq(log_facility_code("local0"), 16);
+	cr_assert_eq(log_facility_code("local7"), 23);
+	cr_assert_eq(log_facility_code("info"), -1, "a level is not a facility");
+	cr_assert_eq(log_parse_net("127.0.0.1:514", &ss, &sl), 0);
+	cr_assert_eq(ss.ss_family, AF_INET);
+	cr_assert_eq(ntohs(((struct sockaddr_in *)&ss)->sin_port), 514);
+	cr_assert_eq(log_parse_net("udp@10.0.0.1", &ss, &sl), 0);
+	cr_assert_eq(ntohs(((struct sockaddr_in *)&ss)->sin_port), 514, "port 514 by default");
+	cr_assert_eq(log_parse_net("udp6@[::1]:1514", &ss, &sl), 0);
+	cr_assert_eq(ss.ss_family, AF_INET6);
+	cr_assert_eq(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 1514);
+	cr_assert_eq(log_parse_net("[::1]", &ss, &sl), 0);
+	cr_assert_eq(log_parse_net("tcp@127.0.0.1:514", &ss, &sl), -1);
+	cr_assert_eq(log_parse_net("host.example:514", &ss, &sl), -1, "no resolver");
+	cr_assert_eq(log_parse_net("127.0.0.1:", &ss, &sl), -1);
+	cr_assert_eq(log_parse_net("127.0.0.1:65536", &ss, &sl), -1);
+	cr_assert_eq(log_parse_net("::1:514", &ss, &sl), -1, "IPv6 with a port needs brackets");
+	cr_assert_eq(log_target_is_net("/dev/log"), 0);
+	cr_assert_eq(log_target_is_net("unix@/dev/log"), 0);
+	cr_assert_neq(log_target_is_net("udp@1.2.3.4"), 0);
+}
+
+/* Checks that datagram <buf> (<n> bytes) is a syslog line with <pri> and
+ * the sample record's line after the header. */
+static void check_datagram(const char *buf, ssize_t n, const char *pri)
+{
+	struct log_rec r = sample();
+	const char *line = fmt(&r);
+	char head[64];
+
+	cr_assert_gt(n, 0);
+	snprintf(head, sizeof(head), "sluice[%d]: ", (int)getpid());
+	cr_assert_eq(strncmp(buf, pri, strlen(pri)), 0, "%.*s", (int)n, buf);
+	cr_assert_not_null(memmem(buf, (size_t)n, head, strlen(head)));
+	cr_assert_geq((size_t)n, strlen(line));
+	cr_assert_eq(memcmp(buf + n - strlen(line), line, strlen(line)), 0, "%.*s", (int)n, buf);
+	/* "<134>Mmm dd hh:mm:ss " then the tag */
+	cr_assert_eq(buf[strlen(pri) + 3], ' ');
+	cr_assert_eq(buf[strlen(pri) + 6], ' ');
+	cr_assert_eq(buf[strlen(pri) + 15], ' ');
+}
+
+Test(syslog, udp_one_datagram_per_line)
+{
+	int rx = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	struct log_rec r = sample();
+	char spec[64], buf[LOG_SYSLOG_HDR_MAX + LOG_LINE_MAX], *err = NULL;
+	struct log_target *t;
+
+	cr_assert_geq(rx, 0);
+	cr_assert_eq(bind(rx, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(getsockname(rx, (struct sockaddr *)&a, &al), 0);
+	snprintf(spec, sizeof(spec), "udp@127.0.0.1:%u", ntohs(a.sin_port));
+	t = log_open(spec, &err);
+	cr_assert_not_null(t, "%s", err);
+	log_emit(t, &r);
+	check_datagram(buf, recv(rx, buf, sizeof(buf), 0), "<134>");
+	log_close(t);
+
+	snprintf(spec, sizeof(spec), "127.0.0.1:%u local7", ntohs(a.sin_port));
+	t = log_open(spec, &err);
+	cr_assert_not_null(t, "%s", err);
+	log_emit(t, &r);
+	check_datagram(buf, recv(rx, buf, sizeof(buf), 0), "<190>");
+	cr_assert_eq(log_written(t), 1);
+	log_close(t);
+	close(rx);
+}
+
+Test(syslog, unix_socket_full_drops_without_blocking)
+{
+	char dir[] = "/tmp/sluice-syslogtest-XXXXXX", path[64], buf[LOG_SYSLOG_HDR_MAX + LOG_LINE_MAX];
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	struct log_rec r = sample();
+	struct log_target *t;
+	char *err = NULL;
+	int rx, i;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/log", dir);
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+	rx = socket(AF_UNIX, SOCK_DGRAM, 0);
+	cr_assert_eq(bind(rx, (struct sockaddr *)&un, sizeof(un)), 0);
+	t = log_open(path, &err); /* detected as a socket: no "unix@" needed */
+	cr_assert_not_null(t, "%s", err);
+	log_emit(t, &r);
+	check_datagram(buf, recv(rx, buf, sizeof(buf), 0), "<134>");
+	/* nobody reads: the receive queue fills, and emitting must go on at
+	 * once, each lost line counted */
+	for (i = 0; i < 5000 && log_dropped(t) < 10; i++)
+		log_emit(t, &r);
+	cr_assert_geq(log_dropped(t), 10, "a full socket drops lines");
+	cr_assert_eq(log_written(t) + log_dropped(t), (uint64_t)i + 1);
+	log_close(t);
+
+	/* a daemon that is gone: the socket path stays, sends fail, counted */
+	t = log_open(path, &err);
+	cr_assert_not_null(t, "%s", err);
+	close(rx);
+	unlink(path);
+	log_emit(t, &r);
+	cr_assert_eq(log_dropped(t), 1);
+	log_close(t);
+	rmdir(dir);
+
+	t = log_open("udp@not-an-address:514", &err);
+	cr_assert_null(t);
+	cr_assert(err && strstr(err, "invalid syslog target 'udp@not-an-address:514'"), "%s", err);
+	free(err);
 }
 
 #endif
