@@ -183,6 +183,11 @@ static void h1fz_check_rewrite(const struct h1_msg *parsed, const char *in, size
 	FZ_CHECK((size_t)r + tail <= area_size, "rewrite overflows the area");
 	FZ_CHECK(m.head_len == (uint32_t)r, "head_len %u vs %d", m.head_len, r);
 	FZ_CHECK(!memcmp(area + r, in + parsed->head_len, tail), "tail changed");
+	/* h1.h lets a rewrite fill all H1_MAX_HDRS entries, one more than the
+	 * parser accepts (test_h1_rewrite.c asserts it): such a head is sent
+	 * on but cannot be parsed again, so the re-parse checks stop here */
+	if (m.nb_hdrs >= H1_MAX_HDRS)
+		goto out;
 	r2 = h1_parse_head(area, (size_t)r, m.is_request, 65536, &again);
 	FZ_CHECK(r2 == r, "rewritten head parses to %d, not %d: %.*s", r2, r, r, area);
 	FZ_CHECK(again.flags == m.flags, "flags %#x vs %#x: %.*s", again.flags, m.flags, r, area);
