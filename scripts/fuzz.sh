@@ -87,7 +87,9 @@ for t in $targets; do
 	after=$(ls "$corpus" | wc -l)
 	status=ok
 	if [ $rc -ne 0 ]; then
-		status="FOUND: $(grep -m1 -E '^==[0-9]+==ERROR|invariant broken|runtime error|deadly signal|timeout' "$log")"
+		what=$(grep -m1 -E '^==[0-9]+==ERROR|invariant broken|runtime error|deadly signal|timeout' "$log")
+		# a death without a report (a signal libFuzzer does not catch) still counts
+		status="FOUND: ${what:-exit status $rc, no report: see $log}"
 		status="$status; input: $(grep -oE "$build/artifacts/$t-[a-z]+-[0-9a-f]+" "$log" | tail -1)"
 		found=1
 	fi

@@ -69,8 +69,14 @@ static void h2fz_check_result(struct h2ch *h, unsigned i)
 	FZ_CHECK(res.state != H2CH_PENDING, "request %u never ended", i);
 	if (res.state != H2CH_DONE)
 		return;
-	FZ_CHECK(!res.bad_framing, "request %u: the response's framing does not match its body: %s",
-	         i, res.head);
+	/* A head the HTTP/1 parser refuses (status 0 here: e.g. a :status out
+	 * of 100..599, which nghttp2 lets through) makes the engine answer 502:
+	 * failing closed is fine. A head that parses but frames the body
+	 * differently from what was given is not. */
+	FZ_CHECK(!res.bad_framing || res.status == 0,
+	         "request %u: the response's framing does not match its body: %s", i, res.head);
+	if (res.status == 0)
+		return;
 	FZ_CHECK(res.status >= 200 && res.status <= 599, "request %u: final status %d", i, res.status);
 	if (res.req_done)
 		FZ_CHECK(res.tail_left == tail_len, "request %u: %zu of %zu bytes after it were taken", i,
@@ -117,8 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	h2fz_settle(h, sv[1]);
 	close(sv[1]);
 
-	for (int ms = 0; !h2ch_closed(h) && ms < H2FZ_WAIT_MS; ms++)
-		usleep(1000);
+	for (int t = 0; !h2ch_closed(h) && t < H2FZ_WAIT_MS * 10; t++)
+		usleep(100);  /* short steps: most inputs close within a few */
 	FZ_CHECK(h2ch_closed(h), "the connection outlived its peer");
 	FZ_CHECK(h2ch_wait(h, H2FZ_NB_REQS, H2FZ_WAIT_MS) == H2FZ_NB_REQS, "%u of %zu requests ended",
 	         h2ch_ended(h), H2FZ_NB_REQS);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "mux/h1.h"
 #include "tests/fuzz/h2_check.h"
@@ -34,7 +35,9 @@ void h2fz_write(int fd, const uint8_t *data, size_t size, struct fz_rng *rng)
 
 	while (off < size) {
 		size_t n = fz_below(rng, 4) ? size - off : fz_below(rng, size - off) + 1;
-		ssize_t w = write(fd, data + off, n);
+		/* MSG_NOSIGNAL: the mux may close first, and a SIGPIPE would
+		 * end the campaign without a report */
+		ssize_t w = send(fd, data + off, n, MSG_NOSIGNAL);
 
 		if (w > 0) {
 			off += (size_t)w;
