@@ -13,8 +13,8 @@
  *     input gives the same bytes, every call makes progress, and once done
  *     nothing more comes;
  *   - Prometheus: every line is a comment or a sample of a sluice_ family
- *     (a name cannot start a line of its own); HTML: a name holding '<'
- *     never appears unescaped; JSON: no control byte but '\n' (escaped
+ *     (a name cannot start a line of its own); HTML: a name holding one
+ *     of < > & " ' never appears unescaped; JSON: no control byte but '\n' (escaped
  *     names), and the quotes balance.
  */
 #include <stdio.h>
@@ -132,6 +132,28 @@ static char *spfz_field(const uint8_t *data, size_t size, unsigned k)
 	return fz_strdup(data + from, to - from);
 }
 
+/* Wraps each name in markers ("ZqX" ... "XqZ") that no escaping changes,
+ * so that finding a whole marked name in the HTML output means it went out
+ * unescaped (a bare "<" would match the page's own markup). */
+static void spfz_mark(char *names[4])
+{
+	for (unsigned k = 0; k < 4; k++) {
+		size_t n;
+		char *m;
+
+		if (!names[k])
+			continue;
+		n = strlen(names[k]);
+		m = malloc(n + 7);
+		FZ_CHECK(m != NULL, "out of memory");
+		memcpy(m, "ZqX", 3);
+		memcpy(m + 3, names[k], n);
+		memcpy(m + 3 + n, "XqZ", 4);
+		free(names[k]);
+		names[k] = m;
+	}
+}
+
 /* libFuzzer entry. Returns 0. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -157,6 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	for (unsigned k = 0; k < 4; k++)
 		names[k] = spfz_field(data, size, k + 1);
+	spfz_mark(names);
 	fe = (struct statspage_frontend){ names[0] ? names[0] : "fe", 3, 100, 1 };
 	be = (struct statspage_backend){ .name = names[1] ? names[1] : "be", .cur = 1, .total = 7,
 		.servers = 1, .active = 1, .first_srv = 0, .balance_lc = (int)fz_below(&rng, 2) };
@@ -174,7 +197,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d.nb_fe = d.nb_be = d.nb_srv = d.nb_thr = 1;
 
 	for (unsigned f = 0; f < 3; f++) {
-		size_t l1, l2, room = fz_below(&rng, 200) + 1;
+		/* tiny rooms cost one call per byte or so: one input in eight */
+		size_t l1, l2, room = fz_below(&rng, 8) ? 64 + fz_below(&rng, 4032) : fz_below(&rng, 16) + 1;
 		char *whole = spfz_render(fmts[f], &d, 65536, &l1);
 		char *parts = spfz_render(fmts[f], &d, room, &l2);
 
@@ -186,7 +210,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			spfz_check_json(whole, l1);
 		else
 			for (unsigned k = 0; k < 4; k++)
-				if (names[k] && strchr(names[k], '<') && strlen(names[k]) < 128)
+				if (names[k] && strpbrk(names[k], "<>&\"'"))
 					FZ_CHECK(!memmem(whole, l1, names[k], strlen(names[k])),
 					         "name '%s' unescaped in HTML", names[k]);
 		free(whole);
