@@ -12,7 +12,9 @@
 # libclang-rt-14-dev when missing), runs each campaign at nice 19 from its
 # corpus (tests/fuzz/corpus/TARGET) with its dictionary, then merges the new
 # inputs that add coverage back into the corpus (-merge=1), so that CI
-# replays them. Crashes and broken invariants leave their input in
+# replays them (minus inputs that pass only thanks to the campaign's UBSan
+# suppressions, which go to tests/fuzz/known/suppressed/). Crashes and
+# broken invariants leave their input in
 # $FUZZ_BUILD/artifacts/ (never in the corpus: a reproducer belongs there
 # only once its fix is in). Prints seconds, executions and coverage edges
 # per target; exits 1 when a campaign found something.
@@ -84,8 +86,20 @@ for t in $targets; do
 	cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
 	ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
 	before=$(ls "$corpus" | wc -l)
+	ls "$corpus" | sort >"$build/fuzz-logs/$t.before"
 	nice -n 19 "$build/tests/fuzz/fuzz_$t" -merge=1 -timeout=20 -rss_limit_mb=2048 "$corpus" "$new" \
 		>"$build/fuzz-logs/$t.merge.log" 2>&1
+	# An input that only passes thanks to the suppressions must not enter
+	# the replayed corpus (CI would report it): each new one runs once more
+	# without them, and those that fail go to tests/fuzz/known/suppressed/.
+	for f in $(ls "$corpus" | sort | comm -13 "$build/fuzz-logs/$t.before" -); do
+		if ! UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 nice -n 19 \
+			"$build/tests/fuzz/fuzz_$t" "$corpus/$f" >"$build/fuzz-logs/$t.recheck.log" 2>&1; then
+			mkdir -p tests/fuzz/known/suppressed
+			mv "$corpus/$f" "tests/fuzz/known/suppressed/$t-$f"
+			echo "$t: $f needs a suppression: moved to tests/fuzz/known/suppressed/"
+		fi
+	done
 	after=$(ls "$corpus" | wc -l)
 	status=ok
 	if [ $rc -ne 0 ]; then
