@@ -219,8 +219,8 @@ out:
 
 /* Checks one message at p[0..len). Returns the bytes it used (head and
  * body) when another message may follow, or 0 when the stream ends here
- * (error, incomplete, close-delimited, tunnel). <*req_meth> is the method
- * a response answers; a request sets it for the next response. */
+ * (error, incomplete, close-delimited, tunnel). <req_meth> is the method
+ * a response answers (ignored for requests). */
 static size_t h1fz_one(const char *p, size_t len, int is_request, enum h1_meth req_meth,
                        struct fz_rng *rng)
 {
@@ -269,6 +269,7 @@ static size_t h1fz_one(const char *p, size_t len, int is_request, enum h1_meth r
 	return (size_t)r + (size_t)used;
 }
 
+/* Contract in h1_check.h: every message of the stream, checked. */
 void h1fz_run(const uint8_t *data, size_t size, int is_request)
 {
 	enum h1_meth req_meth = H1_M_GET;

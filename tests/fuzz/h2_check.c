@@ -7,6 +7,7 @@
 #include "mux/h1.h"
 #include "tests/fuzz/h2_check.h"
 
+/* Contract in h2_check.h. */
 long h2fz_drain(int fd)
 {
 	char tmp[16384];
@@ -28,6 +29,7 @@ long h2fz_drain(int fd)
 	}
 }
 
+/* Contract in h2_check.h. */
 void h2fz_write(int fd, const uint8_t *data, size_t size, struct fz_rng *rng)
 {
 	size_t off = 0;
@@ -54,6 +56,7 @@ void h2fz_write(int fd, const uint8_t *data, size_t size, struct fz_rng *rng)
 	}
 }
 
+/* Contract in h2_check.h. */
 void h2fz_check_stats(const struct h2c_stats *st, size_t mem_cap)
 {
 	if (!mem_cap)
@@ -70,6 +73,7 @@ void h2fz_check_stats(const struct h2c_stats *st, size_t mem_cap)
 	FZ_CHECK(st->calm_kills <= 1, "%llu ENHANCE_YOUR_CALM endings", (unsigned long long)st->calm_kills);
 }
 
+/* Contract in h2_check.h. */
 void h2fz_check_h1(const char *msg, size_t len, int is_request, int complete, int req_meth)
 {
 	struct h1_msg m;

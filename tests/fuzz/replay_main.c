@@ -85,6 +85,8 @@ static int replay_path(const char *path)
 	return rc;
 }
 
+/* Replays every path given (see the file comment). Returns 0, or 1 when a
+ * path cannot be read or nothing was replayed. */
 int main(int argc, char **argv)
 {
 	int i;
