@@ -131,6 +131,10 @@ static void *ng_calloc(size_t nmemb, size_t size, void *ud)
 /* Appends <n> bytes at <p> to <sb>. Returns 0, or -1 when out of memory. */
 int h2_sb_add(struct h2c *c, struct h2_sb *sb, const void *p, size_t n)
 {
+	/* nothing to add (an empty cookie value): the buffer may still be
+	 * NULL, and memcpy from or to NULL is undefined even for 0 bytes */
+	if (!n)
+		return 0;
 	if (sb->size - sb->len < n) {
 		size_t want = sb->size ? sb->size * 2 : 64;
 		char *np;
