@@ -126,6 +126,11 @@ int h1_wants_close(const struct h1_msg *m);
  * switches to must be among those the request offered in its Upgrade. */
 int h1_list_covers(const char *offered, size_t olen, const char *chosen, size_t clen);
 
+/* Returns non-zero when t[0..len) is a request target that the request
+ * line parser accepts for method <meth>: its bytes and its form. The HTTP/2
+ * side checks :path with it, so that both sides accept the same targets. */
+int h1_target_ok(enum h1_meth meth, const char *t, size_t len);
+
 /* Returns the method named by the <len> bytes at <s> (case-sensitive). */
 enum h1_meth h1_meth_lookup(const char *s, size_t len);
 

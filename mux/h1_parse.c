@@ -588,3 +588,15 @@ int h1_list_covers(const char *offered, size_t olen, const char *chosen, size_t 
 	}
 	return n > 0;
 }
+
+int h1_target_ok(enum h1_meth meth, const char *t, size_t len)
+{
+	struct h1_msg m = { .meth = meth };
+
+	if (!len || len > H1_HEAD_LIMIT)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!h1_is(t[i], H1_C_URI))
+			return 0;
+	return h1_target_form_ok(&m, t, len);
+}

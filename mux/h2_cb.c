@@ -280,6 +280,12 @@ static int h2s_give(struct h2s *s)
 {
 	struct h2c *c = s->c;
 
+	/* the target must be one the HTTP/1 side would accept too: the same
+	 * grammar on both sides, or a :path could pass here that a request
+	 * line may not carry */
+	if (s->method.len && (s->meth = h1_meth_lookup(s->method.p, s->method.len)) != H1_M_CONNECT &&
+	    !h1_target_ok(s->meth, s->path.p, s->path.len))
+		return h2s_reject(s, NGHTTP2_PROTOCOL_ERROR);
 	if (h2s_compose_head(s) < 0)
 		return h2s_reject(s, NGHTTP2_INTERNAL_ERROR);
 	s->ep.flags = EP_ONE_TXN | EP_WR_READY | EP_RD_READY;

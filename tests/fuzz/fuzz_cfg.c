@@ -1,4 +1,4 @@
-/* fuzz_cfg.c - fuzz target: the configuration parser (engine/cfg.h).
+/* fuzz_cfg.c - fuzz target: the configuration parser (engine/core/cfg.h).
  *
  * The input is a configuration text. It is parsed from a NUL-terminated
  * block of exactly its size (a read past the NUL is a read past the block),
@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "engine/cfg.h"
+#include "engine/core/cfg.h"
 #include "tests/fuzz/fuzz_common.h"
 
 /* Checks the error message <err> for a text of <lines> lines. */

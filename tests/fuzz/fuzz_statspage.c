@@ -1,5 +1,5 @@
 /* fuzz_statspage.c - fuzz target: the stats query parser and the renderers
- * of engine/statspage.h over names taken from the input.
+ * of engine/core/statspage.h over names taken from the input.
  *
  * Input: QUERY [NUL FRONTEND-NAME [NUL BACKEND-NAME [NUL SERVER-NAME
  * [NUL CHECK-REASON]]]]. Names come from the configuration and the check,
@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "engine/statspage.h"
+#include "engine/core/statspage.h"
 #include "tests/fuzz/fuzz_common.h"
 
 #define SPFZ_OUT_MAX (1u << 20)
