@@ -136,7 +136,16 @@ void sluice_free(struct sluice *e);
 	 * streams opened on them */ \
 	X(h2_srv_conn_opened, THR, counter, "sluice_h2_server_connections_total", "HTTP/2 connections opened to servers.", "HTTP/2 server connections opened") \
 	X(h2_srv_conn_current, SNAP, gauge, "sluice_h2_server_connections_current", "HTTP/2 server connections open now.", "HTTP/2 server connections now") \
-	X(h2_srv_streams, THR, counter, "sluice_h2_server_streams_total", "HTTP/2 request streams opened towards servers.", "HTTP/2 server streams")
+	X(h2_srv_streams, THR, counter, "sluice_h2_server_streams_total", "HTTP/2 request streams opened towards servers.", "HTTP/2 server streams") \
+	/* TLS towards clients: handshakes completed (resumed ones included) \
+	 * and handshakes that failed, by reason */ \
+	X(tls_handshakes, THR, counter, "sluice_tls_handshakes_total", "TLS handshakes completed with clients, resumed ones included.", "TLS handshakes") \
+	X(tls_resumed, THR, counter, "sluice_tls_resumptions_total", "TLS handshakes that resumed a session (ticket or session id).", "TLS resumptions") \
+	X(tls_fail_plain_http, THR, counter, "sluice_tls_handshake_failures_total{reason=\"plain_http\"}", "TLS handshakes that failed, by reason.", "TLS failures: plain HTTP") \
+	X(tls_fail_protocol, THR, counter, "sluice_tls_handshake_failures_total{reason=\"protocol\"}", "TLS handshakes that failed, by reason.", "TLS failures: protocol") \
+	X(tls_fail_closed, THR, counter, "sluice_tls_handshake_failures_total{reason=\"closed\"}", "TLS handshakes that failed, by reason.", "TLS failures: client closed") \
+	X(tls_fail_timeout, THR, counter, "sluice_tls_handshake_failures_total{reason=\"timeout\"}", "TLS handshakes that failed, by reason.", "TLS failures: timeout") \
+	X(tls_fail_resource, THR, counter, "sluice_tls_handshake_failures_total{reason=\"resource\"}", "TLS handshakes that failed, by reason.", "TLS failures: out of memory")
 
 /* The buffer pool's figures (its "Buffer pool" table on the HTML page),
  * same columns; all are read from the pool when the snapshot is taken. */

@@ -158,6 +158,7 @@ struct h2c {
 	 * allocation passes (h2_settings.max_heap), and where to count it */
 	size_t        mem_cur, mem_cap, mem_hard;
 	uint64_t     *heap_gauge;
+	struct h2_transport xprt;   /* TLS under the socket, or all NULL */
 	size_t        hblock;       /* bytes of the header block being received */
 	uint32_t      max_hdr_list;
 

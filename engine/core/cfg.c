@@ -17,6 +17,7 @@
  * the whole file (backend references, buffer limits) run after the last line.
  */
 #include "engine/core/cfg.h"
+#include "engine/core/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -530,6 +531,8 @@ static void px_work_free(struct px_work *w)
 
 	free(w->name);
 	settings_clear(&w->set);
+	for (i = 0; i < w->nb_binds; i++)
+		tls_bind_free(w->binds[i].tls);
 	free(w->binds);
 	for (i = 0; i < w->nb_servers; i++)
 		free(w->servers[i].name);
@@ -643,8 +646,10 @@ static int get_proto(struct parser *p, int i, int *h2)
 	return 0;
 }
 
-/* Adds one bind per comma-separated address of <spec>, with <h2>. */
-static int add_binds(struct parser *p, const char *spec, int h2)
+/* Adds one bind per comma-separated address of <spec>, with <h2>, and
+ * TLS contexts built from <tls> when it is not NULL (one set per address,
+ * so that each bind owns and frees its own). */
+static int add_binds(struct parser *p, const char *spec, int h2, const struct tls_bind_opts *tls)
 {
 	struct px_work *w = &p->px;
 	char one[256];
@@ -669,6 +674,13 @@ static int add_binds(struct parser *p, const char *spec, int h2)
 		b->proto_h2 = h2;
 		b->line = p->line;
 		w->nb_binds++;
+		if (tls) {
+			char err[512];
+
+			b->tls = tls_bind_new(tls, err, sizeof(err));
+			if (!b->tls)
+				return fail(p, "%s", err);
+		}
 		if (!comma)
 			return 0;
 		spec = comma + 1;
@@ -1132,20 +1144,50 @@ static int kw_server(struct parser *p)
 	return 0;
 }
 
+/* bind ADDR:PORT[,...] [proto h1|h2] [ssl crt FILE|DIR [alpn LIST]
+ * [ssl-min-ver TLSv1.2|TLSv1.3] [ciphers LIST] [ciphersuites LIST]]:
+ * the TLS words take a value each, as in HAProxy, and need `ssl`. */
 static int kw_bind(struct parser *p)
 {
-	int h2 = 0;
+	static const char *const tls_words[] = { "crt", "alpn", "ssl-min-ver", "ciphers",
+						 "ciphersuites" };
+	struct tls_bind_opts tls = { 0 };
+	const char **tls_val[] = { &tls.crt, &tls.alpn, &tls.min_ver, &tls.ciphers,
+				   &tls.ciphersuites };
+	int h2 = 0, ssl = 0, tls_seen = 0;
 	int i;
 
 	if (want_min(p, 1, "address (expected ADDR:PORT)") < 0)
 		return -1;
 	for (i = 2; i < p->argc; i += 2) {
-		if (strcmp(p->argv[i], "proto") != 0)
-			return fail(p, "unsupported bind option '%s' (expected proto)", p->argv[i]);
-		if (get_proto(p, i, &h2) < 0)
-			return -1;
+		size_t k;
+
+		if (strcmp(p->argv[i], "ssl") == 0) {
+			ssl = 1;
+			i--;  /* a word without a value */
+			continue;
+		}
+		if (strcmp(p->argv[i], "proto") == 0) {
+			if (get_proto(p, i, &h2) < 0)
+				return -1;
+			continue;
+		}
+		for (k = 0; k < sizeof(tls_words) / sizeof(tls_words[0]); k++)
+			if (strcmp(p->argv[i], tls_words[k]) == 0)
+				break;
+		if (k == sizeof(tls_words) / sizeof(tls_words[0]))
+			return fail(p, "unsupported bind option '%s' (expected proto, ssl, crt, alpn, "
+				       "ssl-min-ver, ciphers, ciphersuites)", p->argv[i]);
+		if (i + 1 >= p->argc)
+			return fail(p, "missing value after '%s'", p->argv[i]);
+		*tls_val[k] = p->argv[i + 1];
+		tls_seen = 1;
 	}
-	return add_binds(p, p->argv[1], h2);
+	if (tls_seen && !ssl)
+		return fail(p, "TLS options on a bind without 'ssl'");
+	if (ssl && !tls.crt)
+		return fail(p, "'ssl' needs 'crt FILE|DIR'");
+	return add_binds(p, p->argv[1], h2, ssl ? &tls : NULL);
 }
 
 static int kw_default_backend(struct parser *p)
@@ -1342,6 +1384,8 @@ static int find_proxy(const struct cfg *c, const char *name, int is_be, int *fro
 static void frontend_free(struct cfg_frontend *fe)
 {
 	free(fe->name);
+	for (unsigned i = 0; i < fe->nb_binds; i++)
+		tls_bind_free(fe->binds[i].tls);
 	free(fe->binds);
 	free(fe->default_backend);
 	free(fe->stats_uri);
@@ -1509,7 +1553,7 @@ static int open_proxy(struct parser *p, int kind)
 		w->set.default_backend_line = 0;
 	}
 	if (p->argc == 3)
-		return add_binds(p, p->argv[2], 0);
+		return add_binds(p, p->argv[2], 0, NULL);
 	return 0;
 }
 

@@ -103,10 +103,13 @@ struct cfg_backend {
 	int line;                         /* line of the section header */
 };
 
+struct tls_bind;
+
 struct cfg_bind {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	int proto_h2;                     /* HTTP/2 prior knowledge only */
+	struct tls_bind *tls;             /* `ssl`: TLS contexts (core/tls.h), else NULL */
 	int line;
 };
 

@@ -34,6 +34,7 @@ enum {
 
 struct server;
 struct thr_ctx;
+struct ssl_st;
 
 struct conn {
 	/* The tasklet comes first: the scheduler frees a killed tasklet with
@@ -45,11 +46,32 @@ struct conn {
 	struct server *srv;     /* server side: its server */
 	struct eng_list idle_link;  /* in its server's idle list (server/srvconn.c) */
 	struct thr_ctx *tc;
+	/* TLS on this socket (engine/core/tls.h), NULL for plain TCP: every
+	 * socket call below then goes through it, at the cost of one test
+	 * on the plain path */
+	struct ssl_st *tls;
 };
 
 /* Wraps the connected socket <fd> into a new connection on thread <tc>
  * whose events go to <fn>. Returns NULL (fd left open) on failure. */
 struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner);
+
+/* Makes the next conn_new() on this thread take <tls> (a completed TLS
+ * session over the socket it is given) as its transport. A layer that only
+ * knows conn_new (the HTTP/1 stream's accept) is thus given a TLS socket
+ * without knowing it. A conn_new that fails leaves <tls> there: take it
+ * back with conn_tls_adopt_cancel(). */
+void conn_tls_adopt_next(struct ssl_st *tls);
+
+/* Returns the TLS session conn_tls_adopt_next() left unused (the conn_new
+ * it was meant for never happened or failed), or NULL, and forgets it. */
+struct ssl_st *conn_tls_adopt_cancel(void);
+
+/* Returns the TLS session of the last connection conn_release_fd() let go
+ * of on this thread, if it was over socket <fd>, and forgets it: the layer
+ * taking the socket over (HTTP/2 after a preface seen on HTTP/1 over TLS)
+ * goes on with the same session. NULL otherwise. */
+struct ssl_st *conn_tls_take_released(int fd);
 
 /* Opens a non-blocking socket and starts connecting it to <addr>. Returns
  * the socket, with *inprogress set when the connect has not completed yet,
@@ -97,7 +119,9 @@ void conn_shut_wr(struct conn *c);
 int conn_idle_alive(struct conn *c);
 
 /* Unregisters and frees <c> but leaves its socket open, and returns the
- * socket: another protocol layer takes it over (HTTP/2 upgrade). */
+ * socket: another protocol layer takes it over (HTTP/2 upgrade). Its TLS
+ * session, if any, is kept for conn_tls_take_released(); the one a previous
+ * release left untaken is freed. */
 int conn_release_fd(struct conn *c);
 
 /* Unregisters, closes and frees <c> (on its thread). */
