@@ -145,7 +145,10 @@ void sluice_free(struct sluice *e);
 	X(tls_fail_protocol, THR, counter, "sluice_tls_handshake_failures_total{reason=\"protocol\"}", "TLS handshakes that failed, by reason.", "TLS failures: protocol") \
 	X(tls_fail_closed, THR, counter, "sluice_tls_handshake_failures_total{reason=\"closed\"}", "TLS handshakes that failed, by reason.", "TLS failures: client closed") \
 	X(tls_fail_timeout, THR, counter, "sluice_tls_handshake_failures_total{reason=\"timeout\"}", "TLS handshakes that failed, by reason.", "TLS failures: timeout") \
-	X(tls_fail_resource, THR, counter, "sluice_tls_handshake_failures_total{reason=\"resource\"}", "TLS handshakes that failed, by reason.", "TLS failures: out of memory")
+	X(tls_fail_resource, THR, counter, "sluice_tls_handshake_failures_total{reason=\"resource\"}", "TLS handshakes that failed, by reason.", "TLS failures: out of memory") \
+	X(tls_srv_handshakes, THR, counter, "sluice_tls_server_handshakes_total", "TLS handshakes completed with servers.", "TLS handshakes to servers") \
+	X(tls_srv_fail_verify, THR, counter, "sluice_tls_server_handshake_failures_total{reason=\"verify\"}", "TLS handshakes with servers that failed, by reason.", "TLS to servers: verification failed") \
+	X(tls_srv_fail_other, THR, counter, "sluice_tls_server_handshake_failures_total{reason=\"other\"}", "TLS handshakes with servers that failed, by reason.", "TLS to servers: other failures")
 
 /* The buffer pool's figures (its "Buffer pool" table on the HTML page),
  * same columns; all are read from the pool when the snapshot is taken. */

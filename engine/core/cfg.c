@@ -534,8 +534,10 @@ static void px_work_free(struct px_work *w)
 	for (i = 0; i < w->nb_binds; i++)
 		tls_bind_free(w->binds[i].tls);
 	free(w->binds);
-	for (i = 0; i < w->nb_servers; i++)
+	for (i = 0; i < w->nb_servers; i++) {
 		free(w->servers[i].name);
+		tls_srv_free(w->servers[i].tls);
+	}
 	free(w->servers);
 	free(w->use_backend);
 	memset(w, 0, sizeof(*w));
@@ -1017,8 +1019,10 @@ static int kw_proxy_log(struct parser *p)
 
 /* The arguments of `server` and `default-server`: a flag sets an int
  * field to 1, a number is `NAME VALUE` described by its num_spec, and
- * `proto` takes h1 or h2. The order is the one the error message lists. */
-enum { SA_FLAG, SA_NUM, SA_PROTO };
+ * `proto` takes h1 or h2, `ssl` and the TLS words that take a value
+ * (server lines only) fill a tls_srv_opts. The order is the one the error
+ * message lists. */
+enum { SA_FLAG, SA_NUM, SA_PROTO, SA_SSL, SA_TLSV };
 
 static const struct srv_arg {
 	const char *name;
@@ -1036,6 +1040,11 @@ static const struct srv_arg {
 	{ "proto",    SA_PROTO, 0, NULL },
 	{ "disabled", SA_FLAG,  offsetof(struct cfg_server, disabled), NULL },
 	{ "backup",   SA_FLAG,  offsetof(struct cfg_server, backup), NULL },
+	{ "ssl",      SA_SSL,   0, NULL },
+	{ "verify",   SA_TLSV,  0, NULL },
+	{ "ca-file",  SA_TLSV,  0, NULL },
+	{ "sni",      SA_TLSV,  0, NULL },
+	{ "alpn",     SA_TLSV,  0, NULL },
 };
 #define NB_SRV_ARGS (sizeof(srv_args) / sizeof(srv_args[0]))
 
@@ -1052,8 +1061,46 @@ static int fail_srv_arg(struct parser *p, const char *a)
 	return fail(p, "unknown argument '%s' (expected %s)", a, list);
 }
 
-/* Applies server settings argv[i..] to <srv> (`server` and `default-server`). */
-static int parse_server_args(struct parser *p, int i, struct cfg_server *srv)
+/* TLS words of a server line, gathered before the context is built. */
+struct srv_tls_work {
+	int ssl, seen;
+	struct tls_srv_opts o;
+};
+
+/* Takes the value of TLS word argv[i] into <t>. Returns 0 or -1. */
+static int srv_tls_arg(struct parser *p, int i, struct srv_tls_work *t)
+{
+	const char *a = p->argv[i], *v;
+
+	if (i + 1 >= p->argc)
+		return fail(p, "missing value after '%s'", a);
+	v = p->argv[i + 1];
+	t->seen = 1;
+	if (strcmp(a, "verify") == 0) {
+		if (strcmp(v, "none") != 0 && strcmp(v, "required") != 0)
+			return fail(p, "invalid verify '%s' (expected none, required)", v);
+		t->o.verify_none = strcmp(v, "none") == 0;
+	} else if (strcmp(a, "ca-file") == 0) {
+		t->o.ca_file = v;
+	} else if (strcmp(a, "sni") == 0) {
+		/* HAProxy takes an expression here; a constant is str(NAME) */
+		size_t n = strlen(v);
+
+		if (n > 5 && strncmp(v, "str(", 4) == 0 && v[n - 1] == ')') {
+			p->argv[i + 1][n - 1] = '\0';
+			v += 4;
+		}
+		t->o.sni = v;
+	} else {
+		t->o.alpn = v;
+	}
+	return 0;
+}
+
+/* Applies server settings argv[i..] to <srv> (`server` and `default-server`);
+ * TLS words go to <t>, NULL on `default-server` lines, which refuse them. */
+static int parse_server_args(struct parser *p, int i, struct cfg_server *srv,
+			     struct srv_tls_work *t)
 {
 	char ctx[64];
 
@@ -1075,6 +1122,18 @@ static int parse_server_args(struct parser *p, int i, struct cfg_server *srv)
 				return -1;
 			i++;
 			break;
+		case SA_SSL:
+		case SA_TLSV:
+			if (!t)
+				return fail(p, "'%s' is only supported on 'server' lines", a);
+			if (sa->kind == SA_SSL) {
+				t->ssl = 1;
+				break;
+			}
+			if (srv_tls_arg(p, i, t) < 0)
+				return -1;
+			i++;
+			break;
 		default:
 			if (i + 1 >= p->argc)
 				return fail(p, "missing value after '%s'", a);
@@ -1089,7 +1148,7 @@ static int parse_server_args(struct parser *p, int i, struct cfg_server *srv)
 
 static int kw_default_server(struct parser *p)
 {
-	return parse_server_args(p, 1, &cur_settings(p)->srv);
+	return parse_server_args(p, 1, &cur_settings(p)->srv, NULL);
 }
 
 /* Returns non-zero when <name> is a usable proxy or server name; otherwise
@@ -1117,6 +1176,7 @@ static int kw_server(struct parser *p)
 {
 	struct px_work *w = &p->px;
 	struct cfg_server srv, *arr;
+	struct srv_tls_work tw = { 0 };
 	unsigned i;
 
 	if (want_min(p, 1, "server name") < 0)
@@ -1131,15 +1191,31 @@ static int kw_server(struct parser *p)
 			            p->argv[1], w->name, w->servers[i].line);
 	srv = w->set.srv;
 	if (parse_addr(p, p->argv[2], 0, &srv.addr, &srv.addrlen) < 0 ||
-	    parse_server_args(p, 3, &srv) < 0)
+	    parse_server_args(p, 3, &srv, &tw) < 0)
 		return -1;
+	if (tw.seen && !tw.ssl)
+		return fail(p, "TLS options on server '%s' without 'ssl'", p->argv[1]);
+	if (tw.ssl && srv.proto_h2)
+		return fail(p, "'ssl' with 'proto h2' is not supported yet on server '%s'", p->argv[1]);
+	srv.tls = NULL;
+	if (tw.ssl) {
+		char err[512];
+
+		srv.tls = tls_srv_new(&tw.o, err, sizeof(err));
+		if (!srv.tls)
+			return fail(p, "%s", err);
+	}
 	srv.line = p->line;
 	arr = grow(w->servers, &w->cap_servers, w->nb_servers + 1, sizeof(*arr));
-	if (!arr)
+	if (!arr) {
+		tls_srv_free(srv.tls);
 		return fail(p, "out of memory");
+	}
 	w->servers = arr;
-	if (!(srv.name = strdup(p->argv[1])))
+	if (!(srv.name = strdup(p->argv[1]))) {
+		tls_srv_free(srv.tls);
 		return fail(p, "out of memory");
+	}
 	w->servers[w->nb_servers++] = srv;
 	return 0;
 }
@@ -1399,8 +1475,10 @@ static void backend_free(struct cfg_backend *be)
 	free(be->chk_method);
 	free(be->chk_uri);
 	free(be->stats_uri);
-	for (i = 0; i < be->nb_servers; i++)
+	for (i = 0; i < be->nb_servers; i++) {
 		free(be->servers[i].name);
+		tls_srv_free(be->servers[i].tls);
+	}
 	free(be->servers);
 }
 

@@ -68,6 +68,8 @@ struct cfg_timeouts {
 	         http_keep_alive_ms, check_ms;
 };
 
+struct tls_srv;
+
 struct cfg_server {
 	char *name;
 	struct sockaddr_storage addr;     /* numeric address and port */
@@ -78,6 +80,7 @@ struct cfg_server {
 	int check;                        /* health checks enabled */
 	unsigned inter_ms, rise, fall;    /* check interval, up/down thresholds */
 	int proto_h2;                     /* speak HTTP/2 (prior knowledge) */
+	struct tls_srv *tls;              /* `ssl`: TLS client context (core/tls.h), else NULL */
 	int disabled, backup;
 	int line;                         /* line of the `server` keyword */
 };

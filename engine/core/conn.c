@@ -111,6 +111,43 @@ struct conn *conn_connect(struct thr_ctx *tc, const struct sockaddr *addr, sockl
 	return c;
 }
 
+void conn_tls_client(struct conn *c, struct tls_srv *ts)
+{
+	c->tls_srv = ts;
+	/* a connect that completed at once still owes its handshake, which
+	 * conn_connect_check() runs while the connection is "connecting" */
+	if (ts && !(c->ep.flags & CF_CONNECTING))
+		c->ep.flags |= CF_CONNECTING | CF_WR_READY;
+}
+
+/* Advances the client handshake of <c> (connected, c->tls set). Returns as
+ * conn_connect_check. OpenSSL waits only after a read or write met EAGAIN,
+ * so the next poller event on the socket is the one to retry on. */
+static int conn_tls_connect_step(struct conn *c)
+{
+	enum tls_fail why = TLS_FAIL_PROTOCOL;
+	int want_write = 0;
+	int rc = tls_handshake(c->tls, &want_write, &why);
+
+	if (rc == 0)
+		return 1;
+	if (rc < 0) {
+		c->ep.flags |= CF_ERROR;
+		c->tls_verify_failed = why == TLS_FAIL_VERIFY;
+		if (c->tls_verify_failed)
+			CNT_INC(c->tc, tls_srv_fail_verify);
+		else
+			CNT_INC(c->tc, tls_srv_fail_other);
+		errno = c->tls_verify_failed ? EPERM : EPROTO;
+		return -1;
+	}
+	CNT_INC(c->tc, tls_srv_handshakes);
+	c->ep.flags &= ~CF_CONNECTING;
+	/* what the handshake left in the socket is for the stream to read */
+	c->ep.flags |= CF_RD_READY | CF_WR_READY;
+	return 0;
+}
+
 int conn_connect_check(struct conn *c)
 {
 	int err = 0;
@@ -118,6 +155,8 @@ int conn_connect_check(struct conn *c)
 
 	if (!(c->ep.flags & CF_CONNECTING))
 		return 0;
+	if (c->tls)
+		return (c->ep.flags & CF_ERROR) ? -1 : conn_tls_connect_step(c);
 	if (!(c->ep.flags & (CF_WR_READY | CF_ERROR)))
 		return 1;
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
@@ -128,6 +167,15 @@ int conn_connect_check(struct conn *c)
 		c->ep.flags |= CF_ERROR;
 		errno = err;
 		return -1;
+	}
+	if (c->tls_srv) {
+		c->tls = tls_connect_new(c->tls_srv, c->fd);
+		if (!c->tls) {
+			c->ep.flags |= CF_ERROR;
+			errno = ENOMEM;
+			return -1;
+		}
+		return conn_tls_connect_step(c);
 	}
 	c->ep.flags &= ~CF_CONNECTING;
 	return 0;
@@ -289,6 +337,8 @@ int conn_idle_alive(struct conn *c)
 
 	if (c->ep.flags & (CF_RD_EOF | CF_ERROR))
 		return 0;
+	if (c->tls)
+		return tls_idle_alive(c->tls);
 	n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }

@@ -35,6 +35,7 @@ enum {
 struct server;
 struct thr_ctx;
 struct ssl_st;
+struct tls_srv;
 
 struct conn {
 	/* The tasklet comes first: the scheduler frees a killed tasklet with
@@ -50,6 +51,11 @@ struct conn {
 	 * socket call below then goes through it, at the cost of one test
 	 * on the plain path */
 	struct ssl_st *tls;
+	/* server side: the TLS to run once the TCP connect completes, with
+	 * conn_connect_check() reporting "in progress" until its handshake
+	 * is over (NULL: plain) */
+	struct tls_srv *tls_srv;
+	int tls_verify_failed;  /* the last handshake failed verification */
 };
 
 /* Wraps the connected socket <fd> into a new connection on thread <tc>
@@ -83,8 +89,17 @@ int conn_sock_connect(const struct sockaddr *addr, socklen_t len, int *inprogres
 struct conn *conn_connect(struct thr_ctx *tc, const struct sockaddr *addr, socklen_t len,
 			  tasklet_fn fn, void *owner);
 
-/* Completes a pending connect once the socket is writable. Returns 0 when
- * connected, 1 when still in progress, -1 on failure (errno set). */
+/* Makes the connection <c>, which conn_connect() just started, speak TLS
+ * with the settings <ts> (NULL: plain): its handshake runs inside
+ * conn_connect_check() once the TCP connect completed. */
+void conn_tls_client(struct conn *c, struct tls_srv *ts);
+
+/* Completes a pending connect once the socket is writable, then the TLS
+ * handshake on a conn_tls_client() connection (bounded by the caller's
+ * connect timeout; the socket's readiness wakes the caller as usual).
+ * Returns 0 when connected, 1 when still in progress, -1 on failure (errno
+ * set; EPROTO for a failed handshake, EPERM for a failed verification,
+ * with tls_verify_failed set). */
 int conn_connect_check(struct conn *c);
 
 /* Folds poller reasons into the readiness flags. */
@@ -115,7 +130,8 @@ size_t conn_send_raw(struct conn *c, const char *data, size_t len);
 void conn_shut_wr(struct conn *c);
 
 /* Returns non-zero if an idle connection is still usable: no EOF, no
- * error, and no unexpected bytes waiting. */
+ * error, and no unexpected bytes waiting (over TLS: no application data;
+ * a late session ticket is consumed). */
 int conn_idle_alive(struct conn *c);
 
 /* Unregisters and frees <c> but leaves its socket open, and returns the

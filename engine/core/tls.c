@@ -350,6 +350,107 @@ void tls_bind_free(struct tls_bind *tb)
 	free(tb);
 }
 
+/* ---- towards servers ---- */
+
+struct tls_srv {
+	SSL_CTX *ctx;
+	char *sni;                /* NULL: none sent, no name checked */
+	int verify;
+};
+
+struct tls_srv *tls_srv_new(const struct tls_srv_opts *o, char *err, size_t errlen)
+{
+	struct tls_srv *ts = calloc(1, sizeof(*ts));
+	struct tls_bind alpn;     /* only its ALPN wire buffer is used */
+
+	if (!ts) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ts->verify = !o->verify_none;
+	if (ts->verify && !o->ca_file) {
+		snprintf(err, errlen, "'verify required' (the default) needs 'ca-file FILE', or 'verify none'");
+		goto fail;
+	}
+	if (o->sni && !(ts->sni = strdup(o->sni))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	ts->ctx = SSL_CTX_new(TLS_client_method());
+	if (!ts->ctx) {
+		tls_err(err, errlen, "cannot create a TLS context for", "server");
+		goto fail;
+	}
+	SSL_CTX_set_min_proto_version(ts->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ts->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
+				     SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(ts->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (ts->verify) {
+		if (SSL_CTX_load_verify_locations(ts->ctx, o->ca_file, NULL) != 1) {
+			tls_err(err, errlen, "cannot load CA file", o->ca_file);
+			goto fail;
+		}
+		SSL_CTX_set_verify(ts->ctx, SSL_VERIFY_PEER, NULL);
+	}
+	if (o->alpn) {
+		memset(&alpn, 0, sizeof(alpn));
+		if (tls_alpn_parse(&alpn, o->alpn, err, errlen) < 0)
+			goto fail;
+		/* 0 means success for this one */
+		if (SSL_CTX_set_alpn_protos(ts->ctx, alpn.alpn, alpn.alpn_len) != 0) {
+			snprintf(err, errlen, "cannot set alpn '%s'", o->alpn);
+			goto fail;
+		}
+	}
+	return ts;
+fail:
+	ERR_clear_error();
+	tls_srv_free(ts);
+	return NULL;
+}
+
+void tls_srv_free(struct tls_srv *ts)
+{
+	if (!ts)
+		return;
+	SSL_CTX_free(ts->ctx);
+	free(ts->sni);
+	free(ts);
+}
+
+struct ssl_st *tls_connect_new(struct tls_srv *ts, int fd)
+{
+	SSL *ssl = SSL_new(ts->ctx);
+
+	if (!ssl)
+		return NULL;
+	if (SSL_set_fd(ssl, fd) != 1 ||
+	    (ts->sni && SSL_set_tlsext_host_name(ssl, ts->sni) != 1) ||
+	    /* with verification, the certificate must name what we asked for */
+	    (ts->sni && ts->verify && SSL_set1_host(ssl, ts->sni) != 1)) {
+		SSL_free(ssl);
+		ERR_clear_error();
+		return NULL;
+	}
+	SSL_set_connect_state(ssl);
+	return ssl;
+}
+
+int tls_idle_alive(struct ssl_st *ssl)
+{
+	char byte;
+	int rc;
+
+	ERR_clear_error();
+	rc = SSL_peek(ssl, &byte, 1);
+	if (rc > 0)
+		return 0;
+	rc = SSL_get_error(ssl, rc);
+	ERR_clear_error();
+	return rc == SSL_ERROR_WANT_READ;
+}
+
 /* ---- connections ---- */
 
 struct ssl_st *tls_accept_new(struct tls_bind *tb, int fd)
@@ -382,7 +483,10 @@ int tls_handshake(struct ssl_st *ssl, int *want_write, enum tls_fail *fail)
 		return 0;
 	}
 	le = ERR_peek_error();
-	if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL ||
+	if (SSL_get_verify_result(ssl) != X509_V_OK ||
+	    (ERR_GET_LIB(le) == ERR_LIB_SSL && ERR_GET_REASON(le) == SSL_R_CERTIFICATE_VERIFY_FAILED))
+		*fail = TLS_FAIL_VERIFY;
+	else if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL ||
 	    (ERR_GET_LIB(le) == ERR_LIB_SSL && ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
 		*fail = TLS_FAIL_CLOSED;
 	else if (ERR_GET_LIB(le) == ERR_LIB_SSL && ERR_GET_REASON(le) == SSL_R_HTTP_REQUEST)

@@ -54,12 +54,41 @@ void tls_bind_free(struct tls_bind *tb);
 /* Returns a new server-side SSL object over socket <fd>, or NULL. */
 struct ssl_st *tls_accept_new(struct tls_bind *tb, int fd);
 
+/* ---- towards servers ---- */
+
+struct tls_srv;
+
+/* What a server line asks for (strings are borrowed). */
+struct tls_srv_opts {
+	int verify_none;          /* `verify none`; default `verify required` */
+	const char *ca_file;      /* CAs to verify the server with (needed by verify required) */
+	const char *sni;          /* server name sent, and checked in the certificate */
+	const char *alpn;         /* offered protocols, e.g. "http/1.1"; none by default */
+};
+
+/* Builds the client context for one server line. Returns it, or NULL
+ * with a message in <err>. Shared read-only by all threads. */
+struct tls_srv *tls_srv_new(const struct tls_srv_opts *o, char *err, size_t errlen);
+
+/* Frees <ts> (NULL allowed). */
+void tls_srv_free(struct tls_srv *ts);
+
+/* Returns a new client-side SSL object over the connected socket <fd>,
+ * or NULL. */
+struct ssl_st *tls_connect_new(struct tls_srv *ts, int fd);
+
 /* Why a handshake failed (counters and logs). */
 enum tls_fail {
 	TLS_FAIL_PLAIN_HTTP,  /* the client spoke plain HTTP to the TLS port */
 	TLS_FAIL_PROTOCOL,    /* bad record, alert, no shared cipher or version */
-	TLS_FAIL_CLOSED,      /* the client closed or reset mid-handshake */
+	TLS_FAIL_CLOSED,      /* the peer closed or reset mid-handshake */
+	TLS_FAIL_VERIFY,      /* the server's certificate failed verification */
 };
+
+/* Returns non-zero when the idle connection <ssl> has nothing to read:
+ * records that are not application data (a late session ticket) are
+ * consumed; application data, a close_notify or an error say no. */
+int tls_idle_alive(struct ssl_st *ssl);
 
 /* Advances the handshake of <ssl> without blocking. Returns 1 when it is
  * complete, 0 when it waits for the socket (*want_write set when it waits

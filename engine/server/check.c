@@ -240,6 +240,8 @@ static void check_begin(struct check *c)
 		check_fail_errno(c, errno == ENOMEM ? CHK_R_INTERNAL : CHK_R_L4_CONN, errno);
 		return;
 	}
+	/* over TLS the check passes the handshake (and verification) too */
+	conn_tls_client(c->conn, cs->tls);
 	check_step(c);
 }
 

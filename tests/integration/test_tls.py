@@ -310,6 +310,69 @@ def test_h2load_over_tls_tiny_buffer_limit(ctx):
     assert proxy.stop() == 0
 
 
+def servers(port):
+    return {srv["name"]: srv for be in pl.stats(port)["backends"] for srv in be["servers"]}
+
+
+@harness.timeout(120)
+def test_server_side_tls_to_sluice_origin(ctx):
+    """A second sluice speaks TLS to the first one's TLS port: verified
+    against the right CA (with SNI and name check), unverified, and against
+    a wrong CA (503, counted); connections are reused; checks run over
+    TLS (the wrong CA's server goes DOWN)."""
+    crt = os.path.join(ctx.keydir, "1-a.crt")
+    wrong = os.path.join(ctx.keydir, "2-b.crt")
+    t = f"127.0.0.1:{ctx.tport}"
+    backends = f"""
+backend good
+    option httpchk GET /size/1
+    server g {t} ssl verify required ca-file {crt} sni str(a.test) check inter 500ms
+backend none
+    server n {t} ssl verify none alpn http/1.1
+backend wrongca
+    option httpchk GET /size/1
+    server w {t} ssl verify required ca-file {wrong} sni str(a.test) check inter 500ms fall 1
+backend wrongname
+    server wn {t} ssl verify required ca-file {crt} sni str(nota.test)
+"""
+    # one frontend per backend
+    ports = {b: harness.free_port() for b in ("good", "none", "wrongca", "wrongname")}
+    fes = "".join(f"""
+frontend fe_{b}
+    bind 127.0.0.1:{ports[b]}
+    default_backend {b}
+""" for b in ports)
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.oport}"],
+                                      defaults_extra="    retries 1") + fes + backends,
+        name="tlscli")
+    before = tls_stats(ctx)
+    for n in (0, 100000, 10 << 20):
+        r = harness.curl([f"http://127.0.0.1:{ports['good']}/size/{n}"])
+        assert r.status == 200 and hashlib.sha256(r.body).hexdigest() == harness.pattern_sha256(n), r
+    path = os.path.join(ctx.tmpdir, "up")
+    with open(path, "wb") as f:
+        f.write(harness.pattern_bytes(2 << 20))
+    r = harness.curl(["--data-binary", f"@{path}", f"http://127.0.0.1:{ports['good']}/sha256"])
+    assert r.status == 200 and r.body.split()[0].decode() == harness.pattern_sha256(2 << 20), r
+    r = harness.curl([f"http://127.0.0.1:{ports['none']}/size/1000"])
+    assert r.status == 200 and len(r.body) == 1000, r
+    for b in ("wrongca", "wrongname"):
+        r = harness.curl([f"http://127.0.0.1:{ports[b]}/size/10"])
+        assert r.status == 503, (b, r)
+    st = pl.stats(port)
+    assert st["tls_srv_handshakes"] >= 2, st
+    assert st["tls_srv_fail_verify"] >= 2, st
+    assert st["srv_reuses"] >= 2, st  # the good server's TLS connection was reused
+    rows = harness.wait_until(
+        lambda: (lambda r: r if r["g"]["state"] == "UP" and r["w"]["state"] == "DOWN" else None)(
+            servers(port)), timeout=10, what="checks over TLS")
+    assert rows["g"]["check_status"] == 200, rows["g"]
+    # the origin side saw our handshakes
+    assert tls_stats(ctx)["tls_handshakes"] > before["tls_handshakes"]
+    assert proxy.stop() == 0
+
+
 @harness.timeout(60)
 def test_config_errors_name_file_and_line(ctx):
     exe = pl.sluice_path(ctx.build_dir)
@@ -321,12 +384,26 @@ def test_config_errors_name_file_and_line(ctx):
         (f"ssl crt {ctx.certs} ssl-min-ver SSLv3", r"ssl-min-ver"),
         (f"ssl crt {ctx.certs} ciphers NOPE-NOTHING", r"ciphers"),
     ]
-    for opts, want in cases:
+    srv_cases = [
+        ("ssl", r"needs 'ca-file FILE', or 'verify none'"),
+        ("ssl ca-file /nonexistent/ca.pem", r"cannot load CA file '/nonexistent/ca.pem'"),
+        ("verify none", r"without 'ssl'"),
+        ("ssl verify maybe", r"invalid verify 'maybe'"),
+        ("ssl verify none proto h2", r"not supported yet"),
+    ]
+    for opts, want in cases + [(None, None)] + srv_cases:
+        if opts is None:
+            continue
         path = os.path.join(ctx.tmpdir, "bad.cfg")
+        if (opts, want) in srv_cases:
+            bad = f"    server s1 127.0.0.1:1 {opts}"
+            text = pl.make_config(1, [bad.strip()])
+        else:
+            bad = f"    bind 127.0.0.1:2 {opts}"
+            text = pl.make_config(1, ["server s1 127.0.0.1:1"], frontend_extra=bad)
         with open(path, "w") as f:
-            f.write(pl.make_config(1, ["server s1 127.0.0.1:1"],
-                                   frontend_extra=f"    bind 127.0.0.1:2 {opts}"))
-        line = 1 + open(path).read().split("\n").index(f"    bind 127.0.0.1:2 {opts}")
+            f.write(text)
+        line = 1 + text.split("\n").index(bad)
         cp = subprocess.run([exe, "-c", "-f", path], capture_output=True, timeout=20)
         err = cp.stderr.decode(errors="replace")
         assert cp.returncode != 0, (opts, err)
