@@ -112,6 +112,26 @@ def test_nghttp_over_tls(ctx):
     assert out.count(":status: 200") == 2, out[-2000:]
 
 
+@harness.timeout(30)
+def test_h2_preface_on_tls_http1(ctx):
+    """A client that chose http/1.1 by ALPN and then sends the HTTP/2
+    preface is handed to the HTTP/2 mux with the same TLS session."""
+    cctx = ssl.create_default_context()
+    cctx.check_hostname = False
+    cctx.verify_mode = ssl.CERT_NONE
+    cctx.set_alpn_protocols(["http/1.1"])
+    with cctx.wrap_socket(socket.create_connection(("127.0.0.1", ctx.tport), timeout=5),
+                          server_hostname="a.test") as s:
+        assert s.selected_alpn_protocol() == "http/1.1"
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        data = b""
+        while len(data) < 9:
+            chunk = s.recv(4096)
+            assert chunk, data
+            data += chunk
+        assert data[3] == 4, data  # the server's SETTINGS, over TLS
+
+
 def served_cn(ctx, servername):
     """Returns the subject CN of the certificate sluice shows for SNI
     <servername> (None: no SNI)."""
