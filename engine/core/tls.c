@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include "engine/core/tls.h"
@@ -23,7 +27,14 @@ struct tls_bind {
 	unsigned nb_certs;
 	unsigned char alpn[64];   /* our protocols, wire format, by preference */
 	unsigned alpn_len;
+	unsigned char tk_master[32]; /* session ticket keys derive from it */
 };
+
+/* Session ticket keys rotate every period; a ticket stays valid for
+ * TLS_TICKET_KEEP periods after the one it was issued in (renewed when
+ * used with an older key). */
+#define TLS_TICKET_PERIOD_S 3600
+#define TLS_TICKET_KEEP     2
 
 /* Biggest plaintext one record carries: what tls_sendv gathers at once. */
 #define TLS_REC_MAX 16384
@@ -48,6 +59,68 @@ static int tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outle
 		return SSL_TLSEXT_ERR_NOACK;
 	*out = sel;
 	return SSL_TLSEXT_ERR_OK;
+}
+
+/* Derives the 32-byte key <what> ("aes" or "mac") of ticket period
+ * <period> from the bind's master secret into <out>. Returns 0 or -1. */
+static int tls_ticket_key(const struct tls_bind *tb, const char *what, uint64_t period,
+			  unsigned char out[32])
+{
+	unsigned char msg[3 + 8];
+	size_t len = 0;
+
+	memcpy(msg, what, 3);
+	for (int i = 0; i < 8; i++)
+		msg[3 + i] = (unsigned char)(period >> (56 - 8 * i));
+	if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, tb->tk_master, sizeof(tb->tk_master),
+		       msg, sizeof(msg), out, 32, &len) || len != 32)
+		return -1;
+	return 0;
+}
+
+/* Session tickets: encrypted with the keys of the current period, named
+ * "sluicetk" + the period. The keys are derived, not stored, so every
+ * thread computes the same ones without sharing any mutable state, and
+ * rotation needs no timer. A ticket from an older kept period is accepted
+ * and renewed; an older or unknown one means a full handshake. */
+static int tls_ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
+			 EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	const struct tls_bind *tb = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	uint64_t now = (uint64_t)time(NULL) / TLS_TICKET_PERIOD_S, period = 0;
+	unsigned char aes[32], mac[32];
+	OSSL_PARAM params[3];
+	int rc = 1;
+
+	if (!tb)
+		return -1;
+	if (enc) {
+		period = now;
+		memcpy(key_name, "sluicetk", 8);
+		for (int i = 0; i < 8; i++)
+			key_name[8 + i] = (unsigned char)(period >> (56 - 8 * i));
+		if (RAND_bytes(iv, 16) != 1)
+			return -1;
+	} else {
+		if (memcmp(key_name, "sluicetk", 8) != 0)
+			return 0;
+		for (int i = 0; i < 8; i++)
+			period = (period << 8) | key_name[8 + i];
+		if (period > now || now - period > TLS_TICKET_KEEP)
+			return 0;
+		rc = period == now ? 1 : 2;
+	}
+	if (tls_ticket_key(tb, "aes", period, aes) < 0 || tls_ticket_key(tb, "mac", period, mac) < 0)
+		return -1;
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, mac, sizeof(mac));
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	if (!EVP_MAC_CTX_set_params(hctx, params))
+		return -1;
+	if (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv) != 1
+		: EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv) != 1)
+		return -1;
+	return rc;
 }
 
 /* Returns non-zero when <pat> (exact, or "*.rest" matching one label in
@@ -218,6 +291,8 @@ static int tls_load_pem(struct tls_bind *tb, const struct tls_bind_opts *o, cons
 	SSL_CTX_set_num_tickets(ctx, 1);
 	(void)SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, tb);
+	SSL_CTX_set_app_data(ctx, tb);
+	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
 	SSL_CTX_set_tlsext_servername_callback(ctx, tls_sni_cb);
 	SSL_CTX_set_tlsext_servername_arg(ctx, tb);
 	return 0;
@@ -311,6 +386,10 @@ struct tls_bind *tls_bind_new(const struct tls_bind_opts *o, char *err, size_t e
 	if (!tb) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
+	}
+	if (RAND_bytes(tb->tk_master, sizeof(tb->tk_master)) != 1) {
+		snprintf(err, errlen, "no randomness for session ticket keys");
+		goto fail;
 	}
 	if (!tls_version(o->min_ver)) {
 		snprintf(err, errlen, "unsupported ssl-min-ver '%s' (expected TLSv1.2, TLSv1.3)", o->min_ver);

@@ -231,6 +231,10 @@ def test_session_resumption_tls13(ctx):
                             input=req, capture_output=True, timeout=20)
         outs.append(cp.stdout.decode(errors="replace"))
     assert re.search(r"^New, TLSv1.3", outs[0], re.M), outs[0][-1500:]
+    # the ticket is sealed with our rotating keys, named "sluicetk" + period
+    cp = subprocess.run(["openssl", "sess_id", "-in", sess, "-text", "-noout"],
+                        capture_output=True, timeout=10)
+    assert b"sluicetk" in cp.stdout, cp.stdout
     for o in outs[1:]:
         assert re.search(r"^Reused, TLSv1.3", o, re.M), o[-1500:]
         assert "HTTP/1.1 200" in o
