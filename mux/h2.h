@@ -109,9 +109,14 @@ static inline int h2_is_preface(const char *p, size_t len, int *complete)
  * After EAGAIN or a short sendv the mux offers the bytes not taken again,
  * first. close runs once when the connection closes, before the socket is
  * closed; it ends and frees ctx. If h2c_new/h2c_new_client fail, close is
- * not called: ctx stays the caller's. */
+ * not called: ctx stays the caller's. Client role only: handshake, if set,
+ * runs after connect() succeeded and before anything is sent, on every
+ * readiness of the socket until it returns 1 (done); 0 means it waits for
+ * the socket, -1 that it failed (the connection fails as a failed connect
+ * would: EP_ERROR to its streams). */
 struct h2_transport {
 	void *ctx;
+	int (*handshake)(void *ctx);
 	ssize_t (*recv)(void *ctx, void *buf, size_t len);
 	ssize_t (*sendv)(void *ctx, const struct iovec *iov, int cnt);
 	void (*close)(void *ctx);

@@ -956,8 +956,24 @@ static void h2c_io_cb(struct tasklet *t, unsigned reasons)
 		/* only the socket's first readiness tells how connect() ended */
 		if (!(reasons & (SCHED_R_WRITE | SCHED_R_HUP | SCHED_R_READ | SCHED_R_RDHUP)))
 			return;
+		int ok = 1;
+
+		if (!(c->flags & H2C_XPRT_HS)) {
+			if (h2c_connect_result(c) < 0)
+				ok = 0;
+			else if (c->xprt.handshake)
+				c->flags |= H2C_XPRT_HS;
+		}
+		if (c->flags & H2C_XPRT_HS) {
+			int rc = c->xprt.handshake(c->xprt.ctx);
+
+			if (rc == 0)
+				return;  /* it waits for the socket: its next readiness */
+			c->flags &= ~H2C_XPRT_HS;
+			ok = rc > 0;
+		}
 		c->flags &= ~H2C_SOCK_PENDING;
-		if (h2c_connect_result(c) < 0) {
+		if (!ok) {
 			c->flags |= H2C_SOCK_ERR;
 		} else {
 			c->flags |= H2C_RD_READY | H2C_WR_READY;

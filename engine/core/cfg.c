@@ -1195,8 +1195,9 @@ static int kw_server(struct parser *p)
 		return -1;
 	if (tw.seen && !tw.ssl)
 		return fail(p, "TLS options on server '%s' without 'ssl'", p->argv[1]);
-	if (tw.ssl && srv.proto_h2)
-		return fail(p, "'ssl' with 'proto h2' is not supported yet on server '%s'", p->argv[1]);
+	/* HTTP/2 over TLS is chosen by ALPN: offer h2 unless told otherwise */
+	if (tw.ssl && srv.proto_h2 && !tw.o.alpn)
+		tw.o.alpn = "h2";
 	srv.tls = NULL;
 	if (tw.ssl) {
 		char err[512];

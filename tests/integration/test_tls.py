@@ -358,9 +358,15 @@ backend wrongca
     server w {t} ssl verify required ca-file {wrong} sni str(a.test) check inter 500ms fall 1
 backend wrongname
     server wn {t} ssl verify required ca-file {crt} sni str(nota.test)
+backend h2tls
+    option httpchk GET /
+    server h {t} proto h2 ssl verify required ca-file {crt} sni str(a.test) check inter 500ms
+backend h2wrongca
+    server hw {t} proto h2 ssl verify required ca-file {wrong} sni str(a.test)
 """
     # one frontend per backend
-    ports = {b: harness.free_port() for b in ("good", "none", "wrongca", "wrongname")}
+    ports = {b: harness.free_port() for b in ("good", "none", "wrongca", "wrongname", "h2tls",
+                                              "h2wrongca")}
     fes = "".join(f"""
 frontend fe_{b}
     bind 127.0.0.1:{ports[b]}
@@ -381,7 +387,17 @@ frontend fe_{b}
     assert r.status == 200 and r.body.split()[0].decode() == harness.pattern_sha256(2 << 20), r
     r = harness.curl([f"http://127.0.0.1:{ports['none']}/size/1000"])
     assert r.status == 200 and len(r.body) == 1000, r
-    for b in ("wrongca", "wrongname"):
+    # HTTP/2 over TLS to the server (ALPN h2), from an HTTP/1.1 and an HTTP/2 client
+    h2before = pl.stats(port)["h2_srv_conn_opened"]
+    for n in (0, 70000, 10 << 20):
+        r = harness.curl([f"http://127.0.0.1:{ports['h2tls']}/size/{n}"])
+        assert r.status == 200 and hashlib.sha256(r.body).hexdigest() == harness.pattern_sha256(n), r
+    r = harness.curl(["--data-binary", f"@{path}", f"http://127.0.0.1:{ports['h2tls']}/sha256"])
+    assert r.status == 200 and r.body.split()[0].decode() == harness.pattern_sha256(2 << 20), r
+    r = harness.curl(["--http2-prior-knowledge", f"http://127.0.0.1:{ports['h2tls']}/size/5000"])
+    assert r.status == 200 and len(r.body) == 5000, r
+    assert pl.stats(port)["h2_srv_conn_opened"] > h2before
+    for b in ("wrongca", "wrongname", "h2wrongca"):
         r = harness.curl([f"http://127.0.0.1:{ports[b]}/size/10"])
         assert r.status == 503, (b, r)
     st = pl.stats(port)
@@ -389,8 +405,9 @@ frontend fe_{b}
     assert st["tls_srv_fail_verify"] >= 2, st
     assert st["srv_reuses"] >= 2, st  # the good server's TLS connection was reused
     rows = harness.wait_until(
-        lambda: (lambda r: r if r["g"]["state"] == "UP" and r["w"]["state"] == "DOWN" else None)(
-            servers(port)), timeout=10, what="checks over TLS")
+        lambda: (lambda r: r if r["g"]["state"] == "UP" and r["w"]["state"] == "DOWN" and
+                 r["h"]["state"] == "UP" else None)(servers(port)),
+        timeout=10, what="checks over TLS")
     assert rows["g"]["check_status"] == 200, rows["g"]
     # the origin side saw our handshakes
     assert tls_stats(ctx)["tls_handshakes"] > before["tls_handshakes"]
@@ -413,7 +430,7 @@ def test_config_errors_name_file_and_line(ctx):
         ("ssl ca-file /nonexistent/ca.pem", r"cannot load CA file '/nonexistent/ca.pem'"),
         ("verify none", r"without 'ssl'"),
         ("ssl verify maybe", r"invalid verify 'maybe'"),
-        ("ssl verify none proto h2", r"not supported yet"),
+        ("ssl verify none alpn ,", r"invalid alpn list"),
     ]
     for opts, want in cases + [(None, None)] + srv_cases:
         if opts is None:
