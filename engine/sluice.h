@@ -137,10 +137,10 @@ void sluice_free(struct sluice *e);
 	X(h2_srv_conn_opened, THR, counter, "sluice_h2_server_connections_total", "HTTP/2 connections opened to servers.", "HTTP/2 server connections opened") \
 	X(h2_srv_conn_current, SNAP, gauge, "sluice_h2_server_connections_current", "HTTP/2 server connections open now.", "HTTP/2 server connections now") \
 	X(h2_srv_streams, THR, counter, "sluice_h2_server_streams_total", "HTTP/2 request streams opened towards servers.", "HTTP/2 server streams") \
-	/* TLS towards clients: handshakes completed (resumed ones included) \
+	/* TLS towards clients: handshakes completed (full or resumed) \
 	 * and handshakes that failed, by reason */ \
-	X(tls_handshakes, THR, counter, "sluice_tls_handshakes_total", "TLS handshakes completed with clients, resumed ones included.", "TLS handshakes") \
-	X(tls_resumed, THR, counter, "sluice_tls_resumptions_total", "TLS handshakes that resumed a session (ticket or session id).", "TLS resumptions") \
+	X(tls_full_handshakes, THR, counter, "sluice_tls_full_handshakes_total", "Full TLS handshakes completed with clients (no session resumed).", "TLS full handshakes") \
+	X(tls_resumed, THR, counter, "sluice_tls_resumptions_total", "TLS handshakes with clients that resumed a session (ticket or session id).", "TLS resumptions") \
 	X(tls_fail_plain_http, THR, counter, "sluice_tls_handshake_failures_total{reason=\"plain_http\"}", "TLS handshakes that failed, by reason.", "TLS failures: plain HTTP") \
 	X(tls_fail_protocol, THR, counter, "sluice_tls_handshake_failures_total{reason=\"protocol\"}", "TLS handshakes that failed, by reason.", "TLS failures: protocol") \
 	X(tls_fail_closed, THR, counter, "sluice_tls_handshake_failures_total{reason=\"closed\"}", "TLS handshakes that failed, by reason.", "TLS failures: client closed") \

@@ -60,9 +60,10 @@ static void tls_hs_done(struct tls_hs *hs)
 	int fd = hs->fd;
 	int rc;
 
-	CNT_INC(tc, tls_handshakes);
 	if (tls_resumed(ssl))
 		CNT_INC(tc, tls_resumed);
+	else
+		CNT_INC(tc, tls_full_handshakes);
 	tls_hs_detach(hs);
 	if (tls_alpn_h2(ssl)) {
 		rc = h2front_accept_tls(tc, fe, fd, &peer, ssl);
