@@ -308,30 +308,34 @@ def test_idle_tls_connections_memory(ctx):
             s.close()
 
 
-@harness.timeout(200)
-def test_h2load_over_tls_tiny_buffer_limit(ctx):
+@harness.timeout(240)
+def test_tls_clients_under_tiny_buffer_limit(ctx):
+    """tune.buffers.limit 3 / reserve 2 and a maxconn 1 server: 200 HTTPS
+    clients (h2load with ALPN h2, h2load over HTTP/1.1, wrk) all complete,
+    and every buffer is back afterwards."""
     tport = harness.free_port()
     proxy, port = pl.start_sluice(
         ctx, lambda p: pl.make_config(
             p, [f"server s1 127.0.0.1:{ctx.oport} maxconn 1"],
-            global_extra="    tune.buffers.limit 8\n    tune.buffers.reserve 2",
+            global_extra="    tune.buffers.limit 3\n    tune.buffers.reserve 2",
             defaults_extra="    timeout queue 60s",
             frontend_extra=f"    bind 127.0.0.1:{tport} ssl crt {ctx.certs}"),
         name="tlscap")
-    n = pl.scale(3000, 600)
-    ok, failed, errored, s2xx, out = pl.h2load(f"https://127.0.0.1:{tport}/size/20000", n, 50, 20,
-                                               timeout=170)
+    u = f"https://127.0.0.1:{tport}/size/20000"
+    n = pl.scale(4000, 800)
+    ok, failed, errored, s2xx, out = pl.h2load(u, n, 200, 10, timeout=170)
     assert "Application protocol: h2" in out, out
     assert ok == n and s2xx == n and failed == 0 and errored == 0, out
-    # HTTP/1.1 over TLS too (h2load's http/1.1 mode), one connection per client
-    n1 = pl.scale(1000, 200)
-    ok, failed, errored, s2xx, out = pl.h2load(f"https://127.0.0.1:{tport}/size/20000", n1, 50, 1,
-                                               timeout=170, extra=["--h1"])
+    n1 = pl.scale(2000, 400)
+    ok, failed, errored, s2xx, out = pl.h2load(u, n1, 200, 1, timeout=170, extra=["--h1"])
     assert ok == n1 and s2xx == n1 and failed == 0 and errored == 0, out
+    w = harness.run_wrk(u, connections=200, threads=2, duration_s=3)
+    assert w["requests"] > 0 and w["non2xx"] == 0 and w["errors_total"] == 0, w["output"]
     s = pl.wait_quiet(port, timeout=20)
     assert s["pool_in_use"] == 0 and s["pool_waiting"] == 0, s
-    assert s["pool_peak_allocated"] <= 8, s
-    assert s["tls_full_handshakes"] >= 100, s
+    assert s["pool_peak_allocated"] <= 3, s
+    assert s["pool_notifies"] == s["pool_handoffs"], s
+    assert s["tls_full_handshakes"] >= 400, s
     assert proxy.stop() == 0
 
 
