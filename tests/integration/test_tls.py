@@ -414,6 +414,9 @@ frontend fe_{b}
                  r["h"]["state"] == "UP" else None)(servers(port)),
         timeout=10, what="checks over TLS")
     assert rows["g"]["check_status"] == 200, rows["g"]
+    assert rows["w"]["check_reason"].startswith("Layer6 invalid response"), rows["w"]
+    m = proxy.wait_stderr(r"server wrongca/w is DOWN \((.*)\)", 5)
+    assert "SSL certificate verification failed" in m.group(1), m.group(0)
     # the origin side saw our handshakes
     assert tls_stats(ctx)["tls_full_handshakes"] > before["tls_full_handshakes"]
     assert proxy.stop() == 0
