@@ -500,7 +500,7 @@ def median(values):
 def sluice_stats(port, timeout=3.0):
     """Returns Sluice's counters (dict) from the stats URI, or None."""
     try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, STATS_URI),
+        with urllib.request.urlopen("http://127.0.0.1:%d%s;json" % (port, STATS_URI),
                                     timeout=timeout) as r:
             return json.loads(r.read().decode())
     except Exception:

@@ -67,7 +67,7 @@ def sluice_stats_h2(port, timeout=3.0):
     (the listener speaks only HTTP/2), via curl; None when that fails."""
     try:
         p = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-m", str(timeout),
-                            "http://127.0.0.1:%d%s" % (port, bl.STATS_URI)],
+                            "http://127.0.0.1:%d%s;json" % (port, bl.STATS_URI)],
                            stdout=subprocess.PIPE, timeout=timeout + 2)
         return json.loads(p.stdout.decode())
     except Exception:

@@ -16,8 +16,18 @@
  * (a fixed number of pairs per thread would let short threads run one
  * after the other within a time slice and hide any contention).
  *
- * Usage: pool_bench [ms-per-run] (default 250). Prints plain text: medians
- * over several runs.
+ * Under a limit the pool keeps per-thread credit: two limited cases are
+ * measured, a limit far above need (1024 for at most 16 blocks in use),
+ * and a limit near it: 64 per thread, each thread holding 60 blocks while
+ * it runs its pairs, above limit - threads x batch (batch 8 there) but
+ * with a steady demand per thread, so each keeps the credits it needs.
+ * For each, the pool lock acquisitions and the atomic operations on shared
+ * lines per pair are counted by the pool itself (pool_stats).
+ *
+ * Usage: pool_bench [ms-per-run [max-threads]] (default 250 and 16; the
+ * sweep doubles from 1 up to max-threads, at most 64). Prints plain text:
+ * medians over several runs. Thread counts above the online CPUs are
+ * oversubscribed and marked so.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -33,18 +43,23 @@
 #define RUNS     5
 #define BATCH    64      /* pairs between two looks at the stop flag */
 #define BUFSIZE  16384
-#define MAX_THR  16
+#define MAX_THR  64
+#define MAX_SWEEP 7
+#define NEAR_PER_THR  64   /* near the limit: limit per thread */
+#define NEAR_HELD     60   /* near the limit: blocks each thread holds */
 
-static const unsigned sweep[] = { 1, 2, 4, 8, 16 };
-#define NSWEEP (sizeof(sweep) / sizeof(sweep[0]))
+static unsigned sweep[MAX_SWEEP];
+static unsigned NSWEEP;
 
 /* Results go here so the compiler cannot drop the work. */
 static void *volatile sink;
 
-enum kind { K_MALLOC, K_POOL, K_LIMITED, K_COUNT };
+enum kind { K_MALLOC, K_POOL, K_LIMITED, K_NEAR, K_COUNT };
 
 static const char *const kind_name[K_COUNT] = {
-	"malloc+free", "pool, no limit (thread cache)", "pool, limit 1024 (under the lock)",
+	"malloc+free", "pool, no limit (thread cache)",
+	"pool, limit max(1024, 256/thread) (far above need)",
+	"pool, limit 64/thread, 60 held by each (near it, steady)",
 };
 
 struct job {
@@ -54,6 +69,7 @@ struct job {
 	const int *stop;        /* atomic: set when the run's time is up */
 	pthread_barrier_t *start;
 	uint64_t pairs;         /* pairs this thread completed */
+	uint64_t locks, shared; /* pool lock acquisitions, shared-line atomics */
 	double wall_ns;         /* this thread's elapsed time */
 	double cpu_ns;          /* this thread's CPU time */
 };
@@ -62,6 +78,8 @@ struct job {
 struct cost {
 	double wall;            /* ns of elapsed time per pair */
 	double cpu;             /* ns of the thread's CPU time per pair */
+	double locks;           /* pool lock acquisitions per pair */
+	double shared;          /* shared-line atomic operations per pair */
 };
 
 static uint64_t clock_ns(clockid_t id)
@@ -109,9 +127,22 @@ static void malloc_pairs(uint64_t pairs)
 static void *job_run(void *arg)
 {
 	struct job *j = arg;
+	struct buf held[NEAR_HELD];
+	struct pool_stats s0, s1;
 	uint64_t w0, c0;
 
+	if (j->kind == K_NEAR) {
+		for (int i = 0; i < NEAR_HELD; i++) {
+			held[i] = BUF_NULL;
+			if (pool_alloc(j->pool, j->tid, POOL_CRIT_RESPONSE, &held[i])) {
+				fprintf(stderr, "pool_alloc of the held blocks failed\n");
+				exit(1);
+			}
+		}
+	}
 	pthread_barrier_wait(j->start);
+	if (j->pool)
+		pool_stats(j->pool, j->tid, &s0);
 	w0 = clock_ns(CLOCK_MONOTONIC);
 	c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	while (!__atomic_load_n(j->stop, __ATOMIC_RELAXED)) {
@@ -123,6 +154,17 @@ static void *job_run(void *arg)
 	}
 	j->cpu_ns = (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0);
 	j->wall_ns = (double)(clock_ns(CLOCK_MONOTONIC) - w0);
+	if (j->pool) {
+		pool_stats(j->pool, j->tid, &s1);
+		j->locks = s1.lock_acquisitions - s0.lock_acquisitions;
+		j->shared = s1.shared_atomics - s0.shared_atomics;
+	}
+	if (j->kind == K_NEAR) {
+		/* another thread may still run its pairs near the limit */
+		pthread_barrier_wait(j->start);
+		for (int i = 0; i < NEAR_HELD; i++)
+			pool_release(j->pool, j->tid, &held[i]);
+	}
 	return NULL;
 }
 
@@ -134,7 +176,8 @@ static struct cost run_once(enum kind kind, struct pool *p, unsigned nthr, unsig
 	pthread_t th[MAX_THR];
 	pthread_barrier_t start;
 	struct timespec nap = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-	struct cost c = { 0, 0 };
+	struct cost c = { 0, 0, 0, 0 };
+	uint64_t pairs = 0, locks = 0, shared = 0;
 	int stop = 0;
 
 	/* the main thread joins the barrier so that the clock starts with all */
@@ -154,11 +197,18 @@ static struct cost run_once(enum kind kind, struct pool *p, unsigned nthr, unsig
 	while (nanosleep(&nap, &nap) < 0)
 		;
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	if (kind == K_NEAR)
+		pthread_barrier_wait(&start);
 	for (unsigned i = 0; i < nthr; i++) {
 		pthread_join(th[i], NULL);
 		c.wall += jobs[i].wall_ns / (double)jobs[i].pairs / nthr;
 		c.cpu += jobs[i].cpu_ns / (double)jobs[i].pairs / nthr;
+		pairs += jobs[i].pairs;
+		locks += jobs[i].locks;
+		shared += jobs[i].shared;
 	}
+	c.locks = (double)locks / (double)pairs;
+	c.shared = (double)shared / (double)pairs;
 	pthread_barrier_destroy(&start);
 	return c;
 }
@@ -178,18 +228,38 @@ static double median_of(double *v, int n)
 }
 
 /* Medians over the runs of one thread count, per kind, and the medians of
- * the per-run ratios pool / malloc (wall clock). */
+ * the per-run ratios (wall clock). */
 struct figures {
 	struct cost k[K_COUNT];
-	double ratio, limited_ratio;
+	double ratio, limited_ratio, limited_vs_pool;
 };
 
-/* Measures <nthr> threads in runs of <ms> milliseconds. The three kinds
- * run back to back within each run, so that a noisy neighbour weighs on
- * them alike, and the ratios are taken run by run before their median. */
-static struct figures measure(struct pool *pools[K_COUNT], unsigned nthr, unsigned ms)
+/* Returns a pool of <nbthread> threads under <limit> (0 = none). */
+static struct pool *mkpool(uint64_t limit, unsigned nbthread)
 {
-	double wall[K_COUNT][RUNS], cpu[K_COUNT][RUNS], ru[RUNS], rl[RUNS];
+	struct pool_config cfg = { .bufsize = BUFSIZE, .nbthread = nbthread, .limit = limit };
+	struct pool *p = pool_create(&cfg);
+
+	if (!p) {
+		perror("pool_create");
+		exit(1);
+	}
+	return p;
+}
+
+/* Measures <nthr> threads in runs of <ms> milliseconds. The kinds run back
+ * to back within each run, so that a noisy neighbour weighs on them
+ * alike, and the ratios are taken run by run before their median. The
+ * limited pools are made for <nthr> threads, since their credit batch
+ * depends on it. */
+static struct figures measure(struct pool *unlimited, unsigned nthr, unsigned ms)
+{
+	double wall[K_COUNT][RUNS], cpu[K_COUNT][RUNS], locks[K_COUNT][RUNS], shared[K_COUNT][RUNS];
+	double ru[RUNS], rl[RUNS], rlp[RUNS];
+	struct pool *pools[K_COUNT] = {
+		NULL, unlimited, mkpool(nthr * 256u > 1024 ? nthr * 256u : 1024, nthr),
+		mkpool((uint64_t)NEAR_PER_THR * nthr, nthr),
+	};
 	struct figures f;
 
 	for (int k = 0; k < K_COUNT; k++) /* warm up */
@@ -200,29 +270,25 @@ static struct figures measure(struct pool *pools[K_COUNT], unsigned nthr, unsign
 
 			wall[k][i] = c.wall;
 			cpu[k][i] = c.cpu;
+			locks[k][i] = c.locks;
+			shared[k][i] = c.shared;
 		}
 		ru[i] = wall[K_POOL][i] / wall[K_MALLOC][i];
 		rl[i] = wall[K_LIMITED][i] / wall[K_MALLOC][i];
+		rlp[i] = cpu[K_LIMITED][i] / cpu[K_POOL][i];
 	}
 	for (int k = 0; k < K_COUNT; k++) {
 		f.k[k].wall = median_of(wall[k], RUNS);
 		f.k[k].cpu = median_of(cpu[k], RUNS);
+		f.k[k].locks = median_of(locks[k], RUNS);
+		f.k[k].shared = median_of(shared[k], RUNS);
 	}
 	f.ratio = median_of(ru, RUNS);
 	f.limited_ratio = median_of(rl, RUNS);
+	f.limited_vs_pool = median_of(rlp, RUNS);
+	pool_destroy(pools[K_LIMITED]);
+	pool_destroy(pools[K_NEAR]);
 	return f;
-}
-
-static struct pool *mkpool(uint64_t limit)
-{
-	struct pool_config cfg = { .bufsize = BUFSIZE, .nbthread = MAX_THR, .limit = limit };
-	struct pool *p = pool_create(&cfg);
-
-	if (!p) {
-		perror("pool_create");
-		exit(1);
-	}
-	return p;
 }
 
 /* Returns the file of the library that malloc() resolves to. */
@@ -241,19 +307,22 @@ static void row(const char *label, const double *v, const char *unit)
 {
 	printf("  %-34s", label);
 	for (unsigned i = 0; i < NSWEEP; i++)
-		printf(" %9.2f", v[i]);
+		printf(v[i] != 0 && v[i] < 0.01 ? " %9.1e" : " %9.2f", v[i]);
 	printf("%s\n", unit);
 }
 
 /* Prints the sweep: wall and CPU cost per pair, per-thread throughput by
  * both clocks, the aggregate, and the ratios against malloc. */
-static void print_sweep(const struct figures *f)
+static void print_sweep(const struct figures *f, unsigned ncpu)
 {
 	double v[NSWEEP];
 
 	printf("%-36s", "threads");
 	for (unsigned i = 0; i < NSWEEP; i++)
 		printf(" %9u", sweep[i]);
+	printf("\n%-36s", "");
+	for (unsigned i = 0; i < NSWEEP; i++)
+		printf(" %9s", sweep[i] > ncpu ? "oversub" : "");
 	printf("\n");
 	for (int k = 0; k < K_COUNT; k++) {
 		printf("%s\n", kind_name[k]);
@@ -272,6 +341,14 @@ static void print_sweep(const struct figures *f)
 		for (unsigned i = 0; i < NSWEEP; i++)
 			v[i] = 1e3 / f[i].k[k].wall * sweep[i];
 		row("all threads, M pairs/s (wall)", v, "");
+		if (k < K_LIMITED)
+			continue;
+		for (unsigned i = 0; i < NSWEEP; i++)
+			v[i] = f[i].k[k].locks;
+		row("pool lock acquisitions per pair", v, "");
+		for (unsigned i = 0; i < NSWEEP; i++)
+			v[i] = f[i].k[k].shared;
+		row("shared-line atomics per pair", v, "");
 	}
 	for (unsigned i = 0; i < NSWEEP; i++)
 		v[i] = f[i].ratio;
@@ -279,27 +356,36 @@ static void print_sweep(const struct figures *f)
 	for (unsigned i = 0; i < NSWEEP; i++)
 		printf(" %9.2f", v[i]);
 	printf("  (target <= 0.50)\n");
-	printf("%-36s", "ratio pool limit / malloc");
+	printf("%-36s", "ratio pool far limit / malloc");
 	for (unsigned i = 0; i < NSWEEP; i++)
 		printf(" %9.2f", f[i].limited_ratio);
+	printf("\n");
+	printf("%-36s", "CPU ratio far limit / no limit");
+	for (unsigned i = 0; i < NSWEEP; i++)
+		printf(" %9.2f", f[i].limited_vs_pool);
 	printf("\n");
 }
 
 int main(int argc, char **argv)
 {
 	unsigned ms = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 250;
-	struct pool *pools[K_COUNT] = { NULL, mkpool(0), mkpool(1024) };
-	struct figures f[NSWEEP];
+	unsigned max = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 16;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct pool *unlimited = mkpool(0, MAX_THR);
+	struct figures f[MAX_SWEEP];
 
 	if (!ms || ms > 60000)
 		ms = 250;
+	if (!max || max > MAX_THR)
+		max = 16;
+	for (unsigned n = 1; n <= max && NSWEEP < MAX_SWEEP; n *= 2)
+		sweep[NSWEEP++] = n;
 	printf("pool_bench: bufsize %d, runs of %u ms (every thread runs throughout), median of "
-	       "%d runs, %ld CPUs online\n", BUFSIZE, ms, RUNS, sysconf(_SC_NPROCESSORS_ONLN));
+	       "%d runs, %ld CPUs online\n", BUFSIZE, ms, RUNS, ncpu);
 	printf("malloc comes from: %s\n", malloc_origin());
 	for (unsigned i = 0; i < NSWEEP; i++)
-		f[i] = measure(pools, sweep[i], ms);
-	print_sweep(f);
-	pool_destroy(pools[K_POOL]);
-	pool_destroy(pools[K_LIMITED]);
+		f[i] = measure(unlimited, sweep[i], ms);
+	print_sweep(f, ncpu > 0 ? (unsigned)ncpu : 1);
+	pool_destroy(unlimited);
 	return 0;
 }

@@ -23,7 +23,10 @@
  *    when the threads cost each other work (the pool lock, cache lines of
  *    the inboxes, kicks of sleeping threads).
  *
- * Usage: sched_handoff_bench [rounds]   (default 20000)
+ * Usage: sched_handoff_bench [rounds [quick]]   (default 20000; quick runs
+ * tests 1 and 2 only). sched_handoff_bench_hold is the same program built
+ * with pool.c compiled in and POOL_HOLD_STATS defined: it also prints how
+ * long the pool lock was held.
  * Prints plain text; exit 1 if a run does not finish or a check fails.
  */
 #include <stdio.h>
@@ -34,6 +37,25 @@
 #include "tests/sched/testutil.h"
 
 #define TIMEOUT_MS 60000
+
+#ifdef POOL_HOLD_STATS
+/* Built with pool.c itself (sched_handoff_bench_hold): the pool then times
+ * every hold of its lock. */
+void pool_hold_stats(uint64_t *ns, uint64_t *n, uint64_t *max, uint64_t *over_1us);
+
+/* Prints, and resets, how long the pool lock was held since the last call. */
+static void print_hold(const char *what)
+{
+	uint64_t ns, n, max, over;
+
+	pool_hold_stats(&ns, &n, &max, &over);
+	printf("   pool lock held (%s): %llu holds, mean %.0f ns, max %.1f us, %.2f %% above 1 us\n",
+	       what, (unsigned long long)n, n ? (double)ns / (double)n : 0.0, (double)max / 1e3,
+	       n ? 100.0 * (double)over / (double)n : 0.0);
+}
+#else
+static void print_hold(const char *what) { (void)what; }
+#endif
 
 static unsigned rounds = 20000;
 
@@ -175,6 +197,7 @@ static int bench_handoff_latency(void)
 	print_lat("1. hand-off, release -> waiter runs:", PP.lat, rounds);
 	printf("   hand-offs %llu, notifies %llu, unexpected events %u\n",
 	       (unsigned long long)ps.handoffs, (unsigned long long)ps.notifies, PP.unexpected);
+	print_hold("ping-pong, limit 1");
 	if (PP.unexpected || ps.handoffs != ps.notifies)
 		ret = 1;
 	for (i = 0; i < 2; i++) {
@@ -352,6 +375,7 @@ static int bench_contention(void)
 	printf("   %.0f buffer acquisitions/s, %.2f callback runs per acquisition, %llu kicks\n",
 	       (double)r.acquisitions / r.seconds,
 	       (double)r.tasklets_run / (double)r.acquisitions, (unsigned long long)r.kicks);
+	print_hold("contention");
 	return failed;
 }
 
@@ -609,6 +633,9 @@ int main(int argc, char **argv)
 	printf("sched_handoff_bench: %u rounds\n", rounds);
 	failed |= bench_handoff_latency();
 	failed |= bench_contention();
+	/* "quick": tests 1 and 2 only, those that hand buffers across threads */
+	if (argc > 2 && !strcmp(argv[2], "quick"))
+		return failed;
 	failed |= bench_wakeup_latency(0);
 	failed |= bench_wakeup_latency(1);
 	failed |= bench_sweep();

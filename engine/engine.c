@@ -19,6 +19,7 @@
 #include "engine/core/ctx.h"
 #include "engine/server/h2back.h"
 #include "engine/client/h2front.h"
+#include "engine/client/cli.h"
 #include "engine/client/listener.h"
 #include "engine/server/srvconn.h"
 #include "engine/core/log.h"
@@ -287,6 +288,11 @@ static int thr_start(struct sched_thread *thr, void *arg)
 		}
 	}
 	tc->nb_lis = n;
+	if (tid == 0 && e->cfg->g.cli_path) {
+		e->cli = cli_open(tc);
+		if (!e->cli)
+			return errno ? errno : EIO;
+	}
 	return thr_checks(tc, 1);
 }
 
@@ -309,6 +315,10 @@ static int thr_stop(struct sched_thread *thr, void *arg)
 	srvconn_close_all(tc);
 	h2back_stop_all(tc, 1);
 	(void)thr_checks(tc, 0);
+	if (tc->tid == 0) {
+		cli_close(e->cli);
+		e->cli = NULL;
+	}
 	for (unsigned i = 0; i < tc->nb_lis; i++)
 		listener_close(&tc->lis[i]);
 	task_kill(&tc->house, 0);

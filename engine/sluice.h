@@ -167,6 +167,8 @@ void sluice_free(struct sluice *e);
 	X(pool_takes, SNAP, counter, "sluice_pool_takes_total", "Handed buffers taken by their waiter.", "Takes") \
 	X(pool_passes_on, SNAP, counter, "sluice_pool_passes_on_total", "Handed buffers passed on by a waiter that no longer wanted them.", "Passes-on") \
 	X(pool_trims, SNAP, counter, "sluice_pool_trims_total", "Buffers given back to the allocator by trimming.", "Trimmed") \
+	X(pool_lock_acquisitions, SNAP, counter, "sluice_pool_lock_acquisitions_total", "Acquisitions of the pool's global lock.", "Pool lock acquisitions") \
+	X(pool_shared_atomics, SNAP, counter, "sluice_pool_shared_atomics_total", "Atomic operations on pool cache lines shared between threads.", "Pool shared atomics") \
 	X(pool_limit, SNAP, gauge, "sluice_pool_buffers_limit", "Hard cap on buffers (0: none).", "Limit (0: none)") \
 	X(pool_reserve, SNAP, gauge, "sluice_pool_buffers_reserve", "Buffers kept for critical allocations.", "Reserve") \
 	X(pool_bufsize, SNAP, gauge, "sluice_pool_buffer_size_bytes", "Size of one buffer.", "Buffer size (bytes)")

@@ -224,6 +224,11 @@ int h1_rewrite_head(struct h1_msg *m, char *area, size_t area_size, size_t tail_
  * or 0 if it does not fit or <status> is not an error status. */
 size_t h1_make_error(int status, char *dst, size_t room);
 
+/* Same as h1_make_error(), with the header lines <hdrs> (each ending in
+ * CRLF, "" for none; the caller's constant, never client bytes) added,
+ * e.g. WWW-Authenticate for a 401. */
+size_t h1_make_error_hdr(int status, const char *hdrs, char *dst, size_t room);
+
 /* Returns the reason phrase for <status> ("Unknown" for codes without one). */
 const char *h1_reason(int status);
 

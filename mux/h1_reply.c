@@ -79,8 +79,13 @@ static const char *h1_error_text(int status)
 
 size_t h1_make_error(int status, char *dst, size_t room)
 {
+	return h1_make_error_hdr(status, "", dst, room);
+}
+
+size_t h1_make_error_hdr(int status, const char *hdrs, char *dst, size_t room)
+{
 	const char *reason = h1_reason(status);
-	char body[256], msg[512];
+	char body[256], msg[768];
 	int blen, len;
 
 	if (status < 400 || status > 599)
@@ -96,9 +101,10 @@ size_t h1_make_error(int status, char *dst, size_t room)
 	               "Content-Length: %d\r\n"
 	               "Cache-Control: no-cache\r\n"
 	               "Connection: close\r\n"
+	               "%s"
 	               "\r\n"
 	               "%s",
-	               status, reason, blen, body);
+	               status, reason, blen, hdrs, body);
 	if (len < 0 || (size_t)len >= sizeof(msg) || (size_t)len > room)
 		return 0;
 	memcpy(dst, msg, (size_t)len);

@@ -7,14 +7,20 @@
  *    and read one shared counter (nwait, alone on its line). A full cache
  *    spills its oldest half to the global list; an empty one takes batches
  *    back or calls the allocator.
- *  - limit: every operation runs under the pool lock and there are no
- *    caches, so the limit and the reserve are exact and no block can be
- *    stranded in an idle thread's cache.
- * Waiting entries, the global free list and the limited regime's in_use
- * live under one test-and-test-and-set spinlock.
+ *  - limit: the same caches, plus per-thread credit (see "limited regime"
+ *    below): while nobody waits, a thread allocates and releases within
+ *    the credits it took from a free count by batches, without the lock;
+ *    while someone waits, every operation takes the lock, gives the
+ *    thread's credits back first and decides exactly. A limit too tight
+ *    for batches keeps every operation under the lock (cache_max == 0).
+ * Waiting entries and the global free list live under one
+ * test-and-test-and-set spinlock.
  *
- * Lost wake-ups. Under a limit all decisions are made under the lock, so a
- * release always sees every waiter. Without a limit a release reads nwait
+ * Lost wake-ups. Under a limit, decisions taken while someone waits are
+ * made under the lock, so such a release sees every waiter; one that read
+ * "nobody waits" just before a subscription leaves its block in its cache
+ * until its next pool call or pool_thread_idle(), as below. Without a
+ * limit a release reads nwait
  * without the lock; one racing with a concurrent subscription can put its
  * block in its own cache while the entry queues. That block is not lost:
  * the same thread hands its cache to waiters on its next pool_alloc(), its
@@ -22,9 +28,10 @@
  * which its scheduler calls before sleeping. A subscription itself never
  * waits while a block is free in the global list or in its own cache, or
  * while the allocator would give one (it tries it outside the lock).
- * Likewise, without a limit the no-barging rule applies to the waiters an
- * allocation can see: one racing with a concurrent subscription may still
- * take a cached block. Waiters exist there only after an allocator failure.
+ * Likewise, outside the locked path the no-barging rule applies to the
+ * waiters an allocation can see: one racing with a concurrent subscription
+ * may still take a block or credit of its own thread. Without a limit,
+ * waiters exist only after an allocator failure.
  */
 #include <errno.h>
 #include <sched.h>
@@ -51,12 +58,18 @@
 /* A trim of at least this many blocks also flushes jemalloc's tcache, so
  * the blocks reach the arena and its decay can return the pages. */
 #define POOL_FLUSH_MIN     8
+/* Default per-thread credit batch under a limit: bounds (see
+ * pool_credit_batch()). 32 makes a shared-line operation at most one per
+ * 32 allocations of a thread that only allocates. */
+#define POOL_CREDIT_MAX    32
+#define POOL_CREDIT_MIN    4
 /* Spins on a held lock before yielding the CPU (2 shared cores here). */
 #define POOL_SPINS         128
 
-/* Internal state between SERVED's preparation and its publication: the
- * entry holds its buffer and notify() is running. Only seen by readers that
- * do not hold the lock; pool_wait_state() reports it as SERVED. */
+/* Internal state between SERVED's preparation (under the lock) and its
+ * publication (after notify() returned, outside the lock): the entry holds
+ * its buffer and belongs to the releasing thread. pool_wait_state()
+ * reports it as SERVED; take and cancel wait for it to end. */
 #define POOL_WAIT_SERVING  3
 
 /* Single-writer counters: a relaxed load and a relaxed store, no RMW. */
@@ -84,6 +97,9 @@ struct pool_thread {
 	uint64_t last_trim_ms;
 	int trim_started;
 	_Atomic int64_t in_use;          /* blocks this thread took out of storage, net */
+	atomic_uint bare;                /* limit credits held without a block */
+	_Atomic uint64_t lock_acqs;      /* pool lock acquisitions */
+	_Atomic uint64_t shared_ops;     /* atomic RMW on shared lines (credits, counts) */
 	_Atomic uint64_t allocs, releases, failed, injected;
 	_Atomic uint64_t waits_total, handoffs, served_at_subscribe, notifies;
 	_Atomic uint64_t takes, passes_on, cancels, trims, wait_ns_total;
@@ -99,7 +115,6 @@ struct pool_global {
 	struct pool_free_blk *batches;   /* global free list */
 	_Atomic uint64_t nfree;          /* blocks on it */
 	uint64_t free_low;               /* lowest <nfree> since the last trim */
-	_Atomic int64_t in_use;          /* blocks held by users (limit only) */
 	uint64_t last_trim_ms;
 	int trim_started;
 };
@@ -108,7 +123,7 @@ struct pool {
 	/* read-mostly */
 	size_t bufsize;
 	uint64_t limit, reserve;
-	unsigned nbthread, cache_max, batch;
+	unsigned nbthread, cache_max, batch; /* under a limit, batch is the credit batch */
 	uint64_t trim_ms, fail_seed;
 	_Atomic uint32_t fail_ppm;
 	struct pool_thread *threads;
@@ -118,6 +133,11 @@ struct pool {
 	alignas(POOL_LINE) _Atomic uint64_t nwait;
 
 	alignas(POOL_LINE) struct pool_global g;
+
+	/* Under a limit: credits that no thread holds and no block carries.
+	 * Changed by atomic RMW, without the lock, when a thread takes or
+	 * gives back a batch, so it sits alone. */
+	alignas(POOL_LINE) _Atomic uint64_t avail;
 
 	/* changed by atomic RMW on the allocator paths only */
 	alignas(POOL_LINE) _Atomic uint64_t allocated;
@@ -156,11 +176,57 @@ static inline void pool_cpu_relax(void)
 #endif
 }
 
-/* Takes the pool lock: test-and-test-and-set, yielding after a while. */
-static void pool_lock(struct pool *p)
+#ifdef POOL_HOLD_STATS
+/* Lock hold time, measured only in builds that define POOL_HOLD_STATS (a
+ * benchmark compiles pool.c itself for that): two clock reads per hold are
+ * too dear for the engine. Written under the lock, so plain atomics do. */
+static _Atomic uint64_t pool_hold_ns, pool_hold_n, pool_hold_max, pool_hold_over_1us;
+static _Thread_local uint64_t pool_hold_t0;
+
+/* Notes that the lock was just taken. */
+static void pool_hold_begin(void)
+{
+	pool_hold_t0 = pool_now_ns();
+}
+
+/* Accounts the hold that ends now. */
+static void pool_hold_end(void)
+{
+	uint64_t d = pool_now_ns() - pool_hold_t0;
+
+	atomic_fetch_add_explicit(&pool_hold_ns, d, memory_order_relaxed);
+	atomic_fetch_add_explicit(&pool_hold_n, 1, memory_order_relaxed);
+	if (d > 1000)
+		atomic_fetch_add_explicit(&pool_hold_over_1us, 1, memory_order_relaxed);
+	if (d > atomic_load_explicit(&pool_hold_max, memory_order_relaxed))
+		atomic_store_explicit(&pool_hold_max, d, memory_order_relaxed);
+}
+
+/* Reads and resets the hold figures of every pool of the process: total ns
+ * held, holds, longest hold, holds above 1 us. */
+void pool_hold_stats(uint64_t *ns, uint64_t *n, uint64_t *max, uint64_t *over_1us);
+void pool_hold_stats(uint64_t *ns, uint64_t *n, uint64_t *max, uint64_t *over_1us)
+{
+	*ns = atomic_exchange(&pool_hold_ns, 0);
+	*n = atomic_exchange(&pool_hold_n, 0);
+	*max = atomic_exchange(&pool_hold_max, 0);
+	*over_1us = atomic_exchange(&pool_hold_over_1us, 0);
+}
+#else
+static inline void pool_hold_begin(void) { }
+static inline void pool_hold_end(void) { }
+#endif
+
+/* Takes the pool lock on behalf of <t> (counted there; NULL for none):
+ * test-and-test-and-set, yielding after a while. */
+static void pool_lock(struct pool *p, struct pool_thread *t)
 {
 	unsigned spins = 0;
 
+	if (t)
+		atomic_store_explicit(&t->lock_acqs,
+			atomic_load_explicit(&t->lock_acqs, memory_order_relaxed) + 1,
+			memory_order_relaxed);
 	while (atomic_exchange_explicit(&p->g.lock, 1, memory_order_acquire)) {
 		while (atomic_load_explicit(&p->g.lock, memory_order_relaxed)) {
 			if (++spins < POOL_SPINS) {
@@ -172,19 +238,43 @@ static void pool_lock(struct pool *p)
 			}
 		}
 	}
+	pool_hold_begin();
 }
 
-/* Returns non-zero when the lock was free and is now ours. */
-static int pool_trylock(struct pool *p)
+/* Returns non-zero when the lock was free and is now ours (then counted
+ * on <t> unless it is NULL). */
+static int pool_trylock(struct pool *p, struct pool_thread *t)
 {
-	return !atomic_load_explicit(&p->g.lock, memory_order_relaxed) &&
-	       !atomic_exchange_explicit(&p->g.lock, 1, memory_order_acquire);
+	if (atomic_load_explicit(&p->g.lock, memory_order_relaxed) ||
+	    atomic_exchange_explicit(&p->g.lock, 1, memory_order_acquire))
+		return 0;
+	if (t)
+		atomic_store_explicit(&t->lock_acqs,
+			atomic_load_explicit(&t->lock_acqs, memory_order_relaxed) + 1,
+			memory_order_relaxed);
+	pool_hold_begin();
+	return 1;
 }
 
 /* Releases the pool lock; everything written under it is published. */
+/* Entries served during the current hold of a pool lock by this thread,
+ * in serving order, and the per-thread part to count their notifies in.
+ * notify() runs after the lock is released (pool_unlock()), so that the
+ * cross-thread wake-up it posts, and the eventfd write that may come with
+ * it, never lengthen the hold. A thread holds at most one pool lock at a
+ * time, so one list per thread suffices. */
+static _Thread_local struct pool_wait *pool_tn_head, *pool_tn_tail;
+static _Thread_local struct pool_thread *pool_tn_thr;
+
+static void pool_notify_served(void);
+
+/* Releases the pool lock, then notifies the entries served under it. */
 static void pool_unlock(struct pool *p)
 {
+	pool_hold_end();
 	atomic_store_explicit(&p->g.lock, 0, memory_order_release);
+	if (pool_tn_head)
+		pool_notify_served();
 }
 
 /* Returns the per-thread part of thread <tid>. */
@@ -205,18 +295,20 @@ static void *pool_blk_new(const struct pool *p)
 	return POOL_MALLOC(p->bufsize);
 }
 
-/* Counts <n> blocks obtained from the allocator. */
-static void pool_count_new(struct pool *p, uint64_t n)
+/* Counts <n> blocks obtained from the allocator, on behalf of <t>. */
+static void pool_count_new(struct pool *p, struct pool_thread *t, uint64_t n)
 {
 	uint64_t now = atomic_fetch_add_explicit(&p->allocated, n, memory_order_relaxed) + n;
 
+	BUMP(t->shared_ops, 1);
 	pool_raise_peak(&p->peak_allocated, now);
 }
 
-/* Counts <n> blocks given back to the allocator. */
-static void pool_count_gone(struct pool *p, uint64_t n)
+/* Counts <n> blocks given back to the allocator, on behalf of <t>. */
+static void pool_count_gone(struct pool *p, struct pool_thread *t, uint64_t n)
 {
 	atomic_fetch_sub_explicit(&p->allocated, n, memory_order_relaxed);
+	BUMP(t->shared_ops, 1);
 }
 
 /* Returns 1 with probability fail_ppm / 1e6, from <t>'s own generator. */
@@ -242,30 +334,22 @@ static uint64_t pool_seed(uint64_t v)
 	return v ? v : 1;
 }
 
-/* Returns non-zero when level <crit> may take one more block while <in_use>
- * blocks are held by users: the limit always, and for the levels below the
- * reserve, <reserve> more blocks must stay possible after this one. */
-static int pool_may_take(const struct pool *p, enum pool_crit crit, int64_t in_use)
+/* Returns non-zero when level <crit> may take one block out of <room>
+ * blocks that may still be taken under the limit: the limit always, and
+ * for the levels below the reserve, their margin must stay possible after
+ * this one. Without a limit there is always room. */
+static int pool_may_take(const struct pool *p, enum pool_crit crit, uint64_t room)
 {
-	uint64_t need = 1 + pool_crit_margin(crit, p->reserve);
-
-	if (!p->limit)
-		return 1;
-	return in_use < 0 || (uint64_t)in_use + need <= p->limit;
+	return !p->limit || room >= 1 + pool_crit_margin(crit, p->reserve);
 }
 
-/* Adds <d> to the blocks held by users, on <t>'s count and, under a limit,
- * on the exact global one. Lock held when a limit is set. */
-static void pool_in_use_add_locked(struct pool *p, struct pool_thread *t, int64_t d)
+/* Returns the room seen under the lock: free credits plus blocks on the
+ * global free list, which carry theirs. Credits that threads hold are not
+ * counted, so a decision taken on it is never more generous than the
+ * exact one. Lock held. */
+static uint64_t pool_room_locked(const struct pool *p)
 {
-	BUMP(t->in_use, d);
-	if (p->limit) {
-		int64_t v = LD(p->g.in_use) + d;
-
-		ST(p->g.in_use, v);
-		if (d > 0)
-			pool_raise_peak(&p->peak_in_use, (uint64_t)v);
-	}
+	return LD(p->avail) + LD(p->g.nfree);
 }
 
 /* Returns the sum of the threads' in_use counts (a snapshot). */
@@ -276,6 +360,70 @@ static int64_t pool_in_use_sum(const struct pool *p)
 	for (unsigned i = 0; i < p->nbthread; i++)
 		sum += LD(p->threads[i].in_use);
 	return sum;
+}
+
+/* Notes a possible new peak of blocks in use (best effort: a snapshot of
+ * every thread's count, taken on slow paths only). */
+static void pool_sample_in_use(struct pool *p)
+{
+	int64_t v = pool_in_use_sum(p);
+
+	if (v > 0)
+		pool_raise_peak(&p->peak_in_use, (uint64_t)v);
+}
+
+/* Adds <d> to the blocks that <t> took out of storage. Lock held under a
+ * limit: without per-thread credit, the limit minus the room is exactly
+ * what is in use (or being allocated), so the peak stays exact there. */
+static void pool_in_use_add_locked(struct pool *p, struct pool_thread *t, int64_t d)
+{
+	BUMP(t->in_use, d);
+	if (d <= 0 || !p->limit)
+		return;
+	if (!p->cache_max)
+		pool_raise_peak(&p->peak_in_use, p->limit - pool_room_locked(p));
+	else
+		pool_sample_in_use(p);
+}
+
+/* ---------------------------------------------------------------- credits
+ * Under a limit every block in use, in a thread's cache or on the global
+ * free list carries one credit; the others are free (p->avail) or held
+ * bare by a thread (t->bare: leave to ask the allocator for a block). So
+ * allocated + bare credits + free credits == limit, less the credits of
+ * allocations in flight: allocated never exceeds the limit. */
+
+/* Gives <n> credits back to the free count. */
+static void pool_avail_add(struct pool *p, struct pool_thread *t, uint64_t n)
+{
+	atomic_fetch_add_explicit(&p->avail, n, memory_order_relaxed);
+	BUMP(t->shared_ops, 1);
+}
+
+/* Takes up to <want> free credits, leaving at least <keep>. Returns how
+ * many it took (0 when no more than <keep> are free). */
+static uint64_t pool_avail_take(struct pool *p, struct pool_thread *t, uint64_t want, uint64_t keep)
+{
+	uint64_t cur = LD(p->avail), k;
+
+	do {
+		if (cur <= keep)
+			return 0;
+		k = cur - keep < want ? cur - keep : want;
+	} while (!atomic_compare_exchange_weak_explicit(&p->avail, &cur, cur - k,
+			memory_order_relaxed, memory_order_relaxed));
+	BUMP(t->shared_ops, 1);
+	return k;
+}
+
+/* Returns how many free credits a take at level <crit> must leave, the
+ * global free list holding <nfree> blocks: its margin, less what the free
+ * list covers. */
+static uint64_t pool_avail_keep(const struct pool *p, enum pool_crit crit, uint64_t nfree)
+{
+	uint64_t m = pool_crit_margin(crit, p->reserve);
+
+	return m > nfree ? m - nfree : 0;
 }
 
 /* ------------------------------------------------------- global free list */
@@ -410,33 +558,81 @@ static int pool_q_ahead_locked(const struct pool *p, enum pool_crit crit)
 	return (p->g.qmask >> crit) != 0;
 }
 
-/* Returns the entry that a block should go to when <in_use> blocks would be
- * held without it, or NULL. Only the first entry of the most critical queue
- * is considered: if it may not take the block, the less critical queues may
- * not either (they are all below the reserve). */
-static struct pool_wait *pool_q_pick_locked(const struct pool *p, int64_t in_use)
+/* Returns the entry that a block should go to when <room> blocks may be
+ * taken, that one included, or NULL. Only the first entry of the most
+ * critical queue is considered: if it may not take the block, the less
+ * critical queues may not either (their margins are no smaller). */
+static struct pool_wait *pool_q_pick_locked(const struct pool *p, uint64_t room)
 {
 	struct pool_wait *w = pool_q_first_locked(p);
 
-	return w && pool_may_take(p, w->crit, in_use) ? w : NULL;
+	return w && pool_may_take(p, w->crit, room) ? w : NULL;
 }
 
 /* Hands block <blk> to <w>, already unlinked, on behalf of thread <t>:
- * stores the buffer, calls notify() and publishes SERVED. The entry is
- * SERVING while notify() runs, so an owner that takes or cancels it waits
- * for the lock and thus for notify() to return. */
+ * stores the buffer, marks <w> SERVING and queues it for its notify(),
+ * which pool_unlock() calls. Until then <w> stays SERVING, a state only
+ * the releasing thread leaves: the owner's take and cancel wait for it, so
+ * an owner never frees its tasklet while the wake-up is still being
+ * posted, though the lock is no longer held while it is. */
 static void pool_serve_locked(struct pool *p, struct pool_thread *t,
 			      struct pool_wait *w, void *blk)
 {
 	w->served = (struct buf){ .area = blk, .size = p->bufsize, .head = 0, .data = 0 };
 	__atomic_store_n(&w->state, POOL_WAIT_SERVING, __ATOMIC_RELAXED);
 	BUMP(t->handoffs, 1);
-	BUMP(t->wait_ns_total, pool_now_ns() - w->since_ns);
-	if (w->notify) {
-		w->notify(w);
-		BUMP(t->notifies, 1);
+	/* unlinked: the queue links are ours until SERVED is published */
+	w->next = NULL;
+	if (pool_tn_tail)
+		pool_tn_tail->next = w;
+	else
+		pool_tn_head = w;
+	pool_tn_tail = w;
+	pool_tn_thr = t;
+}
+
+/* Runs the notify() of every entry this thread served under the lock it
+ * just released, then publishes each one SERVED. After that store the
+ * entry belongs to its owner again and is not touched. */
+static void pool_notify_served(void)
+{
+	struct pool_wait *w = pool_tn_head;
+	struct pool_thread *t = pool_tn_thr;
+	uint64_t now = pool_now_ns();
+
+	pool_tn_head = pool_tn_tail = NULL;
+	while (w) {
+		struct pool_wait *next = w->next;
+
+		w->next = NULL;
+		BUMP(t->wait_ns_total, now - w->since_ns);
+		if (w->notify) {
+			w->notify(w);
+			BUMP(t->notifies, 1);
+		}
+		__atomic_store_n(&w->state, POOL_WAIT_SERVED, __ATOMIC_RELEASE);
+		w = next;
 	}
-	__atomic_store_n(&w->state, POOL_WAIT_SERVED, __ATOMIC_RELEASE);
+}
+
+/* Waits until the releasing thread has notified SERVING entry <w> and
+ * published it SERVED (a few atomic operations and at most one write() on
+ * another thread; that thread may be preempted, so yield after a while).
+ * Owner only. Returns the state seen, with acquire ordering. */
+static int pool_wait_notified(const struct pool_wait *w)
+{
+	unsigned spins = 0;
+	int st;
+
+	while ((st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE)) == POOL_WAIT_SERVING) {
+		if (++spins < POOL_SPINS) {
+			pool_cpu_relax();
+		} else {
+			spins = 0;
+			sched_yield();
+		}
+	}
+	return st;
 }
 
 /* Pops the newest block of <t>'s cache, or returns NULL. Owner only. */
@@ -453,13 +649,47 @@ static void *pool_cache_pop(struct pool_thread *t)
 	return t->cache[n];
 }
 
+/* Gives every credit that <t> holds back: its cached blocks go to the
+ * global free list as one batch (they keep their credits), its bare
+ * credits to the free count. Lock held; no-op without a limit. Returns the
+ * number of bare credits given back (credits without a block: a waiter
+ * may then need the allocator, see pool_feed_unlock()). */
+static unsigned pool_credit_flush_locked(struct pool *p, struct pool_thread *t)
+{
+	unsigned n, bare;
+
+	if (!p->limit || !t->cache)
+		return 0;
+	n = LD(t->count);
+	bare = LD(t->bare);
+	if (bare) {
+		ST(t->bare, 0);
+		pool_avail_add(p, t, bare);
+	}
+	if (n) {
+		struct pool_free_blk *head = t->cache[0];
+
+		for (unsigned i = 0; i + 1 < n; i++)
+			((struct pool_free_blk *)t->cache[i])->next = t->cache[i + 1];
+		((struct pool_free_blk *)t->cache[n - 1])->next = NULL;
+		head->n = n;
+		ST(t->count, 0);
+		t->low = 0;
+		pool_gfree_push_batch_locked(p, head);
+	}
+	return bare;
+}
+
 /* Serves waiters, most critical first, with free blocks from the global
  * list and then from the cache of <t> (the calling thread), while the first
  * waiter may take one. */
 static void pool_feed_locked(struct pool *p, struct pool_thread *t)
 {
+	/* while anyone waits, no credit stays in this thread's hands */
+	if (p->limit && p->g.qmask)
+		pool_credit_flush_locked(p, t);
 	for (;;) {
-		struct pool_wait *w = pool_q_pick_locked(p, LD(p->g.in_use));
+		struct pool_wait *w = pool_q_pick_locked(p, pool_room_locked(p));
 		void *blk;
 
 		if (!w)
@@ -475,18 +705,91 @@ static void pool_feed_locked(struct pool *p, struct pool_thread *t)
 	}
 }
 
-/* ------------------------------------------------------- limited regime */
+/* ------------------------------------------------------- limited regime
+ * Fast path (per-thread credit): while nobody waits, a thread allocates
+ * from its cache of blocks or with a bare credit, and releases into its
+ * cache, with no lock; it takes credits from the free count by batches of
+ * p->batch (one CAS), never dipping it below the reserve, and gives a
+ * batch back when it holds more than two. Levels with a margin read the
+ * free count (not written: the line stays shared) and go to the slow path
+ * unless free credits plus their own leave that margin: the reserve is
+ * never used by a level that may not, whatever other threads hold.
+ * Slow path (the lock): taken when someone waits, when the fast path says
+ * no, or always when the limit is too small for batches (p->cache_max ==
+ * 0). It first gives all of the thread's credits back, then decides
+ * exactly on what it sees; credits still held by other threads come back
+ * at their next pool call or before they sleep (pool_thread_idle()). */
 
-/* Takes a block for level <crit> under the limit. Returns 0 with the block
- * in <*blk> (counted in use), -1 when a rule or the allocator refuses. */
-static int pool_alloc_limited(struct pool *p, struct pool_thread *t,
-			      enum pool_crit crit, void **blk)
+/* Asks for a block for the first waiter when one may take it but none is
+ * free: reserves a free credit for it and returns 1, the caller then
+ * unlocks and calls pool_grow(). Returns 0 otherwise. This is how a waiter
+ * left by an allocator failure, or waiting while free credits have no
+ * block, gets served. Lock held. */
+static int pool_grow_reserve_locked(struct pool *p, struct pool_thread *t)
 {
+	struct pool_wait *w = pool_q_pick_locked(p, pool_room_locked(p));
+
+	if (!w || LD(p->g.nfree))
+		return 0;
+	if (p->limit && !pool_avail_take(p, t, 1, pool_avail_keep(p, w->crit, 0)))
+		return 0;
+	return 1;
+}
+
+/* Asks the allocator for the block reserved by pool_grow_reserve_locked()
+ * and, with the lock taken again, puts it on the free list for the caller
+ * to feed (or gives the credit back). Returns with the lock held: 1 when
+ * the allocator gave a block, 0 when it refused. */
+static int pool_grow(struct pool *p, struct pool_thread *t)
+{
+	void *blk = pool_blk_new(p);
+
+	pool_lock(p, t);
+	if (blk) {
+		pool_count_new(p, t, 1);
+		pool_gfree_push_locked(p, blk);
+		return 1;
+	}
+	if (p->limit)
+		pool_avail_add(p, t, 1);
+	return 0;
+}
+
+/* Feeds the waiters and, while the first one could take a block that is
+ * not there (free credits without blocks, or after an allocator failure),
+ * asks the allocator for one, outside the lock; stops when it refuses.
+ * Releases the lock. */
+static void pool_feed_unlock(struct pool *p, struct pool_thread *t)
+{
+	int grow;
+
+	do {
+		pool_feed_locked(p, t);
+		grow = pool_grow_reserve_locked(p, t);
+		pool_unlock(p);
+	} while (grow && pool_grow(p, t));
+	if (grow)
+		pool_unlock(p);  /* the allocator refused: pool_grow() kept the lock */
+}
+
+/* Takes a block for level <crit> under the limit, with the lock. Returns 0
+ * with the block in <*blk> (counted in use), -1 when a rule or the
+ * allocator refuses. */
+static int pool_alloc_limited_slow(struct pool *p, struct pool_thread *t,
+				   enum pool_crit crit, void **blk)
+{
+	unsigned bare;
 	void *b;
 
-	pool_lock(p);
-	if (pool_q_ahead_locked(p, crit) || !pool_may_take(p, crit, LD(p->g.in_use))) {
-		pool_unlock(p);
+	pool_lock(p, t);
+	bare = pool_credit_flush_locked(p, t);
+	if (p->g.qmask)
+		pool_feed_locked(p, t);
+	if (pool_q_ahead_locked(p, crit) || !pool_may_take(p, crit, pool_room_locked(p))) {
+		if (bare)
+			pool_feed_unlock(p, t);
+		else
+			pool_unlock(p);
 		return -1;
 	}
 	b = pool_gfree_pop_locked(p);
@@ -496,61 +799,173 @@ static int pool_alloc_limited(struct pool *p, struct pool_thread *t,
 		*blk = b;
 		return 0;
 	}
-	if (LD(p->allocated) >= p->limit) {
-		/* another thread's reservation is in flight; its block will
-		 * be fed to the first waiter when it arrives */
+	/* a credit for a new block, taken under the lock; threads taking
+	 * batches meanwhile leave the reserve, so the margin check holds */
+	if (!pool_avail_take(p, t, 1, pool_avail_keep(p, crit, 0))) {
 		pool_unlock(p);
 		return -1;
 	}
-	/* reserve the slot under the lock, ask the allocator outside it */
 	pool_in_use_add_locked(p, t, 1);
-	pool_count_new(p, 1);
 	pool_unlock(p);
 
 	b = pool_blk_new(p);
 	if (b) {
+		pool_count_new(p, t, 1);
 		*blk = b;
 		return 0;
 	}
-	pool_lock(p);
-	pool_count_gone(p, 1);
-	pool_in_use_add_locked(p, t, -1);
-	/* our reservation may have kept a waiter off a block released meanwhile */
+	pool_lock(p, t);
+	BUMP(t->in_use, -1);
+	pool_avail_add(p, t, 1);
+	/* our credit may have kept a waiter off a block released meanwhile */
 	pool_feed_locked(p, t);
 	pool_unlock(p);
 	return -1;
 }
 
-/* Puts back a block under the limit: to the first eligible waiter, else to
- * the global free list. */
-static void pool_release_limited(struct pool *p, struct pool_thread *t, void *blk)
+/* Refills the empty cache of <t> under a limit: whole batches of blocks
+ * from the global free list if it has some, else a batch of bare credits,
+ * leaving the reserve free either way, or with nothing if it finds that
+ * someone waits. Nobody waited when the caller looked; one who came after
+ * the look gets back what we take at our next call. */
+static void pool_credit_refill(struct pool *p, struct pool_thread *t)
+{
+	if (LD(p->g.nfree)) {
+		struct pool_free_blk *batch;
+		unsigned got, n = 0;
+		uint64_t room;
+
+		pool_lock(p, t);
+		if (p->g.qmask) {
+			/* someone came to wait: the free blocks and credits are
+			 * theirs, and the caller's slow path feeds them */
+			pool_unlock(p);
+			return;
+		}
+		room = pool_room_locked(p);
+		room = room > p->reserve ? room - p->reserve : 0;
+		batch = pool_gfree_take_locked(p, p->batch,
+					       room < p->cache_max ? (unsigned)room : p->cache_max, &got);
+		pool_unlock(p);
+		while (batch) {
+			struct pool_free_blk *next_batch = batch->next_batch, *b = batch;
+
+			while (b) {
+				struct pool_free_blk *next = b->next;
+
+				t->cache[n++] = b;
+				b = next;
+			}
+			batch = next_batch;
+		}
+		if (n) {
+			ST(t->count, n);
+			t->low = 0;
+			return;
+		}
+	}
+	ST(t->bare, (unsigned)pool_avail_take(p, t, p->batch, p->reserve));
+}
+
+/* Takes a block for level <crit> under the limit. Returns 0 with the block
+ * in <*blk> (counted in use), -1 when a rule or the allocator refuses. */
+static int pool_alloc_limited(struct pool *p, struct pool_thread *t,
+			      enum pool_crit crit, void **blk)
+{
+	uint64_t margin = pool_crit_margin(crit, p->reserve);
+	unsigned n, bare, refilled = 0;
+
+	if (!p->cache_max || LD(p->nwait))
+		return pool_alloc_limited_slow(p, t, crit, blk);
+	n = LD(t->count);
+	bare = LD(t->bare);
+	if (!n && !bare) {
+		pool_credit_refill(p, t);
+		n = LD(t->count);
+		bare = LD(t->bare);
+		if (!n && !bare)
+			return pool_alloc_limited_slow(p, t, crit, blk);
+		refilled = 1;
+	}
+	/* our own credits and the free ones must leave the margin */
+	if (margin && LD(p->avail) + n + bare < 1 + margin)
+		return pool_alloc_limited_slow(p, t, crit, blk);
+	if (n) {
+		*blk = pool_cache_pop(t);
+	} else {
+		*blk = pool_blk_new(p);
+		if (!*blk)
+			return -1;      /* the credit stays ours */
+		ST(t->bare, bare - 1);
+		pool_count_new(p, t, 1);
+	}
+	BUMP(t->in_use, 1);
+	if (refilled)
+		pool_sample_in_use(p);
+	return 0;
+}
+
+/* Puts back a block under the limit with the lock: to the first eligible
+ * waiter, else to the global free list. */
+static void pool_release_limited_slow(struct pool *p, struct pool_thread *t, void *blk)
 {
 	struct pool_wait *w;
+	unsigned bare;
 
-	pool_lock(p);
-	/* without this block, one less would be held */
-	w = pool_q_pick_locked(p, LD(p->g.in_use) - 1);
+	pool_lock(p, t);
+	bare = pool_credit_flush_locked(p, t);
+	/* the block released counts as room */
+	w = pool_q_pick_locked(p, pool_room_locked(p) + 1);
 	if (w) {
 		pool_q_unlink_locked(p, w);
 		pool_serve_locked(p, t, w, blk);
 	} else {
 		pool_gfree_push_locked(p, blk);
-		pool_in_use_add_locked(p, t, -1);
+		BUMP(t->in_use, -1);
 	}
+	if (bare && p->g.qmask) {
+		pool_feed_unlock(p, t);
+		return;
+	}
+	if (p->g.qmask)
+		pool_feed_locked(p, t); /* our cached blocks, flushed above */
 	pool_unlock(p);
 }
 
-/* ----------------------------------------------------- unlimited regime */
+/* Moves the oldest <batch> blocks of the cache of <t> to the global list
+ * (and from there to waiters, should any have come). */
+static void pool_cache_spill(struct pool *p, struct pool_thread *t);
 
-/* Notes a possible new peak of blocks in use (best effort: a snapshot of
- * every thread's count, taken on slow paths only). */
-static void pool_sample_in_use(struct pool *p)
+/* Puts back a block under the limit: into the cache of <t> while nobody
+ * waits, giving back a batch of credits (bare ones first) when it holds
+ * more than p->cache_max; else through the slow path. */
+static void pool_release_limited(struct pool *p, struct pool_thread *t, void *blk)
 {
-	int64_t v = pool_in_use_sum(p);
+	unsigned n, bare;
 
-	if (v > 0)
-		pool_raise_peak(&p->peak_in_use, (uint64_t)v);
+	if (!p->cache_max || LD(p->nwait)) {
+		pool_release_limited_slow(p, t, blk);
+		return;
+	}
+	BUMP(t->in_use, -1);
+	n = LD(t->count);
+	bare = LD(t->bare);
+	if (n + bare >= p->cache_max) {
+		unsigned k = bare < p->batch ? bare : p->batch;
+
+		if (k) {
+			ST(t->bare, bare - k);
+			pool_avail_add(p, t, k);
+		}
+		if (n + bare - k >= p->cache_max)
+			pool_cache_spill(p, t);
+		n = LD(t->count);
+	}
+	t->cache[n] = blk;
+	ST(t->count, n + 1);
 }
+
+/* ----------------------------------------------------- unlimited regime */
 
 /* Refills the empty cache of <t> from the global list, or failing that asks
  * the allocator. Returns a block (not counted in use) or NULL. */
@@ -562,7 +977,7 @@ static void *pool_cache_refill(struct pool *p, struct pool_thread *t)
 		struct pool_free_blk *batch;
 		unsigned got, n = LD(t->count);
 
-		pool_lock(p);
+		pool_lock(p, t);
 		batch = pool_gfree_take_locked(p, p->batch, p->cache_max - n, &got);
 		pool_unlock(p);
 		while (batch) {
@@ -583,7 +998,7 @@ static void *pool_cache_refill(struct pool *p, struct pool_thread *t)
 	}
 	blk = pool_blk_new(p);
 	if (blk)
-		pool_count_new(p, 1);
+		pool_count_new(p, t, 1);
 	return blk;
 }
 
@@ -603,7 +1018,7 @@ static void pool_cache_spill(struct pool *p, struct pool_thread *t)
 	if (t->low > n - k)
 		t->low = n - k;
 
-	pool_lock(p);
+	pool_lock(p, t);
 	pool_gfree_push_batch_locked(p, head);
 	if (p->g.qmask)
 		pool_feed_locked(p, t);
@@ -622,7 +1037,7 @@ static int pool_alloc_unlimited(struct pool *p, struct pool_thread *t,
 		int ahead;
 
 		/* our cached blocks are free blocks: waiters come first */
-		pool_lock(p);
+		pool_lock(p, t);
 		pool_feed_locked(p, t);
 		ahead = pool_q_ahead_locked(p, crit);
 		pool_unlock(p);
@@ -656,7 +1071,7 @@ static void pool_release_unlimited(struct pool *p, struct pool_thread *t, void *
 	if (LD(p->nwait)) {
 		struct pool_wait *w;
 
-		pool_lock(p);
+		pool_lock(p, t);
 		w = pool_q_first_locked(p);
 		if (w) {
 			pool_q_unlink_locked(p, w);
@@ -678,6 +1093,25 @@ static void pool_release_unlimited(struct pool *p, struct pool_thread *t, void *
 
 /* ------------------------------------------------------------- public API */
 
+/* Returns the per-thread credit batch for a limited pool: what the
+ * configuration says, else an eighth of the credits above the reserve
+ * spread over the threads, at most POOL_CREDIT_MAX; 0 (every operation
+ * under the lock) when that leaves fewer than POOL_CREDIT_MIN, since such
+ * a limit is too tight for credits to sit in threads. */
+static unsigned pool_credit_batch(const struct pool_config *cfg)
+{
+	uint64_t b;
+
+	if (cfg->credit_batch == POOL_CREDIT_NONE)
+		return 0;
+	if (cfg->credit_batch)
+		return cfg->credit_batch;
+	b = (cfg->limit - cfg->reserve) / (8u * (uint64_t)cfg->nbthread);
+	if (b > POOL_CREDIT_MAX)
+		b = POOL_CREDIT_MAX;
+	return b < POOL_CREDIT_MIN ? 0 : (unsigned)b;
+}
+
 struct pool *pool_create(const struct pool_config *cfg)
 {
 	struct pool *p;
@@ -686,6 +1120,7 @@ struct pool *pool_create(const struct pool_config *cfg)
 
 	if (!cfg || !cfg->nbthread || cfg->fail_ppm > POOL_PPM ||
 	    cfg->cache_max > POOL_MAX_CACHE ||
+	    (cfg->credit_batch > POOL_MAX_CACHE / 2 && cfg->credit_batch != POOL_CREDIT_NONE) ||
 	    (cfg->bufsize && cfg->bufsize < POOL_MIN_BUFSIZE) ||
 	    (cfg->limit && cfg->reserve >= cfg->limit)) {
 		errno = EINVAL;
@@ -702,8 +1137,16 @@ struct pool *pool_create(const struct pool_config *cfg)
 	p->limit = cfg->limit;
 	p->reserve = cfg->limit ? cfg->reserve : 0;
 	p->nbthread = cfg->nbthread;
-	p->cache_max = cfg->limit ? 0 : cache_max;
-	p->batch = cache_max / 2 ? cache_max / 2 : 1;
+	if (cfg->limit) {
+		unsigned batch = pool_credit_batch(cfg);
+
+		p->cache_max = 2 * batch;
+		p->batch = batch;
+		atomic_init(&p->avail, cfg->limit);
+	} else {
+		p->cache_max = cache_max;
+		p->batch = cache_max / 2 ? cache_max / 2 : 1;
+	}
 	p->trim_ms = cfg->trim_ms ? cfg->trim_ms : POOL_DEF_TRIM_MS;
 	p->fail_seed = cfg->fail_seed;
 	atomic_init(&p->fail_ppm, cfg->fail_ppm);
@@ -813,34 +1256,6 @@ static int pool_wait_fed_locked(struct pool *p, struct pool_thread *t, struct po
 	return was_waiting && __atomic_load_n(&w->state, __ATOMIC_RELAXED) != POOL_WAIT_WAITING;
 }
 
-/* Called after a feed, lock held. When the first waiter may take a block
- * but none is free and the allocator has room, reserves that room (which
- * keeps allocated <= limit) and returns 1: the caller then unlocks and
- * calls pool_grow(). Returns 0 otherwise. This is how a waiter left by an
- * allocator failure, or by a reservation that failed, gets revived. */
-static int pool_grow_reserve_locked(struct pool *p)
-{
-	if (!pool_q_pick_locked(p, LD(p->g.in_use)) ||
-	    (p->limit && LD(p->allocated) >= p->limit))
-		return 0;
-	pool_count_new(p, 1);
-	return 1;
-}
-
-/* Asks the allocator for the block reserved by pool_grow_reserve_locked()
- * and, with the lock taken again, puts it on the free list for the caller
- * to feed (or drops the reservation). Returns with the lock held. */
-static void pool_grow(struct pool *p)
-{
-	void *blk = pool_blk_new(p);
-
-	pool_lock(p);
-	if (blk)
-		pool_gfree_push_locked(p, blk);
-	else
-		pool_count_gone(p, 1);
-}
-
 int pool_wait_subscribe(struct pool *p, struct pool_wait *w)
 {
 	struct pool_thread *t = pool_thr(p, w->tid);
@@ -853,16 +1268,16 @@ int pool_wait_subscribe(struct pool *p, struct pool_wait *w)
 
 	/* Queue first, then feed: <w> is served now only if every entry ahead
 	 * of it can be served too, which is exactly the no-barging rule. */
-	pool_lock(p);
+	pool_lock(p, t);
 	pool_q_append_locked(p, w);
 	served = pool_wait_fed_locked(p, t, w);
-	grow = !served && pool_grow_reserve_locked(p);
+	grow = !served && pool_grow_reserve_locked(p, t);
 	pool_unlock(p);
 
 	if (grow) {
 		/* <w> may have been served meanwhile: the new block then goes
 		 * to whoever is first now, or stays free */
-		pool_grow(p);
+		pool_grow(p, t);
 		served = pool_wait_fed_locked(p, t, w);
 		pool_unlock(p);
 	}
@@ -873,14 +1288,8 @@ int pool_wait_subscribe(struct pool *p, struct pool_wait *w)
 
 int pool_wait_take(struct pool *p, struct pool_wait *w, struct buf *b)
 {
-	int st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
+	int st = pool_wait_notified(w);
 
-	if (st == POOL_WAIT_SERVING) {
-		/* notify() still runs under the lock: wait for it */
-		pool_lock(p);
-		st = __atomic_load_n(&w->state, __ATOMIC_ACQUIRE);
-		pool_unlock(p);
-	}
 	if (st != POOL_WAIT_SERVED)
 		return 0;
 	*b = w->served;
@@ -896,24 +1305,29 @@ void pool_wait_cancel(struct pool *p, struct pool_wait *w)
 	struct buf b;
 	int st;
 
-	/* IDLE is left only by the owner (us), and an entry becomes IDLE after
-	 * SERVED, which is published once notify() returned: nothing runs. */
-	if (__atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == POOL_WAIT_IDLE)
+	/* IDLE is left only by the owner (us), and SERVED is published once
+	 * notify() returned: in either state no other thread touches <w>. */
+	st = pool_wait_notified(w);
+	if (st == POOL_WAIT_IDLE)
 		return;
-	pool_lock(p);
-	st = __atomic_load_n(&w->state, __ATOMIC_RELAXED);
 	if (st == POOL_WAIT_WAITING) {
-		pool_q_unlink_locked(p, w);
-		__atomic_store_n(&w->state, POOL_WAIT_IDLE, __ATOMIC_RELAXED);
+		pool_lock(p, t);
+		st = __atomic_load_n(&w->state, __ATOMIC_RELAXED);
+		if (st == POOL_WAIT_WAITING) {
+			pool_q_unlink_locked(p, w);
+			__atomic_store_n(&w->state, POOL_WAIT_IDLE, __ATOMIC_RELAXED);
+			pool_unlock(p);
+			BUMP(t->cancels, 1);
+			return;
+		}
+		/* served meanwhile: its notify may still be running */
 		pool_unlock(p);
-		BUMP(t->cancels, 1);
-		return;
+		st = pool_wait_notified(w);
 	}
-	/* SERVED: the block is ours; hand it on after the lock */
+	/* SERVED: the block is ours; hand it on */
 	b = w->served;
 	w->served = BUF_NULL;
 	__atomic_store_n(&w->state, POOL_WAIT_IDLE, __ATOMIC_RELAXED);
-	pool_unlock(p);
 	BUMP(t->passes_on, 1);
 	pool_release(p, w->tid, &b);
 }
@@ -952,7 +1366,7 @@ static void pool_cache_trim(struct pool *p, struct pool_thread *t)
 	ST(t->count, n - k);
 	t->low = n - k;
 	if (k) {
-		pool_count_gone(p, k);
+		pool_count_gone(p, t, k);
 		BUMP(t->trims, k);
 	}
 	pool_trimmed(k);
@@ -965,7 +1379,7 @@ static void pool_global_trim(struct pool *p, struct pool_thread *t, uint64_t now
 	struct pool_free_blk *chain = NULL;
 	uint64_t k;
 
-	if (!pool_trylock(p))
+	if (!pool_trylock(p, t))
 		return;
 	if (!p->g.trim_started || now_ms - p->g.last_trim_ms < p->trim_ms) {
 		if (!p->g.trim_started) {
@@ -991,8 +1405,11 @@ static void pool_global_trim(struct pool *p, struct pool_thread *t, uint64_t now
 	p->g.free_low = LD(p->g.nfree);
 	/* counted as gone before the lock is released: under a limit the
 	 * decision to ask the allocator for more reads this count */
-	if (k)
-		pool_count_gone(p, k);
+	if (k) {
+		pool_count_gone(p, t, k);
+		if (p->limit)
+			pool_avail_add(p, t, k); /* their credits */
+	}
 	pool_unlock(p);
 
 	while (chain) {
@@ -1009,18 +1426,15 @@ void pool_thread_idle(struct pool *p, unsigned tid, uint64_t now_ms)
 {
 	struct pool_thread *t = pool_thr(p, tid);
 
-	if (LD(p->nwait)) {
-		int grow;
-
-		pool_lock(p);
-		pool_feed_locked(p, t);
-		grow = pool_grow_reserve_locked(p);
-		pool_unlock(p);
-		if (grow) {
-			pool_grow(p);
-			pool_feed_locked(p, t);
-			pool_unlock(p);
-		}
+	if (p->limit && t->cache && (LD(t->count) || LD(t->bare))) {
+		/* A sleeping thread must not sit on credits: a waiter that
+		 * comes while it sleeps could not get them back. */
+		pool_lock(p, t);
+		pool_credit_flush_locked(p, t);
+		pool_feed_unlock(p, t);
+	} else if (LD(p->nwait)) {
+		pool_lock(p, t);
+		pool_feed_unlock(p, t);
 	}
 	if (!t->trim_started) {
 		t->trim_started = 1;
@@ -1032,7 +1446,7 @@ void pool_thread_idle(struct pool *p, unsigned tid, uint64_t now_ms)
 	if (now_ms - t->last_trim_ms < p->trim_ms)
 		return;
 	t->last_trim_ms = now_ms;
-	if (t->cache)
+	if (t->cache && !p->limit) /* under a limit the cache is empty here */
 		pool_cache_trim(p, t);
 	pool_global_trim(p, t, now_ms);
 }
@@ -1047,6 +1461,9 @@ static void pool_stats_add(const struct pool_thread *t, struct pool_stats *out)
 {
 	out->in_use += LD(t->in_use);
 	out->cached += LD(t->count);
+	out->credits_cached += LD(t->bare);
+	out->lock_acquisitions += LD(t->lock_acqs);
+	out->shared_atomics += LD(t->shared_ops);
 	out->allocs += LD(t->allocs);
 	out->releases += LD(t->releases);
 	out->failed += LD(t->failed);
@@ -1068,8 +1485,6 @@ void pool_stats(const struct pool *p, unsigned tid, struct pool_stats *out)
 	if (tid == -1u) {
 		for (unsigned i = 0; i < p->nbthread; i++)
 			pool_stats_add(&p->threads[i], out);
-		if (p->limit)
-			out->in_use = LD(p->g.in_use);
 	} else if (tid < p->nbthread) {
 		pool_stats_add(&p->threads[tid], out);
 	}
@@ -1082,6 +1497,8 @@ void pool_stats(const struct pool *p, unsigned tid, struct pool_stats *out)
 	for (unsigned c = 0; c < POOL_CRIT_COUNT; c++)
 		out->waiting_by_crit[c] = LD(p->g.qlen[c]);
 	out->global_free = LD(p->g.nfree);
+	out->credits_free = p->limit ? LD(p->avail) : 0;
+	out->credit_batch = p->limit ? p->batch : 0;
 	out->limit = p->limit;
 	out->reserve = p->reserve;
 	out->bufsize = p->bufsize;

@@ -31,11 +31,15 @@
  * Threading: pool_alloc/pool_release/pool_wait_* may be called from any
  * worker thread with its own tid. A wait entry is subscribed, taken and
  * cancelled only by its owner thread; it is served by whichever thread
- * releases a buffer. notify() runs on the releasing thread, under the pool's
- * queue lock: it must only post work to the owner's thread (never run the
- * owner's code), must not block and must not call back into the pool.
- * Because it runs under the lock, an owner that cancelled its entry knows
- * that no notify for it is in flight any more, and may free its tasklet.
+ * releases a buffer. notify() runs on the releasing thread, just after the
+ * pool's queue lock is released (so that the wake-up it posts, and the
+ * eventfd write that may come with it, do not lengthen the lock's hold): it
+ * must only post work to the owner's thread (never run the owner's code),
+ * must not block and must not call back into the pool. Until notify()
+ * returns, the entry stays in an internal serving state that only the
+ * releasing thread leaves, and pool_wait_take()/pool_wait_cancel() wait for
+ * it to end: an owner whose take or cancel returned knows that no notify
+ * for its entry is in flight any more, and may free its tasklet.
  */
 #ifndef SLUICE_POOL_POOL_H
 #define SLUICE_POOL_POOL_H
@@ -77,8 +81,9 @@ enum pool_wait_state {
 };
 
 struct pool_wait;
-/* Called on the releasing thread, under the queue lock, right after <w> was
- * served. Must only post a wake-up to the owner thread. */
+/* Called on the releasing thread, once the queue lock is released, right
+ * after <w> was served; the owner's take or cancel of <w> waits for it to
+ * return. Must only post a wake-up to the owner thread. */
 typedef void (*pool_notify_fn)(struct pool_wait *w);
 
 /* A wait entry. Embed it in the requester (one per paused direction); set
@@ -102,9 +107,17 @@ struct pool_config {
 	uint64_t reserve;        /* buffers kept for critical levels */
 	uint32_t fail_ppm;       /* fault injection: failures per million allocs */
 	uint64_t fail_seed;      /* seed of the fault-injection generator */
-	unsigned cache_max;      /* per-thread cache cap, 0 means a default (64) */
+	unsigned cache_max;      /* per-thread cache cap, 0 means a default (64);
+	                          * under a limit the cap is twice the credit
+	                          * batch instead */
 	unsigned trim_ms;        /* trimming period of pool_thread_idle(), 0 means 1000 */
+	unsigned credit_batch;   /* under a limit: credits a thread takes at once;
+	                          * 0 derives it from the limit, the reserve and
+	                          * nbthread (see pool_create()), POOL_CREDIT_NONE
+	                          * keeps every operation under the lock */
 };
+
+#define POOL_CREDIT_NONE 0xffffffffu
 
 /* Counters. Per thread, each written only by its thread; summed by
  * pool_stats(). "in_use" and "waiting" are derived on read.
@@ -139,6 +152,17 @@ struct pool_stats {
 	uint64_t limit, reserve, bufsize; /* configuration, for display */
 	uint64_t cached;        /* free blocks in thread caches */
 	uint64_t global_free;   /* free blocks on the global free list */
+	/* Under a limit: allocated + credits_cached + credits_free == limit
+	 * at any quiescent point, and allocated + credits_cached <= limit
+	 * always (both read without a lock, so only nearly at once). */
+	uint64_t credits_cached;/* credits threads hold without a block */
+	uint64_t credits_free;  /* credits nobody holds (pool-wide) */
+	uint64_t credit_batch;  /* credits a thread takes at once, 0 = none */
+	/* Cost of sharing, per thread: pool lock acquisitions and atomic
+	 * read-modify-writes on lines other threads write (credits, the
+	 * allocated count; the lock's own exchange is not counted here). */
+	uint64_t lock_acquisitions;
+	uint64_t shared_atomics;
 };
 
 struct pool;
@@ -179,7 +203,8 @@ int pool_wait_subscribe(struct pool *p, struct pool_wait *w);
 
 /* Owner side, usually from the tasklet that notify() woke: if <w> was
  * served, moves its buffer into <b> (which must be null), sets <w> IDLE and
- * returns 1. Returns 0 if <w> is not SERVED (still waiting, or idle). */
+ * returns 1. Returns 0 if <w> is not SERVED (still waiting, or idle). If
+ * the releasing thread is still in <w>'s notify(), waits for it first. */
 int pool_wait_take(struct pool *p, struct pool_wait *w, struct buf *b);
 
 /* Owner side: stops waiting. WAITING entries leave their queue; a SERVED

@@ -67,6 +67,8 @@ void sluice_stats(const struct sluice *se, struct sluice_stats *o)
 	o->pool_takes = ps.takes;
 	o->pool_passes_on = ps.passes_on;
 	o->pool_trims = ps.trims;
+	o->pool_lock_acquisitions = ps.lock_acquisitions;
+	o->pool_shared_atomics = ps.shared_atomics;
 	o->pool_limit = ps.limit;
 	o->pool_reserve = ps.reserve;
 	o->pool_bufsize = ps.bufsize;
@@ -121,16 +123,25 @@ static void stats_collect_server(const struct server *s, uint64_t now_ms, uint64
 	pthread_spin_lock(&be->lock);
 	o->cur = s->cur;
 	o->queue = s->queue.len;
+	o->weight = s->uweight;
 	pthread_spin_unlock(&be->lock);
 	o->total = RD(s->total);
 	o->failures = RD(s->failures);
-	o->weight = s->cfg->weight;
 	o->maxconn = s->maxconn;
-	if (s->cfg->disabled)
+	switch (__atomic_load_n(&s->admin, __ATOMIC_ACQUIRE)) {
+	case SRV_ADMIN_MAINT:
 		o->state = STATSPAGE_MAINT;
-	else
-		o->state = __atomic_load_n(&s->down, __ATOMIC_ACQUIRE) ? STATSPAGE_DOWN : STATSPAGE_UP;
-	o->up = o->state == STATSPAGE_UP && s->cfg->weight;
+		break;
+	case SRV_ADMIN_DRAIN:
+		o->state = STATSPAGE_DRAIN;
+		break;
+	default:
+		if (s->cfg->disabled)
+			o->state = STATSPAGE_MAINT;
+		else
+			o->state = __atomic_load_n(&s->down, __ATOMIC_ACQUIRE) ? STATSPAGE_DOWN : STATSPAGE_UP;
+	}
+	o->up = o->state == STATSPAGE_UP && o->weight;
 	o->last_change_s = uptime_ms / 1000;
 	if (chk) {
 		struct check_stats cs;

@@ -8,20 +8,86 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include "engine/client/stream_int.h"
 
-/* Returns non-zero when <uri> (a span of the head at <base>) names the
- * frontend's stats page. */
-int is_stats_uri(const struct stream *s, const char *base, const struct h1_span *uri)
+/* Returns the length of path <path> when the URI at u[0..len) is that
+ * path, alone or followed by a query ('?') or HAProxy's ';' options; else 0. */
+static size_t stats_path_is(const char *path, const char *u, size_t len)
 {
-	const char *su = s->fe->cfg->stats_uri;
+	size_t n = path ? strlen(path) : 0;
+
+	if (!n || len < n || memcmp(u, path, n) != 0)
+		return 0;
+	return (len == n || u[n] == '?' || u[n] == ';') ? n : 0;
+}
+
+/* Returns non-zero when the value of header <name> of <m> contains <word>. */
+static int stats_hdr_has(const struct h1_msg *m, const char *base, const char *name, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (int i = h1_find_hdr(m, base, name, 0); i >= 0; i = h1_find_hdr(m, base, name, i + 1)) {
+		const char *v = base + m->hdrs[i].value.ofs;
+		size_t vl = m->hdrs[i].value.len;
+
+		for (size_t k = 0; k + wl <= vl; k++)
+			if (strncasecmp(v + k, word, wl) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* Returns non-zero when the request carries one of the Authorization
+ * values `stats auth` accepts (whole values: "Basic" and the base64 of
+ * USER:PASS, compared without decoding anything). */
+static int stats_auth_ok(const struct cfg_frontend *fc, const struct h1_msg *m, const char *base)
+{
+	int i = h1_find_hdr(m, base, "authorization", 0);
+	const char *v, *line;
+	size_t vl;
+
+	if (i < 0)
+		return 0;
+	v = base + m->hdrs[i].value.ofs;
+	vl = m->hdrs[i].value.len;
+	for (line = fc->stats_auth; *line; ) {
+		const char *end = strchr(line, '\n');
+		size_t ll = end ? (size_t)(end - line) : strlen(line);
+
+		/* the scheme is case-insensitive, the credentials are not */
+		if (ll == vl && strncasecmp(v, line, 6) == 0 && memcmp(v + 6, line + 6, ll - 6) == 0)
+			return 1;
+		if (!end)
+			break;
+		line = end + 1;
+	}
+	return 0;
+}
+
+enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, const char *base)
+{
+	const struct cfg_frontend *fc = s->fe->cfg;
+	const char *u = base + m->uri.ofs;
 	size_t n;
 
-	if (!su || !s->fe->cfg->stats_enabled)
-		return 0;
-	n = strlen(su);
-	return uri->len >= n && !memcmp(base + uri->ofs, su, n) &&
-	       (uri->len == n || base[uri->ofs + n] == '?');
+	if (!fc->stats_enabled)
+		return STATS_NONE;
+	if (stats_path_is(fc->stats_prom_uri, u, m->uri.len)) {
+		/* Prometheus' own negotiation: it accepts text 0.0.4, which
+		 * is what is served whatever else it lists */
+		s->stats_fmt = STATSPAGE_PROM;
+	} else if ((n = stats_path_is(fc->stats_uri, u, m->uri.len))) {
+		enum statspage_fmt dflt = stats_hdr_has(m, base, "accept", "application/json") ?
+					  STATSPAGE_JSON : STATSPAGE_HTML;
+
+		s->stats_fmt = statspage_fmt_parse(u + n, m->uri.len - n, dflt);
+	} else {
+		return STATS_NONE;
+	}
+	if (fc->stats_auth && !stats_auth_ok(fc, m, base))
+		return STATS_DENIED;
+	return STATS_PAGE;
 }
 
 /* Takes the snapshot of a stats request. It is taken before the first

@@ -60,9 +60,10 @@ static void chan_reset(struct stream *s, struct chan *ch)
 	ch->st = CH_HEAD;
 }
 
-/* The pool's notify for both channels: runs on the releasing thread under
- * the pool lock, so it only posts to the stream's I/O tasklet, which lives
- * as long as the stream and whose entries are cancelled before it dies. */
+/* The pool's notify for both channels: runs on the releasing thread, so it
+ * only posts to the stream's I/O tasklet, which lives as long as the stream
+ * and whose entries are cancelled before it dies (a cancel waits for a
+ * notify in flight to finish). */
 static void stream_buf_notify(struct pool_wait *w)
 {
 	struct stream *s = w->ctx;
@@ -422,11 +423,12 @@ static void stream_srv_detach(struct stream *s, int reuse)
 /* ---- answers of our own ---- */
 
 
-/* Builds the pending reply of our own (an error message, or the stats page
- * for status 200) in the response buffer. The buffer is taken at response
+/* Builds the pending reply of our own (s->reply: an error message, or the
+ * stats page) in the response buffer. The buffer is taken at response
  * level, which may use the reserve; when even that is refused the stream
- * waits for a hand-off like any receiver, its timer still running.
- * Returns 1 once built, 0 while waiting for a buffer. */
+ * waits for a hand-off like any receiver, its timer still running. A stats
+ * page that cannot be rendered becomes a 500. Returns 1 once built, 0
+ * while waiting for a buffer. */
 static int stream_reply(struct stream *s)
 {
 	struct thr_ctx *tc = s->tc;
@@ -435,22 +437,25 @@ static int stream_reply(struct stream *s)
 
 	/* the stats snapshot is rendered before the buffer of its own answer
 	 * is taken, so that a quiet proxy shows 0 buffers in use */
-	int blen = status == 200 ? stream_stats_render(s) : -1;
+	int blen = s->reply == REPLY_STATS ? stream_stats_render(s) : -1;
 
 	if (!chan_get_buf(s, &s->res))
 		return 0;
-	if (status == 200 && blen >= 0 && stream_stats_answer(s) == 0)
-		return 1;
-	if (status == 200)
+	if (s->reply == REPLY_STATS) {
+		if (blen >= 0 && stream_stats_answer(s) == 0)
+			return 1;
+		s->reply = REPLY_ERROR;
 		status = 500;
+	}
 	s->cli_close = 1;
 	b_reset(&s->res.buf);
-	len = h1_make_error(status, b_tail(&s->res.buf), b_contig_space(&s->res.buf));
+	/* a 401 is only ever the stats page's: it names its realm */
+	len = h1_make_error_hdr(status, status == 401 ? "WWW-Authenticate: Basic realm=\"Sluice statistics\"\r\n" : "",
+				b_tail(&s->res.buf), b_contig_space(&s->res.buf));
 	b_add(&s->res.buf, len);
 	s->res.fwd = len;
 	s->res.st = CH_DONE;
 	s->rsp_started = 1;
-	s->err_sent = 1;
 	CNT_INC(tc, rsp_errors);
 	CNT_INC(tc, rsp_by_class[status / 100 <= 5 ? status / 100 : 0]);
 	s->txn_active = 0;
@@ -483,6 +488,7 @@ static void stream_error(struct stream *s, int status)
 	chan_reset(s, &s->req);
 	s->req.st = CH_DONE;
 	chan_reset(s, &s->res);
+	s->reply = REPLY_ERROR;
 	s->reply_status = status;
 	s->st = stream_reply(s) ? ST_CLOSING : ST_REPLY;
 }
@@ -497,8 +503,8 @@ static void stream_fail(struct stream *s, enum log_term_cause cause, int status)
 /* ---- request analysis ---- */
 
 /* Hands the client connection over to the HTTP/2 mux, with the bytes
- * received so far, and frees the stream. Returns -2: the stream is gone. */
-static int stream_upgrade_h2(struct stream *s)
+ * received so far, and frees the stream. Returns PARSE_HANDED_OVER. */
+static enum parse_res stream_upgrade_h2(struct stream *s)
 {
 	struct thr_ctx *tc = s->tc;
 	struct frontend *fe = s->fe;
@@ -511,7 +517,7 @@ static int stream_upgrade_h2(struct stream *s)
 	s->owns_conn = 0;
 	(void)s->on_h2_preface(tc, fe, fd, s->cli_addr, b_head(&s->req.buf), b_data(&s->req.buf));
 	stream_free(s);
-	return -2;
+	return PARSE_HANDED_OVER;
 }
 
 /* Remembers what protocols request <m> (its head at <base>) offers to
@@ -548,10 +554,11 @@ static int stream_upgrade_accepted(const struct stream *s, const struct h1_msg *
 }
 
 /* Parses and rewrites a request head at the start of the request buffer.
- * Returns 1 when the transaction may go on, 0 to wait for more bytes, -2
- * when the connection was handed over to HTTP/2 (the stream is gone), -1
- * when the stream state changed (error answered). */
-static int stream_parse_request(struct stream *s)
+ * Returns PARSE_READY when the transaction may go on, PARSE_WAIT for more
+ * bytes, PARSE_HANDED_OVER when the connection went to HTTP/2 (the stream
+ * is gone), PARSE_ANSWERED when the stream answers by itself (an error, or
+ * the stats page). */
+static enum parse_res stream_parse_request(struct stream *s)
 {
 	struct thr_ctx *tc = s->tc;
 	struct engine *e = tc->eng;
@@ -559,43 +566,45 @@ static int stream_parse_request(struct stream *s)
 	struct buf *b = &s->req.buf;
 	struct h1_rewrite rw = { 0 };
 	size_t max_head = e->cfg->g.bufsize - e->cfg->g.maxrewrite;
+	enum stats_match sm;
 	size_t tail;
 	int ret;
 
 	if (b_is_null(b) || b_empty(b) || s->req.fwd)
-		return 0;
+		return PARSE_WAIT;
 	b_realign(b);
 	if (s->on_h2_preface && !s->txn_count && !s->txn_active) {
 		int complete;
 
 		if (h2_is_preface(b_head(b), b_data(b), &complete))
-			return complete ? stream_upgrade_h2(s) : 0;
+			return complete ? stream_upgrade_h2(s) : PARSE_WAIT;
 	}
 	if (!s->txn_active) {
 		s->txn_active = 1;
 		s->txn_start_ms = tc_now(tc);
-		s->rsp_started = s->err_sent = 0;
+		s->rsp_started = 0;
+		s->reply = REPLY_NONE;
 	}
 	/* parse only once the head is all there (or too large to ever be) */
 	if (!h1_head_end(b_head(b), b_data(b), &s->req.head_scan) && b_data(b) < max_head)
-		return 0;
+		return PARSE_WAIT;
 	s->req.head_scan = 0;
 	ret = h1_parse_head(b_head(b), b_data(b), 1, max_head, m);
 	if (ret == H1_NEED_MORE)
-		return 0;
+		return PARSE_WAIT;
 	CNT_INC(tc, req_received);
 	CNT_INC(tc, streams);
 	stream_log_begin(s, ret < 0 ? NULL : m, b_head(b), b_data(b));
 	if (ret < 0) {
 		CNT_INC(tc, bad_requests);
 		stream_error(s, m->err_status ? m->err_status : (ret == H1_ERR_TOO_LARGE ? 431 : 400));
-		return -1;
+		return PARSE_ANSWERED;
 	}
 	if (m->meth == H1_M_CONNECT) {
 		/* a reverse proxy has no tunnel to offer: forwarding CONNECT
 		 * would send its payload to the origin as a request body */
 		stream_error(s, 501);
-		return -1;
+		return PARSE_ANSWERED;
 	}
 	s->req_meth = m->meth;
 	s->req_version = m->version;
@@ -605,13 +614,16 @@ static int stream_parse_request(struct stream *s)
 	if (h1_body_init(&s->req.body, m, m->meth) < 0) {
 		CNT_INC(tc, bad_requests);
 		stream_error(s, 400);
-		return -1;
+		return PARSE_ANSWERED;
 	}
-	if (is_stats_uri(s, b_head(b), &m->uri)) {
-		size_t ul = strlen(s->fe->cfg->stats_uri);
-
-		s->stats_fmt = statspage_fmt_parse(b_head(b) + m->uri.ofs + ul, m->uri.len - ul,
-						   STATSPAGE_JSON);
+	sm = stream_stats_match(s, m, b_head(b));
+	if (sm != STATS_NONE) {
+		if (sm == STATS_DENIED) {
+			/* our 401 ends the transaction like any error of ours;
+			 * the body, if any, is discarded by the lingering close */
+			stream_error(s, 401);
+			return PARSE_ANSWERED;
+		}
 		s->req.fwd = 0;
 		b_del(b, m->head_len);
 		s->req.st = s->req.body.done ? CH_DONE : CH_BODY;
@@ -619,13 +631,13 @@ static int stream_parse_request(struct stream *s)
 			s->cli_close = 1; /* we do not read bodies sent to the stats page */
 		s->req.st = CH_DONE;
 		chan_release_if_empty(s, &s->req);
-		s->reply_status = 200;
+		s->reply = REPLY_STATS;
 		s->st = ST_REPLY;
-		return -1;
+		return PARSE_ANSWERED;
 	}
 	if (!s->fe->be) {
 		stream_error(s, 503);
-		return -1;
+		return PARSE_ANSWERED;
 	}
 	rw.xff = (s->fe->cfg->forwardfor || s->fe->be->cfg->forwardfor) ? s->cli_addr : NULL;
 	rw.add_conn_close = s->fe->be->cfg->conn_mode == CFG_CONN_CLOSE ||
@@ -636,20 +648,21 @@ static int stream_parse_request(struct stream *s)
 	if (ret < 0) {
 		CNT_INC(tc, bad_requests);
 		stream_error(s, 431);
-		return -1;
+		return PARSE_ANSWERED;
 	}
 	b->data = (size_t)ret + tail;
 	s->req.fwd = (size_t)ret;
 	s->req.st = s->req.body.done ? CH_DONE : CH_BODY;
 	(void)chan_scan_body(&s->req);
-	return 1;
+	return PARSE_READY;
 }
 
 /* ---- response analysis ---- */
 
 /* Parses and rewrites a response head at the start of the response buffer.
- * Returns 1 when done (head forwarded), 0 to wait, -1 on error answered. */
-static int stream_parse_response(struct stream *s)
+ * Returns PARSE_READY once the final head is forwarded, PARSE_WAIT for more
+ * bytes (or after an interim answer), PARSE_ANSWERED on an error answered. */
+static enum parse_res stream_parse_response(struct stream *s)
 {
 	struct thr_ctx *tc = s->tc;
 	struct engine *e = tc->eng;
@@ -660,16 +673,16 @@ static int stream_parse_response(struct stream *s)
 	int ret;
 
 	if (b_is_null(b) || b_empty(b) || s->res.fwd)
-		return 0;
+		return PARSE_WAIT;
 	b_realign(b);
 	for (;;) {
 		ret = h1_parse_head(b_head(b), b_data(b), 0, e->cfg->g.bufsize - e->cfg->g.maxrewrite, m);
 		if (ret == H1_NEED_MORE)
-			return 0;
+			return PARSE_WAIT;
 		if (ret < 0 || (m->status == 101 && !stream_upgrade_accepted(s, m, b_head(b)))) {
 			CNT_INC(tc, bad_responses);
 			stream_error(s, 502);
-			return -1;
+			return PARSE_ANSWERED;
 		}
 		if (m->status >= 200 || m->status == 101)
 			break;
@@ -680,7 +693,7 @@ static int stream_parse_response(struct stream *s)
 		if (s->req_version == 10) {
 			b_del(b, m->head_len);
 			if (b_empty(b))
-				return 0;
+				return PARSE_WAIT;
 			continue;
 		}
 		tail = b_data(b) - m->head_len;
@@ -688,18 +701,18 @@ static int stream_parse_response(struct stream *s)
 		if (ret < 0) {
 			CNT_INC(tc, bad_responses);
 			stream_error(s, 502);
-			return -1;
+			return PARSE_ANSWERED;
 		}
 		b->data = (size_t)ret + tail;
 		s->res.fwd = (size_t)ret;
 		s->rsp_started = 1;
-		return 0;
+		return PARSE_WAIT;
 	}
 	s->srv_keepalive = !h1_wants_close(m);
 	if (h1_body_init(&s->res.body, m, s->req_meth) < 0) {
 		CNT_INC(tc, bad_responses);
 		stream_error(s, 502);
-		return -1;
+		return PARSE_ANSWERED;
 	}
 	if (s->res.body.mode == H1_BODY_CLOSE)
 		s->srv_keepalive = 0, s->cli_close = 1;
@@ -712,7 +725,7 @@ static int stream_parse_response(struct stream *s)
 	if (ret < 0) {
 		CNT_INC(tc, bad_responses);
 		stream_error(s, 502);
-		return -1;
+		return PARSE_ANSWERED;
 	}
 	b->data = (size_t)ret + tail;
 	s->res.fwd = (size_t)ret;
@@ -730,7 +743,7 @@ static int stream_parse_response(struct stream *s)
 		s->res.st = s->res.body.done ? CH_DONE : CH_BODY;
 	}
 	(void)chan_scan_body(&s->res);
-	return 1;
+	return PARSE_READY;
 }
 
 /* ---- transaction life ---- */
@@ -744,7 +757,8 @@ static void stream_next_txn(struct stream *s)
 	s->req.fwd = s->res.fwd = 0;
 	s->req.head_scan = 0;
 	s->txn_active = 0;
-	s->rsp_started = s->err_sent = 0;
+	s->rsp_started = 0;
+	s->reply = REPLY_NONE;
 	s->retries_left = 0;
 	s->req_cut = 0;
 	s->avoid = NULL;
@@ -780,135 +794,164 @@ static void stream_end_txn(struct stream *s)
 	stream_next_txn(s);
 }
 
-/* Handles the stream's timer. Returns 1 when the stream was freed. */
-static int stream_timeout(struct stream *s)
+/* The timers of a stream. Only the first to run out matters, and its
+ * kind says what to do: stream_deadline() picks it, stream_timeout() acts.
+ * One place decides both, so the expiry armed and the cause acted upon
+ * can never disagree. */
+enum st_timer {
+	TMR_NONE = 0,
+	TMR_IDLE,          /* no request started (keep-alive or first): close quietly */
+	TMR_HTTP_REQUEST,  /* a head started and is not complete: 408 */
+	TMR_STARVED,       /* the request waited timeout queue for a buffer: 503, 'R' */
+	TMR_QUEUE,         /* no server slot within timeout queue: 503 */
+	TMR_CONNECT,       /* the server did not accept within timeout connect: 503 */
+	TMR_SERVER,        /* the server went silent mid-response: 504 */
+	TMR_CLIENT,        /* the client went silent: 408, or close */
+	TMR_LINGER,        /* a lingering client never closed: close */
+};
+
+/* Returns the absolute time at which the stream's first timer runs out
+ * in its state (0: none runs), and its kind in *which when not NULL. */
+static uint64_t stream_deadline(const struct stream *s, enum st_timer *which)
+{
+	const struct cfg_timeouts *ft = fe_to(s), *bt = be_to(s);
+	enum st_timer w = TMR_NONE;
+	uint64_t exp = 0;
+
+#define ARM(t, at) do { uint64_t _at = (at); if (!exp || _at < exp) { exp = _at; w = (t); } } while (0)
+	switch (s->st) {
+	case ST_REQ_HEAD:
+		/* the head's clock starts with its first byte read: a head we
+		 * could not read for lack of a buffer only has the starved bound */
+		if (s->txn_active || (!b_is_null(&s->req.buf) && !b_empty(&s->req.buf)))
+			ARM(TMR_HTTP_REQUEST, s->txn_start_ms + ft->http_request_ms);
+		else if (!stream_starved(s))
+			ARM(TMR_IDLE, s->cli_act_ms + (s->txn_count ? ft->http_keep_alive_ms : ft->http_request_ms));
+		break;
+	case ST_QUEUED:
+		ARM(TMR_QUEUE, s->queue_start_ms + bt->queue_ms);
+		break;
+	case ST_CONNECT:
+		ARM(TMR_CONNECT, s->connect_start_ms + bt->connect_ms);
+		break;
+	case ST_FORWARD:
+		if (s->res.st != CH_DONE && s->sep)
+			ARM(TMR_SERVER, s->srv_act_ms + bt->server_ms);
+		/* the stats applet may wait for a buffer: its client timeout runs on */
+		if ((s->req.st != CH_DONE && !stream_starved(s)) || s->res.fwd || s->sp)
+			ARM(TMR_CLIENT, s->cli_act_ms + ft->client_ms);
+		break;
+	case ST_LINGER:
+		ARM(TMR_LINGER, s->linger_until);
+		break;
+	case ST_ASSIGN:
+	case ST_REPLY:
+	case ST_CLOSING:
+		ARM(TMR_CLIENT, s->cli_act_ms + ft->client_ms);
+		break;
+	}
+	if (stream_starved(s) && (s->st == ST_REQ_HEAD || s->st == ST_FORWARD))
+		ARM(TMR_STARVED, stream_starved_until(s));
+#undef ARM
+	if (which)
+		*which = w;
+	return exp;
+}
+
+/* Returns the absolute expiry the stream's timer must have in its state. */
+static uint64_t stream_expiry(const struct stream *s)
+{
+	return stream_deadline(s, NULL);
+}
+
+/* Counts a request whose head never completed, so that it is answered and
+ * logged like any other (with what could be read of its request line). */
+static void stream_count_unparsed(struct stream *s)
+{
+	if (!s->txn_active) {
+		s->txn_active = 1;
+		CNT_INC(s->tc, req_received);
+		CNT_INC(s->tc, streams);
+	}
+	if (!s->log_pending)
+		stream_log_begin(s, NULL, b_is_null(&s->req.buf) ? NULL : b_head(&s->req.buf),
+				 b_is_null(&s->req.buf) ? 0 : b_contig_data(&s->req.buf));
+}
+
+/* Acts on the stream's first timer if it ran out. Returns STEP_GONE when
+ * the stream was freed, else STEP_AGAIN (answered, or nothing ran out). */
+static enum st_step stream_timeout(struct stream *s)
 {
 	struct thr_ctx *tc = s->tc;
+	enum st_timer w;
+	uint64_t exp = stream_deadline(s, &w);
 
-	if (stream_starved(s) && tc_now(tc) >= stream_starved_until(s) &&
-	    (s->st == ST_REQ_HEAD || s->st == ST_FORWARD)) {
+	if (!exp || tc_now(tc) < exp)
+		return STEP_AGAIN;
+	switch (w) {
+	case TMR_NONE:
+		break;
+	case TMR_IDLE:
+		stream_free(s); /* idle keep-alive connection: close quietly */
+		return STEP_GONE;
+	case TMR_HTTP_REQUEST:
+		CNT_INC(tc, timeouts_http_request);
+		stream_count_unparsed(s);
+		stream_fail(s, LOG_TC_CLI_TIMEOUT, 408);
+		break;
+	case TMR_STARVED:
 		/* the pool could not give the request a buffer in time: not
 		 * the client's fault and not the server's, but an answer all
 		 * the same (503, as for a queue that does not move) */
-		if (!s->txn_active) {
-			s->txn_active = 1;
-			CNT_INC(tc, req_received);
-			CNT_INC(tc, streams);
-		}
-		if (!s->log_pending)
-			stream_log_begin(s, NULL, NULL, 0);
 		CNT_INC(tc, buf_wait_timeouts);
+		stream_count_unparsed(s);
 		stream_fail(s, LOG_TC_RESOURCE, 503);
-		return 0;
-	}
-	switch (s->st) {
-	case ST_REQ_HEAD:
-		if (s->txn_active || (!b_is_null(&s->req.buf) && !b_empty(&s->req.buf))) {
-			CNT_INC(tc, timeouts_http_request);
-			if (!s->txn_active) {
-				s->txn_active = 1;
-				CNT_INC(tc, req_received);
-				CNT_INC(tc, streams);
-			}
-			if (!s->log_pending)
-				stream_log_begin(s, NULL, b_is_null(&s->req.buf) ? NULL : b_head(&s->req.buf),
-						 b_is_null(&s->req.buf) ? 0 : b_contig_data(&s->req.buf)); /* no complete head */
-			stream_fail(s, LOG_TC_CLI_TIMEOUT, 408);
-			return 0;
-		}
-		stream_free(s); /* idle keep-alive connection: close quietly */
-		return 1;
-	case ST_QUEUED:
+		break;
+	case TMR_QUEUE:
 		CNT_INC(tc, queue_timeouts);
 		if (qent_cancel(&s->qe))
 			be_release_slot(s->qe.srv);
 		s->log_tq = (int64_t)(tc_now(tc) - s->queue_start_ms);
 		stream_fail(s, LOG_TC_SRV_TIMEOUT, 503);
-		return 0;
-	case ST_CONNECT:
+		break;
+	case TMR_CONNECT:
 		CNT_INC(tc, timeouts_connect);
 		stream_fail(s, LOG_TC_SRV_TIMEOUT, 503);
-		return 0;
-	case ST_FORWARD:
-		if (s->res.st != CH_DONE && s->sep && tc_now(tc) >= s->srv_act_ms + be_to(s)->server_ms) {
-			CNT_INC(tc, timeouts_server);
-			stream_fail(s, LOG_TC_SRV_TIMEOUT, 504);
-		} else {
-			CNT_INC(tc, timeouts_client);
-			stream_fail(s, LOG_TC_CLI_TIMEOUT, 408);
-		}
-		return 0;
-	case ST_LINGER:
-		stream_free(s); /* the client never closed: close anyway */
-		return 1;
-	case ST_ASSIGN:
-	case ST_REPLY:
-	case ST_CLOSING:
+		break;
+	case TMR_SERVER:
+		CNT_INC(tc, timeouts_server);
+		stream_fail(s, LOG_TC_SRV_TIMEOUT, 504);
+		break;
+	case TMR_CLIENT:
 		CNT_INC(tc, timeouts_client);
-		/* a reply still waiting for a buffer: the pool ran dry */
+		if (s->st == ST_FORWARD) {
+			stream_fail(s, LOG_TC_CLI_TIMEOUT, 408);
+			break;
+		}
+		/* nothing to answer with: a reply still waiting for a buffer
+		 * means the pool ran dry */
 		stream_log_term(s, s->st == ST_REPLY ? LOG_TC_RESOURCE : LOG_TC_CLI_TIMEOUT);
 		if (s->txn_active) {
 			CNT_INC(tc, req_aborted);
 			s->txn_active = 0;
 		}
 		stream_free(s);
-		return 1;
+		return STEP_GONE;
+	case TMR_LINGER:
+		stream_free(s); /* the client never closed: close anyway */
+		return STEP_GONE;
 	}
-	return 0;
+	return STEP_AGAIN;
 }
 
-/* Returns the absolute expiry the stream's timer must have in its state. */
-static uint64_t stream_expiry(const struct stream *s)
-{
-	const struct cfg_timeouts *ft = fe_to(s), *bt = be_to(s);
-	uint64_t exp = 0;
-
-#define EXP_MIN(x) do { uint64_t _x = (x); if (!exp || _x < exp) exp = _x; } while (0)
-	switch (s->st) {
-	case ST_REQ_HEAD:
-		/* the head's clock starts with its first byte read: a head we
-		 * could not read for lack of a buffer only has the starved bound */
-		if (s->txn_active || (!b_is_null(&s->req.buf) && !b_empty(&s->req.buf)))
-			EXP_MIN(s->txn_start_ms + ft->http_request_ms);
-		else if (!stream_starved(s))
-			EXP_MIN(s->cli_act_ms + (s->txn_count ? ft->http_keep_alive_ms : ft->http_request_ms));
-		break;
-	case ST_QUEUED:
-		EXP_MIN(s->queue_start_ms + bt->queue_ms);
-		break;
-	case ST_CONNECT:
-		EXP_MIN(s->connect_start_ms + bt->connect_ms);
-		break;
-	case ST_FORWARD:
-		if (s->res.st != CH_DONE && s->sep)
-			EXP_MIN(s->srv_act_ms + bt->server_ms);
-		/* the stats applet may wait for a buffer: its client timeout runs on */
-		if ((s->req.st != CH_DONE && !stream_starved(s)) || s->res.fwd || s->sp)
-			EXP_MIN(s->cli_act_ms + ft->client_ms);
-		break;
-	case ST_LINGER:
-		EXP_MIN(s->linger_until);
-		break;
-	case ST_ASSIGN:
-	case ST_REPLY:
-	case ST_CLOSING:
-		EXP_MIN(s->cli_act_ms + ft->client_ms);
-		break;
-	}
-	if (stream_starved(s) && (s->st == ST_REQ_HEAD || s->st == ST_FORWARD))
-		EXP_MIN(stream_starved_until(s));
-#undef EXP_MIN
-	return exp;
-}
-
-/* Asks the backend for a server. Returns 1 to go on, 0 to wait. */
-static int stream_assign(struct stream *s)
+/* ST_ASSIGN: asks the backend for a server slot, or a place in a queue. */
+static enum st_step stream_assign(struct stream *s)
 {
 	int ret = be_assign(s->be, &s->qe, NULL, s->avoid, tc_now(s->tc));
 
 	if (ret == BE_NOSRV) {
 		stream_fail(s, LOG_TC_SRV_ABORT, 503);
-		return 1;
+		return STEP_AGAIN;
 	}
 	if (ret == BE_FULL) {
 		/* every server busy and the queue at its maxqueue: a queued
@@ -916,13 +959,13 @@ static int stream_assign(struct stream *s)
 		 * memory too. Turned away at once, logged as a resource limit. */
 		CNT_INC(s->tc, queue_full);
 		stream_fail(s, LOG_TC_RESOURCE, 503);
-		return 1;
+		return STEP_AGAIN;
 	}
 	if (ret == BE_QUEUED) {
 		CNT_INC(s->tc, queued_total);
 		s->queue_start_ms = tc_now(s->tc);
 		s->st = ST_QUEUED;
-		return 0;
+		return STEP_WAIT;
 	}
 	s->target = s->qe.srv;
 	s->log_srv = s->target;
@@ -930,7 +973,7 @@ static int stream_assign(struct stream *s)
 	s->st = ST_CONNECT;
 	s->srv = NULL;
 	s->sep = NULL;
-	return 1;
+	return STEP_AGAIN;
 }
 
 /* Handles a failed connection attempt: retry, redispatch or answer 503. */
@@ -997,78 +1040,81 @@ static int stream_open_h2(struct stream *s)
 	return 0;
 }
 
-/* Returns 0 once the server endpoint is connected, 1 while it connects,
- * -1 when connecting failed. */
-static int stream_connect_check(struct stream *s)
+/* Where connecting the server endpoint stands. */
+enum connect_res { CONNECT_DONE = 0, CONNECT_PENDING = 1, CONNECT_FAILED = -1 };
+
+/* Returns where connecting the server endpoint stands. */
+static enum connect_res stream_connect_check(struct stream *s)
 {
 	if (s->srv)
-		return conn_connect_check(s->srv);
+		return (enum connect_res)conn_connect_check(s->srv); /* same values */
 	if (s->sep->flags & EP_ERROR)
-		return -1;
-	return (s->sep->flags & EP_CONNECTING) ? 1 : 0;
+		return CONNECT_FAILED;
+	return (s->sep->flags & EP_CONNECTING) ? CONNECT_PENDING : CONNECT_DONE;
 }
 
-/* Opens (or reuses) the server side. Returns 1 to go on, 0 to wait. */
-static int stream_connect(struct stream *s)
+/* ST_CONNECT: opens (or reuses) the server side and waits until it is up. */
+static enum st_step stream_connect(struct stream *s)
 {
 	struct thr_ctx *tc = s->tc;
+	enum connect_res cr;
 	int ret;
 
 	if (s->cep->flags & EP_ERROR) {
 		/* the client went while we connected: nobody reads an answer */
 		stream_fail(s, LOG_TC_CLI_ABORT, 400);
-		return 1;
+		return STEP_AGAIN;
 	}
 	if (!s->sep) {
 		s->connect_start_ms = tc_now(tc);
 		ret = s->target->cfg->proto_h2 ? stream_open_h2(s) : stream_open_h1(s);
 		if (ret < 0) {
 			stream_connect_failed(s);
-			return 1;
+			return STEP_AGAIN;
 		}
 		if (s->srv_reused)
 			CNT_INC(tc, srv_reuses);
 		else
 			CNT_INC(tc, srv_connects);
 	}
-	ret = stream_connect_check(s);
-	if (ret > 0)
-		return 0;
-	if (ret < 0) {
+	cr = stream_connect_check(s);
+	if (cr == CONNECT_PENDING)
+		return STEP_WAIT;
+	if (cr == CONNECT_FAILED) {
 		stream_connect_failed(s);
-		return 1;
+		return STEP_AGAIN;
 	}
 	s->st = ST_FORWARD;
 	s->srv_act_ms = tc_now(tc);
 	s->log_fwd_ms = tc_now(tc);
 	s->log_tc = (int64_t)(tc_now(tc) - s->connect_start_ms);
 	s->res.st = CH_HEAD;
-	return 1;
+	return STEP_AGAIN;
 }
 
-/* Looks at the forwarding state: response head, end of transaction, EOFs
- * and errors. Returns 1 to run the state machine again, 0 to wait. */
-static int stream_forward(struct stream *s)
+/* ST_FORWARD: looks at the forwarding state (response head, end of the
+ * transaction, EOFs and errors); bytes themselves move in stream_move(). */
+static enum st_step stream_forward(struct stream *s)
 {
 	struct mux_ep *cli = s->cep;
 	struct mux_ep *srv = s->sep;
 
 	if (cli->flags & EP_ERROR) {
 		stream_fail(s, LOG_TC_CLI_ABORT, 400); /* closes: nobody will read the answer */
-		return 1;
+		return STEP_AGAIN;
 	}
 	if (srv && (srv->flags & EP_ERROR) && s->res.st != CH_DONE) {
 		stream_fail(s, LOG_TC_SRV_ABORT, 502);
-		return 1;
+		return STEP_AGAIN;
 	}
 	if (s->res.st == CH_HEAD) {
-		int r = stream_parse_response(s);
+		enum parse_res r = stream_parse_response(s);
 
-		if (r < 0)
-			return 1;
-		if (r == 0 && srv && (srv->flags & EP_RD_EOF)) {
+		if (r == PARSE_ANSWERED)
+			return STEP_AGAIN;
+		if (r == PARSE_WAIT && srv && (srv->flags & EP_RD_EOF)) {
 			stream_fail(s, LOG_TC_SRV_ABORT, 502);
-			return 1;
+			return STEP_AGAIN;
 		}
 	}
 	if ((s->res.st == CH_BODY || s->res.st == CH_TUNNEL) && srv && (srv->flags & EP_RD_EOF) &&
@@ -1089,13 +1135,13 @@ static int stream_forward(struct stream *s)
 	    s->res.st != CH_DONE) {
 		CNT_INC(s->tc, bad_responses);
 		stream_error(s, 502);
-		return 1;
+		return STEP_AGAIN;
 	}
 	if (s->req.st == CH_BODY && s->req.fwd < b_data(&s->req.buf) && chan_scan_body(&s->req) &&
 	    s->req.st != CH_DONE) {
 		CNT_INC(s->tc, bad_requests);
 		stream_error(s, 400);
-		return 1;
+		return STEP_AGAIN;
 	}
 	if (cli->flags & EP_RD_EOF)
 		s->cli_close = 1;
@@ -1108,13 +1154,13 @@ static int stream_forward(struct stream *s)
 		s->cli_close = 1;
 		s->st = ST_CLOSING;
 		chan_reset(s, &s->res);
-		return 1;
+		return STEP_AGAIN;
 	}
 	if (s->res.st == CH_DONE && !s->res.fwd) {
 		stream_end_txn(s);
-		return 1;
+		return STEP_AGAIN;
 	}
-	return 0;
+	return STEP_WAIT;
 }
 
 /* Frees the stream and everything it holds. */
@@ -1146,109 +1192,134 @@ static void stream_free(struct stream *s)
 	task_kill(&s->task, 1);
 }
 
+/* ---- the state machine: one step function per state ---- */
+
+/* ST_REQ_HEAD: parses the request head once it is complete. */
+static enum st_step st_req_head(struct stream *s)
+{
+	enum parse_res r = (s->cep->flags & CF_ERROR) ? PARSE_WAIT : stream_parse_request(s);
+
+	switch (r) {
+	case PARSE_HANDED_OVER:
+		return STEP_GONE;
+	case PARSE_ANSWERED:
+		return STEP_AGAIN;
+	case PARSE_READY:
+		s->be = s->fe->be;
+		s->retries_left = (int)s->be->cfg->retries;
+		s->st = ST_ASSIGN;
+		/* a client that half-closed after its request still gets the
+		 * answer, then the connection closes */
+		if (s->cep->flags & CF_RD_EOF)
+			s->cli_close = 1;
+		return STEP_AGAIN;
+	case PARSE_WAIT:
+		break;
+	}
+	if (s->cep->flags & (CF_ERROR | CF_RD_EOF)) {
+		/* no complete request and the client is gone: a partial head
+		 * has nobody to answer to */
+		s->txn_active = 0;
+		stream_free(s);
+		return STEP_GONE;
+	}
+	return STEP_WAIT;
+}
+
+/* ST_QUEUED: takes the server slot a queue hand-off gave us. */
+static enum st_step st_queued(struct stream *s)
+{
+	struct server *srv;
+
+	if (s->cep->flags & CF_ERROR) {
+		stream_free(s);
+		return STEP_GONE;
+	}
+	srv = qent_take(&s->qe);
+	if (!srv)
+		return STEP_WAIT;
+	s->log_srv = srv;
+	s->log_tq = (int64_t)(tc_now(s->tc) - s->queue_start_ms);
+	s->target = srv;
+	s->st = ST_CONNECT;
+	s->srv = NULL;
+	s->sep = NULL;
+	return STEP_AGAIN;
+}
+
+/* ST_REPLY: builds our own answer once the response buffer comes. */
+static enum st_step st_reply(struct stream *s)
+{
+	if (s->cep->flags & EP_ERROR) {
+		stream_free(s);
+		return STEP_GONE;
+	}
+	if (!stream_reply(s))
+		return STEP_WAIT;
+	/* the stats applet goes on filling the response as it drains */
+	s->st = s->reply == REPLY_STATS ? ST_FORWARD : ST_CLOSING;
+	return STEP_AGAIN;
+}
+
+/* ST_CLOSING: flushes the last answer, then lingers or frees. */
+static enum st_step st_closing(struct stream *s)
+{
+	if (s->res.fwd && !(s->cep->flags & CF_ERROR))
+		return STEP_WAIT; /* still flushing our last answer */
+	if (stream_linger(s))
+		return STEP_WAIT;
+	stream_free(s);
+	return STEP_GONE;
+}
+
+/* ST_LINGER: the client closed at last. */
+static enum st_step st_linger(struct stream *s)
+{
+	if (!(s->cli->ep.flags & (CF_RD_EOF | CF_ERROR)))
+		return STEP_WAIT;
+	stream_free(s);
+	return STEP_GONE;
+}
+
+/* Runs the step of the stream's current state. */
+static enum st_step stream_step(struct stream *s)
+{
+	switch (s->st) {
+	case ST_REQ_HEAD: return st_req_head(s);
+	case ST_ASSIGN:   return stream_assign(s);
+	case ST_QUEUED:   return st_queued(s);
+	case ST_CONNECT:  return stream_connect(s);
+	case ST_FORWARD:  return stream_forward(s);
+	case ST_REPLY:    return st_reply(s);
+	case ST_CLOSING:  return st_closing(s);
+	case ST_LINGER:   return st_linger(s);
+	}
+	return STEP_WAIT;
+}
+
 /* The stream's processing function: runs on its thread when woken by its
  * connections, its timer, a queue hand-off or the engine stopping. */
 static void stream_process(struct tasklet *t, unsigned reasons)
 {
 	struct stream *s = t->ctx;
-	struct thr_ctx *tc = s->tc;
-	int again;
 
-	CNT_INC(tc, stream_calls);
-	if (reasons & SCHED_R_TIMER) {
-		uint64_t exp = stream_expiry(s);
-
-		if (exp && tc_now(tc) >= exp && stream_timeout(s))
-			return;
-	}
+	CNT_INC(s->tc, stream_calls);
+	if ((reasons & SCHED_R_TIMER) && stream_timeout(s) == STEP_GONE)
+		return;
 	if ((reasons & SCHED_R_STOP) && s->st == ST_REQ_HEAD && !s->txn_active &&
 	    (b_is_null(&s->req.buf) || b_empty(&s->req.buf))) {
 		stream_free(s);
 		return;
 	}
 	for (int guard = 0; guard < 16; guard++) {
-		again = 0;
-		switch (s->st) {
-		case ST_REQ_HEAD: {
-			int r = (s->cep->flags & CF_ERROR) ? 0 : stream_parse_request(s);
+		enum st_step r = stream_step(s);
 
-			if (r == -2)
-				return; /* handed over to HTTP/2 */
-
-			if (r > 0) {
-				s->be = s->fe->be;
-				s->retries_left = (int)s->be->cfg->retries;
-				s->st = ST_ASSIGN;
-				/* a client that half-closed after its request still
-				 * gets the answer, then the connection closes */
-				if (s->cep->flags & CF_RD_EOF)
-					s->cli_close = 1;
-			} else if (r == 0 && (s->cep->flags & (CF_ERROR | CF_RD_EOF))) {
-				/* no complete request and the client is gone: a
-				 * partial head has nobody to answer to */
-				s->txn_active = 0;
-				stream_free(s);
-				return;
-			}
-			again = s->st != ST_REQ_HEAD;
-			break;
-		}
-		case ST_ASSIGN:
-			again = stream_assign(s);
-			break;
-		case ST_QUEUED: {
-			struct server *srv;
-
-			if (s->cep->flags & CF_ERROR) {
-				stream_free(s);
-				return;
-			}
-			srv = qent_take(&s->qe);
-
-			if (srv) {
-				s->log_srv = srv;
-				s->log_tq = (int64_t)(tc_now(tc) - s->queue_start_ms);
-				s->target = srv;
-				s->st = ST_CONNECT;
-				s->srv = NULL;
-				s->sep = NULL;
-				again = 1;
-			}
-			break;
-		}
-		case ST_CONNECT:
-			again = stream_connect(s);
-			break;
-		case ST_FORWARD:
-			again = stream_forward(s);
-			break;
-		case ST_REPLY:
-			if (s->cep->flags & EP_ERROR) {
-				stream_free(s);
-				return;
-			}
-			if (stream_reply(s)) {
-				s->st = s->reply_status == 200 && !s->err_sent ? ST_FORWARD : ST_CLOSING;
-				again = 1;
-			}
-			break;
-		case ST_CLOSING:
-			if (s->res.fwd && !(s->cep->flags & CF_ERROR))
-				break; /* still flushing our last answer */
-			if (stream_linger(s))
-				break;
-			stream_free(s);
+		if (r == STEP_GONE)
 			return;
-		case ST_LINGER:
-			if (!(s->cli->ep.flags & (CF_RD_EOF | CF_ERROR)))
-				break;
-			stream_free(s);
-			return;
-		}
 		/* moving bytes may finish a message or bring a head */
 		if (stream_move(s))
-			again = 1;
-		if (!again)
+			r = STEP_AGAIN;
+		if (r != STEP_AGAIN)
 			break;
 	}
 	task_schedule(&s->task, stream_expiry(s));

@@ -46,6 +46,28 @@ enum st_state {
 	                  * does not turn into a reset that destroys the answer */
 };
 
+/* What a step of the state machine (one function per state) asks for. */
+enum st_step {
+	STEP_WAIT = 0,   /* nothing more until an event or the timer */
+	STEP_AGAIN,      /* the state changed or may progress: run again */
+	STEP_GONE,       /* the stream was freed or handed over: stop touching it */
+};
+
+/* The result of parsing a message head. */
+enum parse_res {
+	PARSE_WAIT = 0,     /* more bytes needed (or an interim answer passed) */
+	PARSE_READY,        /* parsed and rewritten: the transaction goes on */
+	PARSE_ANSWERED,     /* the stream answers by itself (error, stats page) */
+	PARSE_HANDED_OVER,  /* the connection went to HTTP/2: the stream is gone */
+};
+
+/* An answer of our own, built in ST_REPLY. */
+enum st_reply {
+	REPLY_NONE = 0,
+	REPLY_ERROR,     /* an error message (reply_status) */
+	REPLY_STATS,     /* the stats page, filled by the applet as it drains */
+};
+
 struct stream {
 	/* The task comes first: the scheduler frees a killed task with free(),
 	 * which therefore frees the whole stream. */
@@ -71,14 +93,14 @@ struct stream {
 	int srv_keepalive;       /* the server connection may be reused */
 	int srv_reused;
 	int rsp_started;         /* response bytes were (or are being) sent */
-	int err_sent;            /* the response is one of ours */
 	int owns_conn;           /* the stream is its client connection's only user */
 	stream_h2_preface_fn on_h2_preface; /* who takes the connection over when
 	                          * it opens with the HTTP/2 preface; NULL: nobody */
 	int req_cut;             /* we stopped reading a request before its end */
 	int in_maxstreams;       /* counted in the engine's maxstreams count */
 	uint64_t linger_until;   /* ST_LINGER: when to close anyway */
-	int reply_status;        /* our own reply to build in ST_REPLY (200: stats) */
+	enum st_reply reply;     /* the answer of our own this transaction gets */
+	int reply_status;        /* its status when it is an error message */
 	enum h1_meth req_meth;
 	int req_version;
 	uint64_t txn_start_ms, queue_start_ms, connect_start_ms;
@@ -138,9 +160,19 @@ void stream_log(struct stream *s);
 
 /* stats_applet.c */
 
-/* Returns non-zero when <uri> (a span of the head at <base>) names the
- * frontend's stats page. */
-int is_stats_uri(const struct stream *s, const char *base, const struct h1_span *uri);
+/* What a request head means to the stats applet. */
+enum stats_match {
+	STATS_NONE = 0,  /* not for the stats page: forward it */
+	STATS_PAGE,      /* the page, in s->stats_fmt */
+	STATS_DENIED,    /* the page, but `stats auth` refused the credentials: 401 */
+};
+
+/* Tells whether the parsed request <m> (its head at <base>) asks for the
+ * frontend's stats page or Prometheus URI, and if so in which format
+ * (s->stats_fmt): the Prometheus URI always gives Prometheus text; the
+ * stats URI gives what its query names (`;json`, `?json`, `;csv`, `?prom`,
+ * `?html`), else JSON when the client's Accept asks for it, else HTML. */
+enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, const char *base);
 
 /* Takes the snapshot of a stats request before the first buffer of its
  * answer. Returns 0, or -1 without memory. */

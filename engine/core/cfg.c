@@ -130,6 +130,8 @@ struct px_settings {
 	int chk_expect_status;
 	int stats_enabled;
 	char *stats_uri;
+	char *stats_prom_uri;           /* `stats prometheus-uri`, or NULL */
+	char *stats_auth;               /* `stats auth`: expected Authorization values, one per line */
 	unsigned stats_refresh_ms;
 	char *default_backend;
 	int default_backend_line;
@@ -163,7 +165,8 @@ struct parser {
 	size_t scratch_cap;
 	char *argv[CFG_MAX_WORDS];
 	int argc;
-	char *err;
+	char *err;                      /* every error so far, one per line */
+	unsigned nb_errors;
 	char *warnings;
 	size_t warnings_len;
 	const struct keyword *kw;       /* the table entry of the line being run */
@@ -191,20 +194,50 @@ static char *vformat_msg(const struct parser *p, int line, const char *kw,
 	return n < 0 ? NULL : out;
 }
 
+/* Errors reported in one pass: after this many, the rest of the file is
+ * not read (a wrong section header can make every line after it wrong). */
+#define CFG_MAX_ERRORS 20
+
+/* Adds the error <msg> (malloc'ed, or NULL without memory) to the list the
+ * parse returns, one per line, so that `sluice -c` shows every mistake of a
+ * file at once. The line loop goes on after a failed line. */
+static void add_error(struct parser *p, char *msg)
+{
+	size_t old = p->err ? strlen(p->err) : 0, len;
+	char *all;
+
+	p->nb_errors++;
+	if (!msg) {
+		if (!p->err)
+			p->err = strdup("out of memory");
+		return;
+	}
+	if (!p->err) {
+		p->err = msg;
+		return;
+	}
+	len = strlen(msg);
+	all = realloc(p->err, old + 1 + len + 1);
+	if (all) {
+		all[old] = '\n';
+		memcpy(all + old + 1, msg, len + 1);
+		p->err = all;
+	}
+	free(msg);
+}
+
 /* Records the first error. Always returns -1 so that callers can return it. */
 static int fail_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static int fail_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
 {
 	va_list ap;
+	char *msg;
 
-	if (p->err)
-		return -1;
 	va_start(ap, fmt);
-	p->err = vformat_msg(p, line, kw, fmt, ap);
+	msg = vformat_msg(p, line, kw, fmt, ap);
 	va_end(ap);
-	if (!p->err)
-		p->err = strdup("out of memory");
+	add_error(p, msg);
 	return -1;
 }
 
@@ -213,14 +246,12 @@ static int fail(struct parser *p, const char *fmt, ...) __attribute__((format(pr
 static int fail(struct parser *p, const char *fmt, ...)
 {
 	va_list ap;
+	char *msg;
 
-	if (p->err)
-		return -1;
 	va_start(ap, fmt);
-	p->err = vformat_msg(p, p->line, p->argv[0], fmt, ap);
+	msg = vformat_msg(p, p->line, p->argv[0], fmt, ap);
 	va_end(ap);
-	if (!p->err)
-		p->err = strdup("out of memory");
+	add_error(p, msg);
 	return -1;
 }
 
@@ -490,6 +521,8 @@ static void settings_clear(struct px_settings *s)
 	free(s->chk_method);
 	free(s->chk_uri);
 	free(s->stats_uri);
+	free(s->stats_prom_uri);
+	free(s->stats_auth);
 	free(s->default_backend);
 	settings_init(s);
 }
@@ -500,9 +533,12 @@ static int settings_copy(struct px_settings *dst, const struct px_settings *src)
 {
 	*dst = *src;
 	dst->chk_method = dst->chk_uri = dst->stats_uri = dst->default_backend = NULL;
+	dst->stats_prom_uri = dst->stats_auth = NULL;
 	if (set_str(&dst->chk_method, src->chk_method) < 0 ||
 	    set_str(&dst->chk_uri, src->chk_uri) < 0 ||
 	    set_str(&dst->stats_uri, src->stats_uri) < 0 ||
+	    set_str(&dst->stats_prom_uri, src->stats_prom_uri) < 0 ||
+	    set_str(&dst->stats_auth, src->stats_auth) < 0 ||
 	    set_str(&dst->default_backend, src->default_backend) < 0) {
 		settings_clear(dst);
 		return -1;
@@ -797,6 +833,51 @@ static int kw_global_log(struct parser *p)
 		return fail(p, "unsupported log target '%s' (expected stderr, stdout or a file path; network targets are not supported)", t);
 	if (set_str(&p->c->g.log_target, t) < 0)
 		return fail(p, "out of memory");
+	return 0;
+}
+
+/* `stats socket PATH [mode OCTAL] [level user|operator|admin]` in global:
+ * the command socket (client/cli.h). Other HAProxy forms of `stats` in
+ * global (timeout, maxconn, bind-process) are refused by name. */
+static int kw_global_stats(struct parser *p)
+{
+	static const char *const levels[] = { "user", "operator", "admin" };
+	struct cfg_global *g = &p->c->g;
+	int i;
+
+	if (want_min(p, 2, "argument (expected socket PATH)") < 0)
+		return -1;
+	if (strcmp(p->argv[1], "socket") != 0)
+		return fail(p, "unsupported argument '%s' in global (expected socket)", p->argv[1]);
+	if (p->argv[2][0] != '/' && p->argv[2][0] != '.')
+		return fail(p, "invalid socket path '%s' (expected a file path)", p->argv[2]);
+	if (set_str(&g->cli_path, p->argv[2]) < 0)
+		return fail(p, "out of memory");
+	for (i = 3; i < p->argc; i += 2) {
+		const char *arg = p->argv[i], *val = i + 1 < p->argc ? p->argv[i + 1] : NULL;
+		char *end;
+
+		if (!val)
+			return fail(p, "missing value after '%s'", arg);
+		if (strcmp(arg, "mode") == 0) {
+			unsigned long m = strtoul(val, &end, 8);
+
+			if (*end || end == val || m > 0777)
+				return fail(p, "invalid mode '%s' (expected octal permissions such as 600)", val);
+			g->cli_mode = (unsigned)m;
+		} else if (strcmp(arg, "level") == 0) {
+			int found = -1;
+
+			for (int l = 0; l < 3; l++)
+				if (strcmp(val, levels[l]) == 0)
+					found = l;
+			if (found < 0)
+				return fail(p, "invalid level '%s' (expected user, operator or admin)", val);
+			g->cli_level = found;
+		} else {
+			return fail(p, "unsupported argument '%s' (expected mode, level)", arg);
+		}
+	}
 	return 0;
 }
 
@@ -1297,32 +1378,80 @@ static int kw_use_backend(struct parser *p)
 	return 0;
 }
 
-/* `stats enable | uri PATH | refresh TIME`; any of them enables stats. */
+/* Writes the base64 form of src[0..len) and a NUL into <dst>, which holds
+ * at least 4 * ((len + 2) / 3) + 1 bytes. */
+static void base64_encode(const unsigned char *src, size_t len, char *dst)
+{
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		*dst++ = tbl[src[i] >> 2];
+		*dst++ = tbl[((src[i] & 3) << 4) | (src[i + 1] >> 4)];
+		*dst++ = tbl[((src[i + 1] & 15) << 2) | (src[i + 2] >> 6)];
+		*dst++ = tbl[src[i + 2] & 63];
+	}
+	if (i < len) {
+		*dst++ = tbl[src[i] >> 2];
+		*dst++ = tbl[((src[i] & 3) << 4) | (i + 1 < len ? src[i + 1] >> 4 : 0)];
+		*dst++ = i + 1 < len ? tbl[(src[i + 1] & 15) << 2] : '=';
+		*dst++ = '=';
+	}
+	*dst = 0;
+}
+
+/* `stats auth USER:PASS`: adds the Authorization value a client must send
+ * ("Basic " and the base64 of USER:PASS) to the frontend's list; the
+ * request path compares whole values, so nothing is decoded at run time. */
+static int stats_auth_add(struct parser *p, struct px_settings *s, const char *cred)
+{
+	size_t len = strlen(cred), old = s->stats_auth ? strlen(s->stats_auth) : 0;
+	char *n;
+
+	if (!strchr(cred, ':'))
+		return fail(p, "invalid credentials '%s' (expected USER:PASS)", cred);
+	n = realloc(s->stats_auth, old + 6 + 4 * ((len + 2) / 3) + 2);
+	if (!n)
+		return fail(p, "out of memory");
+	memcpy(n + old, "Basic ", 6);
+	base64_encode((const unsigned char *)cred, len, n + old + 6);
+	strcat(n + old, "\n");
+	s->stats_auth = n;
+	return 0;
+}
+
+/* `stats enable | uri PATH | prometheus-uri PATH | refresh TIME | auth
+ * USER:PASS`; any of them enables stats. */
 static int kw_stats(struct parser *p)
 {
 	struct px_settings *s = cur_settings(p);
 	const char *what;
 
-	if (want_words(p, 1, 2, "argument (expected enable, uri, refresh)") < 0)
+	if (want_words(p, 1, 2, "argument (expected enable, uri, prometheus-uri, refresh, auth)") < 0)
 		return -1;
 	what = p->argv[1];
 	if (strcmp(what, "enable") == 0) {
 		if (p->argc > 2)
 			return fail(p, "unexpected argument '%s'", p->argv[2]);
-	} else if (strcmp(what, "uri") == 0) {
+	} else if (strcmp(what, "uri") == 0 || strcmp(what, "prometheus-uri") == 0) {
 		if (p->argc < 3)
-			return fail(p, "missing path after 'uri'");
+			return fail(p, "missing path after '%s'", what);
 		if (p->argv[2][0] != '/')
 			return fail(p, "invalid uri '%s' (expected a path starting with '/')", p->argv[2]);
-		if (set_str(&s->stats_uri, p->argv[2]) < 0)
+		if (set_str(what[0] == 'u' ? &s->stats_uri : &s->stats_prom_uri, p->argv[2]) < 0)
 			return fail(p, "out of memory");
+	} else if (strcmp(what, "auth") == 0) {
+		if (p->argc < 3)
+			return fail(p, "missing USER:PASS after 'auth'");
+		if (stats_auth_add(p, s, p->argv[2]) < 0)
+			return -1;
 	} else if (strcmp(what, "refresh") == 0) {
 		if (p->argc < 3)
 			return fail(p, "missing time after 'refresh'");
 		if (get_time(p, p->argv[2], " for 'refresh'", 0, &s->stats_refresh_ms) < 0)
 			return -1;
 	} else {
-		return fail(p, "unsupported argument '%s' (expected enable, uri, refresh)", what);
+		return fail(p, "unsupported argument '%s' (expected enable, uri, prometheus-uri, refresh, auth)", what);
 	}
 	s->stats_enabled = 1;
 	if (!s->stats_uri && set_str(&s->stats_uri, CFG_STATS_DEFAULT_URI) < 0)
@@ -1371,6 +1500,7 @@ static const struct keyword keywords[] = {
 	{ "grace",                          SEC_GLOBAL, 0, kw_number,
 	  NUM_G(grace_ms, NUM_TIME, 0, 0, "time", LN_NONE) },
 	{ "log",                            SEC_GLOBAL, 0, kw_global_log, NULL },
+	{ "stats",                          SEC_GLOBAL, 0, kw_global_stats, NULL },
 	{ "daemon",                         SEC_GLOBAL, 0, kw_daemon, NULL },
 
 	{ "mode",            SEC_PROXIES,           0,            kw_mode, NULL },
@@ -1411,9 +1541,73 @@ static const char *const unsupported_sections[] = {
 };
 
 /* Runs the keyword of the current line in the current section. */
+/* Returns the edit distance (insertions, deletions, substitutions,
+ * transpositions of neighbours) between <a> and <b>, or a value above
+ * <max> as soon as it is certain to exceed it. */
+static size_t edit_distance(const char *a, const char *b, size_t max)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t d[3][64], *pp = d[0], *prev = d[1], *cur = d[2];
+
+	if (la >= 64 || lb >= 64 || (la > lb ? la - lb : lb - la) > max)
+		return max + 1;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t best = cur[0] = i;
+
+		for (size_t j = 1; j <= lb; j++) {
+			size_t v = prev[j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (prev[j] + 1 < v)
+				v = prev[j] + 1;
+			if (cur[j - 1] + 1 < v)
+				v = cur[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
+				v = pp[j - 2] + 1;
+			cur[j] = v;
+			if (v < best)
+				best = v;
+		}
+		if (best > max)
+			return max + 1;
+		{
+			size_t *t = pp;
+
+			pp = prev;
+			prev = cur;
+			cur = t;
+		}
+	}
+	return prev[lb];
+}
+
+/* Returns the keyword of section <sec> closest to the unknown <kw> when it
+ * is close enough to be what was meant (a typo: at most a third of its
+ * letters off, and two at most), else NULL. */
+static const char *nearest_keyword(const char *kw, int sec)
+{
+	size_t max = strlen(kw) / 3 < 2 ? strlen(kw) / 3 : 2, best = max + 1;
+	const char *near = NULL;
+
+	for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
+		size_t dist;
+
+		if (!(keywords[i].applies & sec))
+			continue;
+		dist = edit_distance(kw, keywords[i].name, max);
+		if (dist < best) {
+			best = dist;
+			near = keywords[i].name;
+		}
+	}
+	return near;
+}
+
 static int run_keyword(struct parser *p)
 {
 	const char *kw = p->argv[0];
+	const char *near;
 	int known = 0;
 	size_t i;
 
@@ -1434,6 +1628,10 @@ static int run_keyword(struct parser *p)
 	}
 	if (known)
 		return fail(p, "not allowed in '%s' section", sec_name(p->sec));
+	near = nearest_keyword(kw, p->sec);
+	if (near)
+		return fail_at(p, p->line, NULL, "unknown keyword '%s' in '%s' section (did you mean '%s'?)",
+			       kw, sec_name(p->sec), near);
 	return fail_at(p, p->line, NULL, "unknown keyword '%s' in '%s' section", kw, sec_name(p->sec));
 }
 
@@ -1466,6 +1664,8 @@ static void frontend_free(struct cfg_frontend *fe)
 	free(fe->binds);
 	free(fe->default_backend);
 	free(fe->stats_uri);
+	free(fe->stats_prom_uri);
+	free(fe->stats_auth);
 }
 
 static void backend_free(struct cfg_backend *be)
@@ -1514,7 +1714,9 @@ static int commit_frontend(struct parser *p)
 	if (!fes || !by_use_arr ||
 	    !(fe.name = strdup(w->name)) ||
 	    set_str(&fe.default_backend, ref) < 0 ||
-	    set_str(&fe.stats_uri, s->stats_uri) < 0) {
+	    set_str(&fe.stats_uri, s->stats_uri) < 0 ||
+	    set_str(&fe.stats_prom_uri, s->stats_prom_uri) < 0 ||
+	    set_str(&fe.stats_auth, s->stats_auth) < 0) {
 		frontend_free(&fe);
 		return fail_at(p, w->line, sec_name(w->kind), "out of memory");
 	}
@@ -1895,6 +2097,8 @@ static void global_init(struct cfg_global *g)
 	g->h2_init_window = 65535;
 	g->h2_header_table = 4096;
 	g->grace_ms = 10000;
+	g->cli_mode = 0600;
+	g->cli_level = CFG_CLI_ADMIN;
 }
 
 static void parser_release(struct parser *p)
@@ -1929,11 +2133,14 @@ struct cfg *cfg_parse_text(const char *text, const char *name, char **err)
 		size_t len = nl ? (size_t)(nl - s) : strlen(s);
 
 		p.line++;
-		if (parse_line(&p, s, len) < 0)
+		/* a failed line is reported and the next one read: every
+		 * mistake of the file shows at once */
+		if (parse_line(&p, s, len) < 0 && (!p.err || p.nb_errors >= CFG_MAX_ERRORS))
 			goto fail;
 		s = nl ? nl + 1 : s + len;
 	}
-	if (close_section(&p) < 0 || check_all(&p) < 0)
+	/* the whole-file checks would only echo the lines already refused */
+	if (p.err || close_section(&p) < 0 || check_all(&p) < 0)
 		goto fail;
 
 	c->warnings = p.warnings;
@@ -2076,6 +2283,7 @@ void cfg_free(struct cfg *c)
 	free(c->frontends);
 	free(c->backends);
 	free(c->g.log_target);
+	free(c->g.cli_path);
 	free(c->warnings);
 	free(c);
 }

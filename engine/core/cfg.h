@@ -130,6 +130,9 @@ struct cfg_frontend {
 	int httplog;
 	int stats_enabled;
 	char *stats_uri;                  /* set iff stats_enabled */
+	char *stats_prom_uri;             /* `stats prometheus-uri`: Prometheus text there, or NULL */
+	char *stats_auth;                 /* `stats auth`: the Authorization values accepted,
+	                                   * one per line ("Basic ..."), or NULL: no auth */
 	unsigned stats_refresh_ms;
 	int conn_mode;                    /* CFG_CONN_* */
 	int from_listen;
@@ -150,6 +153,16 @@ struct cfg_global {
 	uint64_t h2_max_heap;             /* tune.h2.max-heap-per-conn, 0: the mux's default */
 	uint32_t grace_ms;
 	char *log_target;                 /* "stderr", "stdout", a file path, or NULL */
+	char *cli_path;                   /* `stats socket PATH`: the command socket, or NULL */
+	unsigned cli_mode;                /* its permissions (`mode`, octal), 0600 by default */
+	int cli_level;                    /* enum cfg_cli_level (`level`), admin by default */
+};
+
+/* What the command socket lets its users do (`stats socket ... level`). */
+enum cfg_cli_level {
+	CFG_CLI_USER = 0,      /* show commands only */
+	CFG_CLI_OPERATOR,      /* also weights and drain */
+	CFG_CLI_ADMIN,         /* everything, maintenance included */
 };
 
 struct cfg {

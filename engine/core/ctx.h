@@ -26,6 +26,7 @@ struct backend;
 struct thr_ctx;
 struct log_target;
 struct listener;
+struct cli;
 
 /* Per-thread engine counters: one per THR or CLASS line of SLUICE_COUNTERS
  * (sluice.h), plus the closing counts that the snapshot turns into "open
@@ -95,6 +96,7 @@ struct engine {
 	int debug;
 	uint64_t start_ms;        /* sched_clock_ms() at sluice_start() */
 	struct log_target *log;   /* access log, NULL when none */
+	struct cli *cli;          /* the command socket (thread 0), NULL when none */
 };
 
 /* Returns the current mono time of the calling thread's loop. */

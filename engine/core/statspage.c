@@ -139,13 +139,13 @@ static inline uint64_t sp_at(const void *base, size_t off)
 	return v;
 }
 
-static const char *const sp_state_names[] = { "UP", "DOWN", "MAINT" };
+static const char *const sp_state_names[] = { "UP", "DOWN", "MAINT", "DRAIN" };
 static const char *const sp_crit_names[POOL_CRIT_COUNT] = { "newconn", "request", "slot", "response", "emit" };
 
 /* Returns the name of server state <s>. */
 static const char *sp_state_name(enum statspage_srv_state s)
 {
-	return (unsigned)s < 3 ? sp_state_names[s] : "?";
+	return (unsigned)s < sizeof(sp_state_names) / sizeof(sp_state_names[0]) ? sp_state_names[s] : "?";
 }
 
 /* ---- shared field tables ---- */
@@ -879,10 +879,113 @@ static int html_item(const struct statspage_data *d, unsigned sec, unsigned row,
 
 typedef int (*sp_item_fn)(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w);
 
+/* ---- CSV, in HAProxy's column order ---- */
+
+/* HAProxy's first 44 columns, in its order: tools written for its `;csv`
+ * output find the figures where they look. Columns Sluice has no figure for
+ * stay empty, as HAProxy leaves them empty where they do not apply. */
+#define CSV_COLUMNS "pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ," \
+	"eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid," \
+	"throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration," \
+	"hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other"
+
+/* Writes <s> as a CSV field: HAProxy's names never hold commas or quotes,
+ * but a configuration may: such a field is quoted, quotes doubled. */
+static void sw_csv_str(struct sw *w, const char *s)
+{
+	if (!s || !strpbrk(s, ",\"\n")) {
+		sw_str(w, s ? s : "");
+		return;
+	}
+	sw_put(w, "\"", 1);
+	for (; *s; s++)
+		sw_put(w, *s == '"' ? "\"\"" : s, *s == '"' ? 2 : 1);
+	sw_put(w, "\"", 1);
+}
+
+enum { CSV_HEAD, CSV_FE, CSV_BE, CSV_END };
+
+/* Renders CSV item (sec, row). Returns 1, 0 past the section, -1 past the end. */
+static int csv_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
+{
+	unsigned b;
+	long si;
+
+	switch (sec) {
+	case CSV_HEAD:
+		if (row)
+			return 0;
+		sw_str(w, "# " CSV_COLUMNS "\n");
+		return 1;
+	case CSV_FE: {
+		const struct statspage_frontend *f = row < d->nb_fe ? &d->fe[row] : NULL;
+
+		if (!f)
+			return 0;
+		/* type 0: frontend; the response classes are the engine's */
+		sw_csv_str(w, f->name);
+		sw_printf(w, ",FRONTEND,,,%llu,,%llu,%llu,%llu,%llu,,,%llu,,,,,OPEN,,,,,,,,,1,%u,0,,,,0,,,,,,,",
+			  (unsigned long long)f->conn_cur, (unsigned long long)f->maxconn,
+			  (unsigned long long)d->st.conn_accepted, (unsigned long long)d->st.bytes_in,
+			  (unsigned long long)d->st.bytes_out, (unsigned long long)d->st.bad_requests, row + 1);
+		for (int c = 1; c <= 5; c++)
+			sw_printf(w, "%llu,", (unsigned long long)d->st.rsp_by_class[c]);
+		sw_printf(w, "%llu\n", (unsigned long long)d->st.rsp_by_class[0]);
+		return 1;
+	}
+	case CSV_BE:
+		if (sp_be_locate(d, row, &b, &si) < 0)
+			return 0;
+		if (si < 0)
+			return 2; /* nothing for the opening row: see csv_render */
+		if (si < (long)d->be[b].servers) {
+			const struct statspage_server *v = &d->srv[d->be[b].first_srv + (unsigned)si];
+
+			sw_csv_str(w, d->be[b].name);
+			sw_put(w, ",", 1);
+			sw_csv_str(w, v->name);
+			sw_printf(w, ",%llu,,%llu,,%llu,%llu,,,,,,%llu,,,,%s,%llu,1,0,%llu,,%llu,,,1,%u,%ld,,%llu,,2,,,,",
+				  (unsigned long long)v->queue, (unsigned long long)v->cur,
+				  (unsigned long long)v->maxconn, (unsigned long long)v->total,
+				  (unsigned long long)v->failures, sp_state_name(v->state),
+				  (unsigned long long)v->weight, (unsigned long long)v->chk_failed,
+				  (unsigned long long)v->last_change_s, b + 1, si + 1,
+				  (unsigned long long)v->total);
+			if (v->checked)
+				sw_printf(w, "%s,%llu,%llu,", v->chk_reason ? v->chk_reason : "",
+					  (unsigned long long)v->chk_last_status,
+					  (unsigned long long)v->chk_duration_ms);
+			else
+				sw_str(w, ",,,");
+			sw_str(w, ",,,,,\n");
+			return 1;
+		}
+		sw_csv_str(w, d->be[b].name);
+		sw_printf(w, ",BACKEND,%llu,,%llu,,,%llu,,,,,,%llu,,,,%s,,%llu,0,,,,,,1,%u,0,,%llu,,1,,,,,,,,,,,,\n",
+			  (unsigned long long)d->be[b].queue, (unsigned long long)d->be[b].cur,
+			  (unsigned long long)d->be[b].total, (unsigned long long)d->be[b].failures,
+			  d->be[b].active ? "UP" : "DOWN", (unsigned long long)d->be[b].active, b + 1,
+			  (unsigned long long)d->be[b].total);
+		return 1;
+	default:
+		return -1;
+	}
+}
+
+/* csv_item() with the rows that write nothing skipped over (the backends
+ * section's opening rows, which the other formats use for a header). */
+static int csv_render_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
+{
+	int r = csv_item(d, sec, row, w);
+
+	return r == 2 ? 1 : r;
+}
+
 size_t statspage_render(enum statspage_fmt fmt, const struct statspage_data *d,
 			struct statspage_cursor *cur, char *dst, size_t room)
 {
-	sp_item_fn item = fmt == STATSPAGE_JSON ? json_item : fmt == STATSPAGE_PROM ? prom_item : html_item;
+	sp_item_fn item = fmt == STATSPAGE_JSON ? json_item : fmt == STATSPAGE_PROM ? prom_item :
+			  fmt == STATSPAGE_CSV ? csv_render_item : html_item;
 	char scratch[SP_ITEM_MAX];
 	size_t out = 0;
 
@@ -927,6 +1030,7 @@ const char *statspage_content_type(enum statspage_fmt fmt)
 	switch (fmt) {
 	case STATSPAGE_JSON: return "application/json";
 	case STATSPAGE_PROM: return "text/plain; version=0.0.4; charset=utf-8";
+	case STATSPAGE_CSV: return "text/csv; charset=utf-8";
 	default: return "text/html; charset=utf-8";
 	}
 }
@@ -950,6 +1054,8 @@ enum statspage_fmt statspage_fmt_parse(const char *q, size_t len, enum statspage
 		return STATSPAGE_JSON;
 	if (sp_has(q, len, "prom") || sp_has(q, len, "metrics"))
 		return STATSPAGE_PROM;
+	if (sp_has(q, len, "csv"))
+		return STATSPAGE_CSV;
 	if (sp_has(q, len, "html"))
 		return STATSPAGE_HTML;
 	return dflt;

@@ -55,12 +55,15 @@ enum statspage_fmt {
 	STATSPAGE_HTML = 0,
 	STATSPAGE_JSON,
 	STATSPAGE_PROM,
+	STATSPAGE_CSV,   /* HAProxy's `;csv` columns, in its order */
 };
 
 enum statspage_srv_state {
 	STATSPAGE_UP = 0,
 	STATSPAGE_DOWN,
-	STATSPAGE_MAINT, /* `disabled` in the configuration */
+	STATSPAGE_MAINT, /* `disabled` in the configuration, or maintenance set
+	                  * from the command socket */
+	STATSPAGE_DRAIN, /* draining (command socket): no new streams */
 };
 
 /* Unit of a figure in Prometheus, which wants seconds. */

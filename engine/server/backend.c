@@ -1,6 +1,7 @@
 /* backend.c - server slots, load balancing and queues (see backend.h). */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include "engine/server/backend.h"
 
 /* Appends <q> to <sq>. */
@@ -50,6 +51,7 @@ struct backend *be_new(const struct cfg_backend *cfg, unsigned nbthread)
 		s->be = be;
 		s->maxconn = s->cfg->maxconn;
 		s->maxqueue = s->cfg->maxqueue;
+		s->uweight = s->cfg->weight;
 		s->weight = s->cfg->weight ? s->cfg->weight : 1;
 		s->down = s->cfg->disabled;
 		s->idle = aligned_alloc(64, sizeof(*s->idle) * nbthread);
@@ -95,7 +97,8 @@ static int srv_has_slot(const struct server *s)
 /* Returns non-zero when <s> may be chosen at all. */
 static int srv_usable(const struct server *s)
 {
-	return !__atomic_load_n(&s->down, __ATOMIC_RELAXED) && s->cfg->weight != 0;
+	return !__atomic_load_n(&s->down, __ATOMIC_RELAXED) && s->uweight != 0 &&
+	       __atomic_load_n(&s->admin, __ATOMIC_RELAXED) == SRV_ADMIN_READY;
 }
 
 /* Picks a server with a free slot by smooth weighted round robin, skipping
@@ -283,6 +286,31 @@ void be_server_up(struct server *srv)
 	pthread_spin_unlock(&be->lock);
 	if (served)
 		__atomic_fetch_add(&srv->total, served, __ATOMIC_RELAXED);
+}
+
+void be_server_set_admin(struct server *srv, enum srv_admin a)
+{
+	__atomic_store_n(&srv->admin, (int)a, __ATOMIC_RELEASE);
+	if (a == SRV_ADMIN_READY)
+		be_server_up(srv);
+}
+
+void be_server_set_weight(struct server *srv, unsigned w)
+{
+	pthread_spin_lock(&srv->be->lock);
+	srv->uweight = w;
+	srv->weight = w ? w : 1;
+	pthread_spin_unlock(&srv->be->lock);
+	if (w)
+		be_server_up(srv);
+}
+
+struct server *be_find_server(struct backend *be, const char *name)
+{
+	for (unsigned i = 0; i < be->nb_srv; i++)
+		if (strcmp(be->srv[i].cfg->name, name) == 0)
+			return &be->srv[i];
+	return NULL;
 }
 
 int qent_cancel(struct qent *q)

@@ -63,7 +63,10 @@ struct server {
 	struct backend *be;
 	unsigned maxconn;       /* 0 = unlimited */
 	unsigned maxqueue;      /* entries its own queue may hold, 0 = unlimited */
-	unsigned weight;
+	unsigned weight;        /* under the lock: what balancing uses (uweight, or 1) */
+	unsigned uweight;       /* under the lock: the weight set by the configuration
+	                         * or the command socket; 0: no new streams */
+	int admin;              /* atomic enum srv_admin: set from the command socket */
 	unsigned cur;           /* slots in use, under the lock */
 	int swrr;               /* smooth weighted round robin state, under the lock */
 	int down;               /* atomic: no new streams (disabled; checks later) */
@@ -73,6 +76,16 @@ struct server {
 	uint64_t failures;      /* atomic: connection failures */
 	uint64_t queue_full;    /* atomic: streams sent elsewhere, its queue being full */
 	struct check *check;    /* atomic: its health check (check_start), or NULL */
+};
+
+/* Administrative state of a server, set from the command socket. Drain and
+ * maintenance both stop new streams at once and let the streams that hold
+ * its slots finish; checks go on in both (so the server's health is known
+ * when it comes back). */
+enum srv_admin {
+	SRV_ADMIN_READY = 0,
+	SRV_ADMIN_DRAIN,
+	SRV_ADMIN_MAINT,
 };
 
 struct backend {
@@ -95,6 +108,17 @@ enum be_assign_res {
 	                         * would wait on is full (`maxqueue`): nothing held,
 	                         * q is IDLE; the caller answers 503 */
 };
+
+/* Sets the administrative state of <srv> (any thread). Back to ready, its
+ * free slots go at once to the streams queued for its backend. */
+void be_server_set_admin(struct server *srv, enum srv_admin a);
+
+/* Sets the weight of <srv> (any thread); 0 stops new streams like a drain.
+ * Effective for the next pick. */
+void be_server_set_weight(struct server *srv, unsigned w);
+
+/* Returns the server <name> of <be>, or NULL. */
+struct server *be_find_server(struct backend *be, const char *name);
 
 /* Builds the run-time backend for <cfg>. Returns NULL on allocation failure. */
 struct backend *be_new(const struct cfg_backend *cfg, unsigned nbthread);

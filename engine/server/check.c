@@ -88,8 +88,9 @@ static inline int chk_is_http(const struct check *c) { return chk_be(c)->chk_met
 
 /* ---- the pool side ---- */
 
-/* The pool's notify: runs on the releasing thread under the pool lock and
- * only posts a wake-up to the check's thread. The task lives until
+/* The pool's notify: runs on the releasing thread (just after the pool's
+ * lock, before the entry counts as served) and only posts a wake-up to the
+ * check's thread. The task lives until
  * check_free(), after every thread has ended, so the post is always safe. */
 static void check_buf_notify(struct pool_wait *w)
 {

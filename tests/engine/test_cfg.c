@@ -945,6 +945,39 @@ Test(cfg, listen_with_stats_only)
 	cfg_free(c);
 }
 
+Test(cfg, stats_prometheus_uri_and_auth)
+{
+	struct cfg *c = ok("listen stats\n bind :8404\n stats prometheus-uri /metrics\n"
+			   " stats auth admin:s3cret\n stats auth ops:a:b\n");
+
+	cr_assert_eq(c->frontends[0].stats_enabled, 1);
+	cr_assert_str_eq(c->frontends[0].stats_uri, CFG_STATS_DEFAULT_URI);
+	cr_assert_str_eq(c->frontends[0].stats_prom_uri, "/metrics");
+	/* base64("admin:s3cret"), base64("ops:a:b"): what clients send */
+	cr_assert_str_eq(c->frontends[0].stats_auth, "Basic YWRtaW46czNjcmV0\nBasic b3BzOmE6Yg==\n");
+	cfg_free(c);
+	bad_frontend("stats auth nocolon", "'stats' invalid credentials 'nocolon' (expected USER:PASS)");
+	bad_frontend("stats auth", "'stats' missing USER:PASS after 'auth'");
+	bad_frontend("stats prometheus-uri metrics",
+		     "'stats' invalid uri 'metrics' (expected a path starting with '/')");
+}
+
+/* `sluice -c` reports every mistake of a file in one pass, each with its
+ * file:line, and suggests the keyword a typo was meant to be. */
+Test(cfg, every_error_in_one_pass_with_suggestions)
+{
+	bad("global\n maxconn x\n tune.bufsiz 1k\n"
+	    "frontend f\n bind :8080\n timout client 5s\n default_backend b\n"
+	    "backend b\n server s1 127.0.0.1:81 wieght 2\n blance roundrobin\n xyzzy 1\n",
+	    "t.cfg:2: 'maxconn' invalid value 'x' (expected an integer from 1 to 10000000)\n"
+	    "t.cfg:3: unknown keyword 'tune.bufsiz' in 'global' section (did you mean 'tune.bufsize'?)\n"
+	    "t.cfg:6: unknown keyword 'timout' in 'frontend' section (did you mean 'timeout'?)\n"
+	    "t.cfg:9: 'server' unknown argument 'wieght' (expected maxconn, maxqueue, weight, check, "
+	    "inter, rise, fall, proto, disabled, backup, ssl, verify, ca-file, sni, alpn)\n"
+	    "t.cfg:10: unknown keyword 'blance' in 'backend' section (did you mean 'balance'?)\n"
+	    "t.cfg:11: unknown keyword 'xyzzy' in 'backend' section");
+}
+
 /* ---------- whole-file validation ---------- */
 
 Test(cfg, frontend_needs_a_bind)
@@ -1078,8 +1111,8 @@ Test(cfg, stats_keywords)
 	cr_assert_str_eq(c->frontends[2].stats_uri, "/x", "enable keeps an earlier uri");
 	cfg_free(c);
 
-	bad_frontend("stats", "'stats' missing argument (expected enable, uri, refresh)");
-	bad_frontend("stats auth admin:pw", "'stats' unsupported argument 'auth' (expected enable, uri, refresh)");
+	bad_frontend("stats", "'stats' missing argument (expected enable, uri, prometheus-uri, refresh, auth)");
+	bad_frontend("stats admin", "'stats' unsupported argument 'admin' (expected enable, uri, prometheus-uri, refresh, auth)");
 	bad_frontend("stats uri", "'stats' missing path after 'uri'");
 	bad_frontend("stats uri stats", "'stats' invalid uri 'stats' (expected a path starting with '/')");
 	bad_frontend("stats refresh", "'stats' missing time after 'refresh'");

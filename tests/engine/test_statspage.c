@@ -377,7 +377,7 @@ Test(statspage, same_bytes_whatever_the_pieces)
 {
 	struct statspage_data d = sample();
 
-	for (int f = STATSPAGE_HTML; f <= STATSPAGE_PROM; f++) {
+	for (int f = STATSPAGE_HTML; f <= STATSPAGE_CSV; f++) {
 		size_t whole_len, len;
 		char *whole = render(f, &d, BIG, &whole_len);
 
@@ -759,4 +759,44 @@ Test(statspage, json_flat_is_the_pages_flat_members)
 	cr_assert_eq(strlen(cut), sizeof(cut) - 1);
 	cr_assert_eq(statspage_json_flat(&d.st, NULL, 0), n);
 	free(j);
+}
+
+/* Returns the number of fields of the CSV line at <s> (up to its '\n'). */
+static int csv_fields(const char *s)
+{
+	int n = 1, quoted = 0;
+
+	for (; *s && *s != '\n'; s++) {
+		if (*s == '"')
+			quoted = !quoted;
+		else if (*s == ',' && !quoted)
+			n++;
+	}
+	return n;
+}
+
+/* HAProxy's `;csv`: a header naming its columns in its order, then one
+ * line per frontend, per server and per backend, each with as many fields
+ * as the header, names first. */
+Test(statspage, csv_has_haproxys_columns)
+{
+	struct statspage_data d = sample();
+	size_t len;
+	char *csv = render(STATSPAGE_CSV, &d, BIG, &len);
+	int nlines = 0, head_fields;
+	const char *l;
+
+	cr_assert(strncmp(csv, "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,", 55) == 0, "%.80s", csv);
+	head_fields = csv_fields(csv + 2);
+	cr_assert_eq(head_fields, 45);
+	for (l = strchr(csv, '\n') + 1; *l; l = strchr(l, '\n') + 1) {
+		cr_assert_eq(csv_fields(l), head_fields, "line %d: %.120s", nlines, l);
+		nlines++;
+	}
+	cr_assert_eq(nlines, (int)(d.nb_fe + d.nb_srv + d.nb_be), "%d lines", nlines);
+	cr_assert(strstr(csv, ",FRONTEND,"));
+	cr_assert(strstr(csv, ",BACKEND,"));
+	cr_assert_eq(statspage_fmt_parse(";csv", 4, STATSPAGE_HTML), STATSPAGE_CSV);
+	cr_assert(strstr(statspage_content_type(STATSPAGE_CSV), "text/csv"));
+	free(csv);
 }

@@ -133,5 +133,42 @@ def test_stats_answers_under_tiny_limit_and_load(ctx):
     assert proxy.stop() == 0
 
 
+def test_conventional_endpoints_and_auth(ctx):
+    """What operators expect from HAProxy: the stats URI answers HTML by
+    default, JSON with ;json, ?json or Accept: application/json, CSV with
+    ;csv in HAProxy's column order; Prometheus scrapes its own path; stats
+    auth asks for credentials (401 with a realm) and accepts the right ones."""
+    proxy, port = fresh_proxy(ctx, "endpoints",
+                              frontend_extra="    stats prometheus-uri /metrics\n"
+                                             "    stats auth admin:s3cret\n"
+                                             "    stats auth ops:other")
+    base = f"http://127.0.0.1:{port}{pl.STATS_URI}"
+    r = harness.curl([base])
+    assert r.status == 401 and "Basic realm=" in r.headers.get("WWW-Authenticate", ""), r
+    assert harness.curl(["-u", "admin:wrong", base]).status == 401
+    r = harness.curl(["-u", "admin:s3cret", base])
+    assert r.status == 200 and r.headers.get("Content-Type", "").startswith("text/html"), r
+    assert b"<html" in r.body.lower()
+    for args in (["-u", "ops:other", base + ";json"], ["-u", "admin:s3cret", base + "?json"],
+                 ["-u", "admin:s3cret", "-H", "Accept: application/json", base]):
+        r = harness.curl(args)
+        assert r.status == 200 and r.headers.get("Content-Type") == "application/json", (args, r)
+        assert "req_received" in json.loads(r.body)
+    r = harness.curl(["-u", "admin:s3cret", base + ";csv"])
+    assert r.status == 200 and r.headers.get("Content-Type", "").startswith("text/csv"), r
+    lines = r.body.decode().splitlines()
+    assert lines[0].startswith("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,"), lines[0]
+    assert any(ln.startswith("web,FRONTEND,") for ln in lines), lines
+    assert any(ln.startswith("app,s1,") for ln in lines) and any(ln.startswith("app,BACKEND,") for ln in lines)
+    assert all(ln.count(",") == lines[0].count(",") for ln in lines[1:]), lines
+    r = harness.curl(["-u", "admin:s3cret", f"http://127.0.0.1:{port}/metrics"])
+    assert r.status == 200 and "version=0.0.4" in r.headers.get("Content-Type", ""), r
+    assert "# TYPE sluice_requests_total counter" in r.body.decode() or "sluice_" in r.body.decode()
+    assert harness.curl([f"http://127.0.0.1:{port}/metrics"]).status == 401
+    # other paths still go to the backend, untouched by the auth
+    assert harness.curl([f"http://127.0.0.1:{port}/size/10"]).status == 200
+    assert proxy.stop() == 0
+
+
 if __name__ == "__main__":
     raise SystemExit(harness.main())

@@ -1,6 +1,8 @@
 /* race_cancel.c - threads racing on the pool's hand-off: allocations,
  * subscriptions, takes, cancels (of waiting and of served entries) and
- * releases, with a limit far below demand, then again without a limit.
+ * releases, with a limit far below demand (every operation under the lock),
+ * then with per-thread credit under a limit, then without a limit. Under a
+ * limit every thread checks at every step that it is not exceeded.
  *
  * A plain executable (no Criterion) so that it also runs under TSan.
  * Each held block carries a mark (magic, owner, serial) that is checked on
@@ -52,6 +54,7 @@ struct worker {
 };
 
 static struct pool *pool;
+static uint64_t limit;        /* of the phase running, 0 = none */
 static pthread_barrier_t go;
 static atomic_uint errors;
 static atomic_ulong notifies_seen;
@@ -199,6 +202,14 @@ static void *run(void *arg)
 		struct buf b = BUF_NULL;
 
 		poll_flags(wk);
+		if (limit) {
+			struct pool_stats s;
+
+			/* the limit holds at every step, not only at the end */
+			pool_stats(pool, wk->tid, &s);
+			if (s.allocated > limit)
+				FAIL("thread %u: allocated %" PRIu64 " above the limit", wk->tid, s.allocated);
+		}
 		switch (r % 8) {
 		case 0: case 1: case 2:
 			if (pool_alloc(pool, wk->tid, (enum pool_crit)((r >> 8) % POOL_CRIT_COUNT), &b) == 0) {
@@ -242,6 +253,7 @@ static int phase(const char *name, const struct pool_config *cfg)
 	unsigned long seen;
 
 	pool = pool_create(cfg);
+	limit = cfg->limit;
 	if (!pool) {
 		perror("pool_create");
 		return 1;
@@ -292,6 +304,9 @@ static int phase(const char *name, const struct pool_config *cfg)
 	if (s.allocated != s.cached + s.global_free)
 		FAIL("%s: allocated %" PRIu64 " != cached %" PRIu64 " + free %" PRIu64,
 		     name, s.allocated, s.cached, s.global_free);
+	if (cfg->limit && s.allocated + s.credits_cached + s.credits_free != cfg->limit)
+		FAIL("%s: allocated %" PRIu64 " + bare credits %" PRIu64 " + free %" PRIu64 " != limit",
+		     name, s.allocated, s.credits_cached, s.credits_free);
 	if (cfg->limit && s.peak_allocated > cfg->limit)
 		FAIL("%s: peak_allocated %" PRIu64 " above the limit", name, s.peak_allocated);
 	if (s.allocs == 0 || s.handoffs == 0)
@@ -315,8 +330,17 @@ int main(void)
 		.fail_ppm = 100000, .fail_seed = 2,
 	};
 
+	/* the same race with per-thread credit: batches of 2 under a limit of
+	 * 10 (demand is about 8 to 14), the lock only when someone waits or
+	 * the fast path says no */
+	struct pool_config credits = {
+		.bufsize = 256, .nbthread = NTHREADS, .limit = 10, .reserve = 2,
+		.credit_batch = 2, .fail_ppm = 50000, .fail_seed = 3, .trim_ms = 10,
+	};
+
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (phase("limited", &limited) || phase("unlimited", &unlimited)) {
+	if (phase("limited", &limited) || phase("credits", &credits) ||
+	    phase("unlimited", &unlimited)) {
 		fprintf(stderr, "race_cancel: %u error(s)\n", atomic_load(&errors));
 		return 1;
 	}

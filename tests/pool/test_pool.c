@@ -6,6 +6,7 @@
  * block could otherwise be handed out, which the no-barging rule is about.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -705,5 +706,330 @@ Test(pool, allocator_failure_under_a_limit)
 	cr_assert_eq(s.failed, 1);
 	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_EMIT, &b), 0);
 	pool_release(p, 0, &b);
+	finish(p);
+}
+
+/* ---- notify runs after the lock, and take/cancel wait for it ---- */
+
+struct slow_notify {
+	struct pool *p;
+	int lock_was_free;   /* atomic: the lock could be taken inside notify */
+	int in_notify;       /* atomic: notify started */
+	int notify_done;     /* atomic: notify about to return */
+};
+
+/* A notify that checks the pool lock is free, then dawdles (50 ms), so
+ * that an owner racing with it would free its entry under it. */
+static void slow_notify(struct pool_wait *w)
+{
+	struct slow_notify *sn = w->ctx;
+	struct timespec nap = { 0, 50 * 1000000 };
+
+	if (pool_trylock(sn->p, NULL)) {
+		__atomic_store_n(&sn->lock_was_free, 1, __ATOMIC_RELAXED);
+		pool_unlock(sn->p);
+	}
+	__atomic_store_n(&sn->in_notify, 1, __ATOMIC_RELEASE);
+	nanosleep(&nap, NULL);
+	__atomic_store_n(&sn->notify_done, 1, __ATOMIC_RELEASE);
+}
+
+struct releaser {
+	struct pool *p;
+	struct buf b;
+};
+
+/* Releases the one held block from another thread (tid 1). */
+static void *release_from_thread(void *arg)
+{
+	struct releaser *r = arg;
+
+	pool_release(r->p, 1, &r->b);
+	return NULL;
+}
+
+/* Starts a release on thread 1 that serves <w>, and returns once its
+ * notify runs. */
+static void start_slow_handoff(struct pool *p, struct pool_wait *w, struct slow_notify *sn,
+			       pthread_t *th, struct releaser *r)
+{
+	r->p = p;
+	r->b = BUF_NULL;
+	cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_EMIT, &r->b), 0);
+	pool_wait_init(w, 0, POOL_CRIT_RESPONSE, slow_notify, sn);
+	cr_assert_eq(pool_wait_subscribe(p, w), 0);
+	cr_assert_eq(pthread_create(th, NULL, release_from_thread, r), 0);
+	while (!__atomic_load_n(&sn->in_notify, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+Test(pool, notify_runs_outside_the_lock_and_cancel_waits_for_it)
+{
+	struct pool *p = mkpool_cfg((struct pool_config){ .limit = 1, .nbthread = 2 });
+	struct slow_notify sn = { .p = p };
+	struct releaser r;
+	struct pool_wait w;
+	pthread_t th;
+
+	start_slow_handoff(p, &w, &sn, &th, &r);
+	cr_assert(__atomic_load_n(&sn.lock_was_free, __ATOMIC_RELAXED),
+		  "notify ran under the pool lock");
+	/* reported served, but owned by the releaser until notify returns */
+	cr_assert_eq(pool_wait_state(&w), POOL_WAIT_SERVED);
+	pool_wait_cancel(p, &w);
+	cr_assert(__atomic_load_n(&sn.notify_done, __ATOMIC_ACQUIRE),
+		  "cancel returned while notify still ran");
+	cr_assert_eq(pool_wait_state(&w), POOL_WAIT_IDLE);
+	pthread_join(th, NULL);
+	finish(p);
+}
+
+Test(pool, take_waits_for_the_notify)
+{
+	struct pool *p = mkpool_cfg((struct pool_config){ .limit = 1, .nbthread = 2 });
+	struct slow_notify sn = { .p = p };
+	struct releaser r;
+	struct pool_wait w;
+	struct buf b = BUF_NULL;
+	pthread_t th;
+
+	start_slow_handoff(p, &w, &sn, &th, &r);
+	cr_assert_eq(pool_wait_take(p, &w, &b), 1);
+	cr_assert(__atomic_load_n(&sn.notify_done, __ATOMIC_ACQUIRE),
+		  "take returned while notify still ran");
+	pthread_join(th, NULL);
+	pool_release(p, 0, &b);
+	finish(p);
+}
+
+/* ---- per-thread credit under a limit ----
+ * One process thread plays several pool threads (tids): the credit state
+ * is per tid, which is what these tests are about. */
+
+static struct pool *mkcredit(uint64_t limit, uint64_t reserve, unsigned nbthread, unsigned batch)
+{
+	struct pool *p = mkpool_cfg((struct pool_config){ .limit = limit, .reserve = reserve,
+		.nbthread = nbthread, .credit_batch = batch, .trim_ms = 10 });
+
+	cr_assert_eq(stats(p).credit_batch, batch);
+	return p;
+}
+
+/* Every credit is somewhere: in use or cached (allocated), held bare, or
+ * free. */
+static void check_credits(struct pool *p)
+{
+	struct pool_stats s = stats(p);
+
+	cr_assert_leq(s.allocated + s.credits_cached, s.limit);
+	cr_assert_eq(s.allocated + s.credits_cached + s.credits_free, s.limit,
+		     "allocated %llu + bare %llu + free %llu != limit %llu",
+		     (unsigned long long)s.allocated, (unsigned long long)s.credits_cached,
+		     (unsigned long long)s.credits_free, (unsigned long long)s.limit);
+}
+
+Test(pool, credit_default_batch)
+{
+	struct pool_config cfg = { .limit = 1024, .nbthread = 4 };
+	struct pool *p = mkpool_cfg(cfg);
+
+	cr_assert_eq(stats(p).credit_batch, 32, "1024 / (8 x 4) = 32");
+	pool_destroy(p);
+	cfg.nbthread = 16;
+	p = mkpool_cfg(cfg);
+	cr_assert_eq(stats(p).credit_batch, 8);
+	pool_destroy(p);
+	cfg.limit = 100;
+	p = mkpool_cfg(cfg);
+	cr_assert_eq(stats(p).credit_batch, 0, "too tight: every operation under the lock");
+	pool_destroy(p);
+	cfg.limit = 1024;
+	cfg.credit_batch = POOL_CREDIT_NONE;
+	p = mkpool_cfg(cfg);
+	cr_assert_eq(stats(p).credit_batch, 0);
+	pool_destroy(p);
+}
+
+/* Far below the limit, pairs of one thread take no lock and touch the
+ * shared lines once per batch at most. */
+Test(pool, credit_fast_path_takes_no_lock)
+{
+	struct pool *p = mkcredit(1024, 8, 2, 16);
+	struct pool_stats s;
+
+	for (int i = 0; i < 10000; i++) {
+		struct buf b = BUF_NULL;
+
+		cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &b), 0);
+		pool_release(p, 0, &b);
+	}
+	pool_stats(p, 0, &s);
+	cr_assert_eq(s.lock_acquisitions, 0);
+	cr_assert_leq(s.shared_atomics, 2, "one batch taken, one block allocated");
+	cr_assert_eq(s.cached + s.credits_cached, 16);
+	check_credits(p);
+	pool_thread_idle(p, 0, 0); /* gives them back before sleeping */
+	pool_stats(p, 0, &s);
+	cr_assert_eq(s.cached + s.credits_cached, 0);
+	check_credits(p);
+	finish(p);
+}
+
+/* A waiter on one thread gets the credits another thread holds as soon as
+ * that thread calls into the pool (or goes idle). */
+Test(pool, credits_come_back_when_a_waiter_appears)
+{
+	struct pool *p = mkcredit(64, 0, 2, 8);
+	struct buf held[64], b = BUF_NULL;
+	struct pool_wait w;
+	struct pool_stats s;
+	int n = 0;
+
+	/* tid 1 keeps a cached block and 7 bare credits */
+	cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_RESPONSE, &b), 0);
+	pool_release(p, 1, &b);
+	pool_stats(p, 1, &s);
+	cr_assert_eq(s.cached + s.credits_cached, 8);
+
+	while (n < 64 && (held[n] = BUF_NULL, pool_alloc(p, 0, POOL_CRIT_RESPONSE, &held[n]) == 0))
+		n++;
+	cr_assert_eq(n, 56, "all but what tid 1 holds");
+	check_credits(p);
+	pool_wait_init(&w, 0, POOL_CRIT_RESPONSE, on_notify, NULL);
+	cr_assert_eq(pool_wait_subscribe(p, &w), 0);
+	cr_assert_eq(pool_wait_state(&w), POOL_WAIT_WAITING);
+
+	/* tid 1's next call sees the waiter: its block goes to the hand-off
+	 * first, then there is room for tid 1 too */
+	cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_NEWCONN, &b), 0);
+	cr_assert_eq(pool_wait_state(&w), POOL_WAIT_SERVED);
+	pool_stats(p, 1, &s);
+	cr_assert_eq(s.cached + s.credits_cached, 0);
+	cr_assert_eq(pool_wait_take(p, &w, &held[n++]), 1);
+	check_credits(p);
+
+	/* and its bare credits are free again: a second waiter gets one of
+	 * them through the allocator at once */
+	cr_assert_eq(pool_wait_subscribe(p, &w), 0);
+	cr_assert_eq(pool_wait_state(&w), POOL_WAIT_SERVED);
+	cr_assert_eq(pool_wait_take(p, &w, &held[n++]), 1);
+	while (n < 64 && (held[n] = BUF_NULL, pool_alloc(p, 0, POOL_CRIT_RESPONSE, &held[n]) == 0))
+		n++;
+	cr_assert_eq(n + 1, 64, "the limit, exactly");
+	cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_EMIT, &held[n]), -1);
+	check_credits(p);
+	pool_release(p, 1, &b);
+	for (int i = 0; i < n; i++)
+		pool_release(p, i % 2, &held[i]);
+	pool_thread_idle(p, 0, 0);
+	pool_thread_idle(p, 1, 0);
+	check_credits(p);
+	finish(p);
+}
+
+/* A thread that goes idle gives its credits back, so a waiter that comes
+ * while it sleeps is not left without them. */
+Test(pool, idle_thread_keeps_no_credit)
+{
+	struct pool *p = mkcredit(32, 0, 2, 4);
+	struct buf held[32], b = BUF_NULL;
+	struct pool_wait w;
+	int n = 0;
+
+	cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_RESPONSE, &b), 0);
+	pool_release(p, 1, &b);
+	pool_thread_idle(p, 1, 0);
+	while (n < 32 && (held[n] = BUF_NULL, pool_alloc(p, 0, POOL_CRIT_RESPONSE, &held[n]) == 0))
+		n++;
+	cr_assert_eq(n, 32, "nothing stranded on the idle thread");
+	pool_wait_init(&w, 0, POOL_CRIT_RESPONSE, on_notify, NULL);
+	cr_assert_eq(pool_wait_subscribe(p, &w), 0);
+	cr_assert_eq(pool_wait_state(&w), POOL_WAIT_WAITING);
+	pool_release(p, 0, &held[--n]);
+	cr_assert_eq(pool_wait_state(&w), POOL_WAIT_SERVED, "a release while someone waits hands off");
+	cr_assert_eq(pool_wait_take(p, &w, &held[n++]), 1);
+	for (int i = 0; i < n; i++)
+		pool_release(p, 0, &held[i]);
+	pool_thread_idle(p, 0, 0);
+	check_credits(p);
+	finish(p);
+}
+
+/* The reserve under credits: whatever other threads hold, a level may
+ * never leave fewer than its margin possible. limit 64, reserve 8. */
+Test(pool, credit_reserve_margins)
+{
+	struct pool *p = mkcredit(64, 8, 2, 4);
+	struct buf held[64], b = BUF_NULL, c = BUF_NULL;
+	int n = 0, m;
+
+	/* tid 1 holds 4 credits (one block cached) */
+	cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_RESPONSE, &b), 0);
+	pool_release(p, 1, &b);
+
+	while (n < 64 && (held[n] = BUF_NULL, pool_alloc(p, 0, POOL_CRIT_NEWCONN, &held[n]) == 0))
+		n++;
+	cr_assert_eq(n, 64 - 8 - 4, "the reserve and tid 1's credits are left");
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_REQUEST, &held[n]), -1);
+	m = n;
+	while (n < 64 && (held[n] = BUF_NULL, pool_alloc(p, 0, POOL_CRIT_SLOT, &held[n]) == 0))
+		n++;
+	cr_assert_eq(n - m, 7, "a slot holder leaves one");
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_RESPONSE, &held[n]), 0);
+	n++;
+	cr_assert_eq(pool_alloc(p, 0, POOL_CRIT_EMIT, &held[n]), -1, "tid 0 sees no room");
+	/* tid 1's 4 credits are the only room: the reserve's levels only,
+	 * a slot holder's leaving one to a response */
+	struct buf t1[4] = { BUF_NULL, BUF_NULL, BUF_NULL, BUF_NULL };
+
+	cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_NEWCONN, &b), -1);
+	cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_REQUEST, &b), -1);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_SLOT, &t1[i]), 0, "slot %d", i);
+	cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_SLOT, &b), -1);
+	cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_RESPONSE, &t1[3]), 0);
+	cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_EMIT, &c), -1);
+	cr_assert_eq(stats(p).allocated, 64);
+	check_credits(p);
+	for (int i = 0; i < 4; i++)
+		pool_release(p, 1, &t1[i]);
+	for (int i = 0; i < n; i++)
+		pool_release(p, 0, &held[i]);
+	pool_thread_idle(p, 0, 0);
+	pool_thread_idle(p, 1, 0);
+	check_credits(p);
+	finish(p);
+}
+
+/* Bare credits given back while several entries wait serve them all at
+ * once, through the allocator, not one per loop turn. */
+Test(pool, returned_credits_serve_every_waiter)
+{
+	struct pool *p = mkcredit(64, 0, 2, 8);
+	struct buf held[64], b = BUF_NULL;
+	struct pool_wait w[3];
+	int n = 0;
+
+	cr_assert_eq(pool_alloc(p, 1, POOL_CRIT_RESPONSE, &b), 0);
+	pool_release(p, 1, &b);      /* tid 1: one cached block, 7 bare credits */
+	while (n < 64 && (held[n] = BUF_NULL, pool_alloc(p, 0, POOL_CRIT_RESPONSE, &held[n]) == 0))
+		n++;
+	cr_assert_eq(n, 56);
+	for (int i = 0; i < 3; i++) {
+		pool_wait_init(&w[i], 0, POOL_CRIT_RESPONSE, on_notify, NULL);
+		cr_assert_eq(pool_wait_subscribe(p, &w[i]), 0);
+		cr_assert_eq(pool_wait_state(&w[i]), POOL_WAIT_WAITING);
+	}
+	pool_thread_idle(p, 1, 0);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(pool_wait_state(&w[i]), POOL_WAIT_SERVED, "entry %d", i);
+		cr_assert_eq(pool_wait_take(p, &w[i], &held[n++]), 1);
+	}
+	cr_assert_eq(stats(p).credits_free, 5);
+	check_credits(p);
+	for (int i = 0; i < n; i++)
+		pool_release(p, 0, &held[i]);
+	pool_thread_idle(p, 0, 0);
+	check_credits(p);
 	finish(p);
 }

@@ -19,9 +19,11 @@
  * - waiting tasks with a very short timeout did time out while waiting
  *   (a wait never blocks a timer), and no timeout fired very late.
  *
- * Usage: handoff_stress [limit|faults]   (default: both)
- *   limit:  limit 8, reserve 2, 300 tasks: heavy shortage;
- *   faults: no limit, 20% of allocations fail by fault injection.
+ * Usage: handoff_stress [limit|faults|credits]   (default: all three)
+ *   limit:   limit 8, reserve 2, 300 tasks on 3 threads: heavy shortage;
+ *   faults:  no limit, 20% of allocations fail by fault injection;
+ *   credits: 16 threads, limit 40, reserve 4, per-thread credit batches
+ *            of 2: shortage with credits moving between threads.
  * A plain program so that it also runs under TSan; exit 1 on failure.
  */
 #include <pthread.h>
@@ -32,13 +34,15 @@
 #include "sched/sched.h"
 #include "tests/sched/testutil.h"
 
-#define NTHR         3
+#define NTHR_MAX     16
 #define NTASKS       300
 #define ITERS        30
 #define BUFSIZE      256
 #define MARK_OFS     64      /* pool free lists may use the first bytes */
 #define DEADLINE_MS  20000
 #define MAX_LATE_MS  500     /* a timeout this late means timers were blocked */
+
+static unsigned NTHR = 3;  /* threads of the variant running */
 
 enum wstate { W_ALLOC, W_WAITING, W_HOLDING, W_BACKOFF, W_DONE };
 
@@ -72,8 +76,8 @@ struct run {
 	struct pool   *pool;
 	struct sched  *sched;
 	struct worker *workers;
-	struct task    chaos[NTHR];
-	uint64_t       chaos_rng[NTHR];
+	struct task    chaos[NTHR_MAX];
+	uint64_t       chaos_rng[NTHR_MAX];
 	int            done_count;       /* atomic */
 	uint64_t       notifies;         /* atomic */
 	int            errors;           /* atomic */
@@ -314,11 +318,13 @@ static uint64_t buffer_wakeups_total(void)
 }
 
 /* Runs one variant. Returns 0 when every check passed. */
-static int run_variant(const char *name, uint64_t limit, uint64_t reserve, uint32_t fail_ppm)
+static int run_variant(const char *name, unsigned nthr, uint64_t limit, uint64_t reserve,
+		       uint32_t fail_ppm, unsigned credit_batch)
 {
 	struct pool_config cfg = {
-		.bufsize = BUFSIZE, .nbthread = NTHR, .limit = limit, .reserve = reserve,
+		.bufsize = BUFSIZE, .nbthread = nthr, .limit = limit, .reserve = reserve,
 		.fail_ppm = fail_ppm, .fail_seed = 42, .cache_max = 4, .trim_ms = 50,
+		.credit_batch = credit_batch,
 	};
 	uint64_t start = tu_now_ns(), bw = 0, timeouts = 0, waits = 0, takes = 0, holds = 0;
 	uint64_t short_waiting_timeouts = 0, late_max = 0;
@@ -326,6 +332,7 @@ static int run_variant(const char *name, uint64_t limit, uint64_t reserve, uint3
 	struct pool_stats ps;
 	struct sched_stats ss;
 
+	NTHR = nthr;
 	memset(&R, 0, sizeof(R));
 	R.limited = limit != 0;
 	pthread_mutex_init(&R.held_lock, NULL);
@@ -442,6 +449,8 @@ static int run_variant(const char *name, uint64_t limit, uint64_t reserve, uint3
 
 	if (ps.in_use != 0)
 		fail("pool in_use != 0 at the end", NULL);
+	if (limit && ps.allocated + ps.credits_cached + ps.credits_free != limit)
+		fail("pool allocated + bare credits + free credits != limit", NULL);
 	if ((int64_t)ps.allocated != ps.in_use + (int64_t)ps.cached + (int64_t)ps.global_free)
 		fail("pool allocated != in_use + cached + global_free", NULL);
 	if (ps.waiting != 0)
@@ -496,9 +505,14 @@ int main(int argc, char **argv)
 	int failed = 0;
 
 	if (!strcmp(which, "limit") || !strcmp(which, "both"))
-		failed |= run_variant("limit 8 reserve 2", 8, 2, 0);
+		failed |= run_variant("limit 8 reserve 2", 3, 8, 2, 0, 0);
 	if (!strcmp(which, "faults") || !strcmp(which, "both"))
-		failed |= run_variant("faults 20%, no limit", 0, 0, 200000);
+		failed |= run_variant("faults 20%, no limit", 3, 0, 0, 200000, 0);
+	/* 16 threads, per-thread credit under a limit below demand: credits
+	 * move between threads, through the free count and, while tasks
+	 * wait, back through the locked path */
+	if (!strcmp(which, "credits") || !strcmp(which, "both"))
+		failed |= run_variant("credits, 16 threads, limit 40 reserve 4", 16, 40, 4, 0, 2);
 	printf(failed ? "FAIL\n" : "PASS\n");
 	return failed;
 }
