@@ -72,6 +72,8 @@ enum h1_meth {
 #define H1_F_TE          0x0080 /* Transfer-Encoding present (chunked or not) */
 #define H1_F_CLEN_DUP    0x0100 /* Content-Length repeated or a list: rewrite emits one */
 #define H1_F_CONN_OTHER  0x0200 /* Connection names other headers (hop-by-hop) */
+#define H1_F_ABS_FORM    0x0400 /* request target in absolute form: the next hop's
+                                 * Host is its authority (RFC 9112 3.2.2) */
 
 struct h1_msg {
 	int is_request;

@@ -12,7 +12,7 @@
 
 #define H1_C_TCHAR 0x01 /* token: ALPHA DIGIT and !#$%&'*+-.^_`|~ */
 #define H1_C_VALUE 0x02 /* field value, reason, chunk extension: HT SP VCHAR obs-text */
-#define H1_C_URI   0x04 /* request-target: VCHAR obs-text (no CTL, no SP) */
+#define H1_C_URI   0x04 /* request-target: VCHAR but '#' (no CTL, SP, obs-text) */
 #define H1_C_HEX   0x08 /* hexadecimal digit */
 #define H1_C_OWS   0x10 /* SP or HT */
 
@@ -63,6 +63,26 @@ static inline int h1_list_next(const char *s, uint32_t *pos, uint32_t end,
 	*elen = e - b;
 	*pos = i + 1;
 	return 1;
+}
+
+/* Same as h1_skip_words() with 0x21 for a request target, which must also
+ * stop on obs-text (bytes 0x80 and up) and '#' (a fragment is never sent):
+ * the word test above lets high bytes through. */
+static inline uint32_t h1_skip_uri_words(const char *p, uint32_t i, uint32_t end)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+
+	while (end - i >= 8) {
+		uint64_t w, d, h;
+
+		memcpy(&w, p + i, 8);
+		d = w ^ (ones * 0x7f);
+		h = w ^ (ones * '#');
+		if ((((w - ones * 0x21) & ~w) | ((d - ones) & ~d) | ((h - ones) & ~h) | w) & highs)
+			break;
+		i += 8;
+	}
+	return i;
 }
 
 /* Returns non-zero when all <n> bytes at <s> are token characters. */

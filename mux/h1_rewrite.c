@@ -109,8 +109,11 @@ static enum h1_fate h1_hdr_fate(const struct h1_msg *m, const char *area, const 
 			return H1_DROP;
 		break;
 	case 4:
+		/* a proxy replaces the Host of an absolute-form request with
+		 * the target's authority (RFC 9112 3.2.2): the two could name
+		 * different sites, and the next hop would believe the Host */
 		if (H1_IS(n, len, "host"))
-			return H1_KEEP;
+			return (m->flags & H1_F_ABS_FORM) ? H1_DROP : H1_KEEP;
 		break;
 	case 6:
 		/* ignored in HTTP/1.0 (RFC 9110 10.1.1): it must not come
@@ -318,7 +321,7 @@ int h1_rewrite_head(struct h1_msg *m, char *area, size_t area_size, size_t tail_
 		return H1_ERR_BAD;
 
 	h1_put_start_line(&bd, m, area, version, &spans);
-	if (m->is_request && version >= 11 && !(m->flags & H1_F_HOST))
+	if (m->is_request && (m->flags & H1_F_ABS_FORM || (version >= 11 && !(m->flags & H1_F_HOST))))
 		added |= h1_put_host(&bd, m, area);
 	lost = h1_put_kept_headers(&bd, m, area);
 	added |= h1_put_connection(&bd, m, rw);

@@ -33,6 +33,7 @@
 #include "engine/server/h2back.h"
 #include "engine/server/srvconn.h"
 #include "engine/core/conn.h"
+#include "engine/client/rules.h"
 #include "engine/client/stream_int.h"
 #include "mux/h2.h"
 
@@ -449,9 +450,14 @@ static int stream_reply(struct stream *s)
 	}
 	s->cli_close = 1;
 	b_reset(&s->res.buf);
-	/* a 401 is only ever the stats page's: it names its realm */
-	len = h1_make_error_hdr(status, status == 401 ? "WWW-Authenticate: Basic realm=\"Sluice statistics\"\r\n" : "",
-				b_tail(&s->res.buf), b_contig_space(&s->res.buf));
+	/* a rule's answer or an errorfile first, else the built-in page;
+	 * a 401 is only ever the stats page's: it names its realm */
+	len = rules_reply(s, status, b_tail(&s->res.buf), b_contig_space(&s->res.buf));
+	if (!len && status < 400)
+		status = 500; /* a rule's answer that does not fit the buffer */
+	if (!len)
+		len = h1_make_error_hdr(status, status == 401 ? "WWW-Authenticate: Basic realm=\"Sluice statistics\"\r\n" : "",
+					b_tail(&s->res.buf), b_contig_space(&s->res.buf));
 	b_add(&s->res.buf, len);
 	s->res.fwd = len;
 	s->res.st = CH_DONE;
@@ -582,6 +588,7 @@ static enum parse_res stream_parse_request(struct stream *s)
 	if (!s->txn_active) {
 		s->txn_active = 1;
 		s->txn_start_ms = tc_now(tc);
+		s->be = NULL; /* until the rules pick one: the log must not name the last one */
 		s->rsp_started = 0;
 		s->reply = REPLY_NONE;
 	}
@@ -635,13 +642,27 @@ static enum parse_res stream_parse_request(struct stream *s)
 		s->st = ST_REPLY;
 		return PARSE_ANSWERED;
 	}
-	if (!s->fe->be) {
+	/* the frontend's rules: edits, answers of our own, the backend */
+	switch (rules_request(s, m, b)) {
+	case RULES_PASS:
+		break;
+	case RULES_ANSWER:
+		stream_error(s, s->rule_status);
+		return PARSE_ANSWERED;
+	case RULES_FAIL:
+		stream_error(s, 500);
+		return PARSE_ANSWERED;
+	}
+	if (!s->be) {
 		stream_error(s, 503);
 		return PARSE_ANSWERED;
 	}
-	rw.xff = (s->fe->cfg->forwardfor || s->fe->be->cfg->forwardfor) ? s->cli_addr : NULL;
-	rw.add_conn_close = s->fe->be->cfg->conn_mode == CFG_CONN_CLOSE ||
-			    s->fe->be->cfg->conn_mode == CFG_CONN_SERVER_CLOSE;
+	if (rules_forwardfor(s, m, b, &rw.xff) < 0) {
+		stream_error(s, 500);
+		return PARSE_ANSWERED;
+	}
+	rw.add_conn_close = s->be->cfg->conn_mode == CFG_CONN_CLOSE ||
+			    s->be->cfg->conn_mode == CFG_CONN_SERVER_CLOSE;
 	rw.add_conn_keepalive = !rw.add_conn_close && m->version == 10;
 	tail = b_data(b) - m->head_len;
 	ret = h1_rewrite_head(m, b_head(b), b->size, tail, &rw, tc->trash, e->cfg->g.bufsize);
@@ -718,6 +739,11 @@ static enum parse_res stream_parse_response(struct stream *s)
 		s->srv_keepalive = 0, s->cli_close = 1;
 	if (eng_stopping(e))
 		s->cli_close = 1;
+	if (rules_response(s, m, b) < 0) {
+		CNT_INC(tc, bad_responses);
+		stream_error(s, 502);
+		return PARSE_ANSWERED;
+	}
 	rw.add_conn_close = s->cli_close;
 	rw.add_conn_keepalive = !s->cli_close && s->req_version == 10;
 	tail = b_data(b) - m->head_len;
@@ -773,9 +799,9 @@ static void stream_next_txn(struct stream *s)
 static void stream_end_txn(struct stream *s)
 {
 	int reuse = s->srv_keepalive && s->req.st == CH_DONE && !s->req.fwd &&
-		    b_empty(&s->res.buf) && s->fe->be &&
-		    s->fe->be->cfg->conn_mode != CFG_CONN_CLOSE &&
-		    s->fe->be->cfg->conn_mode != CFG_CONN_SERVER_CLOSE;
+		    b_empty(&s->res.buf) && s->be &&
+		    s->be->cfg->conn_mode != CFG_CONN_CLOSE &&
+		    s->be->cfg->conn_mode != CFG_CONN_SERVER_CLOSE;
 
 	if (s->txn_active)
 		CNT_INC(s->tc, rsp_sent);
@@ -1174,6 +1200,7 @@ static void stream_free(struct stream *s)
 	stream_log(s);
 	free(s->log_req);
 	free(s->req_upgrade);
+	free(s->reply_msg);
 	statspage_free(s->sp);
 	if (s->st == ST_QUEUED && qent_cancel(&s->qe))
 		be_release_slot(s->qe.srv);
@@ -1205,7 +1232,7 @@ static enum st_step st_req_head(struct stream *s)
 	case PARSE_ANSWERED:
 		return STEP_AGAIN;
 	case PARSE_READY:
-		s->be = s->fe->be;
+		/* s->be was chosen by the rules while parsing */
 		s->retries_left = (int)s->be->cfg->retries;
 		s->st = ST_ASSIGN;
 		/* a client that half-closed after its request still gets the

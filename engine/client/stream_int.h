@@ -1,7 +1,7 @@
 /* stream_int.h - the stream's private types, shared by the files that
  * make up a stream: stream.c (transactions), stream_log.c (its access log
- * line) and stats_applet.c (the stats page it can answer with). Nothing
- * outside these files includes it.
+ * line), stats_applet.c (the stats page it can answer with) and rules.c
+ * (the frontend's request rules). Nothing outside these files includes it.
  */
 #ifndef SLUICE_ENGINE_STREAM_INT_H
 #define SLUICE_ENGINE_STREAM_INT_H
@@ -101,6 +101,10 @@ struct stream {
 	uint64_t linger_until;   /* ST_LINGER: when to close anyway */
 	enum st_reply reply;     /* the answer of our own this transaction gets */
 	int reply_status;        /* its status when it is an error message */
+	int rule_status;         /* status of an answer a rule chose (rules.c) */
+	char *reply_msg;         /* the whole answer a rule prepared (return,
+	                          * redirect), or NULL: taken by rules_reply() */
+	size_t reply_len;
 	enum h1_meth req_meth;
 	int req_version;
 	uint64_t txn_start_ms, queue_start_ms, connect_start_ms;

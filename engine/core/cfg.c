@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define CFG_MAX_WORDS 64   /* words per line, as in HAProxy */
@@ -126,6 +127,7 @@ struct px_settings {
 	unsigned retries;
 	unsigned maxqueue;              /* backend queue bound, 0: none */
 	int redispatch, httplog, forwardfor, conn_mode;
+	struct cfg_fwd fwd;             /* forwardfor's arguments */
 	char *chk_method, *chk_uri;     /* both set iff `option httpchk` */
 	int chk_expect_status;
 	int stats_enabled;
@@ -150,6 +152,7 @@ struct px_work {
 	unsigned nb_servers, cap_servers;
 	char *use_backend;
 	int use_backend_line;
+	struct cfg_rules *rules;        /* acl, conditional use_backend, http-request... */
 };
 
 struct parser {
@@ -524,6 +527,7 @@ static void settings_clear(struct px_settings *s)
 	free(s->stats_prom_uri);
 	free(s->stats_auth);
 	free(s->default_backend);
+	free(s->fwd.hdr);
 	settings_init(s);
 }
 
@@ -534,7 +538,9 @@ static int settings_copy(struct px_settings *dst, const struct px_settings *src)
 	*dst = *src;
 	dst->chk_method = dst->chk_uri = dst->stats_uri = dst->default_backend = NULL;
 	dst->stats_prom_uri = dst->stats_auth = NULL;
-	if (set_str(&dst->chk_method, src->chk_method) < 0 ||
+	dst->fwd.hdr = NULL;
+	if (set_str(&dst->fwd.hdr, src->fwd.hdr) < 0 ||
+	    set_str(&dst->chk_method, src->chk_method) < 0 ||
 	    set_str(&dst->chk_uri, src->chk_uri) < 0 ||
 	    set_str(&dst->stats_uri, src->stats_uri) < 0 ||
 	    set_str(&dst->stats_prom_uri, src->stats_prom_uri) < 0 ||
@@ -576,6 +582,7 @@ static void px_work_free(struct px_work *w)
 	}
 	free(w->servers);
 	free(w->use_backend);
+	cfg_rules_free(w->rules);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -992,6 +999,37 @@ static int opt_httpchk(struct parser *p, struct px_settings *s, int i)
 	return 0;
 }
 
+/* `option forwardfor [except NET] [header NAME]`; <i> is the index of
+ * "forwardfor". Each `option forwardfor` line starts from no arguments. */
+static int opt_forwardfor(struct parser *p, struct px_settings *s, int i)
+{
+	free(s->fwd.hdr);
+	memset(&s->fwd, 0, sizeof(s->fwd));
+	for (i++; i < p->argc; i += 2) {
+		const char *w = p->argv[i], *v = i + 1 < p->argc ? p->argv[i + 1] : NULL;
+
+		if (strcmp(w, "except") && strcmp(w, "header"))
+			return fail(p, "unexpected argument '%s' after 'forwardfor' (expected except NET, header NAME)", w);
+		if (!v)
+			return fail(p, "missing %s after '%s'", w[0] == 'e' ? "network" : "header name", w);
+		if (w[0] == 'e') {
+			if (acl_parse_net(v, &s->fwd.fam, s->fwd.net, &s->fwd.bits) < 0)
+				return fail(p, "invalid network '%s' after 'except' (expected ADDR[/BITS])", v);
+			s->fwd.except = 1;
+			continue;
+		}
+		if (!*v)
+			return fail(p, "empty header name after 'header'");
+		for (const char *c = v; *c; c++)
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			      (*c >= '0' && *c <= '9') || strchr("!#$%&'*+-.^_`|~", *c)))
+				return fail(p, "invalid character 0x%02x in header name '%s'", (unsigned char)*c, v);
+		if (set_str(&s->fwd.hdr, v) < 0)
+			return fail(p, "out of memory");
+	}
+	return 0;
+}
+
 enum { OPT_REDISPATCH, OPT_HTTPLOG, OPT_FORWARDFOR, OPT_KEEPALIVE, OPT_SERVER_CLOSE,
        OPT_CLOSE, OPT_HTTPCHK, OPT_DONTLOGNULL };
 
@@ -1031,13 +1069,16 @@ static int apply_option(struct parser *p, int i, int on)
 		return warn_at(p, p->line, p->argv[0], "'%s' ignored in '%s' section (only meaningful for %s)",
 		               name, sec_name(p->sec),
 		               (options[k].applies & SEC_BACKEND) ? "backends" : "frontends");
-	if ((options[k].id != OPT_HTTPCHK || !on) && i + 1 < p->argc)
+	if (((options[k].id != OPT_HTTPCHK && options[k].id != OPT_FORWARDFOR) || !on) &&
+	    i + 1 < p->argc)
 		return fail(p, "unexpected argument '%s' after '%s'", p->argv[i + 1], name);
 
 	switch (options[k].id) {
 	case OPT_REDISPATCH:  s->redispatch = on; break;
 	case OPT_HTTPLOG:     s->httplog = on; break;
-	case OPT_FORWARDFOR:  s->forwardfor = on; break;
+	case OPT_FORWARDFOR:
+		s->forwardfor = on;
+		return on ? opt_forwardfor(p, s, i) : 0;
 	case OPT_DONTLOGNULL:
 		return warn_at(p, p->line, p->argv[0], "'%s' ignored", name);
 	case OPT_HTTPCHK:
@@ -1360,24 +1401,6 @@ static int kw_default_backend(struct parser *p)
 	return 0;
 }
 
-static int kw_use_backend(struct parser *p)
-{
-	struct px_work *w = &p->px;
-
-	if (p->argc > 2 && (strcmp(p->argv[2], "if") == 0 || strcmp(p->argv[2], "unless") == 0))
-		return fail(p, "conditions are not supported (only an unconditional use_backend)");
-	if (want_words(p, 1, 1, "backend name") < 0 || !valid_name(p, p->argv[1]))
-		return -1;
-	if (w->use_backend)
-		return warn_at(p, p->line, p->argv[0],
-		               "ignored: the unconditional use_backend at line %d always matches first",
-		               w->use_backend_line);
-	if (set_str(&w->use_backend, p->argv[1]) < 0)
-		return fail(p, "out of memory");
-	w->use_backend_line = p->line;
-	return 0;
-}
-
 /* Writes the base64 form of src[0..len) and a NUL into <dst>, which holds
  * at least 4 * ((len + 2) / 3) + 1 bytes. */
 static void base64_encode(const unsigned char *src, size_t len, char *dst)
@@ -1459,6 +1482,396 @@ static int kw_stats(struct parser *p)
 	return 0;
 }
 
+/* ---------- request rules ---------- */
+
+static char *read_file(const char *path, size_t *len);
+
+static void http_rule_free(struct cfg_http_rule *r)
+{
+	acl_cond_free(r->cond);
+	free(r->name);
+	acl_fmt_free(r->value);
+	acl_regex_free(r->re);
+	free(r->reason);
+	free(r->ctype);
+}
+
+void cfg_rules_free(struct cfg_rules *r)
+{
+	unsigned i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->nb_req; i++)
+		http_rule_free(&r->req[i]);
+	for (i = 0; i < r->nb_rsp; i++)
+		http_rule_free(&r->rsp[i]);
+	for (i = 0; i < r->nb_ub; i++) {
+		free(r->ub[i].name);
+		sample_free(r->ub[i].dyn);
+		acl_cond_free(r->ub[i].cond);
+	}
+	for (i = 0; i < r->nb_ef; i++)
+		free(r->ef[i].msg);
+	free(r->req);
+	free(r->rsp);
+	free(r->ub);
+	free(r->ef);
+	acl_list_free(r->acls);
+	free(r);
+}
+
+/* Returns the rules of the section being parsed, made on first use, or
+ * NULL with the error set. */
+static struct cfg_rules *work_rules(struct parser *p)
+{
+	struct px_work *w = &p->px;
+
+	if (!w->rules && (!(w->rules = calloc(1, sizeof(*w->rules))) ||
+	                  !(w->rules->acls = acl_list_new()))) {
+		fail(p, "out of memory");
+		return NULL;
+	}
+	return w->rules;
+}
+
+/* Records the message <msg> (from acl.c, owned) as the line's error. */
+static int fail_owned(struct parser *p, char *msg)
+{
+	fail(p, "%s", msg ? msg : "out of memory");
+	free(msg);
+	return -1;
+}
+
+/* Returns the index of the first "if" or "unless" at or after <from>, or
+ * argc when the line has no condition. */
+static int cond_at(const struct parser *p, int from)
+{
+	for (int i = from; i < p->argc; i++)
+		if (!strcmp(p->argv[i], "if") || !strcmp(p->argv[i], "unless"))
+			return i;
+	return p->argc;
+}
+
+/* Parses the condition starting at word <at> (argc: none) into *<out>. */
+static int get_cond(struct parser *p, struct cfg_rules *r, int at, struct acl_cond **out)
+{
+	char *err;
+
+	*out = NULL;
+	if (at >= p->argc)
+		return 0;
+	*out = acl_cond_parse(r->acls, p->argc - at, p->argv + at, &err);
+	return *out ? 0 : fail_owned(p, err);
+}
+
+static int kw_acl(struct parser *p)
+{
+	struct cfg_rules *r = work_rules(p);
+	char *err;
+
+	if (!r)
+		return -1;
+	if (acl_add(r->acls, p->argc - 1, p->argv + 1, &err) < 0)
+		return fail_owned(p, err);
+	return 0;
+}
+
+/* Checks a header name an action edits: an HTTP token, and not a header
+ * that frames the body, since the body's framing was read from the head
+ * before the rules run and must stay what both peers agree on. */
+static int rule_hdr_name(struct parser *p, const char *name)
+{
+	if (!*name)
+		return fail(p, "empty header name");
+	for (const char *c = name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || strchr("!#$%&'*+-.^_`|~", *c)))
+			return fail(p, "invalid character 0x%02x in header name '%s'", (unsigned char)*c, name);
+	if (!strcasecmp(name, "content-length") || !strcasecmp(name, "transfer-encoding"))
+		return fail(p, "cannot edit '%s' (it decides where the body ends)", name);
+	return 0;
+}
+
+/* Parses a value format into *out, replacing one given earlier on the line
+ * ("return string a string b": the last wins). */
+static int get_fmt(struct parser *p, const char *text, int no_ctl, struct acl_fmt **out)
+{
+	char *err;
+
+	acl_fmt_free(*out);
+	*out = acl_fmt_parse(text, no_ctl, &err);
+	return *out ? 0 : fail_owned(p, err);
+}
+
+/* Parses the words between the action (word 1) and the condition of an
+ * `http-request` (<req>) or `http-response` line into <r>. */
+static int http_action(struct parser *p, int req, struct cfg_http_rule *r, int end)
+{
+	const char *a = p->argv[1];
+	int n = end - 2;          /* arguments of the action */
+	char **v = p->argv + 2;
+	uint64_t u;
+	char *err;
+
+	if (!strcmp(a, "set-header") || !strcmp(a, "add-header")) {
+		r->act = a[0] == 's' ? HA_SET_HDR : HA_ADD_HDR;
+		if (n != 2)
+			return fail(p, "'%s' expects a header name and a value", a);
+		if (rule_hdr_name(p, v[0]) < 0 || get_fmt(p, v[1], 1, &r->value) < 0)
+			return -1;
+	} else if (!strcmp(a, "del-header")) {
+		r->act = HA_DEL_HDR;
+		if (n != 1)
+			return fail(p, "'%s' expects a header name", a);
+		if (rule_hdr_name(p, v[0]) < 0)
+			return -1;
+	} else if (!strcmp(a, "replace-header")) {
+		r->act = HA_REPLACE_HDR;
+		if (n != 3)
+			return fail(p, "'%s' expects a header name, a regex and a replacement", a);
+		if (rule_hdr_name(p, v[0]) < 0)
+			return -1;
+		if (!(r->re = acl_regex_new(v[1], v[2], &err)))
+			return fail_owned(p, err);
+	} else if (req && (!strcmp(a, "set-path") || !strcmp(a, "set-query") ||
+	                   !strcmp(a, "set-method"))) {
+		r->act = a[4] == 'p' ? HA_SET_PATH : a[4] == 'q' ? HA_SET_QUERY : HA_SET_METHOD;
+		if (n != 1)
+			return fail(p, "'%s' expects one value", a);
+		if (get_fmt(p, v[0], 1, &r->value) < 0)
+			return -1;
+		return 0;
+	} else if (req && !strcmp(a, "deny")) {
+		r->act = HA_DENY;
+		r->status = 403;
+		if (n == 2 && !strcmp(v[0], "deny_status")) {
+			if (get_uint(p, v[1], " for 'deny_status'", 200, 599, &u) < 0)
+				return -1;
+			r->status = (int)u;
+		} else if (n) {
+			return fail(p, "unexpected argument '%s' (expected deny [deny_status CODE])", v[0]);
+		}
+		return 0;
+	} else if (req && !strcmp(a, "return")) {
+		r->act = HA_RETURN;
+		r->status = 200;
+		for (int i = 0; i < n; i += 2) {
+			if (i + 1 >= n)
+				return fail(p, "missing value after '%s'", v[i]);
+			if (!strcmp(v[i], "status")) {
+				if (get_uint(p, v[i + 1], " for 'status'", 200, 599, &u) < 0)
+					return -1;
+				r->status = (int)u;
+			} else if (!strcmp(v[i], "content-type")) {
+				for (const char *c = v[i + 1]; *c; c++)
+					if ((unsigned char)*c < 0x20 || *c == 0x7f)
+						return fail(p, "control character in content-type");
+				if (set_str(&r->ctype, v[i + 1]) < 0)
+					return fail(p, "out of memory");
+			} else if (!strcmp(v[i], "string")) {
+				if (get_fmt(p, v[i + 1], 0, &r->value) < 0)
+					return -1;
+			} else {
+				return fail(p, "unexpected argument '%s' (expected status, content-type, string)", v[i]);
+			}
+		}
+		return 0;
+	} else if (req && !strcmp(a, "redirect")) {
+		r->act = HA_REDIRECT;
+		r->status = 302;
+		if (n < 2)
+			return fail(p, "'redirect' expects location|prefix|scheme and a value");
+		if (!strcmp(v[0], "location"))
+			r->redir = CFG_REDIR_LOCATION;
+		else if (!strcmp(v[0], "prefix"))
+			r->redir = CFG_REDIR_PREFIX;
+		else if (!strcmp(v[0], "scheme"))
+			r->redir = CFG_REDIR_SCHEME;
+		else
+			return fail(p, "unknown redirect type '%s' (expected location, prefix, scheme)", v[0]);
+		if (get_fmt(p, v[1], 1, &r->value) < 0)
+			return -1;
+		if (n == 4 && !strcmp(v[2], "code")) {
+			if (get_uint(p, v[3], " for 'code'", 301, 308, &u) < 0)
+				return -1;
+			if (u == 304 || u == 305 || u == 306)
+				return fail(p, "invalid redirect code '%s' (expected 301, 302, 303, 307, 308)", v[3]);
+			r->status = (int)u;
+		} else if (n != 2) {
+			return fail(p, "unexpected argument '%s' (expected redirect TYPE VALUE [code N])", v[2]);
+		}
+		return 0;
+	} else if (!req && !strcmp(a, "set-status")) {
+		r->act = HA_SET_STATUS;
+		if (n != 1 && !(n == 3 && !strcmp(v[1], "reason")))
+			return fail(p, "'set-status' expects a status code [reason TEXT]");
+		if (get_uint(p, v[0], " for 'set-status'", 200, 599, &u) < 0)
+			return -1;
+		r->status = (int)u;
+		if (n == 3) {
+			for (const char *c = v[2]; *c; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					return fail(p, "control character in reason");
+			if (set_str(&r->reason, v[2]) < 0)
+				return fail(p, "out of memory");
+		}
+		return 0;
+	} else {
+		return fail(p, "unsupported action '%s' (expected %s)", a,
+		            req ? "set-header, add-header, del-header, replace-header, set-path, set-query, "
+		                  "set-method, deny, return, redirect"
+		                : "set-header, add-header, del-header, replace-header, set-status");
+	}
+	if (!(r->name = strdup(v[0])))
+		return fail(p, "out of memory");
+	r->name_len = strlen(r->name);
+	return 0;
+}
+
+/* `http-request ACTION ARGS [if|unless COND]`, and `http-response` alike. */
+static int http_rule(struct parser *p, int req)
+{
+	struct cfg_rules *rs = work_rules(p);
+	struct cfg_http_rule r = { .line = p->line }, *arr;
+	unsigned *nb, *cap;
+	int end;
+
+	if (!rs || want_min(p, 1, "action") < 0)
+		return -1;
+	end = cond_at(p, 2);
+	if (http_action(p, req, &r, end) < 0 || get_cond(p, rs, end, &r.cond) < 0) {
+		http_rule_free(&r);
+		return -1;
+	}
+	nb = req ? &rs->nb_req : &rs->nb_rsp;
+	cap = req ? &rs->cap_req : &rs->cap_rsp;
+	arr = grow(req ? rs->req : rs->rsp, cap, *nb + 1, sizeof(r));
+	if (!arr) {
+		http_rule_free(&r);
+		return fail(p, "out of memory");
+	}
+	if (req)
+		rs->req = arr;
+	else
+		rs->rsp = arr;
+	arr[(*nb)++] = r;
+	return 0;
+}
+
+static int kw_http_request(struct parser *p)
+{
+	return http_rule(p, 1);
+}
+
+static int kw_http_response(struct parser *p)
+{
+	return http_rule(p, 0);
+}
+
+/* `errorfile CODE FILE`: the file holds a whole HTTP/1 answer. */
+static int kw_errorfile(struct parser *p)
+{
+	struct cfg_rules *rs = work_rules(p);
+	struct cfg_errorfile ef = { 0 }, *arr;
+	uint64_t u;
+	size_t len;
+	char *text;
+
+	if (!rs || want_words(p, 2, 2, "status code and file") < 0 ||
+	    get_uint(p, p->argv[1], " for the status", 200, 599, &u) < 0)
+		return -1;
+	if (!(text = read_file(p->argv[2], &len)))
+		return fail(p, "cannot read '%s' (%s)", p->argv[2], strerror(errno));
+	if (len < 12 || strncmp(text, "HTTP/1.", 7) != 0 ||
+	    (!strstr(text, "\r\n\r\n") && !strstr(text, "\n\n"))) {
+		free(text);
+		return fail(p, "'%s' is not an HTTP/1 answer (expected a status line, headers and an empty line)",
+		            p->argv[2]);
+	}
+	ef = (struct cfg_errorfile){ .status = (int)u, .msg = text, .len = len };
+	for (unsigned i = 0; i < rs->nb_ef; i++)
+		if (rs->ef[i].status == ef.status) {
+			free(rs->ef[i].msg);
+			rs->ef[i] = ef;
+			return 0;
+		}
+	if (!(arr = grow(rs->ef, &rs->cap_ef, rs->nb_ef + 1, sizeof(ef)))) {
+		free(text);
+		return fail(p, "out of memory");
+	}
+	rs->ef = arr;
+	arr[rs->nb_ef++] = ef;
+	return 0;
+}
+
+/* `use_backend NAME` (the frontend's backend, as before), `use_backend
+ * NAME if|unless COND`, or `use_backend %[SAMPLE] [if|unless COND]`: the
+ * conditional and sample forms are rules tried in order before the
+ * default backend. */
+static int kw_use_backend(struct parser *p)
+{
+	struct px_work *w = &p->px;
+	struct cfg_use_backend ub = { .backend_idx = -1, .dyn_default_idx = -1, .line = p->line };
+	struct cfg_rules *rs;
+	const char *name = p->argc > 1 ? p->argv[1] : "";
+	char *err;
+
+	if (want_min(p, 1, "backend name") < 0)
+		return -1;
+	if (p->argc == 2 && strncmp(name, "%[", 2) != 0) {
+		if (!valid_name(p, name))
+			return -1;
+		if (w->use_backend)
+			return warn_at(p, p->line, p->argv[0],
+			               "ignored: the unconditional use_backend at line %d always matches first",
+			               w->use_backend_line);
+		if (set_str(&w->use_backend, name) < 0)
+			return fail(p, "out of memory");
+		w->use_backend_line = p->line;
+		return 0;
+	}
+	if (p->argc > 2 && strcmp(p->argv[2], "if") && strcmp(p->argv[2], "unless"))
+		return fail(p, "unexpected argument '%s' (expected if or unless)", p->argv[2]);
+	if (!(rs = work_rules(p)))
+		return -1;
+	if (!strncmp(name, "%[", 2)) {
+		size_t l = strlen(name);
+		char *inner;
+
+		if (name[l - 1] != ']')
+			return fail(p, "missing ']' at the end of '%s'", name);
+		if (!(inner = strndup(name + 2, l - 3)))
+			return fail(p, "out of memory");
+		ub.dyn = sample_parse(inner, &err);
+		free(inner);
+		if (!ub.dyn)
+			return fail_owned(p, err);
+	} else if (!valid_name(p, name)) {
+		return -1;
+	} else if (!(ub.name = strdup(name))) {
+		return fail(p, "out of memory");
+	}
+	if (get_cond(p, rs, 2, &ub.cond) < 0) {
+		free(ub.name);
+		sample_free(ub.dyn);
+		return -1;
+	}
+	{
+		struct cfg_use_backend *arr = grow(rs->ub, &rs->cap_ub, rs->nb_ub + 1, sizeof(ub));
+
+		if (!arr) {
+			free(ub.name);
+			sample_free(ub.dyn);
+			acl_cond_free(ub.cond);
+			return fail(p, "out of memory");
+		}
+		rs->ub = arr;
+		arr[rs->nb_ub++] = ub;
+	}
+	return 0;
+}
+
 static int kw_unsupported(struct parser *p)
 {
 	return fail(p, "not supported by Sluice");
@@ -1522,16 +1935,17 @@ static const struct keyword keywords[] = {
 	{ "default_backend", SEC_DEFAULTS | SEC_FE, SEC_BACKEND,  kw_default_backend, NULL },
 	{ "use_backend",     SEC_FE,                0,            kw_use_backend, NULL },
 	{ "stats",           SEC_PROXIES,           0,            kw_stats, NULL },
+	/* request rules: decided by the frontend that received the request */
+	{ "acl",             SEC_FE,                0,            kw_acl, NULL },
+	{ "http-request",    SEC_FE,                0,            kw_http_request, NULL },
+	{ "http-response",   SEC_FE,                0,            kw_http_response, NULL },
+	{ "errorfile",       SEC_FE,                0,            kw_errorfile, NULL },
 
 	/* HAProxy keywords Sluice knows it does not implement */
-	{ "http-request",        SEC_PROXIES, 0, kw_unsupported, NULL },
-	{ "http-response",       SEC_PROXIES, 0, kw_unsupported, NULL },
 	{ "http-after-response", SEC_PROXIES, 0, kw_unsupported, NULL },
 	{ "tcp-request",         SEC_PROXIES, 0, kw_unsupported, NULL },
 	{ "tcp-response",        SEC_PROXIES, 0, kw_unsupported, NULL },
-	{ "acl",                 SEC_PROXIES, 0, kw_unsupported, NULL },
 	{ "redirect",            SEC_PROXIES, 0, kw_unsupported, NULL },
-	{ "errorfile",           SEC_PROXIES, 0, kw_unsupported, NULL },
 };
 
 /* HAProxy sections Sluice does not have. */
@@ -1664,6 +2078,8 @@ static void frontend_free(struct cfg_frontend *fe)
 	free(fe->binds);
 	free(fe->default_backend);
 	free(fe->stats_uri);
+	free(fe->fwd.hdr);
+	cfg_rules_free(fe->rules);
 	free(fe->stats_prom_uri);
 	free(fe->stats_auth);
 }
@@ -1676,6 +2092,7 @@ static void backend_free(struct cfg_backend *be)
 	free(be->chk_method);
 	free(be->chk_uri);
 	free(be->stats_uri);
+	free(be->fwd.hdr);
 	for (i = 0; i < be->nb_servers; i++) {
 		free(be->servers[i].name);
 		tls_srv_free(be->servers[i].tls);
@@ -1715,6 +2132,7 @@ static int commit_frontend(struct parser *p)
 	    !(fe.name = strdup(w->name)) ||
 	    set_str(&fe.default_backend, ref) < 0 ||
 	    set_str(&fe.stats_uri, s->stats_uri) < 0 ||
+	    set_str(&fe.fwd.hdr, s->fwd.hdr) < 0 ||
 	    set_str(&fe.stats_prom_uri, s->stats_prom_uri) < 0 ||
 	    set_str(&fe.stats_auth, s->stats_auth) < 0) {
 		frontend_free(&fe);
@@ -1724,6 +2142,12 @@ static int commit_frontend(struct parser *p)
 	fe.maxconn = s->maxconn;
 	resolve_timeouts(s, &fe.t);
 	fe.forwardfor = s->forwardfor;
+	{
+		char *hdr = fe.fwd.hdr; /* the copy made above */
+
+		fe.fwd = s->fwd;
+		fe.fwd.hdr = hdr;
+	}
 	fe.httplog = s->httplog;
 	fe.stats_enabled = s->stats_enabled;
 	fe.stats_refresh_ms = s->stats_refresh_ms;
@@ -1732,6 +2156,8 @@ static int commit_frontend(struct parser *p)
 	fe.line = w->line;
 	fe.binds = w->binds;
 	fe.nb_binds = w->nb_binds;
+	fe.rules = w->rules;
+	w->rules = NULL;
 	w->binds = NULL;
 	w->nb_binds = w->cap_binds = 0;
 	p->fe_by_use[p->c->nb_frontends] = (unsigned char)by_use;
@@ -1753,7 +2179,8 @@ static int commit_backend(struct parser *p)
 	if (!bes || !(be.name = strdup(w->name)) ||
 	    set_str(&be.chk_method, s->chk_method) < 0 ||
 	    set_str(&be.chk_uri, s->chk_uri) < 0 ||
-	    set_str(&be.stats_uri, s->stats_uri) < 0) {
+	    set_str(&be.stats_uri, s->stats_uri) < 0 ||
+	    set_str(&be.fwd.hdr, s->fwd.hdr) < 0) {
 		backend_free(&be);
 		return fail_at(p, w->line, sec_name(w->kind), "out of memory");
 	}
@@ -1768,6 +2195,12 @@ static int commit_backend(struct parser *p)
 	be.stats_refresh_ms = s->stats_refresh_ms;
 	be.conn_mode = s->conn_mode;
 	be.forwardfor = s->forwardfor;
+	{
+		char *hdr = be.fwd.hdr; /* the copy made above */
+
+		be.fwd = s->fwd;
+		be.fwd.hdr = hdr;
+	}
 	be.from_listen = w->kind == SEC_LISTEN;
 	be.line = w->line;
 	be.servers = w->servers;
@@ -1784,8 +2217,13 @@ static int close_section(struct parser *p)
 	int kind = p->px.kind;
 	int rc = 0;
 
-	if (!kind)
+	/* no proxy open, yet settings may hold strings: the lines after a
+	 * section header that failed (the parse goes on to report more
+	 * errors) still wrote into the work area */
+	if (!kind) {
+		px_work_free(&p->px);
 		return 0;
+	}
 	if (kind & SEC_FE)
 		rc = commit_frontend(p);
 	if (rc == 0 && (kind & SEC_BE))
@@ -2022,20 +2460,143 @@ static const char *mode_name(int mode)
 	return mode == CFG_MODE_TCP ? "tcp" : "http";
 }
 
+/* Checks that backend <bi>, named by <kw> at <line> for frontend <fe>,
+ * can serve it: same mode, and servers unless stats answer. */
+static int check_fe_backend(struct parser *p, const struct cfg_frontend *fe, int bi,
+                            int line, const char *kw)
+{
+	const char *kind = fe->from_listen ? "listen" : "frontend";
+	const struct cfg_backend *be = &p->c->backends[bi];
+
+	if (be->mode != fe->mode)
+		return fail_at(p, line ? line : fe->line, line ? kw : kind,
+		               "backend '%s' is in %s mode but %s '%s' is in %s mode",
+		               be->name, mode_name(be->mode), kind, fe->name, mode_name(fe->mode));
+	if (be->nb_servers == 0 && !be->stats_enabled && !fe->stats_enabled)
+		return fail_at(p, be->line, be->from_listen ? "listen" : "backend",
+		               "'%s' has no server (used by %s '%s' at line %d)",
+		               be->name, kind, fe->name, fe->line);
+	return 0;
+}
+
+/* Backend names hashed once per check, so that resolving a map of many
+ * hosts over many backends stays linear in the map's size. */
+struct be_names {
+	int *slots;          /* backend index + 1; 0: empty */
+	size_t mask;
+};
+
+static size_t name_hash(const char *s)
+{
+	size_t h = 5381;
+
+	while (*s)
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
+
+static int be_names_init(struct be_names *bn, const struct cfg *c)
+{
+	size_t cap = 16;
+
+	while (cap < (size_t)c->nb_backends * 2)
+		cap <<= 1;
+	if (!(bn->slots = calloc(cap, sizeof(*bn->slots))))
+		return -1;
+	bn->mask = cap - 1;
+	for (unsigned i = 0; i < c->nb_backends; i++) {
+		size_t k = name_hash(c->backends[i].name) & bn->mask;
+
+		while (bn->slots[k])
+			k = (k + 1) & bn->mask;
+		bn->slots[k] = (int)i + 1;
+	}
+	return 0;
+}
+
+/* Returns the index of the backend named <name>, or -1. */
+static int be_names_find(const struct be_names *bn, const struct cfg *c, const char *name)
+{
+	for (size_t k = name_hash(name) & bn->mask; bn->slots[k]; k = (k + 1) & bn->mask)
+		if (!strcmp(c->backends[bn->slots[k] - 1].name, name))
+			return bn->slots[k] - 1;
+	return -1;
+}
+
+/* Resolves the backends the use_backend rules of <fe> name: once here, so
+ * that a request never looks a name up. A map's values must all name
+ * backends, since a typo there would otherwise show up as traffic quietly
+ * going to the default backend. */
+static int check_fe_rules(struct parser *p, struct cfg_frontend *fe)
+{
+	struct cfg_rules *r = fe->rules;
+
+	if (!r)
+		return 0;
+	if (fe->mode == CFG_MODE_TCP && (r->nb_req || r->nb_rsp || r->nb_ub))
+		return fail_at(p, fe->line, fe->from_listen ? "listen" : "frontend",
+		               "'%s' is in tcp mode: http-request, http-response and conditional "
+		               "use_backend need mode http", fe->name);
+	for (unsigned i = 0; i < r->nb_ub; i++) {
+		struct cfg_use_backend *ub = &r->ub[i];
+		struct be_names bn;
+		struct map *mp;
+		const char *def;
+
+		if (ub->name) {
+			ub->backend_idx = backend_index(p->c, ub->name);
+			if (ub->backend_idx < 0)
+				return fail_at(p, ub->line, "use_backend", "unknown backend '%s' in %s '%s' (line %d)",
+				               ub->name, fe->from_listen ? "listen" : "frontend", fe->name, fe->line);
+			if (check_fe_backend(p, fe, ub->backend_idx, ub->line, "use_backend") < 0)
+				return -1;
+			continue;
+		}
+		if (!(mp = sample_map(ub->dyn)))
+			continue; /* a name computed per request, looked up then */
+		if (be_names_init(&bn, p->c) < 0)
+			return fail_at(p, ub->line, "use_backend", "out of memory");
+		for (long k = 0; k < (long)map_count(mp); k++) {
+			int bi = be_names_find(&bn, p->c, map_value(mp, k));
+
+			if (bi < 0) {
+				free(bn.slots);
+				return fail_at(p, ub->line, "use_backend", "map %s: key '%s' names unknown backend '%s'",
+				               map_path(mp), map_key(mp, k), map_value(mp, k));
+			}
+			if (check_fe_backend(p, fe, bi, ub->line, "use_backend") < 0) {
+				free(bn.slots);
+				return -1;
+			}
+			map_set_ref(mp, k, bi);
+		}
+		free(bn.slots);
+		if ((def = sample_map_default(ub->dyn))) {
+			ub->dyn_default_idx = backend_index(p->c, def);
+			if (ub->dyn_default_idx < 0)
+				return fail_at(p, ub->line, "use_backend", "map default '%s' names no backend", def);
+			if (check_fe_backend(p, fe, ub->dyn_default_idx, ub->line, "use_backend") < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 static int check_frontend(struct parser *p, unsigned idx)
 {
 	struct cfg_frontend *fe = &p->c->frontends[idx];
 	const char *kind = fe->from_listen ? "listen" : "frontend";
 	const char *ref_kw = p->fe_by_use[idx] ? "use_backend" : "default_backend";
-	const struct cfg_backend *be;
 	int bi;
 
 	if (fe->nb_binds == 0)
 		return fail_at(p, fe->line, kind, "'%s' has no bind", fe->name);
 	if (!fe->maxconn)
 		fe->maxconn = p->c->g.maxconn;
+	if (check_fe_rules(p, fe) < 0)
+		return -1;
 	if (!fe->default_backend) {
-		if (fe->stats_enabled)
+		if (fe->stats_enabled || (fe->rules && fe->rules->nb_ub))
 			return 0;
 		return warn_at(p, fe->line, kind, "'%s' has no default_backend: every %s",
 		               fe->name, fe->mode == CFG_MODE_TCP ? "connection will be closed"
@@ -2046,16 +2607,8 @@ static int check_frontend(struct parser *p, unsigned idx)
 		return fail_at(p, fe->default_backend_line, ref_kw,
 		               "unknown backend '%s' in %s '%s' (line %d)",
 		               fe->default_backend, kind, fe->name, fe->line);
-	be = &p->c->backends[bi];
-	if (be->mode != fe->mode)
-		return fail_at(p, fe->default_backend_line ? fe->default_backend_line : fe->line,
-		               fe->default_backend_line ? ref_kw : kind,
-		               "backend '%s' is in %s mode but %s '%s' is in %s mode",
-		               be->name, mode_name(be->mode), kind, fe->name, mode_name(fe->mode));
-	if (be->nb_servers == 0 && !be->stats_enabled && !fe->stats_enabled)
-		return fail_at(p, be->line, be->from_listen ? "listen" : "backend",
-		               "'%s' has no server (used by %s '%s' at line %d)",
-		               be->name, kind, fe->name, fe->line);
+	if (check_fe_backend(p, fe, bi, fe->default_backend_line, ref_kw) < 0)
+		return -1;
 	fe->backend_idx = bi;
 	return 0;
 }

@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include "engine/core/acl.h"
 
 enum { CFG_MODE_HTTP = 0, CFG_MODE_TCP = 1 };
 enum { CFG_BALANCE_RR = 0, CFG_BALANCE_LC = 1 };
@@ -69,6 +70,15 @@ struct cfg_timeouts {
 };
 
 struct tls_srv;
+
+/* `option forwardfor [except NET] [header NAME]`. */
+struct cfg_fwd {
+	char *hdr;                        /* NULL: X-Forwarded-For */
+	int except;                       /* clients in this network get no header */
+	int fam;
+	uint8_t net[16];
+	unsigned bits;
+};
 
 struct cfg_server {
 	char *name;
@@ -102,11 +112,70 @@ struct cfg_backend {
 	unsigned stats_refresh_ms;        /* 0: no refresh */
 	int conn_mode;                    /* CFG_CONN_* */
 	int forwardfor;
+	struct cfg_fwd fwd;               /* its arguments, when forwardfor */
 	int from_listen;                  /* declared by a `listen` section */
 	int line;                         /* line of the section header */
 };
 
 struct tls_bind;
+
+/* `use_backend NAME if|unless COND`, or the sample form
+ * `use_backend %[SAMPLE] [if|unless COND]` whose value names the backend. */
+struct cfg_use_backend {
+	char *name;                       /* NAME form, else NULL */
+	int backend_idx;                  /* NAME form: resolved after parsing */
+	struct sample_expr *dyn;          /* sample form, else NULL; when it ends in a
+	                                   * map, each entry's ref is the backend index
+	                                   * of its value (resolved after parsing) */
+	int dyn_default_idx;              /* backend of the map's default, or -1 */
+	struct acl_cond *cond;            /* NULL: always */
+	int line;
+};
+
+/* Actions of `http-request` and `http-response`. */
+enum cfg_http_act {
+	HA_SET_HDR, HA_ADD_HDR, HA_DEL_HDR, HA_REPLACE_HDR,    /* both directions */
+	HA_SET_PATH, HA_SET_QUERY, HA_SET_METHOD,              /* requests */
+	HA_DENY, HA_RETURN, HA_REDIRECT,                       /* requests: answered here */
+	HA_SET_STATUS,                                         /* responses */
+};
+
+enum { CFG_REDIR_LOCATION, CFG_REDIR_PREFIX, CFG_REDIR_SCHEME };
+
+struct cfg_http_rule {
+	enum cfg_http_act act;
+	struct acl_cond *cond;            /* NULL: always */
+	char *name;                       /* header name (header actions) */
+	size_t name_len;
+	struct acl_fmt *value;            /* header value, path, query, method,
+	                                   * redirect target, return body */
+	struct acl_regex *re;             /* replace-header: what to replace */
+	int status;                       /* deny, return, redirect, set-status */
+	char *reason;                     /* set-status: reason phrase, or NULL */
+	char *ctype;                      /* return: content type, or NULL */
+	int redir;                        /* CFG_REDIR_* */
+	int line;
+};
+
+/* `errorfile CODE FILE`: the whole answer, head included, sent as is. */
+struct cfg_errorfile {
+	int status;
+	char *msg;
+	size_t len;
+};
+
+/* What a frontend (or listen) section decides per request, in the order it
+ * runs: http-request rules, then use_backend rules, then the default
+ * backend; http-response rules on each response head. */
+struct cfg_rules {
+	struct acl_list *acls;
+	struct cfg_http_rule *req, *rsp;
+	unsigned nb_req, nb_rsp, cap_req, cap_rsp;
+	struct cfg_use_backend *ub;
+	unsigned nb_ub, cap_ub;
+	struct cfg_errorfile *ef;
+	unsigned nb_ef, cap_ef;
+};
 
 struct cfg_bind {
 	struct sockaddr_storage addr;
@@ -127,7 +196,9 @@ struct cfg_frontend {
 	int default_backend_line;         /* line naming it, 0 for a listen's own */
 	struct cfg_timeouts t;
 	int forwardfor;
+	struct cfg_fwd fwd;               /* its arguments, when forwardfor */
 	int httplog;
+	struct cfg_rules *rules;          /* NULL when the section has none */
 	int stats_enabled;
 	char *stats_uri;                  /* set iff stats_enabled */
 	char *stats_prom_uri;             /* `stats prometheus-uri`: Prometheus text there, or NULL */
@@ -191,6 +262,9 @@ const char *cfg_default_text(void);
 
 /* Frees <c> and everything it owns. NULL is accepted. */
 void cfg_free(struct cfg *c);
+
+/* Frees <r> and everything it owns. NULL is accepted. */
+void cfg_rules_free(struct cfg_rules *r);
 
 /* Parses a time with an optional unit into milliseconds (microseconds are
  * rounded up). Returns 0, or -1 when <s> is not a time or does not fit. */

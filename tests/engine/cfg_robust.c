@@ -36,6 +36,19 @@ static const char *const corpus[] = {
 	"frontend f\n bind :80\n default_backend missing\n",
 	"global\n tune.buffers.limit 2\n",
 	"frontend f\n http-request deny\n",
+	/* request rules: every error path of acl.c and the rule parsers
+	 * must free what it built */
+	"frontend f\n bind :80\n acl a path_beg /api /v2\n acl a hdr(host) -i -m end .example\n"
+	" acl n src 10.0.0.0/8 ::1/128\n acl r path_reg -i ^/x(y|z)$\n acl p dst_port 80:90 ge 1000\n"
+	" use_backend c if a !n || { method POST } r\n use_backend b unless p\n"
+	" http-request set-header X-Src %[src]-%[hdr(host),lower] if a\n http-request del-header X-Y\n"
+	" http-request replace-header Host (.*):80 \\1\n http-request set-path /p%[path]\n"
+	" http-request deny deny_status 429 if { url_param(x) 1 }\n"
+	" http-request return status 200 content-type text/plain string ok if { path /ok }\n"
+	" http-request redirect prefix /new code 307 if { path_beg /old }\n"
+	" http-response set-status 299 reason Fine\n http-response add-header X-R 1\n"
+	" option forwardfor except 127.0.0.0/8 header X-Real-IP\n default_backend b\n"
+	"backend b\n server s 127.0.0.1:1\nbackend c\n server s 127.0.0.1:2\n",
 };
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;

@@ -319,11 +319,167 @@ Test(cfg, unknown_and_misplaced_keywords)
 	bad("global\nuserlist admins\n", "t.cfg:2: 'userlist' sections are not supported by Sluice");
 }
 
-Test(cfg, http_request_is_not_supported)
+Test(cfg, rules_belong_to_frontends)
 {
-	bad_frontend("http-request deny if { path /x }", "'http-request' not supported by Sluice");
-	bad_backend("http-response set-header X 1", "'http-response' not supported by Sluice");
-	bad("defaults\n acl a path /x\n", "t.cfg:2: 'acl' not supported by Sluice");
+	bad_backend("http-response set-header X 1", "'http-response' not allowed in 'backend' section");
+	bad("defaults\n acl a path /x\n", "t.cfg:2: 'acl' not allowed in 'defaults' section");
+	bad_backend("redirect location /", "'redirect' not supported by Sluice");
+}
+
+/* Parses FEBE plus backend c with <lines> in frontend f (from line 2). */
+static struct cfg *ok_rules(const char *lines)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text), "frontend f\n%s bind :8080\n default_backend b\n"
+	         "backend b\n server s1 127.0.0.1:81\nbackend c\n server s1 127.0.0.1:82\n", lines);
+	return ok(text);
+}
+
+Test(cfg, rules_parse)
+{
+	struct cfg *c = ok_rules(" acl api path_beg /api\n"
+	                         " acl api path_beg /v2\n"
+	                         " use_backend c if api || { hdr(host) -i c.example }\n"
+	                         " http-request set-header X-Src %[src] unless api\n"
+	                         " http-request add-header X-A a\n"
+	                         " http-request del-header X-B\n"
+	                         " http-request replace-header Host (.*):80 \\1\n"
+	                         " http-request set-path /x%[path]\n"
+	                         " http-request set-query a=1\n"
+	                         " http-request set-method POST if { method PUT }\n"
+	                         " http-request deny deny_status 429 if { src 10.0.0.0/8 }\n"
+	                         " http-request return status 200 content-type text/plain string ok\n"
+	                         " http-request redirect scheme https code 301 if !api\n"
+	                         " http-response set-status 299 reason Fine\n"
+	                         " http-response del-header Server\n");
+	const struct cfg_rules *r = c->frontends[0].rules;
+
+	cr_assert_not_null(r);
+	cr_expect_eq(r->nb_ub, 1);
+	cr_expect_eq(r->ub[0].backend_idx, 1, "resolved after parsing");
+	cr_expect_eq(r->ub[0].line, 4);
+	cr_expect_eq(r->nb_req, 10);
+	cr_expect_eq(r->req[7].act, HA_DENY);
+	cr_expect_eq(r->req[7].status, 429);
+	cr_expect_eq(r->req[9].status, 301);
+	cr_expect_eq(r->req[9].redir, CFG_REDIR_SCHEME);
+	cr_expect_eq(r->nb_rsp, 2);
+	cr_expect_eq(r->rsp[0].status, 299);
+	cr_expect_eq(c->frontends[0].backend_idx, 0);
+	cfg_free(c);
+}
+
+Test(cfg, rules_errors)
+{
+	bad_frontend("use_backend b if nope", "'use_backend' unknown ACL 'nope' (declare it with 'acl' before using it)");
+	bad_frontend("use_backend zz if { path /x }",
+	             "'use_backend' unknown backend 'zz' in frontend 'f' (line 1)");
+	bad_frontend("use_backend b when x", "'use_backend' unexpected argument 'when' (expected if or unless)");
+	bad_frontend("acl a path_reg ^(x", "'acl' invalid regex '^(x': missing closing parenthesis at offset 3");
+	bad_frontend("acl a nosuch x", "'acl' unknown fetch 'nosuch'");
+	bad_frontend("http-request set-header Content-Length 5",
+	             "'http-request' cannot edit 'Content-Length' (it decides where the body ends)");
+	bad_frontend("http-request set-header X \"a\\r\\nY: b\"",
+	             "'http-request' CR, LF or NUL in 'a\r\nY: b' (would break the message head)");
+	bad_frontend("http-request set-header X", "'http-request' 'set-header' expects a header name and a value");
+	bad_frontend("http-request frob", "'http-request' unsupported action 'frob' (expected set-header, "
+	             "add-header, del-header, replace-header, set-path, set-query, set-method, deny, return, redirect)");
+	bad_frontend("http-request deny deny_status 99", "'http-request' value '99' for 'deny_status' out of range (expected an integer from 200 to 599)");
+	bad_frontend("http-request redirect location /x code 304",
+	             "'http-request' invalid redirect code '304' (expected 301, 302, 303, 307, 308)");
+	bad_frontend("http-request redirect elsewhere /x",
+	             "'http-request' unknown redirect type 'elsewhere' (expected location, prefix, scheme)");
+	bad_frontend("http-response set-path /x", "'http-response' unsupported action 'set-path' (expected "
+	             "set-header, add-header, del-header, replace-header, set-status)");
+	bad_frontend("use_backend %[req.hdr(host),map(/nonexistent.map)]",
+	             "'use_backend' map /nonexistent.map: cannot read (No such file or directory)");
+	bad_frontend("errorfile 503 /nonexistent.http",
+	             "'errorfile' cannot read '/nonexistent.http' (No such file or directory)");
+	bad("frontend f\n mode tcp\n bind :1\n default_backend b\n use_backend b if { src 1.2.3.4 }\n"
+	    "backend b\n mode tcp\n server s 127.0.0.1:1\n",
+	    "t.cfg:1: 'frontend' 'f' is in tcp mode: http-request, http-response and conditional "
+	    "use_backend need mode http");
+}
+
+Test(cfg, option_forwardfor_arguments)
+{
+	struct cfg *c = ok("defaults\n option forwardfor except 10.0.0.0/8 header X-Real-IP\n"
+	                   "frontend f\n bind :80\n default_backend b\n"
+	                   "backend b\n option forwardfor\n server s 127.0.0.1:1\n");
+
+	cr_expect(c->frontends[0].forwardfor && c->frontends[0].fwd.except);
+	cr_expect_eq(c->frontends[0].fwd.bits, 8);
+	cr_expect_str_eq(c->frontends[0].fwd.hdr, "X-Real-IP");
+	cr_expect(c->backends[0].forwardfor && !c->backends[0].fwd.except && !c->backends[0].fwd.hdr,
+	          "a new option line starts from no arguments");
+	cfg_free(c);
+	bad_backend("option forwardfor except nonsense",
+	            "'option' invalid network 'nonsense' after 'except' (expected ADDR[/BITS])");
+	bad_backend("option forwardfor header", "'option' missing header name after 'header'");
+	bad_backend("option forwardfor header \"a b\"", "'option' invalid character 0x20 in header name 'a b'");
+	bad_backend("option forwardfor x", "'option' unexpected argument 'x' after 'forwardfor' "
+	            "(expected except NET, header NAME)");
+}
+
+Test(cfg, errorfile)
+{
+	char path[64], text[256];
+	FILE *f;
+	struct cfg *c;
+
+	snprintf(path, sizeof(path), "/tmp/test_cfg_ef_%d.http", getpid());
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), " errorfile 503 %s\n errorfile 503 %s\n", path, path);
+	c = ok_rules(text);
+	cr_assert_eq(c->frontends[0].rules->nb_ef, 1, "a later errorfile for a code replaces the earlier");
+	cr_expect_eq(c->frontends[0].rules->ef[0].status, 503);
+	cr_expect_eq(c->frontends[0].rules->ef[0].len, strlen("HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n"));
+	cfg_free(c);
+	f = fopen(path, "w");
+	fputs("<html>oops</html>\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), "errorfile 503 %s", path);
+	{
+		char want[256];
+
+		snprintf(want, sizeof(want), "'errorfile' '%s' is not an HTTP/1 answer (expected a status "
+		         "line, headers and an empty line)", path);
+		bad_frontend(text, want);
+	}
+	unlink(path);
+}
+
+Test(cfg, use_backend_map)
+{
+	char path[64], text[512], *err = NULL;
+	FILE *f;
+	struct cfg *c;
+
+	snprintf(path, sizeof(path), "/tmp/test_cfg_%d.map", getpid());
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("a.example b\nc.example c\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), " use_backend %%[req.hdr(host),lower,map(%s,c)]\n", path);
+	c = ok_rules(text);
+	cr_assert_not_null(c->frontends[0].rules);
+	cr_expect_eq(c->frontends[0].rules->ub[0].dyn_default_idx, 1);
+	cfg_free(c);
+
+	f = fopen(path, "w");
+	fputs("a.example b\nc.example nosuch\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), "frontend f\n use_backend %%[req.hdr(host),map(%s)]\n bind :1\n"
+	         "backend b\n server s 127.0.0.1:1\n", path);
+	cr_expect_null(cfg_parse_text(text, "t.cfg", &err));
+	cr_expect(strstr(err, "t.cfg:2: 'use_backend' map ") == err && strstr(err, "key 'c.example' names unknown backend 'nosuch'"),
+	          "%s", err);
+	free(err);
+	unlink(path);
 }
 
 /* ---------- lexical rules ---------- */
@@ -617,7 +773,8 @@ Test(cfg, option_errors)
 	                      "http-keep-alive, http-server-close, httpclose, httpchk, dontlognull)");
 	bad_backend("option tcpka", "'option' unknown option 'tcpka' (expected redispatch, httplog, "
 	                            "forwardfor, http-keep-alive, http-server-close, httpclose, httpchk, dontlognull)");
-	bad_backend("option forwardfor except 127.0.0.1", "'option' unexpected argument 'except' after 'forwardfor'");
+	bad_backend("option forwardfor if-none", "'option' unexpected argument 'if-none' after 'forwardfor' "
+	            "(expected except NET, header NAME)");
 	bad_backend("option httpchk GET /a HTTP/1.0 extra", "'option' unexpected argument 'extra'");
 	bad_backend("option httpchk health", "'option' invalid URI 'health' for 'httpchk' (expected a path starting with '/')");
 	bad_backend("no option httpchk GET", "'no' unexpected argument 'GET' after 'httpchk'");
@@ -1021,8 +1178,6 @@ Test(cfg, use_backend)
 	                              "at line 4 always matches first");
 	cfg_free(c);
 
-	bad_frontend("use_backend b if { path /x }",
-	             "'use_backend' conditions are not supported (only an unconditional use_backend)");
 	bad_frontend("use_backend", "'use_backend' missing backend name");
 	bad_frontend("default_backend", "'default_backend' missing backend name");
 	bad_frontend("default_backend a b", "'default_backend' unexpected argument 'b'");

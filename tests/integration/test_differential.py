@@ -42,24 +42,18 @@ ALLOWED: dict[str, str] = {
                        " refuses) gzip. HAProxy refuses codings it cannot apply (422).",
     "te_two_headers": "as te_gzip_chunked: two Transfer-Encoding fields form one list"
                       " (RFC 9110 5.3) that ends in chunked; forwarded as received.",
+    "absolute_form_other_host": "RFC 9112 3.2.2: a proxy receiving an absolute-form target"
+                                " MUST ignore the Host field and replace it with the target's"
+                                " authority: Sluice forwards Host: other and nothing else;"
+                                " HAProxy refuses the disagreement (400). Both are safe: the"
+                                " next hop sees one consistent authority.",
 }
 
-# Differences that are Sluice bugs, reported (docs/DIFFERENTIAL.md) and
-# left to the engine's owners: listed so the test passes today, and so it
-# fails ("no longer differing") once fixed, to have the entry removed.
-KNOWN_BUGS: dict[str, str] = {
-    "absolute_form_other_host": "absolute-form target whose authority differs from Host is"
-                                " forwarded with both (RFC 9112 3.2.2: Host must be replaced"
-                                " by the target's authority, or the request refused)",
-    "authority_form_get": "authority-form target on a method other than CONNECT is forwarded"
-                          " (RFC 9112 3.2.3: only CONNECT uses it; should be 400)",
-    "target_no_slash": "a target that is neither origin-form nor absolute-form is forwarded"
-                       " (should be 400)",
-    "target_fragment": "'#' in the request target is forwarded (not allowed by RFC 9112 3.2;"
-                       " should be 400)",
-    "high_byte_target": "a non-ASCII byte (0xE9) in the request target is forwarded raw"
-                        " (not a URI character; should be 400)",
-}
+# Differences that are Sluice bugs not fixed yet: listed so the test passes,
+# and so it fails ("no longer differing") once fixed, to have the entry
+# removed. The five target-validation bugs this corpus found are fixed
+# (docs/DIFFERENTIAL.md).
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def load_corpus(path: str = CORPUS) -> list[tuple[str, bytes]]:

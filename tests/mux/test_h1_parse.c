@@ -70,7 +70,7 @@ Test(h1_parse, methods)
 	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
 		char s[128];
 		struct h1_msg m;
-		int n = snprintf(s, sizeof(s), "%s * HTTP/1.1\r\nHost: h\r\n\r\n", tab[i].name);
+		int n = snprintf(s, sizeof(s), "%s / HTTP/1.1\r\nHost: h\r\n\r\n", tab[i].name);
 
 		cr_assert_eq(parse_req(s, (size_t)n, &m), n, "%s", tab[i].name);
 		cr_expect_eq(m.meth, tab[i].meth, "%s", tab[i].name);
@@ -182,10 +182,18 @@ Test(h1_parse, long_values_at_every_alignment)
 
 		snprintf(want, sizeof(want), "%.*s\xc3\xa9t\t\xff" "e zzzzzzzzzzzzzzzzzzz~", (int)shift, "abcdefghijklmnop");
 		n = snprintf(s, sizeof(s), "GET /%.*s%s HTTP/1.1\r\nHost: a\r\nX: %s\r\n\r\n",
-		             (int)shift, "abcdefghijklmnop", "/long/path/with/\x80obs-text?and=query", want);
+		             (int)shift, "abcdefghijklmnop", "/long/path/with/no-obs-text?and=query", want);
 		cr_assert_eq(parse_req(s, (size_t)n, &m), n, "shift %zu", shift);
 		cr_expect(hdr_is(&m, s, "x", want), "shift %zu", shift);
-		cr_expect_eq(m.uri.len, 1 + shift + strlen("/long/path/with/\x80obs-text?and=query"), "shift %zu", shift);
+		cr_expect_eq(m.uri.len, 1 + shift + strlen("/long/path/with/no-obs-text?and=query"), "shift %zu", shift);
+		/* obs-text and '#' have no place in a request target, wherever
+		 * they fall in the word-at-a-time scan */
+		for (const char *bad = "\x80#"; *bad; bad++) {
+			n = snprintf(s, sizeof(s), "GET /%.*s/long/path/with/%cin-it?and=query HTTP/1.1\r\nHost: a\r\n\r\n",
+			             (int)shift, "abcdefghijklmnop", *bad);
+			cr_expect_eq(parse_req(s, (size_t)n, &m), H1_ERR_BAD, "shift %zu, byte %02x", shift,
+				     (unsigned char)*bad);
+		}
 	}
 }
 
@@ -666,4 +674,37 @@ Test(h1_list, covers)
 	cr_assert_not(h1_list_covers("websocket", 9, " , ", 3));
 	cr_assert_not(h1_list_covers("", 0, "websocket", 9));
 	cr_assert_not(h1_list_covers("websockets", 10, "websocket", 9));
+}
+
+/* The request target forms of RFC 9112 3.2, each for the methods that may
+ * use it; anything else is a 400, since the next hop could read it another
+ * way. */
+Test(h1_parse, target_forms)
+{
+	static const struct { const char *line; int ok; } tab[] = {
+		{ "GET /a?b HTTP/1.1", 1 },
+		{ "GET http://other/a HTTP/1.1", 1 },
+		{ "GET https://u@other:8443 HTTP/1.1", 1 },
+		{ "OPTIONS * HTTP/1.1", 1 },
+		{ "CONNECT h:443 HTTP/1.1", 1 },
+		{ "GET * HTTP/1.1", 0 },
+		{ "GET t:80 HTTP/1.1", 0 },
+		{ "GET a HTTP/1.1", 0 },
+		{ "GET http:/a HTTP/1.1", 0 },
+		{ "GET http:///a HTTP/1.1", 0 },
+		{ "GET 1http://a/ HTTP/1.1", 0 },
+		{ "GET /a#f HTTP/1.1", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		char s[128];
+		struct h1_msg m;
+		int n = snprintf(s, sizeof(s), "%s\r\nHost: t\r\n\r\n", tab[i].line);
+		int r = parse_req(s, (size_t)n, &m);
+
+		if (tab[i].ok)
+			cr_expect_eq(r, n, "%s: %d", tab[i].line, r);
+		else
+			cr_expect_eq(r, H1_ERR_BAD, "%s: %d", tab[i].line, r);
+	}
 }

@@ -364,3 +364,23 @@ Test(h1_reply, reasons)
 	cr_expect_str_eq(h1_reason(504), "Gateway Timeout");
 	cr_expect_str_eq(h1_reason(299), "Unknown");
 }
+
+/* An absolute-form request: the Host the next hop sees is the target's
+ * authority, never a different Host the client also sent (RFC 9112 3.2.2),
+ * and one is added when none came. */
+Test(h1_rewrite, absolute_form_host_replaced)
+{
+	static const char head[] = "GET http://u@other:8080/a?b HTTP/1.1\r\nHost: t\r\nX: 1\r\n\r\n";
+	static const char want[] = "GET http://u@other:8080/a?b HTTP/1.1\r\nHost: other:8080\r\nX: 1\r\n\r\n";
+	static const char head10[] = "GET http://other/ HTTP/1.0\r\n\r\n";
+	static const char want10[] = "GET http://other/ HTTP/1.0\r\nHost: other\r\n\r\n";
+	struct h1_rewrite rw = { 0 };
+	char area[AREA];
+	struct h1_msg m;
+	int r;
+
+	r = rewrite(area, sizeof(area), head, "", 1, &rw, AREA, &m);
+	check_result(area, r, want, "", &m);
+	r = rewrite(area, sizeof(area), head10, "", 1, &rw, AREA, &m);
+	check_result(area, r, want10, "", &m);
+}

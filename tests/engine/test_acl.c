@@ -1,0 +1,418 @@
+/* test_acl.c - unit tests of fetches, matchers, conditions, maps and formats
+ * (engine/core/acl.h), over request heads parsed by mux/h1. */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/core/acl.h"
+
+static struct h1_msg msg;
+static char head[4096];
+
+/* Parses request <req> and fills <ctx> for it, from client <src>:1234 to
+ * local port 8080. */
+static void req(struct acl_ctx *ctx, const char *text, const char *src)
+{
+	size_t len = strlen(text);
+
+	cr_assert_lt(len, sizeof(head));
+	memcpy(head, text, len);
+	cr_assert_gt(h1_parse_head(head, len, 1, sizeof(head), &msg), 0, "bad test request: %s", text);
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->m = &msg;
+	ctx->base = head;
+	ctx->src_str = src;
+	ctx->src_port = 1234;
+	ctx->dst_port = 8080;
+}
+
+/* Splits <line> at blanks into argv (at most 32 words, modified in place). */
+static int split(char *line, char **argv)
+{
+	int n = 0;
+
+	for (char *t = strtok(line, " "); t && n < 32; t = strtok(NULL, " "))
+		argv[n++] = t;
+	return n;
+}
+
+/* Declares the ACL lines of <acls> ("NAME FETCH ..." separated by ';') and
+ * returns whether condition <cond> ("if ..." or "unless ...") holds. */
+static int holds(struct acl_ctx *ctx, const char *acls, const char *cond)
+{
+	struct acl_list *l = acl_list_new();
+	char buf[1024], *argv[32], *err = NULL, *save = NULL;
+	struct acl_cond *c;
+	int r;
+
+	snprintf(buf, sizeof(buf), "%s", acls);
+	for (char *line = strtok_r(buf, ";", &save); line; line = strtok_r(NULL, ";", &save)) {
+		char one[512];
+		int n;
+
+		snprintf(one, sizeof(one), "%s", line);
+		n = split(one, argv);
+		if (!n)
+			continue;
+		cr_assert_eq(acl_add(l, n, argv, &err), 0, "acl '%s': %s", line, err ? err : "");
+	}
+	snprintf(buf, sizeof(buf), "%s", cond);
+	c = acl_cond_parse(l, split(buf, argv), argv, &err);
+	cr_assert_not_null(c, "condition '%s': %s", cond, err ? err : "");
+	ctx->src_state = 0;
+	r = acl_cond_eval(c, ctx);
+	acl_cond_free(c);
+	acl_list_free(l);
+	return r;
+}
+
+/* Returns the error of ACL line <line> (which must fail), to be freed. */
+static char *acl_err(const char *line)
+{
+	struct acl_list *l = acl_list_new();
+	char buf[512], *argv[32], *err = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	cr_assert_lt(acl_add(l, split(buf, argv), argv, &err), 0, "'%s' was accepted", line);
+	acl_list_free(l);
+	cr_assert_not_null(err);
+	return err;
+}
+
+/* Returns the error of condition <cond> given ACLs named "a" (which must
+ * fail), to be freed. */
+static char *cond_err(const char *cond)
+{
+	struct acl_list *l = acl_list_new();
+	char buf[512], *argv[32], *err = NULL;
+	char a[] = "a", f[] = "path", v[] = "/";
+	char *def[] = { a, f, v };
+
+	cr_assert_eq(acl_add(l, 3, def, &err), 0);
+	snprintf(buf, sizeof(buf), "%s", cond);
+	cr_assert_null(acl_cond_parse(l, split(buf, argv), argv, &err), "'%s' was accepted", cond);
+	acl_list_free(l);
+	cr_assert_not_null(err);
+	return err;
+}
+
+#define GET(path) "GET " path " HTTP/1.1\r\nHost: Example.COM\r\nX-A: one, two\r\nX-A: three\r\n" \
+                  "Accept: text/html\r\n\r\n"
+
+Test(acl, path_fetches_and_matchers)
+{
+	struct acl_ctx c;
+
+	req(&c, GET("/api/v1/users?id=7&x=y"), "127.0.0.1");
+	cr_expect(holds(&c, "a path /api/v1/users", "if a"));
+	cr_expect(!holds(&c, "a path /api", "if a"), "path is an exact match by default");
+	cr_expect(holds(&c, "a path_beg /static /api", "if a"), "any pattern may match");
+	cr_expect(holds(&c, "a path_end /users", "if a"));
+	cr_expect(holds(&c, "a path_sub v1/", "if a"));
+	cr_expect(holds(&c, "a path_reg ^/api/v[0-9]+/", "if a"));
+	cr_expect(!holds(&c, "a path_beg /API", "if a"));
+	cr_expect(holds(&c, "a path_beg -i /API", "if a"), "-i ignores case");
+	cr_expect(holds(&c, "a path_reg -i ^/API/", "if a"), "-i applies to regexes");
+	cr_expect(holds(&c, "a path -m beg /api/", "if a"), "-m chooses the matcher");
+	cr_expect(holds(&c, "a query -m sub id=7", "if a"));
+	cr_expect(holds(&c, "a url_param(id) 7", "if a"));
+	cr_expect(holds(&c, "a url_param(x) -m found", "if a"));
+	cr_expect(!holds(&c, "a url_param(z) -m found", "if a"));
+	cr_expect(holds(&c, "a url_beg /api/v1/users?", "if a"));
+
+	req(&c, "GET http://h.example/p/q?r=1 HTTP/1.1\r\nHost: h.example\r\n\r\n", NULL);
+	cr_expect(holds(&c, "a path /p/q", "if a"), "the path of an absolute-form target");
+	cr_expect(holds(&c, "a query r=1", "if a"));
+	req(&c, "GET /p HTTP/1.1\r\nHost: h\r\n\r\n", NULL);
+	cr_expect(!holds(&c, "a query -m found", "if a"), "no '?': no query at all");
+}
+
+Test(acl, method_version_headers)
+{
+	struct acl_ctx c;
+
+	req(&c, GET("/"), "127.0.0.1");
+	cr_expect(holds(&c, "a method GET HEAD", "if a"));
+	cr_expect(!holds(&c, "a method POST", "if a"));
+	cr_expect(holds(&c, "a http_ver 1.1", "if a"));
+	cr_expect(holds(&c, "a hdr(host) -i example.com", "if a"));
+	cr_expect(!holds(&c, "a hdr(host) example.com", "if a"), "case matters without -i");
+	cr_expect(holds(&c, "a hdr(x-a) two", "if a"), "each element of a list is a value");
+	cr_expect(holds(&c, "a hdr(X-A) three", "if a"), "each occurrence is a value; names ignore case");
+	cr_expect(holds(&c, "a hdr_cnt(x-a) 3", "if a"));
+	cr_expect(holds(&c, "a hdr_cnt(x-b) 0", "if a"));
+	cr_expect(holds(&c, "a hdr_beg(accept) text/", "if a"));
+	cr_expect(holds(&c, "a hdr_end(host) -i .com", "if a"));
+	cr_expect(holds(&c, "a hdr_sub(accept) /ht", "if a"));
+	cr_expect(holds(&c, "a hdr_reg(host) ^Ex.*M$", "if a"));
+	cr_expect(holds(&c, "a req.hdr(host) -m found", "if a"));
+	cr_expect(!holds(&c, "a req.hdr(cookie) -m found", "if a"));
+	cr_expect(holds(&c, "a req.hdr(host),lower example.com", "if a"), "converters in an ACL");
+
+	req(&c, "GET / HTTP/1.0\r\n\r\n", NULL);
+	cr_expect(holds(&c, "a http_ver 1.0", "if a"));
+}
+
+Test(acl, addresses_and_ports)
+{
+	struct acl_ctx c;
+
+	req(&c, GET("/"), "10.1.2.3");
+	cr_expect(holds(&c, "a src 10.0.0.0/8", "if a"));
+	cr_expect(holds(&c, "a src 192.168.0.0/16 10.1.2.3", "if a"));
+	cr_expect(!holds(&c, "a src 10.1.2.0/31", "if a"));
+	cr_expect(holds(&c, "a src 10.1.2.2/31", "if a"));
+	cr_expect(holds(&c, "a src ::ffff:10.1.2.0/120", "if a"), "an IPv4 client in a mapped network");
+	req(&c, GET("/"), "2001:db8::1");
+	cr_expect(holds(&c, "a src 2001:db8::/32", "if a"));
+	cr_expect(!holds(&c, "a src 2001:db9::/32 10.0.0.0/8", "if a"));
+	cr_expect(holds(&c, "a src 2001:db8::1", "if a"));
+	req(&c, GET("/"), "::ffff:10.9.9.9");
+	cr_expect(holds(&c, "a src 10.9.0.0/16", "if a"), "a mapped client in an IPv4 network");
+	req(&c, GET("/"), NULL);
+	cr_expect(!holds(&c, "a src 0.0.0.0/0", "if a"), "no address, no match");
+
+	cr_expect(holds(&c, "a dst_port 8080", "if a"));
+	cr_expect(holds(&c, "a dst_port 8000:8999", "if a"));
+	cr_expect(holds(&c, "a dst_port ge 8080", "if a"));
+	cr_expect(!holds(&c, "a dst_port lt 8080", "if a"));
+	cr_expect(holds(&c, "a dst_port :8080", "if a"));
+	cr_expect(holds(&c, "a src_port 1234", "if a"));
+}
+
+Test(acl, conditions)
+{
+	struct acl_ctx c;
+	const char *acls = "api path_beg /api;get method GET;post method POST;api path_beg /v2";
+
+	req(&c, GET("/v2/x"), "127.0.0.1");
+	cr_expect(holds(&c, acls, "if api"), "lines with the same name OR together");
+	cr_expect(holds(&c, acls, "if api get"), "implicit AND");
+	cr_expect(!holds(&c, acls, "if api post"));
+	cr_expect(holds(&c, acls, "if post || api get"), "|| between alternatives");
+	cr_expect(holds(&c, acls, "if post or get"));
+	cr_expect(holds(&c, acls, "if !post"));
+	cr_expect(holds(&c, acls, "if ! post"));
+	cr_expect(!holds(&c, acls, "unless api"));
+	cr_expect(holds(&c, acls, "unless post"));
+	cr_expect(holds(&c, acls, "if { path_beg /v2 } get"), "anonymous ACL");
+	cr_expect(!holds(&c, acls, "if !{ path_beg /v2 }"));
+	cr_expect(holds(&c, acls, "if post || { method GET } { path_end /x }"));
+	cr_expect(!holds(&c, acls, "if post || get post"));
+}
+
+Test(acl, errors)
+{
+	char *e;
+
+	e = acl_err("a nosuch /x");
+	cr_expect_str_eq(e, "unknown fetch 'nosuch'");
+	free(e);
+	e = acl_err("a path_reg ^(ab");
+	cr_expect(strstr(e, "invalid regex '^(ab': missing closing parenthesis at offset 4") != NULL, "%s", e);
+	free(e);
+	e = acl_err("a hdr /x");
+	cr_expect_str_eq(e, "fetch 'hdr' needs an argument, as in hdr(NAME)");
+	free(e);
+	e = acl_err("a path -m nope /x");
+	cr_expect(strstr(e, "unknown match method 'nope'") == e, "%s", e);
+	free(e);
+	e = acl_err("a src 10.0.0.0/33");
+	cr_expect(strstr(e, "invalid address or network '10.0.0.0/33'") == e, "%s", e);
+	free(e);
+	e = acl_err("a dst_port 80x");
+	cr_expect(strstr(e, "invalid integer or range '80x'") == e, "%s", e);
+	free(e);
+	e = acl_err("a path");
+	cr_expect_str_eq(e, "missing pattern after 'path'");
+	free(e);
+	e = acl_err("a path -x /");
+	cr_expect(strstr(e, "unknown flag '-x'") == e, "%s", e);
+	free(e);
+	e = acl_err("a/b path /");
+	cr_expect(strstr(e, "invalid ACL name 'a/b'") == e, "%s", e);
+	free(e);
+
+	e = cond_err("if b");
+	cr_expect_str_eq(e, "unknown ACL 'b' (declare it with 'acl' before using it)");
+	free(e);
+	e = cond_err("if { path /x");
+	cr_expect_str_eq(e, "missing '}' to close the anonymous ACL");
+	free(e);
+	e = cond_err("if a ||");
+	cr_expect_str_eq(e, "nothing after the last '||'");
+	free(e);
+	e = cond_err("if || a");
+	cr_expect_str_eq(e, "'||' without a condition before it");
+	free(e);
+	e = cond_err("if");
+	cr_expect_str_eq(e, "empty condition after 'if'");
+	free(e);
+	e = cond_err("if { }");
+	cr_expect_str_eq(e, "empty anonymous ACL '{ }'");
+	free(e);
+}
+
+/* Writes <text> to a new temporary file and returns its path (static). */
+static const char *tmp_map(const char *text)
+{
+	static char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/test_acl_%d.map", getpid());
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+Test(acl, maps)
+{
+	char *err = NULL;
+	const char *path = tmp_map("# hosts\n\nexample.com  be_a\nexample.com be_dup\n"
+	                           "  api.example.com\tbe_b  \n/static/ be_s\r\nb.org be c\n");
+	struct map *mp = map_load(path, &err);
+	long i;
+
+	cr_assert_not_null(mp, "%s", err ? err : "");
+	cr_expect_eq(map_count(mp), 4, "comments and empty lines skipped, duplicates dropped");
+	i = map_find(mp, "example.com", 11);
+	cr_assert_geq(i, 0);
+	cr_expect_str_eq(map_value(mp, i), "be_a", "the first of duplicates wins");
+	cr_expect_str_eq(map_value(mp, map_find(mp, "api.example.com", 15)), "be_b", "blanks trimmed");
+	cr_expect_str_eq(map_value(mp, map_find(mp, "b.org", 5)), "be c", "the value runs to the end");
+	cr_expect_lt(map_find(mp, "example.co", 10), 0);
+	cr_expect_str_eq(map_value(mp, map_find_dom(mp, "www.example.com", 15)), "be_a");
+	cr_expect_str_eq(map_value(mp, map_find_dom(mp, "x.api.example.com", 17)), "be_b",
+	                 "the longest domain first");
+	cr_expect_lt(map_find_dom(mp, "badexample.com", 14), 0, "domains match at dots only");
+	cr_expect_str_eq(map_value(mp, map_find_beg(mp, "/static/img/a.png", 17)), "be_s");
+	cr_expect_eq(map_ref(mp, i), -1);
+	map_set_ref(mp, i, 3);
+	cr_expect_eq(map_ref(mp, i), 3);
+	map_free(mp);
+
+	path = tmp_map("good be\nlonely\n");
+	cr_expect_null(map_load(path, &err));
+	cr_expect(strstr(err, ":2: missing value after the key") != NULL, "%s", err);
+	free(err);
+	cr_expect_null(map_load("/nonexistent/x.map", &err));
+	cr_expect_str_eq(err, "map /nonexistent/x.map: cannot read (No such file or directory)");
+	free(err);
+	unlink(path);
+}
+
+Test(acl, map_of_100000_hosts_loads_fast)
+{
+	char path[64];
+	FILE *f;
+	struct timespec t0, t1;
+	char *err = NULL;
+	struct map *mp;
+	double ms;
+
+	snprintf(path, sizeof(path), "/tmp/test_acl_big_%d.map", getpid());
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	for (int i = 0; i < 100000; i++)
+		fprintf(f, "host%d.example.com be%d\n", i, i % 7);
+	fclose(f);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	mp = map_load(path, &err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	unlink(path);
+	cr_assert_not_null(mp, "%s", err ? err : "");
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	cr_expect_eq(map_count(mp), 100000);
+	cr_expect_str_eq(map_value(mp, map_find(mp, "host99999.example.com", 21)), "be4");
+	cr_expect_lt(ms, 500.0, "100,000 lines took %.1f ms", ms);
+	map_free(mp);
+}
+
+Test(acl, samples_and_formats)
+{
+	struct acl_ctx c;
+	char tmp[256], *err = NULL;
+	const char *v, *path;
+	size_t l;
+	long idx;
+	struct sample_expr *se;
+	struct acl_fmt *f;
+	long n;
+
+	req(&c, GET("/p?q=1"), "192.0.2.7");
+	se = sample_parse("req.hdr(host),lower", &err);
+	cr_assert_not_null(se, "%s", err ? err : "");
+	cr_assert_eq(sample_eval(se, &c, tmp, sizeof(tmp), &v, &l, &idx), 1);
+	cr_expect_eq(l, 11);
+	cr_expect(memcmp(v, "example.com", 11) == 0);
+	sample_free(se);
+
+	path = tmp_map("example.com be_ex\n");
+	{
+		char text[128];
+
+		snprintf(text, sizeof(text), "req.hdr(host),lower,map(%s,be_def)", path);
+		se = sample_parse(text, &err);
+		cr_assert_not_null(se, "%s", err ? err : "");
+		cr_assert_eq(sample_eval(se, &c, tmp, sizeof(tmp), &v, &l, &idx), 1);
+		cr_expect(l == 5 && !memcmp(v, "be_ex", 5));
+		cr_expect_eq(idx, 0);
+		cr_expect_str_eq(sample_map_default(se), "be_def");
+		sample_free(se);
+		snprintf(text, sizeof(text), "req.hdr(x-a),map(%s,be_def)", path);
+		se = sample_parse(text, &err);
+		cr_assert_eq(sample_eval(se, &c, tmp, sizeof(tmp), &v, &l, &idx), 1);
+		cr_expect(l == 6 && !memcmp(v, "be_def", 6), "a miss gives the default");
+		cr_expect_eq(idx, -1);
+		sample_free(se);
+		snprintf(text, sizeof(text), "req.hdr(x-a),map(%s)", path);
+		se = sample_parse(text, &err);
+		cr_expect_eq(sample_eval(se, &c, tmp, sizeof(tmp), &v, &l, &idx), 0, "no default: no value");
+		sample_free(se);
+	}
+	unlink(path);
+
+	cr_expect_null(sample_parse("path,nosuch", &err));
+	cr_expect(strstr(err, "unknown converter 'nosuch'") == err, "%s", err);
+	free(err);
+	cr_expect_null(sample_parse("hdr(host", &err));
+	cr_expect_str_eq(err, "unbalanced parentheses in 'hdr(host'");
+	free(err);
+
+	f = acl_fmt_parse("%[src] via %[method] %[path] 100%% %[hdr(nope)]!", 1, &err);
+	cr_assert_not_null(f, "%s", err ? err : "");
+	n = acl_fmt_build(f, &c, tmp, sizeof(tmp));
+	cr_assert_geq(n, 0);
+	cr_expect_eq((size_t)n, strlen("192.0.2.7 via GET /p 100% !"));
+	cr_expect(memcmp(tmp, "192.0.2.7 via GET /p 100% !", (size_t)n) == 0, "%.*s", (int)n, tmp);
+	cr_expect_lt(acl_fmt_build(f, &c, tmp, 10), 0, "does not fit");
+	acl_fmt_free(f);
+	cr_expect_null(acl_fmt_parse("a\r\nX-Injected: 1", 1, &err), "CR LF refused in header values");
+	free(err);
+	cr_expect_null(acl_fmt_parse("%[src", 1, &err));
+	free(err);
+}
+
+Test(acl, regex_replace)
+{
+	char *err = NULL, out[64];
+	size_t l = 0;
+	struct acl_regex *r = acl_regex_new("(.*)\\.old\\.com", "\\1.new.com$", &err);
+
+	cr_assert_not_null(r, "%s", err ? err : "");
+	cr_assert_eq(acl_regex_replace(r, "www.old.com", 11, out, sizeof(out), &l), 1);
+	cr_expect(l == 12 && !memcmp(out, "www.new.com$", 12), "%.*s", (int)l, out);
+	cr_expect_eq(acl_regex_replace(r, "www.other.com", 13, out, sizeof(out), &l), 0);
+	cr_expect_lt(acl_regex_replace(r, "www.old.com", 11, out, 4, &l), 0);
+	acl_regex_free(r);
+	cr_expect_null(acl_regex_new("(", "x", &err));
+	cr_expect(strstr(err, "invalid regex '('") == err, "%s", err);
+	free(err);
+}
