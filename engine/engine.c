@@ -281,7 +281,7 @@ static int thr_start(struct sched_thread *thr, void *arg)
 	for (unsigned f = 0, k = 0; f < e->nb_fes; f++) {
 		for (unsigned b = 0; b < e->fes[f].cfg->nb_binds; b++, k++) {
 			int ret = listener_init(&tc->lis[n++], tc, &e->fes[f], e->bind_fds[k * e->nbthread + tid],
-						e->fes[f].cfg->binds[b].proto_h2);
+						&e->fes[f].cfg->binds[b]);
 
 			if (ret)
 				return ret;

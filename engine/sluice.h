@@ -136,7 +136,19 @@ void sluice_free(struct sluice *e);
 	 * streams opened on them */ \
 	X(h2_srv_conn_opened, THR, counter, "sluice_h2_server_connections_total", "HTTP/2 connections opened to servers.", "HTTP/2 server connections opened") \
 	X(h2_srv_conn_current, SNAP, gauge, "sluice_h2_server_connections_current", "HTTP/2 server connections open now.", "HTTP/2 server connections now") \
-	X(h2_srv_streams, THR, counter, "sluice_h2_server_streams_total", "HTTP/2 request streams opened towards servers.", "HTTP/2 server streams")
+	X(h2_srv_streams, THR, counter, "sluice_h2_server_streams_total", "HTTP/2 request streams opened towards servers.", "HTTP/2 server streams") \
+	/* TLS towards clients: handshakes completed (full or resumed) \
+	 * and handshakes that failed, by reason */ \
+	X(tls_full_handshakes, THR, counter, "sluice_tls_full_handshakes_total", "Full TLS handshakes completed with clients (no session resumed).", "TLS full handshakes") \
+	X(tls_resumed, THR, counter, "sluice_tls_resumptions_total", "TLS handshakes with clients that resumed a session (ticket or session id).", "TLS resumptions") \
+	X(tls_fail_plain_http, THR, counter, "sluice_tls_handshake_failures_total{reason=\"plain_http\"}", "TLS handshakes that failed, by reason.", "TLS failures: plain HTTP") \
+	X(tls_fail_protocol, THR, counter, "sluice_tls_handshake_failures_total{reason=\"protocol\"}", "TLS handshakes that failed, by reason.", "TLS failures: protocol") \
+	X(tls_fail_closed, THR, counter, "sluice_tls_handshake_failures_total{reason=\"closed\"}", "TLS handshakes that failed, by reason.", "TLS failures: client closed") \
+	X(tls_fail_timeout, THR, counter, "sluice_tls_handshake_failures_total{reason=\"timeout\"}", "TLS handshakes that failed, by reason.", "TLS failures: timeout") \
+	X(tls_fail_resource, THR, counter, "sluice_tls_handshake_failures_total{reason=\"resource\"}", "TLS handshakes that failed, by reason.", "TLS failures: out of memory") \
+	X(tls_srv_handshakes, THR, counter, "sluice_tls_server_handshakes_total", "TLS handshakes completed with servers.", "TLS handshakes to servers") \
+	X(tls_srv_fail_verify, THR, counter, "sluice_tls_server_handshake_failures_total{reason=\"verify\"}", "TLS handshakes with servers that failed, by reason.", "TLS to servers: verification failed") \
+	X(tls_srv_fail_other, THR, counter, "sluice_tls_server_handshake_failures_total{reason=\"other\"}", "TLS handshakes with servers that failed, by reason.", "TLS to servers: other failures")
 
 /* The buffer pool's figures (its "Buffer pool" table on the HTML page),
  * same columns; all are read from the pool when the snapshot is taken. */

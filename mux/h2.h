@@ -79,6 +79,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 #include "mux/mux.h"
 #include "pool/pool.h"
 #include "sched/sched.h"
@@ -98,6 +100,27 @@ static inline int h2_is_preface(const char *p, size_t len, int *complete)
 	*complete = len >= H2_PREFACE_LEN;
 	return memcmp(p, H2_PREFACE, n) == 0;
 }
+
+/* A transport between the mux and its socket (TLS), given in h2_settings;
+ * all NULL: the socket itself (recv/sendmsg). recv and sendv behave like
+ * recv() and sendmsg() on the non-blocking socket: bytes moved, 0 at the
+ * peer's end (recv), -1 with errno (EAGAIN: wait for readiness). A short
+ * recv does not mean the socket is drained: the mux reads until EAGAIN.
+ * After EAGAIN or a short sendv the mux offers the bytes not taken again,
+ * first. close runs once when the connection closes, before the socket is
+ * closed; it ends and frees ctx. If h2c_new/h2c_new_client fail, close is
+ * not called: ctx stays the caller's. Client role only: handshake, if set,
+ * runs after connect() succeeded and before anything is sent, on every
+ * readiness of the socket until it returns 1 (done); 0 means it waits for
+ * the socket, -1 that it failed (the connection fails as a failed connect
+ * would: EP_ERROR to its streams). */
+struct h2_transport {
+	void *ctx;
+	int (*handshake)(void *ctx);
+	ssize_t (*recv)(void *ctx, void *buf, size_t len);
+	ssize_t (*sendv)(void *ctx, const struct iovec *iov, int cnt);
+	void (*close)(void *ctx);
+};
 
 /* Connection settings. A zero field means the default shown. */
 struct h2_settings {
@@ -122,6 +145,8 @@ struct h2_settings {
 	 * that other threads may read it. Several connections of a thread may
 	 * share one. Back to what it was once the connection is freed. */
 	uint64_t *heap_gauge;
+	/* Transport under the mux (TLS); zero: plain TCP. */
+	struct h2_transport xprt;
 };
 
 struct h2_callbacks {

@@ -292,6 +292,8 @@ static void h2c_kill(struct h2c *c)
 	c->out_ptr = NULL;
 	c->out_len = 0;
 	(void)sched_fd_del(c->thr, c->fd);
+	if (c->xprt.close)
+		c->xprt.close(c->xprt.ctx);
 	close(c->fd);
 	c->fd = -1;
 	for (s = c->streams; s; s = next) {
@@ -318,6 +320,17 @@ static void h2c_maybe_free(struct h2c *c)
 
 /* ---- socket I/O ---- */
 
+/* Sends <iov>[0..cnt) on the socket of <c>, through its transport if it
+ * has one. Returns as sendmsg() does. */
+static ssize_t h2c_sendmsg(struct h2c *c, struct iovec *iov, size_t cnt)
+{
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = cnt };
+
+	if (c->xprt.sendv)
+		return c->xprt.sendv(c->xprt.ctx, iov, (int)cnt);
+	return sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+}
+
 /* Reads once into the (empty) demux buffer and updates readiness. */
 static void h2c_sock_recv(struct h2c *c)
 {
@@ -325,12 +338,16 @@ static void h2c_sock_recv(struct h2c *c)
 	ssize_t n;
 
 	do {
-		n = recv(c->fd, b_tail(&c->dbuf), room, 0);
+		if (c->xprt.recv)
+			n = c->xprt.recv(c->xprt.ctx, b_tail(&c->dbuf), room);
+		else
+			n = recv(c->fd, b_tail(&c->dbuf), room, 0);
 	} while (n < 0 && errno == EINTR);
 	if (n > 0) {
 		b_add(&c->dbuf, (size_t)n);
-		/* a short read drained the socket, unless an EOF follows */
-		if ((size_t)n < room && !(c->flags & H2C_RD_HUP))
+		/* a short read drained the socket, unless an EOF follows; a
+		 * transport's read may stop at a record's end: read on */
+		if ((size_t)n < room && !(c->flags & H2C_RD_HUP) && !c->xprt.recv)
 			c->flags &= ~H2C_RD_READY;
 	} else if (n == 0) {
 		c->flags |= H2C_RD_EOF;
@@ -376,8 +393,7 @@ static void h2c_sock_send(struct h2c *c)
 			{ .iov_base = b_head(b), .iov_len = first },
 			{ .iov_base = b->area, .iov_len = b_data(b) - first },
 		};
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = iov[1].iov_len ? 2 : 1 };
-		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		ssize_t n = h2c_sendmsg(c, iov, iov[1].iov_len ? 2 : 1);
 
 		if (n > 0)
 			b_del(b, (size_t)n);
@@ -443,14 +459,14 @@ size_t h2c_data_room(struct h2c *c, size_t want)
 static ssize_t h2c_sendv(struct h2c *c, const uint8_t *hd, const struct buf *src, size_t len)
 {
 	struct iovec iov[5];
-	struct msghdr mh = { .msg_iov = iov };
+	size_t cnt;
 	ssize_t n;
 
-	mh.msg_iovlen = (size_t)h2_buf_iov(&c->mbuf, b_data(&c->mbuf), iov);
-	iov[mh.msg_iovlen++] = (struct iovec){ .iov_base = (void *)hd, .iov_len = 9 };
-	mh.msg_iovlen += (size_t)h2_buf_iov(src, len, iov + mh.msg_iovlen);
+	cnt = (size_t)h2_buf_iov(&c->mbuf, b_data(&c->mbuf), iov);
+	iov[cnt++] = (struct iovec){ .iov_base = (void *)hd, .iov_len = 9 };
+	cnt += (size_t)h2_buf_iov(src, len, iov + cnt);
 	for (;;) {
-		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		n = h2c_sendmsg(c, iov, cnt);
 		if (n > 0)
 			return n;
 		switch (h2c_snd_classify(c, n)) {
@@ -537,7 +553,9 @@ static int h2c_send_direct(struct h2c *c)
 				break;
 			c->out_len = (size_t)n;
 		}
-		n = send(c->fd, c->out_ptr, c->out_len, MSG_NOSIGNAL);
+		struct iovec one = { .iov_base = (void *)c->out_ptr, .iov_len = c->out_len };
+
+		n = h2c_sendmsg(c, &one, 1);
 		if (n > 0) {
 			c->out_ptr += n;
 			c->out_len -= (size_t)n;
@@ -942,8 +960,24 @@ static void h2c_io_cb(struct tasklet *t, unsigned reasons)
 		/* only the socket's first readiness tells how connect() ended */
 		if (!(reasons & (SCHED_R_WRITE | SCHED_R_HUP | SCHED_R_READ | SCHED_R_RDHUP)))
 			return;
+		int ok = 1;
+
+		if (!(c->flags & H2C_XPRT_HS)) {
+			if (h2c_connect_result(c) < 0)
+				ok = 0;
+			else if (c->xprt.handshake)
+				c->flags |= H2C_XPRT_HS;
+		}
+		if (c->flags & H2C_XPRT_HS) {
+			int rc = c->xprt.handshake(c->xprt.ctx);
+
+			if (rc == 0)
+				return;  /* it waits for the socket: its next readiness */
+			c->flags &= ~H2C_XPRT_HS;
+			ok = rc > 0;
+		}
 		c->flags &= ~H2C_SOCK_PENDING;
-		if (h2c_connect_result(c) < 0) {
+		if (!ok) {
 			c->flags |= H2C_SOCK_ERR;
 		} else {
 			c->flags |= H2C_RD_READY | H2C_WR_READY;
@@ -1071,6 +1105,7 @@ static struct h2c *h2c_create(struct sched_thread *thr, unsigned tid, struct poo
 	/* over the soft cap, room for the GOAWAY that ends the session */
 	c->mem_hard = set.max_heap;
 	c->heap_gauge = set.heap_gauge;
+	c->xprt = set.xprt;
 	c->max_hdr_list = set.max_header_list_size;
 	tasklet_init(&c->tl, thr, h2c_io_cb, c);
 	pool_wait_init(&c->dwait, tid, POOL_CRIT_REQUEST, h2c_buf_notify, c);

@@ -47,6 +47,8 @@ enum {
 	H2C_RX_GRACE    = 1u << 11, /* the paused payload's stream had its turn to take it */
 	/* role */
 	H2C_CLIENT      = 1u << 12, /* client role: we send requests, the peer is a server */
+	H2C_XPRT_HS     = 1u << 13, /* client role: connected, the transport's handshake
+	                             * runs (H2C_SOCK_PENDING stays until it is done) */
 };
 
 
@@ -158,6 +160,7 @@ struct h2c {
 	 * allocation passes (h2_settings.max_heap), and where to count it */
 	size_t        mem_cur, mem_cap, mem_hard;
 	uint64_t     *heap_gauge;
+	struct h2_transport xprt;   /* TLS under the socket, or all NULL */
 	size_t        hblock;       /* bytes of the header block being received */
 	uint32_t      max_hdr_list;
 

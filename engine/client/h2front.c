@@ -5,6 +5,8 @@
 #include "engine/client/h2front.h"
 #include "engine/core/h2cfg.h"
 #include "engine/client/stream.h"
+#include "engine/core/conn.h"
+#include "engine/core/tls.h"
 #include "mux/h2.h"
 
 struct h2front {
@@ -125,8 +127,27 @@ static void h2front_idle_cb(struct tasklet *t, unsigned reasons)
 	task_schedule(f->idle, tc_now(f->tc) + f->fe->cfg->t.client_ms);
 }
 
-int h2front_accept(struct thr_ctx *tc, struct frontend *fe, int fd, const char *peer,
-		   const char *pre, size_t pre_len)
+/* The mux's transport over a TLS session (see h2_transport in mux/h2.h). */
+static ssize_t h2front_tls_recv(void *ctx, void *buf, size_t len)
+{
+	return tls_recv(ctx, buf, len);
+}
+
+static ssize_t h2front_tls_sendv(void *ctx, const struct iovec *iov, int cnt)
+{
+	return tls_sendv(ctx, iov, cnt);
+}
+
+static void h2front_tls_close(void *ctx)
+{
+	tls_shutdown(ctx);
+	tls_free(ctx);
+}
+
+/* Starts an HTTP/2 connection on <fd>, over the TLS session <ssl> when not
+ * NULL (then owned: freed on failure). Returns as h2front_accept. */
+static int h2front_start(struct thr_ctx *tc, struct frontend *fe, int fd, const char *peer,
+			 const char *pre, size_t pre_len, struct ssl_st *ssl)
 {
 	const struct cfg_global *g = &tc->eng->cfg->g;
 	struct h2_settings set;
@@ -141,11 +162,16 @@ int h2front_accept(struct thr_ctx *tc, struct frontend *fe, int fd, const char *
 		f->idle = malloc(sizeof(*f->idle));
 	if (!f || !f->idle) {
 		free(f);
+		tls_free(ssl);
 		close(fd);
 		return -1;
 	}
 	eng_h2_settings(g, &set);
 	set.heap_gauge = &tc->cnt.h2_heap_bytes;
+	if (ssl)
+		set.xprt = (struct h2_transport){ .ctx = ssl, .recv = h2front_tls_recv,
+						  .sendv = h2front_tls_sendv,
+						  .close = h2front_tls_close };
 	f->tc = tc;
 	f->fe = fe;
 	snprintf(f->peer, sizeof(f->peer), "%s", peer ? peer : "");
@@ -156,6 +182,7 @@ int h2front_accept(struct thr_ctx *tc, struct frontend *fe, int fd, const char *
 	c = h2c_new(tc->thr, tc->tid, tc->eng->pool, fd, pre, pre_len, &set, &cbs, f);
 	f->creating = 0;
 	if (!c) {
+		tls_free(ssl);  /* the mux did not take it */
 		close(fd);
 		h2front_free(f);
 		return 0; /* counted and closed like any connection */
@@ -169,6 +196,13 @@ int h2front_accept(struct thr_ctx *tc, struct frontend *fe, int fd, const char *
 	return 0;
 }
 
+int h2front_accept(struct thr_ctx *tc, struct frontend *fe, int fd, const char *peer,
+		   const char *pre, size_t pre_len)
+{
+	/* an HTTP/1 connection over TLS that saw the preface left its session */
+	return h2front_start(tc, fe, fd, peer, pre, pre_len, conn_tls_take_released(fd));
+}
+
 int h2front_accept_peer(struct thr_ctx *tc, struct frontend *fe, int fd,
 			const struct sockaddr_storage *peer)
 {
@@ -176,6 +210,15 @@ int h2front_accept_peer(struct thr_ctx *tc, struct frontend *fe, int fd,
 
 	eng_addr_text(peer, addr, sizeof(addr));
 	return h2front_accept(tc, fe, fd, addr, NULL, 0);
+}
+
+int h2front_accept_tls(struct thr_ctx *tc, struct frontend *fe, int fd,
+		       const struct sockaddr_storage *peer, struct ssl_st *ssl)
+{
+	char addr[48];
+
+	eng_addr_text(peer, addr, sizeof(addr));
+	return h2front_start(tc, fe, fd, addr, NULL, 0, ssl);
 }
 
 void h2front_stop_all(struct thr_ctx *tc, int now)

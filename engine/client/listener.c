@@ -1,17 +1,174 @@
 /* listener.c - accepting connections under maxconn (see listener.h). */
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "engine/client/h2front.h"
 #include "engine/client/listener.h"
 #include "engine/client/stream.h"
+#include "engine/core/conn.h"
+#include "engine/core/tls.h"
 
 /* Connections accepted per listener wake-up before letting others run. */
 #define ACCEPT_BURST 64
 
-/* Closes the listening socket of <l> (stop accepting). */
+/* A connection of an `ssl` bind during its TLS handshake. */
+struct tls_hs {
+	struct tasklet tl;        /* first: tasklet_kill(&tl, 1) frees the whole */
+	struct task *timer;       /* `timeout http-request` for the handshake */
+	struct listener *l;
+	struct ssl_st *ssl;
+	int fd;
+	struct eng_list link;     /* in l->handshakes */
+	struct sockaddr_storage peer;
+};
+
+/* Forgets <hs>: unregisters its socket and frees its state; the socket
+ * and the TLS session are the caller's from then on. */
+static void tls_hs_detach(struct tls_hs *hs)
+{
+	(void)sched_fd_del(hs->l->tc->thr, hs->fd);
+	eng_list_del(&hs->link);
+	task_kill(hs->timer, 1);
+	tasklet_kill(&hs->tl, 1);
+}
+
+/* Ends a handshake that will not complete: closes the connection, which
+ * no longer counts toward maxconn. */
+static void tls_hs_abort(struct tls_hs *hs)
+{
+	struct thr_ctx *tc = hs->l->tc;
+	struct frontend *fe = hs->l->fe;
+	struct ssl_st *ssl = hs->ssl;
+	int fd = hs->fd;
+
+	tls_hs_detach(hs);
+	tls_free(ssl);
+	close(fd);
+	eng_conn_closed(tc, fe);
+}
+
+/* A completed handshake: hands the socket and its session to HTTP/2 when
+ * ALPN chose h2, else to an HTTP/1 stream (which gets the session through
+ * conn_tls_adopt_next: the stream knows nothing of TLS). */
+static void tls_hs_done(struct tls_hs *hs)
+{
+	struct thr_ctx *tc = hs->l->tc;
+	struct frontend *fe = hs->l->fe;
+	struct ssl_st *ssl = hs->ssl;
+	struct sockaddr_storage peer = hs->peer;
+	int fd = hs->fd;
+	int rc;
+
+	if (tls_resumed(ssl))
+		CNT_INC(tc, tls_resumed);
+	else
+		CNT_INC(tc, tls_full_handshakes);
+	tls_hs_detach(hs);
+	if (tls_alpn_h2(ssl)) {
+		rc = h2front_accept_tls(tc, fe, fd, &peer, ssl);
+	} else {
+		conn_tls_adopt_next(ssl);
+		rc = stream_accept(tc, fe, fd, &peer, h2front_accept);
+		/* a stream that failed before its connection existed left it */
+		tls_free(conn_tls_adopt_cancel());
+	}
+	if (rc < 0)
+		eng_conn_closed(tc, fe);
+}
+
+/* The handshake's tasklet: socket readiness advances the handshake. The
+ * edge-triggered poller reports again only once OpenSSL saw EAGAIN, which
+ * is exactly when tls_handshake() says it waits. */
+static void tls_hs_cb(struct tasklet *t, unsigned reasons)
+{
+	struct tls_hs *hs = t->ctx;
+	enum tls_fail why = TLS_FAIL_PROTOCOL;
+	int want_write = 0;
+	int rc;
+
+	(void)reasons;
+	rc = tls_handshake(hs->ssl, &want_write, &why);
+	if (rc == 0)
+		return;
+	if (rc > 0) {
+		tls_hs_done(hs);
+		return;
+	}
+	switch (why) {
+	case TLS_FAIL_PLAIN_HTTP:
+		CNT_INC(hs->l->tc, tls_fail_plain_http);
+		break;
+	case TLS_FAIL_CLOSED:
+		CNT_INC(hs->l->tc, tls_fail_closed);
+		break;
+	default:
+		CNT_INC(hs->l->tc, tls_fail_protocol);
+		break;
+	}
+	tls_hs_abort(hs);
+}
+
+/* The handshake's timer: a client silent (or too slow) for the whole
+ * `timeout http-request` is closed. */
+static void tls_hs_timeout(struct tasklet *t, unsigned reasons)
+{
+	struct tls_hs *hs = t->ctx;
+
+	(void)reasons;
+	CNT_INC(hs->l->tc, tls_fail_timeout);
+	tls_hs_abort(hs);
+}
+
+/* Starts the TLS handshake of the accepted socket <fd> on <l>. Returns 0,
+ * or -1 with <fd> closed (the caller uncounts the connection). */
+static int tls_hs_start(struct listener *l, int fd, const struct sockaddr_storage *peer)
+{
+	struct thr_ctx *tc = l->tc;
+	struct tls_hs *hs = calloc(1, sizeof(*hs));
+
+	if (hs) {
+		hs->timer = malloc(sizeof(*hs->timer));
+		hs->ssl = tls_accept_new(l->tls, fd);
+	}
+	if (!hs || !hs->timer || !hs->ssl) {
+		if (hs) {
+			free(hs->timer);
+			tls_free(hs->ssl);
+		}
+		free(hs);
+		CNT_INC(tc, tls_fail_resource);
+		close(fd);
+		return -1;
+	}
+	hs->l = l;
+	hs->fd = fd;
+	hs->peer = *peer;
+	tasklet_init(&hs->tl, tc->thr, tls_hs_cb, hs);
+	task_init(hs->timer, tc->thr, tls_hs_timeout, hs);
+	if (sched_fd_add(&hs->tl, fd) < 0) {
+		task_kill(hs->timer, 1);
+		tls_free(hs->ssl);
+		free(hs);
+		CNT_INC(tc, tls_fail_resource);
+		close(fd);
+		return -1;
+	}
+	eng_list_append(&l->handshakes, &hs->link);
+	task_schedule(hs->timer, tc_now(tc) + l->fe->cfg->t.http_request_ms);
+	/* the ClientHello is often there already */
+	tasklet_wakeup(&hs->tl, SCHED_R_READ);
+	return 0;
+}
+
+/* Closes the listening socket of <l> (stop accepting), and the connections
+ * still in their handshake: they carry no request yet. */
 void listener_close(struct listener *l)
 {
+	if (l->handshakes.next) {
+		while (!eng_list_empty(&l->handshakes))
+			tls_hs_abort(eng_list_entry(l->handshakes.next, struct tls_hs, link));
+	}
 	if (l->fd < 0)
 		return;
 	(void)sched_fd_del(l->tc->thr, l->fd);
@@ -56,8 +213,9 @@ static void listener_cb(struct tasklet *t, unsigned reasons)
 		__atomic_fetch_add(&e->conn_cur, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&l->fe->conn_cur, 1, __ATOMIC_RELAXED);
 		CNT_INC(tc, conn_accepted);
-		if ((l->proto_h2 ? h2front_accept_peer(tc, l->fe, fd, &peer)
-				 : stream_accept(tc, l->fe, fd, &peer, h2front_accept)) < 0)
+		if ((l->tls ? tls_hs_start(l, fd, &peer)
+		     : l->proto_h2 ? h2front_accept_peer(tc, l->fe, fd, &peer)
+				   : stream_accept(tc, l->fe, fd, &peer, h2front_accept)) < 0)
 			eng_conn_closed(tc, l->fe);
 	}
 	/* more may be pending: come back after the others had their turn */
@@ -78,10 +236,13 @@ void listener_resume_all(struct thr_ctx *tc)
 	}
 }
 
-int listener_init(struct listener *l, struct thr_ctx *tc, struct frontend *fe, int fd, int proto_h2)
+int listener_init(struct listener *l, struct thr_ctx *tc, struct frontend *fe, int fd,
+		  const struct cfg_bind *b)
 {
 	l->fd = fd;
-	l->proto_h2 = proto_h2;
+	l->proto_h2 = b->proto_h2;
+	l->tls = b->tls;
+	eng_list_init(&l->handshakes);
 	l->fe = fe;
 	l->tc = tc;
 	tasklet_init(&l->tl, tc->thr, listener_cb, l);

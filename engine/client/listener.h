@@ -10,6 +10,15 @@
  * connection closes (eng_conn_closed wakes the housekeeping tasks, which
  * call listener_resume_all).
  *
+ * On a `bind ... ssl` line every accepted socket first runs its TLS
+ * handshake here, in a tasklet of its own with non-blocking OpenSSL: a
+ * handshake that waits for the client waits for socket readiness, never
+ * blocks the thread, and is bounded by the frontend's `timeout
+ * http-request`. A completed handshake hands the socket and its TLS session
+ * to HTTP/2 (ALPN "h2") or to an HTTP/1 stream; a failed or timed out one
+ * closes the socket and counts the failure by reason. The connection counts
+ * toward maxconn from its accept on.
+ *
  * All calls happen on the listener's thread.
  */
 #ifndef SLUICE_ENGINE_CLIENT_LISTENER_H
@@ -24,14 +33,18 @@ struct listener {
 	int proto_h2;             /* HTTP/2 prior knowledge only */
 	struct frontend *fe;
 	struct thr_ctx *tc;
+	struct tls_bind *tls;     /* `ssl` bind: its contexts; NULL for plain TCP */
+	struct eng_list handshakes; /* TLS handshakes in progress (struct tls_hs) */
 	struct tasklet tl;
 };
 
-/* Sets up <l> on thread <tc> over the bound socket <fd> of frontend <fe>
- * and registers it with the poller. Returns 0, or an errno. */
-int listener_init(struct listener *l, struct thr_ctx *tc, struct frontend *fe, int fd, int proto_h2);
+/* Sets up <l> on thread <tc> over the bound socket <fd> of bind line <b> of
+ * frontend <fe> and registers it with the poller. Returns 0, or an errno. */
+int listener_init(struct listener *l, struct thr_ctx *tc, struct frontend *fe, int fd,
+		  const struct cfg_bind *b);
 
-/* Closes the listening socket of <l> (stop accepting). Idempotent. */
+/* Closes the listening socket of <l> (stop accepting) and the connections
+ * still in their TLS handshake. Idempotent. */
 void listener_close(struct listener *l);
 
 /* Resumes the listeners of <tc> that maxconn paused, if there is room now. */

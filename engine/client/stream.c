@@ -1049,6 +1049,7 @@ static int stream_open_h1(struct stream *s)
 		if (!s->srv)
 			return -1;
 		s->srv->srv = s->target;
+		conn_tls_client(s->srv, cs->tls);
 	}
 	s->sep = &s->srv->ep;
 	return 0;

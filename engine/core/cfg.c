@@ -18,6 +18,7 @@
  */
 #include "engine/core/cfg.h"
 #include "engine/core/log.h"
+#include "engine/core/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -573,9 +574,13 @@ static void px_work_free(struct px_work *w)
 
 	free(w->name);
 	settings_clear(&w->set);
+	for (i = 0; i < w->nb_binds; i++)
+		tls_bind_free(w->binds[i].tls);
 	free(w->binds);
-	for (i = 0; i < w->nb_servers; i++)
+	for (i = 0; i < w->nb_servers; i++) {
 		free(w->servers[i].name);
+		tls_srv_free(w->servers[i].tls);
+	}
 	free(w->servers);
 	free(w->use_backend);
 	cfg_rules_free(w->rules);
@@ -687,8 +692,10 @@ static int get_proto(struct parser *p, int i, int *h2)
 	return 0;
 }
 
-/* Adds one bind per comma-separated address of <spec>, with <h2>. */
-static int add_binds(struct parser *p, const char *spec, int h2)
+/* Adds one bind per comma-separated address of <spec>, with <h2>, and
+ * TLS contexts built from <tls> when it is not NULL (one set per address,
+ * so that each bind owns and frees its own). */
+static int add_binds(struct parser *p, const char *spec, int h2, const struct tls_bind_opts *tls)
 {
 	struct px_work *w = &p->px;
 	char one[256];
@@ -713,6 +720,13 @@ static int add_binds(struct parser *p, const char *spec, int h2)
 		b->proto_h2 = h2;
 		b->line = p->line;
 		w->nb_binds++;
+		if (tls) {
+			char err[512];
+
+			b->tls = tls_bind_new(tls, err, sizeof(err));
+			if (!b->tls)
+				return fail(p, "%s", err);
+		}
 		if (!comma)
 			return 0;
 		spec = comma + 1;
@@ -1149,8 +1163,10 @@ static int kw_proxy_log(struct parser *p)
 
 /* The arguments of `server` and `default-server`: a flag sets an int
  * field to 1, a number is `NAME VALUE` described by its num_spec, and
- * `proto` takes h1 or h2. The order is the one the error message lists. */
-enum { SA_FLAG, SA_NUM, SA_PROTO };
+ * `proto` takes h1 or h2, `ssl` and the TLS words that take a value
+ * (server lines only) fill a tls_srv_opts. The order is the one the error
+ * message lists. */
+enum { SA_FLAG, SA_NUM, SA_PROTO, SA_SSL, SA_TLSV };
 
 static const struct srv_arg {
 	const char *name;
@@ -1168,6 +1184,11 @@ static const struct srv_arg {
 	{ "proto",    SA_PROTO, 0, NULL },
 	{ "disabled", SA_FLAG,  offsetof(struct cfg_server, disabled), NULL },
 	{ "backup",   SA_FLAG,  offsetof(struct cfg_server, backup), NULL },
+	{ "ssl",      SA_SSL,   0, NULL },
+	{ "verify",   SA_TLSV,  0, NULL },
+	{ "ca-file",  SA_TLSV,  0, NULL },
+	{ "sni",      SA_TLSV,  0, NULL },
+	{ "alpn",     SA_TLSV,  0, NULL },
 };
 #define NB_SRV_ARGS (sizeof(srv_args) / sizeof(srv_args[0]))
 
@@ -1184,8 +1205,46 @@ static int fail_srv_arg(struct parser *p, const char *a)
 	return fail(p, "unknown argument '%s' (expected %s)", a, list);
 }
 
-/* Applies server settings argv[i..] to <srv> (`server` and `default-server`). */
-static int parse_server_args(struct parser *p, int i, struct cfg_server *srv)
+/* TLS words of a server line, gathered before the context is built. */
+struct srv_tls_work {
+	int ssl, seen;
+	struct tls_srv_opts o;
+};
+
+/* Takes the value of TLS word argv[i] into <t>. Returns 0 or -1. */
+static int srv_tls_arg(struct parser *p, int i, struct srv_tls_work *t)
+{
+	const char *a = p->argv[i], *v;
+
+	if (i + 1 >= p->argc)
+		return fail(p, "missing value after '%s'", a);
+	v = p->argv[i + 1];
+	t->seen = 1;
+	if (strcmp(a, "verify") == 0) {
+		if (strcmp(v, "none") != 0 && strcmp(v, "required") != 0)
+			return fail(p, "invalid verify '%s' (expected none, required)", v);
+		t->o.verify_none = strcmp(v, "none") == 0;
+	} else if (strcmp(a, "ca-file") == 0) {
+		t->o.ca_file = v;
+	} else if (strcmp(a, "sni") == 0) {
+		/* HAProxy takes an expression here; a constant is str(NAME) */
+		size_t n = strlen(v);
+
+		if (n > 5 && strncmp(v, "str(", 4) == 0 && v[n - 1] == ')') {
+			p->argv[i + 1][n - 1] = '\0';
+			v += 4;
+		}
+		t->o.sni = v;
+	} else {
+		t->o.alpn = v;
+	}
+	return 0;
+}
+
+/* Applies server settings argv[i..] to <srv> (`server` and `default-server`);
+ * TLS words go to <t>, NULL on `default-server` lines, which refuse them. */
+static int parse_server_args(struct parser *p, int i, struct cfg_server *srv,
+			     struct srv_tls_work *t)
 {
 	char ctx[64];
 
@@ -1207,6 +1266,18 @@ static int parse_server_args(struct parser *p, int i, struct cfg_server *srv)
 				return -1;
 			i++;
 			break;
+		case SA_SSL:
+		case SA_TLSV:
+			if (!t)
+				return fail(p, "'%s' is only supported on 'server' lines", a);
+			if (sa->kind == SA_SSL) {
+				t->ssl = 1;
+				break;
+			}
+			if (srv_tls_arg(p, i, t) < 0)
+				return -1;
+			i++;
+			break;
 		default:
 			if (i + 1 >= p->argc)
 				return fail(p, "missing value after '%s'", a);
@@ -1221,7 +1292,7 @@ static int parse_server_args(struct parser *p, int i, struct cfg_server *srv)
 
 static int kw_default_server(struct parser *p)
 {
-	return parse_server_args(p, 1, &cur_settings(p)->srv);
+	return parse_server_args(p, 1, &cur_settings(p)->srv, NULL);
 }
 
 /* Returns non-zero when <name> is a usable proxy or server name; otherwise
@@ -1249,6 +1320,7 @@ static int kw_server(struct parser *p)
 {
 	struct px_work *w = &p->px;
 	struct cfg_server srv, *arr;
+	struct srv_tls_work tw = { 0 };
 	unsigned i;
 
 	if (want_min(p, 1, "server name") < 0)
@@ -1263,33 +1335,80 @@ static int kw_server(struct parser *p)
 			            p->argv[1], w->name, w->servers[i].line);
 	srv = w->set.srv;
 	if (parse_addr(p, p->argv[2], 0, &srv.addr, &srv.addrlen) < 0 ||
-	    parse_server_args(p, 3, &srv) < 0)
+	    parse_server_args(p, 3, &srv, &tw) < 0)
 		return -1;
+	if (tw.seen && !tw.ssl)
+		return fail(p, "TLS options on server '%s' without 'ssl'", p->argv[1]);
+	/* HTTP/2 over TLS is chosen by ALPN: offer h2 unless told otherwise */
+	if (tw.ssl && srv.proto_h2 && !tw.o.alpn)
+		tw.o.alpn = "h2";
+	srv.tls = NULL;
+	if (tw.ssl) {
+		char err[512];
+
+		srv.tls = tls_srv_new(&tw.o, err, sizeof(err));
+		if (!srv.tls)
+			return fail(p, "%s", err);
+	}
 	srv.line = p->line;
 	arr = grow(w->servers, &w->cap_servers, w->nb_servers + 1, sizeof(*arr));
-	if (!arr)
+	if (!arr) {
+		tls_srv_free(srv.tls);
 		return fail(p, "out of memory");
+	}
 	w->servers = arr;
-	if (!(srv.name = strdup(p->argv[1])))
+	if (!(srv.name = strdup(p->argv[1]))) {
+		tls_srv_free(srv.tls);
 		return fail(p, "out of memory");
+	}
 	w->servers[w->nb_servers++] = srv;
 	return 0;
 }
 
+/* bind ADDR:PORT[,...] [proto h1|h2] [ssl crt FILE|DIR [alpn LIST]
+ * [ssl-min-ver TLSv1.2|TLSv1.3] [ciphers LIST] [ciphersuites LIST]]:
+ * the TLS words take a value each, as in HAProxy, and need `ssl`. */
 static int kw_bind(struct parser *p)
 {
-	int h2 = 0;
+	static const char *const tls_words[] = { "crt", "alpn", "ssl-min-ver", "ciphers",
+						 "ciphersuites" };
+	struct tls_bind_opts tls = { 0 };
+	const char **tls_val[] = { &tls.crt, &tls.alpn, &tls.min_ver, &tls.ciphers,
+				   &tls.ciphersuites };
+	int h2 = 0, ssl = 0, tls_seen = 0;
 	int i;
 
 	if (want_min(p, 1, "address (expected ADDR:PORT)") < 0)
 		return -1;
 	for (i = 2; i < p->argc; i += 2) {
-		if (strcmp(p->argv[i], "proto") != 0)
-			return fail(p, "unsupported bind option '%s' (expected proto)", p->argv[i]);
-		if (get_proto(p, i, &h2) < 0)
-			return -1;
+		size_t k;
+
+		if (strcmp(p->argv[i], "ssl") == 0) {
+			ssl = 1;
+			i--;  /* a word without a value */
+			continue;
+		}
+		if (strcmp(p->argv[i], "proto") == 0) {
+			if (get_proto(p, i, &h2) < 0)
+				return -1;
+			continue;
+		}
+		for (k = 0; k < sizeof(tls_words) / sizeof(tls_words[0]); k++)
+			if (strcmp(p->argv[i], tls_words[k]) == 0)
+				break;
+		if (k == sizeof(tls_words) / sizeof(tls_words[0]))
+			return fail(p, "unsupported bind option '%s' (expected proto, ssl, crt, alpn, "
+				       "ssl-min-ver, ciphers, ciphersuites)", p->argv[i]);
+		if (i + 1 >= p->argc)
+			return fail(p, "missing value after '%s'", p->argv[i]);
+		*tls_val[k] = p->argv[i + 1];
+		tls_seen = 1;
 	}
-	return add_binds(p, p->argv[1], h2);
+	if (tls_seen && !ssl)
+		return fail(p, "TLS options on a bind without 'ssl'");
+	if (ssl && !tls.crt)
+		return fail(p, "'ssl' needs 'crt FILE|DIR'");
+	return add_binds(p, p->argv[1], h2, ssl ? &tls : NULL);
 }
 
 static int kw_default_backend(struct parser *p)
@@ -1976,6 +2095,8 @@ static int find_proxy(const struct cfg *c, const char *name, int is_be, int *fro
 static void frontend_free(struct cfg_frontend *fe)
 {
 	free(fe->name);
+	for (unsigned i = 0; i < fe->nb_binds; i++)
+		tls_bind_free(fe->binds[i].tls);
 	free(fe->binds);
 	free(fe->default_backend);
 	free(fe->stats_uri);
@@ -1994,8 +2115,10 @@ static void backend_free(struct cfg_backend *be)
 	free(be->chk_uri);
 	free(be->stats_uri);
 	free(be->fwd.hdr);
-	for (i = 0; i < be->nb_servers; i++)
+	for (i = 0; i < be->nb_servers; i++) {
 		free(be->servers[i].name);
+		tls_srv_free(be->servers[i].tls);
+	}
 	free(be->servers);
 }
 
@@ -2171,7 +2294,7 @@ static int open_proxy(struct parser *p, int kind)
 		w->set.default_backend_line = 0;
 	}
 	if (p->argc == 3)
-		return add_binds(p, p->argv[2], 0);
+		return add_binds(p, p->argv[2], 0, NULL);
 	return 0;
 }
 

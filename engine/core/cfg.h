@@ -69,6 +69,8 @@ struct cfg_timeouts {
 	         http_keep_alive_ms, check_ms;
 };
 
+struct tls_srv;
+
 /* `option forwardfor [except NET] [header NAME]`. */
 struct cfg_fwd {
 	char *hdr;                        /* NULL: X-Forwarded-For */
@@ -88,6 +90,7 @@ struct cfg_server {
 	int check;                        /* health checks enabled */
 	unsigned inter_ms, rise, fall;    /* check interval, up/down thresholds */
 	int proto_h2;                     /* speak HTTP/2 (prior knowledge) */
+	struct tls_srv *tls;              /* `ssl`: TLS client context (core/tls.h), else NULL */
 	int disabled, backup;
 	int line;                         /* line of the `server` keyword */
 };
@@ -113,6 +116,8 @@ struct cfg_backend {
 	int from_listen;                  /* declared by a `listen` section */
 	int line;                         /* line of the section header */
 };
+
+struct tls_bind;
 
 /* `use_backend NAME if|unless COND`, or the sample form
  * `use_backend %[SAMPLE] [if|unless COND]` whose value names the backend. */
@@ -176,6 +181,7 @@ struct cfg_bind {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	int proto_h2;                     /* HTTP/2 prior knowledge only */
+	struct tls_bind *tls;             /* `ssl`: TLS contexts (core/tls.h), else NULL */
 	int line;
 };
 

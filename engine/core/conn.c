@@ -8,6 +8,39 @@
 #include <unistd.h>
 #include "engine/core/conn.h"
 #include "engine/core/ctx.h"
+#include "engine/core/tls.h"
+
+/* The TLS session the next conn_new() of this thread adopts (see
+ * conn_tls_adopt_next), and the one the last conn_release_fd() let go of,
+ * with its socket. Per thread: a connection lives on one thread. */
+static __thread struct ssl_st *conn_tls_next;
+static __thread struct ssl_st *conn_tls_released;
+static __thread int conn_tls_released_fd = -1;
+
+void conn_tls_adopt_next(struct ssl_st *tls)
+{
+	conn_tls_next = tls;
+}
+
+struct ssl_st *conn_tls_adopt_cancel(void)
+{
+	struct ssl_st *tls = conn_tls_next;
+
+	conn_tls_next = NULL;
+	return tls;
+}
+
+struct ssl_st *conn_tls_take_released(int fd)
+{
+	struct ssl_st *tls = NULL;
+
+	if (conn_tls_released && conn_tls_released_fd == fd) {
+		tls = conn_tls_released;
+		conn_tls_released = NULL;
+		conn_tls_released_fd = -1;
+	}
+	return tls;
+}
 
 struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
 {
@@ -20,6 +53,7 @@ struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
 	c->ep.ops = &conn_h1_ops;
 	c->owner = owner;
 	c->tc = tc;
+	/* adopted only once registered: a failure leaves it to the caller */
 	/* TCP_NODELAY (small requests and responses leave at once) is set on
 	 * the listening socket, which accepted ones inherit, and on outgoing
 	 * sockets by conn_sock_connect */
@@ -28,6 +62,8 @@ struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
 		free(c);
 		return NULL;
 	}
+	c->tls = conn_tls_next;
+	conn_tls_next = NULL;
 	return c;
 }
 
@@ -75,6 +111,43 @@ struct conn *conn_connect(struct thr_ctx *tc, const struct sockaddr *addr, sockl
 	return c;
 }
 
+void conn_tls_client(struct conn *c, struct tls_srv *ts)
+{
+	c->tls_srv = ts;
+	/* a connect that completed at once still owes its handshake, which
+	 * conn_connect_check() runs while the connection is "connecting" */
+	if (ts && !(c->ep.flags & CF_CONNECTING))
+		c->ep.flags |= CF_CONNECTING | CF_WR_READY;
+}
+
+/* Advances the client handshake of <c> (connected, c->tls set). Returns as
+ * conn_connect_check. OpenSSL waits only after a read or write met EAGAIN,
+ * so the next poller event on the socket is the one to retry on. */
+static int conn_tls_connect_step(struct conn *c)
+{
+	enum tls_fail why = TLS_FAIL_PROTOCOL;
+	int want_write = 0;
+	int rc = tls_handshake(c->tls, &want_write, &why);
+
+	if (rc == 0)
+		return 1;
+	if (rc < 0) {
+		c->ep.flags |= CF_ERROR;
+		c->tls_verify_failed = why == TLS_FAIL_VERIFY;
+		if (c->tls_verify_failed)
+			CNT_INC(c->tc, tls_srv_fail_verify);
+		else
+			CNT_INC(c->tc, tls_srv_fail_other);
+		errno = c->tls_verify_failed ? EPERM : EPROTO;
+		return -1;
+	}
+	CNT_INC(c->tc, tls_srv_handshakes);
+	c->ep.flags &= ~CF_CONNECTING;
+	/* what the handshake left in the socket is for the stream to read */
+	c->ep.flags |= CF_RD_READY | CF_WR_READY;
+	return 0;
+}
+
 int conn_connect_check(struct conn *c)
 {
 	int err = 0;
@@ -82,6 +155,8 @@ int conn_connect_check(struct conn *c)
 
 	if (!(c->ep.flags & CF_CONNECTING))
 		return 0;
+	if (c->tls)
+		return (c->ep.flags & CF_ERROR) ? -1 : conn_tls_connect_step(c);
 	if (!(c->ep.flags & (CF_WR_READY | CF_ERROR)))
 		return 1;
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
@@ -92,6 +167,15 @@ int conn_connect_check(struct conn *c)
 		c->ep.flags |= CF_ERROR;
 		errno = err;
 		return -1;
+	}
+	if (c->tls_srv) {
+		c->tls = tls_connect_new(c->tls_srv, c->fd);
+		if (!c->tls) {
+			c->ep.flags |= CF_ERROR;
+			errno = ENOMEM;
+			return -1;
+		}
+		return conn_tls_connect_step(c);
 	}
 	c->ep.flags &= ~CF_CONNECTING;
 	return 0;
@@ -123,13 +207,17 @@ size_t conn_recv(struct conn *c, struct buf *b, size_t limit)
 			room = limit - b_data(b);
 		if (!room)
 			break;
-		n = recv(c->fd, b_tail(b), room, 0);
+		if (c->tls)
+			n = tls_recv(c->tls, b_tail(b), room);
+		else
+			n = recv(c->fd, b_tail(b), room, 0);
 		if (n > 0) {
 			b_add(b, (size_t)n);
 			total += (size_t)n;
 			/* a short read means the socket is drained, which saves
-			 * a syscall, unless the peer closed: then read on to EOF */
-			if ((size_t)n < room && !(c->ep.flags & CF_RD_HUP))
+			 * a syscall, unless the peer closed: then read on to EOF.
+			 * Not over TLS, where a read returns one record at most. */
+			if ((size_t)n < room && !(c->ep.flags & CF_RD_HUP) && !c->tls)
 				c->ep.flags &= ~CF_RD_READY;
 			continue;
 		}
@@ -151,7 +239,7 @@ size_t conn_drain(struct conn *c, char *scratch, size_t size, size_t budget)
 	size_t total = 0;
 
 	while (total < budget && (c->ep.flags & CF_RD_READY) && !(c->ep.flags & (CF_RD_EOF | CF_ERROR))) {
-		ssize_t n = recv(c->fd, scratch, size, 0);
+		ssize_t n = c->tls ? tls_recv(c->tls, scratch, size) : recv(c->fd, scratch, size, 0);
 
 		if (n > 0) {
 			total += (size_t)n;
@@ -197,7 +285,10 @@ size_t conn_send(struct conn *c, struct buf *b, size_t max)
 		 * full segments instead of one per 16 KiB buffer, which halves
 		 * the loopback receive work on large objects. Never on the last
 		 * bytes of a message, which would wait for the cork timer. */
-		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | ((c->ep.flags & EP_SND_MORE) ? MSG_MORE : 0));
+		if (c->tls)
+			n = tls_sendv(c->tls, iov, cnt);
+		else
+			n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | ((c->ep.flags & EP_SND_MORE) ? MSG_MORE : 0));
 		if (n > 0) {
 			b_del(b, (size_t)n);
 			total += (size_t)n;
@@ -216,7 +307,8 @@ size_t conn_send(struct conn *c, struct buf *b, size_t max)
 
 size_t conn_send_raw(struct conn *c, const char *data, size_t len)
 {
-	ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	ssize_t n = c->tls ? tls_sendv(c->tls, &iov, 1) : send(c->fd, data, len, MSG_NOSIGNAL);
 
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -233,6 +325,8 @@ void conn_shut_wr(struct conn *c)
 	if (c->ep.flags & CF_SHUT_WR)
 		return;
 	c->ep.flags |= CF_SHUT_WR;
+	if (c->tls)
+		tls_shutdown(c->tls);  /* close_notify before the FIN */
 	(void)shutdown(c->fd, SHUT_WR);
 }
 
@@ -243,6 +337,8 @@ int conn_idle_alive(struct conn *c)
 
 	if (c->ep.flags & (CF_RD_EOF | CF_ERROR))
 		return 0;
+	if (c->tls)
+		return tls_idle_alive(c->tls);
 	n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
@@ -251,6 +347,12 @@ int conn_release_fd(struct conn *c)
 {
 	int fd = c->fd;
 
+	if (c->tls) {
+		tls_free(conn_tls_released);
+		conn_tls_released = c->tls;
+		conn_tls_released_fd = fd;
+		c->tls = NULL;
+	}
 	(void)sched_fd_del(c->tc->thr, fd);
 	tasklet_kill(&c->tl, 1);
 	return fd;
@@ -262,6 +364,10 @@ void conn_close(struct conn *c)
 	 * it takes it out of the poller, one system call less per connection.
 	 * Events already fetched for it meet a killed tasklet, as they would
 	 * after a DEL. */
+	if (c->tls) {
+		tls_shutdown(c->tls);
+		tls_free(c->tls);
+	}
 	close(c->fd);
 	tasklet_kill(&c->tl, 1);
 }

@@ -34,6 +34,8 @@ enum {
 
 struct server;
 struct thr_ctx;
+struct ssl_st;
+struct tls_srv;
 
 struct conn {
 	/* The tasklet comes first: the scheduler frees a killed tasklet with
@@ -45,11 +47,37 @@ struct conn {
 	struct server *srv;     /* server side: its server */
 	struct eng_list idle_link;  /* in its server's idle list (server/srvconn.c) */
 	struct thr_ctx *tc;
+	/* TLS on this socket (engine/core/tls.h), NULL for plain TCP: every
+	 * socket call below then goes through it, at the cost of one test
+	 * on the plain path */
+	struct ssl_st *tls;
+	/* server side: the TLS to run once the TCP connect completes, with
+	 * conn_connect_check() reporting "in progress" until its handshake
+	 * is over (NULL: plain) */
+	struct tls_srv *tls_srv;
+	int tls_verify_failed;  /* the last handshake failed verification */
 };
 
 /* Wraps the connected socket <fd> into a new connection on thread <tc>
  * whose events go to <fn>. Returns NULL (fd left open) on failure. */
 struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner);
+
+/* Makes the next conn_new() on this thread take <tls> (a completed TLS
+ * session over the socket it is given) as its transport. A layer that only
+ * knows conn_new (the HTTP/1 stream's accept) is thus given a TLS socket
+ * without knowing it. A conn_new that fails leaves <tls> there: take it
+ * back with conn_tls_adopt_cancel(). */
+void conn_tls_adopt_next(struct ssl_st *tls);
+
+/* Returns the TLS session conn_tls_adopt_next() left unused (the conn_new
+ * it was meant for never happened or failed), or NULL, and forgets it. */
+struct ssl_st *conn_tls_adopt_cancel(void);
+
+/* Returns the TLS session of the last connection conn_release_fd() let go
+ * of on this thread, if it was over socket <fd>, and forgets it: the layer
+ * taking the socket over (HTTP/2 after a preface seen on HTTP/1 over TLS)
+ * goes on with the same session. NULL otherwise. */
+struct ssl_st *conn_tls_take_released(int fd);
 
 /* Opens a non-blocking socket and starts connecting it to <addr>. Returns
  * the socket, with *inprogress set when the connect has not completed yet,
@@ -61,8 +89,17 @@ int conn_sock_connect(const struct sockaddr *addr, socklen_t len, int *inprogres
 struct conn *conn_connect(struct thr_ctx *tc, const struct sockaddr *addr, socklen_t len,
 			  tasklet_fn fn, void *owner);
 
-/* Completes a pending connect once the socket is writable. Returns 0 when
- * connected, 1 when still in progress, -1 on failure (errno set). */
+/* Makes the connection <c>, which conn_connect() just started, speak TLS
+ * with the settings <ts> (NULL: plain): its handshake runs inside
+ * conn_connect_check() once the TCP connect completed. */
+void conn_tls_client(struct conn *c, struct tls_srv *ts);
+
+/* Completes a pending connect once the socket is writable, then the TLS
+ * handshake on a conn_tls_client() connection (bounded by the caller's
+ * connect timeout; the socket's readiness wakes the caller as usual).
+ * Returns 0 when connected, 1 when still in progress, -1 on failure (errno
+ * set; EPROTO for a failed handshake, EPERM for a failed verification,
+ * with tls_verify_failed set). */
 int conn_connect_check(struct conn *c);
 
 /* Folds poller reasons into the readiness flags. */
@@ -93,11 +130,14 @@ size_t conn_send_raw(struct conn *c, const char *data, size_t len);
 void conn_shut_wr(struct conn *c);
 
 /* Returns non-zero if an idle connection is still usable: no EOF, no
- * error, and no unexpected bytes waiting. */
+ * error, and no unexpected bytes waiting (over TLS: no application data;
+ * a late session ticket is consumed). */
 int conn_idle_alive(struct conn *c);
 
 /* Unregisters and frees <c> but leaves its socket open, and returns the
- * socket: another protocol layer takes it over (HTTP/2 upgrade). */
+ * socket: another protocol layer takes it over (HTTP/2 upgrade). Its TLS
+ * session, if any, is kept for conn_tls_take_released(); the one a previous
+ * release left untaken is freed. */
 int conn_release_fd(struct conn *c);
 
 /* Unregisters, closes and frees <c> (on its thread). */

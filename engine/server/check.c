@@ -69,6 +69,7 @@ static const char *const reason_str[CHK_R_COUNT] = {
 	[CHK_R_L7_STATUS]   = "Layer7 wrong status",
 	[CHK_R_L7_RSP]      = "Layer7 invalid response",
 	[CHK_R_L7_CLOSED]   = "Layer7 connection closed",
+	[CHK_R_L6_RSP]      = "Layer6 invalid response",
 	[CHK_R_SOCKET]      = "socket error",
 	[CHK_R_INTERNAL]    = "internal error",
 };
@@ -154,6 +155,10 @@ static void check_reason_text(const struct check *c, char *dst, size_t size)
 	else if ((reason == CHK_R_L4_CONN || reason == CHK_R_SOCKET) && c->last_errno)
 		snprintf(dst, size, "%s: %s", check_reason_str(reason),
 			 strerror_r(c->last_errno, ebuf, sizeof(ebuf))); /* GNU: returns the text */
+	else if (reason == CHK_R_L6_RSP)
+		snprintf(dst, size, "%s, info: %s", check_reason_str(reason),
+			 c->last_errno == EPERM ? "SSL certificate verification failed"
+						: "SSL handshake failure");
 	else
 		snprintf(dst, size, "%s", check_reason_str(reason));
 }
@@ -241,6 +246,8 @@ static void check_begin(struct check *c)
 		check_fail_errno(c, errno == ENOMEM ? CHK_R_INTERNAL : CHK_R_L4_CONN, errno);
 		return;
 	}
+	/* over TLS the check passes the handshake (and verification) too */
+	conn_tls_client(c->conn, cs->tls);
 	check_step(c);
 }
 
@@ -337,7 +344,8 @@ static void check_step(struct check *c)
 		if (ret > 0)
 			return;
 		if (ret < 0) {
-			check_fail_errno(c, CHK_R_L4_CONN, errno);
+			/* a connection with a TLS session failed in its handshake */
+			check_fail_errno(c, c->conn->tls ? CHK_R_L6_RSP : CHK_R_L4_CONN, errno);
 			return;
 		}
 		if (!chk_is_http(c)) {

@@ -65,6 +65,8 @@ enum check_reason {
 	CHK_R_L7_CLOSED,      /* the server closed before a status line */
 	CHK_R_SOCKET,         /* send or receive failed (last_errno) */
 	CHK_R_INTERNAL,       /* request larger than a buffer, no socket... */
+	CHK_R_L6_RSP,         /* TLS handshake or verification failed (last_errno:
+	                       * EPERM for verification) */
 	CHK_R_COUNT
 };
 

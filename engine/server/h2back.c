@@ -6,6 +6,7 @@
 #include "engine/core/conn.h"
 #include "engine/server/h2back.h"
 #include "engine/core/h2cfg.h"
+#include "engine/core/tls.h"
 #include "mux/h2.h"
 
 struct h2back {
@@ -85,6 +86,56 @@ static void h2back_idle_cb(struct tasklet *t, unsigned reasons)
 	task_schedule(b->idle, tc_now(b->tc) + b->srv->be->cfg->t.server_ms);
 }
 
+/* TLS under an HTTP/2 server connection (`server ... proto h2 ssl`): the
+ * session and the thread whose counters its handshake feeds. */
+struct h2back_tls {
+	struct ssl_st *ssl;
+	struct thr_ctx *tc;
+};
+
+/* The mux's handshake hook: a server that did not choose h2 by ALPN
+ * cannot be spoken to in HTTP/2, which fails the connection like a bad
+ * certificate would. */
+static int h2back_tls_handshake(void *ctx)
+{
+	struct h2back_tls *t = ctx;
+	enum tls_fail why = TLS_FAIL_PROTOCOL;
+	int want_write = 0;
+	int rc = tls_handshake(t->ssl, &want_write, &why);
+
+	if (rc > 0 && !tls_alpn_h2(t->ssl)) {
+		CNT_INC(t->tc, tls_srv_fail_other);
+		return -1;
+	}
+	if (rc > 0)
+		CNT_INC(t->tc, tls_srv_handshakes);
+	else if (rc < 0 && why == TLS_FAIL_VERIFY)
+		CNT_INC(t->tc, tls_srv_fail_verify);
+	else if (rc < 0)
+		CNT_INC(t->tc, tls_srv_fail_other);
+	return rc;
+}
+
+static ssize_t h2back_tls_recv(void *ctx, void *buf, size_t len)
+{
+	return tls_recv(((struct h2back_tls *)ctx)->ssl, buf, len);
+}
+
+static ssize_t h2back_tls_sendv(void *ctx, const struct iovec *iov, int cnt)
+{
+	return tls_sendv(((struct h2back_tls *)ctx)->ssl, iov, cnt);
+}
+
+/* Frees the TLS state of a connection (the mux's close hook). */
+static void h2back_tls_close(void *ctx)
+{
+	struct h2back_tls *t = ctx;
+
+	tls_shutdown(t->ssl);
+	tls_free(t->ssl);
+	free(t);
+}
+
 /* Connects a new HTTP/2 connection to <srv>. Returns it, or NULL with
  * errno set. */
 static struct h2back *h2back_connect(struct thr_ctx *tc, struct server *srv)
@@ -107,6 +158,22 @@ static struct h2back *h2back_connect(struct thr_ctx *tc, struct server *srv)
 		goto fail;
 	eng_h2_settings(&tc->eng->cfg->g, &set);
 	set.heap_gauge = &tc->cnt.h2_heap_bytes;
+	if (cs->tls) {
+		struct h2back_tls *t = malloc(sizeof(*t));
+
+		if (t)
+			t->ssl = tls_connect_new(cs->tls, fd);
+		if (!t || !t->ssl) {
+			free(t);
+			close(fd);
+			errno = ENOMEM;
+			goto fail;
+		}
+		t->tc = tc;
+		set.xprt = (struct h2_transport){ .ctx = t, .handshake = h2back_tls_handshake,
+						  .recv = h2back_tls_recv, .sendv = h2back_tls_sendv,
+						  .close = h2back_tls_close };
+	}
 	b->tc = tc;
 	b->srv = srv;
 	task_init(b->idle, tc->thr, h2back_idle_cb, b);
@@ -117,6 +184,8 @@ static struct h2back *h2back_connect(struct thr_ctx *tc, struct server *srv)
 	if (!b->h2c && !b->closed_early) {
 		int err = errno;
 
+		if (set.xprt.close)
+			set.xprt.close(set.xprt.ctx);  /* the mux did not take it */
 		close(fd);
 		errno = err;
 		goto fail;

@@ -882,7 +882,11 @@ Test(cfg, bind_errors)
 	bad_frontend("bind [fe80::1%]:80", "'bind' invalid address '[fe80::1%]:80' (numeric IPv4 or IPv6 only, no DNS)");
 	bad_frontend("bind ::g:80", "'bind' invalid address '::g:80' (numeric IPv4 or IPv6 only, no DNS)");
 	bad_frontend("bind :80,", "'bind' invalid address ''");
-	bad_frontend("bind :80 ssl crt x.pem", "'bind' unsupported bind option 'ssl' (expected proto)");
+	bad_frontend("bind :80 ssl crt x.pem", "'bind' cannot open certificate 'x.pem': No such file or directory");
+	bad_frontend("bind :80 ssl", "'bind' 'ssl' needs 'crt FILE|DIR'");
+	bad_frontend("bind :80 crt x.pem", "'bind' TLS options on a bind without 'ssl'");
+	bad_frontend("bind :80 tls", "'bind' unsupported bind option 'tls' (expected proto, ssl, crt, alpn, "
+	                            "ssl-min-ver, ciphers, ciphersuites)");
 	bad_frontend("bind :80 proto", "'bind' missing value after 'proto' (expected h1, h2)");
 	bad_frontend("bind :80 proto h3", "'bind' unsupported proto 'h3' (expected h1, h2)");
 }
@@ -942,8 +946,8 @@ Test(cfg, server_errors)
 	bad_backend("server x *:80", "'server' missing host in address '*:80'");
 	bad_backend("server x :80", "'server' missing host in address ':80'");
 	bad_backend("server x 1.2.3.4:99999", "'server' invalid port '99999' in address '1.2.3.4:99999' (expected 1 to 65535)");
-	bad_backend("server x 1.2.3.4:80 ssl", "'server' unknown argument 'ssl' (expected maxconn, maxqueue, weight, "
-	                                      "check, inter, rise, fall, proto, disabled, backup)");
+	bad_backend("server x 1.2.3.4:80 ssl", "'server' 'verify required' (the default) needs 'ca-file FILE', or 'verify none'");
+	bad_backend("default-server ssl", "'default-server' 'ssl' is only supported on 'server' lines");
 	bad_backend("server x 1.2.3.4:80 maxconn", "'server' missing value after 'maxconn'");
 	bad_backend("server x 1.2.3.4:80 maxconn -1", "'server' invalid value '-1' for 'maxconn' (expected an integer from 0 to 10000000)");
 	bad_backend("server x 1.2.3.4:80 weight 257", "'server' value '257' for 'weight' out of range (expected an integer from 0 to 256)");
@@ -951,7 +955,8 @@ Test(cfg, server_errors)
 	bad_backend("server x 1.2.3.4:80 fall 1001", "'server' value '1001' for 'fall' out of range (expected an integer from 1 to 1000)");
 	bad_backend("server x 1.2.3.4:80 inter 0", "'server' time '0' for 'inter' too small (expected at least 1ms)");
 	bad_backend("server x 1.2.3.4:80 inter 2 s", "'server' unknown argument 's' (expected maxconn, maxqueue, weight, "
-	                                            "check, inter, rise, fall, proto, disabled, backup)");
+	                                            "check, inter, rise, fall, proto, disabled, backup, ssl, verify, "
+	                                            "ca-file, sni, alpn)");
 	bad_backend("server x 1.2.3.4:80 proto fcgi", "'server' unsupported proto 'fcgi' (expected h1, h2)");
 	bad_backend("server bad/name 1.2.3.4:80", "'server' invalid character '/' in name 'bad/name' "
 	                                          "(expected letters, digits, '-', '_', '.', ':')");
@@ -1137,7 +1142,7 @@ Test(cfg, every_error_in_one_pass_with_suggestions)
 	    "t.cfg:3: unknown keyword 'tune.bufsiz' in 'global' section (did you mean 'tune.bufsize'?)\n"
 	    "t.cfg:6: unknown keyword 'timout' in 'frontend' section (did you mean 'timeout'?)\n"
 	    "t.cfg:9: 'server' unknown argument 'wieght' (expected maxconn, maxqueue, weight, check, "
-	    "inter, rise, fall, proto, disabled, backup)\n"
+	    "inter, rise, fall, proto, disabled, backup, ssl, verify, ca-file, sni, alpn)\n"
 	    "t.cfg:10: unknown keyword 'blance' in 'backend' section (did you mean 'balance'?)\n"
 	    "t.cfg:11: unknown keyword 'xyzzy' in 'backend' section");
 }

@@ -1,0 +1,716 @@
+/* tls.c - OpenSSL contexts and the non-blocking record transport (see tls.h). */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include "engine/core/tls.h"
+
+/* One certificate and the names it answers SNI for. */
+struct tls_cert {
+	SSL_CTX *ctx;
+	char **names;             /* lower case; "*.example.com" for wildcards */
+	unsigned nb_names;
+};
+
+struct tls_bind {
+	struct tls_cert *certs;   /* certs[0] is the default */
+	unsigned nb_certs;
+	unsigned char alpn[64];   /* our protocols, wire format, by preference */
+	unsigned alpn_len;
+	unsigned char tk_master[32]; /* session ticket keys derive from it */
+};
+
+/* Session ticket keys rotate every period; a ticket stays valid for
+ * TLS_TICKET_KEEP periods after the one it was issued in (renewed when
+ * used with an older key). */
+#define TLS_TICKET_PERIOD_S 3600
+#define TLS_TICKET_KEEP     2
+
+/* Biggest plaintext one record carries: what tls_sendv gathers at once. */
+#define TLS_REC_MAX 16384
+
+/* Where tls_sendv gathers scattered bytes into one record: per thread, not
+ * per connection, so that an idle connection holds none of it. */
+static __thread unsigned char tls_gather[TLS_REC_MAX];
+
+/* ---- contexts ---- */
+
+/* ALPN selection: our order of preference among what the client offers;
+ * none in common means no ALPN (HTTP/1.1), as a client without ALPN gets. */
+static int tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned inlen, void *arg)
+{
+	struct tls_bind *tb = arg;
+	unsigned char *sel;
+
+	(void)ssl;
+	if (SSL_select_next_proto(&sel, outlen, tb->alpn, tb->alpn_len, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* Derives the 32-byte key <what> ("aes" or "mac") of ticket period
+ * <period> from the bind's master secret into <out>. Returns 0 or -1. */
+static int tls_ticket_key(const struct tls_bind *tb, const char *what, uint64_t period,
+			  unsigned char out[32])
+{
+	unsigned char msg[3 + 8];
+	size_t len = 0;
+
+	memcpy(msg, what, 3);
+	for (int i = 0; i < 8; i++)
+		msg[3 + i] = (unsigned char)(period >> (56 - 8 * i));
+	if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, tb->tk_master, sizeof(tb->tk_master),
+		       msg, sizeof(msg), out, 32, &len) || len != 32)
+		return -1;
+	return 0;
+}
+
+/* Session tickets: encrypted with the keys of the current period, named
+ * "sluicetk" + the period. The keys are derived, not stored, so every
+ * thread computes the same ones without sharing any mutable state, and
+ * rotation needs no timer. A ticket from an older kept period is accepted
+ * and renewed; an older or unknown one means a full handshake. */
+static int tls_ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
+			 EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	const struct tls_bind *tb = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	uint64_t now = (uint64_t)time(NULL) / TLS_TICKET_PERIOD_S, period = 0;
+	unsigned char aes[32], mac[32];
+	OSSL_PARAM params[3];
+	int rc = 1;
+
+	if (!tb)
+		return -1;
+	if (enc) {
+		period = now;
+		memcpy(key_name, "sluicetk", 8);
+		for (int i = 0; i < 8; i++)
+			key_name[8 + i] = (unsigned char)(period >> (56 - 8 * i));
+		if (RAND_bytes(iv, 16) != 1)
+			return -1;
+	} else {
+		if (memcmp(key_name, "sluicetk", 8) != 0)
+			return 0;
+		for (int i = 0; i < 8; i++)
+			period = (period << 8) | key_name[8 + i];
+		if (period > now || now - period > TLS_TICKET_KEEP)
+			return 0;
+		rc = period == now ? 1 : 2;
+	}
+	if (tls_ticket_key(tb, "aes", period, aes) < 0 || tls_ticket_key(tb, "mac", period, mac) < 0)
+		return -1;
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, mac, sizeof(mac));
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	if (!EVP_MAC_CTX_set_params(hctx, params))
+		return -1;
+	if (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv) != 1
+		: EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv) != 1)
+		return -1;
+	return rc;
+}
+
+/* Returns non-zero when <pat> (exact, or "*.rest" matching one label in
+ * front of "rest") names <host>. */
+static int tls_name_match(const char *pat, const char *host, int wildcard)
+{
+	const char *dot;
+
+	if (!wildcard)
+		return strcmp(pat, host) == 0;
+	if (pat[0] != '*' || pat[1] != '.')
+		return 0;
+	dot = strchr(host, '.');
+	return dot && dot != host && strcmp(pat + 1, dot) == 0;
+}
+
+/* SNI: switches <ssl> to the certificate naming the requested host (exact
+ * names first, then wildcards); otherwise the default one stays. The
+ * session context stays the default one: tickets keep one key set. */
+static int tls_sni_cb(SSL *ssl, int *al, void *arg)
+{
+	struct tls_bind *tb = arg;
+	const char *sn = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	char host[256];
+	size_t i, n;
+
+	(void)al;
+	if (!sn || tb->nb_certs < 2)
+		return SSL_TLSEXT_ERR_OK;
+	n = strlen(sn);
+	if (n >= sizeof(host))
+		return SSL_TLSEXT_ERR_OK;
+	for (i = 0; i <= n; i++)
+		host[i] = (char)tolower((unsigned char)sn[i]);
+	for (int wild = 0; wild < 2; wild++)
+		for (unsigned c = 0; c < tb->nb_certs; c++)
+			for (unsigned k = 0; k < tb->certs[c].nb_names; k++)
+				if (tls_name_match(tb->certs[c].names[k], host, wild)) {
+					if (c)
+						SSL_set_SSL_CTX(ssl, tb->certs[c].ctx);
+					return SSL_TLSEXT_ERR_OK;
+				}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* Adds <name> (lower-cased) to the names of <c>. Returns 0 or -1. */
+static int tls_cert_add_name(struct tls_cert *c, const char *name, size_t len)
+{
+	char **v = realloc(c->names, (c->nb_names + 1) * sizeof(*v));
+	char *s;
+
+	if (!v)
+		return -1;
+	c->names = v;
+	s = malloc(len + 1);
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		s[i] = (char)tolower((unsigned char)name[i]);
+	s[len] = '\0';
+	c->names[c->nb_names++] = s;
+	return 0;
+}
+
+/* Collects the DNS names of the certificate of <c>: its subjectAltName DNS
+ * entries, or its common name when it has none. Returns 0 or -1. */
+static int tls_cert_names(struct tls_cert *c)
+{
+	X509 *x = SSL_CTX_get0_certificate(c->ctx);
+	GENERAL_NAMES *gens;
+	char cn[256];
+	int n, rc = 0;
+
+	if (!x)
+		return -1;
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	if (gens) {
+		for (int i = 0; i < sk_GENERAL_NAME_num(gens) && rc == 0; i++) {
+			const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+
+			if (g->type == GEN_DNS)
+				rc = tls_cert_add_name(c, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
+						       (size_t)ASN1_STRING_length(g->d.dNSName));
+		}
+		GENERAL_NAMES_free(gens);
+		if (c->nb_names || rc)
+			return rc;
+	}
+	n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn));
+	if (n > 0)
+		rc = tls_cert_add_name(c, cn, (size_t)n);
+	return rc;
+}
+
+/* Formats OpenSSL's first queued error (or <what>) into <err>. */
+static void tls_err(char *err, size_t errlen, const char *what, const char *file)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256] = "";
+
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	snprintf(err, errlen, "%s '%s'%s%s", what, file, e ? ": " : "", buf);
+	ERR_clear_error();
+}
+
+/* Returns the protocol version named by <s>, or 0. */
+static int tls_version(const char *s)
+{
+	if (!s || strcmp(s, "TLSv1.2") == 0)
+		return TLS1_2_VERSION;
+	if (strcmp(s, "TLSv1.3") == 0)
+		return TLS1_3_VERSION;
+	return 0;
+}
+
+/* Creates the context for the PEM <file> (certificate, chain and key) with
+ * the settings of <o>, and appends it to <tb>. Returns 0, or -1 with <err>. */
+static int tls_load_pem(struct tls_bind *tb, const struct tls_bind_opts *o, const char *file,
+			char *err, size_t errlen)
+{
+	static const unsigned char sid[] = "sluice";
+	struct tls_cert *v = realloc(tb->certs, (tb->nb_certs + 1) * sizeof(*v));
+	struct tls_cert *c;
+	SSL_CTX *ctx;
+
+	if (!v) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	tb->certs = v;
+	c = &tb->certs[tb->nb_certs];
+	memset(c, 0, sizeof(*c));
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		tls_err(err, errlen, "cannot create a TLS context for", file);
+		return -1;
+	}
+	c->ctx = ctx;
+	tb->nb_certs++;  /* freed with the others from here on */
+	if (SSL_CTX_use_certificate_chain_file(ctx, file) != 1) {
+		tls_err(err, errlen, "cannot load the certificate chain of", file);
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		tls_err(err, errlen, "cannot load a private key matching the certificate of", file);
+		return -1;
+	}
+	if (tls_cert_names(c) < 0) {
+		snprintf(err, errlen, "cannot read the names of the certificate of '%s'", file);
+		return -1;
+	}
+	if (!SSL_CTX_set_min_proto_version(ctx, tls_version(o->min_ver)) ||
+	    (o->ciphers && SSL_CTX_set_cipher_list(ctx, o->ciphers) != 1) ||
+	    (o->ciphersuites && SSL_CTX_set_ciphersuites(ctx, o->ciphersuites) != 1)) {
+		tls_err(err, errlen, "invalid ciphers, ciphersuites or ssl-min-ver for", file);
+		return -1;
+	}
+	/* renegotiation would make a read need a write: refused; a client
+	 * closing without close_notify is an end, not an error */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
+				 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	/* no record buffer while idle; partial writes and a moving buffer
+	 * because callers retry from a ring whose head may have moved */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	(void)SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, tb);
+	SSL_CTX_set_app_data(ctx, tb);
+	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
+	SSL_CTX_set_tlsext_servername_callback(ctx, tls_sni_cb);
+	SSL_CTX_set_tlsext_servername_arg(ctx, tb);
+	return 0;
+}
+
+/* Compares directory entries by name (qsort). */
+static int tls_cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Loads every regular file of directory <dir>, in name order (the first
+ * is the default certificate). Returns 0, or -1 with <err>. */
+static int tls_load_dir(struct tls_bind *tb, const struct tls_bind_opts *o, const char *dir,
+			char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **names = NULL;
+	size_t nb = 0, i;
+	int rc = 0;
+
+	if (!d) {
+		snprintf(err, errlen, "cannot open certificate directory '%s': %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char **v;
+
+		if (de->d_name[0] == '.')
+			continue;
+		v = realloc(names, (nb + 1) * sizeof(*v));
+		if (!v || !(v[nb] = strdup(de->d_name))) {
+			names = v ? v : names;
+			rc = -1;
+			snprintf(err, errlen, "out of memory");
+			break;
+		}
+		names = v;
+		nb++;
+	}
+	closedir(d);
+	if (names)
+		qsort(names, nb, sizeof(*names), tls_cmp_names);
+	for (i = 0; i < nb && rc == 0; i++) {
+		char path[4096];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			rc = tls_load_pem(tb, o, path, err, errlen);
+	}
+	for (i = 0; i < nb; i++)
+		free(names[i]);
+	free(names);
+	if (rc == 0 && !tb->nb_certs) {
+		snprintf(err, errlen, "no certificate in directory '%s'", dir);
+		rc = -1;
+	}
+	return rc;
+}
+
+/* Turns "h2,http/1.1" into ALPN wire format in <tb>. Returns 0 or -1. */
+static int tls_alpn_parse(struct tls_bind *tb, const char *list, char *err, size_t errlen)
+{
+	const char *p = list;
+
+	tb->alpn_len = 0;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (n == 0 || n > 255 || tb->alpn_len + 1 + n > sizeof(tb->alpn)) {
+			snprintf(err, errlen, "invalid alpn list '%s'", list);
+			return -1;
+		}
+		tb->alpn[tb->alpn_len++] = (unsigned char)n;
+		memcpy(tb->alpn + tb->alpn_len, p, n);
+		tb->alpn_len += (unsigned)n;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+struct tls_bind *tls_bind_new(const struct tls_bind_opts *o, char *err, size_t errlen)
+{
+	struct tls_bind *tb = calloc(1, sizeof(*tb));
+	struct stat st;
+
+	if (!tb) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (RAND_bytes(tb->tk_master, sizeof(tb->tk_master)) != 1) {
+		snprintf(err, errlen, "no randomness for session ticket keys");
+		goto fail;
+	}
+	if (!tls_version(o->min_ver)) {
+		snprintf(err, errlen, "unsupported ssl-min-ver '%s' (expected TLSv1.2, TLSv1.3)", o->min_ver);
+		goto fail;
+	}
+	if (tls_alpn_parse(tb, o->alpn ? o->alpn : "h2,http/1.1", err, errlen) < 0)
+		goto fail;
+	if (!o->crt) {
+		snprintf(err, errlen, "'ssl' needs 'crt FILE|DIR'");
+		goto fail;
+	}
+	if (stat(o->crt, &st) < 0) {
+		snprintf(err, errlen, "cannot open certificate '%s': %s", o->crt, strerror(errno));
+		goto fail;
+	}
+	if ((S_ISDIR(st.st_mode) ? tls_load_dir(tb, o, o->crt, err, errlen)
+				 : tls_load_pem(tb, o, o->crt, err, errlen)) < 0)
+		goto fail;
+	return tb;
+fail:
+	ERR_clear_error();
+	tls_bind_free(tb);
+	return NULL;
+}
+
+void tls_bind_free(struct tls_bind *tb)
+{
+	if (!tb)
+		return;
+	for (unsigned c = 0; c < tb->nb_certs; c++) {
+		SSL_CTX_free(tb->certs[c].ctx);
+		for (unsigned k = 0; k < tb->certs[c].nb_names; k++)
+			free(tb->certs[c].names[k]);
+		free(tb->certs[c].names);
+	}
+	free(tb->certs);
+	free(tb);
+}
+
+/* ---- towards servers ---- */
+
+struct tls_srv {
+	SSL_CTX *ctx;
+	char *sni;                /* NULL: none sent, no name checked */
+	int verify;
+};
+
+struct tls_srv *tls_srv_new(const struct tls_srv_opts *o, char *err, size_t errlen)
+{
+	struct tls_srv *ts = calloc(1, sizeof(*ts));
+	struct tls_bind alpn;     /* only its ALPN wire buffer is used */
+
+	if (!ts) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ts->verify = !o->verify_none;
+	if (ts->verify && !o->ca_file) {
+		snprintf(err, errlen, "'verify required' (the default) needs 'ca-file FILE', or 'verify none'");
+		goto fail;
+	}
+	if (o->sni && !(ts->sni = strdup(o->sni))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	ts->ctx = SSL_CTX_new(TLS_client_method());
+	if (!ts->ctx) {
+		tls_err(err, errlen, "cannot create a TLS context for", "server");
+		goto fail;
+	}
+	SSL_CTX_set_min_proto_version(ts->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ts->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
+				     SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(ts->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (ts->verify) {
+		if (SSL_CTX_load_verify_locations(ts->ctx, o->ca_file, NULL) != 1) {
+			tls_err(err, errlen, "cannot load CA file", o->ca_file);
+			goto fail;
+		}
+		SSL_CTX_set_verify(ts->ctx, SSL_VERIFY_PEER, NULL);
+	}
+	if (o->alpn) {
+		memset(&alpn, 0, sizeof(alpn));
+		if (tls_alpn_parse(&alpn, o->alpn, err, errlen) < 0)
+			goto fail;
+		/* 0 means success for this one */
+		if (SSL_CTX_set_alpn_protos(ts->ctx, alpn.alpn, alpn.alpn_len) != 0) {
+			snprintf(err, errlen, "cannot set alpn '%s'", o->alpn);
+			goto fail;
+		}
+	}
+	return ts;
+fail:
+	ERR_clear_error();
+	tls_srv_free(ts);
+	return NULL;
+}
+
+void tls_srv_free(struct tls_srv *ts)
+{
+	if (!ts)
+		return;
+	SSL_CTX_free(ts->ctx);
+	free(ts->sni);
+	free(ts);
+}
+
+struct ssl_st *tls_connect_new(struct tls_srv *ts, int fd)
+{
+	SSL *ssl = SSL_new(ts->ctx);
+
+	if (!ssl)
+		return NULL;
+	if (SSL_set_fd(ssl, fd) != 1 ||
+	    (ts->sni && SSL_set_tlsext_host_name(ssl, ts->sni) != 1) ||
+	    /* with verification, the certificate must name what we asked for */
+	    (ts->sni && ts->verify && SSL_set1_host(ssl, ts->sni) != 1)) {
+		SSL_free(ssl);
+		ERR_clear_error();
+		return NULL;
+	}
+	SSL_set_connect_state(ssl);
+	return ssl;
+}
+
+int tls_idle_alive(struct ssl_st *ssl)
+{
+	char byte;
+	int rc;
+
+	ERR_clear_error();
+	rc = SSL_peek(ssl, &byte, 1);
+	if (rc > 0)
+		return 0;
+	rc = SSL_get_error(ssl, rc);
+	ERR_clear_error();
+	return rc == SSL_ERROR_WANT_READ;
+}
+
+/* ---- connections ---- */
+
+struct ssl_st *tls_accept_new(struct tls_bind *tb, int fd)
+{
+	SSL *ssl = SSL_new(tb->certs[0].ctx);
+
+	if (!ssl)
+		return NULL;
+	if (SSL_set_fd(ssl, fd) != 1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_accept_state(ssl);
+	return ssl;
+}
+
+int tls_handshake(struct ssl_st *ssl, int *want_write, enum tls_fail *fail)
+{
+	int rc, e;
+	unsigned long le;
+
+	/* the error queue is per thread: an old entry would be taken for ours */
+	ERR_clear_error();
+	rc = SSL_do_handshake(ssl);
+	if (rc == 1)
+		return 1;
+	e = SSL_get_error(ssl, rc);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		*want_write = e == SSL_ERROR_WANT_WRITE;
+		return 0;
+	}
+	le = ERR_peek_error();
+	if (SSL_get_verify_result(ssl) != X509_V_OK ||
+	    (ERR_GET_LIB(le) == ERR_LIB_SSL && ERR_GET_REASON(le) == SSL_R_CERTIFICATE_VERIFY_FAILED))
+		*fail = TLS_FAIL_VERIFY;
+	else if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL ||
+	    (ERR_GET_LIB(le) == ERR_LIB_SSL && ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+		*fail = TLS_FAIL_CLOSED;
+	else if (ERR_GET_LIB(le) == ERR_LIB_SSL && ERR_GET_REASON(le) == SSL_R_HTTP_REQUEST)
+		*fail = TLS_FAIL_PLAIN_HTTP;
+	else
+		*fail = TLS_FAIL_PROTOCOL;
+	ERR_clear_error();
+	return -1;
+}
+
+int tls_resumed(struct ssl_st *ssl)
+{
+	return SSL_session_reused(ssl);
+}
+
+int tls_alpn_h2(struct ssl_st *ssl)
+{
+	const unsigned char *p;
+	unsigned len;
+
+	SSL_get0_alpn_selected(ssl, &p, &len);
+	return len == 2 && memcmp(p, "h2", 2) == 0;
+}
+
+/* Maps an SSL_read/SSL_write result <rc> that is not a success to the
+ * recv()/send() convention: returns 0 at the peer's end (reads only), or
+ * -1 with errno set. */
+static ssize_t tls_io_error(SSL *ssl, int rc)
+{
+	int e = SSL_get_error(ssl, rc);
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		break;
+	case SSL_ERROR_ZERO_RETURN:
+		ERR_clear_error();
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (!errno)
+			errno = ECONNRESET;
+		break;
+	default:
+		errno = EPROTO;
+		break;
+	}
+	ERR_clear_error();
+	return -1;
+}
+
+ssize_t tls_recv(struct ssl_st *ssl, void *buf, size_t len)
+{
+	int rc;
+
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+	ERR_clear_error();
+	errno = 0;
+	rc = SSL_read(ssl, buf, (int)len);
+	return rc > 0 ? rc : tls_io_error(ssl, rc);
+}
+
+ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt)
+{
+	size_t total = 0;
+	int i = 0;
+	size_t off = 0;
+
+	while (i < cnt) {
+		const void *p;
+		size_t n;
+		int rc;
+
+		if (off == iov[i].iov_len) {
+			i++;
+			off = 0;
+			continue;
+		}
+		/* one contiguous piece is written in place; scattered small
+		 * pieces are gathered so that a record is not cut at every
+		 * boundary (a 9-byte frame header would be a record of its own) */
+		n = iov[i].iov_len - off;
+		p = (const char *)iov[i].iov_base + off;
+		if (n < TLS_REC_MAX && i + 1 < cnt) {
+			size_t k = 0;
+			int j = i;
+			size_t o = off;
+
+			while (j < cnt && k < TLS_REC_MAX) {
+				size_t m = iov[j].iov_len - o;
+
+				if (m > TLS_REC_MAX - k)
+					m = TLS_REC_MAX - k;
+				memcpy(tls_gather + k, (const char *)iov[j].iov_base + o, m);
+				k += m;
+				o += m;
+				if (o == iov[j].iov_len) {
+					j++;
+					o = 0;
+				}
+			}
+			p = tls_gather;
+			n = k;
+		}
+		if (n > TLS_REC_MAX)
+			n = TLS_REC_MAX;
+		ERR_clear_error();
+		errno = 0;
+		rc = SSL_write(ssl, p, (int)n);
+		if (rc <= 0) {
+			if (total)
+				break;
+			if (tls_io_error(ssl, rc) == 0)
+				errno = EPIPE;
+			return -1;
+		}
+		total += (size_t)rc;
+		/* advance the iovec cursor by rc bytes */
+		for (size_t left = (size_t)rc; left; ) {
+			size_t m = iov[i].iov_len - off;
+
+			if (m > left)
+				m = left;
+			off += m;
+			left -= m;
+			if (off == iov[i].iov_len && left) {
+				i++;
+				off = 0;
+			}
+		}
+	}
+	return (ssize_t)total;
+}
+
+void tls_shutdown(struct ssl_st *ssl)
+{
+	if (!ssl || !SSL_is_init_finished(ssl))
+		return;
+	ERR_clear_error();
+	(void)SSL_shutdown(ssl);
+	ERR_clear_error();
+}
+
+void tls_free(struct ssl_st *ssl)
+{
+	SSL_free(ssl);
+}

@@ -1,0 +1,122 @@
+/* tls.h - TLS with OpenSSL 3: contexts built from the configuration, and a
+ * non-blocking record transport under connections and the HTTP/2 mux.
+ *
+ * A bind line with `ssl` owns one struct tls_bind, built while the
+ * configuration is parsed (so a bad certificate names its file and line)
+ * and shared read-only by every worker thread: one SSL_CTX per certificate,
+ * the first being the default; session tickets are encrypted with the
+ * default context's keys, so a ticket issued by any thread resumes on any
+ * thread. SNI picks the certificate: exact name, then a wildcard one level
+ * up, then the default.
+ *
+ * The transport functions behave like recv()/sendmsg() on a non-blocking
+ * socket, so that their callers keep one set of readiness rules: they
+ * return -1 with errno EAGAIN when OpenSSL would block (WANT_READ or
+ * WANT_WRITE), 0 from tls_recv at the peer's end (close_notify, or a TCP
+ * close without one: clients often skip it), and -1 with another errno
+ * (EPROTO for a bad record) on failure. Unlike recv(), a short tls_recv
+ * does not mean the socket is drained (one call returns at most one
+ * record): callers read until EAGAIN.
+ *
+ * Every connection uses SSL_MODE_RELEASE_BUFFERS: OpenSSL frees its record
+ * buffers whenever a record was fully consumed or sent, so an idle TLS
+ * connection holds only its SSL object (a few KiB), not 2 x 17 KiB.
+ *
+ * All calls for one SSL object happen on the thread that owns its
+ * connection.
+ */
+#ifndef SLUICE_ENGINE_TLS_H
+#define SLUICE_ENGINE_TLS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct ssl_st;         /* OpenSSL's SSL */
+struct tls_bind;
+
+/* What a bind line asks for (strings are borrowed). NULL: the default. */
+struct tls_bind_opts {
+	const char *crt;          /* PEM file (cert, chain, key) or a directory of them */
+	const char *alpn;         /* "h2,http/1.1" by default */
+	const char *min_ver;      /* "TLSv1.2" (default) or "TLSv1.3" */
+	const char *ciphers;      /* TLS <= 1.2 cipher list */
+	const char *ciphersuites; /* TLS 1.3 suites */
+};
+
+/* Builds the contexts of one bind line. Returns it, or NULL with a
+ * message (naming the file that failed) in <err>. */
+struct tls_bind *tls_bind_new(const struct tls_bind_opts *o, char *err, size_t errlen);
+
+/* Frees <tb> (NULL allowed). No connection may still use it. */
+void tls_bind_free(struct tls_bind *tb);
+
+/* Returns a new server-side SSL object over socket <fd>, or NULL. */
+struct ssl_st *tls_accept_new(struct tls_bind *tb, int fd);
+
+/* ---- towards servers ---- */
+
+struct tls_srv;
+
+/* What a server line asks for (strings are borrowed). */
+struct tls_srv_opts {
+	int verify_none;          /* `verify none`; default `verify required` */
+	const char *ca_file;      /* CAs to verify the server with (needed by verify required) */
+	const char *sni;          /* server name sent, and checked in the certificate */
+	const char *alpn;         /* offered protocols, e.g. "http/1.1"; none by default */
+};
+
+/* Builds the client context for one server line. Returns it, or NULL
+ * with a message in <err>. Shared read-only by all threads. */
+struct tls_srv *tls_srv_new(const struct tls_srv_opts *o, char *err, size_t errlen);
+
+/* Frees <ts> (NULL allowed). */
+void tls_srv_free(struct tls_srv *ts);
+
+/* Returns a new client-side SSL object over the connected socket <fd>,
+ * or NULL. */
+struct ssl_st *tls_connect_new(struct tls_srv *ts, int fd);
+
+/* Why a handshake failed (counters and logs). */
+enum tls_fail {
+	TLS_FAIL_PLAIN_HTTP,  /* the client spoke plain HTTP to the TLS port */
+	TLS_FAIL_PROTOCOL,    /* bad record, alert, no shared cipher or version */
+	TLS_FAIL_CLOSED,      /* the peer closed or reset mid-handshake */
+	TLS_FAIL_VERIFY,      /* the server's certificate failed verification */
+};
+
+/* Returns non-zero when the idle connection <ssl> has nothing to read:
+ * records that are not application data (a late session ticket) are
+ * consumed; application data, a close_notify or an error say no. */
+int tls_idle_alive(struct ssl_st *ssl);
+
+/* Advances the handshake of <ssl> without blocking. Returns 1 when it is
+ * complete, 0 when it waits for the socket (*want_write set when it waits
+ * to write, clear when it waits to read), -1 when it failed (*fail set). */
+int tls_handshake(struct ssl_st *ssl, int *want_write, enum tls_fail *fail);
+
+/* Returns non-zero when the handshake of <ssl> resumed a session. */
+int tls_resumed(struct ssl_st *ssl);
+
+/* Returns non-zero when ALPN selected "h2" on <ssl>. */
+int tls_alpn_h2(struct ssl_st *ssl);
+
+/* Reads decrypted bytes into <buf> (at most one record's worth). Returns
+ * as recv() does (see above). */
+ssize_t tls_recv(struct ssl_st *ssl, void *buf, size_t len);
+
+/* Encrypts and sends the bytes of <iov>[0..cnt) in order, as far as the
+ * socket takes them. Returns the number of bytes taken, or -1 with errno
+ * EAGAIN when none was, or another errno on failure. After EAGAIN, or a
+ * short count, the caller must offer the bytes not taken again, first and
+ * at least as many of them (a record is already sealed around them). */
+ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt);
+
+/* Sends a close_notify if the socket takes it now (never waits), so that
+ * the peer sees a clean end. */
+void tls_shutdown(struct ssl_st *ssl);
+
+/* Frees <ssl> (NULL allowed); the socket is the caller's. */
+void tls_free(struct ssl_st *ssl);
+
+#endif /* SLUICE_ENGINE_TLS_H */
