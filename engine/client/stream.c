@@ -680,6 +680,31 @@ static enum parse_res stream_parse_request(struct stream *s)
 
 /* ---- response analysis ---- */
 
+/* A response Sluice will not forward: counted, answered 502. */
+static enum parse_res stream_bad_response(struct stream *s)
+{
+	CNT_INC(s->tc, bad_responses);
+	stream_error(s, 502);
+	return PARSE_ANSWERED;
+}
+
+/* Rewrites the response head <m> at the start of the response buffer with
+ * <rw> (hop-by-hop headers out, ours in) and lets it leave. Returns 0, or
+ * -1 when the new head does not fit. */
+static int stream_rewrite_response(struct stream *s, struct h1_msg *m, const struct h1_rewrite *rw)
+{
+	struct buf *b = &s->res.buf;
+	size_t tail = b_data(b) - m->head_len;
+	int ret = h1_rewrite_head(m, b_head(b), b->size, tail, rw, s->tc->trash, s->tc->eng->cfg->g.bufsize);
+
+	if (ret < 0)
+		return -1;
+	b->data = (size_t)ret + tail;
+	s->res.fwd = (size_t)ret;
+	s->rsp_started = 1;
+	return 0;
+}
+
 /* Parses and rewrites a response head at the start of the response buffer.
  * Returns PARSE_READY once the final head is forwarded, PARSE_WAIT for more
  * bytes (or after an interim answer), PARSE_ANSWERED on an error answered. */
@@ -690,7 +715,6 @@ static enum parse_res stream_parse_response(struct stream *s)
 	struct h1_msg *m = &tc->msg;
 	struct buf *b = &s->res.buf;
 	struct h1_rewrite rw = { 0 };
-	size_t tail;
 	int ret;
 
 	if (b_is_null(b) || b_empty(b) || s->res.fwd)
@@ -700,11 +724,8 @@ static enum parse_res stream_parse_response(struct stream *s)
 		ret = h1_parse_head(b_head(b), b_data(b), 0, e->cfg->g.bufsize - e->cfg->g.maxrewrite, m);
 		if (ret == H1_NEED_MORE)
 			return PARSE_WAIT;
-		if (ret < 0 || (m->status == 101 && !stream_upgrade_accepted(s, m, b_head(b)))) {
-			CNT_INC(tc, bad_responses);
-			stream_error(s, 502);
-			return PARSE_ANSWERED;
-		}
+		if (ret < 0 || (m->status == 101 && !stream_upgrade_accepted(s, m, b_head(b))))
+			return stream_bad_response(s);
 		if (m->status >= 200 || m->status == 101)
 			break;
 		/* An interim answer (100 Continue, 103 Early Hints). An
@@ -717,45 +738,23 @@ static enum parse_res stream_parse_response(struct stream *s)
 				return PARSE_WAIT;
 			continue;
 		}
-		tail = b_data(b) - m->head_len;
-		ret = h1_rewrite_head(m, b_head(b), b->size, tail, &rw, tc->trash, e->cfg->g.bufsize);
-		if (ret < 0) {
-			CNT_INC(tc, bad_responses);
-			stream_error(s, 502);
-			return PARSE_ANSWERED;
-		}
-		b->data = (size_t)ret + tail;
-		s->res.fwd = (size_t)ret;
-		s->rsp_started = 1;
+		if (stream_rewrite_response(s, m, &rw) < 0)
+			return stream_bad_response(s);
 		return PARSE_WAIT;
 	}
 	s->srv_keepalive = !h1_wants_close(m);
-	if (h1_body_init(&s->res.body, m, s->req_meth) < 0) {
-		CNT_INC(tc, bad_responses);
-		stream_error(s, 502);
-		return PARSE_ANSWERED;
-	}
+	if (h1_body_init(&s->res.body, m, s->req_meth) < 0)
+		return stream_bad_response(s);
 	if (s->res.body.mode == H1_BODY_CLOSE)
 		s->srv_keepalive = 0, s->cli_close = 1;
 	if (eng_stopping(e))
 		s->cli_close = 1;
-	if (rules_response(s, m, b) < 0) {
-		CNT_INC(tc, bad_responses);
-		stream_error(s, 502);
-		return PARSE_ANSWERED;
-	}
+	if (rules_response(s, m, b) < 0)
+		return stream_bad_response(s);
 	rw.add_conn_close = s->cli_close;
 	rw.add_conn_keepalive = !s->cli_close && s->req_version == 10;
-	tail = b_data(b) - m->head_len;
-	ret = h1_rewrite_head(m, b_head(b), b->size, tail, &rw, tc->trash, e->cfg->g.bufsize);
-	if (ret < 0) {
-		CNT_INC(tc, bad_responses);
-		stream_error(s, 502);
-		return PARSE_ANSWERED;
-	}
-	b->data = (size_t)ret + tail;
-	s->res.fwd = (size_t)ret;
-	s->rsp_started = 1;
+	if (stream_rewrite_response(s, m, &rw) < 0)
+		return stream_bad_response(s);
 	CNT_INC(tc, rsp_by_class[m->status / 100 <= 5 ? m->status / 100 : 0]);
 	s->log_status = m->status;
 	s->log_tr = (int64_t)(tc_now(tc) - s->log_fwd_ms);
