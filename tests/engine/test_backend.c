@@ -159,19 +159,27 @@ Test(backend, queue_is_first_in_first_out)
 
 /* ---------- queue timeout: cancel ---------- */
 
-Test(backend, cancel_while_queued_holds_nothing)
+/* One server with one slot: <holder> holds it, <a> then <b> wait for it. */
+static void holder_and_two_queued(struct fixture *f, struct fake_stream *holder,
+				  struct fake_stream *a, struct fake_stream *b)
 {
 	static const unsigned mc[] = { 1 };
+
+	fixture_init(f, 1, CFG_BALANCE_RR, mc, NULL, 0);
+	stream_init(holder);
+	stream_init(a);
+	stream_init(b);
+	cr_assert_eq(assign(f, holder, NULL, NULL, 0), BE_ASSIGNED);
+	cr_assert_eq(assign(f, a, NULL, NULL, 0), BE_QUEUED);
+	cr_assert_eq(assign(f, b, NULL, NULL, 0), BE_QUEUED);
+}
+
+Test(backend, cancel_while_queued_holds_nothing)
+{
 	struct fixture f;
 	struct fake_stream holder, a, b;
 
-	fixture_init(&f, 1, CFG_BALANCE_RR, mc, NULL, 0);
-	stream_init(&holder);
-	stream_init(&a);
-	stream_init(&b);
-	cr_assert_eq(assign(&f, &holder, NULL, NULL, 0), BE_ASSIGNED);
-	cr_assert_eq(assign(&f, &a, NULL, NULL, 0), BE_QUEUED);
-	cr_assert_eq(assign(&f, &b, NULL, NULL, 0), BE_QUEUED);
+	holder_and_two_queued(&f, &holder, &a, &b);
 	/* a's queue timeout: it leaves, holding nothing */
 	cr_assert_eq(qent_cancel(&a.q), 0);
 	cr_assert_eq(a.q.state, QE_IDLE);
@@ -194,17 +202,10 @@ Test(backend, cancel_while_queued_holds_nothing)
 
 Test(backend, cancel_after_served_passes_the_slot_on)
 {
-	static const unsigned mc[] = { 1 };
 	struct fixture f;
 	struct fake_stream holder, a, b;
 
-	fixture_init(&f, 1, CFG_BALANCE_RR, mc, NULL, 0);
-	stream_init(&holder);
-	stream_init(&a);
-	stream_init(&b);
-	cr_assert_eq(assign(&f, &holder, NULL, NULL, 0), BE_ASSIGNED);
-	cr_assert_eq(assign(&f, &a, NULL, NULL, 0), BE_QUEUED);
-	cr_assert_eq(assign(&f, &b, NULL, NULL, 0), BE_QUEUED);
+	holder_and_two_queued(&f, &holder, &a, &b);
 	/* a is served, but its timer fires before it runs: the race the
 	 * queue timeout must handle without losing the slot */
 	be_release_slot(holder.q.srv);
