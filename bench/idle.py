@@ -21,7 +21,7 @@ connections than asked, the table says how many it held.
 Pinning: proxy on CPU 0, client and origin on CPU 1.
 
 Usage: idle.py [--quick] [--head] [--conns N] [--out FILE.md] [--json FILE]
-               [--build DIR]
+               [--build DIR] [--cases h1:sluice,h2:haproxy,...]
 """
 import argparse
 import json
@@ -53,6 +53,8 @@ def parse_args():
                     help="build and measure a clean export of the committed HEAD instead")
     ap.add_argument("--out", help="write the table in Markdown to this file")
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--cases", help="only these PROTO:PEER cases, comma-separated "
+                    "(e.g. h1:sluice,h2:sluice); default all")
     a = ap.parse_args()
     a.conns = a.conns or (2000 if a.quick else 10000)
     return a
@@ -300,6 +302,9 @@ def main():
     sluice_bin, origin_bin = bl.ensure_build(a.build)
     ver = bl.versions(sluice_bin)
     cases = [(pr, pe) for pr, pe in CASES if pe not in missing]
+    if a.cases:
+        want = set(tuple(c.split(":", 1)) for c in a.cases.split(","))
+        cases = [c for c in cases if c in want]
     procs = bl.ProcSet()
     rows = []
     t0 = time.monotonic()

@@ -271,6 +271,7 @@ static int thr_start(struct sched_thread *thr, void *arg)
 	unsigned n = 0;
 
 	eng_list_init(&tc->streams);
+	eng_list_init(&tc->idle_clis);
 	eng_list_init(&tc->h2fronts);
 	eng_list_init(&tc->h2backs);
 	tc->trash = malloc(e->cfg->g.bufsize);

@@ -99,6 +99,8 @@ void sluice_free(struct sluice *e);
 	X(bytes_in, THR, counter, "sluice_client_received_bytes_total", "Bytes received from clients.", "Bytes from clients") \
 	X(bytes_out, THR, counter, "sluice_client_sent_bytes_total", "Bytes sent to clients.", "Bytes to clients") \
 	X(streams, THR, counter, "sluice_streams_total", "Transactions (sessions) started.", "Sessions (streams)") \
+	X(streams_parked, THR, counter, "sluice_idle_streams_released_total", "Streams freed between two keep-alive transactions, their client connection kept.", "Idle streams released") \
+	X(conn_idle_parked, THR, gauge, "sluice_connections_idle_parked", "Keep-alive client connections waiting now with no stream.", "Idle connections without stream") \
 	X(stream_calls, THR, counter, "sluice_stream_calls_total", "Calls to the stream processing function.", "Stream processing calls") \
 	X(io_calls, THR, counter, "sluice_io_calls_total", "Connection I/O callbacks.", "Connection I/O calls") \
 	X(srv_connects, THR, counter, "sluice_connects_total", "Connections opened to servers.", "Server connects") \
