@@ -6,6 +6,9 @@ makes a new stream on it. These tests check that every idle connection is
 parked, that all of them then serve another request with the right bytes,
 that the counters add up, and that parked connections still close on the
 keep-alive timeout and on a stop.
+
+HTTP/2: a connection quiet for a second gives nghttp2's output buffer pages
+back to the system; the next answers fault them back in, byte-exact.
 """
 
 from __future__ import annotations
@@ -117,6 +120,88 @@ def test_parked_connections_time_out_and_stop(ctx):
     finally:
         for so in socks:
             so.close()
+
+
+# ---- HTTP/2: nghttp2's output buffer given back while the connection is quiet
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def h2_frame(ftype: int, flags: int, sid: int, payload: bytes = b"") -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + sid.to_bytes(4, "big") + payload
+
+
+def h2_get(sid: int, path: str) -> bytes:
+    """HEADERS (END_STREAM | END_HEADERS) of a GET, literal fields, no Huffman."""
+    block = b"\x82\x86" + bytes([0x04, len(path)]) + path.encode() + b"\x01\x01t"
+    return h2_frame(1, 0x5, sid, block)
+
+
+class H2Conn:
+    """A minimal HTTP/2 client over one socket: sends GETs, collects each
+    stream's DATA until END_STREAM, acknowledges SETTINGS."""
+
+    def __init__(self, port: int):
+        self.so = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.so.sendall(PREFACE + h2_frame(4, 0, 0))
+        self.buf = b""
+
+    def get(self, sid: int, path: str) -> bytes:
+        """Sends GET <path> on stream <sid> and returns its body."""
+        self.so.sendall(h2_get(sid, path))
+        body, status_seen = b"", False
+        while True:
+            while len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
+                chunk = self.so.recv(65536)
+                if not chunk:
+                    raise AssertionError("connection closed")
+                self.buf += chunk
+            n = int.from_bytes(self.buf[:3], "big")
+            ftype, flags = self.buf[3], self.buf[4]
+            fsid = int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF
+            payload, self.buf = self.buf[9:9 + n], self.buf[9 + n:]
+            if ftype == 4 and not flags & 1:
+                self.so.sendall(h2_frame(4, 1, 0))
+            elif ftype in (3, 7):
+                raise AssertionError(f"frame type {ftype} on stream {fsid}: {payload!r}")
+            elif fsid == sid and ftype == 1:
+                status_seen = True
+            elif fsid == sid and ftype == 0:
+                body += payload
+            if fsid == sid and ftype in (0, 1) and flags & 1:
+                assert status_seen
+                return body
+
+
+@harness.timeout(60)
+def test_h2_idle_buffer_given_back_and_reused(ctx):
+    # the HTTP/1 bind takes a connection that opens with the HTTP/2 preface
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.oport}"]), name="h2trim")
+    n = 20
+    before = pl.stats(port)
+    conns = [H2Conn(port) for _ in range(n)]
+    try:
+        for i, c in enumerate(conns):
+            body = c.get(1, f"/size/{100 + i}")
+            assert hashlib.sha256(body).hexdigest() == harness.pattern_sha256(100 + i), i
+        # quiet for a second: each connection gives back at least the page
+        # its frames were written to
+        harness.wait_until(
+            lambda: pl.stats(port)["h2_trimmed_bytes"] - before["h2_trimmed_bytes"] >= n * 4096,
+            timeout=10, what="output buffers given back")
+        # the pages come back on use: larger answers, checked byte for byte
+        for i, c in enumerate(conns):
+            size = 20000 + 1000 * i
+            body = c.get(3, f"/size/{size}")
+            assert hashlib.sha256(body).hexdigest() == harness.pattern_sha256(size), i
+        s = pl.stats(port)
+        assert s["h2_streams"] - before["h2_streams"] == 2 * n, (before, s)
+        assert s["pool_in_use"] == 0, s
+    finally:
+        for c in conns:
+            c.so.close()
+    assert proxy.stop() == 0, proxy.stderr_tail()
 
 
 if __name__ == "__main__":
