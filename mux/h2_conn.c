@@ -75,9 +75,10 @@ static void h2_mem_grow(struct h2c *c, size_t n)
  *    the buffer before packing the next frame; nothing there is read back
  *    across frames. Once everything nghttp2 gave us has left (want_write
  *    is 0 and none of its output waits here), the contents are dead;
- *  - any other page of such a block that holds only zeros (the stream
- *    map's table once its streams are gone): a page given back reads as
- *    zeros again, so nothing changes for nghttp2 whatever the block is.
+ *  - any other page of such a block that holds only zeros (nghttp2's
+ *    stream map's table while it knows no stream): a page given back
+ *    reads as zeros again, so nothing changes for nghttp2 whatever the
+ *    block is.
  * MADV_DONTNEED keeps the mapping; a page written again is faulted back in
  * zero-filled. */
 #define H2_FRAMEBUF_CHUNK (9 + 1 + 16384)
@@ -1190,11 +1191,11 @@ static int h2c_session_new(struct h2c *c, const struct h2_settings *set)
 	h2_cb_setup(cbs);
 	/* the receive window reopens only for bytes given to a stream */
 	nghttp2_option_set_no_auto_window_update(opt, 1);
-	/* a closed stream is forgotten at once rather than kept for the
-	 * priority tree (RFC 9113 deprecated it): an idle connection then
-	 * holds no stream state, and its stream map's table goes back to
-	 * zeros that h2c_trim() gives back */
-	nghttp2_option_set_no_closed_streams(opt, 1);
+	/* closed streams stay known to nghttp2 (it keeps a few): forgetting
+	 * them (nghttp2_option_set_no_closed_streams) would save their state
+	 * and let the stream map's table go back to zeros when idle, but a
+	 * client's trailers arriving after our RST_STREAM would then be a
+	 * connection error instead of being ignored (test_h2_conform) */
 	/* our encoder's dynamic table is bounded like the decoder's (the
 	 * peer may allow more): entries it holds are memory per connection */
 	nghttp2_option_set_max_deflate_dynamic_table_size(opt, set->header_table_size);
