@@ -6,9 +6,14 @@
  * tied to a process: several engines may live side by side, and the
  * embedding program keeps its own signal handling and main loop.
  *
- * Thread safety: every function may be called from any thread that is not
- * one of the engine's workers, except sluice_stats() which any thread may
- * call at any time.
+ * The host API below (request hook, completion hook, services) lets the
+ * program take part in each request, on the engine's own worker threads.
+ *
+ * Thread safety: every function of the engine's life may be called from
+ * any thread that is not one of the engine's workers, except sluice_stats()
+ * which any thread may call at any time. The sluice_req_* and sluice_svc_*
+ * functions are called only from inside the callbacks that received their
+ * object, on that worker thread (see "The host API" below).
  */
 #ifndef SLUICE_H
 #define SLUICE_H
