@@ -14,6 +14,7 @@
  * it writes into the one the channel has, and a drained buffer goes back
  * to the pool before the next is asked for.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,11 @@ enum sluice_io sluice_svc_room(struct sluice_svc *v, size_t *room)
 	*room = 0;
 	if (v->st != SVC_BODY)
 		return SLUICE_IO_ERROR;
+	if (v->no_body) {
+		/* an answer to HEAD: bytes are counted, never stored */
+		*room = SIZE_MAX / 2;
+		return SLUICE_IO_OK;
+	}
 	space = svc_space(v);
 	if (v->chunked)
 		space = space > SVC_CHUNK_FRAMING ? space - SVC_CHUNK_FRAMING : 0;
@@ -255,7 +261,8 @@ enum sluice_io sluice_svc_finish(struct sluice_svc *v)
 {
 	struct stream *s = v->s;
 
-	if (v->st != SVC_BODY || v->left > 0)
+	/* an answer to HEAD need not produce the body it announced */
+	if (v->st != SVC_BODY || (v->left > 0 && !v->no_body))
 		return SLUICE_IO_ERROR;
 	if (v->chunked && !v->no_body) {
 		if (svc_space(v) < 5)
