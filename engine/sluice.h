@@ -254,8 +254,8 @@ enum sluice_result {
 	                     * control characters in a value, a framing header
 	                     * (Content-Length, Transfer-Encoding), a status out
 	                     * of 100..599 */
-	SLUICE_E_NOROOM,    /* an edit does not fit the room tune.maxrewrite
-	                     * keeps: the request will be answered 500 */
+	SLUICE_E_NOROOM,    /* an edit does not fit the hook's share of
+	                     * tune.maxrewrite: the request will be answered 500 */
 	SLUICE_E_NOTFOUND,  /* no backend or service of that name */
 	SLUICE_E_NOMEM,     /* out of memory */
 	SLUICE_E_STATE,     /* not now: the engine started, the answer or the
@@ -327,10 +327,11 @@ typedef enum sluice_verdict (*sluice_request_fn)(struct sluice_req *r, void *arg
 /* Edits the request head in place, in the buffer it was received in (the
  * same rewrite as the http-request rules): set replaces every header of
  * that name by one, add appends one, del removes all (SLUICE_OK even when
- * there was none). SLUICE_E_NOROOM when the head would grow beyond what
- * tune.maxrewrite keeps free: the request is then answered 500 whatever
- * the hook returns, logged with termination state "PR". The view shows the
- * edited head at once. Request hook only. */
+ * there was none). SLUICE_E_NOROOM when the edits would grow the head by
+ * more than half of tune.maxrewrite in all (the other half stays for the
+ * headers the engine adds itself): the request is then answered 500
+ * whatever the hook returns, logged with termination state "PR". The view
+ * shows the edited head at once. Request hook only. */
 SLUICE_API enum sluice_result sluice_req_set_header(struct sluice_req *r, const char *name, const char *value);
 SLUICE_API enum sluice_result sluice_req_add_header(struct sluice_req *r, const char *name, const char *value);
 SLUICE_API enum sluice_result sluice_req_del_header(struct sluice_req *r, const char *name);
