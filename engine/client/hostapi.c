@@ -226,33 +226,45 @@ enum sluice_result sluice_req_answer(struct sluice_req *r, int status, const str
 	return SLUICE_OK;
 }
 
-enum host_verdict hostapi_request(struct stream *s, struct h1_msg *m, struct buf *b)
+/* Turns what the hook returned into what the stream does. */
+static enum host_verdict host_decide(struct stream *s, const struct sluice_req *r, enum sluice_verdict v)
 {
-	const struct eng_host *h = &s->tc->eng->host;
-	struct sluice_req r = { .s = s, .m = m, .b = b, .head0 = m->head_len, .svc_idx = -1 };
-	enum sluice_verdict v;
-
-	if (!h->req_fn)
-		return HOST_PASS;
-	v = h->req_fn(&r, h->req_arg);
-	if (r.failed)
+	if (r->failed)
 		return HOST_FAIL;
 	switch (v) {
 	case SLUICE_PASS:
 		return HOST_PASS;
 	case SLUICE_ANSWER:
-		if (!r.answered)
+		if (!r->answered)
 			return HOST_FAIL;
 		s->be = NULL;
 		return HOST_ANSWER;
 	case SLUICE_SERVICE:
-		if (r.svc_idx < 0)
+		if (r->svc_idx < 0)
 			return HOST_FAIL;
 		s->be = NULL;
-		s->svc_pick = r.svc_idx;
+		s->svc_pick = r->svc_idx;
 		return HOST_SERVICE;
 	}
 	return HOST_FAIL; /* a value the enum does not have */
+}
+
+enum host_verdict hostapi_request(struct stream *s, struct h1_msg *m, struct buf *b)
+{
+	const struct eng_host *h = &s->tc->eng->host;
+	struct sluice_req r = { .s = s, .m = m, .b = b, .head0 = m->head_len, .svc_idx = -1 };
+	enum host_verdict hv;
+
+	if (!h->req_fn)
+		return HOST_PASS;
+	hv = host_decide(s, &r, h->req_fn(&r, h->req_arg));
+	/* an answer prepared but not chosen must not stand in for a later
+	 * error message of this transaction (rules_reply sends what is there) */
+	if (hv != HOST_ANSWER && s->reply_msg) {
+		free(s->reply_msg);
+		s->reply_msg = NULL;
+	}
+	return hv;
 }
 
 /* ---- completion ---- */

@@ -185,6 +185,13 @@ static enum sluice_verdict hook_answer(struct sluice_req *r, void *arg)
 	return SLUICE_ANSWER;
 }
 
+static enum sluice_verdict hook_answer_then_pass(struct sluice_req *r, void *arg)
+{
+	(void)arg;
+	(void)sluice_req_answer(r, 403, NULL, 0, "no", 2);
+	return SLUICE_PASS;
+}
+
 static enum sluice_verdict hook_lies(struct sluice_req *r, void *arg)
 {
 	(void)r;
@@ -215,6 +222,9 @@ Test(hostapi, verdicts)
 	f->eng.host.req_fn = hook_answer;
 	cr_expect_eq(hostapi_request(&f->s, &f->m, &f->b), HOST_ANSWER);
 	cr_expect_eq(f->s.rule_status, 200);
+	f->eng.host.req_fn = hook_answer_then_pass;
+	cr_expect_eq(hostapi_request(&f->s, &f->m, &f->b), HOST_PASS);
+	cr_expect_null(f->s.reply_msg, "an answer not chosen must not answer a later error");
 	f->eng.host.req_fn = hook_lies;
 	f->eng.host.req_arg = (void *)(intptr_t)SLUICE_SERVICE;
 	cr_expect_eq(hostapi_request(&f->s, &f->m, &f->b), HOST_FAIL);
