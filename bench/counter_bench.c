@@ -57,6 +57,7 @@ struct job {
 	pthread_barrier_t *start;
 	uint64_t incs;
 	double cpu_ns;
+	double wall_ns;
 };
 
 static uint64_t clock_ns(clockid_t id)
@@ -78,9 +79,10 @@ static inline void bump(uint64_t *c)
 static void *job_run(void *arg)
 {
 	struct job *j = arg;
-	uint64_t c0;
+	uint64_t c0, w0;
 
 	pthread_barrier_wait(j->start);
+	w0 = clock_ns(CLOCK_MONOTONIC);
 	c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	while (!__atomic_load_n(j->stop, __ATOMIC_RELAXED)) {
 		if (j->layout == L_THRCTX)
@@ -92,6 +94,7 @@ static void *job_run(void *arg)
 		j->incs += BATCH;
 	}
 	j->cpu_ns = (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0);
+	j->wall_ns = (double)(clock_ns(CLOCK_MONOTONIC) - w0);
 	return NULL;
 }
 
@@ -102,15 +105,23 @@ struct arena {
 	struct thr_ctx *tcs;
 };
 
-/* Returns the mean CPU ns per increment of <nthr> threads bumping their own
- * counters of <layout> for <ms> milliseconds. */
-static double run_once(struct arena *a, enum layout layout, unsigned nthr, unsigned ms)
+/* One run's figures: mean CPU ns per increment over the threads, and how
+ * many of them ran at once on average (sum of thread CPU / wall time): a
+ * shared line can only cost something while threads overlap. */
+struct fig {
+	double ns, overlap;
+};
+
+/* Returns the figures of <nthr> threads bumping their own counters of
+ * <layout> for <ms> milliseconds. */
+static struct fig run_once(struct arena *a, enum layout layout, unsigned nthr, unsigned ms)
 {
 	struct job jobs[MAX_THR];
 	pthread_t th[MAX_THR];
 	pthread_barrier_t start;
 	struct timespec nap = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-	double ns = 0;
+	struct fig f = { 0, 0 };
+	double wall = 0;
 	int stop = 0;
 
 	if (pthread_barrier_init(&start, NULL, nthr + 1)) {
@@ -132,10 +143,13 @@ static double run_once(struct arena *a, enum layout layout, unsigned nthr, unsig
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < nthr; i++) {
 		pthread_join(th[i], NULL);
-		ns += jobs[i].cpu_ns / (double)jobs[i].incs / nthr;
+		f.ns += jobs[i].cpu_ns / (double)jobs[i].incs / nthr;
+		f.overlap += jobs[i].cpu_ns;
+		wall = jobs[i].wall_ns > wall ? jobs[i].wall_ns : wall;
 	}
+	f.overlap /= wall > 0 ? wall : 1;
 	pthread_barrier_destroy(&start);
-	return ns;
+	return f;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -170,7 +184,7 @@ int main(int argc, char **argv)
 	unsigned max = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : (unsigned)(ncpu > 2 ? ncpu : 2);
 	struct arena a;
 	unsigned sweep[8], nsweep = 0;
-	double fig[8][L_COUNT];
+	double fig[8][L_COUNT], ovl[8][L_COUNT];
 	int bad;
 
 	if (!ms || ms > 60000)
@@ -196,13 +210,19 @@ int main(int argc, char **argv)
 	       sizeof(struct thr_ctx), offsetof(struct thr_ctx, cnt), sizeof(struct eng_counters));
 	for (unsigned s = 0; s < nsweep; s++)
 		for (int l = 0; l < L_COUNT; l++) {
-			double v[RUNS];
+			double v[RUNS], o[RUNS];
 
 			run_once(&a, (enum layout)l, sweep[s], ms / 5 + 1); /* warm up */
-			for (int r = 0; r < RUNS; r++)
-				v[r] = run_once(&a, (enum layout)l, sweep[s], ms);
+			for (int r = 0; r < RUNS; r++) {
+				struct fig f = run_once(&a, (enum layout)l, sweep[s], ms);
+
+				v[r] = f.ns;
+				o[r] = f.overlap;
+			}
 			qsort(v, RUNS, sizeof(v[0]), cmp_double);
+			qsort(o, RUNS, sizeof(o[0]), cmp_double);
 			fig[s][l] = v[RUNS / 2];
+			ovl[s][l] = o[RUNS / 2];
 		}
 	printf("%-34s", "threads");
 	for (unsigned s = 0; s < nsweep; s++)
@@ -215,6 +235,13 @@ int main(int argc, char **argv)
 		printf("  %-32s", layout_name[l]);
 		for (unsigned s = 0; s < nsweep; s++)
 			printf(" %8.2f", fig[s][l]);
+		printf("\n");
+	}
+	printf("threads running at once (CPU / wall; contention needs > 1)\n");
+	for (int l = 0; l < L_COUNT; l++) {
+		printf("  %-32s", layout_name[l]);
+		for (unsigned s = 0; s < nsweep; s++)
+			printf(" %8.2f", ovl[s][l]);
 		printf("\n");
 	}
 	printf("thr_ctx layout: %s\n", bad ? "FAIL (counters share a line pair)"
