@@ -13,7 +13,10 @@
  * Each run lasts a fixed time and every thread of it runs for that whole
  * time, so that with more threads than cores the threads still overlap
  * (a fixed number of pairs per thread would let short threads run one
- * after the other within a time slice and hide any contention).
+ * after the other within a time slice and hide any contention). With many
+ * more threads than cores on a busy machine, some threads may not have
+ * been scheduled at all when the time is up: the run then goes on until
+ * every thread has done at least one batch, so that every thread counts.
  *
  * Under a limit the pool keeps per-thread credit: two limited cases are
  * measured, a limit far above need (1024 for at most 16 blocks in use),
@@ -74,6 +77,7 @@ struct job {
 	struct pool *pool;
 	unsigned tid;
 	const int *stop;        /* atomic: set when the run's time is up */
+	unsigned *ran;          /* atomic: threads that finished a first batch */
 	pthread_barrier_t *start;
 	uint64_t pairs;         /* pairs this thread completed */
 	uint64_t locks, shared; /* pool lock acquisitions, shared-line atomics */
@@ -157,6 +161,8 @@ static void *job_run(void *arg)
 			malloc_pairs(BATCH);
 		else
 			pool_pairs(j->pool, j->tid, BATCH);
+		if (!j->pairs)
+			__atomic_fetch_add(j->ran, 1, __ATOMIC_RELAXED);
 		j->pairs += BATCH;
 	}
 	j->cpu_ns = (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0);
@@ -184,7 +190,9 @@ static struct cost run_once(enum kind kind, struct pool *p, unsigned nthr, unsig
 	pthread_barrier_t start;
 	struct timespec nap = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
 	struct cost c = { 0, 0, 0, 0 };
+	struct timespec tick = { .tv_sec = 0, .tv_nsec = 1000000 };
 	uint64_t pairs = 0, locks = 0, shared = 0;
+	unsigned ran = 0;
 	int stop = 0;
 
 	/* the main thread joins the barrier so that the clock starts with all */
@@ -194,7 +202,7 @@ static struct cost run_once(enum kind kind, struct pool *p, unsigned nthr, unsig
 	}
 	for (unsigned i = 0; i < nthr; i++) {
 		jobs[i] = (struct job){ .kind = kind, .pool = p, .tid = i, .stop = &stop,
-					.start = &start };
+					.ran = &ran, .start = &start };
 		if (pthread_create(&th[i], NULL, job_run, &jobs[i])) {
 			perror("pthread_create");
 			exit(1);
@@ -203,6 +211,9 @@ static struct cost run_once(enum kind kind, struct pool *p, unsigned nthr, unsig
 	pthread_barrier_wait(&start);
 	while (nanosleep(&nap, &nap) < 0)
 		;
+	/* every thread must have run (see the top of the file) */
+	while (__atomic_load_n(&ran, __ATOMIC_RELAXED) < nthr)
+		nanosleep(&tick, NULL);
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	if (kind == K_NEAR)
 		pthread_barrier_wait(&start);

@@ -94,7 +94,7 @@ def step_commands(a, out):
         # the micro-benchmarks build from the working tree (build-bench-rel):
         # an export of HEAD would lack uncommitted changes to bench/*.c
         ("micro", [os.path.join(bl.BENCH_DIR, "run_micro.sh"), bl.DEFAULT_BUILD,
-                   os.path.join(out, "micro.txt")], 120),
+                   os.path.join(out, "micro.txt")], 180),
         ("h1", py + [os.path.join(bl.BENCH_DIR, "compare.py")] + q + b + files("h1"),
          120 if a.quick else 480),
         ("h2", py + [os.path.join(bl.BENCH_DIR, "compare_h2.py")] + q + b + files("h2"),
