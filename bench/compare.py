@@ -28,14 +28,16 @@ the output says why. On the 2-core machine it is the layout above.
 
 With --limit-factor F, every case runs a second Sluice beside the first,
 "Sluice, limit Fx need": the same configuration with tune.buffers.limit F
-times the buffers the first (unlimited) one had in use at its peak during
-its warm-up, and a reserve of a quarter of that. It shows what the limit's
-accounting costs per request when the limit is not reached.
+times the need, and a reserve of a quarter of that. The need is
+--limit-need, else the buffers the first (unlimited) Sluice had in use at
+its peak during a run before the measured ones. It shows what the limit's
+accounting costs per request when the limit is not reached (the table
+says when it was).
 
 Usage: compare.py [--quick] [--head] [--runs N] [--duration S] [--out FILE.md]
                   [--json FILE] [--build DIR] [--no-nginx] [--sizes 1024,65536]
                   [--close-sizes 1024] [--threads 1,2] [--layout fixed|auto]
-                  [--limit-factor F]
+                  [--limit-factor F [--limit-need N]]
 """
 import argparse
 import os
@@ -77,6 +79,10 @@ def parse_args():
                     "sets from the CPUs usable, see benchlib.placement)")
     ap.add_argument("--limit-factor", type=float,
                     help="also run Sluice under tune.buffers.limit = F x its unlimited peak")
+    ap.add_argument("--limit-need", type=int,
+                    help="the need in buffers for --limit-factor, instead of measuring it "
+                    "(the peak in use varies with how starved the proxy is: 26 to 50 "
+                    "buffers for wrk -c50 on the loaded 2-core machine)")
     ap.add_argument("--out", help="write the tables in Markdown to this file")
     ap.add_argument("--json", help="write every run's figures to this file")
     a = ap.parse_args()
@@ -148,13 +154,18 @@ def start_limited(a, procs, sluice_bin, tmp, port, origin_port, c, unlimited, or
     own, reserve a quarter of the limit. Returns the Proc; c["need"] and
     c["limit"] record the figures."""
     proc, sport = unlimited
-    one_run(proc, sport, c, a, max(a.warmup, 2), origin)
-    st = bl.sluice_stats(sport) or {}
-    need = max(1, st.get("pool_peak_in_use", 0))
+    if a.limit_need:
+        need = a.limit_need
+    else:
+        # a run as long as a measured one: a 2-s warm-up saw 26 buffers
+        # where the measured runs then reached 31
+        one_run(proc, sport, c, a, a.duration, origin)
+        need = max(1, (bl.sluice_stats(sport) or {}).get("pool_peak_in_use", 0))
     limit = max(4, int(round(need * a.limit_factor)))
     c["need"], c["limit"] = need, limit
-    bl.log("  [%s] need %d buffers (unlimited Sluice's peak in use): limit %d, reserve %d" % (
-        case_tag(c), need, limit, limit // 4))
+    bl.log("  [%s] need %d buffers (%s): limit %d, reserve %d" % (
+        case_tag(c), need, "--limit-need" if a.limit_need else "unlimited Sluice's peak in use",
+        limit, limit // 4))
     path = bl.write(os.path.join(tmp, "sluice-limit.cfg"), bl.haproxy_cfg(
         port, origin_port, nbthread=c["threads"], limit=limit, reserve=limit // 4))
     return bl.start_sluice(procs, sluice_bin, path, tmp, port, name="sluice_limit",
@@ -235,6 +246,20 @@ def tables(results, a):
             if lim.get("stats"):
                 lines.append(bl.sluice_counters_line(lim["stats"]).replace(
                     "Sluice counters", "Sluice (limited) counters"))
+                st = lim["stats"]
+                lines.append("- Limited run: %s pool lock acquisitions per stream (the "
+                             "unlimited run: %s)" % (
+                                 bl.fmt(bl.ratio(st.get("pool_lock_acquisitions"),
+                                                 st.get("streams")), 3),
+                                 bl.fmt(bl.ratio((sl.get("stats") or {}).get(
+                                     "pool_lock_acquisitions"),
+                                     (sl.get("stats") or {}).get("streams")), 3)))
+                if lim["stats"].get("pool_failed"):
+                    lines.append("- The limited run reached its limit (%d refused allocations, "
+                                 "peak in use %d of %d): it measured waiting too, not only "
+                                 "the accounting" % (lim["stats"]["pool_failed"],
+                                                     lim["stats"].get("pool_peak_in_use", 0),
+                                                     c["limit"]))
         lines.append("")
     return "\n".join(lines)
 
