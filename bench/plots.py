@@ -107,8 +107,8 @@ def plot_idle(rows, out_dir):
     return out
 
 
-THREAD_PEERS = (("sluice", "Sluice"), ("haproxy", "HAProxy 2.6 (nbthread)"),
-                ("nginx", "nginx (worker\\_processes)"))
+THREAD_PEERS = (("sluice", "Sluice"), ("sluice_limit", "Sluice, tune.buffers.limit 2x need"),
+                ("haproxy", "HAProxy 2.6 (nbthread)"), ("nginx", "nginx (worker\\_processes)"))
 
 
 def thread_data(doc):
@@ -134,7 +134,7 @@ def plot_threads(doc, out_dir):
 
     def lines(first):
         return ", ".join("'$data' using 1:%d with linespoints lw 2 pt %d title '%s'" % (
-            first + i, (7, 5, 9)[i], label) for i, (_, label) in enumerate(THREAD_PEERS))
+            first + i, (7, 6, 5, 9)[i], label) for i, (_, label) in enumerate(THREAD_PEERS))
     gnuplot("set terminal pngcairo size 1200,500 font 'DejaVu Sans,11'\n"
             "set output '%s'\nset grid\nset key bottom right\nset xtics 2\n"
             "set logscale x 2\nset xlabel 'proxy threads (nginx: worker processes)'\n"
