@@ -66,7 +66,7 @@ struct frontend {
  * Its counters (cnt) are bumped on every request by this thread only and
  * summed only when a snapshot reads them; the whole struct is aligned to,
  * and a multiple of, ENG_LINE, so in the engine's tcs[] array no two
- * threads' parts share a line pair (bench/counter_bench.c measures why). */
+ * threads' parts share a line pair (bench/counter_bench.c checks it). */
 struct thr_ctx {
 	struct engine *eng;
 	struct sched_thread *thr;
