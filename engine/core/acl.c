@@ -1505,7 +1505,12 @@ struct acl_fmt *acl_fmt_parse(const char *text, int no_ctl, char **err)
 				nl++;
 			s = name + nl;
 			if (nl == 1 && name[0] == 'o') {
-				hex_all = part.hex; /* %{+X}o: an option for what follows */
+				/* %{+X}o: an option for what follows; the blank
+				 * that separates it is no part of the value, as
+				 * in HAProxy's "%{+X}o\ %ci..." example */
+				hex_all = part.hex;
+				if (*s == ' ')
+					s++;
 				continue;
 			}
 			if (nl == 3 && !memcmp(name, "pid", 3)) {

@@ -543,10 +543,10 @@ Test(acl, log_format_variables_and_unique_id)
 	cr_expect(n == (long)strlen(want) && !memcmp(tmp, want, (size_t)n), "%.*s", (int)n, tmp);
 	acl_fmt_free(f);
 	/* HAProxy's usual example: every variable in hex after %{+X}o */
-	f = acl_fmt_parse("%{+X}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid", 1, &err);
+	f = acl_fmt_parse("%{+X}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid", 1, &err);
 	cr_assert_not_null(f, "%s", err ? err : "");
 	n = acl_fmt_build(f, &c, tmp, sizeof(tmp));
-	snprintf(want, sizeof(want), "\\ 7F000001:04D2_0A000001:1F90_05F5E100_002A:%04X", (unsigned)getpid());
+	snprintf(want, sizeof(want), "7F000001:04D2_0A000001:1F90_05F5E100_002A:%04X", (unsigned)getpid());
 	cr_expect(n == (long)strlen(want) && !memcmp(tmp, want, (size_t)n), "%.*s", (int)n, tmp);
 	acl_fmt_free(f);
 	/* the unique-id fetch and %ID give the id the caller set */
