@@ -1021,7 +1021,7 @@ static void stream_connect_failed(struct stream *s)
 		return;
 	}
 	CNT_INC(tc, retries);
-	if (s->be->cfg->redispatch && s->retries_left == 0 && s->be->nb_srv > 1) {
+	if (s->be->cfg->redispatch && s->retries_left == 0 && be_nb_srv(s->be) > 1) {
 		CNT_INC(tc, redispatches);
 		s->avoid = s->target;
 		stream_release_slot(s);

@@ -66,7 +66,7 @@ static unsigned rnd(unsigned *seed)
  * little, and gives it back. */
 static void use_slot(struct server *srv, unsigned *seed)
 {
-	unsigned i = (unsigned)(srv - be->srv);
+	unsigned i = (unsigned)(srv->cfg - be->cfg->servers);
 	unsigned now = __atomic_add_fetch(&held[i], 1, __ATOMIC_RELAXED);
 
 	__atomic_fetch_add(&handed[i], 1, __ATOMIC_RELAXED);
@@ -85,7 +85,7 @@ static void *worker(void *arg)
 	struct stream_ent s;
 
 	for (int it = 0; it < ITERS && !__atomic_load_n(&failed, __ATOMIC_RELAXED); it++) {
-		struct server *avoid = rnd(&seed) % 4 == 0 ? &be->srv[rnd(&seed) % NB_SRV] : NULL;
+		struct server *avoid = rnd(&seed) % 4 == 0 ? be->srv[rnd(&seed) % NB_SRV] : NULL;
 		struct server *srv;
 		int ret;
 
@@ -136,7 +136,7 @@ static void *worker(void *arg)
 /* Takes the biggest server down and brings it back, as checks would. */
 static void *flapper(void *arg)
 {
-	struct server *s = &be->srv[NB_SRV - 1];
+	struct server *s = be->srv[NB_SRV - 1];
 
 	(void)arg;
 	while (!__atomic_load_n(&stop_flapper, __ATOMIC_RELAXED)) {
@@ -182,10 +182,10 @@ static int run(int balance, unsigned maxqueue)
 	pthread_join(fl, NULL);
 
 	for (unsigned i = 0; i < NB_SRV; i++) {
-		CHECK(be->srv[i].cur == 0, "server %u: %u slots still counted at rest", i, be->srv[i].cur);
-		CHECK(be->srv[i].total == handed[i], "server %u: total %llu, streams saw %llu",
-		      i, (unsigned long long)be->srv[i].total, (unsigned long long)handed[i]);
-		total += be->srv[i].total;
+		CHECK(be->srv[i]->cur == 0, "server %u: %u slots still counted at rest", i, be->srv[i]->cur);
+		CHECK(be->srv[i]->total == handed[i], "server %u: total %llu, streams saw %llu",
+		      i, (unsigned long long)be->srv[i]->total, (unsigned long long)handed[i]);
+		total += be->srv[i]->total;
 		got += handed[i];
 	}
 	CHECK(be_queued(be) == 0, "%u entries still queued at rest", be_queued(be));

@@ -61,7 +61,7 @@ static void fixture_init(struct fixture *f, unsigned n, int balance, const unsig
 
 static struct server *srv(struct fixture *f, unsigned i)
 {
-	return &f->be->srv[i];
+	return f->be->srv[i];
 }
 
 /* Asks for a slot for <fs> at time <now>. */
@@ -517,7 +517,7 @@ Test(backend, server_maxqueue_sends_pinned_streams_elsewhere)
 	struct fake_stream holder, p1, p2, p3, p4;
 
 	fixture_init(&f, 2, CFG_BALANCE_RR, mc, NULL, 1);
-	f.be->srv[0].maxqueue = 1;
+	f.be->srv[0]->maxqueue = 1;
 	stream_init(&holder);
 	stream_init(&p1);
 	stream_init(&p2);
@@ -561,7 +561,7 @@ Test(backend, maxqueue_from_the_configuration)
 	f.srv[0].maxqueue = 7;
 	f.be = be_new(&f.cfg, 1);
 	cr_assert_not_null(f.be);
-	cr_assert_eq(f.be->srv[0].maxqueue, 7);
-	cr_assert_eq(f.be->srv[0].maxconn, 1);
+	cr_assert_eq(f.be->srv[0]->maxqueue, 7);
+	cr_assert_eq(f.be->srv[0]->maxconn, 1);
 	be_free(f.be);
 }
