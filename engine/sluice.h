@@ -206,6 +206,54 @@ void sluice_stats(const struct sluice *e, struct sluice_stats *out);
  * NUL-terminated). Returns the length it needed (like snprintf). */
 int sluice_stats_json(const struct sluice *e, char *dst, unsigned room);
 
+/* ---- Servers from the host ----
+ *
+ * The embedding program changes a backend's servers while traffic flows,
+ * from any thread (its own included, never an engine worker's callback),
+ * on a started or not yet started engine. Each call takes effect for the
+ * next server pick; streams that already hold a server keep it. The same
+ * operations back the command socket's `set server`, `add server` and
+ * `del server`.
+ *
+ * Every call returns 0, or -1 with *err (when err is not NULL) set to a
+ * malloc'ed message naming what is wrong; the caller frees it.
+ */
+
+/* Administrative states of a server. Drain and maintenance both stop new
+ * streams at once and let the streams holding its slots finish; drain is
+ * meant for a server about to go, maintenance for one that is gone (only
+ * a server in maintenance may be removed). */
+enum sluice_server_state {
+	SLUICE_SERVER_READY = 0,
+	SLUICE_SERVER_DRAIN = 1,
+	SLUICE_SERVER_MAINT = 2,
+};
+
+/* Adds server <name> to HTTP backend <backend>, at <addr> ("IPv4:PORT" or
+ * "[IPv6]:PORT"), with <weight> (0..256, 0: no new streams) and <maxconn>
+ * (0: no limit), in <state>. It speaks HTTP/1 without TLS and without
+ * health checks. A backend takes up to 1024 added servers over its life
+ * (removed ones included: a removed server's memory is kept until
+ * sluice_free(), so no stream can ever touch freed memory). */
+int sluice_server_add(struct sluice *e, const char *backend, const char *name, const char *addr,
+                      unsigned weight, unsigned maxconn, enum sluice_server_state state, char **err);
+
+/* Removes server <name> of <backend>. Refused unless it is in maintenance
+ * and no stream holds or waits for one of its slots (drain or maintenance
+ * first, then retry once its streams ended), and for a server with health
+ * checks. Its idle connections close on their own. */
+int sluice_server_del(struct sluice *e, const char *backend, const char *name, char **err);
+
+/* Sets the state of server <name> of <backend>. Back to ready, its free
+ * slots go at once to the streams queued for the backend. */
+int sluice_server_set_state(struct sluice *e, const char *backend, const char *name,
+                            enum sluice_server_state state, char **err);
+
+/* Sets the weight (0..256) of server <name> of <backend>; 0 stops new
+ * streams as a drain does. */
+int sluice_server_set_weight(struct sluice *e, const char *backend, const char *name,
+                             unsigned weight, char **err);
+
 #ifdef __cplusplus
 }
 #endif
