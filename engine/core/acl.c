@@ -638,7 +638,16 @@ int sample_eval(const struct sample_expr *se, struct acl_ctx *ctx, char *tmp, si
 	size_t l;
 
 	*map_idx = -1;
-	(void)fetch_each(&se->f, ctx, take_first, &fv);
+	if (se->f.kind == F_SRC && ctx->src_str && *ctx->src_str) {
+		/* the client address already exists as text: no parse into
+		 * bytes and back to text for every %[src] */
+		fv.found = 1;
+		fv.v.kind = V_STR;
+		fv.v.p = ctx->src_str;
+		fv.v.len = strlen(ctx->src_str);
+	} else {
+		(void)fetch_each(&se->f, ctx, take_first, &fv);
+	}
 	if (!fv.found)
 		return 0;
 	if (fv.v.kind == V_STR) {
