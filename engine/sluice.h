@@ -208,9 +208,9 @@ int sluice_stats_json(const struct sluice *e, char *dst, unsigned room);
 
 /* ---- Servers from the host ----
  *
- * The embedding program changes a backend's servers while traffic flows,
- * from any thread (its own included, never an engine worker's callback),
- * on a started or not yet started engine. Each call takes effect for the
+ * The embedding program changes a backend's servers from any of its own
+ * threads while the workers serve requests, on a started or not yet
+ * started engine (and not after sluice_free()). Each call takes effect for the
  * next server pick; streams that already hold a server keep it. The same
  * operations back the command socket's `set server`, `add server` and
  * `del server`.

@@ -178,7 +178,10 @@ struct cfg_errorfile {
 
 /* What a frontend (or listen) section decides per request, in the order it
  * runs: http-request rules, then use_backend rules, then the default
- * backend; http-response rules on each response head. */
+ * backend; http-response rules on each response head. A backend's own
+ * rules (acl, http-request, http-response; no use_backend, no errorfile)
+ * use the same struct and run after the frontend's request rules and
+ * before its response rules. */
 struct cfg_rules {
 	struct acl_list *acls;
 	struct cfg_http_rule *req, *rsp;

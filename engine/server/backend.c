@@ -474,7 +474,9 @@ int be_server_del(struct server *srv)
 	struct backend *be = srv->be;
 	int ret = BE_SRV_OK;
 
-	if (__atomic_load_n(&srv->check, __ATOMIC_ACQUIRE))
+	/* cfg->check too: before the engine starts, the check exists only
+	 * in the configuration, and starting would give it one */
+	if (srv->cfg->check || __atomic_load_n(&srv->check, __ATOMIC_ACQUIRE))
 		return BE_SRV_CHECKED;
 	pthread_spin_lock(&be->lock);
 	if (be_server_gone(srv))
