@@ -331,7 +331,11 @@ Test(acl, map_of_100000_hosts_loads_fast)
 	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	cr_expect_eq(map_count(mp), 100000);
 	cr_expect_str_eq(map_value(mp, map_find(mp, "host99999.example.com", 21)), "be4");
-	cr_expect_lt(ms, 500.0, "100,000 lines took %.1f ms", ms);
+	/* Not a speed target (bench/ keeps those): a bound ten times above what
+	 * a sanitizer build on a loaded 2-core machine needs (575 ms seen),
+	 * there only to catch a loader that went quadratic, which at 100,000
+	 * lines would take minutes. */
+	cr_expect_lt(ms, 5000.0, "100,000 lines took %.1f ms", ms);
 	map_free(mp);
 }
 
