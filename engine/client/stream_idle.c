@@ -121,7 +121,7 @@ static int stream_idle_can_park(const struct stream *s)
 	       b_is_null(&s->req.buf) && b_is_null(&s->res.buf) &&
 	       pool_wait_state(&s->req.wait) == POOL_WAIT_IDLE &&
 	       pool_wait_state(&s->res.wait) == POOL_WAIT_IDLE &&
-	       !s->srv && !s->sep && !s->target && !s->sp && !s->reply_msg &&
+	       !s->srv && !s->sep && !s->target && !s->sp && !s->reply_msg && !s->svc &&
 	       !(c->ep.flags & (CF_RD_READY | CF_RD_EOF | CF_RD_HUP | CF_ERROR | CF_SHUT_WR)) &&
 	       !eng_stopping(s->tc->eng);
 }
