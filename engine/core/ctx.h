@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include "engine/core/cfg.h"
 #include "engine/core/list.h"
+#include "engine/core/tlsmem.h"
 #include "engine/sluice.h"
 #include "mux/h1.h"
 #include "pool/pool.h"
@@ -73,6 +74,7 @@ struct thr_ctx {
 	struct task house;        /* stop handling, listener resume */
 	int stopping;             /* this thread has applied the stop */
 	struct eng_counters cnt;
+	struct tlsmem_cnt tlsmem; /* OpenSSL's heap counted on this thread (core/tlsmem.h) */
 } __attribute__((aligned(64)));
 
 struct engine {
