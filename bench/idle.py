@@ -25,8 +25,8 @@ ALPN) for Sluice, HAProxy and nginx; the TLS handshake is done before the
 request, so an idle connection holds its TLS state. For Sluice the bytes
 OpenSSL itself holds per connection (tls_heap_bytes) are reported too.
 
-Usage: idle.py [--quick] [--head] [--tls] [--conns N] [--out FILE.md]
-               [--json FILE] [--build DIR]
+Usage: idle.py [--quick] [--head] [--tls] [--peers LIST] [--conns N]
+               [--out FILE.md] [--json FILE] [--build DIR]
 """
 import argparse
 import json
@@ -60,6 +60,7 @@ def parse_args():
     ap.add_argument("--head", action="store_true",
                     help="build and measure a clean export of the committed HEAD instead")
     ap.add_argument("--tls", action="store_true", help="HTTPS connections (see above)")
+    ap.add_argument("--peers", help="comma-separated subset of the proxies (e.g. sluice)")
     ap.add_argument("--out", help="write the table in Markdown to this file")
     ap.add_argument("--json", help="write the figures to this file")
     a = ap.parse_args()
@@ -373,7 +374,8 @@ def main():
         a.build = bl.export_head()
     sluice_bin, origin_bin = bl.ensure_build(a.build)
     ver = bl.versions(sluice_bin)
-    cases = [(pr, pe) for pr, pe in (TLS_CASES if a.tls else CASES) if pe not in missing]
+    cases = [(pr, pe) for pr, pe in (TLS_CASES if a.tls else CASES) if pe not in missing and
+             (not a.peers or pe in a.peers.split(","))]
     procs = bl.ProcSet()
     rows = []
     t0 = time.monotonic()

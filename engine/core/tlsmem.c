@@ -1,12 +1,9 @@
 /* tlsmem.c - OpenSSL's heap, counted (see tlsmem.h). */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 #include <openssl/crypto.h>
 #include "engine/core/tlsmem.h"
-
-/* The size header: 16 bytes keep the alignment malloc() gives. */
-#define TLSMEM_HDR 16
 
 /* Process-global because OpenSSL's allocator is (see tlsmem.h). */
 static pthread_once_t tlsmem_once = PTHREAD_ONCE_INIT;
@@ -31,46 +28,40 @@ static inline void tlsmem_count(int64_t bytes, int64_t blocks)
 	__atomic_add_fetch(&tlsmem_shared.blocks, blocks, __ATOMIC_RELAXED);
 }
 
-/* CRYPTO_malloc replacement: a block of <n> bytes behind a size header.
- * Returns NULL for 0 bytes, as OpenSSL's own does. */
+/* CRYPTO_malloc replacement. Returns NULL for 0 bytes, as OpenSSL's own
+ * does. A block counts for its usable size, what the allocator really
+ * holds for it. */
 static void *tlsmem_malloc(size_t n, const char *file, int line)
 {
-	unsigned char *b;
+	void *p;
 
 	(void)file;
 	(void)line;
-	if (!n || n > SIZE_MAX - TLSMEM_HDR)
+	if (!n)
 		return NULL;
-	b = malloc(TLSMEM_HDR + n);
-	if (!b)
-		return NULL;
-	memcpy(b, &n, sizeof(n));
-	tlsmem_count((int64_t)n, 1);
-	return b + TLSMEM_HDR;
+	p = malloc(n);
+	if (p)
+		tlsmem_count((int64_t)malloc_usable_size(p), 1);
+	return p;
 }
 
 /* CRYPTO_free replacement. */
 static void tlsmem_free(void *p, const char *file, int line)
 {
-	unsigned char *b;
-	size_t n;
-
 	(void)file;
 	(void)line;
 	if (!p)
 		return;
-	b = (unsigned char *)p - TLSMEM_HDR;
-	memcpy(&n, b, sizeof(n));
-	tlsmem_count(-(int64_t)n, -1);
-	free(b);
+	tlsmem_count(-(int64_t)malloc_usable_size(p), -1);
+	free(p);
 }
 
 /* CRYPTO_realloc replacement: NULL grows from nothing, 0 frees. On
  * failure the old block stays valid and counted. */
 static void *tlsmem_realloc(void *p, size_t n, const char *file, int line)
 {
-	unsigned char *b, *nb;
 	size_t old;
+	void *np;
 
 	if (!p)
 		return tlsmem_malloc(n, file, line);
@@ -78,16 +69,12 @@ static void *tlsmem_realloc(void *p, size_t n, const char *file, int line)
 		tlsmem_free(p, file, line);
 		return NULL;
 	}
-	if (n > SIZE_MAX - TLSMEM_HDR)
+	old = malloc_usable_size(p);
+	np = realloc(p, n);
+	if (!np)
 		return NULL;
-	b = (unsigned char *)p - TLSMEM_HDR;
-	memcpy(&old, b, sizeof(old));
-	nb = realloc(b, TLSMEM_HDR + n);
-	if (!nb)
-		return NULL;
-	memcpy(nb, &n, sizeof(n));
-	tlsmem_count((int64_t)n - (int64_t)old, 0);
-	return nb + TLSMEM_HDR;
+	tlsmem_count((int64_t)malloc_usable_size(np) - (int64_t)old, 0);
+	return np;
 }
 
 /* Installs the functions; OpenSSL refuses them once it has allocated. */

@@ -15,9 +15,11 @@
  * of threads that are not Sluice workers) and go to the same allocator as
  * before, as the functions only add a size header around malloc().
  *
- * The counting blocks come from the process allocator (jemalloc in the
- * default build, libc under sanitizers) with a 16-byte header that keeps
- * the block size, so that free() knows what to subtract. Each worker thread
+ * The blocks come from the process allocator as before (jemalloc in the
+ * default build, libc under sanitizers), unchanged: a block counts for its
+ * malloc_usable_size(), which free() subtracts again, so counting costs no
+ * memory (a size header would cost 16 bytes on each of the ~40 blocks of
+ * an idle TLS connection, and push small blocks up a size class). Each worker thread
  * counts into its own struct tlsmem_cnt (tlsmem_bind), written only by that
  * thread with relaxed stores: no shared cache line on the hot path. A block
  * freed by another thread than the one that allocated it makes one
