@@ -275,6 +275,7 @@ static int thr_start(struct sched_thread *thr, void *arg)
 	struct thr_ctx *tc = &e->tcs[tid];
 	unsigned n = 0;
 
+	tlsmem_bind(&tc->tlsmem);
 	eng_list_init(&tc->streams);
 	eng_list_init(&tc->h2fronts);
 	eng_list_init(&tc->h2backs);

@@ -17,6 +17,7 @@
 #include "engine/core/cfg.h"
 #include "engine/core/host.h"
 #include "engine/core/list.h"
+#include "engine/core/tlsmem.h"
 #include "engine/sluice.h"
 #include "mux/h1.h"
 #include "pool/pool.h"
@@ -83,6 +84,7 @@ struct thr_ctx {
 	struct task house;        /* stop handling, listener resume */
 	int stopping;             /* this thread has applied the stop */
 	struct eng_counters cnt;
+	struct tlsmem_cnt tlsmem; /* OpenSSL's heap counted on this thread (core/tlsmem.h) */
 } __attribute__((aligned(ENG_LINE)));
 
 _Static_assert(sizeof(struct thr_ctx) % ENG_LINE == 0,
