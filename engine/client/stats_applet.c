@@ -95,8 +95,12 @@ enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, co
  * Returns 0, or -1 without memory. */
 int stream_stats_render(struct stream *s)
 {
-	if (!s->sp)
+	if (!s->sp) {
 		s->sp = statspage_collect(s->tc->eng, s->fe->cfg->stats_refresh_ms / 1000);
+		/* only the HTML page draws the charts */
+		if (s->sp && s->stats_fmt == STATSPAGE_HTML)
+			statspage_collect_points(s->tc->eng, s->sp);
+	}
 	return s->sp ? 0 : -1;
 }
 

@@ -266,6 +266,24 @@ static uint64_t sp_fig_value(const struct statspage_data *d, const struct sp_fig
 	return sp_at(f->base == SP_POOL ? (const void *)&d->pool : (const void *)&d->st, f->off);
 }
 
+/* Computes the rate of counter figure <f> over window <w> (SP_RATE_1S or
+ * SP_RATE_10S) from the snapshot's history into *out, per second.
+ * Returns 0 when the history does not cover that window yet. */
+static int sp_fig_rate(const struct statspage_data *d, const struct sp_fig *f, unsigned w, double *out)
+{
+	const struct statspage_sample *a = &d->rate[SP_RATE_NOW], *b = &d->rate[w];
+	uint64_t va, vb;
+
+	if (d->nb_rate <= w || a->t_ms <= b->t_ms)
+		return 0;
+	va = sp_at(f->base == SP_POOL ? (const void *)&a->pool : (const void *)&a->st, f->off);
+	vb = sp_at(f->base == SP_POOL ? (const void *)&b->pool : (const void *)&b->st, f->off);
+	*out = (double)(va >= vb ? va - vb : 0) * 1000.0 / (double)(a->t_ms - b->t_ms);
+	if (f->unit == SP_NS_TO_S)
+		*out /= 1e9;
+	return 1;
+}
+
 /* Every pool counter (struct pool_stats), for the "pool" object. */
 static const struct sp_field json_pool[] = {
 	{ "allocated", PS(allocated) }, { "peak_allocated", PS(peak_allocated) },
@@ -326,7 +344,7 @@ static int sp_be_locate(const struct statspage_data *d, unsigned row, unsigned *
 
 /* ---- JSON ---- */
 
-enum { JS_FLAT, JS_POOL, JS_FE, JS_BE, JS_THR, JS_END, JS_COUNT };
+enum { JS_FLAT, JS_POOL, JS_RATES, JS_FE, JS_BE, JS_THR, JS_END, JS_COUNT };
 
 /* Writes server row <s> as a JSON object. */
 static void json_server(struct sw *w, const struct statspage_server *s)
@@ -341,6 +359,26 @@ static void json_server(struct sw *w, const struct statspage_server *s)
 	sw_str(w, ",\"check_reason\":");
 	sw_json_str(w, s->chk_reason);
 	sw_str(w, "}");
+}
+
+/* Writes the rate of <f> over window <w> as a JSON number, or null. */
+static void json_rate(struct sw *w, const struct statspage_data *d, const struct sp_fig *f, unsigned win)
+{
+	double r;
+
+	if (sp_fig_rate(d, f, win, &r))
+		sw_printf(w, "%.3f", r);
+	else
+		sw_str(w, "null");
+}
+
+/* Writes the width in ms of rate window <win>, or null when it has none. */
+static void json_window(struct sw *w, const struct statspage_data *d, unsigned win)
+{
+	if (d->nb_rate > win && d->rate[0].t_ms > d->rate[win].t_ms)
+		sw_u64(w, d->rate[0].t_ms - d->rate[win].t_ms);
+	else
+		sw_str(w, "null");
 }
 
 /* Renders JSON item (sec, row). Returns 1, 0 past the section, -1 past the end. */
@@ -379,6 +417,31 @@ static int json_item(const struct statspage_data *d, unsigned sec, unsigned row,
 			sw_str(w, "}}");
 		}
 		return 1;
+	case JS_RATES: {
+		/* "rates": per second over the last 1 s and 10 s, one member
+		 * per counter of the flat members; "window_ms" says how wide
+		 * each window really was (samples are about a second apart) */
+		const struct sp_fig *f = row ? sp_fig_at(sp_all, NELEM(sp_all), row - 1) : NULL;
+
+		if (row == 0) {
+			sw_str(w, ",\"rates\":{\"window_ms\":{\"1s\":");
+			json_window(w, d, SP_RATE_1S);
+			sw_str(w, ",\"10s\":");
+			json_window(w, d, SP_RATE_10S);
+			sw_str(w, "}");
+		} else if (!f) {
+			if (sp_fig_at(sp_all, NELEM(sp_all), row - 2) == NULL)
+				return 0;
+			sw_str(w, "}");
+		} else if (f->key && f->counter) {
+			sw_printf(w, ",\"%s\":{\"1s\":", f->key);
+			json_rate(w, d, f, SP_RATE_1S);
+			sw_str(w, ",\"10s\":");
+			json_rate(w, d, f, SP_RATE_10S);
+			sw_str(w, "}");
+		}
+		return 1;
+	}
 	case JS_FE:
 		if (row > d->nb_fe + 1)
 			return 0;
@@ -639,7 +702,7 @@ static int prom_item(const struct statspage_data *d, unsigned sec, unsigned row,
 
 /* ---- HTML ---- */
 
-enum { HT_HEAD, HT_SUMMARY, HT_FE, HT_BE, HT_POOL, HT_THR, HT_END, HT_COUNT };
+enum { HT_HEAD, HT_SUMMARY, HT_FE, HT_BE, HT_POOL, HT_CHARTS, HT_THR, HT_END, HT_COUNT };
 
 static const char html_style[] =
 	"<style>\n"
@@ -649,6 +712,7 @@ static const char html_style[] =
 	"th,td{border:1px solid #bbb;padding:2px 7px}td{text-align:right}\n"
 	"th{background:#e4e8ee}td.n{text-align:left}\n"
 	"tr.tot td{font-weight:bold;background:#f3f3f3}\n"
+	"td.r{color:#246}svg.chart{margin:0 1em 1em 0;border:1px solid #ddd;background:#fcfcfc}\n"
 	"td.UP{background:#bfefbf}td.DOWN{background:#f4b0b0}td.MAINT{background:#d0d0d0}\n"
 	"</style>\n";
 
@@ -660,17 +724,23 @@ static void html_num(struct sw *w, uint64_t v)
 	sw_str(w, "</td>");
 }
 
-/* Writes the average rate of counter <v> since the start, as a cell. */
-static void html_rate(struct sw *w, const struct statspage_data *d, uint64_t v)
+/* Writes the rate of counter <f> over window <win> as a cell ("-" while
+ * the history is shorter than the window). */
+static void html_rate(struct sw *w, const struct statspage_data *d, const struct sp_fig *f, unsigned win)
 {
-	if (d->uptime_ms)
-		sw_printf(w, "<td>%.1f</td>", (double)v * 1000.0 / (double)d->uptime_ms);
+	double r;
+
+	if (sp_fig_rate(d, f, win, &r))
+		sw_printf(w, "<td class=r>%.1f</td>", r);
 	else
-		sw_str(w, "<td>-</td>");
+		sw_str(w, "<td class=r>-</td>");
 }
 
-/* Writes the row of figure <f>, a counter with its average rate; nothing
- * for a figure without an HTML label. */
+/* The head of a figure table: its value and current rates. */
+#define HTML_FIG_HEAD(what) "<table>\n<tr><th>" what "</th><th>Value</th><th>1 s</th><th>10 s</th></tr>\n"
+
+/* Writes the row of figure <f>, a counter with its rates over the last
+ * 1 s and 10 s; nothing for a figure without an HTML label. */
 static void html_fig_row(struct sw *w, const struct statspage_data *d, const struct sp_fig *f)
 {
 	uint64_t v = sp_fig_value(d, f);
@@ -679,10 +749,12 @@ static void html_fig_row(struct sw *w, const struct statspage_data *d, const str
 		return;
 	sw_printf(w, "<tr><td class=n>%s</td>", f->label);
 	html_num(w, v);
-	if (f->counter)
-		html_rate(w, d, v);
-	else
-		sw_str(w, "<td></td>");
+	if (f->counter) {
+		html_rate(w, d, f, SP_RATE_1S);
+		html_rate(w, d, f, SP_RATE_10S);
+	} else {
+		sw_str(w, "<td></td><td></td>");
+	}
 	sw_str(w, "</tr>\n");
 }
 
@@ -701,7 +773,7 @@ static void html_head(struct sw *w, const struct statspage_data *d)
 	sw_printf(w, " s, %u thread%s", (unsigned)d->nb_thr, d->nb_thr == 1 ? "" : "s");
 	if (d->refresh_s)
 		sw_printf(w, ", refreshed every %llu s", (unsigned long long)d->refresh_s);
-	sw_str(w, ". Rates are averages since the start. Also as <a href=\"?json\">JSON</a>"
+	sw_str(w, ". Rates are per second over the last 1 s and 10 s. Also as <a href=\"?json\">JSON</a>"
 		  " and <a href=\"?prom\">Prometheus</a>.</p>\n");
 }
 
@@ -781,6 +853,218 @@ static void html_thread_row(struct sw *w, unsigned t, const struct statspage_thr
 	sw_str(w, "</tr>\n");
 }
 
+/* ---- HTML: charts of the history (inline SVG, no script) ---- */
+
+#define PT(f) SP_U64(struct statspage_point, f)
+
+/* One line of a chart: a point field, drawn as is (a gauge) or as its
+ * per-second difference between neighbouring points (a counter). */
+struct sp_series {
+	const char *name, *color;
+	size_t off;
+	int rate;
+};
+
+struct sp_chart {
+	const char *title;
+	const struct sp_series *s;
+	unsigned n;
+};
+
+static const struct sp_series sp_ser_bufs[] = {
+	{ "in use", "#1f77b4", PT(in_use), 0 },
+	{ "allocated", "#999999", PT(allocated), 0 },
+};
+static const struct sp_series sp_ser_wait[] = {
+	{ "newconn", "#8c564b", PT(waiting[POOL_CRIT_NEWCONN]), 0 },
+	{ "request", "#ff7f0e", PT(waiting[POOL_CRIT_REQUEST]), 0 },
+	{ "slot", "#9467bd", PT(waiting[POOL_CRIT_SLOT]), 0 },
+	{ "response", "#2ca02c", PT(waiting[POOL_CRIT_RESPONSE]), 0 },
+	{ "emit", "#d62728", PT(waiting[POOL_CRIT_EMIT]), 0 },
+};
+static const struct sp_series sp_ser_rates[] = {
+	{ "hand-offs/s", "#17becf", PT(handoffs), 1 },
+	{ "failed allocations/s", "#d62728", PT(failed), 1 },
+};
+static const struct sp_chart sp_charts[] = {
+	{ "Buffers", sp_ser_bufs, NELEM(sp_ser_bufs) },
+	{ "Waiting for a buffer, by criticality", sp_ser_wait, NELEM(sp_ser_wait) },
+	{ "Hand-offs and failed allocations per second", sp_ser_rates, NELEM(sp_ser_rates) },
+};
+
+/* Geometry of a chart: the SVG's size and its plot area. */
+enum { CH_W = 600, CH_H = 190, CH_X0 = 56, CH_X1 = 588, CH_Y0 = 26, CH_Y1 = 160 };
+/* Points per <polyline>: a series is cut in pieces that each stay well
+ * below SP_ITEM_MAX (12 bytes a point at most), overlapping by one point
+ * so that the line is continuous. */
+#define CH_SEG 200
+
+/* Returns the value of series <s> at point <i> into *v: 0 when it has
+ * none there (a rate needs the point before). */
+static int ch_value(const struct statspage_data *d, const struct sp_series *s, unsigned i, double *v)
+{
+	const struct statspage_point *p = &d->pts[i];
+
+	if (!s->rate) {
+		*v = (double)sp_at(p, s->off);
+		return 1;
+	}
+	if (i == 0 || p->t_ms <= p[-1].t_ms)
+		return 0;
+	{
+		uint64_t a = sp_at(p, s->off), b = sp_at(&p[-1], s->off);
+
+		*v = (double)(a >= b ? a - b : 0) * 1000.0 / (double)(p->t_ms - p[-1].t_ms);
+	}
+	return 1;
+}
+
+/* Returns the time the x axis covers: the history's span rounded up to
+ * whole minutes, one minute at least, the whole ring at most. */
+static uint64_t ch_window(const struct statspage_data *d)
+{
+	uint64_t span = d->nb_pts > 1 ? d->pts[d->nb_pts - 1].t_ms - d->pts[0].t_ms : 0;
+	uint64_t win = (span / 60000 + 1) * 60000;
+
+	if (d->hist_span_ms && win > d->hist_span_ms)
+		win = d->hist_span_ms;
+	return win < 60000 ? 60000 : win;
+}
+
+/* Returns the top of the y axis for chart <c>: 1, 2 or 5 times a power of
+ * ten at or above its largest value (1 at least). */
+static double ch_top(const struct statspage_data *d, const struct sp_chart *c)
+{
+	double max = 0, v, top = 1;
+
+	for (unsigned k = 0; k < c->n; k++)
+		for (unsigned i = 0; i < d->nb_pts; i++)
+			if (ch_value(d, &c->s[k], i, &v) && v > max)
+				max = v;
+	while (top < max && top < 1e18) {
+		if (top * 2 >= max)
+			return top * 2;
+		if (top * 5 >= max)
+			return top * 5;
+		top *= 10;
+	}
+	return top;
+}
+
+/* Writes a time before now as an axis label ("-5 min", "-30 s"). */
+static void ch_ago(struct sw *w, uint64_t ms, uint64_t win)
+{
+	if (win >= 120000)
+		sw_printf(w, "-%llu min", (unsigned long long)(ms / 60000));
+	else
+		sw_printf(w, "-%llu s", (unsigned long long)(ms / 1000));
+}
+
+/* Writes the opening of chart <c>: title, grid, axis labels and legend. */
+static void ch_open(struct sw *w, const struct statspage_data *d, const struct sp_chart *c)
+{
+	double top = ch_top(d, c);
+	uint64_t win = ch_window(d);
+
+	sw_printf(w, "<svg class=chart xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+		  "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"11\">\n",
+		  CH_W, CH_H, CH_W, CH_H);
+	sw_printf(w, "<text x=\"%d\" y=\"12\" font-weight=\"bold\">", CH_X0);
+	sw_html(w, c->title);
+	sw_str(w, "</text>\n");
+	/* grid and y labels at 0, half and top */
+	for (int k = 0; k <= 2; k++) {
+		int y = CH_Y1 - (CH_Y1 - CH_Y0) * k / 2;
+
+		sw_printf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\"/>"
+			  "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%g</text>\n",
+			  CH_X0, y, CH_X1, y, k ? "#ddd" : "#888", CH_X0 - 4, y + 4, top * k / 2);
+	}
+	sw_printf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\"/>\n",
+		  CH_X0, CH_Y0, CH_X0, CH_Y1);
+	/* x labels: the window's start, its middle, now */
+	sw_printf(w, "<text x=\"%d\" y=\"%d\">", CH_X0, CH_Y1 + 14);
+	ch_ago(w, win, win);
+	sw_printf(w, "</text><text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (CH_X0 + CH_X1) / 2, CH_Y1 + 14);
+	ch_ago(w, win / 2, win);
+	sw_printf(w, "</text><text x=\"%d\" y=\"%d\" text-anchor=\"end\">now</text>\n", CH_X1, CH_Y1 + 14);
+	/* legend, under the x labels */
+	for (unsigned k = 0, x = CH_X0; k < c->n; k++) {
+		sw_printf(w, "<rect x=\"%u\" y=\"%d\" width=\"10\" height=\"3\" fill=\"%s\"/>"
+			  "<text x=\"%u\" y=\"%d\">%s</text>\n", x, CH_Y1 + 23, c->s[k].color, x + 13,
+			  CH_Y1 + 28, c->s[k].name);
+		x += 13 + 7 * (unsigned)strlen(c->s[k].name) + 14;
+	}
+}
+
+/* Returns the number of <polyline> pieces of a series over <n> points. */
+static unsigned ch_segs(unsigned n)
+{
+	return n < 2 ? 0 : (n - 2) / (CH_SEG - 1) + 1;
+}
+
+/* Writes piece <seg> of series <s> of chart <c> as a <polyline>; nothing
+ * when it has fewer than two values. */
+static void ch_line(struct sw *w, const struct statspage_data *d, const struct sp_chart *c,
+		    const struct sp_series *s, unsigned seg)
+{
+	double top = ch_top(d, c), v;
+	uint64_t win = ch_window(d), now = d->pts[d->nb_pts - 1].t_ms;
+	unsigned from = seg * (CH_SEG - 1), to = from + CH_SEG, n = 0;
+	struct sw line = *w;
+
+	if (to > d->nb_pts)
+		to = d->nb_pts;
+	sw_printf(w, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", s->color);
+	for (unsigned i = from; i < to; i++) {
+		uint64_t ago = now - d->pts[i].t_ms;
+
+		if (ago > win || !ch_value(d, s, i, &v))
+			continue;
+		sw_printf(w, "%s%.1f,%.1f", n++ ? " " : "",
+			  CH_X1 - (double)(CH_X1 - CH_X0) * (double)ago / (double)win,
+			  CH_Y1 - (double)(CH_Y1 - CH_Y0) * (v > top ? top : v) / top);
+	}
+	sw_str(w, "\"/>\n");
+	if (n < 2)
+		*w = line; /* a single point draws nothing: leave it out */
+}
+
+/* Renders item <row> of the charts section: its heading, then per chart
+ * its opening, its series' pieces and its end. Returns 1, or 0 past the
+ * section (which is empty when the snapshot carries no points). */
+static int html_charts(struct sw *w, const struct statspage_data *d, unsigned row)
+{
+	unsigned segs = ch_segs(d->nb_pts);
+
+	if (!d->pts || !d->nb_pts)
+		return 0;
+	if (row == 0) {
+		sw_str(w, "<h2>History</h2>\n<div class=charts>\n");
+		return 1;
+	}
+	row--;
+	for (unsigned c = 0; c < NELEM(sp_charts); c++) {
+		unsigned span = 2 + sp_charts[c].n * segs;
+
+		if (row >= span) {
+			row -= span;
+			continue;
+		}
+		if (row == 0)
+			ch_open(w, d, &sp_charts[c]);
+		else if (row == span - 1)
+			sw_str(w, "</svg>\n");
+		else
+			ch_line(w, d, &sp_charts[c], &sp_charts[c].s[(row - 1) / segs], (row - 1) % segs);
+		return 1;
+	}
+	if (row > 0)
+		return 0;
+	sw_str(w, "</div>\n");
+	return 1;
+}
+
 /* Renders HTML item (sec, row). Returns 1, 0 past the section, -1 past the end. */
 static int html_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
 {
@@ -794,7 +1078,7 @@ static int html_item(const struct statspage_data *d, unsigned sec, unsigned row,
 		const struct sp_fig *f = row ? sp_fig_at(sp_html_traffic, NELEM(sp_html_traffic), row - 1) : NULL;
 
 		if (row == 0)
-			sw_str(w, "<h2>Traffic</h2>\n<table>\n<tr><th>Counter</th><th>Value</th><th>Per second</th></tr>\n");
+			sw_str(w, "<h2>Traffic</h2>\n" HTML_FIG_HEAD("Counter"));
 		else if (f)
 			html_fig_row(w, d, f);
 		else if (!sp_fig_at(sp_html_traffic, NELEM(sp_html_traffic), row - 2))
@@ -840,7 +1124,7 @@ static int html_item(const struct statspage_data *d, unsigned sec, unsigned row,
 		if (row > NELEM(sp_pool) + 2)
 			return 0;
 		if (row == 0) {
-			sw_str(w, "<h2>Buffer pool</h2>\n<table>\n<tr><th>Figure</th><th>Value</th><th>Per second</th></tr>\n");
+			sw_str(w, "<h2>Buffer pool</h2>\n" HTML_FIG_HEAD("Figure"));
 		} else if (row <= NELEM(sp_pool)) {
 			html_fig_row(w, d, &sp_pool[row - 1]);
 		} else if (row == NELEM(sp_pool) + 1) {
@@ -855,6 +1139,8 @@ static int html_item(const struct statspage_data *d, unsigned sec, unsigned row,
 			sw_str(w, "</table>\n");
 		}
 		return 1;
+	case HT_CHARTS:
+		return html_charts(w, d, row);
 	case HT_THR:
 		if (row > d->nb_thr + 1)
 			return 0;

@@ -153,6 +153,30 @@ struct statspage_thread {
 	SP_THREAD_FIELDS(SP_U64_FIELD)
 };
 
+/* The history behind the rates and the charts. The engine keeps it
+ * (client/statshist.h: one sample per second, memory allocated once at
+ * start); a snapshot carries a copy, so rendering reads nothing else. */
+
+/* Every engine-wide figure at one instant, for the rate columns. */
+struct statspage_sample {
+	uint64_t t_ms;              /* sched_clock_ms() when it was taken */
+	struct sluice_stats st;
+	struct pool_stats pool;
+};
+
+/* The windows of the rate columns: the newest sample against the one
+ * about 1 s and about 10 s before it (rate[SP_RATE_1S], rate[SP_RATE_10S]). */
+enum { SP_RATE_NOW = 0, SP_RATE_1S, SP_RATE_10S, SP_RATE_COUNT };
+
+/* One point of the charts: the pool's figures at t_ms. The counters are
+ * cumulative; the charts draw their per-second differences. */
+struct statspage_point {
+	uint64_t t_ms;
+	uint64_t in_use, allocated;             /* gauges */
+	uint64_t waiting[POOL_CRIT_COUNT];      /* gauges */
+	uint64_t handoffs, failed;              /* counters */
+};
+
 struct statspage_data {
 	struct sluice_stats st;     /* the engine-wide snapshot */
 	struct pool_stats pool;     /* the whole pool, with what st leaves out */
@@ -164,6 +188,18 @@ struct statspage_data {
 	struct statspage_server *srv;
 	struct statspage_thread *thr;
 	unsigned nb_fe, nb_be, nb_srv, nb_thr;
+	/* rates: rate[SP_RATE_NOW] is the newest sample, the others older
+	 * ones (the same when history is short); a window exists when its
+	 * sample is older than the newest. nb_rate: samples filled (0: no
+	 * history, the rate cells show "-") */
+	struct statspage_sample rate[SP_RATE_COUNT];
+	unsigned nb_rate;
+	/* charts (HTML only): points oldest first, NULL when not copied;
+	 * owned by the snapshot (statspage_free() frees them) */
+	struct statspage_point *pts;
+	unsigned nb_pts;
+	uint64_t hist_span_ms;      /* time the full history covers (the
+	                             * charts' widest window) */
 };
 
 /* Where rendering stands. Zero it before the first call. */
