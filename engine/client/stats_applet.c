@@ -65,6 +65,17 @@ static int stats_auth_ok(const struct cfg_frontend *fc, const struct h1_msg *m, 
 	return 0;
 }
 
+enum statspage_fmt stats_prom_negotiate(const struct h1_msg *m, const char *base)
+{
+	struct statspage_accept acc = { -1, -1 };
+
+	for (int i = h1_find_hdr(m, base, "accept", 0); i >= 0; i = h1_find_hdr(m, base, "accept", i + 1))
+		statspage_accept_scan(base + m->hdrs[i].value.ofs, m->hdrs[i].value.len, &acc);
+	/* OpenMetrics when asked for and not weighed below the text format;
+	 * text 0.0.4 otherwise, which every Prometheus reads */
+	return acc.q_om > 0 && acc.q_om >= acc.q_text ? STATSPAGE_OPENMETRICS : STATSPAGE_PROM;
+}
+
 enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, const char *base)
 {
 	const struct cfg_frontend *fc = s->fe->cfg;
@@ -74,14 +85,14 @@ enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, co
 	if (!fc->stats_enabled)
 		return STATS_NONE;
 	if (stats_path_is(fc->stats_prom_uri, u, m->uri.len)) {
-		/* Prometheus' own negotiation: it accepts text 0.0.4, which
-		 * is what is served whatever else it lists */
-		s->stats_fmt = STATSPAGE_PROM;
+		s->stats_fmt = stats_prom_negotiate(m, base);
 	} else if ((n = stats_path_is(fc->stats_uri, u, m->uri.len))) {
 		enum statspage_fmt dflt = stats_hdr_has(m, base, "accept", "application/json") ?
 					  STATSPAGE_JSON : STATSPAGE_HTML;
 
 		s->stats_fmt = statspage_fmt_parse(u + n, m->uri.len - n, dflt);
+		if (s->stats_fmt == STATSPAGE_PROM)
+			s->stats_fmt = stats_prom_negotiate(m, base);
 	} else {
 		return STATS_NONE;
 	}

@@ -173,10 +173,18 @@ enum stats_match {
 
 /* Tells whether the parsed request <m> (its head at <base>) asks for the
  * frontend's stats page or Prometheus URI, and if so in which format
- * (s->stats_fmt): the Prometheus URI always gives Prometheus text; the
+ * (s->stats_fmt): the Prometheus URI gives the Prometheus figures in the
+ * format stats_prom_negotiate() picks (as does `?prom`); the
  * stats URI gives what its query names (`;json`, `?json`, `;csv`, `?prom`,
  * `?html`), else JSON when the client's Accept asks for it, else HTML. */
 enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, const char *base);
+
+/* The Prometheus exposition format the request <m> (head at <base>) asks
+ * for by its Accept headers: STATSPAGE_OPENMETRICS when it lists
+ * application/openmetrics-text (version 1.0.0 or none) with a weight at
+ * least that of text/plain, else STATSPAGE_PROM (text 0.0.4). Every
+ * endpoint that serves the Prometheus figures decides with this. */
+enum statspage_fmt stats_prom_negotiate(const struct h1_msg *m, const char *base);
 
 /* Takes the snapshot of a stats request before the first buffer of its
  * answer. Returns 0, or -1 without memory. */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "engine/core/statspage.h"
 
 /* Largest item: the scratch array one item is rendered into. Items are
@@ -586,16 +587,20 @@ static void pm_value(struct sw *w, uint64_t v, enum statspage_unit u)
 		sw_u64(w, v);
 }
 
-/* Writes the HELP and TYPE lines of family <name> (its first <len> bytes). */
-static void pm_family(struct sw *w, const char *name, size_t len, const char *help, const char *type)
+/* Writes the HELP and TYPE lines of family <name> (its first <len> bytes).
+ * OpenMetrics (<om>) names a counter family without the "_total" its
+ * samples carry; text 0.0.4 names it as its samples. */
+static void pm_family(struct sw *w, const char *name, size_t len, const char *help, const char *type, int om)
 {
+	if (om && !strcmp(type, "counter") && len > 6 && !memcmp(name + len - 6, "_total", 6))
+		len -= 6;
 	sw_printf(w, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)len, name, help, (int)len, name, type);
 }
 
 /* Writes figure <i> of sp_all: its family's HELP and TYPE first when it
  * starts a family (its name without labels differs from the previous
  * exported figure's), then its sample. Returns 0 past the last figure. */
-static int pm_fig(struct sw *w, const struct statspage_data *d, unsigned i)
+static int pm_fig(struct sw *w, const struct statspage_data *d, unsigned i, int om)
 {
 	const struct sp_fig *f = sp_fig_at(sp_all, NELEM(sp_all), i), *prev = NULL;
 	size_t len;
@@ -611,7 +616,7 @@ static int pm_fig(struct sw *w, const struct statspage_data *d, unsigned i)
 			prev = NULL;
 	}
 	if (!prev || strcspn(prev->prom, "{") != len || memcmp(prev->prom, f->prom, len) != 0)
-		pm_family(w, f->prom, len, f->help, f->type);
+		pm_family(w, f->prom, len, f->help, f->type, om);
 	sw_printf(w, "%s ", f->prom);
 	pm_value(w, sp_fig_value(d, f), f->unit);
 	sw_str(w, "\n");
@@ -671,9 +676,10 @@ static void pm_sample(struct sw *w, const struct statspage_data *d, const struct
 }
 
 /* Renders Prometheus item (sec, row): a figure, or a row family's HELP
- * and TYPE lines then one sample per row. Returns 1, 0 past the section,
- * -1 past the last one. */
-static int prom_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
+ * and TYPE lines then one sample per row, in text 0.0.4 or, when <om>,
+ * OpenMetrics 1.0.0 (which ends with "# EOF"). Returns 1, 0 past the
+ * section, -1 past the last one. */
+static int prom_item_fmt(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w, int om)
 {
 	const struct pm_metric *m;
 
@@ -682,22 +688,38 @@ static int prom_item(const struct statspage_data *d, unsigned sec, unsigned row,
 		if (row >= NELEM(pm_head))
 			return 0;
 		m = &pm_head[row];
-		pm_family(w, m->name, strlen(m->name), m->help, m->type);
+		pm_family(w, m->name, strlen(m->name), m->help, m->type, om);
 		pm_sample(w, d, m, 0);
 		return 1;
 	case PS_FIGS:
-		return pm_fig(w, d, row);
+		return pm_fig(w, d, row, om);
 	}
-	if (sec - PS_ROWS >= NELEM(pm_rows))
+	if (sec - PS_ROWS == NELEM(pm_rows)) {
+		if (!om || row)
+			return 0;
+		sw_str(w, "# EOF\n");
+		return 1;
+	}
+	if (sec - PS_ROWS > NELEM(pm_rows))
 		return -1;
 	m = &pm_rows[sec - PS_ROWS];
 	if (!m->name || row > pm_samples(d, m))
 		return 0;
 	if (row == 0)
-		pm_family(w, m->name, strlen(m->name), m->help, m->type);
+		pm_family(w, m->name, strlen(m->name), m->help, m->type, om);
 	else
 		pm_sample(w, d, m, row - 1);
 	return 1;
+}
+
+static int prom_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
+{
+	return prom_item_fmt(d, sec, row, w, 0);
+}
+
+static int om_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
+{
+	return prom_item_fmt(d, sec, row, w, 1);
 }
 
 /* ---- HTML ---- */
@@ -1271,7 +1293,7 @@ size_t statspage_render(enum statspage_fmt fmt, const struct statspage_data *d,
 			struct statspage_cursor *cur, char *dst, size_t room)
 {
 	sp_item_fn item = fmt == STATSPAGE_JSON ? json_item : fmt == STATSPAGE_PROM ? prom_item :
-			  fmt == STATSPAGE_CSV ? csv_render_item : html_item;
+			  fmt == STATSPAGE_OPENMETRICS ? om_item : fmt == STATSPAGE_CSV ? csv_render_item : html_item;
 	char scratch[SP_ITEM_MAX];
 	size_t out = 0;
 
@@ -1317,7 +1339,78 @@ const char *statspage_content_type(enum statspage_fmt fmt)
 	case STATSPAGE_JSON: return "application/json";
 	case STATSPAGE_PROM: return "text/plain; version=0.0.4; charset=utf-8";
 	case STATSPAGE_CSV: return "text/csv; charset=utf-8";
+	case STATSPAGE_OPENMETRICS: return "application/openmetrics-text; version=1.0.0; charset=utf-8";
 	default: return "text/html; charset=utf-8";
+	}
+}
+
+/* Returns the q parameter of media range r[0..len) in thousandths (1000
+ * when absent), and in *version its version parameter (NULL: none). */
+static int sp_accept_param(const char *r, size_t len, const char **version, size_t *vlen)
+{
+	int q = 1000;
+
+	*version = NULL;
+	*vlen = 0;
+	for (size_t i = 0; i < len; i++) {
+		size_t s, e;
+
+		if (r[i] != ';')
+			continue;
+		for (s = i + 1; s < len && (r[s] == ' ' || r[s] == '\t'); s++)
+			;
+		for (e = s; e < len && r[e] != ';'; e++)
+			;
+		while (e > s && (r[e - 1] == ' ' || r[e - 1] == '\t'))
+			e--;
+		if (e - s >= 2 && (r[s] == 'q' || r[s] == 'Q') && r[s + 1] == '=') {
+			/* "0", "0.5", "1", "1.000": thousandths, digits past three ignored */
+			size_t k = s + 2;
+			int v = 0, scale = 1000;
+
+			if (k < e && r[k] >= '0' && r[k] <= '1')
+				v = (r[k++] - '0') * 1000;
+			if (k < e && r[k] == '.')
+				for (k++; k < e && r[k] >= '0' && r[k] <= '9'; k++)
+					if ((scale /= 10) > 0)
+						v += (r[k] - '0') * scale;
+			q = v > 1000 ? 1000 : v;
+		} else if (e - s > 8 && strncasecmp(r + s, "version=", 8) == 0) {
+			*version = r + s + 8;
+			*vlen = e - s - 8;
+		}
+		i = e - 1;
+	}
+	return q;
+}
+
+void statspage_accept_scan(const char *v, size_t len, struct statspage_accept *acc)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		size_t s = i, e, t;
+		const char *ver;
+		size_t vlen;
+		int q;
+
+		while (i < len && v[i] != ',')
+			i++;
+		e = i++;
+		while (s < e && (v[s] == ' ' || v[s] == '\t'))
+			s++;
+		for (t = s; t < e && v[t] != ';' && v[t] != ' ' && v[t] != '\t'; t++)
+			;
+		q = sp_accept_param(v + s, e - s, &ver, &vlen);
+#define SP_IS(lit) (t - s == sizeof(lit) - 1 && strncasecmp(v + s, lit, t - s) == 0)
+		if (SP_IS("application/openmetrics-text")) {
+			if ((!ver || (vlen == 5 && memcmp(ver, "1.0.0", 5) == 0)) && q > acc->q_om)
+				acc->q_om = q;
+		} else if (SP_IS("text/plain") || SP_IS("text/*") || SP_IS("*/*")) {
+			if (q > acc->q_text)
+				acc->q_text = q;
+		}
+#undef SP_IS
 	}
 }
 

@@ -18,9 +18,11 @@
  * SP_SERVER_FIELDS below for the rows; the structs, the collecting code
  * and the three formats are generated from them.
  *
- * Three formats: a self-contained HTML page (no script, optional meta
- * refresh), one JSON object, and the Prometheus text exposition format
- * (version 0.0.4).
+ * Formats: a self-contained HTML page (no script, optional meta refresh,
+ * inline SVG charts), one JSON object, HAProxy's CSV, and the Prometheus
+ * figures in two exposition formats from one renderer: text 0.0.4, and
+ * OpenMetrics 1.0.0 (counter families named without _total in HELP and
+ * TYPE, their samples with it, and "# EOF" at the end).
  *
  * Output of any size goes out in pieces: statspage_render() fills the
  * caller's <room> bytes from a cursor and moves the cursor on. The output
@@ -56,6 +58,7 @@ enum statspage_fmt {
 	STATSPAGE_JSON,
 	STATSPAGE_PROM,
 	STATSPAGE_CSV,   /* HAProxy's `;csv` columns, in its order */
+	STATSPAGE_OPENMETRICS, /* the Prometheus figures as OpenMetrics 1.0.0 */
 };
 
 enum statspage_srv_state {
@@ -214,6 +217,18 @@ struct statspage_cursor {
  * only when room is 0 or the output is complete (cur->done). */
 size_t statspage_render(enum statspage_fmt fmt, const struct statspage_data *d,
 			struct statspage_cursor *cur, char *dst, size_t room);
+
+/* Accept header weights of the two Prometheus exposition formats, in
+ * thousandths (q=1 is 1000); -1: not listed. */
+struct statspage_accept {
+	int q_om;    /* application/openmetrics-text, version 1.0.0 or none */
+	int q_text;  /* text/plain, text/ * or * / * */
+};
+
+/* Reads one Accept header value v[0..len) into <acc>, keeping the highest
+ * weight seen for each format (call it for every Accept header, <acc>
+ * starting at { -1, -1 }). */
+void statspage_accept_scan(const char *v, size_t len, struct statspage_accept *acc);
 
 /* Returns the Content-Type of format <fmt>. */
 const char *statspage_content_type(enum statspage_fmt fmt);
