@@ -916,10 +916,10 @@ static const struct sp_chart sp_charts[] = {
 
 /* Geometry of a chart: the SVG's size and its plot area. */
 enum { CH_W = 600, CH_H = 190, CH_X0 = 56, CH_X1 = 588, CH_Y0 = 26, CH_Y1 = 160 };
-/* Points per <polyline>: a series is cut in pieces that each stay well
- * below SP_ITEM_MAX (12 bytes a point at most), overlapping by one point
- * so that the line is continuous. */
-#define CH_SEG 200
+/* Points per <polyline>: a series is cut in pieces of 1.5 KiB at most (12
+ * bytes a point), so that a piece stays one whole item even in a small
+ * buffer; pieces overlap by one point so that the line is continuous. */
+#define CH_SEG 120
 
 /* Returns the value of series <s> at point <i> into *v: 0 when it has
  * none there (a rate needs the point before). */

@@ -312,7 +312,7 @@ Test(cfg, daemon_is_a_warning)
 	struct cfg *c = ok("global\n daemon\n nbthread 1\n");
 
 	cr_assert_eq(c->g.nbthread, 1);
-	cr_assert_str_eq(c->warnings, "t.cfg:2: 'daemon' ignored: Sluice runs in the foreground");
+	cr_assert_str_eq(c->warnings, "t.cfg: ignored, no effect in Sluice: 'daemon' (Sluice runs in the foreground) at line 2");
 	cfg_free(c);
 }
 
@@ -744,11 +744,35 @@ Test(cfg, misplaced_settings_are_warnings)
 	                   "backend b\n server s1 127.0.0.1:81\n maxconn 5\n option httplog\n");
 
 	cr_assert_str_eq(c->warnings,
-	                 "t.cfg:4: 'balance' ignored in 'frontend' section (only meaningful for backends)\n"
-	                 "t.cfg:5: 'retries' ignored in 'frontend' section (only meaningful for backends)\n"
-	                 "t.cfg:6: 'option' 'redispatch' ignored in 'frontend' section (only meaningful for backends)\n"
-	                 "t.cfg:9: 'maxconn' ignored in 'backend' section (only meaningful for frontends)\n"
-	                 "t.cfg:10: 'option' 'httplog' ignored in 'backend' section (only meaningful for frontends)");
+	                 "t.cfg: ignored, no effect in Sluice:"
+	                 " 'balance' in 'frontend' section (only meaningful for backends) at line 4;"
+	                 " 'retries' in 'frontend' section (only meaningful for backends) at line 5;"
+	                 " 'option redispatch' in 'frontend' section (only meaningful for backends) at line 6;"
+	                 " 'maxconn' in 'backend' section (only meaningful for frontends) at line 9;"
+	                 " 'option httplog' in 'backend' section (only meaningful for frontends) at line 10");
+	cfg_free(c);
+}
+
+/* A file written for HAProxy may carry many settings Sluice accepts without
+ * effect: they come as ONE warning, after the others, each setting once
+ * with every line it appeared at, so `sluice -c` stays readable. */
+Test(cfg, ignored_settings_are_one_warning)
+{
+	struct cfg *c;
+
+	c = ok("global\n daemon\n"
+	       "defaults\n option dontlognull\n"
+	       "frontend f\n bind :8080\n balance roundrobin\n option dontlognull\n"
+	       " use_backend b\n use_backend b\n"
+	       "frontend g\n bind :8081\n balance roundrobin\n default_backend b\n"
+	       "backend b\n server s1 127.0.0.1:81\n");
+	cr_assert_str_eq(c->warnings,
+	                 "t.cfg:10: 'use_backend' ignored: the unconditional use_backend at line 9 always matches first\n"
+	                 "t.cfg: ignored, no effect in Sluice:"
+	                 " 'daemon' (Sluice runs in the foreground) at line 2;"
+	                 " 'option dontlognull' at lines 4, 8;"
+	                 " 'balance' in 'frontend' section (only meaningful for backends) at lines 7, 13");
+	cr_assert_null(strchr(strchr(c->warnings, '\n') + 1, '\n'), "one line for every ignored setting");
 	cfg_free(c);
 }
 
@@ -774,8 +798,9 @@ Test(cfg, options)
 	cr_assert_str_eq(c->backends[1].chk_uri, "/ping");
 	cr_assert_str_eq(c->backends[2].chk_method, "HEAD");
 	cr_assert_str_eq(c->backends[2].chk_uri, "/alive");
-	cr_assert_str_eq(c->warnings, "t.cfg:18: 'option' HTTP version 'HTTP/1.1' of 'httpchk' ignored\n"
-	                              "t.cfg:19: 'option' 'dontlognull' ignored");
+	cr_assert_str_eq(c->warnings, "t.cfg: ignored, no effect in Sluice:"
+	                              " HTTP version 'HTTP/1.1' of 'option httpchk' at line 18;"
+	                              " 'option dontlognull' at line 19");
 	cfg_free(c);
 }
 
@@ -989,7 +1014,8 @@ Test(cfg, maxqueue_server_and_backend)
 	cfg_free(c);
 
 	c = ok("frontend f\n bind :1\n maxqueue 5\n default_backend b\nbackend b\n server s 127.0.0.1:1\n");
-	cr_assert_str_eq(c->warnings, "t.cfg:3: 'maxqueue' ignored in 'frontend' section (only meaningful for backends)");
+	cr_assert_str_eq(c->warnings, "t.cfg: ignored, no effect in Sluice: 'maxqueue' in 'frontend' section"
+	                              " (only meaningful for backends) at line 3");
 	cfg_free(c);
 
 	bad_backend("maxqueue", "'maxqueue' missing number of queued streams");
