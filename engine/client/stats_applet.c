@@ -80,8 +80,11 @@ enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, co
 {
 	const struct cfg_frontend *fc = s->fe->cfg;
 	const char *u = base + m->uri.ofs;
+	int post = 0;
 	size_t n;
 
+	s->stats_admin = 0;
+	s->stats_post = STATS_POST_NONE;
 	if (!fc->stats_enabled)
 		return STATS_NONE;
 	if (stats_path_is(fc->stats_prom_uri, u, m->uri.len)) {
@@ -93,11 +96,22 @@ enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, co
 		s->stats_fmt = statspage_fmt_parse(u + n, m->uri.len - n, dflt);
 		if (s->stats_fmt == STATSPAGE_PROM)
 			s->stats_fmt = stats_prom_negotiate(m, base);
+		post = m->meth == H1_M_POST;
+		/* the page a POST redirected to says what it did */
+		s->stats_shown = post ? STATS_POST_NONE : stats_post_parse_name(u + n, m->uri.len - n);
 	} else {
 		return STATS_NONE;
 	}
 	if (fc->stats_auth && !stats_auth_ok(fc, m, base))
 		return STATS_DENIED;
+	s->stats_admin = stats_admin_allowed(s, m, base);
+	if (post) {
+		/* the head is at the start of the request buffer, its body
+		 * (whole: stream_stats_body_pending()) right after it */
+		if (!s->stats_admin)
+			return STATS_FORBIDDEN;
+		s->stats_post = stream_stats_post(s, m, base, b_data(&s->req.buf));
+	}
 	return STATS_PAGE;
 }
 
@@ -106,11 +120,17 @@ enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, co
  * Returns 0, or -1 without memory. */
 int stream_stats_render(struct stream *s)
 {
+	if (s->stats_post)
+		return 0; /* a redirect: no page */
 	if (!s->sp) {
 		s->sp = statspage_collect(s->tc->eng, s->fe->cfg->stats_refresh_ms / 1000);
 		/* only the HTML page draws the charts */
-		if (s->sp && s->stats_fmt == STATSPAGE_HTML)
+		if (s->sp && s->stats_fmt == STATSPAGE_HTML) {
 			statspage_collect_points(s->tc->eng, s->sp);
+			s->sp->admin = s->stats_admin;
+			s->sp->uri = s->fe->cfg->stats_uri;
+			s->sp->admin_result = stats_post_name(s->stats_shown);
+		}
 	}
 	return s->sp ? 0 : -1;
 }
@@ -176,6 +196,26 @@ int stream_stats_answer(struct stream *s)
 {
 	struct thr_ctx *tc = s->tc;
 	int hlen;
+
+	if (s->stats_post) {
+		/* an admin POST: back to the page, which shows the result;
+		 * the connection closes (its body is not read past the form) */
+		s->cli_close = 1;
+		b_reset(&s->res.buf);
+		hlen = snprintf(b_tail(&s->res.buf), b_room(&s->res.buf),
+				"HTTP/1.%d 303 See Other\r\nLocation: %s;st=%s\r\nContent-Length: 0\r\n"
+				"Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
+				s->req_version >= 11, s->fe->cfg->stats_uri, stats_post_name(s->stats_post));
+		if (hlen < 0 || (size_t)hlen >= b_room(&s->res.buf))
+			return -1;
+		b_add(&s->res.buf, (size_t)hlen);
+		s->res.fwd = (size_t)hlen;
+		s->res.st = CH_DONE;
+		s->rsp_started = 1;
+		s->log_status = 303;
+		CNT_INC(tc, rsp_by_class[3]);
+		return 0;
+	}
 
 	if (s->req_version < 11)
 		s->cli_close = 1; /* the page ends with the connection */

@@ -1546,17 +1546,25 @@ static int stats_auth_add(struct parser *p, struct px_settings *s, const char *c
 	return 0;
 }
 
+static int kw_stats_admin(struct parser *p);
+
 /* `stats enable | uri PATH | prometheus-uri PATH | refresh TIME | auth
- * USER:PASS`; any of them enables stats. */
+ * USER:PASS | admin if|unless COND`; any of them enables stats. */
 static int kw_stats(struct parser *p)
 {
 	struct px_settings *s = cur_settings(p);
 	const char *what;
 
-	if (want_words(p, 1, 2, "argument (expected enable, uri, prometheus-uri, refresh, auth)") < 0)
+	if (p->argc >= 2 && strcmp(p->argv[1], "admin") == 0) {
+		if (kw_stats_admin(p) < 0)
+			return -1;
+	} else if (want_words(p, 1, 2, "argument (expected enable, uri, prometheus-uri, refresh, auth, admin)") < 0) {
 		return -1;
+	}
 	what = p->argv[1];
-	if (strcmp(what, "enable") == 0) {
+	if (strcmp(what, "admin") == 0) {
+		/* parsed above */
+	} else if (strcmp(what, "enable") == 0) {
 		if (p->argc > 2)
 			return fail(p, "unexpected argument '%s'", p->argv[2]);
 	} else if (strcmp(what, "uri") == 0 || strcmp(what, "prometheus-uri") == 0) {
@@ -1577,7 +1585,7 @@ static int kw_stats(struct parser *p)
 		if (get_time(p, p->argv[2], " for 'refresh'", 0, &s->stats_refresh_ms) < 0)
 			return -1;
 	} else {
-		return fail(p, "unsupported argument '%s' (expected enable, uri, prometheus-uri, refresh, auth)", what);
+		return fail(p, "unsupported argument '%s' (expected enable, uri, prometheus-uri, refresh, auth, admin)", what);
 	}
 	s->stats_enabled = 1;
 	if (!s->stats_uri && set_str(&s->stats_uri, CFG_STATS_DEFAULT_URI) < 0)
@@ -1605,6 +1613,7 @@ void cfg_rules_free(struct cfg_rules *r)
 
 	if (!r)
 		return;
+	acl_cond_free(r->stats_admin);
 	for (i = 0; i < r->nb_req; i++)
 		http_rule_free(&r->req[i]);
 	for (i = 0; i < r->nb_rsp; i++)
@@ -1666,6 +1675,25 @@ static int get_cond(struct parser *p, struct cfg_rules *r, int at, struct acl_co
 		return 0;
 	*out = acl_cond_parse(r->acls, p->argc - at, p->argv + at, &err);
 	return *out ? 0 : fail_owned(p, err);
+}
+
+/* `stats admin if|unless COND` (HAProxy's): the stats page shows server
+ * controls, and accepts their POST, to requests COND holds for. COND is
+ * compiled with the section's ACLs (and HAProxy's predefined ones, such as
+ * LOCALHOST). Only where the page is served: a frontend or listen. */
+static int kw_stats_admin(struct parser *p)
+{
+	struct cfg_rules *r;
+
+	if (!(p->sec & SEC_FE))
+		return fail(p, "'admin' is only allowed in frontend and listen sections");
+	if (p->argc < 3 || cond_at(p, 2) != 2)
+		return fail(p, "'admin' expects a condition ('if COND' or 'unless COND')");
+	if (!(r = work_rules(p)))
+		return -1;
+	if (r->stats_admin)
+		return fail(p, "'admin' given twice: write one condition with '||'");
+	return get_cond(p, r, 2, &r->stats_admin);
 }
 
 static int kw_acl(struct parser *p)

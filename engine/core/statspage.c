@@ -734,7 +734,7 @@ static const char html_style[] =
 	"th,td{border:1px solid #bbb;padding:2px 7px}td{text-align:right}\n"
 	"th{background:#e4e8ee}td.n{text-align:left}\n"
 	"tr.tot td{font-weight:bold;background:#f3f3f3}\n"
-	"td.r{color:#246}svg.chart{margin:0 1em 1em 0;border:1px solid #ddd;background:#fcfcfc}\n"
+	"p.result{background:#ffe;border:1px solid #cc8;padding:4px}td.r{color:#246}svg.chart{margin:0 1em 1em 0;border:1px solid #ddd;background:#fcfcfc}\n"
 	"td.UP{background:#bfefbf}td.DOWN{background:#f4b0b0}td.MAINT{background:#d0d0d0}\n"
 	"</style>\n";
 
@@ -797,14 +797,30 @@ static void html_head(struct sw *w, const struct statspage_data *d)
 		sw_printf(w, ", refreshed every %llu s", (unsigned long long)d->refresh_s);
 	sw_str(w, ". Rates are per second over the last 1 s and 10 s. Also as <a href=\"?json\">JSON</a>"
 		  " and <a href=\"?prom\">Prometheus</a>.</p>\n");
+	if (d->admin_result) {
+		sw_str(w, "<p class=result>Last action: ");
+		sw_html(w, d->admin_result);
+		sw_str(w, !strcmp(d->admin_result, "DONE") ? " (applied to every ticked server)" :
+			  !strcmp(d->admin_result, "PART") ? " (some servers were not found)" :
+			  !strcmp(d->admin_result, "NONE") ? " (no server ticked)" :
+			  " (refused: bad request)");
+		sw_str(w, "</p>\n");
+	}
 }
 
-/* Writes server row <s> of a backend table. */
-static void html_server_row(struct sw *w, const struct statspage_server *s)
+/* Writes server row <s> of a backend table; with <admin>, a first cell
+ * that ticks it for the backend's form. */
+static void html_server_row(struct sw *w, const struct statspage_server *s, int admin)
 {
 	const char *st = sp_state_name(s->state);
 
-	sw_str(w, "<tr><td class=n>");
+	sw_str(w, "<tr>");
+	if (admin) {
+		sw_str(w, "<td><input type=checkbox name=s value=\"");
+		sw_html(w, s->name);
+		sw_str(w, "\"></td>");
+	}
+	sw_str(w, "<td class=n>");
 	sw_html(w, s->name);
 	sw_str(w, "</td><td class=n>");
 	sw_html(w, s->addr);
@@ -844,16 +860,25 @@ static void html_backend(struct sw *w, const struct statspage_data *d, unsigned 
 	if (s < 0) {
 		sw_str(w, "<h3>Backend ");
 		sw_html(w, be->name);
-		sw_printf(w, " (%s)</h3>\n<table>\n", be->balance_lc ? "leastconn" : "roundrobin");
-		sw_str(w, "<tr><th>Server</th><th>Address</th><th>State</th><th>Since (s)</th>"
+		sw_printf(w, " (%s)</h3>\n", be->balance_lc ? "leastconn" : "roundrobin");
+		if (d->admin) {
+			/* HAProxy's form: the ticked servers, an action, the backend */
+			sw_str(w, "<form method=post action=\"");
+			sw_html(w, d->uri);
+			sw_str(w, "\"><input type=hidden name=b value=\"");
+			sw_html(w, be->name);
+			sw_str(w, "\">\n");
+		}
+		sw_str(w, d->admin ? "<table>\n<tr><th></th>" : "<table>\n<tr>");
+		sw_str(w, "<th>Server</th><th>Address</th><th>State</th><th>Since (s)</th>"
 			  "<th>Weight</th><th>Cur</th><th>Maxconn</th><th>Queue</th><th>Total</th>"
 			  "<th>Conn. failures</th><th>Checks OK</th><th>Checks failed</th>"
 			  "<th>Last check</th><th>Check buffer waits</th><th>Check buffer timeouts</th></tr>\n");
 	} else if ((uint64_t)s < be->servers) {
-		html_server_row(w, &d->srv[be->first_srv + (unsigned)s]);
+		html_server_row(w, &d->srv[be->first_srv + (unsigned)s], d->admin);
 	} else {
-		sw_printf(w, "<tr class=tot><td class=n>Backend</td><td class=n>%llu/%llu UP</td><td></td>"
-			  "<td></td><td></td>", (unsigned long long)be->active,
+		sw_printf(w, "<tr class=tot>%s<td class=n>Backend</td><td class=n>%llu/%llu UP</td><td></td>"
+			  "<td></td><td></td>", d->admin ? "<td></td>" : "", (unsigned long long)be->active,
 			  (unsigned long long)be->servers);
 		html_num(w, be->cur);
 		sw_str(w, "<td></td>");
@@ -861,6 +886,11 @@ static void html_backend(struct sw *w, const struct statspage_data *d, unsigned 
 		html_num(w, be->total);
 		html_num(w, be->failures);
 		sw_str(w, "<td></td><td></td><td></td><td></td><td></td></tr>\n</table>\n");
+		if (d->admin)
+			sw_str(w, "<p>Ticked servers: <select name=action><option value=\"\">Choose an action"
+				  "</option><option value=ready>Set state to READY</option><option value=drain>"
+				  "Set state to DRAIN</option><option value=maint>Set state to MAINT</option>"
+				  "</select> <input type=submit value=Apply></p></form>\n");
 	}
 }
 

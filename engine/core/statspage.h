@@ -203,6 +203,11 @@ struct statspage_data {
 	unsigned nb_pts;
 	uint64_t hist_span_ms;      /* time the full history covers (the
 	                             * charts' widest window) */
+	/* `stats admin`: the HTML page shows a form per backend that posts
+	 * to <uri>; admin_result: what the last POST did ("DONE", ...), NULL */
+	int admin;
+	const char *uri;
+	const char *admin_result;
 };
 
 /* Where rendering stands. Zero it before the first call. */

@@ -1439,3 +1439,28 @@ Test(cfg, h2_header_list_follows_bufsize)
 	cr_assert_eq(c->g.h2_max_header_list, 65536);
 	cfg_free(c);
 }
+
+/* `stats admin if COND`: compiled with the section's ACLs and HAProxy's
+ * predefined ones; only where the page is served. */
+Test(cfg, stats_admin)
+{
+	struct cfg *c = ok("frontend f\n bind :8080\n stats uri /s\n stats admin if LOCALHOST\n"
+	                   " default_backend b\n"
+	                   "listen l\n bind :8081\n acl ops src 10.0.0.0/8\n stats admin if ops || { src 192.168.1.1 }\n"
+	                   " server s2 127.0.0.1:82\n"
+	                   "backend b\n server s1 127.0.0.1:81\n");
+
+	cr_assert(c->frontends[0].stats_enabled, "admin enables stats");
+	cr_assert_not_null(c->frontends[0].rules);
+	cr_assert_not_null(c->frontends[0].rules->stats_admin);
+	cr_assert_not_null(c->frontends[1].rules->stats_admin);
+	cr_assert_null(c->warnings);
+	cfg_free(c);
+	bad_frontend("stats admin", "'stats' 'admin' expects a condition ('if COND' or 'unless COND')");
+	bad_frontend("stats admin LOCALHOST", "'stats' 'admin' expects a condition ('if COND' or 'unless COND')");
+	bad_frontend("stats admin if NOPE", "'stats' unknown ACL 'NOPE' (declare it with 'acl' before using it)");
+	bad_backend("stats admin if LOCALHOST", "'stats' 'admin' is only allowed in frontend and listen sections");
+	bad("defaults\n stats admin if TRUE\n", "t.cfg:2: 'stats' 'admin' is only allowed in frontend and listen sections");
+	bad("frontend f\n bind :8080\n stats admin if LOCALHOST\n stats admin unless LOCALHOST\n",
+	    "t.cfg:4: 'stats' 'admin' given twice: write one condition with '||'");
+}
