@@ -735,7 +735,7 @@ static const char html_style[] =
 	"th{background:#e4e8ee}td.n{text-align:left}\n"
 	"tr.tot td{font-weight:bold;background:#f3f3f3}\n"
 	"p.result{background:#ffe;border:1px solid #cc8;padding:4px}td.r{color:#246}svg.chart{margin:0 1em 1em 0;border:1px solid #ddd;background:#fcfcfc}\n"
-	"td.UP{background:#bfefbf}td.DOWN{background:#f4b0b0}td.MAINT{background:#d0d0d0}\n"
+	"td.UP{background:#bfefbf}td.DOWN{background:#f4b0b0}td.MAINT{background:#d0d0d0}td.DRAIN{background:#b8d8f8}\n"
 	"</style>\n";
 
 /* Writes "<td>v</td>". */
