@@ -34,8 +34,15 @@
  *
  * JSON: the top level holds the same flat members as sluice_stats_json()
  * (so readers of that stay valid), plus "version", "uptime_ms", "pool"
- * (every pool counter, with "waiting_by_crit"), "frontends", "backends"
- * (each with its "servers") and "threads".
+ * (every pool counter, with "waiting_by_crit"), "rates" (per second over
+ * the last 1 s and 10 s for every counter among the flat members, null
+ * while the history is shorter, and "window_ms": each window's real
+ * width), "frontends", "backends" (each with its "servers") and "threads".
+ *
+ * HTML: every counter row has its rates over the last 1 s and 10 s; the
+ * charts (inline SVG, no script, font or image from elsewhere) draw the
+ * snapshot's points; with <admin>, each backend is a form that posts
+ * HAProxy's fields (s, action, b) to <uri>.
  *
  * Prometheus: every family has one HELP and one TYPE line and its samples
  * right after them; names start with sluice_, carry their unit (_bytes,
