@@ -1304,8 +1304,8 @@ Test(cfg, stats_keywords)
 	cr_assert_str_eq(c->frontends[2].stats_uri, "/x", "enable keeps an earlier uri");
 	cfg_free(c);
 
-	bad_frontend("stats", "'stats' missing argument (expected enable, uri, prometheus-uri, refresh, auth)");
-	bad_frontend("stats admin", "'stats' unsupported argument 'admin' (expected enable, uri, prometheus-uri, refresh, auth)");
+	bad_frontend("stats", "'stats' missing argument (expected enable, uri, prometheus-uri, refresh, auth, admin)");
+	bad_frontend("stats hide-version", "'stats' unsupported argument 'hide-version' (expected enable, uri, prometheus-uri, refresh, auth, admin)");
 	bad_frontend("stats uri", "'stats' missing path after 'uri'");
 	bad_frontend("stats uri stats", "'stats' invalid uri 'stats' (expected a path starting with '/')");
 	bad_frontend("stats refresh", "'stats' missing time after 'refresh'");
