@@ -138,7 +138,12 @@ def test_html_page_in_headless_chromium(ctx):
     blank_size = len(zlib.compress(row * 3400, 6)) + 100
     size = os.path.getsize(shot)
     assert size > 5 * blank_size, (size, blank_size)
-    print(f"    screenshot: {shot} ({size} bytes; blank page {blank_size})")
+    # the log dir goes with a passing run (unless --keep-tmp): a copy stays
+    # in the build directory as evidence
+    outdir = os.path.join(ctx.build_dir, "test-artifacts")
+    os.makedirs(outdir, exist_ok=True)
+    kept = shutil.copy(shot, os.path.join(outdir, "stats-page.png"))
+    print(f"    screenshot: {shot} ({size} bytes; blank page {blank_size}), kept as {kept}")
     assert proxy.stop() == 0
 
 
