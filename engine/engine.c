@@ -24,6 +24,7 @@
 #include "engine/server/srvconn.h"
 #include "engine/core/log.h"
 #include "engine/client/stream.h"
+#include "engine/host.h"
 #include "engine/client/statshist.h"
 
 #ifndef SLUICE_VERSION
@@ -104,6 +105,8 @@ static struct sluice *eng_build(struct cfg *c, const char *name, char **err)
 		fe->maxconn = fe->cfg->maxconn ? fe->cfg->maxconn : c->g.maxconn;
 		e->nb_binds += fe->cfg->nb_binds;
 	}
+	if (eng_host_init(e) < 0)
+		goto fail;
 	return (struct sluice *)e;
 fail:
 	*err = eng_msg("cannot set up the engine: %s", strerror(errno ? errno : ENOMEM));
@@ -249,8 +252,10 @@ static int thr_checks(struct thr_ctx *tc, int start)
 	unsigned k = 0;
 
 	for (unsigned b = 0; b < e->nb_bes; b++) {
-		for (unsigned i = 0; i < e->bes[b]->nb_srv; i++, k++) {
-			struct server *srv = &e->bes[b]->srv[i];
+		/* the configured servers only: those added at run time have
+		 * no check, and counting them would move the others' threads */
+		for (unsigned i = 0; i < e->bes[b]->cfg->nb_servers; i++, k++) {
+			struct server *srv = e->bes[b]->srv[i];
 
 			if (k % e->nbthread != tc->tid)
 				continue;
@@ -338,6 +343,8 @@ int sluice_start(struct sluice *se, char **err)
 		*err = eng_msg("engine already started");
 		return -1;
 	}
+	if (sluice_check(se, err) < 0)
+		return -1;
 	if (e->cfg->g.log_target && !e->log) {
 		e->log = log_open(e->cfg->g.log_target, err);
 		if (!e->log)
@@ -426,7 +433,7 @@ void sluice_free(struct sluice *se)
 		for (unsigned i = 0; i < e->nb_bes; i++) {
 			/* checks are freed once no thread can run them */
 			for (unsigned k = 0; e->bes[i] && k < e->bes[i]->nb_srv; k++)
-				check_free(e->bes[i]->srv[k].check);
+				check_free(e->bes[i]->srv[k]->check);
 			be_free(e->bes[i]);
 		}
 		free(e->bes);
@@ -437,5 +444,6 @@ void sluice_free(struct sluice *se)
 	if (e->pool)
 		pool_destroy(e->pool);
 	cfg_free(e->cfg);
+	eng_host_free(e);
 	free(e);
 }

@@ -65,7 +65,7 @@ static int stats_auth_ok(const struct cfg_frontend *fc, const struct h1_msg *m, 
 	return 0;
 }
 
-enum statspage_fmt stats_prom_negotiate(const struct h1_msg *m, const char *base)
+enum statspage_fmt stream_stats_prom_fmt(const struct h1_msg *m, const char *base)
 {
 	struct statspage_accept acc = { -1, -1 };
 
@@ -88,14 +88,14 @@ enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, co
 	if (!fc->stats_enabled)
 		return STATS_NONE;
 	if (stats_path_is(fc->stats_prom_uri, u, m->uri.len)) {
-		s->stats_fmt = stats_prom_negotiate(m, base);
+		s->stats_fmt = stream_stats_prom_fmt(m, base);
 	} else if ((n = stats_path_is(fc->stats_uri, u, m->uri.len))) {
 		enum statspage_fmt dflt = stats_hdr_has(m, base, "accept", "application/json") ?
 					  STATSPAGE_JSON : STATSPAGE_HTML;
 
 		s->stats_fmt = statspage_fmt_parse(u + n, m->uri.len - n, dflt);
 		if (s->stats_fmt == STATSPAGE_PROM)
-			s->stats_fmt = stats_prom_negotiate(m, base);
+			s->stats_fmt = stream_stats_prom_fmt(m, base);
 		post = m->meth == H1_M_POST;
 		/* the page a POST redirected to says what it did */
 		s->stats_shown = post ? STATS_POST_NONE : stats_post_parse_name(u + n, m->uri.len - n);

@@ -102,9 +102,16 @@ struct stream {
 	enum st_reply reply;     /* the answer of our own this transaction gets */
 	int reply_status;        /* its status when it is an error message */
 	int rule_status;         /* status of an answer a rule chose (rules.c) */
+	int svc_pick;            /* the host service use-service or the request
+	                          * hook chose (index in the engine's services) */
+	struct sluice_svc *svc;  /* the service answering this transaction (it
+	                          * stands where a server would), or NULL */
 	char *reply_msg;         /* the whole answer a rule prepared (return,
 	                          * redirect), or NULL: taken by rules_reply() */
 	size_t reply_len;
+	char *uid;               /* unique-id buffer (CFG_UNIQUE_ID_MAX), made on the
+	                          * first request of a frontend with a unique-id-format */
+	size_t uid_len;          /* this transaction's id, 0: none yet */
 	enum h1_meth req_meth;
 	int req_version;
 	uint64_t txn_start_ms, queue_start_ms, connect_start_ms;
@@ -184,7 +191,7 @@ enum stats_post {
 /* Tells whether the parsed request <m> (its head at <base>) asks for the
  * frontend's stats page or Prometheus URI, and if so in which format
  * (s->stats_fmt): the Prometheus URI gives the Prometheus figures in the
- * format stats_prom_negotiate() picks (as does `?prom`); the
+ * format stream_stats_prom_fmt() picks (as does `?prom`); the
  * stats URI gives what its query names (`;json`, `?json`, `;csv`, `?prom`,
  * `?html`), else JSON when the client's Accept asks for it, else HTML. */
 enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, const char *base);
@@ -193,8 +200,10 @@ enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, co
  * for by its Accept headers: STATSPAGE_OPENMETRICS when it lists
  * application/openmetrics-text (version 1.0.0 or none) with a weight at
  * least that of text/plain, else STATSPAGE_PROM (text 0.0.4). Every
- * endpoint that serves the Prometheus figures decides with this. */
-enum statspage_fmt stats_prom_negotiate(const struct h1_msg *m, const char *base);
+ * endpoint that serves the Prometheus figures decides with this: the
+ * Prometheus URI, `?prom` on the stats URI, and the prometheus-exporter
+ * service. */
+enum statspage_fmt stream_stats_prom_fmt(const struct h1_msg *m, const char *base);
 
 /* stats_admin.c */
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include "engine/core/cfg.h"
+#include "engine/core/host.h"
 #include "engine/core/list.h"
 #include "engine/sluice.h"
 #include "mux/h1.h"
@@ -111,6 +112,7 @@ struct engine {
 	struct log_target *log;   /* access log, NULL when none */
 	struct cli *cli;          /* the command socket (thread 0), NULL when none */
 	struct stats_hist *hist;  /* the stats page's history (sampled on thread 0) */
+	struct eng_host host;     /* the embedding program's hooks and services */
 };
 
 /* Returns the current mono time of the calling thread's loop. */
