@@ -29,6 +29,7 @@ struct thr_ctx;
 struct log_target;
 struct listener;
 struct cli;
+struct stats_hist;
 
 /* Per-thread engine counters: one per THR or CLASS line of SLUICE_COUNTERS
  * (sluice.h), plus the closing counts that the snapshot turns into "open
@@ -112,6 +113,7 @@ struct engine {
 	uint64_t start_ms;        /* sched_clock_ms() at sluice_start() */
 	struct log_target *log;   /* access log, NULL when none */
 	struct cli *cli;          /* the command socket (thread 0), NULL when none */
+	struct stats_hist *hist;  /* the stats page's history (sampled on thread 0) */
 	struct eng_host host;     /* the embedding program's hooks and services */
 };
 
