@@ -61,6 +61,22 @@ int sluice_wait(struct sluice *e);
 /* Frees a stopped (or never started) engine. */
 void sluice_free(struct sluice *e);
 
+/* Reloads the configuration of a started engine without losing a
+ * connection: from the file <path>, or with NULL from where the engine was
+ * made (its file, or its text); sluice_reload_text() from <text> named
+ * <name>. The new configuration is parsed and started first (bound, its
+ * threads running; the sockets of addresses it shares with the running
+ * one are moved over, never closed); only then does the running one stop
+ * accepting and finish its connections within its `grace`. Returns 0, or
+ * -1 with *err set (malloc'ed: "file:line: 'keyword' what is wrong" for a
+ * configuration error) and the running configuration untouched. Needs a
+ * restart, so refused: a new tune.bufsize, nbthread above the larger of its
+ * first value and the CPUs. Ignored with a warning (sluice_warnings(), valid
+ * until the next reload): tune.buffers.limit/reserve. Counters carry on
+ * across reloads. Not from a worker thread. */
+int sluice_reload(struct sluice *e, const char *path, char **err);
+int sluice_reload_text(struct sluice *e, const char *text, const char *name, char **err);
+
 /* The engine-wide figures, each written once: one line gives the field of
  * struct sluice_stats below, its JSON key (the field name), its Prometheus
  * family and its row on the HTML stats page; for a THR line also the
@@ -148,7 +164,10 @@ void sluice_free(struct sluice *e);
 	X(tls_fail_resource, THR, counter, "sluice_tls_handshake_failures_total{reason=\"resource\"}", "TLS handshakes that failed, by reason.", "TLS failures: out of memory") \
 	X(tls_srv_handshakes, THR, counter, "sluice_tls_server_handshakes_total", "TLS handshakes completed with servers.", "TLS handshakes to servers") \
 	X(tls_srv_fail_verify, THR, counter, "sluice_tls_server_handshake_failures_total{reason=\"verify\"}", "TLS handshakes with servers that failed, by reason.", "TLS to servers: verification failed") \
-	X(tls_srv_fail_other, THR, counter, "sluice_tls_server_handshake_failures_total{reason=\"other\"}", "TLS handshakes with servers that failed, by reason.", "TLS to servers: other failures")
+	X(tls_srv_fail_other, THR, counter, "sluice_tls_server_handshake_failures_total{reason=\"other\"}", "TLS handshakes with servers that failed, by reason.", "TLS to servers: other failures") \
+	/* configuration reloads (sluice_reload, SIGHUP) */ \
+	X(reloads, SNAP, counter, "sluice_reloads_total", "Configuration reloads done.", "Reloads") \
+	X(reload_failures, SNAP, counter, "sluice_reload_failures_total", "Configuration reloads refused (the running configuration stayed).", "Reloads refused")
 
 /* The buffer pool's figures (its "Buffer pool" table on the HTML page),
  * same columns; all are read from the pool when the snapshot is taken. */

@@ -101,7 +101,7 @@ static void cmd_show_info(struct engine *e, int level, int argc, char **argv, st
 {
 	struct sluice_stats st;
 
-	sluice_stats((const struct sluice *)e, &st);
+	sluice_stats(e->owner, &st);
 	out_printf(o, "Name: Sluice\nVersion: %s\nUptime_sec: %llu\nNbthread: %u\nMaxconn: %u\n"
 		   "CurrConns: %llu\nCumConns: %llu\nCumReq: %llu\n",
 		   sluice_version(), (unsigned long long)((sched_clock_ms() - e->start_ms) / 1000),
@@ -489,6 +489,8 @@ void cli_close(struct cli *cli)
 		cli_conn_free(eng_list_entry(cli->conns.next, struct cli_conn, link));
 	(void)sched_fd_del(cli->tc->thr, cli->fd);
 	close(cli->fd);
-	(void)unlink(cli->tc->eng->cfg->g.cli_path);
+	/* after a reload the path may be the next generation's socket */
+	if (!cli->tc->eng->cli_keep_path)
+		(void)unlink(cli->tc->eng->cfg->g.cli_path);
 	tasklet_kill(&cli->tl, 1);
 }

@@ -49,14 +49,14 @@ static uint64_t stream_expiry(const struct stream *s);
 void chan_release_if_empty(struct stream *s, struct chan *ch)
 {
 	if (!b_is_null(&ch->buf) && b_empty(&ch->buf))
-		pool_release(st_pool(s), s->tc->tid, &ch->buf);
+		pool_release(st_pool(s), s->tc->pool_tid, &ch->buf);
 }
 
 /* Drops the channel's data and buffer, and stops waiting for one. */
 static void chan_reset(struct stream *s, struct chan *ch)
 {
 	pool_wait_cancel(st_pool(s), &ch->wait);
-	pool_release(st_pool(s), s->tc->tid, &ch->buf);
+	pool_release(st_pool(s), s->tc->pool_tid, &ch->buf);
 	ch->fwd = 0;
 	ch->st = CH_HEAD;
 }
@@ -108,7 +108,7 @@ int chan_get_buf(struct stream *s, struct chan *ch)
 	if (pool_wait_state(&ch->wait) != POOL_WAIT_IDLE)
 		return 0; /* already waiting: the hand-off will wake us */
 	crit = chan_crit(s, ch);
-	if (pool_alloc(st_pool(s), s->tc->tid, crit, &ch->buf) == 0)
+	if (pool_alloc(st_pool(s), s->tc->pool_tid, crit, &ch->buf) == 0)
 		return 1;
 	ch->wait.crit = crit;
 	ch->wait_since = tc_now(s->tc);
@@ -812,7 +812,9 @@ static void stream_end_txn(struct stream *s)
 		s->req_cut = 1;
 	chan_reset(s, &s->res);
 	stream_srv_detach(s, reuse);
-	if (s->cli_close || eng_stopping(s->tc->eng)) {
+	/* retiring: the client was not told to close and may be sending its
+	 * next request already; that one is answered with Connection: close */
+	if (s->cli_close || eng_closes_idle(s->tc->eng)) {
 		s->st = ST_CLOSING;
 		return;
 	}
@@ -1332,7 +1334,7 @@ static void stream_process(struct tasklet *t, unsigned reasons)
 	CNT_INC(s->tc, stream_calls);
 	if ((reasons & SCHED_R_TIMER) && stream_timeout(s) == STEP_GONE)
 		return;
-	if ((reasons & SCHED_R_STOP) && s->st == ST_REQ_HEAD && !s->txn_active &&
+	if ((reasons & SCHED_R_STOP) && s->st == ST_REQ_HEAD && !s->txn_active && eng_closes_idle(s->tc->eng) &&
 	    (b_is_null(&s->req.buf) || b_empty(&s->req.buf))) {
 		stream_free(s);
 		return;
@@ -1373,8 +1375,8 @@ static struct stream *stream_create(struct thr_ctx *tc, struct frontend *fe, str
 	s->cep = ep;
 	task_init(&s->task, tc->thr, stream_process, s);
 	tasklet_init(s->io, tc->thr, stream_io_cb, s);
-	pool_wait_init(&s->req.wait, tc->tid, POOL_CRIT_REQUEST, stream_buf_notify, s);
-	pool_wait_init(&s->res.wait, tc->tid, POOL_CRIT_RESPONSE, stream_buf_notify, s);
+	pool_wait_init(&s->req.wait, tc->pool_tid, POOL_CRIT_REQUEST, stream_buf_notify, s);
+	pool_wait_init(&s->res.wait, tc->pool_tid, POOL_CRIT_RESPONSE, stream_buf_notify, s);
 	qent_init(&s->qe, stream_queue_notify, s);
 	snprintf(s->cli_addr, sizeof(s->cli_addr), "%s", peer ? peer : "");
 	s->cli_act_ms = tc_now(tc);
