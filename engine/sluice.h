@@ -73,7 +73,8 @@ void sluice_free(struct sluice *e);
  * restart, so refused: a new tune.bufsize, nbthread above the larger of its
  * first value and the CPUs. Ignored with a warning (sluice_warnings(), valid
  * until the next reload): tune.buffers.limit/reserve. Counters carry on
- * across reloads. Not from a worker thread. */
+ * across reloads. Any thread may call it, an engine's worker too (the
+ * command socket's `reload` does). */
 int sluice_reload(struct sluice *e, const char *path, char **err);
 int sluice_reload_text(struct sluice *e, const char *text, const char *name, char **err);
 

@@ -275,6 +275,23 @@ static void cmd_able_server(struct engine *e, int level, int argc, char **argv, 
 		be_server_set_admin(s, argv[0][0] == 'd' ? SRV_ADMIN_MAINT : SRV_ADMIN_READY);
 }
 
+/* `reload`: loads the configuration again, as SIGHUP does (HAProxy 2.7's
+ * master CLI has it). It runs here, on thread 0 of the generation it
+ * retires, which keeps serving this connection; that thread is busy for
+ * the reload (parse, bind, start the new threads: milliseconds). Answers
+ * "Success=1", or "Success=0", a line "--" and the error (file:line). */
+static void cmd_reload(struct engine *e, int level, int argc, char **argv, struct cli_out *o)
+{
+	char *err = NULL;
+
+	(void)level, (void)argc, (void)argv;
+	if (sluice_reload(e->owner, NULL, &err) < 0)
+		out_printf(o, "Success=0\n--\n%s\n", err ? err : "out of memory");
+	else
+		out_printf(o, "Success=1\n");
+	free(err);
+}
+
 static const struct cli_cmd cli_cmds[] = {
 	{ { "help" }, CFG_CLI_USER, "help", "list the commands", cmd_help },
 	{ { "show", "info" }, CFG_CLI_USER, "show info", "process-wide figures", cmd_show_info },
@@ -285,6 +302,7 @@ static const struct cli_cmd cli_cmds[] = {
 	  "change a server's state or weight", cmd_set_server },
 	{ { "disable", "server" }, CFG_CLI_ADMIN, "disable server BE/SRV", "put a server in maintenance", cmd_able_server },
 	{ { "enable", "server" }, CFG_CLI_ADMIN, "enable server BE/SRV", "take a server out of maintenance", cmd_able_server },
+	{ { "reload" }, CFG_CLI_ADMIN, "reload", "load the configuration file again (as SIGHUP)", cmd_reload },
 };
 
 static const char *const level_names[] = { "user", "operator", "admin" };

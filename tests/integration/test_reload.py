@@ -34,13 +34,15 @@ def teardown_module(ctx):
     assert ctx.origin.stop() == 0
 
 
-def config(port: int, port2: int, oport: int, gen: str) -> str:
-    """Config <gen> ('a' or 'b'): both listen on <port>; 'b' also on <port2>."""
+def config(port: int, port2: int, oport: int, gen: str, sock: str | None = None) -> str:
+    """Config <gen> ('a' or 'b'): both listen on <port>; 'b' also on <port2>;
+    with <sock>, a command socket there."""
     extra = f"    http-response set-header X-Gen {gen}\n"
     if gen == "b":
         extra += f"    bind 127.0.0.1:{port2}\n"
+    glob = "    grace 10s\n" + (f"    stats socket {sock} level admin\n" if sock else "")
     return pl.make_config(port, [f"server s1 127.0.0.1:{oport}"], frontend_extra=extra,
-                          global_extra="    grace 10s")
+                          global_extra=glob)
 
 
 def write(path: str, text: str) -> None:
@@ -124,7 +126,7 @@ def test_reload_under_load(ctx):
                 err = f.read()
             assert re.search(re.escape(path) + r":\d+: .*bogus-keyword", err), err[-2000:]
             assert gen_of(port) == gen
-        time.sleep(0.3)
+        time.sleep(0.1)
     for t in loads:
         t.join(timeout=dur + 40)
     assert gens == ["b" if i % 2 == 0 else "a" for i in range(RELOADS)], gens
@@ -136,7 +138,52 @@ def test_reload_under_load(ctx):
     check_monotonic(prev, final)
     assert final["reloads"] == RELOADS and final["reload_failures"] == 1, final
     assert final["rsp_errors"] == 0 and final["req_aborted"] == 0, final
+    t0 = time.monotonic()
     assert proxy.stop() == 0
+    print(f"stop took {time.monotonic() - t0:.2f}s")
+
+
+def cli(sock: str, cmd: str) -> str:
+    cp = subprocess.run(["socat", "-t", "5", "stdio", f"unix-connect:{sock}"], input=(cmd + "\n").encode(),
+                        capture_output=True, timeout=15)
+    assert cp.returncode == 0, cp.stderr
+    return cp.stdout.decode()
+
+
+@harness.timeout(30)
+def test_cli_reload(ctx):
+    """The command socket's `reload`: switches, refuses a bad file with its
+    file:line, and the socket's path still answers once the generation that
+    ran the command is gone (the new one owns the path)."""
+    harness.require_tool("socat")
+    port2 = harness.free_port()
+    path = os.path.join(ctx.tmpdir, "cli.cfg")
+    sock = os.path.join(ctx.tmpdir, "cli.sock")
+
+    def make_argv(port):
+        write(path, config(port, port2, ctx.oport, "a", sock))
+        return [pl.sluice_path(ctx.build_dir), "-f", path]
+
+    proxy, port = harness.start_with_free_port(make_argv, name="cli-reload")
+    assert gen_of(port) == "a"
+    write(path, config(port, port2, ctx.oport, "b", sock))
+    out = cli(sock, "reload")
+    assert out.startswith("Success=1"), out
+    assert gen_of(port) == "b" and gen_of(port2) == "b"
+    write(path, config(port, port2, ctx.oport, "a", sock) + "    bogus-keyword 1\n")
+    out = cli(sock, "reload")
+    assert out.startswith("Success=0\n--\n") and re.search(re.escape(path) + r":\d+: ", out), out
+    assert gen_of(port) == "b"
+    # the first generation ended (no connection left): the path is the
+    # live one's, and it answers
+    time.sleep(0.3)
+    info = cli(sock, "show info")
+    assert "Name: Sluice" in info, info
+    assert pl.stats(port)["reloads"] == 1 and pl.stats(port)["reload_failures"] == 1
+    t0 = time.monotonic()
+    assert proxy.stop() == 0
+    print(f"stop took {time.monotonic() - t0:.2f}s")
+    assert not os.path.exists(sock)
 
 
 if __name__ == "__main__":
