@@ -9,10 +9,6 @@
 #include "engine/core/tls.h"
 #include "mux/h2.h"
 
-/* Once a reload retired the generation, a connection without stream
- * activity for this long gets its GOAWAY (see h2front_retire_all). */
-#define H2F_RETIRE_IDLE_MS 1000
-
 struct h2front {
 	struct thr_ctx *tc;
 	struct frontend *fe;
@@ -99,14 +95,14 @@ static int h2front_active(const struct h2front *f, const struct h2c_stats *st)
 	       (h2c_nb_streams(f->h2c) && st->frames_in != f->last_frames_in);
 }
 
-/* The idle period of <f>: `timeout client`, or at most H2F_RETIRE_IDLE_MS
+/* The idle period of <f>: `timeout client`, or at most ENG_RETIRE_IDLE_MS
  * once a reload retired its generation (see h2front_retire_all). */
 static uint64_t h2front_period(const struct h2front *f, int *retiring)
 {
 	uint64_t ms = f->fe->cfg->t.client_ms;
 
 	*retiring = eng_stopping(f->tc->eng) && !eng_closes_idle(f->tc->eng);
-	return *retiring && ms > H2F_RETIRE_IDLE_MS ? H2F_RETIRE_IDLE_MS : ms;
+	return *retiring && ms > ENG_RETIRE_IDLE_MS ? ENG_RETIRE_IDLE_MS : ms;
 }
 
 /* Idle timer: a connection without stream activity for a whole client
@@ -245,7 +241,7 @@ void h2front_retire_all(struct thr_ctx *tc)
 		struct h2front *f = (struct h2front *)((char *)l - offsetof(struct h2front, link));
 
 		if (f->h2c)
-			task_schedule(f->idle, tc_now(tc) + H2F_RETIRE_IDLE_MS);
+			task_schedule(f->idle, tc_now(tc) + ENG_RETIRE_IDLE_MS);
 	}
 }
 

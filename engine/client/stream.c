@@ -837,6 +837,16 @@ enum st_timer {
 	TMR_LINGER,        /* a lingering client never closed: close */
 };
 
+/* Returns how long the stream may stay idle before its next request: <ms>,
+ * or at most ENG_RETIRE_IDLE_MS once a reload retired its generation (a
+ * client idle that long is closed, one busy gets one more answer). */
+static uint64_t stream_idle_ms(const struct stream *s, uint64_t ms)
+{
+	const struct engine *e = s->tc->eng;
+
+	return eng_stopping(e) && !eng_closes_idle(e) && ms > ENG_RETIRE_IDLE_MS ? ENG_RETIRE_IDLE_MS : ms;
+}
+
 /* Returns the absolute time at which the stream's first timer runs out
  * in its state (0: none runs), and its kind in *which when not NULL. */
 static uint64_t stream_deadline(const struct stream *s, enum st_timer *which)
@@ -853,7 +863,8 @@ static uint64_t stream_deadline(const struct stream *s, enum st_timer *which)
 		if (s->txn_active || (!b_is_null(&s->req.buf) && !b_empty(&s->req.buf)))
 			ARM(TMR_HTTP_REQUEST, s->txn_start_ms + ft->http_request_ms);
 		else if (!stream_starved(s))
-			ARM(TMR_IDLE, s->cli_act_ms + (s->txn_count ? ft->http_keep_alive_ms : ft->http_request_ms));
+			ARM(TMR_IDLE, s->cli_act_ms + stream_idle_ms(s, s->txn_count ? ft->http_keep_alive_ms
+										       : ft->http_request_ms));
 		break;
 	case ST_QUEUED:
 		ARM(TMR_QUEUE, s->queue_start_ms + bt->queue_ms);

@@ -204,6 +204,12 @@ static inline int eng_stopping(const struct engine *e)
 	return __atomic_load_n(&e->stop_mode, __ATOMIC_RELAXED) >= 0;
 }
 
+/* Once a reload retired a generation, a client connection (HTTP/1
+ * keep-alive or HTTP/2) idle this long is closed (HTTP/2: GOAWAY): long
+ * enough for a busy client's next request to have arrived, so that none
+ * is refused, short enough for the generation to end soon. */
+#define ENG_RETIRE_IDLE_MS 1000
+
 /* Returns non-zero when the engine stops and closes idle keep-alive
  * connections at once (a stop, not a reload's retirement: see retiring). */
 static inline int eng_closes_idle(const struct engine *e)
