@@ -7,8 +7,8 @@
  * embedding program keeps its own signal handling and main loop.
  *
  * Thread safety: every function may be called from any thread that is not
- * one of the engine's workers, except sluice_stats() which any thread may
- * call at any time.
+ * one of the engine's workers, except sluice_stats() and sluice_reload()
+ * which any thread may call at any time.
  */
 #ifndef SLUICE_H
 #define SLUICE_H

@@ -1,7 +1,10 @@
 /* listener.h - the listening sockets of a thread: accepting under maxconn.
  *
  * Each worker thread has its own listening socket per bind line
- * (SO_REUSEPORT), bound before the threads start. An accepted socket
+ * (SO_REUSEPORT), bound before the threads start (or moved over from the
+ * previous generation by a reload: after one that lowered nbthread, some
+ * threads listen on several sockets of a line, since closing one would
+ * reset the connections queued on it). An accepted socket
  * becomes an HTTP/1 stream, or an HTTP/2 connection on a `proto h2` bind;
  * an HTTP/1 stream that sees the HTTP/2 preface is handed to the HTTP/2
  * side through the callback the listener gives it (the stream itself knows

@@ -5,7 +5,9 @@
  * connection that stream uses live on one worker thread, the one whose
  * listener accepted the client. Only three things cross threads: the buffer
  * pool (its own lock), backend queues and server slots (the backend lock),
- * and tasklet wake-ups (the scheduler inboxes).
+ * and tasklet wake-ups (the scheduler inboxes). Above them, the engine
+ * handle (struct sluice, below) and its list of generations are under the
+ * handle's lock: reloads, stops and snapshots.
  */
 #ifndef SLUICE_ENGINE_CORE_CTX_H
 #define SLUICE_ENGINE_CORE_CTX_H
