@@ -257,8 +257,10 @@ void gen_unbind(struct engine *e, struct engine *prev)
 }
 
 /* Stops the listeners of <tc>: a socket the next generation took is only
- * unregistered, the others are drained and closed. Idempotent. */
-static void thr_listeners_off(struct thr_ctx *tc)
+ * unregistered, the others are closed, with <drain> after accepting what
+ * is queued on them (a graceful stop; a thread that stops at once would
+ * only accept connections to close them). Idempotent. */
+static void thr_listeners_off(struct thr_ctx *tc, int drain)
 {
 	struct engine *e = tc->eng;
 
@@ -270,7 +272,7 @@ static void thr_listeners_off(struct thr_ctx *tc)
 
 			if (lf->fd != l->fd || lf->thr != tc->tid)
 				continue;
-			listener_stop(l, lf->keep);
+			listener_stop(l, lf->keep, drain);
 			if (!lf->keep)
 				lf->closed = 1;
 		}
@@ -295,7 +297,7 @@ static void house_cb(struct tasklet *t, unsigned reasons)
 	}
 	if (!tc->stopping) {
 		tc->stopping = 1;
-		thr_listeners_off(tc);
+		thr_listeners_off(tc, mode != SLUICE_STOP_NOW);
 		srvconn_close_all(tc);
 		if (eng_closes_idle(e))
 			h2front_stop_all(tc, 0);
@@ -432,7 +434,7 @@ static int thr_stop(struct sched_thread *thr, void *arg)
 	struct engine *e = arg;
 	struct thr_ctx *tc = &e->tcs[sched_thread_id(thr)];
 
-	thr_listeners_off(tc);
+	thr_listeners_off(tc, 0);
 	h2front_stop_all(tc, 1);
 	stream_stop_all(tc, 1);
 	srvconn_close_all(tc);

@@ -232,7 +232,7 @@ static void listener_cb(struct tasklet *t, unsigned reasons)
 		tasklet_wakeup(&l->tl, SCHED_R_READ);
 }
 
-void listener_stop(struct listener *l, int keep_fd)
+void listener_stop(struct listener *l, int keep_fd, int drain)
 {
 	if (l->fd < 0)
 		return;
@@ -240,7 +240,8 @@ void listener_stop(struct listener *l, int keep_fd)
 	if (!keep_fd) {
 		/* bounded: a client connecting this fast is served by the
 		 * other sockets of the address, if it has any left */
-		(void)listener_accept_some(l, 4096);
+		if (drain)
+			(void)listener_accept_some(l, 4096);
 		close(l->fd);
 	}
 	l->fd = -1;

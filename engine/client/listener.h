@@ -52,11 +52,11 @@ void listener_close(struct listener *l);
 
 /* Stops accepting on <l> and leaves the connections still in their TLS
  * handshake running (listener_close ends them). With <keep_fd>, another
- * generation listens on the socket: it is only unregistered. Otherwise
- * the connections already queued on it are accepted first (closing a
- * listening socket resets them), up to maxconn, then it is closed.
+ * generation listens on the socket: it is only unregistered. Otherwise it
+ * is closed, with <drain> after accepting the connections already queued
+ * on it (closing a listening socket resets them), up to maxconn.
  * Idempotent. */
-void listener_stop(struct listener *l, int keep_fd);
+void listener_stop(struct listener *l, int keep_fd, int drain);
 
 /* Resumes the listeners of <tc> that maxconn paused, if there is room now. */
 void listener_resume_all(struct thr_ctx *tc);
