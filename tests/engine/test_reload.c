@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include "engine/sluice.h"
 
@@ -220,7 +221,14 @@ int main(void)
 
 	/* nbthread both ways, several times, serving in between */
 	for (int i = 0; i < 6; i++) {
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		CHECK(reload(e, i % 2 ? c : b, &err) == 0, "reload %d: %s", i, err ? err : "?");
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		/* a figure, not a check: parse, build, bind, start the threads */
+		printf("reload %d (nbthread %d): %.2f ms\n", i, i % 2 ? 2 : 1,
+		       (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 		free(err);
 		err = NULL;
 		CHECK(served(port), "not served after reload %d", i);
