@@ -256,6 +256,26 @@ void gen_unbind(struct engine *e, struct engine *prev)
 	}
 }
 
+/* The worker context of the calling thread, NULL outside the workers: a
+ * reload asked from a worker (the command socket) must not wait for its
+ * own thread. Per thread, set and cleared by the thread itself. */
+static __thread struct thr_ctx *eng_self;
+
+/* Notes that <tc> no longer listens (idempotent) and wakes gen_retire(). */
+static void thr_deaf(struct thr_ctx *tc)
+{
+	struct sluice *h = tc->eng->owner;
+
+	pthread_mutex_lock(&h->end_mu);
+	if (!tc->deaf) {
+		tc->deaf = 1;
+		tc->eng->threads_deaf++;
+		h->end_seq++;
+		pthread_cond_broadcast(&h->end_cv);
+	}
+	pthread_mutex_unlock(&h->end_mu);
+}
+
 /* Stops the listeners of <tc>: a socket the next generation took is only
  * unregistered, the others are closed, with <drain> after accepting what
  * is queued on them (a graceful stop; a thread that stops at once would
@@ -298,6 +318,7 @@ static void house_cb(struct tasklet *t, unsigned reasons)
 	if (!tc->stopping) {
 		tc->stopping = 1;
 		thr_listeners_off(tc, mode != SLUICE_STOP_NOW);
+		thr_deaf(tc);
 		srvconn_close_all(tc);
 		if (eng_closes_idle(e))
 			h2front_stop_all(tc, 0);
@@ -406,6 +427,8 @@ static int thr_start(struct sched_thread *thr, void *arg)
 	struct sluice *h = e->owner;
 	int ret = thr_setup(thr, arg);
 
+	eng_self = ret ? NULL : &e->tcs[sched_thread_id(thr)];
+
 	pthread_mutex_lock(&h->end_mu);
 	if (ret && !e->start_err)
 		e->start_err = ret;
@@ -435,6 +458,8 @@ static int thr_stop(struct sched_thread *thr, void *arg)
 	struct thr_ctx *tc = &e->tcs[sched_thread_id(thr)];
 
 	thr_listeners_off(tc, 0);
+	thr_deaf(tc);
+	eng_self = NULL;
 	h2front_stop_all(tc, 1);
 	stream_stop_all(tc, 1);
 	srvconn_close_all(tc);
@@ -513,6 +538,28 @@ void gen_stop(struct engine *e, enum sluice_stop_mode mode)
 		task_wakeup(&e->tcs[t].house, SCHED_R_STOP);
 }
 
+int gen_on_worker(void)
+{
+	return eng_self != NULL;
+}
+
+void gen_retire(struct engine *e)
+{
+	struct sluice *h = e->owner;
+
+	__atomic_store_n(&e->retiring, 1, __ATOMIC_RELAXED);
+	gen_stop(e, SLUICE_STOP_GRACEFUL);
+	if (eng_self && eng_self->eng == e) {
+		/* our own thread: its housekeeping cannot run while we wait */
+		thr_listeners_off(eng_self, 1);
+		thr_deaf(eng_self);
+	}
+	pthread_mutex_lock(&h->end_mu);
+	while (e->threads_deaf < e->nbthread && !__atomic_load_n(&e->ended, __ATOMIC_ACQUIRE))
+		pthread_cond_wait(&h->end_cv, &h->end_mu);
+	pthread_mutex_unlock(&h->end_mu);
+}
+
 /* Adds the counters of <e>'s threads to the owner's carry (under its lock). */
 static void gen_carry(struct engine *e)
 {
@@ -559,8 +606,19 @@ int gen_reap(struct engine *e)
 		ret = sched_join(e->sched);
 		__atomic_store_n(&e->started, 0, __ATOMIC_RELEASE);
 	}
+	/* leaving the list and moving its counters to the carry is one step
+	 * for the snapshots */
+	pthread_mutex_lock(&h->stats_lock);
+	for (struct engine **pg = &h->gens; *pg; pg = &(*pg)->next) {
+		if (*pg == e) {
+			*pg = e->next;
+			break;
+		}
+	}
 	if (e->sched && e->tcs)
 		gen_carry(e);
+	h->slots_used &= ~(1u << e->slot);
+	pthread_mutex_unlock(&h->stats_lock);
 	if (e->sched)
 		sched_destroy(e->sched);
 	if (e->tcs) {
@@ -588,7 +646,6 @@ int gen_reap(struct engine *e)
 	free(e->fes);
 	log_close(e->log);
 	cfg_free(e->cfg);
-	h->slots_used &= ~(1u << e->slot);
 	free(e);
 	return ret;
 }
@@ -610,6 +667,7 @@ static struct sluice *eng_new(struct cfg *c, const char *path, const char *text,
 		return NULL;
 	}
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_init(&h->stats_lock, NULL);
 	pthread_mutex_init(&h->end_mu, NULL);
 	pthread_cond_init(&h->end_cv, NULL);
 	/* a reload may change nbthread up to the larger of the first value
@@ -713,17 +771,13 @@ void sluice_stop(struct sluice *h, enum sluice_stop_mode mode)
  * ended (under the lock). */
 void gen_reap_retired(struct sluice *h)
 {
-	struct engine **pg = &h->gens;
+	struct engine *g, *next;
 
-	while (*pg) {
-		struct engine *g = *pg;
-
-		if (g != h->live && __atomic_load_n(&g->ended, __ATOMIC_ACQUIRE)) {
-			*pg = g->next;
+	/* only this thread (holding <lock>) changes the list */
+	for (g = h->gens; g; g = next) {
+		next = g->next;
+		if (g != h->live && __atomic_load_n(&g->ended, __ATOMIC_ACQUIRE))
 			(void)gen_reap(g);
-		} else {
-			pg = &g->next;
-		}
 	}
 }
 
@@ -770,12 +824,8 @@ void sluice_free(struct sluice *h)
 		sluice_stop(h, SLUICE_STOP_NOW);
 		(void)sluice_wait(h);
 	}
-	while (h->gens) {
-		struct engine *g = h->gens;
-
-		h->gens = g->next;
-		(void)gen_reap(g);
-	}
+	while (h->gens)
+		(void)gen_reap(h->gens); /* unlinks it */
 	if (h->pool)
 		pool_destroy(h->pool);
 	free(h->carry);
@@ -784,6 +834,7 @@ void sluice_free(struct sluice *h)
 	free(h->name);
 	pthread_cond_destroy(&h->end_cv);
 	pthread_mutex_destroy(&h->end_mu);
+	pthread_mutex_destroy(&h->stats_lock);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

@@ -38,10 +38,21 @@ int gen_start(struct engine *e, char **err);
 /* Asks the started <e> to stop in <mode> (a harder mode wins). */
 void gen_stop(struct engine *e, enum sluice_stop_mode mode);
 
-/* Joins the threads of <e> (which ended, or never started), adds its
- * counters to the owner's carry, gives its pool slot back and frees it.
- * Returns what sched_join() returned. */
+/* Retires <e> after a reload: a graceful stop that lets idle keep-alive
+ * clients send one more request, and returns once none of its threads
+ * listens any more (a connection made after the return reaches the new
+ * generation). Called from a thread of <e> (the command socket's reload),
+ * it stops that thread's listeners itself instead of waiting for them. */
+void gen_retire(struct engine *e);
+
+/* Joins the threads of <e> (which ended, or never started), takes it off
+ * the owner's list while adding its counters to the carry, gives its pool
+ * slot back and frees it. Returns what sched_join() returned. */
 int gen_reap(struct engine *e);
+
+/* Returns non-zero when the calling thread is a worker of some generation:
+ * it must then never wait for the owner's lock (see struct sluice). */
+int gen_on_worker(void);
 
 /* Joins and frees (gen_reap) every generation of <h> but the live one
  * whose threads ended. Under the owner's lock. */

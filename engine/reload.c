@@ -127,34 +127,49 @@ static int rl_switch(struct sluice *h, struct cfg *c, const char *name, char **e
 	for (unsigned i = 0; i < g->nb_lfds; i++)
 		g->lfds[i].keep = 0;
 	pool_set_fail_ppm(h->pool, (uint32_t)(g->cfg->g.fail_alloc_pct * 10000.0));
+	pthread_mutex_lock(&h->stats_lock);
 	g->next = h->gens;
 	h->gens = g;
 	h->live = g;
-	__atomic_store_n(&old->retiring, 1, __ATOMIC_RELAXED);
-	gen_stop(old, SLUICE_STOP_GRACEFUL);
+	h->reloads++;
+	pthread_mutex_unlock(&h->stats_lock);
+	gen_retire(old);
 	return 0;
 }
 
+/* Counts a refused reload. */
+static void rl_refused(struct sluice *h)
+{
+	pthread_mutex_lock(&h->stats_lock);
+	h->reload_failures++;
+	pthread_mutex_unlock(&h->stats_lock);
+}
+
 /* Switches to the parsed <c> (NULL: parsing failed, *err says why) and
- * counts the outcome. */
+ * counts the outcome. From a worker thread (the command socket), a reload
+ * or stop in progress refuses it: that one may be waiting for this very
+ * thread to stop listening. */
 static int rl_run(struct sluice *h, struct cfg *c, const char *name, char **err)
 {
-	int ret;
-
 	if (!c) {
-		pthread_mutex_lock(&h->lock);
-		h->reload_failures++;
-		pthread_mutex_unlock(&h->lock);
+		rl_refused(h);
 		return -1;
 	}
-	pthread_mutex_lock(&h->lock);
-	ret = rl_switch(h, c, name, err);
-	if (ret < 0)
-		h->reload_failures++;
-	else
-		h->reloads++;
+	if (!gen_on_worker()) {
+		pthread_mutex_lock(&h->lock);
+	} else if (pthread_mutex_trylock(&h->lock) != 0) {
+		cfg_free(c);
+		*err = eng_msg("another reload or a stop is in progress: try again");
+		rl_refused(h);
+		return -1;
+	}
+	if (rl_switch(h, c, name, err) < 0) {
+		pthread_mutex_unlock(&h->lock);
+		rl_refused(h);
+		return -1;
+	}
 	pthread_mutex_unlock(&h->lock);
-	return ret;
+	return 0;
 }
 
 int sluice_reload(struct sluice *h, const char *path, char **err)

@@ -51,12 +51,12 @@ static void stats_add_sched(const struct sched_stats *ss, struct sluice_stats *o
  * the other in one step and no counter goes backwards. */
 void sluice_stats(const struct sluice *hc, struct sluice_stats *o)
 {
-	struct sluice *h = (struct sluice *)hc; /* the lock only */
+	struct sluice *h = (struct sluice *)hc; /* the stats lock only */
 	struct pool_stats ps;
 	struct sched_stats ss;
 
 	memset(o, 0, sizeof(*o));
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&h->stats_lock);
 	o->nbthread = h->live->nbthread;
 	o->reloads = h->reloads;
 	o->reload_failures = h->reload_failures;
@@ -73,7 +73,7 @@ void sluice_stats(const struct sluice *hc, struct sluice_stats *o)
 		sched_stats(e->sched, -1u, &ss);
 		stats_add_sched(&ss, o);
 	}
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&h->stats_lock);
 
 	pool_stats(h->pool, -1u, &ps);
 	o->pool_allocated = ps.allocated;
@@ -292,10 +292,10 @@ struct statspage_data *statspage_collect(const struct engine *e, unsigned refres
 			o->active += s->up;
 		}
 	}
-	pthread_mutex_lock(&e->owner->lock);
+	pthread_mutex_lock(&e->owner->stats_lock);
 	for (unsigned t = 0; t < e->nbthread; t++)
 		stats_collect_thread(e->owner, t, &d->thr[t]);
-	pthread_mutex_unlock(&e->owner->lock);
+	pthread_mutex_unlock(&e->owner->stats_lock);
 	return d;
 }
 

@@ -75,6 +75,7 @@ struct thr_ctx {
 	unsigned pool_tid;        /* this thread's lane in the shared pool (see struct sluice) */
 	struct task house;        /* stop handling, listener resume */
 	int stopping;             /* this thread has applied the stop */
+	int deaf;                 /* under owner->end_mu: stopped listening */
 	struct eng_counters cnt;
 } __attribute__((aligned(64)));
 
@@ -127,6 +128,7 @@ struct engine {
 	unsigned threads_live;    /* atomic: threads not yet past their stop hook */
 	int ended;                /* atomic: every thread passed its stop hook */
 	unsigned threads_ready;   /* under owner->end_mu: start hooks that succeeded */
+	unsigned threads_deaf;    /* under owner->end_mu: threads that stopped listening */
 	int start_err;            /* under owner->end_mu: first failed start hook's errno */
 	int cli_keep_path;        /* the next generation took the stats socket path */
 	int retiring;             /* stopped by a reload: an idle keep-alive client
@@ -152,9 +154,12 @@ struct eng_carry {
  * Invariants:
  * - Exactly one generation is live (accepts) while the engine runs; older
  *   ones only drain, and each is freed (after its threads were joined) by
- *   the next reload, sluice_wait() or sluice_free(), adding its counters to
- *   <carry> under <lock>: a snapshot (taken under <lock>) is carry + every
- *   generation still in <gens>, so it never goes backwards.
+ *   the next reload, sluice_wait() or sluice_free(), which leaves <gens>
+ *   and adds its counters to <carry> in one step under <stats_lock>: a
+ *   snapshot (taken under <stats_lock>) is carry + every generation still
+ *   in <gens>, so it never goes backwards.
+ * - Lock order: <lock>, then <stats_lock> or end_mu; workers take only
+ *   <stats_lock> and end_mu, and <lock> with a trylock.
  * - One pool for the engine's life: its cap covers every generation. A
  *   generation owns <slot>: pool lanes slot*stride .. slot*stride+nbthread-1,
  *   so two generations never share a lane; a slot is free again only once
@@ -167,7 +172,12 @@ struct eng_carry {
  *   one stops accepting; a configuration that does not parse or cannot
  *   start leaves the live generation untouched. */
 struct sluice {
-	pthread_mutex_t lock;     /* API calls, <gens>, <carry>, the slots */
+	pthread_mutex_t lock;     /* API calls (start, stop, wait, reload), the
+	                           * slots; held while a reload waits for threads,
+	                           * so a worker never blocks on it (trylock) */
+	pthread_mutex_t stats_lock; /* <gens>, <live>, <carry>, the reload counts:
+	                           * what snapshots read, from any thread; held
+	                           * briefly, never while waiting for anything */
 	struct engine *live;      /* the generation that accepts */
 	struct engine *gens;      /* every generation not yet freed, newest first */
 	struct pool *pool;
@@ -180,7 +190,7 @@ struct sluice {
 	int started;
 	int stopping;             /* a stop was requested: no more reloads */
 	uint64_t start_ms;
-	uint64_t reloads, reload_failures; /* under <lock> */
+	uint64_t reloads, reload_failures; /* under <stats_lock> */
 	pthread_mutex_t end_mu;   /* with end_cv: a generation ended */
 	pthread_cond_t end_cv;
 	unsigned end_seq;         /* under end_mu: bumped at each end */
