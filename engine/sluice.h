@@ -73,8 +73,10 @@ void sluice_free(struct sluice *e);
  * restart, so refused: a new tune.bufsize, nbthread above the larger of its
  * first value and the CPUs. Ignored with a warning (sluice_warnings(), valid
  * until the next reload): tune.buffers.limit/reserve. Counters carry on
- * across reloads. Any thread may call it, an engine's worker too (the
- * command socket's `reload` does). */
+ * across reloads. It returns once the old configuration stopped listening.
+ * Any thread may call it, an engine's worker too (the command socket's
+ * `reload` does); from a worker it is refused while another reload or a
+ * stop is running, rather than wait. */
 int sluice_reload(struct sluice *e, const char *path, char **err);
 int sluice_reload_text(struct sluice *e, const char *text, const char *name, char **err);
 
