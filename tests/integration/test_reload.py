@@ -100,7 +100,6 @@ def test_reload_under_load(ctx):
     path = os.path.join(ctx.tmpdir, "reload.cfg")
 
     def make_argv(port):
-        ctx.port = port
         write(path, config(port, port2, ctx.oport, "a"))
         return [pl.sluice_path(ctx.build_dir), "-f", path]
 
@@ -169,9 +168,7 @@ def test_reload_under_load(ctx):
     final = stats(port)
     check_monotonic(prev, final)
     assert final["reloads"] == RELOADS and final["reload_failures"] == 1, final
-    t0 = time.monotonic()
     assert proxy.stop() == 0
-    print(f"stop took {time.monotonic() - t0:.2f}s")
 
 
 def cli(sock: str, cmd: str) -> str:
@@ -211,9 +208,7 @@ def test_cli_reload(ctx):
     info = cli(sock, "show info")
     assert "Name: Sluice" in info, info
     assert stats(port)["reloads"] == 1 and stats(port)["reload_failures"] == 1
-    t0 = time.monotonic()
     assert proxy.stop() == 0
-    print(f"stop took {time.monotonic() - t0:.2f}s")
     assert not os.path.exists(sock)
 
 
