@@ -73,7 +73,7 @@ struct engine *gen_new(struct sluice *h, struct cfg *c, unsigned slot, char **er
 	e->sched = sched_create(e->nbthread);
 	if (!e->sched)
 		goto fail;
-	e->tcs = aligned_alloc(64, sizeof(*e->tcs) * e->nbthread);
+	e->tcs = aligned_alloc(ENG_LINE, sizeof(*e->tcs) * e->nbthread);
 	if (!e->tcs)
 		goto fail;
 	memset(e->tcs, 0, sizeof(*e->tcs) * e->nbthread);
