@@ -28,6 +28,7 @@
 #include "engine/core/log.h"
 #include "engine/gen.h"
 #include "engine/client/stream.h"
+#include "engine/host.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.0.0"
@@ -350,8 +351,10 @@ static int thr_checks(struct thr_ctx *tc, int start)
 	unsigned k = 0;
 
 	for (unsigned b = 0; b < e->nb_bes; b++) {
-		for (unsigned i = 0; i < e->bes[b]->nb_srv; i++, k++) {
-			struct server *srv = &e->bes[b]->srv[i];
+		/* the configured servers only: those added at run time have
+		 * no check, and counting them would move the others' threads */
+		for (unsigned i = 0; i < e->bes[b]->cfg->nb_servers; i++, k++) {
+			struct server *srv = e->bes[b]->srv[i];
 
 			if (k % e->nbthread != tc->tid)
 				continue;
@@ -482,6 +485,9 @@ int gen_start(struct engine *e, char **err)
 	struct sluice *h = e->owner;
 	int ret;
 
+	/* what the program registered before the start, for the workers
+	 * (its service array stays the owner's) */
+	e->host = h->host;
 	if (e->cfg->g.log_target && !e->log) {
 		e->log = log_open(e->cfg->g.log_target, err);
 		if (!e->log)
@@ -632,7 +638,7 @@ int gen_reap(struct engine *e)
 		for (unsigned i = 0; i < e->nb_bes; i++) {
 			/* checks are freed once no thread can run them */
 			for (unsigned k = 0; e->bes[i] && k < e->bes[i]->nb_srv; k++)
-				check_free(e->bes[i]->srv[k].check);
+				check_free(e->bes[i]->srv[k]->check);
 			be_free(e->bes[i]);
 		}
 		free(e->bes);
@@ -689,6 +695,8 @@ static struct sluice *eng_new(struct cfg *c, const char *path, const char *text,
 	h->pool = pool_create(&pc);
 	if (!h->pool)
 		goto fail;
+	if (eng_host_init(h) < 0)
+		goto fail;
 	h->live = h->gens = gen_new(h, c, 0, err);
 	c = NULL;
 	if (!h->live) {
@@ -743,7 +751,7 @@ int sluice_start(struct sluice *h, char **err)
 		goto out;
 	}
 	h->start_ms = sched_clock_ms();
-	if (gen_bind(h->live, NULL, err) < 0)
+	if (eng_host_check(h->live, &h->host, err) < 0 || gen_bind(h->live, NULL, err) < 0)
 		goto out;
 	if (gen_start(h->live, err) < 0) {
 		gen_unbind(h->live, NULL);
@@ -828,6 +836,7 @@ void sluice_free(struct sluice *h)
 		(void)gen_reap(h->gens); /* unlinks it */
 	if (h->pool)
 		pool_destroy(h->pool);
+	eng_host_free(h);
 	free(h->carry);
 	free(h->path);
 	free(h->text);

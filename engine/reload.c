@@ -26,6 +26,7 @@
 #include <string.h>
 #include "engine/core/ctx.h"
 #include "engine/gen.h"
+#include "engine/host.h"
 
 /* Appends the line <msg> (consumed) to the warnings of <c>. Returns 0, or
  * -1 without memory. */
@@ -109,7 +110,8 @@ static int rl_switch(struct sluice *h, struct cfg *c, const char *name, char **e
 		return -1;
 	h->slots_used |= 1u << slot;
 	g->gen = old->gen + 1;
-	if (gen_bind(g, old, err) < 0) {
+	/* every use-service must name a service the program registered */
+	if (eng_host_check(g, &h->host, err) < 0 || gen_bind(g, old, err) < 0) {
 		(void)gen_reap(g);
 		return -1;
 	}

@@ -33,6 +33,7 @@
 #include "engine/server/h2back.h"
 #include "engine/server/srvconn.h"
 #include "engine/core/conn.h"
+#include "engine/client/hostapi.h"
 #include "engine/client/rules.h"
 #include "engine/client/stream_int.h"
 #include "mux/h2.h"
@@ -262,6 +263,10 @@ static int stream_move(struct stream *s)
 		wake |= chan_tx(s, &s->res, s->cep);
 		if (s->sp && s->st == ST_FORWARD && stream_stats_fill(s))
 			wake |= chan_tx(s, &s->res, s->cep);
+		if (s->svc && s->st == ST_FORWARD) {
+			wake |= svc_pump(s);
+			wake |= chan_tx(s, &s->res, s->cep);
+		}
 		if (s->moved == before)
 			return wake;
 	}
@@ -417,6 +422,7 @@ static void stream_srv_detach(struct stream *s, int reuse)
 	}
 	s->srv = NULL;
 	s->sep = NULL;
+	svc_detach(s); /* a host service stands where a server would */
 	pool_wait_cancel(st_pool(s), &s->res.wait);
 	stream_release_slot(s);
 }
@@ -559,6 +565,26 @@ static int stream_upgrade_accepted(const struct stream *s, const struct h1_msg *
 					base + m->hdrs[i].value.ofs, m->hdrs[i].value.len);
 }
 
+/* Hands request <m> (head at the start of <b>) to host service <idx>: the
+ * service reads the head in its start(), then the head leaves the buffer
+ * and what follows it is the body the service reads. Returns
+ * PARSE_ANSWERED (a service that refused gets the client a 500). */
+static enum parse_res stream_use_service(struct stream *s, int idx, struct h1_msg *m, struct buf *b)
+{
+	int ret;
+
+	s->st = ST_FORWARD;
+	ret = svc_begin(s, idx, m, b);
+	b_del(b, m->head_len);
+	s->req.fwd = 0;
+	s->req.st = s->req.body.done ? CH_DONE : CH_BODY;
+	(void)chan_scan_body(&s->req);
+	chan_release_if_empty(s, &s->req);
+	if (ret < 0)
+		stream_error(s, 500);
+	return PARSE_ANSWERED;
+}
+
 /* Parses and rewrites a request head at the start of the request buffer.
  * Returns PARSE_READY when the transaction may go on, PARSE_WAIT for more
  * bytes, PARSE_HANDED_OVER when the connection went to HTTP/2 (the stream
@@ -589,6 +615,7 @@ static enum parse_res stream_parse_request(struct stream *s)
 		s->txn_active = 1;
 		s->txn_start_ms = tc_now(tc);
 		s->be = NULL; /* until the rules pick one: the log must not name the last one */
+		s->uid_len = 0;
 		s->rsp_started = 0;
 		s->reply = REPLY_NONE;
 	}
@@ -650,6 +677,21 @@ static enum parse_res stream_parse_request(struct stream *s)
 		stream_error(s, s->rule_status);
 		return PARSE_ANSWERED;
 	case RULES_FAIL:
+		stream_error(s, 500);
+		return PARSE_ANSWERED;
+	case RULES_SERVICE:
+		return stream_use_service(s, s->svc_pick, m, b);
+	}
+	/* the host's request hook, when the rules decided nothing final */
+	switch (hostapi_request(s, m, b)) {
+	case HOST_PASS:
+		break;
+	case HOST_ANSWER:
+		stream_error(s, s->rule_status);
+		return PARSE_ANSWERED;
+	case HOST_SERVICE:
+		return stream_use_service(s, s->svc_pick, m, b);
+	case HOST_FAIL:
 		stream_error(s, 500);
 		return PARSE_ANSWERED;
 	}
@@ -875,8 +917,9 @@ static uint64_t stream_deadline(const struct stream *s, enum st_timer *which)
 	case ST_FORWARD:
 		if (s->res.st != CH_DONE && s->sep)
 			ARM(TMR_SERVER, s->srv_act_ms + bt->server_ms);
-		/* the stats applet may wait for a buffer: its client timeout runs on */
-		if ((s->req.st != CH_DONE && !stream_starved(s)) || s->res.fwd || s->sp)
+		/* the stats applet or a service may wait for a buffer (or a
+		 * service for its own work): the client timeout runs on */
+		if ((s->req.st != CH_DONE && !stream_starved(s)) || s->res.fwd || s->sp || s->svc)
 			ARM(TMR_CLIENT, s->cli_act_ms + ft->client_ms);
 		break;
 	case ST_LINGER:
@@ -1033,7 +1076,7 @@ static void stream_connect_failed(struct stream *s)
 		return;
 	}
 	CNT_INC(tc, retries);
-	if (s->be->cfg->redispatch && s->retries_left == 0 && s->be->nb_srv > 1) {
+	if (s->be->cfg->redispatch && s->retries_left == 0 && be_nb_srv(s->be) > 1) {
 		CNT_INC(tc, redispatches);
 		s->avoid = s->target;
 		stream_release_slot(s);
@@ -1213,6 +1256,7 @@ static void stream_free(struct stream *s)
 	free(s->log_req);
 	free(s->req_upgrade);
 	free(s->reply_msg);
+	free(s->uid);
 	statspage_free(s->sp);
 	if (s->st == ST_QUEUED && qent_cancel(&s->qe))
 		be_release_slot(s->qe.srv);

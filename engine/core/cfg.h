@@ -48,6 +48,10 @@ enum { CFG_BALANCE_RR = 0, CFG_BALANCE_LC = 1 };
  * `option http-server-close`, `option httpclose`. */
 enum { CFG_CONN_KEEPALIVE = 0, CFG_CONN_SERVER_CLOSE = 1, CFG_CONN_CLOSE = 2 };
 
+/* Longest unique id a request gets (as HAProxy's UNIQUEID_LEN): a longer
+ * one is cut there. */
+#define CFG_UNIQUE_ID_MAX 128
+
 /* URI served by `stats enable` when no `stats uri` is given. */
 #define CFG_STATS_DEFAULT_URI "/sluice-stats"
 /* Method and URI of `option httpchk` given without arguments. */
@@ -115,6 +119,11 @@ struct cfg_backend {
 	struct cfg_fwd fwd;               /* its arguments, when forwardfor */
 	int from_listen;                  /* declared by a `listen` section */
 	int line;                         /* line of the section header */
+	struct cfg_rules *rules;          /* its acl / http-request / http-response
+	                                   * lines, run after the frontend's request
+	                                   * rules and before its response rules;
+	                                   * NULL when it has none */
+	int rules_shared;                 /* a listen's: owned by its frontend */
 };
 
 struct tls_bind;
@@ -138,6 +147,7 @@ enum cfg_http_act {
 	HA_SET_PATH, HA_SET_QUERY, HA_SET_METHOD,              /* requests */
 	HA_DENY, HA_RETURN, HA_REDIRECT,                       /* requests: answered here */
 	HA_SET_STATUS,                                         /* responses */
+	HA_USE_SERVICE,                                        /* requests: a host service answers */
 };
 
 enum { CFG_REDIR_LOCATION, CFG_REDIR_PREFIX, CFG_REDIR_SCHEME };
@@ -148,12 +158,18 @@ struct cfg_http_rule {
 	char *name;                       /* header name (header actions) */
 	size_t name_len;
 	struct acl_fmt *value;            /* header value, path, query, method,
-	                                   * redirect target, return body */
+	                                   * redirect target, return body
+	                                   * (lf-string, lf-file) */
+	char *body;                       /* return: literal body (string, file) */
+	size_t body_len;
 	struct acl_regex *re;             /* replace-header: what to replace */
 	int status;                       /* deny, return, redirect, set-status */
 	char *reason;                     /* set-status: reason phrase, or NULL */
 	char *ctype;                      /* return: content type, or NULL */
 	int redir;                        /* CFG_REDIR_* */
+	int svc_idx;                      /* use-service (name in <name>): the
+	                                   * engine's service, resolved when it
+	                                   * starts (sluice_check()) */
 	int line;
 };
 
@@ -166,7 +182,10 @@ struct cfg_errorfile {
 
 /* What a frontend (or listen) section decides per request, in the order it
  * runs: http-request rules, then use_backend rules, then the default
- * backend; http-response rules on each response head. */
+ * backend; http-response rules on each response head. A backend's own
+ * rules (acl, http-request, http-response; no use_backend, no errorfile)
+ * use the same struct and run after the frontend's request rules and
+ * before its response rules. */
 struct cfg_rules {
 	struct acl_list *acls;
 	struct cfg_http_rule *req, *rsp;
@@ -199,6 +218,9 @@ struct cfg_frontend {
 	struct cfg_fwd fwd;               /* its arguments, when forwardfor */
 	int httplog;
 	struct cfg_rules *rules;          /* NULL when the section has none */
+	struct acl_fmt *uid_fmt;          /* `unique-id-format`: each request's id, or NULL */
+	char *uid_hdr;                    /* `unique-id-header`: sent to the server with
+	                                   * the id (only with uid_fmt), or NULL */
 	int stats_enabled;
 	char *stats_uri;                  /* set iff stats_enabled */
 	char *stats_prom_uri;             /* `stats prometheus-uri`: Prometheus text there, or NULL */
@@ -243,6 +265,7 @@ struct cfg {
 	struct cfg_backend *backends;
 	unsigned nb_backends;
 	char *warnings;                   /* newline-separated, or NULL */
+	char *file;                       /* the name messages give the text */
 };
 
 /* Parses <text>; <name> is the file name used in messages. Returns a new cfg,

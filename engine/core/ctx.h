@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include "engine/core/cfg.h"
+#include "engine/core/host.h"
 #include "engine/core/list.h"
 #include "engine/sluice.h"
 #include "mux/h1.h"
@@ -148,6 +149,8 @@ struct engine {
 	                           * gets that answer (with Connection: close)
 	                           * instead of a close (atomic, written before
 	                           * stop_mode) */
+	struct eng_host host;     /* the owner's registrations, copied at build
+	                           * (its service array is the owner's) */
 };
 
 /* What freed generations had counted, per thread index, so that no counter
@@ -206,6 +209,9 @@ struct sluice {
 	pthread_mutex_t end_mu;   /* with end_cv: a generation ended */
 	pthread_cond_t end_cv;
 	unsigned end_seq;         /* under end_mu: bumped at each end */
+	struct eng_host host;     /* the embedding program's hooks and services:
+	                           * registered before the start, then copied
+	                           * into every generation */
 };
 
 /* Returns the current mono time of the calling thread's loop. */
