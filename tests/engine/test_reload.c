@@ -22,6 +22,15 @@
 #include "engine/sluice.h"
 
 static int failures;
+static unsigned long completed; /* atomic: completion hook calls */
+
+/* Completion hook: registered once, before the start; a reload must keep
+ * it (the registrations are the handle's, copied into each generation). */
+static void on_done(const struct sluice_log *rec, void *arg)
+{
+	(void)rec, (void)arg;
+	__atomic_fetch_add(&completed, 1, __ATOMIC_RELAXED);
+}
 
 #define CHECK(cond, ...) do { \
 	if (!(cond)) { \
@@ -178,6 +187,7 @@ int main(void)
 		fprintf(stderr, "cannot build: %s\n", err);
 		return 1;
 	}
+	CHECK(sluice_set_completion_hook(e, on_done, NULL) == SLUICE_OK, "completion hook");
 	if (sluice_start(e, &err) < 0) {
 		fprintf(stderr, "cannot start: %s\n", err);
 		return 1;
@@ -196,7 +206,15 @@ int main(void)
 	CHECK(get(ka, buf, sizeof(buf)) > 0 && strstr(buf, "onnection: close"),
 	      "keep-alive answer after reload: %s", buf);
 	close(ka);
-	CHECK(served(port), "not served after reload to b");
+	{
+		unsigned long before = __atomic_load_n(&completed, __ATOMIC_RELAXED);
+
+		CHECK(served(port), "not served after reload to b");
+		for (int i = 0; i < 100 && __atomic_load_n(&completed, __ATOMIC_RELAXED) == before; i++)
+			usleep(10000);
+		CHECK(__atomic_load_n(&completed, __ATOMIC_RELAXED) > before,
+		      "the completion hook was not called after the reload");
+	}
 	sluice_stats(e, &s1);
 	check_monotonic(&s0, &s1);
 	CHECK(s1.reloads == 1 && s1.nbthread == 1, "reloads %llu nbthread %u",
