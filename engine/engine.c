@@ -390,6 +390,7 @@ static int thr_setup(struct sched_thread *thr, void *arg)
 	struct thr_ctx *tc = &e->tcs[tid];
 	unsigned n = 0;
 
+	tlsmem_bind(&tc->tlsmem);
 	eng_list_init(&tc->streams);
 	eng_list_init(&tc->h2fronts);
 	eng_list_init(&tc->h2backs);
@@ -623,6 +624,8 @@ int gen_reap(struct engine *e)
 	}
 	if (e->sched && e->tcs)
 		gen_carry(e);
+	for (unsigned t = 0; e->tcs && t < e->nbthread; t++)
+		tlsmem_add(&h->tls_carry, &e->tcs[t].tlsmem);
 	h->slots_used &= ~(1u << e->slot);
 	pthread_mutex_unlock(&h->stats_lock);
 	if (e->sched)

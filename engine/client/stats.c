@@ -36,6 +36,25 @@ static void stats_add_thread(const struct eng_counters *c, struct sluice_stats *
 	o->h2_srv_conn_current += RD(c->h2_srv_conn_opened) - RD(c->h2_srv_conn_closed);
 }
 
+/* Fills the OpenSSL heap gauges: what freed generations' workers had
+ * counted, every live generation's workers' buckets, plus the shared one
+ * (core/tlsmem.h); only the sum is exact, a thread's share may be < 0.
+ * Under the stats lock. */
+static void stats_tls_heap(const struct sluice *h, struct sluice_stats *o)
+{
+	struct tlsmem_cnt sum = h->tls_carry;
+
+	o->tls_heap_counted = (uint64_t)tlsmem_counted();
+	if (!o->tls_heap_counted)
+		return;
+	for (const struct engine *e = h->gens; e; e = e->next)
+		for (unsigned t = 0; t < e->nbthread; t++)
+			tlsmem_add(&sum, &e->tcs[t].tlsmem);
+	tlsmem_add_shared(&sum);
+	o->tls_heap_bytes = sum.bytes > 0 ? (uint64_t)sum.bytes : 0;
+	o->tls_heap_blocks = sum.blocks > 0 ? (uint64_t)sum.blocks : 0;
+}
+
 /* Sums <e>'s schedulers' figures into <o>. */
 static void stats_add_sched(const struct sched_stats *ss, struct sluice_stats *o)
 {
@@ -73,6 +92,7 @@ void sluice_stats(const struct sluice *hc, struct sluice_stats *o)
 		sched_stats(e->sched, -1u, &ss);
 		stats_add_sched(&ss, o);
 	}
+	stats_tls_heap(h, o);
 	pthread_mutex_unlock(&h->stats_lock);
 
 	pool_stats(h->pool, -1u, &ps);

@@ -19,6 +19,7 @@
 #include "engine/core/cfg.h"
 #include "engine/core/log.h"
 #include "engine/core/tls.h"
+#include "engine/core/tlsopt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -140,6 +141,7 @@ struct px_settings {
 	int default_backend_line;
 	char *uid_fmt, *uid_hdr;        /* `unique-id-format` / `-header`, checked when read */
 	struct cfg_server srv;          /* `default-server`; name always NULL */
+	struct tls_words srv_tls;       /* `default-server`'s TLS words, replayed on each server */
 };
 
 /* The frontend/backend/listen section being parsed. */
@@ -177,6 +179,9 @@ struct parser {
 	const struct keyword *kw;       /* the table entry of the line being run */
 	/* lines of global settings checked once the whole file is read (0: unset) */
 	int lines[LN_COUNT];
+	/* ssl-default-bind-* and ssl-default-server-* words, replayed first on
+	 * the bind and server lines that follow them */
+	struct tls_words tls_def_bind, tls_def_srv;
 };
 
 /* ---------- messages ---------- */
@@ -532,6 +537,7 @@ static void settings_clear(struct px_settings *s)
 	free(s->fwd.hdr);
 	free(s->uid_fmt);
 	free(s->uid_hdr);
+	tls_words_free(&s->srv_tls);
 	settings_init(s);
 }
 
@@ -543,7 +549,10 @@ static int settings_copy(struct px_settings *dst, const struct px_settings *src)
 	dst->chk_method = dst->chk_uri = dst->stats_uri = dst->default_backend = NULL;
 	dst->stats_prom_uri = dst->stats_auth = NULL;
 	dst->fwd.hdr = dst->uid_fmt = dst->uid_hdr = NULL;
-	if (set_str(&dst->fwd.hdr, src->fwd.hdr) < 0 ||
+	dst->srv_tls.v = NULL;
+	dst->srv_tls.n = 0;
+	if (tls_words_copy(&dst->srv_tls, &src->srv_tls) < 0 ||
+	    set_str(&dst->fwd.hdr, src->fwd.hdr) < 0 ||
 	    set_str(&dst->uid_fmt, src->uid_fmt) < 0 ||
 	    set_str(&dst->uid_hdr, src->uid_hdr) < 0 ||
 	    set_str(&dst->chk_method, src->chk_method) < 0 ||
@@ -1168,10 +1177,9 @@ static int kw_proxy_log(struct parser *p)
 
 /* The arguments of `server` and `default-server`: a flag sets an int
  * field to 1, a number is `NAME VALUE` described by its num_spec, and
- * `proto` takes h1 or h2, `ssl` and the TLS words that take a value
- * (server lines only) fill a tls_srv_opts. The order is the one the error
- * message lists. */
-enum { SA_FLAG, SA_NUM, SA_PROTO, SA_SSL, SA_TLSV };
+ * `proto` takes h1 or h2. The TLS words are core/tlsopt.c's. The order is
+ * the one the error message lists. */
+enum { SA_FLAG, SA_NUM, SA_PROTO };
 
 static const struct srv_arg {
 	const char *name;
@@ -1189,97 +1197,59 @@ static const struct srv_arg {
 	{ "proto",    SA_PROTO, 0, NULL },
 	{ "disabled", SA_FLAG,  offsetof(struct cfg_server, disabled), NULL },
 	{ "backup",   SA_FLAG,  offsetof(struct cfg_server, backup), NULL },
-	{ "ssl",      SA_SSL,   0, NULL },
-	{ "verify",   SA_TLSV,  0, NULL },
-	{ "ca-file",  SA_TLSV,  0, NULL },
-	{ "sni",      SA_TLSV,  0, NULL },
-	{ "alpn",     SA_TLSV,  0, NULL },
 };
 #define NB_SRV_ARGS (sizeof(srv_args) / sizeof(srv_args[0]))
 
 /* Fails for the unknown server argument <a>, listing the known ones. */
 static int fail_srv_arg(struct parser *p, const char *a)
 {
-	char list[256];
+	char list[768];
 	size_t len = 0;
 
 	list[0] = '\0';
 	for (size_t k = 0; k < NB_SRV_ARGS && len < sizeof(list); k++)
 		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", k ? ", " : "",
 		                        srv_args[k].name);
+	if (len < sizeof(list) - 2) {
+		memcpy(list + len, ", ", 3);
+		tlsopt_list(TLSO_SRV, list + len + 2, sizeof(list) - len - 2);
+	}
 	return fail(p, "unknown argument '%s' (expected %s)", a, list);
 }
 
-/* TLS words of a server line, gathered before the context is built. */
-struct srv_tls_work {
-	int ssl, seen;
-	struct tls_srv_opts o;
-};
-
-/* Takes the value of TLS word argv[i] into <t>. Returns 0 or -1. */
-static int srv_tls_arg(struct parser *p, int i, struct srv_tls_work *t)
-{
-	const char *a = p->argv[i], *v;
-
-	if (i + 1 >= p->argc)
-		return fail(p, "missing value after '%s'", a);
-	v = p->argv[i + 1];
-	t->seen = 1;
-	if (strcmp(a, "verify") == 0) {
-		if (strcmp(v, "none") != 0 && strcmp(v, "required") != 0)
-			return fail(p, "invalid verify '%s' (expected none, required)", v);
-		t->o.verify_none = strcmp(v, "none") == 0;
-	} else if (strcmp(a, "ca-file") == 0) {
-		t->o.ca_file = v;
-	} else if (strcmp(a, "sni") == 0) {
-		/* HAProxy takes an expression here; a constant is str(NAME) */
-		size_t n = strlen(v);
-
-		if (n > 5 && strncmp(v, "str(", 4) == 0 && v[n - 1] == ')') {
-			p->argv[i + 1][n - 1] = '\0';
-			v += 4;
-		}
-		t->o.sni = v;
-	} else {
-		t->o.alpn = v;
-	}
-	return 0;
-}
-
 /* Applies server settings argv[i..] to <srv> (`server` and `default-server`);
- * TLS words go to <t>, NULL on `default-server` lines, which refuse them. */
+ * TLS words go to <t>, and on `default-server` lines also to <save>, whose
+ * words each later server line replays before its own. */
 static int parse_server_args(struct parser *p, int i, struct cfg_server *srv,
-			     struct srv_tls_work *t)
+			     struct tlsopt_set *t, struct tls_words *save)
 {
-	char ctx[64];
+	char ctx[64], err[256];
 
 	for (; i < p->argc; i++) {
 		const char *a = p->argv[i];
 		const struct srv_arg *sa = NULL;
+		int n;
 
 		for (size_t k = 0; k < NB_SRV_ARGS && !sa; k++)
 			if (strcmp(a, srv_args[k].name) == 0)
 				sa = &srv_args[k];
-		if (!sa)
-			return fail_srv_arg(p, a);
+		if (!sa) {
+			n = tlsopt_word(t, TLSO_SRV, p->argv, p->argc, i, err, sizeof(err));
+			if (n < 0)
+				return fail(p, "%s", err);
+			if (!n)
+				return fail_srv_arg(p, a);
+			if (save && tls_words_add(save, p->argv + i, (unsigned)n) < 0)
+				return fail(p, "out of memory");
+			i += n - 1;
+			continue;
+		}
 		switch (sa->kind) {
 		case SA_FLAG:
 			*(int *)((char *)srv + sa->flag_off) = 1;
 			break;
 		case SA_PROTO:
 			if (get_proto(p, i, &srv->proto_h2) < 0)
-				return -1;
-			i++;
-			break;
-		case SA_SSL:
-		case SA_TLSV:
-			if (!t)
-				return fail(p, "'%s' is only supported on 'server' lines", a);
-			if (sa->kind == SA_SSL) {
-				t->ssl = 1;
-				break;
-			}
-			if (srv_tls_arg(p, i, t) < 0)
 				return -1;
 			i++;
 			break;
@@ -1297,7 +1267,11 @@ static int parse_server_args(struct parser *p, int i, struct cfg_server *srv,
 
 static int kw_default_server(struct parser *p)
 {
-	return parse_server_args(p, 1, &cur_settings(p)->srv, NULL);
+	struct px_settings *s = cur_settings(p);
+	struct tlsopt_set t;
+
+	memset(&t, 0, sizeof(t));
+	return parse_server_args(p, 1, &s->srv, &t, &s->srv_tls);
 }
 
 /* Returns non-zero when <name> is a usable proxy or server name; otherwise
@@ -1325,7 +1299,8 @@ static int kw_server(struct parser *p)
 {
 	struct px_work *w = &p->px;
 	struct cfg_server srv, *arr;
-	struct srv_tls_work tw = { 0 };
+	struct tlsopt_set tw;
+	char err[512];
 	unsigned i;
 
 	if (want_min(p, 1, "server name") < 0)
@@ -1339,19 +1314,22 @@ static int kw_server(struct parser *p)
 			return fail(p, "duplicate server name '%s' in '%s' (first declared at line %d)",
 			            p->argv[1], w->name, w->servers[i].line);
 	srv = w->set.srv;
+	/* TLS: global defaults, then default-server, then this line */
+	memset(&tw, 0, sizeof(tw));
+	if (tlsopt_apply(&tw, TLSO_SRV, &p->tls_def_srv, err, sizeof(err)) < 0 ||
+	    tlsopt_apply(&tw, TLSO_SRV, &w->set.srv_tls, err, sizeof(err)) < 0)
+		return fail(p, "%s", err);
 	if (parse_addr(p, p->argv[2], 0, &srv.addr, &srv.addrlen) < 0 ||
-	    parse_server_args(p, 3, &srv, &tw) < 0)
+	    parse_server_args(p, 3, &srv, &tw, NULL) < 0)
 		return -1;
 	if (tw.seen && !tw.ssl)
 		return fail(p, "TLS options on server '%s' without 'ssl'", p->argv[1]);
 	/* HTTP/2 over TLS is chosen by ALPN: offer h2 unless told otherwise */
-	if (tw.ssl && srv.proto_h2 && !tw.o.alpn)
-		tw.o.alpn = "h2";
+	if (tw.ssl && srv.proto_h2 && !tw.srv.alpn)
+		tw.srv.alpn = "h2";
 	srv.tls = NULL;
 	if (tw.ssl) {
-		char err[512];
-
-		srv.tls = tls_srv_new(&tw.o, err, sizeof(err));
+		srv.tls = tls_srv_new(&tw.srv, err, sizeof(err));
 		if (!srv.tls)
 			return fail(p, "%s", err);
 	}
@@ -1370,50 +1348,52 @@ static int kw_server(struct parser *p)
 	return 0;
 }
 
-/* bind ADDR:PORT[,...] [proto h1|h2] [ssl crt FILE|DIR [alpn LIST]
- * [ssl-min-ver TLSv1.2|TLSv1.3] [ciphers LIST] [ciphersuites LIST]]:
- * the TLS words take a value each, as in HAProxy, and need `ssl`. */
+/* bind ADDR:PORT[,...] [proto h1|h2] [ssl crt FILE|DIR|crt-list FILE
+ * [alpn LIST] ...]: the TLS words (core/tlsopt.c) take at most one value
+ * each, as in HAProxy, and need `ssl`; the global ssl-default-bind-* words
+ * come first, the line's own override them. */
 static int kw_bind(struct parser *p)
 {
-	static const char *const tls_words[] = { "crt", "alpn", "ssl-min-ver", "ciphers",
-						 "ciphersuites" };
-	struct tls_bind_opts tls = { 0 };
-	const char **tls_val[] = { &tls.crt, &tls.alpn, &tls.min_ver, &tls.ciphers,
-				   &tls.ciphersuites };
-	int h2 = 0, ssl = 0, tls_seen = 0;
-	int i;
+	struct tlsopt_set t;
+	char err[512], list[512];
+	int h2 = 0, i, n;
 
 	if (want_min(p, 1, "address (expected ADDR:PORT)") < 0)
 		return -1;
-	for (i = 2; i < p->argc; i += 2) {
-		size_t k;
-
-		if (strcmp(p->argv[i], "ssl") == 0) {
-			ssl = 1;
-			i--;  /* a word without a value */
-			continue;
-		}
+	memset(&t, 0, sizeof(t));
+	if (tlsopt_apply(&t, TLSO_BIND, &p->tls_def_bind, err, sizeof(err)) < 0)
+		return fail(p, "%s", err);
+	for (i = 2; i < p->argc; i += n) {
 		if (strcmp(p->argv[i], "proto") == 0) {
 			if (get_proto(p, i, &h2) < 0)
 				return -1;
+			n = 2;
 			continue;
 		}
-		for (k = 0; k < sizeof(tls_words) / sizeof(tls_words[0]); k++)
-			if (strcmp(p->argv[i], tls_words[k]) == 0)
-				break;
-		if (k == sizeof(tls_words) / sizeof(tls_words[0]))
-			return fail(p, "unsupported bind option '%s' (expected proto, ssl, crt, alpn, "
-				       "ssl-min-ver, ciphers, ciphersuites)", p->argv[i]);
-		if (i + 1 >= p->argc)
-			return fail(p, "missing value after '%s'", p->argv[i]);
-		*tls_val[k] = p->argv[i + 1];
-		tls_seen = 1;
+		n = tlsopt_word(&t, TLSO_BIND, p->argv, p->argc, i, err, sizeof(err));
+		if (n < 0)
+			return fail(p, "%s", err);
+		if (!n) {
+			tlsopt_list(TLSO_BIND, list, sizeof(list));
+			return fail(p, "unsupported bind option '%s' (expected proto, %s)", p->argv[i], list);
+		}
 	}
-	if (tls_seen && !ssl)
+	if (t.seen && !t.ssl)
 		return fail(p, "TLS options on a bind without 'ssl'");
-	if (ssl && !tls.crt)
-		return fail(p, "'ssl' needs 'crt FILE|DIR'");
-	return add_binds(p, p->argv[1], h2, ssl ? &tls : NULL);
+	if (t.ssl && !t.bind.crt && !t.bind.crt_list)
+		return fail(p, "'ssl' needs 'crt FILE|DIR' or 'crt-list FILE'");
+	return add_binds(p, p->argv[1], h2, t.ssl ? &t.bind : NULL);
+}
+
+/* ssl-default-bind-{options,ciphers,ciphersuites,curves} and the
+ * ssl-default-server-* ones: checked here, replayed on later lines. */
+static int kw_ssl_default(struct parser *p)
+{
+	char err[512];
+
+	if (tlsopt_global(p->argv, p->argc, &p->tls_def_bind, &p->tls_def_srv, err, sizeof(err)) < 0)
+		return fail(p, "%s", err);
+	return 0;
 }
 
 static int kw_default_backend(struct parser *p)
@@ -2030,6 +2010,14 @@ static const struct keyword keywords[] = {
 	{ "log",                            SEC_GLOBAL, 0, kw_global_log, NULL },
 	{ "stats",                          SEC_GLOBAL, 0, kw_global_stats, NULL },
 	{ "daemon",                         SEC_GLOBAL, 0, kw_daemon, NULL },
+	{ "ssl-default-bind-options",       SEC_GLOBAL, 0, kw_ssl_default, NULL },
+	{ "ssl-default-bind-ciphers",       SEC_GLOBAL, 0, kw_ssl_default, NULL },
+	{ "ssl-default-bind-ciphersuites",  SEC_GLOBAL, 0, kw_ssl_default, NULL },
+	{ "ssl-default-bind-curves",        SEC_GLOBAL, 0, kw_ssl_default, NULL },
+	{ "ssl-default-server-options",     SEC_GLOBAL, 0, kw_ssl_default, NULL },
+	{ "ssl-default-server-ciphers",     SEC_GLOBAL, 0, kw_ssl_default, NULL },
+	{ "ssl-default-server-ciphersuites", SEC_GLOBAL, 0, kw_ssl_default, NULL },
+	{ "ssl-default-server-curves",      SEC_GLOBAL, 0, kw_ssl_default, NULL },
 
 	{ "mode",            SEC_PROXIES,           0,            kw_mode, NULL },
 	{ "timeout",         SEC_PROXIES,           0,            kw_timeout, NULL },
@@ -2809,6 +2797,8 @@ static void parser_release(struct parser *p)
 {
 	px_work_free(&p->px);
 	settings_clear(&p->defs);
+	tls_words_free(&p->tls_def_bind);
+	tls_words_free(&p->tls_def_srv);
 	free(p->fe_by_use);
 	free(p->scratch);
 	free(p->warnings);

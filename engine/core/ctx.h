@@ -19,6 +19,7 @@
 #include "engine/core/cfg.h"
 #include "engine/core/host.h"
 #include "engine/core/list.h"
+#include "engine/core/tlsmem.h"
 #include "engine/sluice.h"
 #include "mux/h1.h"
 #include "pool/pool.h"
@@ -87,6 +88,7 @@ struct thr_ctx {
 	int stopping;             /* this thread has applied the stop */
 	int deaf;                 /* under owner->end_mu: stopped listening */
 	struct eng_counters cnt;
+	struct tlsmem_cnt tlsmem; /* OpenSSL's heap counted on this thread (core/tlsmem.h) */
 } __attribute__((aligned(ENG_LINE)));
 
 _Static_assert(sizeof(struct thr_ctx) % ENG_LINE == 0,
@@ -206,6 +208,9 @@ struct sluice {
 	int stopping;             /* a stop was requested: no more reloads */
 	uint64_t start_ms;
 	uint64_t reloads, reload_failures; /* under <stats_lock> */
+	struct tlsmem_cnt tls_carry; /* under <stats_lock>: freed generations'
+	                           * workers' OpenSSL heap counts (only the sum
+	                           * over every bucket is exact) */
 	pthread_mutex_t end_mu;   /* with end_cv: a generation ended */
 	pthread_cond_t end_cv;
 	unsigned end_seq;         /* under end_mu: bumped at each end */
