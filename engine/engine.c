@@ -29,6 +29,7 @@
 #include "engine/gen.h"
 #include "engine/client/stream.h"
 #include "engine/host.h"
+#include "engine/client/statshist.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.0.0"
@@ -415,6 +416,8 @@ static int thr_setup(struct sched_thread *thr, void *arg)
 			return ret;
 		tc->nb_lis = ++n;
 	}
+	if (tid == 0)
+		stats_hist_start(e->hist, thr);
 	if (tid == 0 && e->cfg->g.cli_path) {
 		e->cli = cli_open(tc);
 		if (!e->cli)
@@ -470,6 +473,7 @@ static int thr_stop(struct sched_thread *thr, void *arg)
 	h2back_stop_all(tc, 1);
 	(void)thr_checks(tc, 0);
 	if (tc->tid == 0) {
+		stats_hist_stop(e->hist);
 		cli_close(e->cli);
 		e->cli = NULL;
 	}
@@ -493,6 +497,11 @@ int gen_start(struct engine *e, char **err)
 		e->log = log_open(e->cfg->g.log_target, err);
 		if (!e->log)
 			return -1;
+	}
+	/* the page's history: its memory is taken once, here */
+	if (!e->hist && !(e->hist = stats_hist_new(e, SP_HIST_POINTS, SP_HIST_PERIOD_MS))) {
+		*err = eng_msg("out of memory for the stats history");
+		return -1;
 	}
 	e->start_ms = h->start_ms;
 	/* the housekeeping tasks exist before the threads do, so that a stop
@@ -630,6 +639,7 @@ int gen_reap(struct engine *e)
 	pthread_mutex_unlock(&h->stats_lock);
 	if (e->sched)
 		sched_destroy(e->sched);
+	stats_hist_free(e->hist);
 	if (e->tcs) {
 		for (unsigned t = 0; t < e->nbthread; t++) {
 			free(e->tcs[t].trash);

@@ -15,6 +15,7 @@
 #include "engine/server/check.h"
 #include "engine/core/ctx.h"
 #include "engine/client/stats.h"
+#include "engine/client/statshist.h"
 
 /* Returns a relaxed read of a counter another thread writes. */
 #define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -323,10 +324,19 @@ struct statspage_data *statspage_collect(const struct engine *e, unsigned refres
 	for (unsigned t = 0; t < e->nbthread; t++)
 		stats_collect_thread(e->owner, t, &d->thr[t]);
 	pthread_mutex_unlock(&e->owner->stats_lock);
+	stats_hist_read(e->hist, d, 0);
 	return d;
+}
+
+void statspage_collect_points(const struct engine *e, struct statspage_data *d)
+{
+	free(d->pts);
+	stats_hist_read(e->hist, d, 1);
 }
 
 void statspage_free(struct statspage_data *d)
 {
+	if (d)
+		free(d->pts);
 	free(d);
 }

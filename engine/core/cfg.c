@@ -177,6 +177,10 @@ struct parser {
 	char *warnings;
 	size_t warnings_len;
 	const struct keyword *kw;       /* the table entry of the line being run */
+	/* HAProxy settings accepted without effect, reported together once
+	 * the file is read (ignored_flush()) */
+	struct ign_note { char *what; int line; } *ign;
+	unsigned nb_ign, cap_ign;
 	/* lines of global settings checked once the whole file is read (0: unset) */
 	int lines[LN_COUNT];
 	/* ssl-default-bind-* and ssl-default-server-* words, replayed first on
@@ -265,19 +269,13 @@ static int fail(struct parser *p, const char *fmt, ...)
 	return -1;
 }
 
-/* Appends a warning to the newline-separated list. Returns 0, or -1 with an
- * error when out of memory. */
-static int warn_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int warn_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
+/* Appends warning <msg> (owned) to the newline-separated list. Returns 0,
+ * or -1 with an error when out of memory. */
+static int warn_add(struct parser *p, int line, const char *kw, char *msg)
 {
-	va_list ap;
-	char *msg, *all;
+	char *all;
 	size_t len, sep;
 
-	va_start(ap, fmt);
-	msg = vformat_msg(p, line, kw, fmt, ap);
-	va_end(ap);
 	if (!msg)
 		return fail_at(p, line, kw, "out of memory");
 	len = strlen(msg);
@@ -294,6 +292,90 @@ static int warn_at(struct parser *p, int line, const char *kw, const char *fmt, 
 	p->warnings = all;
 	free(msg);
 	return 0;
+}
+
+/* Appends a warning to the newline-separated list. Returns 0, or -1 with an
+ * error when out of memory. */
+static int warn_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int warn_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = vformat_msg(p, line, kw, fmt, ap);
+	va_end(ap);
+	return warn_add(p, line, kw, msg);
+}
+
+/* Notes that the current line holds an HAProxy setting Sluice accepts
+ * without effect, described by <fmt>. A file written for HAProxy may hold
+ * many: one warning lists them all at the end (ignored_flush()) instead of
+ * one per line burying the other warnings. Returns 0, or -1 with an error
+ * when out of memory. */
+static int ignore_at(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int ignore_at(struct parser *p, const char *fmt, ...)
+{
+	struct ign_note *n = p->ign;
+	va_list ap;
+	char *what;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&what, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return fail(p, "out of memory");
+	if (p->nb_ign == p->cap_ign) {
+		unsigned cap = p->cap_ign ? 2 * p->cap_ign : 8;
+
+		if (!(n = realloc(p->ign, cap * sizeof(*n)))) {
+			free(what);
+			return fail(p, "out of memory");
+		}
+		p->cap_ign = cap;
+	}
+	p->ign = n;
+	p->ign[p->nb_ign++] = (struct ign_note){ what, p->line };
+	return 0;
+}
+
+/* Adds the one warning that lists the ignored settings, each description
+ * once with every line it was found at, in the order first seen:
+ * "FILE: ignored, no effect in Sluice: 'daemon' (...) at line 2; ...".
+ * Returns 0, or -1 with an error when out of memory. */
+static int ignored_flush(struct parser *p)
+{
+	char *msg = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!p->nb_ign)
+		return 0;
+	f = open_memstream(&msg, &len);
+	if (!f)
+		return fail_at(p, p->ign[0].line, NULL, "out of memory");
+	fprintf(f, "%s: ignored, no effect in Sluice:", p->file);
+	for (unsigned i = 0, items = 0; i < p->nb_ign; i++) {
+		unsigned k, lines = 0;
+
+		for (k = 0; k < i && strcmp(p->ign[k].what, p->ign[i].what); k++)
+			;
+		if (k < i)
+			continue; /* listed with its first occurrence */
+		for (k = i; k < p->nb_ign; k++)
+			lines += !strcmp(p->ign[k].what, p->ign[i].what);
+		fprintf(f, "%s %s at line%s", items++ ? ";" : "", p->ign[i].what, lines > 1 ? "s" : "");
+		for (k = i, lines = 0; k < p->nb_ign; k++)
+			if (!strcmp(p->ign[k].what, p->ign[i].what))
+				fprintf(f, "%s %d", lines++ ? "," : "", p->ign[k].line);
+	}
+	if (fclose(f) != 0) {
+		free(msg);
+		msg = NULL;
+	}
+	return warn_add(p, p->ign[0].line, NULL, msg);
 }
 
 static const char *sec_name(int sec)
@@ -928,7 +1010,7 @@ static int kw_daemon(struct parser *p)
 {
 	if (want_words(p, 0, 0, "") < 0)
 		return -1;
-	return warn_at(p, p->line, p->argv[0], "ignored: Sluice runs in the foreground");
+	return ignore_at(p, "'daemon' (Sluice runs in the foreground)");
 }
 
 /* ---------- proxy keywords ---------- */
@@ -1029,8 +1111,7 @@ static int opt_httpchk(struct parser *p, struct px_settings *s, int i)
 		return fail(p, "invalid URI '%s' for 'httpchk' (expected a path starting with '/')", uri);
 	if (set_str(&s->chk_method, meth) < 0 || set_str(&s->chk_uri, uri) < 0)
 		return fail(p, "out of memory");
-	if (n == 3 && warn_at(p, p->line, p->argv[0], "HTTP version '%s' of 'httpchk' ignored",
-	                      p->argv[i + 3]) < 0)
+	if (n == 3 && ignore_at(p, "HTTP version '%s' of 'option httpchk'", p->argv[i + 3]) < 0)
 		return -1;
 	return 0;
 }
@@ -1102,7 +1183,7 @@ static int apply_option(struct parser *p, int i, int on)
 	if (k == sizeof(options) / sizeof(options[0]))
 		return fail(p, "unknown option '%s' (expected " OPTION_LIST ")", name);
 	if (!(options[k].applies & p->sec))
-		return warn_at(p, p->line, p->argv[0], "'%s' ignored in '%s' section (only meaningful for %s)",
+		return ignore_at(p, "'option %s' in '%s' section (only meaningful for %s)",
 		               name, sec_name(p->sec),
 		               (options[k].applies & SEC_BACKEND) ? "backends" : "frontends");
 	if (((options[k].id != OPT_HTTPCHK && options[k].id != OPT_FORWARDFOR) || !on) &&
@@ -1116,7 +1197,7 @@ static int apply_option(struct parser *p, int i, int on)
 		s->forwardfor = on;
 		return on ? opt_forwardfor(p, s, i) : 0;
 	case OPT_DONTLOGNULL:
-		return warn_at(p, p->line, p->argv[0], "'%s' ignored", name);
+		return ignore_at(p, "'option %s'", name);
 	case OPT_HTTPCHK:
 		if (on)
 			return opt_httpchk(p, s, i);
@@ -1450,17 +1531,25 @@ static int stats_auth_add(struct parser *p, struct px_settings *s, const char *c
 	return 0;
 }
 
+static int kw_stats_admin(struct parser *p);
+
 /* `stats enable | uri PATH | prometheus-uri PATH | refresh TIME | auth
- * USER:PASS`; any of them enables stats. */
+ * USER:PASS | admin if|unless COND`; any of them enables stats. */
 static int kw_stats(struct parser *p)
 {
 	struct px_settings *s = cur_settings(p);
 	const char *what;
 
-	if (want_words(p, 1, 2, "argument (expected enable, uri, prometheus-uri, refresh, auth)") < 0)
+	if (p->argc >= 2 && strcmp(p->argv[1], "admin") == 0) {
+		if (kw_stats_admin(p) < 0)
+			return -1;
+	} else if (want_words(p, 1, 2, "argument (expected enable, uri, prometheus-uri, refresh, auth, admin)") < 0) {
 		return -1;
+	}
 	what = p->argv[1];
-	if (strcmp(what, "enable") == 0) {
+	if (strcmp(what, "admin") == 0) {
+		/* parsed above */
+	} else if (strcmp(what, "enable") == 0) {
 		if (p->argc > 2)
 			return fail(p, "unexpected argument '%s'", p->argv[2]);
 	} else if (strcmp(what, "uri") == 0 || strcmp(what, "prometheus-uri") == 0) {
@@ -1481,7 +1570,7 @@ static int kw_stats(struct parser *p)
 		if (get_time(p, p->argv[2], " for 'refresh'", 0, &s->stats_refresh_ms) < 0)
 			return -1;
 	} else {
-		return fail(p, "unsupported argument '%s' (expected enable, uri, prometheus-uri, refresh, auth)", what);
+		return fail(p, "unsupported argument '%s' (expected enable, uri, prometheus-uri, refresh, auth, admin)", what);
 	}
 	s->stats_enabled = 1;
 	if (!s->stats_uri && set_str(&s->stats_uri, CFG_STATS_DEFAULT_URI) < 0)
@@ -1510,6 +1599,7 @@ void cfg_rules_free(struct cfg_rules *r)
 
 	if (!r)
 		return;
+	acl_cond_free(r->stats_admin);
 	for (i = 0; i < r->nb_req; i++)
 		http_rule_free(&r->req[i]);
 	for (i = 0; i < r->nb_rsp; i++)
@@ -1571,6 +1661,25 @@ static int get_cond(struct parser *p, struct cfg_rules *r, int at, struct acl_co
 		return 0;
 	*out = acl_cond_parse(r->acls, p->argc - at, p->argv + at, &err);
 	return *out ? 0 : fail_owned(p, err);
+}
+
+/* `stats admin if|unless COND` (HAProxy's): the stats page shows server
+ * controls, and accepts their POST, to requests COND holds for. COND is
+ * compiled with the section's ACLs (and HAProxy's predefined ones, such as
+ * LOCALHOST). Only where the page is served: a frontend or listen. */
+static int kw_stats_admin(struct parser *p)
+{
+	struct cfg_rules *r;
+
+	if (!(p->sec & SEC_FE))
+		return fail(p, "'admin' is only allowed in frontend and listen sections");
+	if (p->argc < 3 || cond_at(p, 2) != 2)
+		return fail(p, "'admin' expects a condition ('if COND' or 'unless COND')");
+	if (!(r = work_rules(p)))
+		return -1;
+	if (r->stats_admin)
+		return fail(p, "'admin' given twice: write one condition with '||'");
+	return get_cond(p, r, 2, &r->stats_admin);
 }
 
 static int kw_acl(struct parser *p)
@@ -2140,8 +2249,8 @@ static int run_keyword(struct parser *p)
 			return k->parse(p);
 		}
 		if (k->ignored & p->sec)
-			return warn_at(p, p->line, kw, "ignored in '%s' section (only meaningful for %s)",
-			               sec_name(p->sec),
+			return ignore_at(p, "'%s' in '%s' section (only meaningful for %s)", kw,
+			                 sec_name(p->sec),
 			               (k->applies & SEC_BACKEND) ? "backends" : "frontends");
 		known = 1;
 	}
@@ -2802,6 +2911,9 @@ static void parser_release(struct parser *p)
 	free(p->fe_by_use);
 	free(p->scratch);
 	free(p->warnings);
+	for (unsigned i = 0; i < p->nb_ign; i++)
+		free(p->ign[i].what);
+	free(p->ign);
 }
 
 struct cfg *cfg_parse_text(const char *text, const char *name, char **err)
@@ -2834,7 +2946,7 @@ struct cfg *cfg_parse_text(const char *text, const char *name, char **err)
 		s = nl ? nl + 1 : s + len;
 	}
 	/* the whole-file checks would only echo the lines already refused */
-	if (p.err || close_section(&p) < 0 || check_all(&p) < 0)
+	if (p.err || close_section(&p) < 0 || check_all(&p) < 0 || ignored_flush(&p) < 0)
 		goto fail;
 
 	c->warnings = p.warnings;

@@ -31,6 +31,7 @@ struct thr_ctx;
 struct log_target;
 struct listener;
 struct cli;
+struct stats_hist;
 
 /* Per-thread engine counters: one per THR or CLASS line of SLUICE_COUNTERS
  * (sluice.h), plus the closing counts that the snapshot turns into "open
@@ -151,6 +152,8 @@ struct engine {
 	                           * gets that answer (with Connection: close)
 	                           * instead of a close (atomic, written before
 	                           * stop_mode) */
+	struct stats_hist *hist;  /* the stats page's history (sampled on thread 0;
+	                           * a reload starts a new one) */
 	struct eng_host host;     /* the owner's registrations, copied at build
 	                           * (its service array is the owner's) */
 };

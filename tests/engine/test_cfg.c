@@ -316,7 +316,7 @@ Test(cfg, daemon_is_a_warning)
 	struct cfg *c = ok("global\n daemon\n nbthread 1\n");
 
 	cr_assert_eq(c->g.nbthread, 1);
-	cr_assert_str_eq(c->warnings, "t.cfg:2: 'daemon' ignored: Sluice runs in the foreground");
+	cr_assert_str_eq(c->warnings, "t.cfg: ignored, no effect in Sluice: 'daemon' (Sluice runs in the foreground) at line 2");
 	cfg_free(c);
 }
 
@@ -750,11 +750,35 @@ Test(cfg, misplaced_settings_are_warnings)
 	                   "backend b\n server s1 127.0.0.1:81\n maxconn 5\n option httplog\n");
 
 	cr_assert_str_eq(c->warnings,
-	                 "t.cfg:4: 'balance' ignored in 'frontend' section (only meaningful for backends)\n"
-	                 "t.cfg:5: 'retries' ignored in 'frontend' section (only meaningful for backends)\n"
-	                 "t.cfg:6: 'option' 'redispatch' ignored in 'frontend' section (only meaningful for backends)\n"
-	                 "t.cfg:9: 'maxconn' ignored in 'backend' section (only meaningful for frontends)\n"
-	                 "t.cfg:10: 'option' 'httplog' ignored in 'backend' section (only meaningful for frontends)");
+	                 "t.cfg: ignored, no effect in Sluice:"
+	                 " 'balance' in 'frontend' section (only meaningful for backends) at line 4;"
+	                 " 'retries' in 'frontend' section (only meaningful for backends) at line 5;"
+	                 " 'option redispatch' in 'frontend' section (only meaningful for backends) at line 6;"
+	                 " 'maxconn' in 'backend' section (only meaningful for frontends) at line 9;"
+	                 " 'option httplog' in 'backend' section (only meaningful for frontends) at line 10");
+	cfg_free(c);
+}
+
+/* A file written for HAProxy may carry many settings Sluice accepts without
+ * effect: they come as ONE warning, after the others, each setting once
+ * with every line it appeared at, so `sluice -c` stays readable. */
+Test(cfg, ignored_settings_are_one_warning)
+{
+	struct cfg *c;
+
+	c = ok("global\n daemon\n"
+	       "defaults\n option dontlognull\n"
+	       "frontend f\n bind :8080\n balance roundrobin\n option dontlognull\n"
+	       " use_backend b\n use_backend b\n"
+	       "frontend g\n bind :8081\n balance roundrobin\n default_backend b\n"
+	       "backend b\n server s1 127.0.0.1:81\n");
+	cr_assert_str_eq(c->warnings,
+	                 "t.cfg:10: 'use_backend' ignored: the unconditional use_backend at line 9 always matches first\n"
+	                 "t.cfg: ignored, no effect in Sluice:"
+	                 " 'daemon' (Sluice runs in the foreground) at line 2;"
+	                 " 'option dontlognull' at lines 4, 8;"
+	                 " 'balance' in 'frontend' section (only meaningful for backends) at lines 7, 13");
+	cr_assert_null(strchr(strchr(c->warnings, '\n') + 1, '\n'), "one line for every ignored setting");
 	cfg_free(c);
 }
 
@@ -780,8 +804,9 @@ Test(cfg, options)
 	cr_assert_str_eq(c->backends[1].chk_uri, "/ping");
 	cr_assert_str_eq(c->backends[2].chk_method, "HEAD");
 	cr_assert_str_eq(c->backends[2].chk_uri, "/alive");
-	cr_assert_str_eq(c->warnings, "t.cfg:18: 'option' HTTP version 'HTTP/1.1' of 'httpchk' ignored\n"
-	                              "t.cfg:19: 'option' 'dontlognull' ignored");
+	cr_assert_str_eq(c->warnings, "t.cfg: ignored, no effect in Sluice:"
+	                              " HTTP version 'HTTP/1.1' of 'option httpchk' at line 18;"
+	                              " 'option dontlognull' at line 19");
 	cfg_free(c);
 }
 
@@ -1000,7 +1025,8 @@ Test(cfg, maxqueue_server_and_backend)
 	cfg_free(c);
 
 	c = ok("frontend f\n bind :1\n maxqueue 5\n default_backend b\nbackend b\n server s 127.0.0.1:1\n");
-	cr_assert_str_eq(c->warnings, "t.cfg:3: 'maxqueue' ignored in 'frontend' section (only meaningful for backends)");
+	cr_assert_str_eq(c->warnings, "t.cfg: ignored, no effect in Sluice: 'maxqueue' in 'frontend' section"
+	                              " (only meaningful for backends) at line 3");
 	cfg_free(c);
 
 	bad_backend("maxqueue", "'maxqueue' missing number of queued streams");
@@ -1289,8 +1315,8 @@ Test(cfg, stats_keywords)
 	cr_assert_str_eq(c->frontends[2].stats_uri, "/x", "enable keeps an earlier uri");
 	cfg_free(c);
 
-	bad_frontend("stats", "'stats' missing argument (expected enable, uri, prometheus-uri, refresh, auth)");
-	bad_frontend("stats admin", "'stats' unsupported argument 'admin' (expected enable, uri, prometheus-uri, refresh, auth)");
+	bad_frontend("stats", "'stats' missing argument (expected enable, uri, prometheus-uri, refresh, auth, admin)");
+	bad_frontend("stats hide-version", "'stats' unsupported argument 'hide-version' (expected enable, uri, prometheus-uri, refresh, auth, admin)");
 	bad_frontend("stats uri", "'stats' missing path after 'uri'");
 	bad_frontend("stats uri stats", "'stats' invalid uri 'stats' (expected a path starting with '/')");
 	bad_frontend("stats refresh", "'stats' missing time after 'refresh'");
@@ -1483,6 +1509,31 @@ Test(cfg, tls_server_layers)
 	       "frontend f\n bind :8080\n default_backend b\nbackend b\n server s1 127.0.0.1:81\n");
 	cr_assert_not_null(c->backends[0].servers[0].tls);
 	cfg_free(c);
+}
+
+/* `stats admin if COND`: compiled with the section's ACLs and HAProxy's
+ * predefined ones; only where the page is served. */
+Test(cfg, stats_admin)
+{
+	struct cfg *c = ok("frontend f\n bind :8080\n stats uri /s\n stats admin if LOCALHOST\n"
+	                   " default_backend b\n"
+	                   "listen l\n bind :8081\n acl ops src 10.0.0.0/8\n stats admin if ops || { src 192.168.1.1 }\n"
+	                   " server s2 127.0.0.1:82\n"
+	                   "backend b\n server s1 127.0.0.1:81\n");
+
+	cr_assert(c->frontends[0].stats_enabled, "admin enables stats");
+	cr_assert_not_null(c->frontends[0].rules);
+	cr_assert_not_null(c->frontends[0].rules->stats_admin);
+	cr_assert_not_null(c->frontends[1].rules->stats_admin);
+	cr_assert_null(c->warnings);
+	cfg_free(c);
+	bad_frontend("stats admin", "'stats' 'admin' expects a condition ('if COND' or 'unless COND')");
+	bad_frontend("stats admin LOCALHOST", "'stats' 'admin' expects a condition ('if COND' or 'unless COND')");
+	bad_frontend("stats admin if NOPE", "'stats' unknown ACL 'NOPE' (declare it with 'acl' before using it)");
+	bad_backend("stats admin if LOCALHOST", "'stats' 'admin' is only allowed in frontend and listen sections");
+	bad("defaults\n stats admin if TRUE\n", "t.cfg:2: 'stats' 'admin' is only allowed in frontend and listen sections");
+	bad("frontend f\n bind :8080\n stats admin if LOCALHOST\n stats admin unless LOCALHOST\n",
+	    "t.cfg:4: 'stats' 'admin' given twice: write one condition with '||'");
 }
 
 Test(cfg, backend_rules)
