@@ -136,6 +136,16 @@ static void h2front_trim(struct h2front *f)
 	task_schedule(f->idle, next);
 }
 
+/* The idle period of <f>: `timeout client`, or at most ENG_RETIRE_IDLE_MS
+ * once a reload retired its generation (see h2front_retire_all). */
+static uint64_t h2front_period(const struct h2front *f, int *retiring)
+{
+	uint64_t ms = f->fe->cfg->t.client_ms;
+
+	*retiring = eng_stopping(f->tc->eng) && !eng_closes_idle(f->tc->eng);
+	return *retiring && ms > ENG_RETIRE_IDLE_MS ? ENG_RETIRE_IDLE_MS : ms;
+}
+
 /* Idle timer: a connection without stream activity for a whole client
  * timeout is asked to go away (open streams may still finish). The same
  * task trims the quiet connection's output buffer (h2front_trim). */
@@ -143,6 +153,8 @@ static void h2front_idle_cb(struct tasklet *t, unsigned reasons)
 {
 	struct h2front *f = t->ctx;
 	struct h2c_stats st;
+	int retiring;
+	uint64_t period;
 
 	if (!f->h2c)
 		return;
@@ -150,11 +162,13 @@ static void h2front_idle_cb(struct tasklet *t, unsigned reasons)
 		h2front_trim(f);
 		return;
 	}
+	period = h2front_period(f, &retiring);
 	h2c_get_stats(f->h2c, &st);
 	if (!h2front_active(f, &st)) {
 		/* silent for a whole period: ask it to go away; silent for one
 		 * more (a stream that never completes keeps it open): close */
-		CNT_INC(f->tc, timeouts_client);
+		if (!retiring)
+			CNT_INC(f->tc, timeouts_client);
 		if (f->shut_asked) {
 			h2c_abort(f->h2c, 0); /* runs closed(), which frees <f> */
 			return;
@@ -170,7 +184,7 @@ static void h2front_idle_cb(struct tasklet *t, unsigned reasons)
 	}
 	f->last_frames_in = st.frames_in;
 	f->last_stream_frames = st.stream_frames_in;
-	f->idle_at = tc_now(f->tc) + f->fe->cfg->t.client_ms;
+	f->idle_at = tc_now(f->tc) + period;
 	h2front_trim(f);
 }
 
@@ -226,7 +240,7 @@ static int h2front_start(struct thr_ctx *tc, struct frontend *fe, int fd, const 
 	eng_list_append(&tc->h2fronts, &f->link);
 	CNT_INC(tc, h2_conn_accepted);
 	f->creating = 1;
-	c = h2c_new(tc->thr, tc->tid, tc->eng->pool, fd, pre, pre_len, &set, &cbs, f);
+	c = h2c_new(tc->thr, tc->pool_tid, tc->eng->pool, fd, pre, pre_len, &set, &cbs, f);
 	f->creating = 0;
 	if (!c) {
 		tls_free(ssl);  /* the mux did not take it */
@@ -269,6 +283,18 @@ int h2front_accept_tls(struct thr_ctx *tc, struct frontend *fe, int fd,
 
 	eng_addr_text(peer, addr, sizeof(addr));
 	return h2front_start(tc, fe, fd, addr, NULL, 0, ssl);
+}
+
+void h2front_retire_all(struct thr_ctx *tc)
+{
+	for (struct eng_list *l = tc->h2fronts.next; l != &tc->h2fronts; l = l->next) {
+		struct h2front *f = (struct h2front *)((char *)l - offsetof(struct h2front, link));
+
+		if (f->h2c) {
+			f->idle_at = tc_now(tc) + ENG_RETIRE_IDLE_MS;
+			task_schedule(f->idle, f->idle_at);
+		}
+	}
 }
 
 void h2front_stop_all(struct thr_ctx *tc, int now)

@@ -165,7 +165,16 @@ void stream_idle_stop_all(struct thr_ctx *tc)
 	struct eng_list *l, *next;
 
 	for (l = tc->idle_clis.next; l != &tc->idle_clis; l = next) {
+		struct cli_idle *h = (struct cli_idle *)((char *)l - offsetof(struct cli_idle, link));
+		uint64_t at = tc_now(tc) + ENG_RETIRE_IDLE_MS;
+
 		next = l->next;
-		idle_close((struct cli_idle *)((char *)l - offsetof(struct cli_idle, link)));
+		if (eng_closes_idle(tc->eng)) {
+			idle_close(h);
+		} else if (!h->give_up_ms && h->task.expire_ms > at) {
+			/* a reload retired this generation: like an idle stream,
+			 * the connection may still bring a request for a moment */
+			task_schedule(&h->task, at);
+		}
 	}
 }

@@ -191,7 +191,8 @@ int stream_unpark(struct thr_ctx *tc, struct frontend *fe, struct conn *c,
 int stream_idle_park(struct stream *s);
 
 /* Closes every parked connection of thread <tc> (the engine stops: an idle
- * connection has nothing to finish). */
+ * connection has nothing to finish), or, when a reload only retired their
+ * generation, closes them within ENG_RETIRE_IDLE_MS unless a request comes. */
 void stream_idle_stop_all(struct thr_ctx *tc);
 
 /* stats_applet.c */
