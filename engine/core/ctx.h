@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include "engine/core/cfg.h"
 #include "engine/core/list.h"
+#include "engine/core/pipe.h"
 #include "engine/sluice.h"
 #include "mux/h1.h"
 #include "pool/pool.h"
@@ -72,6 +73,7 @@ struct thr_ctx {
 	struct h1_msg msg;        /* scratch parse result */
 	struct task house;        /* stop handling, listener resume */
 	int stopping;             /* this thread has applied the stop */
+	struct pipe_cache pipes;  /* empty pipes for splicing (core/pipe.h) */
 	struct eng_counters cnt;
 } __attribute__((aligned(64)));
 
@@ -89,6 +91,8 @@ struct engine {
 	unsigned nb_binds;
 	unsigned conn_cur;        /* atomic, global maxconn */
 	unsigned h2_streams_cur;  /* atomic, global maxstreams */
+	unsigned pipes_open;      /* atomic: pipes open (in use + cached), under
+	                           * tune.pipes.limit (core/pipe.h) */
 	unsigned listeners_full;  /* atomic: listeners paused by maxconn */
 	int stop_mode;            /* atomic: -1 running, else enum sluice_stop_mode */
 	uint64_t stop_deadline_ms;/* graceful: when to stop waiting */
