@@ -20,8 +20,11 @@ The primary efficiency figure is the proxy's own CPU time (utime+stime from
 /proc/PID/stat, all threads and processes, read before and after each run)
 per request completed.
 
+--splice adds `option splice-auto` to the configuration Sluice and HAProxy
+share (nginx has no splicing: it copies through its buffers).
+
 Usage: compare.py [--quick] [--head] [--runs N] [--duration S] [--out FILE.md]
-                  [--json FILE] [--build DIR] [--no-nginx] [--sizes 1024,65536]
+                  [--json FILE] [--build DIR] [--no-nginx] [--splice] [--sizes 1024,65536]
                   [--close-sizes 1024] [--threads 1,2]
 """
 import argparse
@@ -58,6 +61,8 @@ def parse_args():
     ap.add_argument("--head", action="store_true",
                     help="build and measure a clean export of the committed HEAD instead")
     ap.add_argument("--no-nginx", action="store_true", help="leave nginx out")
+    ap.add_argument("--splice", action="store_true",
+                    help="`option splice-auto` in the configuration Sluice and HAProxy share")
     ap.add_argument("--out", help="write the tables in Markdown to this file")
     ap.add_argument("--json", help="write every run's figures to this file")
     a = ap.parse_args()
@@ -74,15 +79,17 @@ def cases_of(a):
     """Returns the cases to run: dicts of size, close and threads."""
     out = []
     for threads in a.threads:
-        out += [{"size": s, "close": False, "threads": threads} for s in a.sizes]
-        out += [{"size": s, "close": True, "threads": threads} for s in a.close_sizes]
+        out += [{"size": s, "close": False, "threads": threads, "splice": a.splice} for s in a.sizes]
+        out += [{"size": s, "close": True, "threads": threads, "splice": a.splice}
+                for s in a.close_sizes]
     return out
 
 
 def case_title(c):
-    return "%s, HTTP/1.1 %s, %d proxy thread%s" % (
+    return "%s, HTTP/1.1 %s, %d proxy thread%s%s" % (
         bl.size_label(c["size"]), "connection per request" if c["close"] else "keep-alive",
-        c["threads"], "" if c["threads"] == 1 else "s")
+        c["threads"], "" if c["threads"] == 1 else "s",
+        ", option splice-auto (Sluice, HAProxy)" if c.get("splice") else "")
 
 
 def case_tag(c):
@@ -114,7 +121,7 @@ def run_case(a, procs, sluice_bin, tmp, origin, origin_port, c, peers):
                 started[peer] = (None, origin_port)
             else:
                 started[peer] = (bl.start_peer(procs, peer, tmp, port, origin_port, sluice_bin,
-                                               threads=c["threads"]), port)
+                                               threads=c["threads"], splice=a.splice), port)
         runs = bl.interleave(case_tag(c), peers, LABEL, lambda peer, secs: one_run(
             started[peer][0], started[peer][1], c, a, secs, origin), a.runs, a.warmup,
             a.duration, describe)
