@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import selectors
 import socket
 import subprocess
@@ -21,8 +22,10 @@ MIB = 1 << 20
 
 def setup_module(ctx):
     ctx.origin, ctx.oport = harness.start_origin(ctx.build_dir, name="o1", threads=2)
+    ctx.log = os.path.join(ctx.tmpdir, "access.log")
     ctx.proxy, ctx.port = pl.start_sluice(
         ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.oport}"],
+                                      global_extra=f"    log {ctx.log}",
                                       defaults_extra="    option splice-auto"), name="splice")
 
 
@@ -59,6 +62,15 @@ def test_downloads_checksummed(ctx):
     assert moved >= 9 * MIB - 2 * 16384, (moved, s)
     assert s["pipes_failed"] == before["pipes_failed"], s
     assert s["pool_in_use"] == 0 and s["pipes_in_use"] == 0, s
+    # the access log counts the spliced bytes (status, bytes received,
+    # bytes sent)
+
+    def logged():
+        lines = open(ctx.log).read().splitlines() if os.path.exists(ctx.log) else []
+        return [ln for ln in lines if '"GET /size/8388608"' in ln]
+    line = harness.wait_until(logged, timeout=5, what="log line")[0]
+    m = re.search(r" 200 \d+ (\d+) ", line)
+    assert m and int(m.group(1)) >= 8 * MIB, line
 
 
 @harness.timeout(120)
