@@ -137,6 +137,20 @@ int chan_splice_rx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 	return wake;
 }
 
+/* The client stopped taking the spliced response (its socket is full, the
+ * pipe still holds data): makes sure the stream's timer runs out no later
+ * than its client timeout. The timer is otherwise only rearmed when the
+ * stream's processing runs, which splicing does not wake per send; armed
+ * while the pipe happened to be empty it may stand at the server timeout.
+ * When it fires, stream_deadline() decides again with the facts of then. */
+static void chan_splice_client_blocked(struct stream *s)
+{
+	uint64_t due = s->cli_act_ms + fe_to(s)->client_ms;
+
+	if (!s->task.expire_ms || s->task.expire_ms > due)
+		task_schedule(&s->task, due);
+}
+
 int chan_splice_tx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 {
 	struct pipe_pair *p = ch->pipe;
@@ -155,6 +169,8 @@ int chan_splice_tx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 		} else if (n) {
 			s->srv_act_ms = tc_now(s->tc);
 		}
+		if (p->data && ep == s->cep && !(ep->flags & (EP_WR_READY | EP_ERROR)))
+			chan_splice_client_blocked(s);
 	}
 	if (ep->flags & EP_ERROR)
 		return 1;

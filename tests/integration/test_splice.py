@@ -131,6 +131,42 @@ def test_keepalive_mixed(ctx):
     pipes_at_rest(ctx.port)
 
 
+@harness.timeout(120)
+def test_abort_and_timeout_close_pipes(ctx):
+    # a client that stops reading mid-body meets its client timeout, one
+    # that leaves mid-body aborts: either way the pipe, full of data, is
+    # closed (never cached) and nothing stays in use
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.oport}"],
+                                      defaults_extra="    option splice-auto\n    timeout client 1s"),
+        name="abort")
+    req = f"GET /size/{64 * MIB} HTTP/1.1\r\nHost: t\r\n\r\n".encode()
+    socks = []
+    for _ in range(2):
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        c.settimeout(10)
+        c.connect(("127.0.0.1", port))
+        c.sendall(req)
+        got = 0
+        while got < 200000:
+            got += len(c.recv(65536))
+        socks.append(c)
+    harness.wait_until(lambda: pl.stats(port)["pipes_in_use"] == 2, timeout=5, what="two pipes in use")
+    socks[1].close()   # leaves mid-body
+    s = harness.wait_until(lambda: (lambda x: x if x["pipes_in_use"] == 1 else None)(pl.stats(port)),
+                           timeout=10, what="the aborted one's pipe gone")
+    # the other one stopped reading: its client timeout (1 s) ends it
+    s = harness.wait_until(lambda: (lambda x: x if x["pipes_in_use"] == 0 else None)(pl.stats(port)),
+                           timeout=10, what="the stalled one's pipe gone")
+    assert s["timeouts_client"] >= 1, s
+    assert s["pipes_allocated"] <= 2 * 16, s
+    socks[0].close()
+    s = pl.wait_quiet(port, timeout=20)
+    assert s["pool_in_use"] == 0 and s["pipes_in_use"] == 0, s
+    assert proxy.stop() == 0
+
+
 def curl_parallel(port: int, n: int, path: str, timeout: float, extra=()) -> list[tuple[int, int]]:
     """Runs <n> GETs of <path> at once in one curl (-Z). Returns (status,
     length) per transfer."""
