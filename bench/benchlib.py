@@ -36,9 +36,72 @@ CPU_LOAD = "1"
 CPU_PROXY_2T = "0,1"
 
 
-def proxy_cpus(threads):
-    """Returns the taskset CPU list of a proxy running <threads> threads."""
+# Disjoint sets for proxy, origin and load generators need this many CPUs:
+# fewer leave the origin and the load generator a single CPU between them,
+# and then that CPU, not the proxy, bounds the req/s (see compare.py).
+DISJOINT_MIN_CPUS = 8
+
+
+def proxy_cpus(threads, layout=None):
+    """Returns the taskset CPU list of a proxy running <threads> threads:
+    its first <threads> CPUs of <layout> (see placement()) when given, else
+    the fixed 2-core layout above."""
+    if layout:
+        return cpu_text(layout["proxy"][:threads])
     return CPU_PROXY if threads <= 1 else CPU_PROXY_2T
+
+
+def cpu_text(ids):
+    """Returns the taskset list ("0,1,2") of the CPU ids <ids>."""
+    return ",".join(str(c) for c in ids)
+
+
+def placement(cpus=None):
+    """Returns the CPU layout of a thread sweep over <cpus> (CPU ids; default
+    those this process may run on, os.sched_getaffinity(0)), as a dict:
+      proxy        CPU ids for the proxy; with t threads it runs on proxy[:t]
+      origin, load CPU ids of the origin and of the load generators
+      disjoint     True when the proxy's, origin's and load's sets never meet
+      max_threads  the largest proxy thread count the layout has CPUs for
+      why          one line saying what bounds max_threads.
+    With DISJOINT_MIN_CPUS or more: the proxy gets the first half, the origin
+    the next quarter, the load generators the rest, so that every thread
+    point of the sweep measures the proxy alone on its cores against the
+    same origin and load. With fewer, the fixed layout of the 2-core machine
+    generalised: the origin and the load generator share the last CPU, the
+    proxy takes CPUs from the first, and its last thread point (one thread
+    per CPU) shares the last CPU with them."""
+    ids = sorted(os.sched_getaffinity(0) if cpus is None else cpus)
+    n = len(ids)
+    if n >= DISJOINT_MIN_CPUS:
+        np_, no = n // 2, n // 4
+        return {"proxy": ids[:np_], "origin": ids[np_:np_ + no], "load": ids[np_ + no:],
+                "disjoint": True, "max_threads": np_,
+                "why": "%d CPUs usable: proxy threads on CPUs %s, origin on %s, load generators "
+                       "on %s; more than %d proxy threads would share CPUs with the origin or "
+                       "the load generators" % (n, cpu_text(ids[:np_]),
+                                                cpu_text(ids[np_:np_ + no]),
+                                                cpu_text(ids[np_ + no:]), np_)}
+    return {"proxy": ids, "origin": ids[-1:], "load": ids[-1:], "disjoint": False,
+            "max_threads": n,
+            "why": "only %d CPU%s usable (sched_getaffinity; disjoint proxy/origin/load sets "
+                   "need %d): origin and load generator share CPU %d, the proxy gets one CPU "
+                   "per thread up to %d threads%s; more threads than CPUs would measure "
+                   "time-slicing, not scaling" % (
+                       n, "" if n == 1 else "s", DISJOINT_MIN_CPUS, ids[-1], n,
+                       " (the last one shared with them)" if n > 1 else "")}
+
+
+def sweep_threads(layout):
+    """Returns the default thread points of <layout>: powers of two up to
+    its max_threads, and max_threads itself."""
+    pts, t = [], 1
+    while t <= layout["max_threads"]:
+        pts.append(t)
+        t *= 2
+    if pts[-1] != layout["max_threads"]:
+        pts.append(layout["max_threads"])
+    return pts
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -466,10 +529,10 @@ class Noise:
     <procs> used, minus the load generators that ended during the run when
     they run on those CPUs too. A direct reading of the neighbours' noise."""
 
-    def __init__(self, cpus, procs):
+    def __init__(self, cpus, procs, load_cpus=CPU_LOAD):
         self.cpus = cpus
         self.procs = [p for p in procs if p]
-        self.with_clients = CPU_LOAD in cpus.split(",")
+        self.with_clients = bool(set(load_cpus.split(",")) & set(cpus.split(",")))
         self.t0 = time.monotonic()
         self.busy0 = cpu_busy(cpus)
         self.ours0 = self._ours()
@@ -674,9 +737,9 @@ def write(path, text):
     return path
 
 
-def start_origin(procs, origin_bin, logdir, port, threads=1):
+def start_origin(procs, origin_bin, logdir, port, threads=1, cpu=CPU_LOAD):
     o = procs.add(Proc("origin", [origin_bin, "-l", "127.0.0.1:%d" % port, "-t", str(threads),
-                                  "-n", "origin", "-q"], CPU_LOAD, logdir, port))
+                                  "-n", "origin", "-q"], cpu, logdir, port))
     o.wait_ready()
     return o
 
@@ -708,13 +771,15 @@ def start_h2o(procs, conf_path, logdir, port, name="h2o", cpu=CPU_PROXY):
     return p
 
 
-def start_peer(procs, peer, tmp, port, origin_port, sluice_bin, threads=1, h2=False, **cfg):
+def start_peer(procs, peer, tmp, port, origin_port, sluice_bin, threads=1, h2=False, cpu=None,
+               **cfg):
     """Starts proxy <peer> (sluice, haproxy, nginx or h2o) with <threads>
-    threads (nginx: worker processes) on <port>, pinned per proxy_cpus().
+    threads (nginx: worker processes) on <port>, pinned on <cpu> (default
+    per proxy_cpus()).
     Sluice and HAProxy run the same haproxy_cfg(**cfg) file; <h2> makes the
     listener speak HTTP/2 prior knowledge (h2o speaks both anyway).
     Returns the Proc."""
-    cpu = proxy_cpus(threads)
+    cpu = cpu or proxy_cpus(threads)
     if peer == "nginx":
         rundir = os.path.join(tmp, "nginx-run")
         conf = write(os.path.join(tmp, "nginx.conf"),
@@ -764,13 +829,14 @@ def versions(sluice_bin):
 
 # ---------------------------------------------------------------- interleaved runs
 
-def measure_run(proc, cpus, others, run):
+def measure_run(proc, cpus, others, run, load_cpus=CPU_LOAD):
     """Runs run() (one load-generator run returning a dict with 'requests'
     and 'seconds') and adds the proxy's CPU figures (from /proc/PID/stat,
     before and after), the neighbours' noise on <cpus> (see Noise; <others>
-    are our other processes that may run there) and the load average.
-    Raises when the proxy died during the run."""
-    noise = Noise(cpus, [proc] + list(others))
+    are our other processes that may run there, the load generators run on
+    <load_cpus>) and the load average. Raises when the proxy died during
+    the run."""
+    noise = Noise(cpus, [proc] + list(others), load_cpus)
     cpu0 = proc.cpu_seconds() if proc else None
     r = run()
     r["foreign_cpu"] = noise.foreign()
@@ -875,8 +941,9 @@ def size_label(size):
 
 
 def run_compare(a, script, protocol, ver, sluice_bin, origin_bin, cases, peers,
-                case_title, run_case, tables):
-    """The common body of compare.py and compare_h2.py: starts the origin,
+                case_title, run_case, tables, origin_cpu=CPU_LOAD, origin_threads=1):
+    """The common body of compare.py and compare_h2.py: starts the origin
+    (<origin_threads> threads on <origin_cpu>),
     runs every case of <cases> through run_case(a, procs, sluice_bin, tmp,
     origin, origin_port, case, peers) with progress, stops every process,
     prints tables(results, a) and writes them (a.out) and every figure
@@ -887,7 +954,8 @@ def run_compare(a, script, protocol, ver, sluice_bin, origin_bin, cases, peers,
     with tempfile.TemporaryDirectory(prefix="sluice-%s-" % script.split(".")[0]) as tmp:
         try:
             origin_port = free_ports(1)[0]
-            origin = start_origin(procs, origin_bin, tmp, origin_port)
+            origin = start_origin(procs, origin_bin, tmp, origin_port, origin_threads,
+                                  origin_cpu)
             for i, c in enumerate(cases):
                 log("case %d of %d: %s (%.0f s elapsed)" % (
                     i + 1, len(cases), case_title(c), time.monotonic() - t0))

@@ -8,8 +8,11 @@
                          per request, from `show profiling tasks`)
   idle_rss.png           RSS growth per idle connection, per proxy and
                          protocol
+  threads.png            req/s and proxy CPU per request against the proxy's
+                         threads (run_all.py's thread sweep: compare.py JSON)
 
-Usage: plots.py [--memcap memcap.json] [--idle idle.json] [--out-dir bench/plots]
+Usage: plots.py [--memcap memcap.json] [--idle idle.json] [--threads threads.json]
+                [--out-dir bench/plots]
 """
 import argparse
 import json
@@ -104,22 +107,72 @@ def plot_idle(rows, out_dir):
     return out
 
 
+THREAD_PEERS = (("sluice", "Sluice"), ("sluice_limit", "Sluice, tune.buffers.limit 2x need"),
+                ("haproxy", "HAProxy 2.6 (nbthread)"), ("nginx", "nginx (worker\\_processes)"))
+
+
+def thread_data(doc):
+    """Returns the gnuplot data of a thread sweep (compare.py JSON): one row
+    per thread count, req/s then CPU us/request of each of THREAD_PEERS
+    (NaN where a peer is missing)."""
+    rows = []
+    for res in sorted(doc["results"], key=lambda r: r["case"]["threads"]):
+        ps = res["peers"]
+        rps = [ps[p]["rps"] if p in ps and ps[p]["rps"] else None for p, _ in THREAD_PEERS]
+        cpu = [ps[p]["cpu_us_per_req"] if p in ps else None for p, _ in THREAD_PEERS]
+        rows.append("%d %s" % (res["case"]["threads"], " ".join(
+            "NaN" if v is None else "%.4f" % v for v in rps + cpu)))
+    return "\n".join(rows) + "\n"
+
+
+def plot_threads(doc, out_dir):
+    """Writes threads.png: req/s (left) and proxy CPU per request (right)
+    against proxy threads, one line per peer. Returns its path."""
+    out = os.path.join(out_dir, "threads.png")
+    n = len(THREAD_PEERS)
+    cpus = doc.get("versions", {}).get("nproc", "?")
+
+    def lines(first):
+        return ", ".join("'$data' using 1:%d with linespoints lw 2 pt %d title '%s'" % (
+            first + i, (7, 6, 5, 9)[i], label) for i, (_, label) in enumerate(THREAD_PEERS))
+    gnuplot("set terminal pngcairo size 1200,500 font 'DejaVu Sans,11'\n"
+            "set output '%s'\nset grid\nset key bottom right\nset xtics 2\n"
+            "set logscale x 2\nset xlabel 'proxy threads (nginx: worker processes)'\n"
+            "set multiplot layout 1,2 title 'Thread sweep: HTTP/1.1 1 KiB keep-alive "
+            "(%s CPUs; see bench/RESULTS.md for the placement)'\n"
+            "set yrange [0:*]\nset ylabel 'requests/s'\nset title 'Throughput'\nplot %s\n"
+            "set ylabel 'proxy CPU us per request'\nset title 'Proxy CPU per request "
+            "(lower is better)'\nplot %s\nunset multiplot\n" % (
+                out, cpus, lines(2), lines(2 + n)), thread_data(doc))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--memcap", help="memcap.py --json file")
     ap.add_argument("--idle", help="idle.py --json file")
+    ap.add_argument("--threads", help="compare.py --json file of run_all.py's thread sweep")
     ap.add_argument("--out-dir", default=DEFAULT_OUT, help="where the PNGs go")
     a = ap.parse_args()
     if not bl.tool("gnuplot") and bl.ensure_tools(("gnuplot",)):
         sys.exit("gnuplot is required (Debian package gnuplot-nox)")
     os.makedirs(a.out_dir, exist_ok=True)
     made = []
-    if a.memcap:
-        with open(a.memcap) as f:
-            made += plot_memcap(json.load(f), a.out_dir)
-    if a.idle:
-        with open(a.idle) as f:
-            made.append(plot_idle(json.load(f)["rows"], a.out_dir))
+    # run_all.py passes every step's JSON; a step left out (--skip) wrote none
+    docs = {}
+    for key in ("memcap", "idle", "threads"):
+        path = getattr(a, key)
+        if path and not os.path.exists(path):
+            bl.log("plots: no %s (step not run?): its plot is left out" % path)
+        elif path:
+            with open(path) as f:
+                docs[key] = json.load(f)
+    if "memcap" in docs:
+        made += plot_memcap(docs["memcap"], a.out_dir)
+    if "idle" in docs:
+        made.append(plot_idle(docs["idle"]["rows"], a.out_dir))
+    if "threads" in docs:
+        made.append(plot_threads(docs["threads"], a.out_dir))
     for p in made:
         bl.log("plot: " + p)
 

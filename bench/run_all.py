@@ -2,6 +2,7 @@
 """run_all.py - the whole benchmark suite in one command.
 
     python3 bench/run_all.py [--quick] [--head] [--out-dir DIR] [--skip STEP,...]
+                             [--threads 1,2,4,...]
 
 Installs what it needs from Debian packages when missing and running as
 root (haproxy nginx-light h2o wrk nghttp2-client gnuplot-nox), builds Sluice
@@ -12,9 +13,16 @@ runs each step as its own script, printing their progress as they go:
   h1       bench/compare.py         HTTP/1.1 vs HAProxy and nginx (keep-alive,
                                     connection per request, 1 and 2 threads)
   h2       bench/compare_h2.py      HTTP/2 vs HAProxy and h2o (1 and 2 threads)
+  threads  bench/compare.py --layout auto
+                                    thread sweep: HTTP/1.1 1 KiB keep-alive, Sluice,
+                                    HAProxy (nbthread) and nginx (worker_processes) at
+                                    each count of --threads; with 8 or more CPUs the
+                                    proxy, origin and wrk on disjoint CPU sets; and
+                                    Sluice under tune.buffers.limit 2x its need
   idle     bench/idle.py            RSS per idle connection (10,000 connections)
   memcap   bench/memcap.py          memory-cap sweep, deadlock scenarios
-  plots    bench/plots.py           PNGs into bench/plots/
+  plots    bench/plots.py           PNGs into bench/plots/ (threads.png: req/s and
+                                    proxy CPU per request against threads)
 
 and ends with one summary: per case, Sluice / HAProxy, Sluice / nginx and
 Sluice / h2o for req/s, p50, p99, proxy CPU per request (in microseconds of
@@ -35,7 +43,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
 
-STEPS = ("micro", "h1", "h2", "idle", "memcap", "plots")
+STEPS = ("micro", "h1", "h2", "threads", "idle", "memcap", "plots")
 TOOLS = ("haproxy", "nginx", "h2o", "wrk", "h2load", "gnuplot", "curl")
 PEER_LABEL = {"haproxy": "HAProxy", "nginx": "nginx", "h2o": "h2o"}
 
@@ -51,10 +59,27 @@ def parse_args():
                     help="where the PNGs go (default bench/plots)")
     ap.add_argument("--skip", default="", help="comma-separated steps to leave out: "
                     + ",".join(STEPS))
+    ap.add_argument("--threads", help="proxy thread counts of the thread sweep (default: "
+                    "powers of two up to what the CPUs allow, see benchlib.placement)")
     a = ap.parse_args()
     a.skip = {s for s in a.skip.split(",") if s}
+    a.layout = bl.placement()
+    a.threads, a.threads_note = sweep_points(a.threads, a.layout)
     a.out_dir = a.out_dir or os.path.join(bl.BENCH_DIR, time.strftime("results-%Y%m%d-%H%M"))
     return a
+
+
+def sweep_points(text, layout):
+    """Returns (thread counts, note) of the thread sweep: those of <text>
+    ("1,2,4"; default benchlib.sweep_threads(<layout>)) that <layout> has
+    CPUs for, and a line saying why the sweep stops where it does."""
+    asked = [int(x) for x in text.split(",") if x.strip()] if text else bl.sweep_threads(layout)
+    pts = [t for t in asked if 1 <= t <= layout["max_threads"]] or [1]
+    dropped = [t for t in asked if t not in pts]
+    note = "thread sweep %s: %s" % (",".join(map(str, pts)), layout["why"])
+    if dropped:
+        note += "; left out: %s" % ",".join(map(str, dropped))
+    return pts, note
 
 
 def step_commands(a, out):
@@ -69,18 +94,24 @@ def step_commands(a, out):
         # the micro-benchmarks build from the working tree (build-bench-rel):
         # an export of HEAD would lack uncommitted changes to bench/*.c
         ("micro", [os.path.join(bl.BENCH_DIR, "run_micro.sh"), bl.DEFAULT_BUILD,
-                   os.path.join(out, "micro.txt")], 60),
+                   os.path.join(out, "micro.txt")], 180),
         ("h1", py + [os.path.join(bl.BENCH_DIR, "compare.py")] + q + b + files("h1"),
          120 if a.quick else 480),
         ("h2", py + [os.path.join(bl.BENCH_DIR, "compare_h2.py")] + q + b + files("h2"),
          60 if a.quick else 280),
+        ("threads", py + [os.path.join(bl.BENCH_DIR, "compare.py")] + q + b + [
+            "--layout", "auto", "--threads", ",".join(map(str, a.threads)), "--sizes", "1024",
+            "--close-sizes", "", "--limit-factor", "2"] + files("threads"),
+         (25 if a.quick else 70) * len(a.threads)),
         ("idle", py + [os.path.join(bl.BENCH_DIR, "idle.py")] + q + b + files("idle"),
          30 if a.quick else 60),
         ("memcap", py + [os.path.join(bl.BENCH_DIR, "memcap.py")] + q + b + files("memcap"),
          150 if a.quick else 480),
         ("plots", py + [os.path.join(bl.BENCH_DIR, "plots.py"), "--memcap",
                         os.path.join(out, "memcap.json"), "--idle",
-                        os.path.join(out, "idle.json"), "--out-dir", a.plots_dir], 5),
+                        os.path.join(out, "idle.json"), "--out-dir", a.plots_dir]
+         + ([] if "threads" in a.skip else ["--threads", os.path.join(out, "threads.json")]),
+         5),
     ]
     return [c for c in cmds if c[0] not in a.skip]
 
@@ -143,6 +174,24 @@ def h2_title(c):
     return "H2 %s %dT" % (bl.size_label(c["size"]), c["threads"])
 
 
+def thread_rows(doc):
+    """Returns the Markdown lines of the thread sweep: per thread count and
+    peer, req/s and proxy CPU per request."""
+    L = ["### Thread sweep (HTTP/1.1 1 KiB keep-alive; medians)", "",
+         "| threads | peer | req/s | proxy CPU us/req | others on proxy CPUs |",
+         "|---:|---|---:|---:|---:|"]
+    label = dict(PEER_LABEL, sluice="Sluice", sluice_limit="Sluice, limit 2x need")
+    for res in doc["results"]:
+        for p in ("sluice", "sluice_limit", "haproxy", "nginx"):
+            s = res["peers"].get(p)
+            if s:
+                L.append("| %d | %s | %s | %s | %s |" % (
+                    res["case"]["threads"], label[p],
+                    bl.fmt(s["rps"]), bl.fmt(s["cpu_us_per_req"], 2), bl.pct(s["foreign_cpu"])))
+    L.append("")
+    return L
+
+
 def summary(out):
     """Returns the suite's summary in Markdown from the JSON of the steps."""
     L = ["## Summary", ""]
@@ -165,6 +214,9 @@ def summary(out):
         if h2:
             L += case_targets(h2, h2_title)
         L.append("")
+    th = load(os.path.join(out, "threads.json"))
+    if th:
+        L += thread_rows(th)
     idle = load(os.path.join(out, "idle.json"))
     if idle:
         L += ["### Memory at rest (KiB of RSS per idle connection)", "",
@@ -227,6 +279,8 @@ def main():
     total = sum(c[2] for c in cmds)
     bl.log("run_all: %s mode, %d steps, about %.0f minutes; results in %s" % (
         "quick" if a.quick else "full", len(cmds), total / 60, a.out_dir))
+    if "threads" not in a.skip:
+        bl.log("run_all: " + a.threads_note)
     failed = []
     done_expected = 0
     for i, (name, argv, expect) in enumerate(cmds):
@@ -239,6 +293,8 @@ def main():
             bl.log("=== step %s FAILED (continuing)" % name)
         done_expected += expect
     text = summary(a.out_dir)
+    if "threads" not in a.skip:
+        text += "\n- " + a.threads_note + "\n"
     bl.write(os.path.join(a.out_dir, "summary.md"), text)
     print()
     print(text)

@@ -2,10 +2,12 @@
 # run_micro.sh - runs Sluice's micro-benchmarks from a release build and
 # captures their output.
 #   pool_bench           pool alloc+release pair against malloc+free (jemalloc),
-#                        on 1, 2, 4, 8 and 16 threads at once
+#                        on 1, 2, 4 ... 64 threads at once (oversubscribed past the CPUs)
 #   sched_handoff_bench  hand-off latency, wake-ups per hand-off, cross-thread
-#                        wake-ups, and a 1/2/4/8/16-thread sweep of the pool
+#                        wake-ups, and a 1 to 64-thread sweep of the pool
 #                        contention and of cross-thread relays
+#   counter_bench        per-thread counters: the engine's thr_ctx layout
+#                        against padded and deliberately unpadded ones
 # Both print per-thread throughput by wall clock and per CPU-second: on a
 # machine with fewer cores than threads only the second shows contention.
 # Usage: bench/run_micro.sh [BUILD_DIR] [OUT_FILE]
@@ -18,7 +20,7 @@ out=${2:-}
 
 # only these two targets: the rest of a shared working tree may be half-edited
 [ -f "$build/build.ninja" ] || (cd "$repo" && meson setup "$build" -Dbuildtype=release)
-meson compile -C "$build" pool_bench sched_handoff_bench >/dev/null
+meson compile -C "$build" pool_bench sched_handoff_bench counter_bench >/dev/null
 
 run() {
 	echo "== pool_bench (build: $build)"
@@ -26,6 +28,9 @@ run() {
 	echo
 	echo "== sched_handoff_bench (build: $build)"
 	"$build/bench/sched_handoff_bench"
+	echo
+	echo "== counter_bench (build: $build)"
+	"$build/bench/counter_bench"
 }
 
 if [ -n "$out" ]; then

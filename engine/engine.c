@@ -78,7 +78,7 @@ static struct sluice *eng_build(struct cfg *c, const char *name, char **err)
 	e->sched = sched_create(e->nbthread);
 	if (!e->sched)
 		goto fail;
-	e->tcs = aligned_alloc(64, sizeof(*e->tcs) * e->nbthread);
+	e->tcs = aligned_alloc(ENG_LINE, sizeof(*e->tcs) * e->nbthread);
 	if (!e->tcs)
 		goto fail;
 	memset(e->tcs, 0, sizeof(*e->tcs) * e->nbthread);

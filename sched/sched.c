@@ -47,7 +47,11 @@ enum {
 #define SCHED_RUN_BUDGET   256  /* tasklets run per loop turn before polling */
 #define SCHED_MAX_EVENTS   64   /* epoll events taken per call */
 #define SCHED_TIMERS_CAP   256  /* initial timer heap size per thread */
-#define SCHED_CACHELINE    64
+/* Two lines, not one: the adjacent-line prefetcher moves 64-byte lines in
+ * pairs, so a line one thread writes (its counters, run queue) next to a
+ * line another thread writes (a neighbour's inbox tail) would still bounce
+ * between their cores. Same choice as the pool's POOL_LINE. */
+#define SCHED_CACHELINE    128
 
 struct sched_thread {
 	/* Owner-only part. */
@@ -73,6 +77,12 @@ struct sched_thread {
 	int                  evfd;          /* eventfd kicked to wake the owner */
 	uint64_t             kicks;         /* atomic RMW: remote threads add to it */
 };
+
+/* Each thread's part starts a 128-byte pair of its own, so neighbours in
+ * the thr[] array never share one. */
+_Static_assert(_Alignof(struct sched_thread) == SCHED_CACHELINE &&
+	       sizeof(struct sched_thread) % SCHED_CACHELINE == 0,
+	       "struct sched_thread must fill whole 128-byte line pairs");
 
 struct sched {
 	struct sched_thread *thr;           /* nbthread entries, cache-line aligned */

@@ -58,7 +58,16 @@ struct frontend {
 	unsigned maxconn;
 };
 
-/* Per-thread engine state, reached from every object living on the thread. */
+/* The unit of cache-line separation between threads: two 64-byte lines,
+ * because the adjacent-line prefetcher moves them in pairs (the pool and
+ * the scheduler pad to the same). */
+#define ENG_LINE 128
+
+/* Per-thread engine state, reached from every object living on the thread.
+ * Its counters (cnt) are bumped on every request by this thread only and
+ * summed only when a snapshot reads them; the whole struct is aligned to,
+ * and a multiple of, ENG_LINE, so in the engine's tcs[] array no two
+ * threads' parts share a line pair (bench/counter_bench.c checks it). */
 struct thr_ctx {
 	struct engine *eng;
 	struct sched_thread *thr;
@@ -75,7 +84,10 @@ struct thr_ctx {
 	int stopping;             /* this thread has applied the stop */
 	struct pipe_cache pipes;  /* empty pipes for splicing (core/pipe.h) */
 	struct eng_counters cnt;
-} __attribute__((aligned(64)));
+} __attribute__((aligned(ENG_LINE)));
+
+_Static_assert(sizeof(struct thr_ctx) % ENG_LINE == 0,
+	       "thr_ctx must fill whole line pairs so that tcs[i + 1] starts a new one");
 
 struct engine {
 	struct cfg *cfg;

@@ -4,7 +4,8 @@
  * then with per-thread credit under a limit, then without a limit. Under a
  * limit every thread checks at every step that it is not exceeded.
  *
- * A plain executable (no Criterion) so that it also runs under TSan.
+ * 16 threads (see NTHREADS). A plain executable (no Criterion) so that it
+ * also runs under TSan.
  * Each held block carries a mark (magic, owner, serial) that is checked on
  * release and on acquisition: a block owned twice shows up as a wrong mark.
  * notify() only sets a flag in the owner's entry; owners poll their flags.
@@ -22,10 +23,20 @@
 
 #include "pool/pool.h"
 
-#define NTHREADS   4
+/* 16 threads: on a 2-core machine most of them are preempted at random
+ * points of their pool calls, which is what widens the race windows; the
+ * credit phase then moves credits between many threads. */
+#define NTHREADS   16
 #define NENTRIES   3
 #define NHELD      2
-#define ITERS      150000
+/* Operations per thread: about the total the 4-thread version ran (4 x
+ * 150,000), a quarter of it in sanitizer builds, which run several times
+ * slower and share CI's 2 cores with the rest of the suite. */
+#ifdef SLUICE_SANITIZE
+#define ITERS      10000
+#else
+#define ITERS      40000
+#endif
 #define CAP_S      90
 #define MARK_OFS   64   /* past the pool's free-list header */
 #define HELD_MAGIC 0x48454c44424c4b31ull
@@ -331,8 +342,8 @@ int main(void)
 	};
 
 	/* the same race with per-thread credit: batches of 2 under a limit of
-	 * 10 (demand is about 8 to 14), the lock only when someone waits or
-	 * the fast path says no */
+	 * 10 (16 threads want up to 32 blocks), the lock only when someone
+	 * waits or the fast path says no */
 	struct pool_config credits = {
 		.bufsize = 256, .nbthread = NTHREADS, .limit = 10, .reserve = 2,
 		.credit_batch = 2, .fail_ppm = 50000, .fail_seed = 3, .trim_ms = 10,
