@@ -115,6 +115,41 @@ def test_chunked_uses_buffers(ctx):
 
 
 @harness.timeout(120)
+def test_http2_client_uses_buffers(ctx):
+    # an HTTP/2 client's stream is no socket of its own: its bodies are
+    # framed by the mux, never spliced (the listener sees the preface)
+    n = 2 * MIB
+    before = pl.stats(ctx.port)
+    st, sha, ln = get_sha(ctx.port, f"/size/{n}", extra=["--http2-prior-knowledge"])
+    assert (st, ln, sha) == (200, n, harness.pattern_sha256(n)), (st, ln)
+    s = pipes_at_rest(ctx.port)
+    assert s["h2_streams"] > before["h2_streams"], s
+    assert s["spliced_bytes"] == before["spliced_bytes"], s
+
+
+@harness.timeout(120)
+def test_tls_client_uses_buffers(ctx):
+    # the kernel would move ciphertext: a TLS connection never splices,
+    # with `option splice-auto` or not
+    harness.require_tool("openssl")
+    from test_tls import make_certs
+    certs = make_certs(ctx.tmpdir)
+    tport = harness.free_port()
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.oport}"],
+                                      defaults_extra="    option splice-auto",
+                                      frontend_extra=f"    bind 127.0.0.1:{tport} ssl crt {certs}"),
+        name="tls")
+    n = 2 * MIB
+    r = harness.curl(["-k", "--http1.1", f"https://127.0.0.1:{tport}/size/{n}"], timeout=60)
+    assert r.status == 200 and hashlib.sha256(r.body).hexdigest() == harness.pattern_sha256(n), r
+    s = pipes_at_rest(port)
+    assert s["spliced_bytes"] == 0 and s["pipes_failed"] == 0, s
+    assert s["tls_full_handshakes"] >= 1, s
+    assert proxy.stop() == 0
+
+
+@harness.timeout(120)
 def test_keepalive_mixed(ctx):
     # spliced, small and chunked answers one after the other on one
     # connection: a spliced body never eats the next message
