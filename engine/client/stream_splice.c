@@ -39,9 +39,9 @@ static int chan_splice_wanted(const struct stream *s, const struct chan *ch, uin
 
 /* Moves the body bytes that the buffer holds behind the head (read with
  * it) into the channel's fresh pipe, so that the buffer carries the head
- * alone and goes back to the pool once the head left: a slow reader would
- * otherwise keep it for those first body bytes (seen: 100 slow downloads
- * then held up to 18 buffers instead of 2 or 3). The order holds, since
+ * alone and goes back to the pool once the head left: a client whose
+ * socket cannot take the head and up to a buffer of body at once would
+ * otherwise keep the buffer until it read them. The order holds, since
  * the pipe only leaves after the buffer. One copy of at most a buffer's
  * worth; when it cannot be done whole (the bytes wrap, a short write),
  * they stay in the buffer and leave from there. Returns 0, or -1 when the
