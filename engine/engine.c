@@ -24,6 +24,7 @@
 #include "engine/server/srvconn.h"
 #include "engine/core/log.h"
 #include "engine/client/stream.h"
+#include "engine/host.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.0.0"
@@ -103,6 +104,8 @@ static struct sluice *eng_build(struct cfg *c, const char *name, char **err)
 		fe->maxconn = fe->cfg->maxconn ? fe->cfg->maxconn : c->g.maxconn;
 		e->nb_binds += fe->cfg->nb_binds;
 	}
+	if (eng_host_init(e) < 0)
+		goto fail;
 	return (struct sluice *)e;
 fail:
 	*err = eng_msg("cannot set up the engine: %s", strerror(errno ? errno : ENOMEM));
@@ -336,6 +339,8 @@ int sluice_start(struct sluice *se, char **err)
 		*err = eng_msg("engine already started");
 		return -1;
 	}
+	if (sluice_check(se, err) < 0)
+		return -1;
 	if (e->cfg->g.log_target && !e->log) {
 		e->log = log_open(e->cfg->g.log_target, err);
 		if (!e->log)
@@ -429,5 +434,6 @@ void sluice_free(struct sluice *se)
 	if (e->pool)
 		pool_destroy(e->pool);
 	cfg_free(e->cfg);
+	eng_host_free(e);
 	free(e);
 }

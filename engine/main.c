@@ -108,6 +108,14 @@ int main(int argc, char **argv)
 	}
 	if (sluice_warnings(e))
 		fprintf(stderr, "%s\n", sluice_warnings(e));
+	/* the binary registers no service of its own: a use-service must
+	 * name one of the engine's */
+	if (sluice_check(e, &err) < 0) {
+		fprintf(stderr, "sluice: %s\n", err ? err : "out of memory");
+		free(err);
+		sluice_free(e);
+		return 1;
+	}
 	if (check) {
 		printf("configuration %s is valid\n", file ? file : "<built-in>");
 		sluice_free(e);

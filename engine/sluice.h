@@ -6,14 +6,28 @@
  * tied to a process: several engines may live side by side, and the
  * embedding program keeps its own signal handling and main loop.
  *
- * Thread safety: every function may be called from any thread that is not
- * one of the engine's workers, except sluice_stats() which any thread may
- * call at any time.
+ * The host API below (request hook, completion hook, services) lets the
+ * program take part in each request, on the engine's own worker threads.
+ *
+ * Thread safety: every function of the engine's life may be called from
+ * any thread that is not one of the engine's workers, except sluice_stats()
+ * which any thread may call at any time. The sluice_req_* and sluice_svc_*
+ * functions are called only from inside the callbacks that received their
+ * object, on that worker thread (see "The host API" below).
  */
 #ifndef SLUICE_H
 #define SLUICE_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+/* Marks the functions the shared library exports: it is built with
+ * -fvisibility=hidden, so that only sluice_* symbols are part of its ABI. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SLUICE_API __attribute__((visibility("default")))
+#else
+#define SLUICE_API
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -22,26 +36,26 @@ extern "C" {
 struct sluice;
 
 /* Returns the version string, e.g. "0.1.0". */
-const char *sluice_version(void);
+SLUICE_API const char *sluice_version(void);
 
 /* Returns the built-in default configuration text. */
-const char *sluice_default_config(void);
+SLUICE_API const char *sluice_default_config(void);
 
 /* Creates an engine from the config file <path>, or from <text> named
  * <name> in messages. Returns NULL and sets *err to a malloc'ed message
  * ("file:line: 'keyword' what is wrong") on error; the caller frees it. */
-struct sluice *sluice_new_from_file(const char *path, char **err);
-struct sluice *sluice_new_from_text(const char *text, const char *name, char **err);
+SLUICE_API struct sluice *sluice_new_from_file(const char *path, char **err);
+SLUICE_API struct sluice *sluice_new_from_text(const char *text, const char *name, char **err);
 
 /* Returns the configuration warnings (one per line) or NULL. */
-const char *sluice_warnings(const struct sluice *e);
+SLUICE_API const char *sluice_warnings(const struct sluice *e);
 
 /* Sets the debug level: 0 quiet, 1 events (connections, errors) to stderr. */
-void sluice_set_debug(struct sluice *e, int level);
+SLUICE_API void sluice_set_debug(struct sluice *e, int level);
 
 /* Binds every listener and starts the worker threads. Returns 0, or -1
  * with *err set (malloc'ed) and nothing left running. */
-int sluice_start(struct sluice *e, char **err);
+SLUICE_API int sluice_start(struct sluice *e, char **err);
 
 /* Stop modes for sluice_stop(). */
 enum sluice_stop_mode {
@@ -53,13 +67,13 @@ enum sluice_stop_mode {
 /* Asks a started engine to stop. Returns at once; it is safe to call it
  * several times (a later, harder mode wins). Not async-signal-safe: call it
  * from a normal thread (the sluice binary uses sigwait()). */
-void sluice_stop(struct sluice *e, enum sluice_stop_mode mode);
+SLUICE_API void sluice_stop(struct sluice *e, enum sluice_stop_mode mode);
 
 /* Waits until the worker threads have ended. Returns 0 on a clean stop. */
-int sluice_wait(struct sluice *e);
+SLUICE_API int sluice_wait(struct sluice *e);
 
 /* Frees a stopped (or never started) engine. */
-void sluice_free(struct sluice *e);
+SLUICE_API void sluice_free(struct sluice *e);
 
 /* The engine-wide figures, each written once: one line gives the field of
  * struct sluice_stats below, its JSON key (the field name), its Prometheus
@@ -205,11 +219,281 @@ struct sluice_stats {
 
 /* Fills <out> with a snapshot. Counters read while the engine runs are
  * each exact but not taken at one instant. */
-void sluice_stats(const struct sluice *e, struct sluice_stats *out);
+SLUICE_API void sluice_stats(const struct sluice *e, struct sluice_stats *out);
 
 /* Writes the snapshot as one JSON object into <dst> (at most <room> bytes,
  * NUL-terminated). Returns the length it needed (like snprintf). */
-int sluice_stats_json(const struct sluice *e, char *dst, unsigned room);
+SLUICE_API int sluice_stats_json(const struct sluice *e, char *dst, unsigned room);
+
+/* ==== The host API: request hook, completion hook, services ====
+ *
+ * Threads and lifetimes, for everything below:
+ *  - sluice_set_request_hook(), sluice_set_completion_hook() and
+ *    sluice_register_service() are called after sluice_new_*() and before
+ *    sluice_start(), from the thread that owns the engine (not a worker);
+ *    afterwards they return SLUICE_E_STATE.
+ *  - Every callback runs on the worker thread of the stream it concerns
+ *    (the thread that accepted the client connection, HTTP/1.1 and HTTP/2
+ *    alike), never on two threads at once for one request, and must never
+ *    block: it holds up every connection of that thread. Work that takes
+ *    time belongs to a service, which can answer later (resume).
+ *  - A request view (struct sluice_req) and the strings it returns are
+ *    valid only inside the callback that received it.
+ *  - Inside a callback, the host may call the functions that take the
+ *    object it was given (sluice_req_*, sluice_svc_*) and sluice_stats();
+ *    it must not call sluice_stop(), sluice_wait() or sluice_free() there
+ *    (sluice_stop() from another thread is fine).
+ *  - Nothing here allocates body buffers for the host: a service writes
+ *    into the stream's own pool buffer, and waits for one like the engine's
+ *    own code does when the pool has none to give.
+ */
+
+/* Incremented whenever a declaration of this file changes in a way that
+ * matters to a program built against it. 2: the host API. */
+#define SLUICE_API_VERSION 2
+
+/* Results of the host API's calls. */
+enum sluice_result {
+	SLUICE_OK = 0,
+	SLUICE_E_INVALID,   /* a bad argument: an empty or non-token header name,
+	                     * control characters in a value, a framing header
+	                     * (Content-Length, Transfer-Encoding), a status out
+	                     * of 100..599 */
+	SLUICE_E_NOROOM,    /* an edit does not fit the hook's share of
+	                     * tune.maxrewrite: the request will be answered 500 */
+	SLUICE_E_NOTFOUND,  /* no backend or service of that name */
+	SLUICE_E_NOMEM,     /* out of memory */
+	SLUICE_E_STATE,     /* not now: the engine started, the answer or the
+	                     * service was already chosen, the head was sent */
+};
+
+/* A byte string that is not NUL-terminated. */
+struct sluice_str {
+	const char *ptr;
+	size_t len;
+};
+
+/* A header to send (NUL-terminated name and value). */
+struct sluice_header {
+	const char *name;
+	const char *value;
+};
+
+/* ---- the request view ---- */
+
+struct sluice_req; /* one request head, seen from a callback */
+
+/* The method, the path (without the query), the query (without '?',
+ * empty when none) and the whole request target, as received. */
+SLUICE_API struct sluice_str sluice_req_method(const struct sluice_req *r);
+SLUICE_API struct sluice_str sluice_req_path(const struct sluice_req *r);
+SLUICE_API struct sluice_str sluice_req_query(const struct sluice_req *r);
+SLUICE_API struct sluice_str sluice_req_uri(const struct sluice_req *r);
+
+/* 10 or 11 for an HTTP/1.x client, 20 for an HTTP/2 one. */
+SLUICE_API int sluice_req_http_version(const struct sluice_req *r);
+
+/* The client's address as text ("127.0.0.1", "::1") and its port (0 when
+ * not known, as on an HTTP/2 stream), and the frontend's name. */
+SLUICE_API const char *sluice_req_client_addr(const struct sluice_req *r);
+SLUICE_API unsigned sluice_req_client_port(const struct sluice_req *r);
+SLUICE_API const char *sluice_req_frontend(const struct sluice_req *r);
+
+/* Finds the first header named <name> (any case) at or after index <from>.
+ * Returns its index and sets *value, or -1. Iterate over repeated headers
+ * with from = previous index + 1. For an HTTP/2 client the view shows the
+ * head as the engine forwards it (":authority" is "Host"). */
+SLUICE_API int sluice_req_header(const struct sluice_req *r, const char *name, int from,
+				 struct sluice_str *value);
+
+/* The number of headers, and the header at index <i> (0 ..count-1).
+ * Returns 0, or -1 when <i> is out of range. */
+SLUICE_API unsigned sluice_req_header_count(const struct sluice_req *r);
+SLUICE_API int sluice_req_header_at(const struct sluice_req *r, unsigned i,
+				    struct sluice_str *name, struct sluice_str *value);
+
+/* ---- the request hook ---- */
+
+/* What the request hook decided. */
+enum sluice_verdict {
+	SLUICE_PASS = 0,     /* forward it: to the backend the rules chose, or
+	                      * the one set with sluice_req_use_backend() */
+	SLUICE_ANSWER,       /* answer with what sluice_req_answer() prepared
+	                      * (nothing prepared: 500) */
+	SLUICE_SERVICE,      /* hand it to the service set with
+	                      * sluice_req_use_service() (none set: 500) */
+};
+
+/* Called once per request head, after the frontend's http-request rules
+ * decided nothing final (no deny, return, redirect or use-service) and
+ * before the head is rewritten for the server. */
+typedef enum sluice_verdict (*sluice_request_fn)(struct sluice_req *r, void *arg);
+
+/* Edits the request head in place, in the buffer it was received in (the
+ * same rewrite as the http-request rules): set replaces every header of
+ * that name by one, add appends one, del removes all (SLUICE_OK even when
+ * there was none). SLUICE_E_NOROOM when the edits would grow the head by
+ * more than half of tune.maxrewrite in all (the other half stays for the
+ * headers the engine adds itself): the request is then answered 500
+ * whatever the hook returns, logged with termination state "PR". The view
+ * shows the edited head at once. Request hook only. */
+SLUICE_API enum sluice_result sluice_req_set_header(struct sluice_req *r, const char *name, const char *value);
+SLUICE_API enum sluice_result sluice_req_add_header(struct sluice_req *r, const char *name, const char *value);
+SLUICE_API enum sluice_result sluice_req_del_header(struct sluice_req *r, const char *name);
+
+/* Chooses the backend <name> (an HTTP backend with servers) instead of the
+ * rules' choice. Request hook only. */
+SLUICE_API enum sluice_result sluice_req_use_backend(struct sluice_req *r, const char *name);
+
+/* Prepares a direct answer: <status> (200..599), the headers <hdrs>
+ * (<nb> of them, no framing headers), and the body body[0..len) (the whole
+ * answer must fit one pool buffer, or the client gets a 500). The hook then
+ * returns SLUICE_ANSWER. The connection closes after it. Request hook only. */
+SLUICE_API enum sluice_result sluice_req_answer(struct sluice_req *r, int status,
+						const struct sluice_header *hdrs, unsigned nb,
+						const void *body, size_t len);
+
+/* Chooses the registered service <name> for this request; the hook then
+ * returns SLUICE_SERVICE. Request hook only. */
+SLUICE_API enum sluice_result sluice_req_use_service(struct sluice_req *r, const char *name);
+
+/* Installs the request hook of every frontend (NULL removes it). */
+SLUICE_API enum sluice_result sluice_set_request_hook(struct sluice *e, sluice_request_fn fn, void *arg);
+
+/* ---- the completion hook ---- */
+
+/* The fields of the access-log record, written once: the completion
+ * hook's struct below and the log line (engine/core/log.h) are both made
+ * of this list. X(type, name, what)  */
+#define SLUICE_LOG_FIELDS(X) \
+	X(const char *, client_addr, "numeric client address, NUL-terminated") \
+	X(unsigned, client_port, "client port (0: not known)") \
+	X(uint64_t, start_ms, "wall clock of the transaction's start (ms since the epoch)") \
+	X(const char *, frontend, "frontend name") \
+	X(const char *, backend, "backend name, NULL when none was chosen") \
+	X(const char *, server, "server name, NULL when none was reached") \
+	X(int, status, "status sent to the client, -1: none") \
+	X(uint64_t, bytes_in, "bytes received from the client") \
+	X(uint64_t, bytes_out, "bytes sent to the client") \
+	X(int64_t, tq_ms, "time queued for a server (ms, -1: not reached)") \
+	X(int64_t, tw_ms, "time waiting for pool buffers, all directions (ms)") \
+	X(int64_t, tc_ms, "time to connect to the server (ms, -1: not reached)") \
+	X(int64_t, tr_ms, "time to the response head (ms, -1: not reached)") \
+	X(int64_t, tt_ms, "total time (ms)") \
+	X(const char *, method, "method, <method_len> bytes, NULL: not read") \
+	X(size_t, method_len, "") \
+	X(const char *, uri, "request target, <uri_len> bytes, NULL: not read") \
+	X(size_t, uri_len, "")
+
+#define SLUICE_LOG_FIELD(type, name, what) type name;
+
+/* One finished transaction, as the access log writes it. */
+struct sluice_log {
+	SLUICE_LOG_FIELDS(SLUICE_LOG_FIELD)
+	char term[3];        /* termination state, as in the log: "--" normal,
+	                      * first letter C/S/c/s/R/P (who ended it), second
+	                      * R/Q/C/H/D/L (where it was), NUL-terminated */
+};
+
+/* Called once per transaction, when its access-log line is due (whether
+ * or not a log is configured), on the stream's thread. <rec> and its
+ * strings are valid during the call only. */
+typedef void (*sluice_complete_fn)(const struct sluice_log *rec, void *arg);
+
+/* Installs the completion hook (NULL removes it). */
+SLUICE_API enum sluice_result sluice_set_completion_hook(struct sluice *e, sluice_complete_fn fn, void *arg);
+
+/* ---- services ----
+ *
+ * A service answers requests in host code, as an applet: config lines
+ * `http-request use-service NAME [if|unless COND]` or the request hook
+ * hand requests to it. It reads the request body as it arrives and writes
+ * the response through the calls below, into the stream's pool buffer.
+ * When the pool has no buffer (or the client has not taken the last ones
+ * yet), a write says SLUICE_IO_WOULD_BLOCK; the service returns, and its
+ * resume callback runs later on the same thread once it can go on: a
+ * buffer was handed over (at response level: the same wait queue, reserve
+ * and timeouts as the engine's own answers), the client drained, or body
+ * bytes arrived. `timeout client` bounds a silent or starved service. */
+
+struct sluice_svc; /* one request handed to a service */
+
+/* Results of the service calls. */
+enum sluice_io {
+	SLUICE_IO_OK = 0,         /* done in full */
+	SLUICE_IO_WOULD_BLOCK,    /* not now (or only in part): resume() will
+	                           * be called when it may go on */
+	SLUICE_IO_END,            /* body: no more bytes, the request ended */
+	SLUICE_IO_ERROR,          /* misuse: head twice, body before head,
+	                           * more than the announced length, after finish */
+};
+
+struct sluice_service_ops {
+	/* A request was handed over; <r> is valid during this call only (copy
+	 * what is needed). May call every sluice_svc_* function. Anything but
+	 * SLUICE_OK answers 500 (when no head was written yet) and ends the
+	 * request (end() is still called). */
+	enum sluice_result (*start)(struct sluice_svc *svc, const struct sluice_req *r, void *arg);
+	/* The service may go on: a blocked write has room again, or body
+	 * bytes arrived or the body ended. Called only while the service has
+	 * not finished its answer. */
+	void (*resume)(struct sluice_svc *svc, void *arg);
+	/* Last call for this request: answered in full (<aborted> 0), or the
+	 * client went, a timeout ran out, the engine stopped (1). Free the
+	 * request's state here. May be NULL. */
+	void (*end)(struct sluice_svc *svc, int aborted, void *arg);
+};
+
+/* Registers the service <name> (copied; at most 63 bytes of [A-Za-z0-9._-])
+ * with <ops> (kept by pointer) and <arg>. "prometheus-exporter" is
+ * registered by the engine itself. SLUICE_E_STATE for a name taken. */
+SLUICE_API enum sluice_result sluice_register_service(struct sluice *e, const char *name,
+						      const struct sluice_service_ops *ops, void *arg);
+
+/* The host's per-request pointer (NULL at first). */
+SLUICE_API void sluice_svc_set_ctx(struct sluice_svc *svc, void *ctx);
+SLUICE_API void *sluice_svc_ctx(const struct sluice_svc *svc);
+
+/* The request's body, decoded (no chunk framing): points *data at the next
+ * *len bytes received (SLUICE_IO_OK), or says none are there yet
+ * (SLUICE_IO_WOULD_BLOCK: resume() comes with more) or the body ended
+ * (SLUICE_IO_END; also for a request without a body). The bytes stay until
+ * sluice_svc_body_consume() says they were used; a body not consumed
+ * stops the client's upload (it is flow-controlled, not buffered). */
+SLUICE_API enum sluice_io sluice_svc_body(struct sluice_svc *svc, const void **data, size_t *len);
+SLUICE_API void sluice_svc_body_consume(struct sluice_svc *svc, size_t n);
+
+/* Writes the response head: <status> (200..599), headers (no framing
+ * headers, no Connection), and the body's length, or -1 to stream it
+ * (chunked towards an HTTP/1.1 client, DATA frames for HTTP/2, until the
+ * connection closes for HTTP/1.0). SLUICE_IO_WOULD_BLOCK: call it again
+ * from resume(). The head must fit one buffer (SLUICE_IO_ERROR if not). */
+SLUICE_API enum sluice_io sluice_svc_head(struct sluice_svc *svc, int status,
+					  const struct sluice_header *hdrs, unsigned nb,
+					  int64_t content_length);
+
+/* The number of body bytes the next sluice_svc_write() takes in full
+ * right now (*room), after taking a buffer if needed: SLUICE_IO_OK with
+ * *room > 0, or SLUICE_IO_WOULD_BLOCK with *room = 0. */
+SLUICE_API enum sluice_io sluice_svc_room(struct sluice_svc *svc, size_t *room);
+
+/* Writes up to <len> body bytes; *written (may be NULL) says how many were
+ * taken. SLUICE_IO_OK when all of them were, SLUICE_IO_WOULD_BLOCK when
+ * some were left (resume() comes when there is room). */
+SLUICE_API enum sluice_io sluice_svc_write(struct sluice_svc *svc, const void *data, size_t len,
+					   size_t *written);
+
+/* Ends the answer (the last chunk when streamed). SLUICE_IO_WOULD_BLOCK:
+ * call it again from resume(). SLUICE_IO_ERROR when fewer bytes than the
+ * announced length were written. After SLUICE_IO_OK the service gets no
+ * more resume(), only end(). */
+SLUICE_API enum sluice_io sluice_svc_finish(struct sluice_svc *svc);
+
+/* Checks what can only be checked once the host has registered its
+ * services: every `use-service` names a known one. Returns 0, or -1 with
+ * *err set (malloc'ed, "file:line: 'http-request use-service' ...").
+ * sluice_start() runs it too; `sluice -c` calls it. */
+SLUICE_API int sluice_check(struct sluice *e, char **err);
 
 #ifdef __cplusplus
 }

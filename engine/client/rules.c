@@ -340,6 +340,10 @@ enum rules_verdict rules_request(struct stream *s, struct h1_msg *m, struct buf 
 			s->be = NULL;
 			s->rule_status = r->status;
 			return RULES_ANSWER;
+		case HA_USE_SERVICE:
+			s->be = NULL;
+			s->svc_pick = r->svc_idx;
+			return RULES_SERVICE;
 		case HA_RETURN:
 		case HA_REDIRECT:
 			s->be = NULL;
@@ -437,4 +441,21 @@ size_t rules_reply(struct stream *s, int status, char *dst, size_t room)
 			return rs->ef[i].len;
 		}
 	return 0;
+}
+
+int rules_hdr_edit(struct stream *s, struct h1_msg *m, struct buf *b, enum cfg_http_act act,
+                   const char *name, size_t nlen, const char *val, size_t vlen)
+{
+	struct hedit ed = { .act = act, .name = name, .nlen = nlen, .val = val, .vlen = vlen };
+	size_t tail = b_data(b) - m->head_len;
+
+	if (head_edit(m, b_head(b), b->size, tail, &ed, s->tc->trash, s->tc->eng->cfg->g.bufsize) < 0)
+		return -1;
+	b->data = m->head_len + tail;
+	return 0;
+}
+
+void rules_target_split(const char *u, size_t len, size_t *path, size_t *q)
+{
+	target_split(u, len, path, q);
 }

@@ -14,6 +14,7 @@
 #define SLUICE_ENGINE_RULES_H
 
 #include <stddef.h>
+#include "engine/core/cfg.h"
 #include "mux/h1.h"
 #include "pool/buf.h"
 
@@ -23,6 +24,7 @@ enum rules_verdict {
 	RULES_PASS = 0,   /* go on: s->be names the backend (NULL: none, 503) */
 	RULES_ANSWER,     /* answer with s->rule_status (deny, return, redirect) */
 	RULES_FAIL,       /* an edit did not fit or would break the head: 500 */
+	RULES_SERVICE,    /* use-service: hand it to the host service s->svc_pick */
 };
 
 /* Runs the frontend's http-request rules in order on request <m> (its head
@@ -48,5 +50,18 @@ int rules_response(struct stream *s, struct h1_msg *m, struct buf *b);
  * status. Returns its length, or 0 when there is none (or it does not
  * fit): the caller then writes the built-in error page. */
 size_t rules_reply(struct stream *s, int status, char *dst, size_t room);
+
+/* Applies one header edit <act> (HA_SET_HDR, HA_ADD_HDR, HA_DEL_HDR) of
+ * header name[0..nlen) with value val[0..vlen) to request or response <m>
+ * (head at the start of <b>), the way the rules do: the head is rebuilt in
+ * the thread's scratch area and copied back in place. Returns 0, or -1
+ * when it does not fit (the area may have changed: the message fails). */
+int rules_hdr_edit(struct stream *s, struct h1_msg *m, struct buf *b, enum cfg_http_act act,
+                   const char *name, size_t nlen, const char *val, size_t vlen);
+
+/* Finds, in request target u[0..len), where its path starts (after the
+ * scheme and authority of an absolute form) and where its query starts
+ * ('?' position, or len). */
+void rules_target_split(const char *u, size_t len, size_t *path, size_t *q);
 
 #endif /* SLUICE_ENGINE_RULES_H */

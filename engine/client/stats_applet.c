@@ -65,6 +65,15 @@ static int stats_auth_ok(const struct cfg_frontend *fc, const struct h1_msg *m, 
 	return 0;
 }
 
+enum statspage_fmt stream_stats_prom_fmt(const struct h1_msg *m, const char *base)
+{
+	/* Prometheus' own negotiation: it accepts text 0.0.4, which is what
+	 * is served whatever else it lists */
+	(void)m;
+	(void)base;
+	return STATSPAGE_PROM;
+}
+
 enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, const char *base)
 {
 	const struct cfg_frontend *fc = s->fe->cfg;
@@ -74,9 +83,7 @@ enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, co
 	if (!fc->stats_enabled)
 		return STATS_NONE;
 	if (stats_path_is(fc->stats_prom_uri, u, m->uri.len)) {
-		/* Prometheus' own negotiation: it accepts text 0.0.4, which
-		 * is what is served whatever else it lists */
-		s->stats_fmt = STATSPAGE_PROM;
+		s->stats_fmt = stream_stats_prom_fmt(m, base);
 	} else if ((n = stats_path_is(fc->stats_uri, u, m->uri.len))) {
 		enum statspage_fmt dflt = stats_hdr_has(m, base, "accept", "application/json") ?
 					  STATSPAGE_JSON : STATSPAGE_HTML;

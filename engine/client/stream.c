@@ -33,6 +33,7 @@
 #include "engine/server/h2back.h"
 #include "engine/server/srvconn.h"
 #include "engine/core/conn.h"
+#include "engine/client/hostapi.h"
 #include "engine/client/rules.h"
 #include "engine/client/stream_int.h"
 #include "mux/h2.h"
@@ -268,6 +269,10 @@ static int stream_move(struct stream *s)
 		wake |= chan_tx(s, &s->res, s->cep);
 		if (s->sp && s->st == ST_FORWARD && stream_stats_fill(s))
 			wake |= chan_tx(s, &s->res, s->cep);
+		if (s->svc && s->st == ST_FORWARD) {
+			wake |= svc_pump(s);
+			wake |= chan_tx(s, &s->res, s->cep);
+		}
 		if (s->moved == before)
 			return wake;
 	}
@@ -423,6 +428,7 @@ static void stream_srv_detach(struct stream *s, int reuse)
 	}
 	s->srv = NULL;
 	s->sep = NULL;
+	svc_detach(s); /* a host service stands where a server would */
 	pool_wait_cancel(st_pool(s), &s->res.wait);
 	stream_release_slot(s);
 }
@@ -565,6 +571,26 @@ static int stream_upgrade_accepted(const struct stream *s, const struct h1_msg *
 					base + m->hdrs[i].value.ofs, m->hdrs[i].value.len);
 }
 
+/* Hands request <m> (head at the start of <b>) to host service <idx>: the
+ * service reads the head in its start(), then the head leaves the buffer
+ * and what follows it is the body the service reads. Returns
+ * PARSE_ANSWERED (a service that refused gets the client a 500). */
+static enum parse_res stream_use_service(struct stream *s, int idx, struct h1_msg *m, struct buf *b)
+{
+	int ret;
+
+	s->st = ST_FORWARD;
+	ret = svc_begin(s, idx, m, b);
+	b_del(b, m->head_len);
+	s->req.fwd = 0;
+	s->req.st = s->req.body.done ? CH_DONE : CH_BODY;
+	(void)chan_scan_body(&s->req);
+	chan_release_if_empty(s, &s->req);
+	if (ret < 0)
+		stream_error(s, 500);
+	return PARSE_ANSWERED;
+}
+
 /* Parses and rewrites a request head at the start of the request buffer.
  * Returns PARSE_READY when the transaction may go on, PARSE_WAIT for more
  * bytes, PARSE_HANDED_OVER when the connection went to HTTP/2 (the stream
@@ -656,6 +682,21 @@ static enum parse_res stream_parse_request(struct stream *s)
 		stream_error(s, s->rule_status);
 		return PARSE_ANSWERED;
 	case RULES_FAIL:
+		stream_error(s, 500);
+		return PARSE_ANSWERED;
+	case RULES_SERVICE:
+		return stream_use_service(s, s->svc_pick, m, b);
+	}
+	/* the host's request hook, when the rules decided nothing final */
+	switch (hostapi_request(s, m, b)) {
+	case HOST_PASS:
+		break;
+	case HOST_ANSWER:
+		stream_error(s, s->rule_status);
+		return PARSE_ANSWERED;
+	case HOST_SERVICE:
+		return stream_use_service(s, s->svc_pick, m, b);
+	case HOST_FAIL:
 		stream_error(s, 500);
 		return PARSE_ANSWERED;
 	}
@@ -869,8 +910,9 @@ static uint64_t stream_deadline(const struct stream *s, enum st_timer *which)
 	case ST_FORWARD:
 		if (s->res.st != CH_DONE && s->sep)
 			ARM(TMR_SERVER, s->srv_act_ms + bt->server_ms);
-		/* the stats applet may wait for a buffer: its client timeout runs on */
-		if ((s->req.st != CH_DONE && !stream_starved(s)) || s->res.fwd || s->sp ||
+		/* the stats applet or a service may wait for a buffer (or a
+		 * service for its own work): the client timeout runs on */
+		if ((s->req.st != CH_DONE && !stream_starved(s)) || s->res.fwd || s->sp || s->svc ||
 		    chan_splice_pending(&s->res))
 			ARM(TMR_CLIENT, s->cli_act_ms + ft->client_ms);
 		break;

@@ -110,6 +110,10 @@ struct stream {
 	enum st_reply reply;     /* the answer of our own this transaction gets */
 	int reply_status;        /* its status when it is an error message */
 	int rule_status;         /* status of an answer a rule chose (rules.c) */
+	int svc_pick;            /* the host service use-service or the request
+	                          * hook chose (index in the engine's services) */
+	struct sluice_svc *svc;  /* the service answering this transaction (it
+	                          * stands where a server would), or NULL */
 	char *reply_msg;         /* the whole answer a rule prepared (return,
 	                          * redirect), or NULL: taken by rules_reply() */
 	size_t reply_len;
@@ -219,6 +223,11 @@ enum stats_match {
  * stats URI gives what its query names (`;json`, `?json`, `;csv`, `?prom`,
  * `?html`), else JSON when the client's Accept asks for it, else HTML. */
 enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, const char *base);
+
+/* Returns the format a Prometheus scrape of request <m> (head at <base>)
+ * gets, from its Accept header: the negotiation of the Prometheus URI,
+ * which the prometheus-exporter service shares. */
+enum statspage_fmt stream_stats_prom_fmt(const struct h1_msg *m, const char *base);
 
 /* Takes the snapshot of a stats request before the first buffer of its
  * answer. Returns 0, or -1 without memory. */

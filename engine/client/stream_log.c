@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "engine/client/hostapi.h"
 #include "engine/client/stream_int.h"
 
 /* Longest "METHOD URI" kept: what a log line can hold, so that log_emit()
@@ -65,7 +66,8 @@ void stream_log_begin(struct stream *s, const struct h1_msg *m, const char *base
 {
 	size_t ml, skip;
 
-	if (!s->tc->eng->log)
+	/* the completion hook gets the same record as the log line */
+	if (!s->tc->eng->log && !s->tc->eng->host.done_fn)
 		return;
 	s->log_pending = 1;
 	s->log_status = -1;
@@ -127,6 +129,7 @@ void stream_log(struct stream *s)
 		.uri_len = s->log_req_len - s->log_meth_len,
 	};
 	log_emit(e->log, &r);
+	hostapi_complete(s, &r);
 	s->log_in0 = s->bytes_in;
 	s->log_out0 = s->bytes_out;
 	s->log_tw = 0;

@@ -1737,6 +1737,13 @@ static int http_action(struct parser *p, int req, struct cfg_http_rule *r, int e
 			return fail(p, "unexpected argument '%s' (expected redirect TYPE VALUE [code N])", v[2]);
 		}
 		return 0;
+	} else if (req && !strcmp(a, "use-service")) {
+		/* the name is resolved when the engine starts: the host
+		 * registers its services after the configuration is read */
+		r->act = HA_USE_SERVICE;
+		r->svc_idx = -1;
+		if (n != 1)
+			return fail(p, "'use-service' expects a service name");
 	} else if (!req && !strcmp(a, "set-status")) {
 		r->act = HA_SET_STATUS;
 		if (n != 1 && !(n == 3 && !strcmp(v[1], "reason")))
@@ -1755,7 +1762,7 @@ static int http_action(struct parser *p, int req, struct cfg_http_rule *r, int e
 	} else {
 		return fail(p, "unsupported action '%s' (expected %s)", a,
 		            req ? "set-header, add-header, del-header, replace-header, set-path, set-query, "
-		                  "set-method, deny, return, redirect"
+		                  "set-method, deny, return, redirect, use-service"
 		                : "set-header, add-header, del-header, replace-header, set-status");
 	}
 	if (!(r->name = strdup(v[0])))
@@ -2743,6 +2750,12 @@ struct cfg *cfg_parse_text(const char *text, const char *name, char **err)
 	c->warnings = p.warnings;
 	p.warnings = NULL;
 	parser_release(&p);
+	c->file = strdup(name ? name : "(config)");
+	if (!c->file) {
+		cfg_free(c);
+		*err = strdup("out of memory");
+		return NULL;
+	}
 	return c;
 fail:
 	*err = p.err;
@@ -2882,5 +2895,6 @@ void cfg_free(struct cfg *c)
 	free(c->g.log_target);
 	free(c->g.cli_path);
 	free(c->warnings);
+	free(c->file);
 	free(c);
 }

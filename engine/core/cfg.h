@@ -144,6 +144,7 @@ enum cfg_http_act {
 	HA_SET_PATH, HA_SET_QUERY, HA_SET_METHOD,              /* requests */
 	HA_DENY, HA_RETURN, HA_REDIRECT,                       /* requests: answered here */
 	HA_SET_STATUS,                                         /* responses */
+	HA_USE_SERVICE,                                        /* requests: a host service answers */
 };
 
 enum { CFG_REDIR_LOCATION, CFG_REDIR_PREFIX, CFG_REDIR_SCHEME };
@@ -160,6 +161,9 @@ struct cfg_http_rule {
 	char *reason;                     /* set-status: reason phrase, or NULL */
 	char *ctype;                      /* return: content type, or NULL */
 	int redir;                        /* CFG_REDIR_* */
+	int svc_idx;                      /* use-service (name in <name>): the
+	                                   * engine's service, resolved when it
+	                                   * starts (sluice_check()) */
 	int line;
 };
 
@@ -252,6 +256,7 @@ struct cfg {
 	struct cfg_backend *backends;
 	unsigned nb_backends;
 	char *warnings;                   /* newline-separated, or NULL */
+	char *file;                       /* the name messages give the text */
 };
 
 /* Parses <text>; <name> is the file name used in messages. Returns a new cfg,

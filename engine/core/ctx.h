@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include "engine/core/cfg.h"
+#include "engine/core/host.h"
 #include "engine/core/list.h"
 #include "engine/core/pipe.h"
 #include "engine/sluice.h"
@@ -113,6 +114,7 @@ struct engine {
 	uint64_t start_ms;        /* sched_clock_ms() at sluice_start() */
 	struct log_target *log;   /* access log, NULL when none */
 	struct cli *cli;          /* the command socket (thread 0), NULL when none */
+	struct eng_host host;     /* the embedding program's hooks and services */
 };
 
 /* Returns the current mono time of the calling thread's loop. */

@@ -73,6 +73,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include "engine/sluice.h"
 
 /* Longest line written, newline included. Below PIPE_BUF (4096). */
 #define LOG_LINE_MAX 2048
@@ -99,22 +100,14 @@ enum log_term_state {
 	LOG_TS_COUNT
 };
 
-/* One transaction, as the stream saw it. Strings need not be
- * NUL-terminated where a length is given; NULL strings print as "-". */
+/* One transaction, as the stream saw it: the fields of the public record
+ * (SLUICE_LOG_FIELDS in sluice.h, which the completion hook receives) and
+ * the termination state as enums. Strings need not be NUL-terminated where
+ * a length is given; NULL strings print as "-". */
 struct log_rec {
-	const char *client_addr;     /* numeric address, NUL-terminated */
-	unsigned client_port;
-	uint64_t start_ms;           /* wall clock (ms since the epoch), 0: now */
-	const char *frontend, *backend, *server;
-	int status;                  /* sent to the client, -1: none */
-	uint64_t bytes_in, bytes_out;
-	int64_t tq_ms, tw_ms, tc_ms, tr_ms, tt_ms; /* -1: not reached */
+	SLUICE_LOG_FIELDS(SLUICE_LOG_FIELD)
 	enum log_term_cause cause;
 	enum log_term_state state;
-	const char *method;          /* <method_len> bytes */
-	size_t method_len;
-	const char *uri;             /* <uri_len> bytes */
-	size_t uri_len;
 };
 
 struct log_target;

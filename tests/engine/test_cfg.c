@@ -396,7 +396,9 @@ Test(cfg, rules_errors)
 	             "'http-request' CR, LF or NUL in 'a\r\nY: b' (would break the message head)");
 	bad_frontend("http-request set-header X", "'http-request' 'set-header' expects a header name and a value");
 	bad_frontend("http-request frob", "'http-request' unsupported action 'frob' (expected set-header, "
-	             "add-header, del-header, replace-header, set-path, set-query, set-method, deny, return, redirect)");
+	             "add-header, del-header, replace-header, set-path, set-query, set-method, deny, return, redirect, use-service)");
+	bad_frontend("http-request use-service", "'http-request' 'use-service' expects a service name");
+	bad_frontend("http-request use-service a b", "'http-request' 'use-service' expects a service name");
 	bad_frontend("http-request deny deny_status 99", "'http-request' value '99' for 'deny_status' out of range (expected an integer from 200 to 599)");
 	bad_frontend("http-request redirect location /x code 304",
 	             "'http-request' invalid redirect code '304' (expected 301, 302, 303, 307, 308)");
