@@ -6,9 +6,11 @@ Runs one sluice (1 thread, pinned on CPU 0) in front of the demo origin
 10,000-host map choosing the backend and 5 header edits. wrk (CPU 1) asks
 GET /size/1024 over keep-alive connections carrying a Host the map knows.
 The figure is the proxy's user+system CPU time (from /proc) divided by the
-requests wrk completed; the median of the rounds is printed.
+requests wrk completed; the median of the rounds is printed. With
+--haproxy, HAProxy (Debian's, 1 thread, same CPU) runs the same rules
+file in each round too, and the ratio Sluice/HAProxy with rules is given.
 
-    python3 bench/rules_cost.py [--build build] [--rounds 3] [--seconds 5]
+    python3 bench/rules_cost.py [--build build] [--rounds 3] [--seconds 5] [--haproxy]
 """
 import argparse
 import os
@@ -82,12 +84,14 @@ backend app2
     return head + acls + edits + route + tail
 
 
-def one(build, oport, rules, mapfile, seconds, tmp):
+def one(build, oport, rules, mapfile, seconds, tmp, haproxy=False):
     port = free_port()
     path = os.path.join(tmp, f"{'rules' if rules else 'plain'}.cfg")
     with open(path, "w") as f:
         f.write(config(port, oport, rules, mapfile))
-    p = subprocess.Popen(["taskset", "-c", "0", os.path.join(build, "engine/sluice"), "-f", path],
+    # the same file: it only uses keywords both proxies read alike
+    argv = ["haproxy", "-db", "-f", path] if haproxy else [os.path.join(build, "engine/sluice"), "-f", path]
+    p = subprocess.Popen(["taskset", "-c", "0", *argv],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
@@ -114,6 +118,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--haproxy", action="store_true", help="also run HAProxy with the rules")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         mapfile = os.path.join(tmp, "hosts.map")
@@ -126,13 +131,14 @@ def main():
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_port(oport)
-            res = {False: [], True: []}
+            res = {False: [], True: [], "haproxy": []}
             for r in range(a.rounds):
-                for rules in (False, True):
-                    us, rps = one(a.build, oport, rules, mapfile, a.seconds, tmp)
+                for rules in (False, True) + (("haproxy",) if a.haproxy else ()):
+                    us, rps = one(a.build, oport, bool(rules), mapfile, a.seconds, tmp,
+                                  haproxy=rules == "haproxy")
                     res[rules].append((us, rps))
-                    print(f"round {r + 1} {'rules' if rules else 'plain'}: {us:.2f} us CPU/request, "
-                          f"{rps:.0f} req/s", flush=True)
+                    name = "haproxy rules" if rules == "haproxy" else "rules" if rules else "plain"
+                    print(f"round {r + 1} {name}: {us:.2f} us CPU/request, {rps:.0f} req/s", flush=True)
         finally:
             origin.terminate()
             origin.wait()
@@ -140,6 +146,9 @@ def main():
     rules = statistics.median(x[0] for x in res[True])
     print(f"median: plain {plain:.2f} us/request, rules {rules:.2f} us/request, "
           f"rules/plain {rules / plain:.3f}; load average {os.getloadavg()[0]:.1f}")
+    if a.haproxy:
+        ha = statistics.median(x[0] for x in res["haproxy"])
+        print(f"median: haproxy rules {ha:.2f} us/request, sluice rules/haproxy rules {rules / ha:.3f}")
     return 0
 
 

@@ -251,8 +251,10 @@ static int thr_checks(struct thr_ctx *tc, int start)
 	unsigned k = 0;
 
 	for (unsigned b = 0; b < e->nb_bes; b++) {
-		for (unsigned i = 0; i < e->bes[b]->nb_srv; i++, k++) {
-			struct server *srv = &e->bes[b]->srv[i];
+		/* the configured servers only: those added at run time have
+		 * no check, and counting them would move the others' threads */
+		for (unsigned i = 0; i < e->bes[b]->cfg->nb_servers; i++, k++) {
+			struct server *srv = e->bes[b]->srv[i];
 
 			if (k % e->nbthread != tc->tid)
 				continue;
@@ -423,7 +425,7 @@ void sluice_free(struct sluice *se)
 		for (unsigned i = 0; i < e->nb_bes; i++) {
 			/* checks are freed once no thread can run them */
 			for (unsigned k = 0; e->bes[i] && k < e->bes[i]->nb_srv; k++)
-				check_free(e->bes[i]->srv[k].check);
+				check_free(e->bes[i]->srv[k]->check);
 			be_free(e->bes[i]);
 		}
 		free(e->bes);

@@ -383,7 +383,9 @@ SLUICE_API enum sluice_result sluice_set_request_hook(struct sluice *e, sluice_r
 	X(const char *, method, "method, <method_len> bytes, NULL: not read") \
 	X(size_t, method_len, "") \
 	X(const char *, uri, "request target, <uri_len> bytes, NULL: not read") \
-	X(size_t, uri_len, "")
+	X(size_t, uri_len, "") \
+	X(const char *, uid, "the request's unique id (unique-id-format), <uid_len> bytes, NULL: none") \
+	X(size_t, uid_len, "")
 
 #define SLUICE_LOG_FIELD(type, name, what) type name;
 
@@ -494,6 +496,54 @@ SLUICE_API enum sluice_io sluice_svc_finish(struct sluice_svc *svc);
  * *err set (malloc'ed, "file:line: 'http-request use-service' ...").
  * sluice_start() runs it too; `sluice -c` calls it. */
 SLUICE_API int sluice_check(struct sluice *e, char **err);
+
+/* ---- Servers from the host ----
+ *
+ * The embedding program changes a backend's servers from any of its own
+ * threads while the workers serve requests, on a started or not yet
+ * started engine (and not after sluice_free()). Each call takes effect for the
+ * next server pick; streams that already hold a server keep it. The same
+ * operations back the command socket's `set server`, `add server` and
+ * `del server`.
+ *
+ * Every call returns 0, or -1 with *err (when err is not NULL) set to a
+ * malloc'ed message naming what is wrong; the caller frees it.
+ */
+
+/* Administrative states of a server. Drain and maintenance both stop new
+ * streams at once and let the streams holding its slots finish; drain is
+ * meant for a server about to go, maintenance for one that is gone (only
+ * a server in maintenance may be removed). */
+enum sluice_server_state {
+	SLUICE_SERVER_READY = 0,
+	SLUICE_SERVER_DRAIN = 1,
+	SLUICE_SERVER_MAINT = 2,
+};
+
+/* Adds server <name> to HTTP backend <backend>, at <addr> ("IPv4:PORT" or
+ * "[IPv6]:PORT"), with <weight> (0..256, 0: no new streams) and <maxconn>
+ * (0: no limit), in <state>. It speaks HTTP/1 without TLS and without
+ * health checks. A backend takes up to 1024 added servers over its life
+ * (removed ones included: a removed server's memory is kept until
+ * sluice_free(), so no stream can ever touch freed memory). */
+SLUICE_API int sluice_server_add(struct sluice *e, const char *backend, const char *name, const char *addr,
+                      unsigned weight, unsigned maxconn, enum sluice_server_state state, char **err);
+
+/* Removes server <name> of <backend>. Refused unless it is in maintenance
+ * and no stream holds or waits for one of its slots (drain or maintenance
+ * first, then retry once its streams ended), and for a server with health
+ * checks. Its idle connections close on their own. */
+SLUICE_API int sluice_server_del(struct sluice *e, const char *backend, const char *name, char **err);
+
+/* Sets the state of server <name> of <backend>. Back to ready, its free
+ * slots go at once to the streams queued for the backend. */
+SLUICE_API int sluice_server_set_state(struct sluice *e, const char *backend, const char *name,
+                            enum sluice_server_state state, char **err);
+
+/* Sets the weight (0..256) of server <name> of <backend>; 0 stops new
+ * streams as a drain does. */
+SLUICE_API int sluice_server_set_weight(struct sluice *e, const char *backend, const char *name,
+                             unsigned weight, char **err);
 
 #ifdef __cplusplus
 }

@@ -156,9 +156,14 @@ static void cmd_show_servers(struct engine *e, int level, int argc, char **argv,
 		if (only && strcmp(only, be->cfg->name) != 0)
 			continue;
 		found = 1;
-		for (unsigned i = 0; i < be->nb_srv; i++) {
-			struct server *s = &be->srv[i];
+		unsigned nb = be_nb_srv(be);
+
+		for (unsigned i = 0; i < nb; i++) {
+			struct server *s = __atomic_load_n(&be->srv[i], __ATOMIC_ACQUIRE);
 			unsigned w, cur, queue;
+
+			if (be_server_gone(s))
+				continue;
 			int admin = __atomic_load_n(&s->admin, __ATOMIC_ACQUIRE);
 
 			pthread_spin_lock(&be->lock);
@@ -275,6 +280,67 @@ static void cmd_able_server(struct engine *e, int level, int argc, char **argv, 
 		be_server_set_admin(s, argv[0][0] == 'd' ? SRV_ADMIN_MAINT : SRV_ADMIN_READY);
 }
 
+/* `add server BE/SRV ADDR:PORT [weight N] [maxconn N]`: a new server, in
+ * maintenance as HAProxy adds them (`enable server` or `set server ...
+ * state ready` puts it to work). */
+static void cmd_add_server(struct engine *e, int level, int argc, char **argv, struct cli_out *o)
+{
+	const char *spec = argc > 2 ? argv[2] : "", *slash = strchr(spec, '/');
+	unsigned long v[2] = { CFG_SRV_DEFAULT_WEIGHT, 0 };
+	struct backend *be;
+	char bname[256];
+	int rc;
+
+	if (argc < 4 || !slash || (size_t)(slash - spec) >= sizeof(bname)) {
+		out_put(o, "Usage: add server BE/SRV ADDR:PORT [weight N] [maxconn N]\n", 58);
+		return;
+	}
+	for (int i = 4; i < argc; i += 2) {
+		int k = !strcmp(argv[i], "weight") ? 0 : !strcmp(argv[i], "maxconn") ? 1 : -1;
+		char *end;
+
+		if (k < 0 || i + 1 >= argc) {
+			out_printf(o, "'add server' only supports 'weight N' and 'maxconn N', not '%s'.\n", argv[i]);
+			return;
+		}
+		v[k] = strtoul(argv[i + 1], &end, 10);
+		if (*end || end == argv[i + 1] || (k == 0 && v[k] > 256) || v[k] > 1000000) {
+			out_printf(o, "Invalid value '%s' for '%s'.\n", argv[i + 1], argv[i]);
+			return;
+		}
+	}
+	memcpy(bname, spec, (size_t)(slash - spec));
+	bname[slash - spec] = 0;
+	if (!(be = be_by_name(e->bes, e->nb_bes, bname))) {
+		out_printf(o, "No such backend: %s\n", bname);
+		return;
+	}
+	if (be->cfg->mode != CFG_MODE_HTTP) {
+		out_put(o, "Servers can only be added to HTTP backends.\n", 44);
+		return;
+	}
+	rc = be_server_add(be, slash + 1, argv[3], (unsigned)v[0], (unsigned)v[1], SRV_ADMIN_MAINT);
+	if (rc)
+		out_printf(o, "Cannot add server %s: %s.\n", spec, be_srv_strerror(rc));
+	else
+		out_put(o, "New server registered.\n", 23);
+}
+
+/* `del server BE/SRV`: only a server in maintenance that holds no stream. */
+static void cmd_del_server(struct engine *e, int level, int argc, char **argv, struct cli_out *o)
+{
+	struct server *s = cli_find_server(e, argc > 2 ? argv[2] : NULL, o);
+	int rc;
+
+	if (!s)
+		return;
+	rc = be_server_del(s);
+	if (rc)
+		out_printf(o, "Cannot remove server %s: %s.\n", argv[2], be_srv_strerror(rc));
+	else
+		out_put(o, "Server deleted.\n", 16);
+}
+
 static const struct cli_cmd cli_cmds[] = {
 	{ { "help" }, CFG_CLI_USER, "help", "list the commands", cmd_help },
 	{ { "show", "info" }, CFG_CLI_USER, "show info", "process-wide figures", cmd_show_info },
@@ -285,6 +351,10 @@ static const struct cli_cmd cli_cmds[] = {
 	  "change a server's state or weight", cmd_set_server },
 	{ { "disable", "server" }, CFG_CLI_ADMIN, "disable server BE/SRV", "put a server in maintenance", cmd_able_server },
 	{ { "enable", "server" }, CFG_CLI_ADMIN, "enable server BE/SRV", "take a server out of maintenance", cmd_able_server },
+	{ { "add", "server" }, CFG_CLI_ADMIN, "add server BE/SRV ADDR:PORT [weight N] [maxconn N]",
+	  "add a server (in maintenance)", cmd_add_server },
+	{ { "del", "server" }, CFG_CLI_ADMIN, "del server BE/SRV", "remove a server in maintenance holding no stream",
+	  cmd_del_server },
 };
 
 static const char *const level_names[] = { "user", "operator", "admin" };

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "engine/core/acl.h"
 #include "engine/core/cfg.h"
@@ -41,6 +42,16 @@ struct hedit {
 	const char *reason;
 };
 
+/* Returns the wall clock in seconds (for %Ts), from the coarse clock: a
+ * second's precision needs no more. */
+static uint64_t wall_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
 /* Fills <ctx> for evaluating rules on <m> (head at <base>) in stream <s>. */
 static void rules_ctx(struct stream *s, const struct h1_msg *m, const char *base, struct acl_ctx *ctx)
 {
@@ -53,12 +64,45 @@ static void rules_ctx(struct stream *s, const struct h1_msg *m, const char *base
 	ctx->base = base;
 	ctx->src_str = s->cli_addr[0] ? s->cli_addr : NULL;
 	ctx->src_port = s->cli_port;
+	ctx->now_s = wall_s();
 	/* the local port: known without a system call when the frontend
 	 * listens on one address, which is the common case */
 	if (fc->nb_binds == 1 || !s->cli || getsockname(s->cli->fd, (struct sockaddr *)&ss, &sl) < 0)
 		ss = fc->binds[0].addr;
 	ctx->dst_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 	                                               : ((struct sockaddr_in *)&ss)->sin_port);
+	ctx->dst_family = ss.ss_family;
+	if (ss.ss_family == AF_INET6)
+		memcpy(ctx->dst_addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+	else if (ss.ss_family == AF_INET)
+		memcpy(ctx->dst_addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+	/* %rt: this thread's request count spread over the threads, so that
+	 * numbers are unique in the process without a shared counter */
+	ctx->req_id = (s->tc->cnt.req_received - 1) * s->tc->eng->nbthread + s->tc->tid;
+	if (s->uid_len) {
+		ctx->uid = s->uid;
+		ctx->uid_len = s->uid_len;
+	}
+}
+
+/* Builds the unique id of the request in <ctx> with the frontend's
+ * unique-id-format, once per transaction, into the stream's id buffer
+ * (made on first use; without memory the request simply has no id, as a
+ * shortage must not fail it). A longer id is cut at CFG_UNIQUE_ID_MAX. */
+static void rules_unique_id(struct stream *s, struct acl_ctx *ctx)
+{
+	char tmp[RULE_VAL_MAX];
+	long n;
+
+	if (s->uid_len || (!s->uid && !(s->uid = malloc(CFG_UNIQUE_ID_MAX))))
+		return;
+	n = acl_fmt_build(s->fe->cfg->uid_fmt, ctx, tmp, sizeof(tmp));
+	if (n <= 0)
+		return;
+	s->uid_len = (size_t)n < CFG_UNIQUE_ID_MAX ? (size_t)n : CFG_UNIQUE_ID_MAX;
+	memcpy(s->uid, tmp, s->uid_len);
+	ctx->uid = s->uid;
+	ctx->uid_len = s->uid_len;
 }
 
 /* Finds, in request target <u>[0..len), where its path starts (after the
@@ -212,13 +256,18 @@ static int rule_return(struct stream *s, const struct cfg_http_rule *r, struct a
 	char body[RULE_VAL_MAX];
 	long n = 0;
 	char *out = NULL;
+	const char *bp = body;
 	int len;
 
-	if (r->value && (n = acl_fmt_build(r->value, ctx, body, sizeof(body))) < 0)
+	if (r->body) {
+		bp = r->body;
+		n = (long)r->body_len;
+	} else if (r->value && (n = acl_fmt_build(r->value, ctx, body, sizeof(body))) < 0) {
 		return -1;
+	}
 	len = asprintf(&out, "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %ld\r\nConnection: close\r\n\r\n%.*s",
 	               r->status, h1_reason(r->status), r->ctype ? "Content-Type: " : "",
-	               r->ctype ? r->ctype : "", r->ctype ? "\r\n" : "", n, (int)n, body);
+	               r->ctype ? r->ctype : "", r->ctype ? "\r\n" : "", n, (int)n, bp);
 	if (len < 0)
 		return -1;
 	free(s->reply_msg);
@@ -320,20 +369,16 @@ static struct backend *pick_backend(struct stream *s, const struct cfg_rules *rs
 	return NULL;
 }
 
-enum rules_verdict rules_request(struct stream *s, struct h1_msg *m, struct buf *b)
+/* Runs the http-request rules of <rs> in order on request <m> (head at the
+ * start of <b>). Returns RULES_PASS when every rule passed or edited, else
+ * the verdict of the rule that ended the request here. */
+static enum rules_verdict run_req_rules(struct stream *s, const struct cfg_rules *rs,
+                                        struct acl_ctx *ctx, struct h1_msg *m, struct buf *b)
 {
-	const struct cfg_rules *rs = s->fe->cfg->rules;
-	struct acl_ctx ctx;
-	struct backend *be;
-
-	s->be = s->fe->be;
-	if (!rs)
-		return RULES_PASS;
-	rules_ctx(s, m, b_head(b), &ctx);
 	for (unsigned i = 0; i < rs->nb_req; i++) {
 		const struct cfg_http_rule *r = &rs->req[i];
 
-		if (!acl_cond_eval(r->cond, &ctx))
+		if (!acl_cond_eval(r->cond, ctx))
 			continue;
 		switch (r->act) {
 		case HA_DENY:
@@ -348,14 +393,14 @@ enum rules_verdict rules_request(struct stream *s, struct h1_msg *m, struct buf 
 		case HA_REDIRECT:
 			s->be = NULL;
 			s->rule_status = r->status;
-			if ((r->act == HA_RETURN ? rule_return(s, r, &ctx)
-			                         : rule_redirect(s, r, &ctx, m, b_head(b))) < 0)
+			if ((r->act == HA_RETURN ? rule_return(s, r, ctx)
+			                         : rule_redirect(s, r, ctx, m, b_head(b))) < 0)
 				return RULES_FAIL;
 			return RULES_ANSWER;
 		default:
-			if (rule_edit(s, r, &ctx, m, b) < 0)
+			if (rule_edit(s, r, ctx, m, b) < 0)
 				return RULES_FAIL;
-			ctx.base = b_head(b);
+			ctx->base = b_head(b);
 			/* CONNECT was refused before the rules ran, for the
 			 * same reason: no tunnel to offer */
 			if (m->meth == H1_M_CONNECT)
@@ -364,9 +409,68 @@ enum rules_verdict rules_request(struct stream *s, struct h1_msg *m, struct buf 
 			break;
 		}
 	}
-	be = pick_backend(s, rs, &ctx);
-	if (be)
-		s->be = be;
+	return RULES_PASS;
+}
+
+/* Returns the rules of the backend <s> goes to when they are its own: a
+ * listen routing to itself has one set of rules, run once as the
+ * frontend's (HAProxy runs a proxy's rules once per request too). */
+static const struct cfg_rules *be_rules(const struct stream *s)
+{
+	const struct cfg_rules *rs = s->be ? s->be->cfg->rules : NULL;
+
+	return rs && rs != s->fe->cfg->rules ? rs : NULL;
+}
+
+/* Adds the frontend's unique-id-header with the request's id to <m> (head
+ * at the start of <b>). Returns 0, or -1 when it does not fit. */
+static int rules_uid_header(struct stream *s, struct h1_msg *m, struct buf *b)
+{
+	const struct cfg_frontend *fc = s->fe->cfg;
+	struct hedit ed = { .act = HA_ADD_HDR, .name = fc->uid_hdr, .nlen = strlen(fc->uid_hdr),
+	                    .val = s->uid, .vlen = s->uid_len };
+	size_t tail = b_data(b) - m->head_len;
+
+	if (head_edit(m, b_head(b), b->size, tail, &ed, s->tc->trash, s->tc->eng->cfg->g.bufsize) < 0)
+		return -1;
+	b->data = m->head_len + tail;
+	return 0;
+}
+
+enum rules_verdict rules_request(struct stream *s, struct h1_msg *m, struct buf *b)
+{
+	const struct cfg_frontend *fc = s->fe->cfg;
+	const struct cfg_rules *rs = fc->rules, *brs;
+	struct acl_ctx ctx;
+	enum rules_verdict v;
+	struct backend *be;
+
+	s->be = s->fe->be;
+	if (!rs && !be_rules(s) && !fc->uid_fmt)
+		return RULES_PASS;
+	rules_ctx(s, m, b_head(b), &ctx);
+	/* the id exists before any rule runs, so that rules and the log
+	 * see the same one */
+	if (fc->uid_fmt)
+		rules_unique_id(s, &ctx);
+	if (rs) {
+		if ((v = run_req_rules(s, rs, &ctx, m, b)) != RULES_PASS)
+			return v;
+		be = pick_backend(s, rs, &ctx);
+		if (be)
+			s->be = be;
+	}
+	/* the chosen backend's own rules come last, as in HAProxy: they
+	 * see the request as the frontend's rules left it */
+	if ((brs = be_rules(s)) && brs->nb_req &&
+	    (v = run_req_rules(s, brs, &ctx, m, b)) != RULES_PASS) {
+		if (v == RULES_ANSWER)
+			s->be = NULL;
+		return v;
+	}
+	/* added after every rule, as HAProxy does: rules cannot edit it */
+	if (fc->uid_hdr && s->uid_len && rules_uid_header(s, m, b) < 0)
+		return RULES_FAIL;
 	return RULES_PASS;
 }
 
@@ -401,23 +505,37 @@ int rules_forwardfor(struct stream *s, struct h1_msg *m, struct buf *b, const ch
 	return 0;
 }
 
-int rules_response(struct stream *s, struct h1_msg *m, struct buf *b)
+/* Runs the http-response rules of <rs> on response <m>. Returns 0, or -1
+ * when an edit did not fit. */
+static int run_rsp_rules(struct stream *s, const struct cfg_rules *rs, struct acl_ctx *ctx,
+                         struct h1_msg *m, struct buf *b)
 {
-	const struct cfg_rules *rs = s->fe->cfg->rules;
-	struct acl_ctx ctx;
-
-	if (!rs || !rs->nb_rsp)
-		return 0;
-	rules_ctx(s, m, b_head(b), &ctx);
 	for (unsigned i = 0; i < rs->nb_rsp; i++) {
 		const struct cfg_http_rule *r = &rs->rsp[i];
 
-		if (!acl_cond_eval(r->cond, &ctx))
+		if (!acl_cond_eval(r->cond, ctx))
 			continue;
-		if (rule_edit(s, r, &ctx, m, b) < 0)
+		if (rule_edit(s, r, ctx, m, b) < 0)
 			return -1;
-		ctx.base = b_head(b);
+		ctx->base = b_head(b);
 	}
+	return 0;
+}
+
+int rules_response(struct stream *s, struct h1_msg *m, struct buf *b)
+{
+	const struct cfg_rules *rs = s->fe->cfg->rules, *brs = be_rules(s);
+	struct acl_ctx ctx;
+
+	if ((!rs || !rs->nb_rsp) && (!brs || !brs->nb_rsp))
+		return 0;
+	rules_ctx(s, m, b_head(b), &ctx);
+	/* the backend's first, then the frontend's: the reverse of the
+	 * request's order, as in HAProxy */
+	if (brs && run_rsp_rules(s, brs, &ctx, m, b) < 0)
+		return -1;
+	if (rs && run_rsp_rules(s, rs, &ctx, m, b) < 0)
+		return -1;
 	return 0;
 }
 

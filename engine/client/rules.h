@@ -1,5 +1,6 @@
-/* rules.h - a frontend's request rules applied to a stream (see cfg.h's
- * struct cfg_rules and core/acl.h).
+/* rules.h - a frontend's and its chosen backend's rules applied to a
+ * stream, and the request's unique id (see cfg.h's struct cfg_rules and
+ * core/acl.h).
  *
  * Contract
  * --------
@@ -27,10 +28,13 @@ enum rules_verdict {
 	RULES_SERVICE,    /* use-service: hand it to the host service s->svc_pick */
 };
 
-/* Runs the frontend's http-request rules in order on request <m> (its head
+/* Builds the request's unique id when the frontend has a unique-id-format,
+ * runs the frontend's http-request rules in order on request <m> (its head
  * at the start of <b>), then its use_backend rules, then falls back to the
- * frontend's backend. Sets s->be, or s->rule_status (and for return and
- * redirect the answer in s->reply_msg) when the request is answered here. */
+ * frontend's backend, then runs that backend's own http-request rules, and
+ * last adds the unique-id-header. Sets s->be, or s->rule_status (and for
+ * return and redirect the answer in s->reply_msg) when the request is
+ * answered here. */
 enum rules_verdict rules_request(struct stream *s, struct h1_msg *m, struct buf *b);
 
 /* Applies `option forwardfor` of the chosen backend (else of the
@@ -40,9 +44,9 @@ enum rules_verdict rules_request(struct stream *s, struct h1_msg *m, struct buf 
  * 0, or -1 when that header does not fit (the stream answers 500). */
 int rules_forwardfor(struct stream *s, struct h1_msg *m, struct buf *b, const char **xff);
 
-/* Runs the frontend's http-response rules on response <m> (its head at the
- * start of <b>). Returns 0, or -1 when an edit did not fit (the stream
- * then answers 502 instead). */
+/* Runs the backend's http-response rules, then the frontend's, on response
+ * <m> (its head at the start of <b>). Returns 0, or -1 when an edit did
+ * not fit (the stream then answers 502 instead). */
 int rules_response(struct stream *s, struct h1_msg *m, struct buf *b);
 
 /* Writes into dst[0..room) the answer of our own for <status>: the one a

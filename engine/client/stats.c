@@ -188,8 +188,10 @@ struct statspage_data *statspage_collect(const struct engine *e, unsigned refres
 	size_t size;
 	char *p;
 
+	/* servers added meanwhile are left for the next snapshot: the rows
+	 * below never go past the count taken here */
 	for (unsigned b = 0; b < e->nb_bes; b++)
-		nb_srv += e->bes[b]->nb_srv;
+		nb_srv += be_nb_srv(e->bes[b]);
 	size = sizeof(*d) + e->nb_fes * sizeof(*d->fe) + e->nb_bes * sizeof(*d->be) +
 	       nb_srv * sizeof(*d->srv) + e->nbthread * sizeof(*d->thr);
 	d = calloc(1, size);
@@ -207,7 +209,7 @@ struct statspage_data *statspage_collect(const struct engine *e, unsigned refres
 	d->thr = (struct statspage_thread *)p;
 	d->nb_fe = e->nb_fes;
 	d->nb_be = e->nb_bes;
-	d->nb_srv = nb_srv;
+	d->nb_srv = nb_srv; /* lowered below when servers were removed */
 	d->nb_thr = e->nbthread;
 
 	sluice_stats((const struct sluice *)e, &d->st);
@@ -230,18 +232,23 @@ struct statspage_data *statspage_collect(const struct engine *e, unsigned refres
 		o->name = be->cfg->name;
 		o->balance_lc = be->cfg->balance == CFG_BALANCE_LC;
 		o->first_srv = k;
-		o->servers = be->nb_srv;
 		o->queue = be_queued(e->bes[b]);
-		for (unsigned i = 0; i < be->nb_srv; i++, k++) {
-			struct statspage_server *s = &d->srv[k];
+		for (unsigned i = 0, n = be_nb_srv(be); i < n && k < nb_srv; i++) {
+			const struct server *srv = __atomic_load_n(&be->srv[i], __ATOMIC_ACQUIRE);
+			struct statspage_server *s;
 
-			stats_collect_server(&be->srv[i], now_ms, d->uptime_ms, s);
+			if (be_server_gone(srv))
+				continue; /* removed: no longer shown */
+			s = &d->srv[k++];
+			o->servers++;
+			stats_collect_server(srv, now_ms, d->uptime_ms, s);
 			o->cur += s->cur;
 			o->total += s->total;
 			o->failures += s->failures;
 			o->active += s->up;
 		}
 	}
+	d->nb_srv = k;
 	for (unsigned t = 0; t < e->nbthread; t++)
 		stats_collect_thread(e, t, &d->thr[t]);
 	return d;

@@ -621,6 +621,7 @@ static enum parse_res stream_parse_request(struct stream *s)
 		s->txn_active = 1;
 		s->txn_start_ms = tc_now(tc);
 		s->be = NULL; /* until the rules pick one: the log must not name the last one */
+		s->uid_len = 0;
 		s->rsp_started = 0;
 		s->reply = REPLY_NONE;
 	}
@@ -1070,7 +1071,7 @@ static void stream_connect_failed(struct stream *s)
 		return;
 	}
 	CNT_INC(tc, retries);
-	if (s->be->cfg->redispatch && s->retries_left == 0 && s->be->nb_srv > 1) {
+	if (s->be->cfg->redispatch && s->retries_left == 0 && be_nb_srv(s->be) > 1) {
 		CNT_INC(tc, redispatches);
 		s->avoid = s->target;
 		stream_release_slot(s);
@@ -1254,6 +1255,7 @@ static void stream_free(struct stream *s)
 	free(s->log_req);
 	free(s->req_upgrade);
 	free(s->reply_msg);
+	free(s->uid);
 	statspage_free(s->sp);
 	if (s->st == ST_QUEUED && qent_cancel(&s->qe))
 		be_release_slot(s->qe.srv);

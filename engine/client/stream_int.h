@@ -117,6 +117,9 @@ struct stream {
 	char *reply_msg;         /* the whole answer a rule prepared (return,
 	                          * redirect), or NULL: taken by rules_reply() */
 	size_t reply_len;
+	char *uid;               /* unique-id buffer (CFG_UNIQUE_ID_MAX), made on the
+	                          * first request of a frontend with a unique-id-format */
+	size_t uid_len;          /* this transaction's id, 0: none yet */
 	enum h1_meth req_meth;
 	int req_version;
 	uint64_t txn_start_ms, queue_start_ms, connect_start_ms;

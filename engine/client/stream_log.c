@@ -127,6 +127,8 @@ void stream_log(struct stream *s)
 		.method = s->log_req, .method_len = s->log_meth_len,
 		.uri = s->log_req ? s->log_req + s->log_meth_len : NULL,
 		.uri_len = s->log_req_len - s->log_meth_len,
+		.uid = s->fe->cfg->uid_fmt ? (s->uid_len ? s->uid : "") : NULL,
+		.uid_len = s->uid_len,
 	};
 	log_emit(e->log, &r);
 	hostapi_complete(s, &r);

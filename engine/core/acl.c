@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -20,9 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 enum fetch_kind { F_PATH, F_URL, F_QUERY, F_URL_PARAM, F_METHOD, F_HDR, F_HDR_CNT,
-                  F_SRC, F_SRC_PORT, F_DST_PORT, F_HTTP_VER };
+                  F_SRC, F_SRC_PORT, F_DST_PORT, F_HTTP_VER, F_UNIQUE_ID };
 enum match_kind { M_STR, M_BEG, M_END, M_SUB, M_REG, M_FOUND, M_INT, M_IP };
 enum conv_kind { C_LOWER, C_UPPER, C_MAP, C_MAP_BEG, C_MAP_DOM };
 enum val_kind { V_STR, V_INT, V_IP };
@@ -59,6 +61,7 @@ static const struct {
 	{ "dst_port",    F_DST_PORT,  M_INT, 0 },
 	{ "http_ver",    F_HTTP_VER,  M_STR, 0 },
 	{ "req.ver",     F_HTTP_VER,  M_STR, 0 },
+	{ "unique-id",   F_UNIQUE_ID, M_STR, 0 },
 };
 
 static const char *const match_names[] = { "str", "beg", "end", "sub", "reg", "found", "int", "ip" };
@@ -105,8 +108,9 @@ struct acl_expr {
 	struct sample_expr *se;
 	enum match_kind match;
 	int icase;
+	int sorted;          /* M_STR: pats sorted by pat_cmp(), found by bsearch */
 	struct pattern *pats;
-	unsigned nb_pats;
+	unsigned nb_pats, cap_pats;
 	struct acl_expr *next;
 };
 
@@ -134,10 +138,25 @@ struct acl_cond {
 	unsigned nb_anon;
 };
 
+/* Log-format variables a format may hold besides %[sample]. */
+enum fmt_var { FV_NONE = 0, FV_CI, FV_CP, FV_FI, FV_FP, FV_TS, FV_RT, FV_ID };
+
+static const struct {
+	const char *name;
+	enum fmt_var v;
+} fmt_vars[] = {
+	{ "ci", FV_CI }, { "cp", FV_CP }, { "fi", FV_FI }, { "fp", FV_FP },
+	{ "Ts", FV_TS }, { "rt", FV_RT }, { "ID", FV_ID },
+};
+#define FMT_VAR_LIST "%ci, %cp, %fi, %fp, %Ts, %rt, %pid, %ID, %[SAMPLE]"
+
+/* One part of a format: a literal, a sample, or a variable. */
 struct fmt_part {
 	char *lit;
 	size_t len;
 	struct sample_expr *se;
+	enum fmt_var var;
+	int hex;             /* numbers and IPv4 addresses in upper-case hex */
 };
 
 struct acl_fmt {
@@ -373,6 +392,8 @@ static int fetch_each(const struct fetch *f, struct acl_ctx *ctx, val_cb cb, voi
 		return int_val(ctx->dst_port, cb, arg);
 	case F_HTTP_VER:
 		return m->version == 10 ? str_val("1.0", 3, cb, arg) : str_val("1.1", 3, cb, arg);
+	case F_UNIQUE_ID:
+		return ctx->uid ? str_val(ctx->uid, ctx->uid_len, cb, arg) : 0;
 	}
 	return 0;
 }
@@ -617,7 +638,16 @@ int sample_eval(const struct sample_expr *se, struct acl_ctx *ctx, char *tmp, si
 	size_t l;
 
 	*map_idx = -1;
-	(void)fetch_each(&se->f, ctx, take_first, &fv);
+	if (se->f.kind == F_SRC && ctx->src_str && *ctx->src_str) {
+		/* the client address already exists as text: no parse into
+		 * bytes and back to text for every %[src] */
+		fv.found = 1;
+		fv.v.kind = V_STR;
+		fv.v.p = ctx->src_str;
+		fv.v.len = strlen(ctx->src_str);
+	} else {
+		(void)fetch_each(&se->f, ctx, take_first, &fv);
+	}
 	if (!fv.found)
 		return 0;
 	if (fv.v.kind == V_STR) {
@@ -787,10 +817,56 @@ static int pat_match(const struct acl_expr *x, const struct pattern *pt, const s
 	}
 }
 
+/* Orders exact-string patterns: by length, then bytes (folded to lower
+ * case for -i, as strncasecmp() compares), so that a lookup is a binary
+ * search where most steps end on the length. */
+static int pat_cmp(const char *a, size_t al, const char *b, size_t bl, int icase)
+{
+	if (al != bl)
+		return al < bl ? -1 : 1;
+	return icase ? strncasecmp(a, b, al) : memcmp(a, b, al);
+}
+
+static int pat_cmp_case(const void *a, const void *b)
+{
+	const struct pattern *x = a, *y = b;
+
+	return pat_cmp(x->s, x->len, y->s, y->len, 0);
+}
+
+static int pat_cmp_nocase(const void *a, const void *b)
+{
+	const struct pattern *x = a, *y = b;
+
+	return pat_cmp(x->s, x->len, y->s, y->len, 1);
+}
+
+/* Binary search of string <v> among the sorted patterns of <x>. */
+static int pat_find(const struct acl_expr *x, const struct val *v)
+{
+	size_t lo = 0, hi = x->nb_pats;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct pattern *pt = &x->pats[mid];
+		int c = pat_cmp(v->p, v->len, pt->s, pt->len, x->icase);
+
+		if (!c)
+			return 1;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return 0;
+}
+
 static int expr_val_cb(const struct val *v, void *arg)
 {
 	const struct acl_expr *x = arg;
 
+	if (x->sorted)
+		return v->kind == V_STR && pat_find(x, v);
 	for (unsigned i = 0; i < x->nb_pats; i++)
 		if (pat_match(x, &x->pats[i], v))
 			return 1;
@@ -923,13 +999,124 @@ bad:
 	return -1;
 }
 
+/* Compiles pattern <w> (and, for an integer operator, the word after it
+ * in argv[1..argc)) for the matcher of <x> and appends it to x->pats;
+ * *used counts the words taken. Returns 0, or -1 with *err set. */
+static int pat_add(struct acl_expr *x, char **argv, int argc, int *used, char **err)
+{
+	const char *w = argv[0];
+	struct pattern *pt;
+
+	*used = 1;
+	if (x->nb_pats == x->cap_pats) {
+		unsigned cap = x->cap_pats ? x->cap_pats * 2 : 4;
+		struct pattern *np = realloc(x->pats, cap * sizeof(*np));
+
+		if (!np) {
+			*err = msg("out of memory");
+			return -1;
+		}
+		x->pats = np;
+		x->cap_pats = cap;
+	}
+	pt = &x->pats[x->nb_pats];
+	memset(pt, 0, sizeof(*pt));
+	switch (x->match) {
+	case M_INT:
+		if (int_pattern(argv, argc, pt, used, err) < 0)
+			return -1;
+		break;
+	case M_IP:
+		if (acl_parse_net(w, &pt->fam, pt->a, &pt->bits) < 0) {
+			*err = msg("invalid address or network '%s' (expected ADDR or ADDR/BITS, IPv4 or IPv6)", w);
+			return -1;
+		}
+		break;
+	case M_REG: {
+		int ec;
+		PCRE2_SIZE eo;
+		uint32_t opt = x->icase ? PCRE2_CASELESS : 0;
+
+		pt->re = pcre2_compile((PCRE2_SPTR)w, PCRE2_ZERO_TERMINATED, opt, &ec, &eo, NULL);
+		if (!pt->re) {
+			PCRE2_UCHAR buf[256];
+
+			pcre2_get_error_message(ec, buf, sizeof(buf));
+			*err = msg("invalid regex '%s': %s at offset %zu", w, (char *)buf, (size_t)eo);
+			return -1;
+		}
+		/* no JIT on this platform: the interpreter gives the same answers */
+		(void)pcre2_jit_compile(pt->re, PCRE2_JIT_COMPLETE);
+		break;
+	}
+	default:
+		if (!(pt->s = strdup(w))) {
+			*err = msg("out of memory");
+			return -1;
+		}
+		pt->len = strlen(pt->s);
+		break;
+	}
+	x->nb_pats++;
+	return 0;
+}
+
+/* Adds every pattern of file <path> to <x>: one per line, blanks around
+ * it trimmed, empty lines and lines starting with '#' skipped. Returns 0,
+ * or -1 with *err set ("FILE:LINE: what" for a bad pattern). */
+static int pat_file(struct acl_expr *x, const char *path, char **err)
+{
+	size_t len;
+	char *text = acl_file_read(path, &len), *p, *end;
+	int line = 0;
+
+	if (!text) {
+		*err = msg("cannot read pattern file '%s' (%s)", path, strerror(errno));
+		return -1;
+	}
+	for (p = text, end = text + len; p < end; ) {
+		char *eol = memchr(p, '\n', (size_t)(end - p)), *e;
+		char *w[1];
+		int used;
+
+		if (!eol)
+			eol = end;
+		line++;
+		for (e = eol; e > p && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'); e--)
+			;
+		*e = 0;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		w[0] = p;
+		p = eol + 1;
+		if (!*w[0] || *w[0] == '#')
+			continue;
+		if (memchr(w[0], 0, (size_t)(e - w[0]))) {
+			*err = msg("%s:%d: NUL byte in pattern", path, line);
+			free(text);
+			return -1;
+		}
+		if (pat_add(x, w, 1, &used, err) < 0) {
+			char *inner = *err;
+
+			*err = msg("%s:%d: %s", path, line, inner ? inner : "out of memory");
+			free(inner);
+			free(text);
+			return -1;
+		}
+	}
+	free(text);
+	return 0;
+}
+
 /* Parses "FETCH [flags] PATTERN..." from argv[0..argc) into a new
  * expression. Returns it, or NULL with *err set. */
 static struct acl_expr *expr_parse(int argc, char **argv, char **err)
 {
 	struct acl_expr *x = calloc(1, sizeof(*x));
 	enum match_kind m;
-	int i, set_m = 0;
+	int i, nb_files = 0;
+	int files[16];       /* argv index of each -f FILE */
 
 	if (!x) {
 		*err = msg("out of memory");
@@ -949,6 +1136,16 @@ static struct acl_expr *expr_parse(int argc, char **argv, char **err)
 		}
 		if (!strcmp(argv[i], "-i")) {
 			x->icase = 1;
+		} else if (!strcmp(argv[i], "-f")) {
+			if (i + 1 >= argc) {
+				*err = msg("missing file name after '-f'");
+				goto fail;
+			}
+			if (nb_files == (int)(sizeof(files) / sizeof(files[0]))) {
+				*err = msg("too many '-f' files (at most %zu per line)", sizeof(files) / sizeof(files[0]));
+				goto fail;
+			}
+			files[nb_files++] = ++i;
 		} else if (!strcmp(argv[i], "-m")) {
 			size_t k;
 
@@ -965,73 +1162,40 @@ static struct acl_expr *expr_parse(int argc, char **argv, char **err)
 				goto fail;
 			}
 			x->match = (enum match_kind)k;
-			set_m = 1;
 			i++;
 		} else if (x->match == M_INT && argv[i][1] >= '0' && argv[i][1] <= '9') {
 			break; /* a negative number */
 		} else {
-			*err = msg("unknown flag '%s' (expected -i, -m METHOD, --)", argv[i]);
+			*err = msg("unknown flag '%s' (expected -i, -f FILE, -m METHOD, --)", argv[i]);
 			goto fail;
 		}
 	}
-	(void)set_m;
 	if (x->match == M_FOUND) {
-		if (i < argc) {
-			*err = msg("'-m found' takes no pattern, got '%s'", argv[i]);
+		if (i < argc || nb_files) {
+			*err = msg("'-m found' takes no pattern, got '%s'", nb_files ? "-f" : argv[i]);
 			goto fail;
 		}
 		return x;
 	}
-	if (i >= argc) {
+	if (i >= argc && !nb_files) {
 		*err = msg("missing pattern after '%s'", argv[i - 1]);
 		goto fail;
 	}
-	if (!(x->pats = calloc((size_t)(argc - i), sizeof(*x->pats)))) {
-		*err = msg("out of memory");
-		goto fail;
-	}
+	/* -i and -m apply to the files whatever their place on the line, so
+	 * the files are read once all flags are known */
+	for (int k = 0; k < nb_files; k++)
+		if (pat_file(x, argv[files[k]], err) < 0)
+			goto fail;
 	while (i < argc) {
-		struct pattern *pt = &x->pats[x->nb_pats++];
 		int used = 1;
 
-		switch (x->match) {
-		case M_INT:
-			if (int_pattern(argv + i, argc - i, pt, &used, err) < 0)
-				goto fail;
-			break;
-		case M_IP:
-			if (acl_parse_net(argv[i], &pt->fam, pt->a, &pt->bits) < 0) {
-				*err = msg("invalid address or network '%s' (expected ADDR or ADDR/BITS, IPv4 or IPv6)",
-				           argv[i]);
-				goto fail;
-			}
-			break;
-		case M_REG: {
-			int ec;
-			PCRE2_SIZE eo;
-			uint32_t opt = x->icase ? PCRE2_CASELESS : 0;
-
-			pt->re = pcre2_compile((PCRE2_SPTR)argv[i], PCRE2_ZERO_TERMINATED, opt, &ec, &eo, NULL);
-			if (!pt->re) {
-				PCRE2_UCHAR buf[256];
-
-				pcre2_get_error_message(ec, buf, sizeof(buf));
-				*err = msg("invalid regex '%s': %s at offset %zu", argv[i], (char *)buf, (size_t)eo);
-				goto fail;
-			}
-			/* no JIT on this platform: the interpreter gives the same answers */
-			(void)pcre2_jit_compile(pt->re, PCRE2_JIT_COMPLETE);
-			break;
-		}
-		default:
-			if (!(pt->s = strdup(argv[i]))) {
-				*err = msg("out of memory");
-				goto fail;
-			}
-			pt->len = strlen(pt->s);
-			break;
-		}
+		if (pat_add(x, argv + i, argc - i, &used, err) < 0)
+			goto fail;
 		i += used;
+	}
+	if (x->match == M_STR && x->nb_pats > 1) {
+		qsort(x->pats, x->nb_pats, sizeof(*x->pats), x->icase ? pat_cmp_nocase : pat_cmp_case);
+		x->sorted = 1;
 	}
 	return x;
 fail:
@@ -1255,15 +1419,60 @@ static int has_ctl(const char *s, size_t len)
 	return 0;
 }
 
+/* Moves the literal collected so far (lit[0..*llen)) into a part of <f>.
+ * Returns 0, or -1 without memory. */
+static int fmt_flush(struct acl_fmt *f, const char *lit, size_t *llen)
+{
+	struct fmt_part lp = { 0 };
+
+	if (!*llen)
+		return 0;
+	lp.lit = dupn(lit, *llen);
+	lp.len = *llen;
+	if (!lp.lit || fmt_add(f, lp) < 0) {
+		free(lp.lit);
+		return -1;
+	}
+	*llen = 0;
+	return 0;
+}
+
+/* Parses the options of "%{...}" at <s> (just after '{') into *hex.
+ * Returns the position after '}', or NULL with *err set. */
+static const char *fmt_opts(const char *s, int *hex, char **err)
+{
+	const char *e = strchr(s, '}');
+
+	if (!e) {
+		*err = msg("missing '}' after '%%{%s'", s);
+		return NULL;
+	}
+	while (s < e) {
+		const char *c = memchr(s, ',', (size_t)(e - s));
+		size_t l = c ? (size_t)(c - s) : (size_t)(e - s);
+
+		if (l == 2 && (s[0] == '+' || s[0] == '-') && s[1] == 'X')
+			*hex = s[0] == '+';
+		else {
+			*err = msg("unsupported option '%.*s' in '%%{...}' (only +X and -X)", (int)l, s);
+			return NULL;
+		}
+		s += l + (c ? 1 : 0);
+	}
+	return e + 1;
+}
+
 struct acl_fmt *acl_fmt_parse(const char *text, int no_ctl, char **err)
 {
 	struct acl_fmt *f = calloc(1, sizeof(*f));
 	const char *s = text;
 	char *lit = NULL;
 	size_t llen = 0;
+	int hex_all = 0;     /* %{+X}o: every later variable in hex */
 
 	*err = NULL;
-	if (!f || !(lit = malloc(strlen(text) + 1)))
+	/* room for the text with each 4-byte "%pid" grown to at most 11 */
+	if (!f || !(lit = malloc(strlen(text) * 3 + 32)))
 		goto oom;
 	f->no_ctl = no_ctl;
 	if (no_ctl && has_ctl(text, strlen(text))) {
@@ -1283,16 +1492,7 @@ struct acl_fmt *acl_fmt_parse(const char *text, int no_ctl, char **err)
 				*err = msg("missing ']' after '%s'", s);
 				goto fail;
 			}
-			if (llen) {
-				struct fmt_part lp = { .lit = dupn(lit, llen), .len = llen };
-
-				if (!lp.lit || fmt_add(f, lp) < 0) {
-					free(lp.lit);
-					goto oom;
-				}
-				llen = 0;
-			}
-			if (!(inner = dupn(s + 2, (size_t)(e - s - 2))))
+			if (fmt_flush(f, lit, &llen) < 0 || !(inner = dupn(s + 2, (size_t)(e - s - 2))))
 				goto oom;
 			part.se = sample_parse(inner, err);
 			free(inner);
@@ -1303,18 +1503,47 @@ struct acl_fmt *acl_fmt_parse(const char *text, int no_ctl, char **err)
 				goto oom;
 			}
 			s = e + 1;
+		} else if (s[0] == '%' && (s[1] == '{' || isalpha((unsigned char)s[1]))) {
+			struct fmt_part part = { .hex = hex_all };
+			const char *name = s + 1;
+			size_t nl = 0, k;
+
+			if (*name == '{' && !(name = fmt_opts(name + 1, &part.hex, err)))
+				goto fail;
+			while (isalpha((unsigned char)name[nl]))
+				nl++;
+			s = name + nl;
+			if (nl == 1 && name[0] == 'o') {
+				/* %{+X}o: an option for what follows; the blank
+				 * that separates it is no part of the value, as
+				 * in HAProxy's "%{+X}o\ %ci..." example */
+				hex_all = part.hex;
+				if (*s == ' ')
+					s++;
+				continue;
+			}
+			if (nl == 3 && !memcmp(name, "pid", 3)) {
+				/* the same for the process's whole life: a literal */
+				llen += (size_t)sprintf(lit + llen, part.hex ? "%04X" : "%d", (int)getpid());
+				continue;
+			}
+			for (k = 0; k < sizeof(fmt_vars) / sizeof(fmt_vars[0]); k++)
+				if (strlen(fmt_vars[k].name) == nl && !memcmp(fmt_vars[k].name, name, nl))
+					break;
+			if (k == sizeof(fmt_vars) / sizeof(fmt_vars[0])) {
+				*err = msg("unknown variable '%%%.*s' (expected %s, or %%%% for a percent sign)",
+				           (int)nl, name, FMT_VAR_LIST);
+				goto fail;
+			}
+			part.var = fmt_vars[k].v;
+			if (fmt_flush(f, lit, &llen) < 0 || fmt_add(f, part) < 0)
+				goto oom;
 		} else {
 			lit[llen++] = *s++;
 		}
 	}
-	if (llen) {
-		struct fmt_part lp = { .lit = dupn(lit, llen), .len = llen };
-
-		if (!lp.lit || fmt_add(f, lp) < 0) {
-			free(lp.lit);
-			goto oom;
-		}
-	}
+	if (fmt_flush(f, lit, &llen) < 0)
+		goto oom;
 	free(lit);
 	return f;
 oom:
@@ -1323,6 +1552,46 @@ fail:
 	free(lit);
 	acl_fmt_free(f);
 	return NULL;
+}
+
+/* Writes the value of variable <p> for <ctx> into tmp[0..room). Returns
+ * its length (0: no value). */
+static size_t fmt_var_value(const struct fmt_part *p, struct acl_ctx *ctx, char *tmp, size_t room)
+{
+	const uint8_t *a = NULL;
+	int fam = 0, n = 0;
+	uint64_t num;
+
+	switch (p->var) {
+	case FV_CI:
+		if (!ctx_src(ctx))
+			return 0;
+		fam = ctx->src_family;
+		a = ctx->src_addr;
+		break;
+	case FV_FI:
+		fam = ctx->dst_family;
+		a = ctx->dst_addr;
+		break;
+	case FV_ID:
+		if (!ctx->uid || ctx->uid_len > room)
+			return 0;
+		memcpy(tmp, ctx->uid, ctx->uid_len);
+		return ctx->uid_len;
+	default:
+		num = p->var == FV_CP ? ctx->src_port : p->var == FV_FP ? ctx->dst_port :
+		      p->var == FV_TS ? ctx->now_s : ctx->req_id;
+		n = snprintf(tmp, room, p->hex ? (p->var == FV_TS ? "%08llX" : "%04llX") : "%llu",
+		             (unsigned long long)num);
+		return n > 0 && (size_t)n < room ? (size_t)n : 0;
+	}
+	if (fam == AF_INET && p->hex)
+		n = snprintf(tmp, room, "%02X%02X%02X%02X", a[0], a[1], a[2], a[3]);
+	else if (fam == AF_INET)
+		return inet_ntop(AF_INET, a, tmp, (socklen_t)room) ? strlen(tmp) : 0;
+	else if (fam == AF_INET6)
+		return inet_ntop(AF_INET6, a, tmp, (socklen_t)room) ? strlen(tmp) : 0;
+	return n > 0 && (size_t)n < room ? (size_t)n : 0;
 }
 
 long acl_fmt_build(const struct acl_fmt *f, struct acl_ctx *ctx, char *dst, size_t room)
@@ -1339,13 +1608,15 @@ long acl_fmt_build(const struct acl_fmt *f, struct acl_ctx *ctx, char *dst, size
 			pos += p->len;
 		} else {
 			char tmp[1024];
-			const char *v;
+			const char *v = tmp;
 			size_t l;
 			long idx;
 
 			/* converted values go through tmp, so that a nearly full
 			 * dst says "does not fit" instead of dropping the part */
-			if (!sample_eval(p->se, ctx, tmp, sizeof(tmp), &v, &l, &idx))
+			if (p->var)
+				l = fmt_var_value(p, ctx, tmp, sizeof(tmp));
+			else if (!sample_eval(p->se, ctx, tmp, sizeof(tmp), &v, &l, &idx))
 				continue;
 			if (l > room - pos)
 				return -1;

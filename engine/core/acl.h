@@ -15,13 +15,21 @@
  *               some yield several values (one per header occurrence)
  *   converter   a step applied to a fetched string: lower, upper, map(...)
  *   sample      a fetch followed by converters, "req.hdr(host),lower"
- *   acl         `acl NAME FETCH [-i] [-m METHOD] VALUE...`: true when one
- *               value of the fetch matches one pattern; several lines with
- *               the same name OR together
+ *   acl         `acl NAME FETCH [-i] [-m METHOD] [-f FILE]... VALUE...`:
+ *               true when one value of the fetch matches one pattern;
+ *               several lines with the same name OR together. A pattern
+ *               file holds one pattern per line (leading and trailing
+ *               blanks trimmed, empty lines and '#' lines skipped); its
+ *               patterns join the inline ones. Exact-string patterns are
+ *               kept sorted and found by binary search, so a file of
+ *               100,000 names costs ~17 compares per value
  *   condition   `if|unless TERM...`: terms are ACL names or `{ FETCH ... }`
  *               anonymous ACLs, `!` negates a term, terms side by side are
  *               ANDed, `||` separates alternatives
- *   format      a value with `%[sample]` parts, for header values and the like
+ *   format      a value with `%[sample]` parts, for header values and the like,
+ *               and HAProxy's log-format variables %ci %cp %fi %fp %Ts %rt
+ *               %pid %ID (numbers and IPv4 addresses in upper-case hex
+ *               after `%{+X}o`, or for one variable as `%{+X}ci`)
  *
  * Errors are returned as malloc'ed messages without file and line, for the
  * caller (cfg.c) to prefix with its own.
@@ -35,7 +43,9 @@
 #include "mux/h1.h"
 
 /* What evaluation looks at. src is parsed from src_str on first need and
- * cached here, so a ctx belongs to one evaluation on one thread. */
+ * cached here, so a ctx belongs to one evaluation on one thread. The
+ * fields after src_addr serve the log-format variables of formats (%fi,
+ * %Ts, %rt) and the unique-id fetch; zero where the caller has none. */
 struct acl_ctx {
 	const struct h1_msg *m;
 	const char *base;            /* the bytes m's spans refer to */
@@ -44,6 +54,12 @@ struct acl_ctx {
 	int src_state;               /* 0: not parsed yet, 1: parsed, -1: none */
 	int src_family;
 	uint8_t src_addr[16];
+	int dst_family;              /* local address (%fi): AF_INET, AF_INET6, 0: none */
+	uint8_t dst_addr[16];
+	uint64_t now_s;              /* %Ts: seconds since the epoch */
+	uint64_t req_id;             /* %rt: the request's number, unique in the process */
+	const char *uid;             /* the request's unique id (unique-id), or NULL */
+	size_t uid_len;
 };
 
 struct map;
@@ -78,6 +94,11 @@ const char *map_path(const struct map *mp);
 void map_set_ref(struct map *mp, long idx, int ref);
 int map_ref(const struct map *mp, long idx);
 void map_free(struct map *mp);
+
+/* Reads the whole file at <path> into a new NUL-terminated string (its
+ * length in *len), for the files read at load: maps and ACL pattern
+ * files. Returns it, or NULL with errno set. */
+char *acl_file_read(const char *path, size_t *len);
 
 /* ---- samples ---- */
 
@@ -126,7 +147,9 @@ int acl_cond_eval(const struct acl_cond *c, struct acl_ctx *ctx);
 
 /* ---- formats ---- */
 
-/* Parses a value with "%[sample]" parts ("%%" is a percent sign). A value
+/* Parses a value with "%[sample]" parts and log-format variables ("%%" is
+ * a percent sign; a '%' followed by anything else than a letter, '[' or
+ * '{' stands for itself, an unknown variable name is an error). A value
  * that may not hold CR, LF or NUL (<no_ctl>: header values) is refused
  * when its literal parts do; the fetched parts are checked when built.
  * Returns it, or NULL with *err set. */

@@ -139,6 +139,7 @@ struct px_settings {
 	unsigned stats_refresh_ms;
 	char *default_backend;
 	int default_backend_line;
+	char *uid_fmt, *uid_hdr;        /* `unique-id-format` / `-header`, checked when read */
 	struct cfg_server srv;          /* `default-server`; name always NULL */
 };
 
@@ -530,6 +531,8 @@ static void settings_clear(struct px_settings *s)
 	free(s->stats_auth);
 	free(s->default_backend);
 	free(s->fwd.hdr);
+	free(s->uid_fmt);
+	free(s->uid_hdr);
 	settings_init(s);
 }
 
@@ -540,8 +543,10 @@ static int settings_copy(struct px_settings *dst, const struct px_settings *src)
 	*dst = *src;
 	dst->chk_method = dst->chk_uri = dst->stats_uri = dst->default_backend = NULL;
 	dst->stats_prom_uri = dst->stats_auth = NULL;
-	dst->fwd.hdr = NULL;
+	dst->fwd.hdr = dst->uid_fmt = dst->uid_hdr = NULL;
 	if (set_str(&dst->fwd.hdr, src->fwd.hdr) < 0 ||
+	    set_str(&dst->uid_fmt, src->uid_fmt) < 0 ||
+	    set_str(&dst->uid_hdr, src->uid_hdr) < 0 ||
 	    set_str(&dst->chk_method, src->chk_method) < 0 ||
 	    set_str(&dst->chk_uri, src->chk_uri) < 0 ||
 	    set_str(&dst->stats_uri, src->stats_uri) < 0 ||
@@ -1529,6 +1534,7 @@ static void http_rule_free(struct cfg_http_rule *r)
 	acl_regex_free(r->re);
 	free(r->reason);
 	free(r->ctype);
+	free(r->body);
 }
 
 void cfg_rules_free(struct cfg_rules *r)
@@ -1639,6 +1645,29 @@ static int get_fmt(struct parser *p, const char *text, int no_ctl, struct acl_fm
 	return *out ? 0 : fail_owned(p, err);
 }
 
+/* Loads file <path> named on the current line, for an answer sent as it
+ * is (errorfile, return file): read once here, so that a request never
+ * touches the file system. It must fit a response buffer with room for
+ * the head rewrite. Returns the text (its length in *len), or NULL with
+ * the error set. */
+static char *load_answer_file(struct parser *p, const char *path, size_t *len)
+{
+	size_t max = p->c->g.bufsize - p->c->g.maxrewrite;
+	char *text = read_file(path, len);
+
+	if (!text) {
+		fail(p, "cannot read '%s' (%s)", path, strerror(errno));
+		return NULL;
+	}
+	if (*len > max) {
+		fail(p, "'%s' holds %zu bytes, more than the %zu a response buffer leaves for it "
+		     "(tune.bufsize - tune.maxrewrite)", path, *len, max);
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
 /* Parses the words between the action (word 1) and the condition of an
  * `http-request` (<req>) or `http-response` line into <r>. */
 static int http_action(struct parser *p, int req, struct cfg_http_rule *r, int end)
@@ -1704,11 +1733,37 @@ static int http_action(struct parser *p, int req, struct cfg_http_rule *r, int e
 						return fail(p, "control character in content-type");
 				if (set_str(&r->ctype, v[i + 1]) < 0)
 					return fail(p, "out of memory");
-			} else if (!strcmp(v[i], "string")) {
-				if (get_fmt(p, v[i + 1], 0, &r->value) < 0)
-					return -1;
+			} else if (!strcmp(v[i], "string") || !strcmp(v[i], "file") ||
+			           !strcmp(v[i], "lf-string") || !strcmp(v[i], "lf-file")) {
+				/* as HAProxy: string and file are sent as they
+				 * are, the lf- forms are formats; the last body
+				 * given wins */
+				int is_file = !strcmp(v[i], "file") || !strcmp(v[i], "lf-file");
+				size_t len;
+				char *text = is_file ? load_answer_file(p, v[i + 1], &len)
+				                     : strdup(v[i + 1]);
+
+				if (!text)
+					return is_file ? -1 : fail(p, "out of memory");
+				if (!is_file)
+					len = strlen(text);
+				acl_fmt_free(r->value);
+				r->value = NULL;
+				free(r->body);
+				r->body = NULL;
+				if (!strncmp(v[i], "lf-", 3)) {
+					int rc = get_fmt(p, text, 0, &r->value);
+
+					free(text);
+					if (rc < 0)
+						return -1;
+				} else {
+					r->body = text;
+					r->body_len = len;
+				}
 			} else {
-				return fail(p, "unexpected argument '%s' (expected status, content-type, string)", v[i]);
+				return fail(p, "unexpected argument '%s' (expected status, content-type, "
+				            "string, lf-string, file, lf-file)", v[i]);
 			}
 		}
 		return 0;
@@ -1823,8 +1878,8 @@ static int kw_errorfile(struct parser *p)
 	if (!rs || want_words(p, 2, 2, "status code and file") < 0 ||
 	    get_uint(p, p->argv[1], " for the status", 200, 599, &u) < 0)
 		return -1;
-	if (!(text = read_file(p->argv[2], &len)))
-		return fail(p, "cannot read '%s' (%s)", p->argv[2], strerror(errno));
+	if (!(text = load_answer_file(p, p->argv[2], &len)))
+		return -1;
 	if (len < 12 || strncmp(text, "HTTP/1.", 7) != 0 ||
 	    (!strstr(text, "\r\n\r\n") && !strstr(text, "\n\n"))) {
 		free(text);
@@ -1844,6 +1899,37 @@ static int kw_errorfile(struct parser *p)
 	}
 	rs->ef = arr;
 	arr[rs->nb_ef++] = ef;
+	return 0;
+}
+
+/* `unique-id-format FMT`: a format (literals, %[sample], log-format
+ * variables) built once per request into its unique id. Compiled here to
+ * report a mistake on its line, and again for each frontend using it. */
+static int kw_unique_id_format(struct parser *p)
+{
+	struct px_settings *s = cur_settings(p);
+	struct acl_fmt *f;
+	char *err;
+
+	if (want_words(p, 1, 1, "format") < 0)
+		return -1;
+	if (!(f = acl_fmt_parse(p->argv[1], 1, &err)))
+		return fail_owned(p, err);
+	acl_fmt_free(f);
+	if (set_str(&s->uid_fmt, p->argv[1]) < 0)
+		return fail(p, "out of memory");
+	return 0;
+}
+
+/* `unique-id-header NAME`: the header that carries the id to the server. */
+static int kw_unique_id_header(struct parser *p)
+{
+	struct px_settings *s = cur_settings(p);
+
+	if (want_words(p, 1, 1, "header name") < 0 || rule_hdr_name(p, p->argv[1]) < 0)
+		return -1;
+	if (set_str(&s->uid_hdr, p->argv[1]) < 0)
+		return fail(p, "out of memory");
 	return 0;
 }
 
@@ -1980,11 +2066,13 @@ static const struct keyword keywords[] = {
 	{ "default_backend", SEC_DEFAULTS | SEC_FE, SEC_BACKEND,  kw_default_backend, NULL },
 	{ "use_backend",     SEC_FE,                0,            kw_use_backend, NULL },
 	{ "stats",           SEC_PROXIES,           0,            kw_stats, NULL },
-	/* request rules: decided by the frontend that received the request */
-	{ "acl",             SEC_FE,                0,            kw_acl, NULL },
-	{ "http-request",    SEC_FE,                0,            kw_http_request, NULL },
-	{ "http-response",   SEC_FE,                0,            kw_http_response, NULL },
+	/* request rules: the frontend's, then (once it is chosen) the backend's */
+	{ "acl",             SEC_FE | SEC_BACKEND,  0,            kw_acl, NULL },
+	{ "http-request",    SEC_FE | SEC_BACKEND,  0,            kw_http_request, NULL },
+	{ "http-response",   SEC_FE | SEC_BACKEND,  0,            kw_http_response, NULL },
 	{ "errorfile",       SEC_FE,                0,            kw_errorfile, NULL },
+	{ "unique-id-format", SEC_DEFAULTS | SEC_FE, SEC_BACKEND, kw_unique_id_format, NULL },
+	{ "unique-id-header", SEC_DEFAULTS | SEC_FE, SEC_BACKEND, kw_unique_id_header, NULL },
 
 	/* HAProxy keywords Sluice knows it does not implement */
 	{ "http-after-response", SEC_PROXIES, 0, kw_unsupported, NULL },
@@ -2125,6 +2213,8 @@ static void frontend_free(struct cfg_frontend *fe)
 	free(fe->stats_uri);
 	free(fe->fwd.hdr);
 	cfg_rules_free(fe->rules);
+	acl_fmt_free(fe->uid_fmt);
+	free(fe->uid_hdr);
 	free(fe->stats_prom_uri);
 	free(fe->stats_auth);
 }
@@ -2143,6 +2233,8 @@ static void backend_free(struct cfg_backend *be)
 		tls_srv_free(be->servers[i].tls);
 	}
 	free(be->servers);
+	if (!be->rules_shared)
+		cfg_rules_free(be->rules);
 }
 
 /* Moves the frontend side of the work area into the cfg. */
@@ -2179,9 +2271,21 @@ static int commit_frontend(struct parser *p)
 	    set_str(&fe.stats_uri, s->stats_uri) < 0 ||
 	    set_str(&fe.fwd.hdr, s->fwd.hdr) < 0 ||
 	    set_str(&fe.stats_prom_uri, s->stats_prom_uri) < 0 ||
-	    set_str(&fe.stats_auth, s->stats_auth) < 0) {
+	    set_str(&fe.stats_auth, s->stats_auth) < 0 ||
+	    (s->uid_fmt && set_str(&fe.uid_hdr, s->uid_hdr) < 0)) {
 		frontend_free(&fe);
 		return fail_at(p, w->line, sec_name(w->kind), "out of memory");
+	}
+	if (s->uid_fmt) {
+		char *err;
+
+		/* checked when read: only memory can fail here */
+		if (!(fe.uid_fmt = acl_fmt_parse(s->uid_fmt, 1, &err))) {
+			frontend_free(&fe);
+			fail_at(p, w->line, sec_name(w->kind), "unique-id-format: %s", err ? err : "out of memory");
+			free(err);
+			return -1;
+		}
 	}
 	fe.mode = s->mode;
 	fe.maxconn = s->maxconn;
@@ -2252,6 +2356,15 @@ static int commit_backend(struct parser *p)
 	be.line = w->line;
 	be.servers = w->servers;
 	be.nb_servers = w->nb_servers;
+	if (w->kind == SEC_LISTEN) {
+		/* commit_frontend() took them: one set of rules for both
+		 * sides, run once when the listen routes to itself */
+		be.rules = p->c->frontends[p->c->nb_frontends - 1].rules;
+		be.rules_shared = 1;
+	} else {
+		be.rules = w->rules;
+		w->rules = NULL;
+	}
 	w->servers = NULL;
 	w->nb_servers = w->cap_servers = 0;
 	p->c->backends[p->c->nb_backends++] = be;
@@ -2673,6 +2786,15 @@ static int check_all(struct parser *p)
 	for (i = 0; i < p->c->nb_frontends; i++)
 		if (check_frontend(p, i) < 0)
 			return -1;
+	for (i = 0; i < p->c->nb_backends; i++) {
+		const struct cfg_backend *be = &p->c->backends[i];
+
+		if (be->mode == CFG_MODE_TCP && be->rules && !be->rules_shared &&
+		    (be->rules->nb_req || be->rules->nb_rsp))
+			return fail_at(p, be->line, "backend",
+			               "'%s' is in tcp mode: http-request and http-response need mode http",
+			               be->name);
+	}
 	return 0;
 }
 

@@ -53,6 +53,10 @@ enum { CFG_CONN_KEEPALIVE = 0, CFG_CONN_SERVER_CLOSE = 1, CFG_CONN_CLOSE = 2 };
  * of the two proxies of a stream asks for it (as in HAProxy). */
 enum { CFG_SPLICE_AUTO = 1, CFG_SPLICE_REQ = 2, CFG_SPLICE_RSP = 4 };
 
+/* Longest unique id a request gets (as HAProxy's UNIQUEID_LEN): a longer
+ * one is cut there. */
+#define CFG_UNIQUE_ID_MAX 128
+
 /* URI served by `stats enable` when no `stats uri` is given. */
 #define CFG_STATS_DEFAULT_URI "/sluice-stats"
 /* Method and URI of `option httpchk` given without arguments. */
@@ -121,6 +125,11 @@ struct cfg_backend {
 	int splice;                       /* CFG_SPLICE_* bits */
 	int from_listen;                  /* declared by a `listen` section */
 	int line;                         /* line of the section header */
+	struct cfg_rules *rules;          /* its acl / http-request / http-response
+	                                   * lines, run after the frontend's request
+	                                   * rules and before its response rules;
+	                                   * NULL when it has none */
+	int rules_shared;                 /* a listen's: owned by its frontend */
 };
 
 struct tls_bind;
@@ -155,7 +164,10 @@ struct cfg_http_rule {
 	char *name;                       /* header name (header actions) */
 	size_t name_len;
 	struct acl_fmt *value;            /* header value, path, query, method,
-	                                   * redirect target, return body */
+	                                   * redirect target, return body
+	                                   * (lf-string, lf-file) */
+	char *body;                       /* return: literal body (string, file) */
+	size_t body_len;
 	struct acl_regex *re;             /* replace-header: what to replace */
 	int status;                       /* deny, return, redirect, set-status */
 	char *reason;                     /* set-status: reason phrase, or NULL */
@@ -176,7 +188,10 @@ struct cfg_errorfile {
 
 /* What a frontend (or listen) section decides per request, in the order it
  * runs: http-request rules, then use_backend rules, then the default
- * backend; http-response rules on each response head. */
+ * backend; http-response rules on each response head. A backend's own
+ * rules (acl, http-request, http-response; no use_backend, no errorfile)
+ * use the same struct and run after the frontend's request rules and
+ * before its response rules. */
 struct cfg_rules {
 	struct acl_list *acls;
 	struct cfg_http_rule *req, *rsp;
@@ -209,6 +224,9 @@ struct cfg_frontend {
 	struct cfg_fwd fwd;               /* its arguments, when forwardfor */
 	int httplog;
 	struct cfg_rules *rules;          /* NULL when the section has none */
+	struct acl_fmt *uid_fmt;          /* `unique-id-format`: each request's id, or NULL */
+	char *uid_hdr;                    /* `unique-id-header`: sent to the server with
+	                                   * the id (only with uid_fmt), or NULL */
 	int stats_enabled;
 	char *stats_uri;                  /* set iff stats_enabled */
 	char *stats_prom_uri;             /* `stats prometheus-uri`: Prometheus text there, or NULL */

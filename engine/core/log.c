@@ -305,11 +305,19 @@ size_t log_format(const struct log_rec *r, char *dst)
 	} else {
 		lw_put(&w, "- ", 2);
 	}
+	/* the id's room is kept: a long URI is cut, never the id */
 	if (r->uri && r->uri_len)
-		lw_escaped(&w, r->uri, r->uri_len, LOG_TAIL - 1);
+		lw_escaped(&w, r->uri, r->uri_len, LOG_TAIL - 1 + (r->uid ? 1 + 4 * r->uid_len + 1 : 0));
 	else
 		lw_putc(&w, '-');
 	lw_putc(&w, '"');
+	if (r->uid) {
+		lw_putc(&w, ' ');
+		if (r->uid_len)
+			lw_escaped(&w, r->uid, r->uid_len, 0);
+		else
+			lw_putc(&w, '-');
+	}
 	*w.p++ = '\n'; /* the writer stopped one byte short of the array */
 	return (size_t)(w.p - dst);
 }

@@ -61,6 +61,9 @@
  * - METHOD and URI are taken as received; bytes outside 0x21..0x7e (and
  *   '"', '\\') are escaped as \xHH, and a URI too long for the line is cut
  *   and ends with "...".
+ * - When the frontend has a `unique-id-format`, the request's unique id
+ *   follows, after a space (escaped the same way; "-" when it has none):
+ *   the line then ends  ... "METHOD URI" ID
  */
 #ifndef SLUICE_ENGINE_LOG_H
 #define SLUICE_ENGINE_LOG_H

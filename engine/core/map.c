@@ -57,8 +57,7 @@ static char *map_err(const char *path, int line, const char *what, int err_no)
 	return out;
 }
 
-/* Reads the file into a new NUL-terminated arena. Returns it, or NULL. */
-static char *slurp(const char *path, size_t *len)
+char *acl_file_read(const char *path, size_t *len)
 {
 	struct stat st;
 	char *buf;
@@ -135,7 +134,7 @@ struct map *map_load(const char *path, char **err)
 	*err = NULL;
 	if (!mp || !(mp->path = strdup(path)))
 		goto oom;
-	if (!(mp->arena = slurp(path, &len))) {
+	if (!(mp->arena = acl_file_read(path, &len))) {
 		*err = map_err(path, 0, "cannot read", errno);
 		map_free(mp);
 		return NULL;

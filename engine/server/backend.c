@@ -1,5 +1,7 @@
 /* backend.c - server slots, load balancing and queues (see backend.h). */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include "engine/server/backend.h"
@@ -32,6 +34,44 @@ static void squeue_del(struct squeue *sq, struct qent *q)
 	sq->len--;
 }
 
+/* Makes server <sc> of <be>, not yet published. Returns it or NULL. */
+static struct server *srv_new(struct backend *be, const struct cfg_server *sc)
+{
+	struct server *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->cfg = sc;
+	s->be = be;
+	s->maxconn = sc->maxconn;
+	s->maxqueue = sc->maxqueue;
+	s->uweight = sc->weight;
+	s->weight = sc->weight ? sc->weight : 1;
+	s->down = sc->disabled;
+	s->idle = aligned_alloc(64, sizeof(*s->idle) * be->nbthread);
+	if (!s->idle) {
+		free(s);
+		return NULL;
+	}
+	for (unsigned t = 0; t < be->nbthread; t++) {
+		s->idle[t] = (struct srv_idle){ .count = 0 };
+		eng_list_init(&s->idle[t].list);
+	}
+	return s;
+}
+
+static void srv_free(struct server *s)
+{
+	if (!s)
+		return;
+	free(s->idle);
+	if (s->own_cfg) {
+		free(s->own_cfg->name);
+		free(s->own_cfg);
+	}
+	free(s);
+}
+
 struct backend *be_new(const struct cfg_backend *cfg, unsigned nbthread)
 {
 	struct backend *be = calloc(1, sizeof(*be));
@@ -40,27 +80,14 @@ struct backend *be_new(const struct cfg_backend *cfg, unsigned nbthread)
 		return NULL;
 	be->cfg = cfg;
 	be->nbthread = nbthread;
-	be->nb_srv = cfg->nb_servers;
-	be->srv = calloc(cfg->nb_servers ? cfg->nb_servers : 1, sizeof(*be->srv));
+	be->cap_srv = cfg->nb_servers + BE_SRV_ADDED;
+	be->srv = calloc(be->cap_srv, sizeof(*be->srv));
 	if (!be->srv)
 		goto fail;
-	for (unsigned i = 0; i < be->nb_srv; i++) {
-		struct server *s = &be->srv[i];
-
-		s->cfg = &cfg->servers[i];
-		s->be = be;
-		s->maxconn = s->cfg->maxconn;
-		s->maxqueue = s->cfg->maxqueue;
-		s->uweight = s->cfg->weight;
-		s->weight = s->cfg->weight ? s->cfg->weight : 1;
-		s->down = s->cfg->disabled;
-		s->idle = aligned_alloc(64, sizeof(*s->idle) * nbthread);
-		if (!s->idle)
+	for (unsigned i = 0; i < cfg->nb_servers; i++) {
+		if (!(be->srv[i] = srv_new(be, &cfg->servers[i])))
 			goto fail;
-		for (unsigned t = 0; t < nbthread; t++) {
-			s->idle[t] = (struct srv_idle){ .count = 0 };
-			eng_list_init(&s->idle[t].list);
-		}
+		be->nb_srv = i + 1;
 	}
 	if (pthread_spin_init(&be->lock, PTHREAD_PROCESS_PRIVATE) != 0)
 		goto fail;
@@ -76,7 +103,7 @@ void be_free(struct backend *be)
 		return;
 	if (be->srv) {
 		for (unsigned i = 0; i < be->nb_srv; i++)
-			free(be->srv[i].idle);
+			srv_free(be->srv[i]);
 		free(be->srv);
 	}
 	pthread_spin_destroy(&be->lock);
@@ -98,6 +125,7 @@ static int srv_has_slot(const struct server *s)
 static int srv_usable(const struct server *s)
 {
 	return !__atomic_load_n(&s->down, __ATOMIC_RELAXED) && s->uweight != 0 &&
+	       !__atomic_load_n(&s->gone, __ATOMIC_RELAXED) &&
 	       __atomic_load_n(&s->admin, __ATOMIC_RELAXED) == SRV_ADMIN_READY;
 }
 
@@ -109,7 +137,7 @@ static struct server *lb_roundrobin(struct backend *be, struct server *avoid)
 	int total = 0;
 
 	for (unsigned i = 0; i < be->nb_srv; i++) {
-		struct server *s = &be->srv[i];
+		struct server *s = be->srv[i];
 
 		if (!srv_usable(s) || !srv_has_slot(s) || (s == avoid && be->nb_srv > 1))
 			continue;
@@ -133,7 +161,7 @@ static struct server *lb_leastconn(struct backend *be, struct server *avoid)
 	/* start after the last pick, so that ties rotate */
 	for (unsigned k = 0; k < be->nb_srv; k++) {
 		unsigned i = (be->lc_next + k) % be->nb_srv;
-		struct server *s = &be->srv[i];
+		struct server *s = be->srv[i];
 
 		if (!srv_usable(s) || !srv_has_slot(s) || (s == avoid && be->nb_srv > 1))
 			continue;
@@ -152,7 +180,7 @@ static struct server *lb_leastconn(struct backend *be, struct server *avoid)
 static int be_has_usable(const struct backend *be)
 {
 	for (unsigned i = 0; i < be->nb_srv; i++)
-		if (srv_usable(&be->srv[i]))
+		if (srv_usable(be->srv[i]))
 			return 1;
 	return 0;
 }
@@ -307,10 +335,164 @@ void be_server_set_weight(struct server *srv, unsigned w)
 
 struct server *be_find_server(struct backend *be, const char *name)
 {
-	for (unsigned i = 0; i < be->nb_srv; i++)
-		if (strcmp(be->srv[i].cfg->name, name) == 0)
-			return &be->srv[i];
+	unsigned n = be_nb_srv(be);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct server *s = __atomic_load_n(&be->srv[i], __ATOMIC_ACQUIRE);
+
+		if (!be_server_gone(s) && strcmp(s->cfg->name, name) == 0)
+			return s;
+	}
 	return NULL;
+}
+
+const char *be_srv_strerror(int err)
+{
+	switch (err) {
+	case BE_SRV_OK:       return "done";
+	case BE_SRV_EXISTS:   return "a server of that name already exists in the backend";
+	case BE_SRV_NOROOM:   return "the backend cannot take more added servers";
+	case BE_SRV_NOMEM:    return "out of memory";
+	case BE_SRV_BADADDR:  return "invalid address (expected IPv4:PORT or [IPv6]:PORT)";
+	case BE_SRV_NOTMAINT: return "only a server in maintenance can be removed";
+	case BE_SRV_BUSY:     return "the server still holds or queues streams";
+	case BE_SRV_CHECKED:  return "the server has a health check running";
+	case BE_SRV_BADARG:   return "invalid name or weight (0..256)";
+	}
+	return "unknown error";
+}
+
+/* Parses "IPv4:PORT" or "[IPv6]:PORT" into <ss>. Returns 0, or -1. */
+static int parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[64];
+	const char *colon, *h = text;
+	size_t hl;
+	char *end;
+	unsigned long port;
+
+	memset(ss, 0, sizeof(*ss));
+	colon = strrchr(text, ':');
+	if (!colon || colon == text)
+		return -1;
+	hl = (size_t)(colon - text);
+	if (text[0] == '[') {
+		if (colon[-1] != ']')
+			return -1;
+		h++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = 0;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || errno || port == 0 || port > 65535)
+		return -1;
+	if (text[0] == '[') {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
+			return -1;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+			return -1;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		*len = sizeof(*a);
+	}
+	return 0;
+}
+
+struct backend *be_by_name(struct backend *const *bes, unsigned n, const char *name)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(bes[i]->cfg->name, name))
+			return bes[i];
+	return NULL;
+}
+
+int be_server_add(struct backend *be, const char *name, const char *addr, unsigned weight,
+                  unsigned maxconn, enum srv_admin admin)
+{
+	struct cfg_server *sc;
+	struct server *s;
+	int ret = BE_SRV_OK;
+
+	if (!name || !*name || strlen(name) > 64 || strpbrk(name, "/ \t\r\n") || weight > 256)
+		return BE_SRV_BADARG;
+	if (!(sc = calloc(1, sizeof(*sc))))
+		return BE_SRV_NOMEM;
+	if (parse_addr(addr ? addr : "", &sc->addr, &sc->addrlen) < 0) {
+		free(sc);
+		return BE_SRV_BADADDR;
+	}
+	sc->weight = weight;
+	sc->maxconn = maxconn;
+	sc->inter_ms = CFG_SRV_DEFAULT_INTER_MS;
+	sc->rise = CFG_SRV_DEFAULT_RISE;
+	sc->fall = CFG_SRV_DEFAULT_FALL;
+	if (!(sc->name = strdup(name)) || !(s = srv_new(be, sc))) {
+		free(sc->name);
+		free(sc);
+		return BE_SRV_NOMEM;
+	}
+	s->own_cfg = sc;
+	s->admin = (int)admin;
+	pthread_spin_lock(&be->lock);
+	for (unsigned i = 0; i < be->nb_srv; i++)
+		if (!be_server_gone(be->srv[i]) && !strcmp(be->srv[i]->cfg->name, name)) {
+			ret = BE_SRV_EXISTS;
+			break;
+		}
+	if (!ret && be->nb_srv == be->cap_srv)
+		ret = BE_SRV_NOROOM;
+	if (!ret) {
+		/* the server is complete before it can be seen: the count
+		 * is published last, with release order */
+		__atomic_store_n(&be->srv[be->nb_srv], s, __ATOMIC_RELEASE);
+		__atomic_store_n(&be->nb_srv, be->nb_srv + 1, __ATOMIC_RELEASE);
+	}
+	pthread_spin_unlock(&be->lock);
+	if (ret) {
+		srv_free(s);
+		return ret;
+	}
+	/* streams may be queued on the backend: the new slots are theirs */
+	be_server_up(s);
+	return BE_SRV_OK;
+}
+
+int be_server_del(struct server *srv)
+{
+	struct backend *be = srv->be;
+	int ret = BE_SRV_OK;
+
+	/* cfg->check too: before the engine starts, the check exists only
+	 * in the configuration, and starting would give it one */
+	if (srv->cfg->check || __atomic_load_n(&srv->check, __ATOMIC_ACQUIRE))
+		return BE_SRV_CHECKED;
+	pthread_spin_lock(&be->lock);
+	if (be_server_gone(srv))
+		ret = BE_SRV_OK;
+	else if (__atomic_load_n(&srv->admin, __ATOMIC_ACQUIRE) != SRV_ADMIN_MAINT)
+		ret = BE_SRV_NOTMAINT;
+	else if (srv->cur || srv->queue.len)
+		ret = BE_SRV_BUSY;
+	else {
+		/* under the lock: no picker runs meanwhile, and none will
+		 * choose it again (srv_usable) */
+		__atomic_store_n(&srv->down, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&srv->gone, 1, __ATOMIC_RELEASE);
+	}
+	pthread_spin_unlock(&be->lock);
+	return ret;
 }
 
 int qent_cancel(struct qent *q)
@@ -352,7 +534,7 @@ unsigned be_queued(struct backend *be)
 	pthread_spin_lock(&be->lock);
 	n = be->queue.len;
 	for (unsigned i = 0; i < be->nb_srv; i++)
-		n += be->srv[i].queue.len;
+		n += be->srv[i]->queue.len;
 	pthread_spin_unlock(&be->lock);
 	return n;
 }

@@ -16,6 +16,19 @@
  * Everything here is shared by all threads and guarded by the backend's
  * spinlock, held for a few pointer writes. Idle server connections are
  * kept per thread and touched only by their thread.
+ *
+ * Servers added and removed at run time (be_server_add / be_server_del,
+ * from the command socket or the host's C API, on any thread): a backend
+ * holds an array of server pointers made once with room for BE_SRV_ADDED
+ * more servers than configured, so a pointer a stream, a queue entry, an
+ * idle connection or a stats snapshot holds never moves. A new server is
+ * filled in completely, then published by storing it in the array and
+ * then the count with release order (be_nb_srv() reads it with acquire);
+ * the pickers read both under the lock. A removed server is only marked
+ * gone: it is never chosen, found or shown again, and its memory stays
+ * until the engine is freed, so nothing that still points at it can ever
+ * read freed memory, with no grace period to wait for. The price is that
+ * a backend's slots are not reused: BE_SRV_ADDED additions over its life.
  */
 #ifndef SLUICE_ENGINE_BACKEND_H
 #define SLUICE_ENGINE_BACKEND_H
@@ -76,7 +89,13 @@ struct server {
 	uint64_t failures;      /* atomic: connection failures */
 	uint64_t queue_full;    /* atomic: streams sent elsewhere, its queue being full */
 	struct check *check;    /* atomic: its health check (check_start), or NULL */
+	int gone;               /* atomic: removed (be_server_del): never chosen, found
+	                         * or shown again; the memory stays until be_free() */
+	struct cfg_server *own_cfg; /* an added server's settings (cfg points here), or NULL */
 };
+
+/* Servers a backend may gain at run time over its life (see above). */
+#define BE_SRV_ADDED 1024
 
 /* Administrative state of a server, set from the command socket. Drain and
  * maintenance both stop new streams at once and let the streams that hold
@@ -91,8 +110,9 @@ enum srv_admin {
 struct backend {
 	const struct cfg_backend *cfg;
 	pthread_spinlock_t lock;
-	struct server *srv;
-	unsigned nb_srv;
+	struct server **srv;    /* [nb_srv] of cap_srv, configured ones first */
+	unsigned nb_srv;        /* written under the lock with release order */
+	unsigned cap_srv;
 	struct squeue queue;
 	unsigned nbthread;
 	unsigned lc_next;       /* leastconn: where the next scan starts, under the lock */
@@ -109,6 +129,52 @@ enum be_assign_res {
 	                         * q is IDLE; the caller answers 503 */
 };
 
+/* Returns how many servers <be> has published (removed ones included), for
+ * readers outside the lock: entries below it are complete. */
+static inline unsigned be_nb_srv(const struct backend *be)
+{
+	return __atomic_load_n(&be->nb_srv, __ATOMIC_ACQUIRE);
+}
+
+/* Returns non-zero when <srv> was removed. */
+static inline int be_server_gone(const struct server *srv)
+{
+	return __atomic_load_n(&srv->gone, __ATOMIC_ACQUIRE);
+}
+
+/* Why be_server_add() or be_server_del() refused. */
+enum be_srv_err {
+	BE_SRV_OK = 0,
+	BE_SRV_EXISTS = -1,     /* add: a server of that name is there */
+	BE_SRV_NOROOM = -2,     /* add: BE_SRV_ADDED servers were added already */
+	BE_SRV_NOMEM = -3,      /* add: out of memory */
+	BE_SRV_BADADDR = -4,    /* add: not ADDR:PORT (IPv4, or IPv6 in brackets) */
+	BE_SRV_NOTMAINT = -5,   /* del: put it in maintenance first */
+	BE_SRV_BUSY = -6,       /* del: streams hold or wait for its slots */
+	BE_SRV_CHECKED = -7,    /* del: it has a health check running */
+	BE_SRV_BADARG = -8,     /* add: weight above 256 or a bad name */
+};
+
+/* Returns the message of <err> (a static string). */
+const char *be_srv_strerror(int err);
+
+/* Adds server <name> at <addr> ("IPv4:PORT" or "[IPv6]:PORT") to <be>,
+ * with <weight> (0..256) and <maxconn> (0: none), in administrative state
+ * <admin> (the command socket adds in maintenance, as HAProxy does), plain
+ * HTTP/1 without checks. Any thread. Returns BE_SRV_OK or an enum
+ * be_srv_err. */
+int be_server_add(struct backend *be, const char *name, const char *addr, unsigned weight,
+                  unsigned maxconn, enum srv_admin admin);
+
+/* Returns the backend named <name> among bes[0..n), or NULL. */
+struct backend *be_by_name(struct backend *const *bes, unsigned n, const char *name);
+
+/* Removes <srv>, which must be in maintenance with no stream holding or
+ * waiting for its slots and no health check, as HAProxy requires. Any
+ * thread. Returns BE_SRV_OK or an enum be_srv_err. Its idle connections
+ * are left to close on their own threads' usual paths. */
+int be_server_del(struct server *srv);
+
 /* Sets the administrative state of <srv> (any thread). Back to ready, its
  * free slots go at once to the streams queued for its backend. */
 void be_server_set_admin(struct server *srv, enum srv_admin a);
@@ -117,7 +183,7 @@ void be_server_set_admin(struct server *srv, enum srv_admin a);
  * Effective for the next pick. */
 void be_server_set_weight(struct server *srv, unsigned w);
 
-/* Returns the server <name> of <be>, or NULL. */
+/* Returns the server <name> of <be> (never a removed one), or NULL. */
 struct server *be_find_server(struct backend *be, const char *name);
 
 /* Builds the run-time backend for <cfg>. Returns NULL on allocation failure. */

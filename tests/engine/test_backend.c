@@ -51,7 +51,10 @@ static void fixture_init(struct fixture *f, unsigned n, int balance, const unsig
 	f->cfg.maxqueue = maxqueue;
 	f->cfg.servers = f->srv;
 	f->cfg.nb_servers = n;
+	static char *const names[MAX_SRV] = { "s0", "c1", "c2", "c3" };
+
 	for (unsigned i = 0; i < n; i++) {
+		f->srv[i].name = names[i];
 		f->srv[i].maxconn = maxconn ? maxconn[i] : 0;
 		f->srv[i].weight = weight ? weight[i] : 1;
 	}
@@ -61,7 +64,7 @@ static void fixture_init(struct fixture *f, unsigned n, int balance, const unsig
 
 static struct server *srv(struct fixture *f, unsigned i)
 {
-	return &f->be->srv[i];
+	return f->be->srv[i];
 }
 
 /* Asks for a slot for <fs> at time <now>. */
@@ -281,7 +284,7 @@ Test(backend, leastconn_ties_rotate)
 	for (int i = 0; i < 3; i++) {
 		stream_init(&s[i]);
 		cr_assert_eq(assign(&f, &s[i], NULL, NULL, 0), BE_ASSIGNED);
-		hits[s[i].q.srv - srv(&f, 0)]++;
+		hits[s[i].q.srv->cfg - f.srv]++;
 	}
 	cr_assert(hits[0] == 1 && hits[1] == 1 && hits[2] == 1, "%d %d %d", hits[0], hits[1], hits[2]);
 	/* one leaves: the least loaded takes the next stream */
@@ -301,7 +304,7 @@ Test(backend, leastconn_ties_rotate)
 
 		stream_init(&t);
 		cr_assert_eq(assign(&f, &t, NULL, NULL, 0), BE_ASSIGNED);
-		hits[t.q.srv - srv(&f, 0)]++;
+		hits[t.q.srv->cfg - f.srv]++;
 		be_release_slot(t.q.srv);
 	}
 	cr_assert(hits[0] == 2 && hits[1] == 2 && hits[2] == 2, "%d %d %d", hits[0], hits[1], hits[2]);
@@ -340,7 +343,7 @@ Test(backend, roundrobin_follows_weights)
 
 		stream_init(&t);
 		cr_assert_eq(assign(&f, &t, NULL, NULL, 0), BE_ASSIGNED);
-		hits[t.q.srv - srv(&f, 0)]++;
+		hits[t.q.srv->cfg - f.srv]++;
 		be_release_slot(t.q.srv);
 	}
 	cr_assert_eq(hits[0], 30);
@@ -517,7 +520,7 @@ Test(backend, server_maxqueue_sends_pinned_streams_elsewhere)
 	struct fake_stream holder, p1, p2, p3, p4;
 
 	fixture_init(&f, 2, CFG_BALANCE_RR, mc, NULL, 1);
-	f.be->srv[0].maxqueue = 1;
+	f.be->srv[0]->maxqueue = 1;
 	stream_init(&holder);
 	stream_init(&p1);
 	stream_init(&p2);
@@ -561,7 +564,65 @@ Test(backend, maxqueue_from_the_configuration)
 	f.srv[0].maxqueue = 7;
 	f.be = be_new(&f.cfg, 1);
 	cr_assert_not_null(f.be);
-	cr_assert_eq(f.be->srv[0].maxqueue, 7);
-	cr_assert_eq(f.be->srv[0].maxconn, 1);
+	cr_assert_eq(f.be->srv[0]->maxqueue, 7);
+	cr_assert_eq(f.be->srv[0]->maxconn, 1);
+	be_free(f.be);
+}
+
+/* ---------- servers added and removed at run time ---------- */
+
+Test(backend, servers_added_and_removed)
+{
+	static const unsigned mc[] = { 1 };
+	struct fixture f;
+	struct fake_stream a, b, c;
+	struct server *s1;
+
+	fixture_init(&f, 1, CFG_BALANCE_RR, mc, NULL, 0);
+	stream_init(&a);
+	stream_init(&b);
+	stream_init(&c);
+	cr_assert_eq(assign(&f, &a, NULL, NULL, 1), BE_ASSIGNED);
+	cr_assert_eq(assign(&f, &b, NULL, NULL, 2), BE_QUEUED, "the only server is full");
+
+	/* bad input is refused and nothing is published */
+	cr_expect_eq(be_server_add(f.be, "x", "127.0.0.1", 1, 0, SRV_ADMIN_READY), BE_SRV_BADADDR);
+	cr_expect_eq(be_server_add(f.be, "x", "[::1:80", 1, 0, SRV_ADMIN_READY), BE_SRV_BADADDR);
+	cr_expect_eq(be_server_add(f.be, "x", "127.0.0.1:0", 1, 0, SRV_ADMIN_READY), BE_SRV_BADADDR);
+	cr_expect_eq(be_server_add(f.be, "x/y", "127.0.0.1:80", 1, 0, SRV_ADMIN_READY), BE_SRV_BADARG);
+	cr_expect_eq(be_server_add(f.be, "x", "127.0.0.1:80", 257, 0, SRV_ADMIN_READY), BE_SRV_BADARG);
+	cr_expect_eq(be_nb_srv(f.be), 1);
+
+	/* a new ready server takes the queued stream at once */
+	cr_assert_eq(be_server_add(f.be, "s1", "[::1]:8080", 1, 1, SRV_ADMIN_READY), BE_SRV_OK);
+	cr_expect_eq(be_server_add(f.be, "s1", "127.0.0.1:80", 1, 0, SRV_ADMIN_READY), BE_SRV_EXISTS);
+	cr_assert_eq(be_nb_srv(f.be), 2);
+	s1 = be_find_server(f.be, "s1");
+	cr_assert_eq(s1, srv(&f, 1));
+	cr_expect_eq(s1->cfg->addr.ss_family, AF_INET6);
+	cr_expect_eq(b.notified, 1);
+	cr_assert_eq(qent_take(&b.q), s1);
+
+	/* removal: only in maintenance, only once no stream holds it */
+	cr_expect_eq(be_server_del(s1), BE_SRV_NOTMAINT);
+	be_server_set_admin(s1, SRV_ADMIN_MAINT);
+	cr_expect_eq(be_server_del(s1), BE_SRV_BUSY);
+	be_release_slot(s1);
+	cr_assert_eq(be_server_del(s1), BE_SRV_OK);
+	cr_expect_null(be_find_server(f.be, "s1"), "a removed server is not found");
+	/* never chosen again, even put back to ready by a stale pointer */
+	be_server_set_admin(s1, SRV_ADMIN_READY);
+	cr_expect_eq(assign(&f, &c, NULL, NULL, 3), BE_QUEUED);
+	cr_expect_eq(qent_cancel(&c.q), 0);
+	cr_expect_eq(assign(&f, &c, s1, NULL, 3), BE_NOSRV, "pinned to a removed server");
+	/* its name is free again; its memory stays until be_free() */
+	cr_expect_eq(be_server_add(f.be, "s1", "127.0.0.1:81", 1, 0, SRV_ADMIN_MAINT), BE_SRV_OK);
+	cr_expect_eq(be_nb_srv(f.be), 3);
+	cr_expect_neq(be_find_server(f.be, "s1"), s1);
+	/* a configured server with a health check cannot be removed */
+	f.srv[0].check = 1;
+	be_server_set_admin(srv(&f, 0), SRV_ADMIN_MAINT);
+	be_release_slot(a.q.srv);
+	cr_expect_eq(be_server_del(srv(&f, 0)), BE_SRV_CHECKED);
 	be_free(f.be);
 }

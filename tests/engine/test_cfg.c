@@ -333,7 +333,7 @@ Test(cfg, unknown_and_misplaced_keywords)
 
 Test(cfg, rules_belong_to_frontends)
 {
-	bad_backend("http-response set-header X 1", "'http-response' not allowed in 'backend' section");
+	bad_backend("use_backend b", "'use_backend' not allowed in 'backend' section");
 	bad("defaults\n acl a path /x\n", "t.cfg:2: 'acl' not allowed in 'defaults' section");
 	bad_backend("redirect location /", "'redirect' not supported by Sluice");
 }
@@ -1451,4 +1451,104 @@ Test(cfg, h2_header_list_follows_bufsize)
 
 	cr_assert_eq(c->g.h2_max_header_list, 65536);
 	cfg_free(c);
+}
+
+Test(cfg, backend_rules)
+{
+	struct cfg *c = ok(FEBE " acl api path_beg /api\n"
+	                   " http-request set-header X-Be 1 if api\n"
+	                   " http-response del-header X-Secret\n"
+	                   "listen l\n bind :8081\n server s 127.0.0.1:83\n"
+	                   " http-request deny if { path /x }\n");
+	const struct cfg_backend *b = &c->backends[0], *lb = &c->backends[1];
+
+	cr_assert_str_eq(b->name, "b");
+	cr_assert_not_null(b->rules, "a backend keeps its own rules");
+	cr_expect_eq(b->rules->nb_req, 1);
+	cr_expect_eq(b->rules->nb_rsp, 1);
+	cr_expect_eq(b->rules_shared, 0);
+	cr_expect_null(c->frontends[0].rules, "the frontend has none of them");
+	/* a listen has one set of rules, the frontend's, which its backend
+	 * side shares (and the request runs them once) */
+	cr_assert_str_eq(lb->name, "l");
+	cr_expect_eq(lb->rules, c->frontends[1].rules);
+	cr_expect_eq(lb->rules_shared, 1);
+	cfg_free(c);
+
+	bad("frontend f\n bind :8080\n mode tcp\n default_backend b\nbackend b\n mode tcp\n"
+	    " server s1 127.0.0.1:81\n http-request deny\n",
+	    "t.cfg:5: 'backend' 'b' is in tcp mode: http-request and http-response need mode http");
+	bad_backend("http-request deny if nosuch", "'http-request' unknown ACL 'nosuch' (declare it with 'acl' before using it)");
+}
+
+Test(cfg, return_bodies_and_files)
+{
+	char path[64], text[1024];
+	struct cfg *c;
+	FILE *f;
+	const struct cfg_http_rule *r;
+
+	snprintf(path, sizeof(path), "/tmp/test_cfg_body_%d.txt", getpid());
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("as %[is]\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), "frontend f\n bind :8080\n default_backend b\n"
+	         " http-request return content-type text/plain string \"50%% %%[path]\" if { path /s }\n"
+	         " http-request return lf-string \"p=%%[path]\" if { path /l }\n"
+	         " http-request return status 503 file %s if { path /f }\n"
+	         "backend b\n server s1 127.0.0.1:81\n", path);
+	c = ok(text);
+	r = &c->frontends[0].rules->req[0];
+	cr_expect(r->body && r->body_len == 11 && !memcmp(r->body, "50% %[path]", 11), "string is sent as is");
+	cr_expect_null(r->value);
+	r = &c->frontends[0].rules->req[1];
+	cr_expect_null(r->body);
+	cr_expect_not_null(r->value, "lf-string is a format");
+	r = &c->frontends[0].rules->req[2];
+	cr_expect(r->body && r->body_len == 9 && !memcmp(r->body, "as %[is]\n", 9), "file is read once, as is");
+	cr_expect_eq(r->status, 503);
+	cfg_free(c);
+
+	/* a file larger than a response buffer leaves for it is refused */
+	snprintf(text, sizeof(text), "global\n tune.bufsize 4096\n tune.maxrewrite 1024\n"
+	         "frontend f\n bind :8080\n default_backend b\n"
+	         " http-request return file %s\nbackend b\n server s1 127.0.0.1:81\n", path);
+	f = fopen(path, "w");
+	for (int i = 0; i < 4000; i++)
+		fputc('x', f);
+	fclose(f);
+	{
+		char want[512];
+
+		snprintf(want, sizeof(want), "t.cfg:7: 'http-request' '%s' holds 4000 bytes, more than the 3072 "
+		         "a response buffer leaves for it (tune.bufsize - tune.maxrewrite)", path);
+		bad(text, want);
+		snprintf(text, sizeof(text), "frontend f\n bind :8080\n default_backend b\n"
+		         " errorfile 503 %s\nbackend b\n server s1 127.0.0.1:81\n", path);
+		unlink(path);
+		snprintf(want, sizeof(want), "t.cfg:4: 'errorfile' cannot read '%s' (No such file or directory)", path);
+		bad(text, want);
+	}
+}
+
+Test(cfg, unique_id)
+{
+	struct cfg *c = ok("defaults\n unique-id-format %{+X}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid\n"
+	                   " unique-id-header X-Unique-ID\n"
+	                   "frontend f\n bind :8080\n default_backend b\n"
+	                   "frontend g\n bind :8081\n default_backend b\n unique-id-format %[src]-%rt\n"
+	                   "backend b\n server s1 127.0.0.1:81\n");
+
+	cr_expect_not_null(c->frontends[0].uid_fmt, "inherited from defaults, compiled per frontend");
+	cr_expect_str_eq(c->frontends[0].uid_hdr, "X-Unique-ID");
+	cr_expect_not_null(c->frontends[1].uid_fmt);
+	cfg_free(c);
+	bad("frontend f\n bind :8080\n unique-id-format %ci-%zz\n",
+	    "t.cfg:3: 'unique-id-format' unknown variable '%zz' (expected %ci, %cp, %fi, %fp, %Ts, %rt, "
+	    "%pid, %ID, %[SAMPLE], or %% for a percent sign)");
+	bad("frontend f\n bind :8080\n unique-id-format %[nosuch]\n",
+	    "t.cfg:3: 'unique-id-format' unknown fetch 'nosuch'");
+	bad("frontend f\n bind :8080\n unique-id-header Bad:Name\n",
+	    "t.cfg:3: 'unique-id-header' invalid character 0x3a in header name 'Bad:Name'");
 }

@@ -38,7 +38,7 @@ frontend web
     acl blocked hdr(x-block) -m found
     acl local src 127.0.0.0/8 ::1
     http-request deny deny_status 429 if blocked local
-    http-request return status 203 content-type text/plain string "hello %[method] %[path]" if {{ path /ret }}
+    http-request return status 203 content-type text/plain lf-string "hello %[method] %[path]" if {{ path /ret }}
     http-request redirect location https://example.org/new code 301 if {{ path /old }}
     http-request redirect prefix /v2 if {{ path_beg /v1 }}
     http-request set-header X-Client %[src] if {{ path_beg /headers }}
