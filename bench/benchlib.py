@@ -570,6 +570,22 @@ def sluice_stats(port, timeout=3.0):
         return None
 
 
+def sluice_stats_tls(port, timeout=3.0):
+    """Returns Sluice's tls_* counters (dict) read over HTTPS (a TLS-only
+    listener, certificate not checked), or None."""
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen("https://127.0.0.1:%d%s;json" % (port, STATS_URI),
+                                    timeout=timeout, context=ctx) as r:
+            st = json.loads(r.read().decode())
+    except Exception:
+        return None
+    return {k: v for k, v in st.items() if k.startswith("tls_")}
+
+
 def probe(port, path="/size/16", timeout=3.0):
     """Returns the HTTP status of one GET, or None when none came in time."""
     try:
@@ -625,13 +641,19 @@ def haproxy_stream_calls(sock_path, timeout=2.0):
 
 def haproxy_cfg(port, origin_port, srv_maxconn=1000, limit=None, reserve=None,
                 maxconn=4096, stats=True, timeout_queue="10s", extra_global=(),
-                nbthread=1, h2=False, h2_port=None, timeout_client="30s", splice=False):
+                nbthread=1, h2=False, h2_port=None, timeout_client="30s", tls_crt=None,
+                splice=False):
     """Returns the HAProxy-format configuration both Sluice and HAProxy run.
     <limit>/<reserve> set tune.buffers.limit/reserve when not None. <splice>
     adds `option splice-auto` (both proxies splice HTTP/1.1 bodies). <h2>
     makes the listener speak HTTP/2 prior knowledge; <h2_port> adds a second
-    listener that does, beside the HTTP/1.1 one."""
+    listener that does, beside the HTTP/1.1 one. <tls_crt> makes the
+    listener TLS with that PEM (ALPN h2,http/1.1: HTTP/2 by ALPN), TLS 1.3
+    and X25519 only, written with the words both proxies share."""
     g = ["global", "    nbthread %d" % nbthread, "    maxconn %d" % maxconn]
+    if tls_crt:
+        g += ["    ssl-default-bind-options ssl-min-ver TLSv1.3",
+              "    ssl-default-bind-curves X25519"]
     g += ["    " + x for x in extra_global]
     if limit is not None:
         g.append("    tune.buffers.limit %d" % limit)
@@ -648,7 +670,8 @@ def haproxy_cfg(port, origin_port, srv_maxconn=1000, limit=None, reserve=None,
     ] + (["    option splice-auto"] if splice else []) + [
         "",
         "frontend fe",
-        "    bind 127.0.0.1:%d%s" % (port, " proto h2" if h2 else ""),
+        "    bind 127.0.0.1:%d%s%s" % (port, " proto h2" if h2 else "",
+                                     " ssl crt %s alpn h2,http/1.1" % tls_crt if tls_crt else ""),
     ]
     if h2_port:
         lines.append("    bind 127.0.0.1:%d proto h2" % h2_port)
@@ -665,9 +688,15 @@ def haproxy_cfg(port, origin_port, srv_maxconn=1000, limit=None, reserve=None,
 
 
 def nginx_conf(port, origin_port, rundir, srv_maxconn=1000, workers=1,
-               worker_connections=4096, keepalive_timeout="75s"):
+               worker_connections=4096, keepalive_timeout="75s", tls_crt=None):
     """Returns an nginx configuration: <workers> worker processes, upstream
-    keep-alive, no access log, everything under <rundir>."""
+    keep-alive, no access log, everything under <rundir>. <tls_crt>: TLS
+    with that PEM (certificate and key), HTTP/2 by ALPN, TLS 1.3, X25519."""
+    listen = "listen 127.0.0.1:%d;" % port
+    if tls_crt:
+        listen = ("listen 127.0.0.1:%d ssl http2;\n        ssl_certificate %s;\n"
+                  "        ssl_certificate_key %s;\n        ssl_protocols TLSv1.3;\n"
+                  "        ssl_ecdh_curve X25519;" % (port, tls_crt, tls_crt))
     return """worker_processes %(w)d;
 worker_rlimit_nofile %(fd)d;
 daemon off;
@@ -689,7 +718,7 @@ http {
         keepalive_requests 1000000;
     }
     server {
-        listen 127.0.0.1:%(p)d;
+        %(listen)s
         location / {
             proxy_pass http://be;
             proxy_http_version 1.1;
@@ -699,7 +728,7 @@ http {
 }
 """ % {"d": rundir, "o": origin_port, "p": port, "m": srv_maxconn, "w": workers,
        "wc": worker_connections, "fd": max(1024, min(fd_hard_limit(), 2 * worker_connections)),
-       "kt": keepalive_timeout}
+       "kt": keepalive_timeout, "listen": listen}
 
 
 def h2o_conf(port, origin_port, threads=1, max_connections=4096, idle_timeout_s=None):
@@ -724,6 +753,23 @@ hosts:
         text = ("http1-request-timeout: %d\nhttp2-idle-timeout: %d\n"
                 % (idle_timeout_s, idle_timeout_s)) + text
     return text
+
+
+def make_tls_cert(tmp):
+    """Writes a self-signed ECDSA P-256 certificate and its key into one PEM
+    under <tmp> (what every proxy of the TLS benchmarks serves). Returns
+    its path."""
+    key, crt = os.path.join(tmp, "bench.key"), os.path.join(tmp, "bench.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt, "-days", "2",
+                    "-subj", "/CN=bench.test", "-addext", "subjectAltName=DNS:bench.test"],
+                   check=True, capture_output=True)
+    pem = os.path.join(tmp, "bench.pem")
+    with open(pem, "w") as out:
+        for p in (crt, key):
+            with open(p) as f:
+                out.write(f.read())
+    return pem
 
 
 def fd_hard_limit():
@@ -785,7 +831,7 @@ def start_peer(procs, peer, tmp, port, origin_port, sluice_bin, threads=1, h2=Fa
         conf = write(os.path.join(tmp, "nginx.conf"),
                      nginx_conf(port, origin_port, rundir, workers=threads,
                                 **{k: v for k, v in cfg.items() if k in (
-                                    "worker_connections", "keepalive_timeout")}))
+                                    "worker_connections", "keepalive_timeout", "tls_crt")}))
         return start_nginx(procs, conf, rundir, tmp, port, cpu=cpu)
     if peer == "h2o":
         conf = write(os.path.join(tmp, "h2o.conf"),

@@ -20,14 +20,20 @@ connections than asked, the table says how many it held.
 
 Pinning: proxy on CPU 0, client and origin on CPU 1.
 
-Usage: idle.py [--quick] [--head] [--conns N] [--out FILE.md] [--json FILE]
-               [--build DIR]
+--tls: the same over TLS 1.3 (ECDSA P-256 certificate, X25519; HTTP/2 by
+ALPN) for Sluice, HAProxy and nginx; the TLS handshake is done before the
+request, so an idle connection holds its TLS state. For Sluice the bytes
+OpenSSL itself holds per connection (tls_heap_bytes) are reported too.
+
+Usage: idle.py [--quick] [--head] [--tls] [--peers LIST] [--conns N]
+               [--out FILE.md] [--json FILE] [--build DIR]
 """
 import argparse
 import json
 import os
 import selectors
 import socket
+import ssl
 import sys
 import tempfile
 import time
@@ -38,6 +44,8 @@ import benchlib as bl  # noqa: E402
 LABEL = {"sluice": "Sluice", "haproxy": "HAProxy 2.6", "nginx": "nginx", "h2o": "h2o"}
 CASES = (("h1", "sluice"), ("h1", "haproxy"), ("h1", "nginx"), ("h1", "h2o"),
          ("h2", "sluice"), ("h2", "haproxy"), ("h2", "h2o"))
+TLS_CASES = (("h1", "sluice"), ("h1", "haproxy"), ("h1", "nginx"),
+             ("h2", "sluice"), ("h2", "haproxy"), ("h2", "nginx"))
 PATH = "/size/16"
 IN_FLIGHT = 200          # connections being set up at once
 IDLE_TIMEOUT_S = 300
@@ -51,6 +59,8 @@ def parse_args():
     ap.add_argument("--build", default=bl.DEFAULT_BUILD, help="Sluice release build directory")
     ap.add_argument("--head", action="store_true",
                     help="build and measure a clean export of the committed HEAD instead")
+    ap.add_argument("--tls", action="store_true", help="HTTPS connections (see above)")
+    ap.add_argument("--peers", help="comma-separated subset of the proxies (e.g. sluice)")
     ap.add_argument("--out", help="write the table in Markdown to this file")
     ap.add_argument("--json", help="write the figures to this file")
     a = ap.parse_args()
@@ -97,30 +107,62 @@ class Conn:
     """One client connection: sends its request, reads until the response
     is complete, then stays open and idle."""
 
-    def __init__(self, proto, port):
+    def __init__(self, proto, port, tls=None):
         self.proto = proto
         self.out = h2_request(port) if proto == "h2" else h1_request(port)
         self.inbuf = b""
         self.done = False
         self.failed = None
+        self.handshaking = tls is not None
+        if tls:
+            # the kernel completes a loopback connect at once, accepted or
+            # not: connect blocking, then drive the handshake from the loop
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.setblocking(False)
+            self.sock = tls[proto].wrap_socket(s, server_hostname="bench.test",
+                                               do_handshake_on_connect=False)
+            return
         self.sock = socket.socket()
         self.sock.setblocking(False)
         self.sock.connect_ex(("127.0.0.1", port))
 
+    def _handshake(self):
+        """Advances the TLS handshake; returns True once it is done."""
+        try:
+            self.sock.do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+        self.handshaking = False
+        return True
+
     def on_writable(self):
-        n = self.sock.send(self.out)
+        if self.handshaking and not self._handshake():
+            return
+        try:
+            n = self.sock.send(self.out)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
         self.out = self.out[n:]
 
     def on_readable(self):
-        data = self.sock.recv(65536)
-        if not data:
-            self.failed = "closed by the proxy"
+        if self.handshaking and not self._handshake():
             return
-        self.inbuf += data
-        if self.proto == "h1":
-            self._h1_check()
-        else:
-            self._h2_frames()
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return
+            if not data:
+                self.failed = "closed by the proxy"
+                return
+            self.inbuf += data
+            if self.proto == "h1":
+                self._h1_check()
+            else:
+                self._h2_frames()
+            # a TLS record may hold more than one recv() returned
+            if not isinstance(self.sock, ssl.SSLSocket) or not self.sock.pending():
+                return
 
     def _h1_check(self):
         head, sep, body = self.inbuf.partition(b"\r\n\r\n")
@@ -152,7 +194,19 @@ class Conn:
                 self.done = True
 
 
-def open_idle(proto, port, n, timeout=120.0, stall_s=10.0):
+def tls_contexts():
+    """Returns the client TLS contexts by protocol (ALPN), no verification."""
+    out = {}
+    for proto, alpn in (("h1", "http/1.1"), ("h2", "h2")):
+        c = ssl.create_default_context()
+        c.check_hostname = False
+        c.verify_mode = ssl.CERT_NONE
+        c.set_alpn_protocols([alpn])
+        out[proto] = c
+    return out
+
+
+def open_idle(proto, port, n, timeout=120.0, stall_s=10.0, tls=None):
     """Opens <n> connections to <port>, IN_FLIGHT at a time, each doing one
     request. Gives up after <timeout> s, or when no request completed for
     <stall_s> s. Returns (connections that completed their request and are
@@ -165,7 +219,7 @@ def open_idle(proto, port, n, timeout=120.0, stall_s=10.0):
     while (started < n or pending) and time.monotonic() < min(deadline, progress + stall_s):
         while started < n and pending < IN_FLIGHT:
             try:
-                c = Conn(proto, port)
+                c = Conn(proto, port, tls)
             except OSError as e:
                 failed += 1
                 first_err = first_err or str(e)
@@ -177,7 +231,7 @@ def open_idle(proto, port, n, timeout=120.0, stall_s=10.0):
         for key, ev in sel.select(timeout=1.0):
             c = key.data
             try:
-                if ev & selectors.EVENT_WRITE and c.out:
+                if ev & selectors.EVENT_WRITE and (c.out or c.handshaking):
                     c.on_writable()
                 if ev & selectors.EVENT_READ:
                     c.on_readable()
@@ -196,7 +250,7 @@ def open_idle(proto, port, n, timeout=120.0, stall_s=10.0):
                 progress = time.monotonic()
             else:  # write only while something is left to send (a SETTINGS ACK)
                 sel.modify(c.sock, selectors.EVENT_READ | (
-                    selectors.EVENT_WRITE if c.out else 0), c)
+                    selectors.EVENT_WRITE if c.out or c.handshaking else 0), c)
     for key in list(sel.get_map().values()):
         failed += 1
         first_err = first_err or "no response in time"
@@ -211,7 +265,11 @@ def still_open(conns):
     n = 0
     for c in conns:
         try:
-            data = c.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            raw = socket.socket(fileno=os.dup(c.sock.fileno()))  # below TLS
+            try:
+                data = raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            finally:
+                raw.close()
             if data:
                 n += 1   # unexpected bytes (e.g. a PING), but open
         except BlockingIOError:
@@ -243,18 +301,29 @@ def measure(a, procs, sluice_bin, tmp, origin_port, proto, peer):
     """Measures one proxy and protocol. Returns its figures."""
     port = bl.free_ports(1)[0]
     cfg = peer_cfg(peer, a.conns)
+    if a.tls:
+        cfg["tls_crt"] = a.pem
+        if peer == "sluice":
+            cfg["stats"] = True
     # a client beyond maxconn would wait in the listen backlog for ever
     asked = min(a.conns, cfg.get("maxconn") or a.conns)
-    p = bl.start_peer(procs, peer, tmp, port, origin_port, sluice_bin, h2=(proto == "h2"), **cfg)
+    p = bl.start_peer(procs, peer, tmp, port, origin_port, sluice_bin,
+                      h2=(proto == "h2" and not a.tls), **cfg)
     conns = []
+    heap0 = heap1 = None
     try:
         time.sleep(0.5)
+        if a.tls and peer == "sluice":
+            heap0 = (bl.sluice_stats_tls(port) or {}).get("tls_heap_bytes")
         before = p.rss_kb()
         t0 = time.monotonic()
-        conns, failed, err = open_idle(proto, port, asked)
+        conns, failed, err = open_idle(proto, port, asked, timeout=300.0 if a.tls else 120.0,
+                                       tls=tls_contexts() if a.tls else None)
         setup_s = time.monotonic() - t0
         time.sleep(a.settle)
         after = p.rss_kb()
+        if heap0 is not None:
+            heap1 = (bl.sluice_stats_tls(port) or {}).get("tls_heap_bytes")
         held = still_open(conns)
         alive = p.alive()
     finally:
@@ -266,12 +335,14 @@ def measure(a, procs, sluice_bin, tmp, origin_port, proto, peer):
          "rss_after_kb": after, "setup_s": setup_s, "alive": alive,
          "maxconn": cfg.get("maxconn")}
     r["kib_per_conn"] = (after - before) / held if held else None
+    r["openssl_b_per_conn"] = (heap1 - heap0) / held if held and heap1 is not None else None
     return r
 
 
 def table(rows, a):
-    L = ["### Memory at rest: %d idle keep-alive connections asked, one request each "
-         "(GET %s), RSS read %.0f s after the last one" % (a.conns, PATH, a.settle), "",
+    L = ["### Memory at rest: %d idle keep-alive %sconnections asked, one request each "
+         "(GET %s), RSS read %.0f s after the last one" % (
+             a.conns, "HTTPS (TLS 1.3, ECDSA P-256, X25519) " if a.tls else "", PATH, a.settle), "",
          "| protocol | peer | connections held | failed | RSS before KiB | RSS after KiB"
          " | growth KiB per idle connection | notes |",
          "|---|---|---:|---:|---:|---:|---:|---|"]
@@ -284,8 +355,12 @@ def table(rows, a):
             notes.append("first error: %s" % r["first_error"])
         if not r["alive"]:
             notes.append("proxy died")
+        if r.get("openssl_b_per_conn") is not None:
+            notes.append("of which OpenSSL's heap: %.0f bytes per connection (tls_heap_bytes)"
+                         % r["openssl_b_per_conn"])
         L.append("| %s | %s | %d | %d | %d | %d | %s | %s |" % (
-            "HTTP/1.1" if r["proto"] == "h1" else "HTTP/2", LABEL[r["peer"]], r["held"],
+            ("HTTPS/1.1" if a.tls else "HTTP/1.1") if r["proto"] == "h1" else
+            ("HTTPS/2" if a.tls else "HTTP/2"), LABEL[r["peer"]], r["held"],
             r["failed"], r["rss_before_kb"], r["rss_after_kb"], bl.fmt(r["kib_per_conn"], 2),
             "; ".join(notes)))
     L.append("")
@@ -294,17 +369,19 @@ def table(rows, a):
 
 def main():
     a = parse_args()
-    missing = bl.ensure_tools(("haproxy", "nginx", "h2o"))
+    missing = bl.ensure_tools(("haproxy", "nginx") if a.tls else ("haproxy", "nginx", "h2o"))
     if a.head:
         a.build = bl.export_head()
     sluice_bin, origin_bin = bl.ensure_build(a.build)
     ver = bl.versions(sluice_bin)
-    cases = [(pr, pe) for pr, pe in CASES if pe not in missing]
+    cases = [(pr, pe) for pr, pe in (TLS_CASES if a.tls else CASES) if pe not in missing and
+             (not a.peers or pe in a.peers.split(","))]
     procs = bl.ProcSet()
     rows = []
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sluice-idle-") as tmp:
         try:
+            a.pem = bl.make_tls_cert(tmp) if a.tls else None
             origin_port = bl.free_ports(1)[0]
             bl.start_origin(procs, origin_bin, tmp, origin_port)
             for i, (proto, peer) in enumerate(cases):

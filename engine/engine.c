@@ -25,6 +25,7 @@
 #include "engine/core/log.h"
 #include "engine/client/stream.h"
 #include "engine/host.h"
+#include "engine/client/statshist.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.0.0"
@@ -275,6 +276,7 @@ static int thr_start(struct sched_thread *thr, void *arg)
 	struct thr_ctx *tc = &e->tcs[tid];
 	unsigned n = 0;
 
+	tlsmem_bind(&tc->tlsmem);
 	eng_list_init(&tc->streams);
 	eng_list_init(&tc->h2fronts);
 	eng_list_init(&tc->h2backs);
@@ -294,6 +296,8 @@ static int thr_start(struct sched_thread *thr, void *arg)
 		}
 	}
 	tc->nb_lis = n;
+	if (tid == 0)
+		stats_hist_start(e->hist, thr);
 	if (tid == 0 && e->cfg->g.cli_path) {
 		e->cli = cli_open(tc);
 		if (!e->cli)
@@ -323,6 +327,7 @@ static int thr_stop(struct sched_thread *thr, void *arg)
 	pipe_cache_flush(tc); /* the streams gave theirs back above */
 	(void)thr_checks(tc, 0);
 	if (tc->tid == 0) {
+		stats_hist_stop(e->hist);
 		cli_close(e->cli);
 		e->cli = NULL;
 	}
@@ -347,6 +352,11 @@ int sluice_start(struct sluice *se, char **err)
 		e->log = log_open(e->cfg->g.log_target, err);
 		if (!e->log)
 			return -1;
+	}
+	/* the page's history: its memory is taken once, here */
+	if (!e->hist && !(e->hist = stats_hist_new(e, SP_HIST_POINTS, SP_HIST_PERIOD_MS))) {
+		*err = eng_msg("out of memory for the stats history");
+		return -1;
 	}
 	if (eng_bind_all(e, err) < 0)
 		return -1;
@@ -414,6 +424,7 @@ void sluice_free(struct sluice *se)
 	}
 	if (e->sched)
 		sched_destroy(e->sched);
+	stats_hist_free(e->hist);
 	if (e->tcs) {
 		for (unsigned t = 0; t < e->nbthread; t++) {
 			free(e->tcs[t].trash);

@@ -167,7 +167,10 @@ SLUICE_API void sluice_free(struct sluice *e);
 	X(tls_fail_resource, THR, counter, "sluice_tls_handshake_failures_total{reason=\"resource\"}", "TLS handshakes that failed, by reason.", "TLS failures: out of memory") \
 	X(tls_srv_handshakes, THR, counter, "sluice_tls_server_handshakes_total", "TLS handshakes completed with servers.", "TLS handshakes to servers") \
 	X(tls_srv_fail_verify, THR, counter, "sluice_tls_server_handshake_failures_total{reason=\"verify\"}", "TLS handshakes with servers that failed, by reason.", "TLS to servers: verification failed") \
-	X(tls_srv_fail_other, THR, counter, "sluice_tls_server_handshake_failures_total{reason=\"other\"}", "TLS handshakes with servers that failed, by reason.", "TLS to servers: other failures")
+	X(tls_srv_fail_other, THR, counter, "sluice_tls_server_handshake_failures_total{reason=\"other\"}", "TLS handshakes with servers that failed, by reason.", "TLS to servers: other failures") \
+	X(tls_heap_counted, SNAP, gauge, "sluice_tls_heap_counted", "1 when OpenSSL's heap is counted; 0: OpenSSL allocated before Sluice could hook it, not counted.", "OpenSSL heap counted (0: not counted)") \
+	X(tls_heap_bytes, SNAP, gauge, "sluice_tls_heap_bytes", "Bytes OpenSSL holds now (contexts, connections, sessions), 0 when not counted.", "OpenSSL heap (bytes)") \
+	X(tls_heap_blocks, SNAP, gauge, "sluice_tls_heap_blocks", "Heap blocks OpenSSL holds now, 0 when not counted.", "OpenSSL heap blocks")
 
 /* The buffer pool's figures (its "Buffer pool" table on the HTML page),
  * same columns; all are read from the pool when the snapshot is taken. */

@@ -4,7 +4,7 @@
 set -eu
 
 need="meson ninja-build pkg-config gcc python3 liburcu-dev libjemalloc-dev libnghttp2-dev
-libcriterion-dev libpcre2-dev libssl-dev openssl curl wrk nghttp2-client nghttp2-server chromium socat haproxy groff-base"
+libcriterion-dev libpcre2-dev libssl-dev openssl curl wrk nghttp2-client nghttp2-server chromium socat haproxy nginx-light groff-base"
 missing=""
 for p in $need; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

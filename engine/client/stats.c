@@ -15,6 +15,7 @@
 #include "engine/server/check.h"
 #include "engine/core/ctx.h"
 #include "engine/client/stats.h"
+#include "engine/client/statshist.h"
 
 /* Returns a relaxed read of a counter another thread writes. */
 #define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -38,6 +39,22 @@ static void stats_add_thread(const struct thr_ctx *tc, struct sluice_stats *o)
 	o->h2_srv_conn_current += RD(c->h2_srv_conn_opened) - RD(c->h2_srv_conn_closed);
 }
 
+/* Fills the OpenSSL heap gauges: the workers' buckets plus the shared one
+ * (core/tlsmem.h); only the sum is exact, a thread's share may be < 0. */
+static void stats_tls_heap(const struct engine *e, struct sluice_stats *o)
+{
+	struct tlsmem_cnt sum = { 0, 0 };
+
+	o->tls_heap_counted = (uint64_t)tlsmem_counted();
+	if (!o->tls_heap_counted)
+		return;
+	for (unsigned t = 0; t < e->nbthread; t++)
+		tlsmem_add(&sum, &e->tcs[t].tlsmem);
+	tlsmem_add_shared(&sum);
+	o->tls_heap_bytes = sum.bytes > 0 ? (uint64_t)sum.bytes : 0;
+	o->tls_heap_blocks = sum.blocks > 0 ? (uint64_t)sum.blocks : 0;
+}
+
 void sluice_stats(const struct sluice *se, struct sluice_stats *o)
 {
 	const struct engine *e = (const struct engine *)se;
@@ -49,6 +66,7 @@ void sluice_stats(const struct sluice *se, struct sluice_stats *o)
 	for (unsigned t = 0; t < e->nbthread; t++)
 		stats_add_thread(&e->tcs[t], o);
 	o->conn_current = RD(e->conn_cur);
+	stats_tls_heap(e, o);
 	for (unsigned b = 0; b < e->nb_bes; b++)
 		o->queued_now += be_queued(e->bes[b]);
 
@@ -251,10 +269,19 @@ struct statspage_data *statspage_collect(const struct engine *e, unsigned refres
 	d->nb_srv = k;
 	for (unsigned t = 0; t < e->nbthread; t++)
 		stats_collect_thread(e, t, &d->thr[t]);
+	stats_hist_read(e->hist, d, 0);
 	return d;
+}
+
+void statspage_collect_points(const struct engine *e, struct statspage_data *d)
+{
+	free(d->pts);
+	stats_hist_read(e->hist, d, 1);
 }
 
 void statspage_free(struct statspage_data *d)
 {
+	if (d)
+		free(d->pts);
 	free(d);
 }

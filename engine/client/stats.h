@@ -16,6 +16,11 @@
  * memory. */
 struct statspage_data *statspage_collect(const struct engine *e, unsigned refresh_s);
 
+/* Adds the chart points of <e>'s history to snapshot <d> (the HTML page
+ * draws them; the other formats do not need them). Without memory, <d>
+ * just has none. */
+void statspage_collect_points(const struct engine *e, struct statspage_data *d);
+
 /* Frees a snapshot from statspage_collect(). NULL is accepted. */
 void statspage_free(struct statspage_data *d);
 

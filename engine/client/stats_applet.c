@@ -67,19 +67,24 @@ static int stats_auth_ok(const struct cfg_frontend *fc, const struct h1_msg *m, 
 
 enum statspage_fmt stream_stats_prom_fmt(const struct h1_msg *m, const char *base)
 {
-	/* Prometheus' own negotiation: it accepts text 0.0.4, which is what
-	 * is served whatever else it lists */
-	(void)m;
-	(void)base;
-	return STATSPAGE_PROM;
+	struct statspage_accept acc = { -1, -1 };
+
+	for (int i = h1_find_hdr(m, base, "accept", 0); i >= 0; i = h1_find_hdr(m, base, "accept", i + 1))
+		statspage_accept_scan(base + m->hdrs[i].value.ofs, m->hdrs[i].value.len, &acc);
+	/* OpenMetrics when asked for and not weighed below the text format;
+	 * text 0.0.4 otherwise, which every Prometheus reads */
+	return acc.q_om > 0 && acc.q_om >= acc.q_text ? STATSPAGE_OPENMETRICS : STATSPAGE_PROM;
 }
 
 enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, const char *base)
 {
 	const struct cfg_frontend *fc = s->fe->cfg;
 	const char *u = base + m->uri.ofs;
+	int post = 0;
 	size_t n;
 
+	s->stats_admin = 0;
+	s->stats_post = STATS_POST_NONE;
 	if (!fc->stats_enabled)
 		return STATS_NONE;
 	if (stats_path_is(fc->stats_prom_uri, u, m->uri.len)) {
@@ -89,11 +94,24 @@ enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, co
 					  STATSPAGE_JSON : STATSPAGE_HTML;
 
 		s->stats_fmt = statspage_fmt_parse(u + n, m->uri.len - n, dflt);
+		if (s->stats_fmt == STATSPAGE_PROM)
+			s->stats_fmt = stream_stats_prom_fmt(m, base);
+		post = m->meth == H1_M_POST;
+		/* the page a POST redirected to says what it did */
+		s->stats_shown = post ? STATS_POST_NONE : stats_post_parse_name(u + n, m->uri.len - n);
 	} else {
 		return STATS_NONE;
 	}
 	if (fc->stats_auth && !stats_auth_ok(fc, m, base))
 		return STATS_DENIED;
+	s->stats_admin = stats_admin_allowed(s, m, base);
+	if (post) {
+		/* the head is at the start of the request buffer, its body
+		 * (whole: stream_stats_body_pending()) right after it */
+		if (!s->stats_admin)
+			return STATS_FORBIDDEN;
+		s->stats_post = stream_stats_post(s, m, base, b_data(&s->req.buf));
+	}
 	return STATS_PAGE;
 }
 
@@ -102,8 +120,18 @@ enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, co
  * Returns 0, or -1 without memory. */
 int stream_stats_render(struct stream *s)
 {
-	if (!s->sp)
+	if (s->stats_post)
+		return 0; /* a redirect: no page */
+	if (!s->sp) {
 		s->sp = statspage_collect(s->tc->eng, s->fe->cfg->stats_refresh_ms / 1000);
+		/* only the HTML page draws the charts */
+		if (s->sp && s->stats_fmt == STATSPAGE_HTML) {
+			statspage_collect_points(s->tc->eng, s->sp);
+			s->sp->admin = s->stats_admin;
+			s->sp->uri = s->fe->cfg->stats_uri;
+			s->sp->admin_result = stats_post_name(s->stats_shown);
+		}
+	}
 	return s->sp ? 0 : -1;
 }
 
@@ -168,6 +196,26 @@ int stream_stats_answer(struct stream *s)
 {
 	struct thr_ctx *tc = s->tc;
 	int hlen;
+
+	if (s->stats_post) {
+		/* an admin POST: back to the page, which shows the result;
+		 * the connection closes (its body is not read past the form) */
+		s->cli_close = 1;
+		b_reset(&s->res.buf);
+		hlen = snprintf(b_tail(&s->res.buf), b_room(&s->res.buf),
+				"HTTP/1.%d 303 See Other\r\nLocation: %s;st=%s\r\nContent-Length: 0\r\n"
+				"Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
+				s->req_version >= 11, s->fe->cfg->stats_uri, stats_post_name(s->stats_post));
+		if (hlen < 0 || (size_t)hlen >= b_room(&s->res.buf))
+			return -1;
+		b_add(&s->res.buf, (size_t)hlen);
+		s->res.fwd = (size_t)hlen;
+		s->res.st = CH_DONE;
+		s->rsp_started = 1;
+		s->log_status = 303;
+		CNT_INC(tc, rsp_by_class[3]);
+		return 0;
+	}
 
 	if (s->req_version < 11)
 		s->cli_close = 1; /* the page ends with the connection */

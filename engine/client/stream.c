@@ -632,6 +632,9 @@ static enum parse_res stream_parse_request(struct stream *s)
 	ret = h1_parse_head(b_head(b), b_data(b), 1, max_head, m);
 	if (ret == H1_NEED_MORE)
 		return PARSE_WAIT;
+	/* an admin form posted to the stats page is read whole with its head */
+	if (ret >= 0 && stream_stats_body_pending(s, m, b_head(b), b_data(b), b->size))
+		return PARSE_WAIT;
 	CNT_INC(tc, req_received);
 	CNT_INC(tc, streams);
 	stream_log_begin(s, ret < 0 ? NULL : m, b_head(b), b_data(b));
@@ -658,10 +661,10 @@ static enum parse_res stream_parse_request(struct stream *s)
 	}
 	sm = stream_stats_match(s, m, b_head(b));
 	if (sm != STATS_NONE) {
-		if (sm == STATS_DENIED) {
-			/* our 401 ends the transaction like any error of ours;
-			 * the body, if any, is discarded by the lingering close */
-			stream_error(s, 401);
+		if (sm == STATS_DENIED || sm == STATS_FORBIDDEN) {
+			/* our 401 or 403 ends the transaction like any error of
+			 * ours; the body, if any, is discarded by the lingering close */
+			stream_error(s, sm == STATS_DENIED ? 401 : 403);
 			return PARSE_ANSWERED;
 		}
 		s->req.fwd = 0;

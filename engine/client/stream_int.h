@@ -128,6 +128,9 @@ struct stream {
 	char cli_addr[INET6_ADDRSTRLEN];
 	unsigned cli_port;
 	int stats_fmt;           /* enum statspage_fmt of a stats request */
+	int stats_admin;         /* `stats admin` holds for this request */
+	int stats_post;          /* enum stats_post: an admin POST's result, answered 303 */
+	int stats_shown;         /* enum stats_post the page's ";st=" names, shown on it */
 	struct statspage_data *sp;       /* stats snapshot being sent, or NULL */
 	struct statspage_cursor sp_cur;  /* where sending it stands */
 	/* access log of the current transaction (stream_log) */
@@ -218,26 +221,67 @@ enum stats_match {
 	STATS_NONE = 0,  /* not for the stats page: forward it */
 	STATS_PAGE,      /* the page, in s->stats_fmt */
 	STATS_DENIED,    /* the page, but `stats auth` refused the credentials: 401 */
+	STATS_FORBIDDEN, /* a POST to the page that `stats admin` does not allow: 403 */
+};
+
+/* What an admin POST did (stats_admin.c); the page it redirects to says. */
+enum stats_post {
+	STATS_POST_NONE = 0, /* not a POST */
+	STATS_POST_DONE, STATS_POST_PART, STATS_POST_NOOP, STATS_POST_ERRP, STATS_POST_EXCD,
 };
 
 /* Tells whether the parsed request <m> (its head at <base>) asks for the
  * frontend's stats page or Prometheus URI, and if so in which format
- * (s->stats_fmt): the Prometheus URI always gives Prometheus text; the
+ * (s->stats_fmt): the Prometheus URI gives the Prometheus figures in the
+ * format stream_stats_prom_fmt() picks (as does `?prom`); the
  * stats URI gives what its query names (`;json`, `?json`, `;csv`, `?prom`,
  * `?html`), else JSON when the client's Accept asks for it, else HTML. */
 enum stats_match stream_stats_match(struct stream *s, const struct h1_msg *m, const char *base);
 
-/* Returns the format a Prometheus scrape of request <m> (head at <base>)
- * gets, from its Accept header: the negotiation of the Prometheus URI,
- * which the prometheus-exporter service shares. */
+/* The Prometheus exposition format the request <m> (head at <base>) asks
+ * for by its Accept headers: STATSPAGE_OPENMETRICS when it lists
+ * application/openmetrics-text (version 1.0.0 or none) with a weight at
+ * least that of text/plain, else STATSPAGE_PROM (text 0.0.4). Every
+ * endpoint that serves the Prometheus figures decides with this: the
+ * Prometheus URI, `?prom` on the stats URI, and the prometheus-exporter
+ * service. */
 enum statspage_fmt stream_stats_prom_fmt(const struct h1_msg *m, const char *base);
+
+/* stats_admin.c */
+
+/* Returns non-zero when the frontend's `stats admin` condition holds for
+ * request <m> (head at <base>) of <s>: the page then offers server
+ * controls and accepts their POST. */
+int stats_admin_allowed(struct stream *s, const struct h1_msg *m, const char *base);
+
+/* Returns non-zero while the parsed head <m> is an admin POST to the stats
+ * page whose small body (bounded, Content-Length only) has not all arrived
+ * in the <avail> bytes at <base>, though it fits in <room>: the caller
+ * waits for more bytes before it takes the request. */
+int stream_stats_body_pending(struct stream *s, const struct h1_msg *m, const char *base, size_t avail,
+			      size_t room);
+
+/* Applies the admin POST <m> whose body follows its head at <base>
+ * (<avail> bytes there in all). Returns what it did. */
+enum stats_post stream_stats_post(struct stream *s, const struct h1_msg *m, const char *base, size_t avail);
+
+/* Applies form body[0..len) ("s=SRV&...&action=ready|drain|maint&b=BE",
+ * URL-encoded; b may be "#N", the backend's 1-based index) to the
+ * servers of <e> through be_server_set_admin(). Returns what it did. */
+enum stats_post stats_admin_post(const struct engine *e, const char *body, size_t len);
+
+/* Returns the name of result <r> ("DONE"...) for the redirect's ";st=",
+ * NULL for STATS_POST_NONE; and the result a query q[0..len) names. */
+const char *stats_post_name(enum stats_post r);
+enum stats_post stats_post_parse_name(const char *q, size_t len);
 
 /* Takes the snapshot of a stats request before the first buffer of its
  * answer. Returns 0, or -1 without memory. */
 int stream_stats_render(struct stream *s);
 
 /* Writes the head of the stats answer into the response buffer and the
- * first piece of the page. Returns 0. */
+ * first piece of the page, or the 303 that answers an admin POST.
+ * Returns 0, or -1 when the answer does not fit (a 500 then). */
 int stream_stats_answer(struct stream *s);
 
 /* Renders the next piece of the page into the response buffer. Returns 1

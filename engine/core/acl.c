@@ -1288,6 +1288,47 @@ void acl_cond_free(struct acl_cond *c)
 	free(c);
 }
 
+/* HAProxy's predefined ACLs that Sluice can evaluate, usable by name in
+ * any condition without an `acl` line (`stats admin if LOCALHOST`); an ACL
+ * the section declares under the same name wins. */
+static const struct {
+	const char *name;
+	const char *words[4];       /* FETCH VALUE..., NULL-terminated */
+} acl_predef[] = {
+	{ "LOCALHOST", { "src", "127.0.0.1/8", "::1", NULL } },
+	{ "METH_GET",  { "method", "GET", "HEAD", NULL } },
+	{ "METH_POST", { "method", "POST", NULL } },
+};
+
+/* Returns a new ACL for the predefined name <name>, NULL when there is no
+ * such name (*err untouched) or without memory (*err set). */
+static struct acl *acl_predefined(const char *name, char **err)
+{
+	for (size_t i = 0; i < sizeof(acl_predef) / sizeof(acl_predef[0]); i++) {
+		char *words[4];
+		struct acl_expr *x;
+		struct acl *a;
+		int n = 0;
+
+		if (strcmp(acl_predef[i].name, name))
+			continue;
+		while (n < 4 && acl_predef[i].words[n]) {
+			words[n] = (char *)acl_predef[i].words[n]; /* expr_parse only reads them */
+			n++;
+		}
+		if (!(x = expr_parse(n, words, err)))
+			return NULL;
+		if (!(a = calloc(1, sizeof(*a)))) {
+			expr_free(x);
+			*err = msg("out of memory");
+			return NULL;
+		}
+		a->first = a->last = x;
+		return a;
+	}
+	return NULL;
+}
+
 struct acl_cond *acl_cond_parse(const struct acl_list *l, int argc, char **argv, char **err)
 {
 	struct acl_cond *c = calloc(1, sizeof(*c));
@@ -1362,8 +1403,15 @@ struct acl_cond *acl_cond_parse(const struct acl_list *l, int argc, char **argv,
 			*err = msg("'}' without '{'");
 			goto fail;
 		} else if (!(t->acl = acl_find(l, w))) {
-			*err = msg("unknown ACL '%s' (declare it with 'acl' before using it)", w);
-			goto fail;
+			struct acl *a = acl_predefined(w, err);
+
+			if (!a) {
+				if (!*err)
+					*err = msg("unknown ACL '%s' (declare it with 'acl' before using it)", w);
+				goto fail;
+			}
+			c->anon[c->nb_anon++] = a; /* owned like an anonymous one */
+			t->acl = a;
 		}
 		t->neg = neg;
 		t->or_before = or_next;

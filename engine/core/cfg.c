@@ -19,6 +19,7 @@
 #include "engine/core/cfg.h"
 #include "engine/core/log.h"
 #include "engine/core/tls.h"
+#include "engine/core/tlsopt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -141,6 +142,7 @@ struct px_settings {
 	int default_backend_line;
 	char *uid_fmt, *uid_hdr;        /* `unique-id-format` / `-header`, checked when read */
 	struct cfg_server srv;          /* `default-server`; name always NULL */
+	struct tls_words srv_tls;       /* `default-server`'s TLS words, replayed on each server */
 };
 
 /* The frontend/backend/listen section being parsed. */
@@ -176,8 +178,15 @@ struct parser {
 	char *warnings;
 	size_t warnings_len;
 	const struct keyword *kw;       /* the table entry of the line being run */
+	/* HAProxy settings accepted without effect, reported together once
+	 * the file is read (ignored_flush()) */
+	struct ign_note { char *what; int line; } *ign;
+	unsigned nb_ign, cap_ign;
 	/* lines of global settings checked once the whole file is read (0: unset) */
 	int lines[LN_COUNT];
+	/* ssl-default-bind-* and ssl-default-server-* words, replayed first on
+	 * the bind and server lines that follow them */
+	struct tls_words tls_def_bind, tls_def_srv;
 };
 
 /* ---------- messages ---------- */
@@ -261,19 +270,13 @@ static int fail(struct parser *p, const char *fmt, ...)
 	return -1;
 }
 
-/* Appends a warning to the newline-separated list. Returns 0, or -1 with an
- * error when out of memory. */
-static int warn_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int warn_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
+/* Appends warning <msg> (owned) to the newline-separated list. Returns 0,
+ * or -1 with an error when out of memory. */
+static int warn_add(struct parser *p, int line, const char *kw, char *msg)
 {
-	va_list ap;
-	char *msg, *all;
+	char *all;
 	size_t len, sep;
 
-	va_start(ap, fmt);
-	msg = vformat_msg(p, line, kw, fmt, ap);
-	va_end(ap);
 	if (!msg)
 		return fail_at(p, line, kw, "out of memory");
 	len = strlen(msg);
@@ -290,6 +293,90 @@ static int warn_at(struct parser *p, int line, const char *kw, const char *fmt, 
 	p->warnings = all;
 	free(msg);
 	return 0;
+}
+
+/* Appends a warning to the newline-separated list. Returns 0, or -1 with an
+ * error when out of memory. */
+static int warn_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int warn_at(struct parser *p, int line, const char *kw, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = vformat_msg(p, line, kw, fmt, ap);
+	va_end(ap);
+	return warn_add(p, line, kw, msg);
+}
+
+/* Notes that the current line holds an HAProxy setting Sluice accepts
+ * without effect, described by <fmt>. A file written for HAProxy may hold
+ * many: one warning lists them all at the end (ignored_flush()) instead of
+ * one per line burying the other warnings. Returns 0, or -1 with an error
+ * when out of memory. */
+static int ignore_at(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int ignore_at(struct parser *p, const char *fmt, ...)
+{
+	struct ign_note *n = p->ign;
+	va_list ap;
+	char *what;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&what, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return fail(p, "out of memory");
+	if (p->nb_ign == p->cap_ign) {
+		unsigned cap = p->cap_ign ? 2 * p->cap_ign : 8;
+
+		if (!(n = realloc(p->ign, cap * sizeof(*n)))) {
+			free(what);
+			return fail(p, "out of memory");
+		}
+		p->cap_ign = cap;
+	}
+	p->ign = n;
+	p->ign[p->nb_ign++] = (struct ign_note){ what, p->line };
+	return 0;
+}
+
+/* Adds the one warning that lists the ignored settings, each description
+ * once with every line it was found at, in the order first seen:
+ * "FILE: ignored, no effect in Sluice: 'daemon' (...) at line 2; ...".
+ * Returns 0, or -1 with an error when out of memory. */
+static int ignored_flush(struct parser *p)
+{
+	char *msg = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!p->nb_ign)
+		return 0;
+	f = open_memstream(&msg, &len);
+	if (!f)
+		return fail_at(p, p->ign[0].line, NULL, "out of memory");
+	fprintf(f, "%s: ignored, no effect in Sluice:", p->file);
+	for (unsigned i = 0, items = 0; i < p->nb_ign; i++) {
+		unsigned k, lines = 0;
+
+		for (k = 0; k < i && strcmp(p->ign[k].what, p->ign[i].what); k++)
+			;
+		if (k < i)
+			continue; /* listed with its first occurrence */
+		for (k = i; k < p->nb_ign; k++)
+			lines += !strcmp(p->ign[k].what, p->ign[i].what);
+		fprintf(f, "%s %s at line%s", items++ ? ";" : "", p->ign[i].what, lines > 1 ? "s" : "");
+		for (k = i, lines = 0; k < p->nb_ign; k++)
+			if (!strcmp(p->ign[k].what, p->ign[i].what))
+				fprintf(f, "%s %d", lines++ ? "," : "", p->ign[k].line);
+	}
+	if (fclose(f) != 0) {
+		free(msg);
+		msg = NULL;
+	}
+	return warn_add(p, p->ign[0].line, NULL, msg);
 }
 
 static const char *sec_name(int sec)
@@ -533,6 +620,7 @@ static void settings_clear(struct px_settings *s)
 	free(s->fwd.hdr);
 	free(s->uid_fmt);
 	free(s->uid_hdr);
+	tls_words_free(&s->srv_tls);
 	settings_init(s);
 }
 
@@ -544,7 +632,10 @@ static int settings_copy(struct px_settings *dst, const struct px_settings *src)
 	dst->chk_method = dst->chk_uri = dst->stats_uri = dst->default_backend = NULL;
 	dst->stats_prom_uri = dst->stats_auth = NULL;
 	dst->fwd.hdr = dst->uid_fmt = dst->uid_hdr = NULL;
-	if (set_str(&dst->fwd.hdr, src->fwd.hdr) < 0 ||
+	dst->srv_tls.v = NULL;
+	dst->srv_tls.n = 0;
+	if (tls_words_copy(&dst->srv_tls, &src->srv_tls) < 0 ||
+	    set_str(&dst->fwd.hdr, src->fwd.hdr) < 0 ||
 	    set_str(&dst->uid_fmt, src->uid_fmt) < 0 ||
 	    set_str(&dst->uid_hdr, src->uid_hdr) < 0 ||
 	    set_str(&dst->chk_method, src->chk_method) < 0 ||
@@ -920,7 +1011,7 @@ static int kw_daemon(struct parser *p)
 {
 	if (want_words(p, 0, 0, "") < 0)
 		return -1;
-	return warn_at(p, p->line, p->argv[0], "ignored: Sluice runs in the foreground");
+	return ignore_at(p, "'daemon' (Sluice runs in the foreground)");
 }
 
 /* ---------- proxy keywords ---------- */
@@ -1021,8 +1112,7 @@ static int opt_httpchk(struct parser *p, struct px_settings *s, int i)
 		return fail(p, "invalid URI '%s' for 'httpchk' (expected a path starting with '/')", uri);
 	if (set_str(&s->chk_method, meth) < 0 || set_str(&s->chk_uri, uri) < 0)
 		return fail(p, "out of memory");
-	if (n == 3 && warn_at(p, p->line, p->argv[0], "HTTP version '%s' of 'httpchk' ignored",
-	                      p->argv[i + 3]) < 0)
+	if (n == 3 && ignore_at(p, "HTTP version '%s' of 'option httpchk'", p->argv[i + 3]) < 0)
 		return -1;
 	return 0;
 }
@@ -1099,7 +1189,7 @@ static int apply_option(struct parser *p, int i, int on)
 	if (k == sizeof(options) / sizeof(options[0]))
 		return fail(p, "unknown option '%s' (expected " OPTION_LIST ")", name);
 	if (!(options[k].applies & p->sec))
-		return warn_at(p, p->line, p->argv[0], "'%s' ignored in '%s' section (only meaningful for %s)",
+		return ignore_at(p, "'option %s' in '%s' section (only meaningful for %s)",
 		               name, sec_name(p->sec),
 		               (options[k].applies & SEC_BACKEND) ? "backends" : "frontends");
 	if (((options[k].id != OPT_HTTPCHK && options[k].id != OPT_FORWARDFOR) || !on) &&
@@ -1113,7 +1203,7 @@ static int apply_option(struct parser *p, int i, int on)
 		s->forwardfor = on;
 		return on ? opt_forwardfor(p, s, i) : 0;
 	case OPT_DONTLOGNULL:
-		return warn_at(p, p->line, p->argv[0], "'%s' ignored", name);
+		return ignore_at(p, "'option %s'", name);
 	case OPT_SPLICE_AUTO:
 	case OPT_SPLICE_REQ:
 	case OPT_SPLICE_RSP:
@@ -1181,10 +1271,9 @@ static int kw_proxy_log(struct parser *p)
 
 /* The arguments of `server` and `default-server`: a flag sets an int
  * field to 1, a number is `NAME VALUE` described by its num_spec, and
- * `proto` takes h1 or h2, `ssl` and the TLS words that take a value
- * (server lines only) fill a tls_srv_opts. The order is the one the error
- * message lists. */
-enum { SA_FLAG, SA_NUM, SA_PROTO, SA_SSL, SA_TLSV };
+ * `proto` takes h1 or h2. The TLS words are core/tlsopt.c's. The order is
+ * the one the error message lists. */
+enum { SA_FLAG, SA_NUM, SA_PROTO };
 
 static const struct srv_arg {
 	const char *name;
@@ -1202,97 +1291,59 @@ static const struct srv_arg {
 	{ "proto",    SA_PROTO, 0, NULL },
 	{ "disabled", SA_FLAG,  offsetof(struct cfg_server, disabled), NULL },
 	{ "backup",   SA_FLAG,  offsetof(struct cfg_server, backup), NULL },
-	{ "ssl",      SA_SSL,   0, NULL },
-	{ "verify",   SA_TLSV,  0, NULL },
-	{ "ca-file",  SA_TLSV,  0, NULL },
-	{ "sni",      SA_TLSV,  0, NULL },
-	{ "alpn",     SA_TLSV,  0, NULL },
 };
 #define NB_SRV_ARGS (sizeof(srv_args) / sizeof(srv_args[0]))
 
 /* Fails for the unknown server argument <a>, listing the known ones. */
 static int fail_srv_arg(struct parser *p, const char *a)
 {
-	char list[256];
+	char list[768];
 	size_t len = 0;
 
 	list[0] = '\0';
 	for (size_t k = 0; k < NB_SRV_ARGS && len < sizeof(list); k++)
 		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", k ? ", " : "",
 		                        srv_args[k].name);
+	if (len < sizeof(list) - 2) {
+		memcpy(list + len, ", ", 3);
+		tlsopt_list(TLSO_SRV, list + len + 2, sizeof(list) - len - 2);
+	}
 	return fail(p, "unknown argument '%s' (expected %s)", a, list);
 }
 
-/* TLS words of a server line, gathered before the context is built. */
-struct srv_tls_work {
-	int ssl, seen;
-	struct tls_srv_opts o;
-};
-
-/* Takes the value of TLS word argv[i] into <t>. Returns 0 or -1. */
-static int srv_tls_arg(struct parser *p, int i, struct srv_tls_work *t)
-{
-	const char *a = p->argv[i], *v;
-
-	if (i + 1 >= p->argc)
-		return fail(p, "missing value after '%s'", a);
-	v = p->argv[i + 1];
-	t->seen = 1;
-	if (strcmp(a, "verify") == 0) {
-		if (strcmp(v, "none") != 0 && strcmp(v, "required") != 0)
-			return fail(p, "invalid verify '%s' (expected none, required)", v);
-		t->o.verify_none = strcmp(v, "none") == 0;
-	} else if (strcmp(a, "ca-file") == 0) {
-		t->o.ca_file = v;
-	} else if (strcmp(a, "sni") == 0) {
-		/* HAProxy takes an expression here; a constant is str(NAME) */
-		size_t n = strlen(v);
-
-		if (n > 5 && strncmp(v, "str(", 4) == 0 && v[n - 1] == ')') {
-			p->argv[i + 1][n - 1] = '\0';
-			v += 4;
-		}
-		t->o.sni = v;
-	} else {
-		t->o.alpn = v;
-	}
-	return 0;
-}
-
 /* Applies server settings argv[i..] to <srv> (`server` and `default-server`);
- * TLS words go to <t>, NULL on `default-server` lines, which refuse them. */
+ * TLS words go to <t>, and on `default-server` lines also to <save>, whose
+ * words each later server line replays before its own. */
 static int parse_server_args(struct parser *p, int i, struct cfg_server *srv,
-			     struct srv_tls_work *t)
+			     struct tlsopt_set *t, struct tls_words *save)
 {
-	char ctx[64];
+	char ctx[64], err[256];
 
 	for (; i < p->argc; i++) {
 		const char *a = p->argv[i];
 		const struct srv_arg *sa = NULL;
+		int n;
 
 		for (size_t k = 0; k < NB_SRV_ARGS && !sa; k++)
 			if (strcmp(a, srv_args[k].name) == 0)
 				sa = &srv_args[k];
-		if (!sa)
-			return fail_srv_arg(p, a);
+		if (!sa) {
+			n = tlsopt_word(t, TLSO_SRV, p->argv, p->argc, i, err, sizeof(err));
+			if (n < 0)
+				return fail(p, "%s", err);
+			if (!n)
+				return fail_srv_arg(p, a);
+			if (save && tls_words_add(save, p->argv + i, (unsigned)n) < 0)
+				return fail(p, "out of memory");
+			i += n - 1;
+			continue;
+		}
 		switch (sa->kind) {
 		case SA_FLAG:
 			*(int *)((char *)srv + sa->flag_off) = 1;
 			break;
 		case SA_PROTO:
 			if (get_proto(p, i, &srv->proto_h2) < 0)
-				return -1;
-			i++;
-			break;
-		case SA_SSL:
-		case SA_TLSV:
-			if (!t)
-				return fail(p, "'%s' is only supported on 'server' lines", a);
-			if (sa->kind == SA_SSL) {
-				t->ssl = 1;
-				break;
-			}
-			if (srv_tls_arg(p, i, t) < 0)
 				return -1;
 			i++;
 			break;
@@ -1310,7 +1361,11 @@ static int parse_server_args(struct parser *p, int i, struct cfg_server *srv,
 
 static int kw_default_server(struct parser *p)
 {
-	return parse_server_args(p, 1, &cur_settings(p)->srv, NULL);
+	struct px_settings *s = cur_settings(p);
+	struct tlsopt_set t;
+
+	memset(&t, 0, sizeof(t));
+	return parse_server_args(p, 1, &s->srv, &t, &s->srv_tls);
 }
 
 /* Returns non-zero when <name> is a usable proxy or server name; otherwise
@@ -1338,7 +1393,8 @@ static int kw_server(struct parser *p)
 {
 	struct px_work *w = &p->px;
 	struct cfg_server srv, *arr;
-	struct srv_tls_work tw = { 0 };
+	struct tlsopt_set tw;
+	char err[512];
 	unsigned i;
 
 	if (want_min(p, 1, "server name") < 0)
@@ -1352,19 +1408,22 @@ static int kw_server(struct parser *p)
 			return fail(p, "duplicate server name '%s' in '%s' (first declared at line %d)",
 			            p->argv[1], w->name, w->servers[i].line);
 	srv = w->set.srv;
+	/* TLS: global defaults, then default-server, then this line */
+	memset(&tw, 0, sizeof(tw));
+	if (tlsopt_apply(&tw, TLSO_SRV, &p->tls_def_srv, err, sizeof(err)) < 0 ||
+	    tlsopt_apply(&tw, TLSO_SRV, &w->set.srv_tls, err, sizeof(err)) < 0)
+		return fail(p, "%s", err);
 	if (parse_addr(p, p->argv[2], 0, &srv.addr, &srv.addrlen) < 0 ||
-	    parse_server_args(p, 3, &srv, &tw) < 0)
+	    parse_server_args(p, 3, &srv, &tw, NULL) < 0)
 		return -1;
 	if (tw.seen && !tw.ssl)
 		return fail(p, "TLS options on server '%s' without 'ssl'", p->argv[1]);
 	/* HTTP/2 over TLS is chosen by ALPN: offer h2 unless told otherwise */
-	if (tw.ssl && srv.proto_h2 && !tw.o.alpn)
-		tw.o.alpn = "h2";
+	if (tw.ssl && srv.proto_h2 && !tw.srv.alpn)
+		tw.srv.alpn = "h2";
 	srv.tls = NULL;
 	if (tw.ssl) {
-		char err[512];
-
-		srv.tls = tls_srv_new(&tw.o, err, sizeof(err));
+		srv.tls = tls_srv_new(&tw.srv, err, sizeof(err));
 		if (!srv.tls)
 			return fail(p, "%s", err);
 	}
@@ -1383,50 +1442,52 @@ static int kw_server(struct parser *p)
 	return 0;
 }
 
-/* bind ADDR:PORT[,...] [proto h1|h2] [ssl crt FILE|DIR [alpn LIST]
- * [ssl-min-ver TLSv1.2|TLSv1.3] [ciphers LIST] [ciphersuites LIST]]:
- * the TLS words take a value each, as in HAProxy, and need `ssl`. */
+/* bind ADDR:PORT[,...] [proto h1|h2] [ssl crt FILE|DIR|crt-list FILE
+ * [alpn LIST] ...]: the TLS words (core/tlsopt.c) take at most one value
+ * each, as in HAProxy, and need `ssl`; the global ssl-default-bind-* words
+ * come first, the line's own override them. */
 static int kw_bind(struct parser *p)
 {
-	static const char *const tls_words[] = { "crt", "alpn", "ssl-min-ver", "ciphers",
-						 "ciphersuites" };
-	struct tls_bind_opts tls = { 0 };
-	const char **tls_val[] = { &tls.crt, &tls.alpn, &tls.min_ver, &tls.ciphers,
-				   &tls.ciphersuites };
-	int h2 = 0, ssl = 0, tls_seen = 0;
-	int i;
+	struct tlsopt_set t;
+	char err[512], list[512];
+	int h2 = 0, i, n;
 
 	if (want_min(p, 1, "address (expected ADDR:PORT)") < 0)
 		return -1;
-	for (i = 2; i < p->argc; i += 2) {
-		size_t k;
-
-		if (strcmp(p->argv[i], "ssl") == 0) {
-			ssl = 1;
-			i--;  /* a word without a value */
-			continue;
-		}
+	memset(&t, 0, sizeof(t));
+	if (tlsopt_apply(&t, TLSO_BIND, &p->tls_def_bind, err, sizeof(err)) < 0)
+		return fail(p, "%s", err);
+	for (i = 2; i < p->argc; i += n) {
 		if (strcmp(p->argv[i], "proto") == 0) {
 			if (get_proto(p, i, &h2) < 0)
 				return -1;
+			n = 2;
 			continue;
 		}
-		for (k = 0; k < sizeof(tls_words) / sizeof(tls_words[0]); k++)
-			if (strcmp(p->argv[i], tls_words[k]) == 0)
-				break;
-		if (k == sizeof(tls_words) / sizeof(tls_words[0]))
-			return fail(p, "unsupported bind option '%s' (expected proto, ssl, crt, alpn, "
-				       "ssl-min-ver, ciphers, ciphersuites)", p->argv[i]);
-		if (i + 1 >= p->argc)
-			return fail(p, "missing value after '%s'", p->argv[i]);
-		*tls_val[k] = p->argv[i + 1];
-		tls_seen = 1;
+		n = tlsopt_word(&t, TLSO_BIND, p->argv, p->argc, i, err, sizeof(err));
+		if (n < 0)
+			return fail(p, "%s", err);
+		if (!n) {
+			tlsopt_list(TLSO_BIND, list, sizeof(list));
+			return fail(p, "unsupported bind option '%s' (expected proto, %s)", p->argv[i], list);
+		}
 	}
-	if (tls_seen && !ssl)
+	if (t.seen && !t.ssl)
 		return fail(p, "TLS options on a bind without 'ssl'");
-	if (ssl && !tls.crt)
-		return fail(p, "'ssl' needs 'crt FILE|DIR'");
-	return add_binds(p, p->argv[1], h2, ssl ? &tls : NULL);
+	if (t.ssl && !t.bind.crt && !t.bind.crt_list)
+		return fail(p, "'ssl' needs 'crt FILE|DIR' or 'crt-list FILE'");
+	return add_binds(p, p->argv[1], h2, t.ssl ? &t.bind : NULL);
+}
+
+/* ssl-default-bind-{options,ciphers,ciphersuites,curves} and the
+ * ssl-default-server-* ones: checked here, replayed on later lines. */
+static int kw_ssl_default(struct parser *p)
+{
+	char err[512];
+
+	if (tlsopt_global(p->argv, p->argc, &p->tls_def_bind, &p->tls_def_srv, err, sizeof(err)) < 0)
+		return fail(p, "%s", err);
+	return 0;
 }
 
 static int kw_default_backend(struct parser *p)
@@ -1483,17 +1544,25 @@ static int stats_auth_add(struct parser *p, struct px_settings *s, const char *c
 	return 0;
 }
 
+static int kw_stats_admin(struct parser *p);
+
 /* `stats enable | uri PATH | prometheus-uri PATH | refresh TIME | auth
- * USER:PASS`; any of them enables stats. */
+ * USER:PASS | admin if|unless COND`; any of them enables stats. */
 static int kw_stats(struct parser *p)
 {
 	struct px_settings *s = cur_settings(p);
 	const char *what;
 
-	if (want_words(p, 1, 2, "argument (expected enable, uri, prometheus-uri, refresh, auth)") < 0)
+	if (p->argc >= 2 && strcmp(p->argv[1], "admin") == 0) {
+		if (kw_stats_admin(p) < 0)
+			return -1;
+	} else if (want_words(p, 1, 2, "argument (expected enable, uri, prometheus-uri, refresh, auth, admin)") < 0) {
 		return -1;
+	}
 	what = p->argv[1];
-	if (strcmp(what, "enable") == 0) {
+	if (strcmp(what, "admin") == 0) {
+		/* parsed above */
+	} else if (strcmp(what, "enable") == 0) {
 		if (p->argc > 2)
 			return fail(p, "unexpected argument '%s'", p->argv[2]);
 	} else if (strcmp(what, "uri") == 0 || strcmp(what, "prometheus-uri") == 0) {
@@ -1514,7 +1583,7 @@ static int kw_stats(struct parser *p)
 		if (get_time(p, p->argv[2], " for 'refresh'", 0, &s->stats_refresh_ms) < 0)
 			return -1;
 	} else {
-		return fail(p, "unsupported argument '%s' (expected enable, uri, prometheus-uri, refresh, auth)", what);
+		return fail(p, "unsupported argument '%s' (expected enable, uri, prometheus-uri, refresh, auth, admin)", what);
 	}
 	s->stats_enabled = 1;
 	if (!s->stats_uri && set_str(&s->stats_uri, CFG_STATS_DEFAULT_URI) < 0)
@@ -1543,6 +1612,7 @@ void cfg_rules_free(struct cfg_rules *r)
 
 	if (!r)
 		return;
+	acl_cond_free(r->stats_admin);
 	for (i = 0; i < r->nb_req; i++)
 		http_rule_free(&r->req[i]);
 	for (i = 0; i < r->nb_rsp; i++)
@@ -1604,6 +1674,25 @@ static int get_cond(struct parser *p, struct cfg_rules *r, int at, struct acl_co
 		return 0;
 	*out = acl_cond_parse(r->acls, p->argc - at, p->argv + at, &err);
 	return *out ? 0 : fail_owned(p, err);
+}
+
+/* `stats admin if|unless COND` (HAProxy's): the stats page shows server
+ * controls, and accepts their POST, to requests COND holds for. COND is
+ * compiled with the section's ACLs (and HAProxy's predefined ones, such as
+ * LOCALHOST). Only where the page is served: a frontend or listen. */
+static int kw_stats_admin(struct parser *p)
+{
+	struct cfg_rules *r;
+
+	if (!(p->sec & SEC_FE))
+		return fail(p, "'admin' is only allowed in frontend and listen sections");
+	if (p->argc < 3 || cond_at(p, 2) != 2)
+		return fail(p, "'admin' expects a condition ('if COND' or 'unless COND')");
+	if (!(r = work_rules(p)))
+		return -1;
+	if (r->stats_admin)
+		return fail(p, "'admin' given twice: write one condition with '||'");
+	return get_cond(p, r, 2, &r->stats_admin);
 }
 
 static int kw_acl(struct parser *p)
@@ -2046,6 +2135,14 @@ static const struct keyword keywords[] = {
 	{ "log",                            SEC_GLOBAL, 0, kw_global_log, NULL },
 	{ "stats",                          SEC_GLOBAL, 0, kw_global_stats, NULL },
 	{ "daemon",                         SEC_GLOBAL, 0, kw_daemon, NULL },
+	{ "ssl-default-bind-options",       SEC_GLOBAL, 0, kw_ssl_default, NULL },
+	{ "ssl-default-bind-ciphers",       SEC_GLOBAL, 0, kw_ssl_default, NULL },
+	{ "ssl-default-bind-ciphersuites",  SEC_GLOBAL, 0, kw_ssl_default, NULL },
+	{ "ssl-default-bind-curves",        SEC_GLOBAL, 0, kw_ssl_default, NULL },
+	{ "ssl-default-server-options",     SEC_GLOBAL, 0, kw_ssl_default, NULL },
+	{ "ssl-default-server-ciphers",     SEC_GLOBAL, 0, kw_ssl_default, NULL },
+	{ "ssl-default-server-ciphersuites", SEC_GLOBAL, 0, kw_ssl_default, NULL },
+	{ "ssl-default-server-curves",      SEC_GLOBAL, 0, kw_ssl_default, NULL },
 
 	{ "mode",            SEC_PROXIES,           0,            kw_mode, NULL },
 	{ "timeout",         SEC_PROXIES,           0,            kw_timeout, NULL },
@@ -2168,8 +2265,8 @@ static int run_keyword(struct parser *p)
 			return k->parse(p);
 		}
 		if (k->ignored & p->sec)
-			return warn_at(p, p->line, kw, "ignored in '%s' section (only meaningful for %s)",
-			               sec_name(p->sec),
+			return ignore_at(p, "'%s' in '%s' section (only meaningful for %s)", kw,
+			                 sec_name(p->sec),
 			               (k->applies & SEC_BACKEND) ? "backends" : "frontends");
 		known = 1;
 	}
@@ -2831,9 +2928,14 @@ static void parser_release(struct parser *p)
 {
 	px_work_free(&p->px);
 	settings_clear(&p->defs);
+	tls_words_free(&p->tls_def_bind);
+	tls_words_free(&p->tls_def_srv);
 	free(p->fe_by_use);
 	free(p->scratch);
 	free(p->warnings);
+	for (unsigned i = 0; i < p->nb_ign; i++)
+		free(p->ign[i].what);
+	free(p->ign);
 }
 
 struct cfg *cfg_parse_text(const char *text, const char *name, char **err)
@@ -2866,7 +2968,7 @@ struct cfg *cfg_parse_text(const char *text, const char *name, char **err)
 		s = nl ? nl + 1 : s + len;
 	}
 	/* the whole-file checks would only echo the lines already refused */
-	if (p.err || close_section(&p) < 0 || check_all(&p) < 0)
+	if (p.err || close_section(&p) < 0 || check_all(&p) < 0 || ignored_flush(&p) < 0)
 		goto fail;
 
 	c->warnings = p.warnings;

@@ -200,6 +200,9 @@ struct cfg_rules {
 	unsigned nb_ub, cap_ub;
 	struct cfg_errorfile *ef;
 	unsigned nb_ef, cap_ef;
+	/* `stats admin if COND`: requests it holds for may change server
+	 * states from the stats page; NULL: nobody may */
+	struct acl_cond *stats_admin;
 };
 
 struct cfg_bind {

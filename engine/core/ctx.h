@@ -18,6 +18,7 @@
 #include "engine/core/host.h"
 #include "engine/core/list.h"
 #include "engine/core/pipe.h"
+#include "engine/core/tlsmem.h"
 #include "engine/sluice.h"
 #include "mux/h1.h"
 #include "pool/pool.h"
@@ -29,6 +30,7 @@ struct thr_ctx;
 struct log_target;
 struct listener;
 struct cli;
+struct stats_hist;
 
 /* Per-thread engine counters: one per THR or CLASS line of SLUICE_COUNTERS
  * (sluice.h), plus the closing counts that the snapshot turns into "open
@@ -85,6 +87,7 @@ struct thr_ctx {
 	int stopping;             /* this thread has applied the stop */
 	struct pipe_cache pipes;  /* empty pipes for splicing (core/pipe.h) */
 	struct eng_counters cnt;
+	struct tlsmem_cnt tlsmem; /* OpenSSL's heap counted on this thread (core/tlsmem.h) */
 } __attribute__((aligned(ENG_LINE)));
 
 _Static_assert(sizeof(struct thr_ctx) % ENG_LINE == 0,
@@ -114,6 +117,7 @@ struct engine {
 	uint64_t start_ms;        /* sched_clock_ms() at sluice_start() */
 	struct log_target *log;   /* access log, NULL when none */
 	struct cli *cli;          /* the command socket (thread 0), NULL when none */
+	struct stats_hist *hist;  /* the stats page's history (sampled on thread 0) */
 	struct eng_host host;     /* the embedding program's hooks and services */
 };
 

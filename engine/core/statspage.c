@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "engine/core/statspage.h"
 
 /* Largest item: the scratch array one item is rendered into. Items are
@@ -266,6 +267,24 @@ static uint64_t sp_fig_value(const struct statspage_data *d, const struct sp_fig
 	return sp_at(f->base == SP_POOL ? (const void *)&d->pool : (const void *)&d->st, f->off);
 }
 
+/* Computes the rate of counter figure <f> over window <w> (SP_RATE_1S or
+ * SP_RATE_10S) from the snapshot's history into *out, per second.
+ * Returns 0 when the history does not cover that window yet. */
+static int sp_fig_rate(const struct statspage_data *d, const struct sp_fig *f, unsigned w, double *out)
+{
+	const struct statspage_sample *a = &d->rate[SP_RATE_NOW], *b = &d->rate[w];
+	uint64_t va, vb;
+
+	if (d->nb_rate <= w || a->t_ms <= b->t_ms)
+		return 0;
+	va = sp_at(f->base == SP_POOL ? (const void *)&a->pool : (const void *)&a->st, f->off);
+	vb = sp_at(f->base == SP_POOL ? (const void *)&b->pool : (const void *)&b->st, f->off);
+	*out = (double)(va >= vb ? va - vb : 0) * 1000.0 / (double)(a->t_ms - b->t_ms);
+	if (f->unit == SP_NS_TO_S)
+		*out /= 1e9;
+	return 1;
+}
+
 /* Every pool counter (struct pool_stats), for the "pool" object. */
 static const struct sp_field json_pool[] = {
 	{ "allocated", PS(allocated) }, { "peak_allocated", PS(peak_allocated) },
@@ -326,7 +345,7 @@ static int sp_be_locate(const struct statspage_data *d, unsigned row, unsigned *
 
 /* ---- JSON ---- */
 
-enum { JS_FLAT, JS_POOL, JS_FE, JS_BE, JS_THR, JS_END, JS_COUNT };
+enum { JS_FLAT, JS_POOL, JS_RATES, JS_FE, JS_BE, JS_THR, JS_END, JS_COUNT };
 
 /* Writes server row <s> as a JSON object. */
 static void json_server(struct sw *w, const struct statspage_server *s)
@@ -341,6 +360,26 @@ static void json_server(struct sw *w, const struct statspage_server *s)
 	sw_str(w, ",\"check_reason\":");
 	sw_json_str(w, s->chk_reason);
 	sw_str(w, "}");
+}
+
+/* Writes the rate of <f> over window <w> as a JSON number, or null. */
+static void json_rate(struct sw *w, const struct statspage_data *d, const struct sp_fig *f, unsigned win)
+{
+	double r;
+
+	if (sp_fig_rate(d, f, win, &r))
+		sw_printf(w, "%.3f", r);
+	else
+		sw_str(w, "null");
+}
+
+/* Writes the width in ms of rate window <win>, or null when it has none. */
+static void json_window(struct sw *w, const struct statspage_data *d, unsigned win)
+{
+	if (d->nb_rate > win && d->rate[0].t_ms > d->rate[win].t_ms)
+		sw_u64(w, d->rate[0].t_ms - d->rate[win].t_ms);
+	else
+		sw_str(w, "null");
 }
 
 /* Renders JSON item (sec, row). Returns 1, 0 past the section, -1 past the end. */
@@ -379,6 +418,31 @@ static int json_item(const struct statspage_data *d, unsigned sec, unsigned row,
 			sw_str(w, "}}");
 		}
 		return 1;
+	case JS_RATES: {
+		/* "rates": per second over the last 1 s and 10 s, one member
+		 * per counter of the flat members; "window_ms" says how wide
+		 * each window really was (samples are about a second apart) */
+		const struct sp_fig *f = row ? sp_fig_at(sp_all, NELEM(sp_all), row - 1) : NULL;
+
+		if (row == 0) {
+			sw_str(w, ",\"rates\":{\"window_ms\":{\"1s\":");
+			json_window(w, d, SP_RATE_1S);
+			sw_str(w, ",\"10s\":");
+			json_window(w, d, SP_RATE_10S);
+			sw_str(w, "}");
+		} else if (!f) {
+			if (sp_fig_at(sp_all, NELEM(sp_all), row - 2) == NULL)
+				return 0;
+			sw_str(w, "}");
+		} else if (f->key && f->counter) {
+			sw_printf(w, ",\"%s\":{\"1s\":", f->key);
+			json_rate(w, d, f, SP_RATE_1S);
+			sw_str(w, ",\"10s\":");
+			json_rate(w, d, f, SP_RATE_10S);
+			sw_str(w, "}");
+		}
+		return 1;
+	}
 	case JS_FE:
 		if (row > d->nb_fe + 1)
 			return 0;
@@ -523,16 +587,20 @@ static void pm_value(struct sw *w, uint64_t v, enum statspage_unit u)
 		sw_u64(w, v);
 }
 
-/* Writes the HELP and TYPE lines of family <name> (its first <len> bytes). */
-static void pm_family(struct sw *w, const char *name, size_t len, const char *help, const char *type)
+/* Writes the HELP and TYPE lines of family <name> (its first <len> bytes).
+ * OpenMetrics (<om>) names a counter family without the "_total" its
+ * samples carry; text 0.0.4 names it as its samples. */
+static void pm_family(struct sw *w, const char *name, size_t len, const char *help, const char *type, int om)
 {
+	if (om && !strcmp(type, "counter") && len > 6 && !memcmp(name + len - 6, "_total", 6))
+		len -= 6;
 	sw_printf(w, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)len, name, help, (int)len, name, type);
 }
 
 /* Writes figure <i> of sp_all: its family's HELP and TYPE first when it
  * starts a family (its name without labels differs from the previous
  * exported figure's), then its sample. Returns 0 past the last figure. */
-static int pm_fig(struct sw *w, const struct statspage_data *d, unsigned i)
+static int pm_fig(struct sw *w, const struct statspage_data *d, unsigned i, int om)
 {
 	const struct sp_fig *f = sp_fig_at(sp_all, NELEM(sp_all), i), *prev = NULL;
 	size_t len;
@@ -548,7 +616,7 @@ static int pm_fig(struct sw *w, const struct statspage_data *d, unsigned i)
 			prev = NULL;
 	}
 	if (!prev || strcspn(prev->prom, "{") != len || memcmp(prev->prom, f->prom, len) != 0)
-		pm_family(w, f->prom, len, f->help, f->type);
+		pm_family(w, f->prom, len, f->help, f->type, om);
 	sw_printf(w, "%s ", f->prom);
 	pm_value(w, sp_fig_value(d, f), f->unit);
 	sw_str(w, "\n");
@@ -608,9 +676,10 @@ static void pm_sample(struct sw *w, const struct statspage_data *d, const struct
 }
 
 /* Renders Prometheus item (sec, row): a figure, or a row family's HELP
- * and TYPE lines then one sample per row. Returns 1, 0 past the section,
- * -1 past the last one. */
-static int prom_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
+ * and TYPE lines then one sample per row, in text 0.0.4 or, when <om>,
+ * OpenMetrics 1.0.0 (which ends with "# EOF"). Returns 1, 0 past the
+ * section, -1 past the last one. */
+static int prom_item_fmt(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w, int om)
 {
 	const struct pm_metric *m;
 
@@ -619,27 +688,43 @@ static int prom_item(const struct statspage_data *d, unsigned sec, unsigned row,
 		if (row >= NELEM(pm_head))
 			return 0;
 		m = &pm_head[row];
-		pm_family(w, m->name, strlen(m->name), m->help, m->type);
+		pm_family(w, m->name, strlen(m->name), m->help, m->type, om);
 		pm_sample(w, d, m, 0);
 		return 1;
 	case PS_FIGS:
-		return pm_fig(w, d, row);
+		return pm_fig(w, d, row, om);
 	}
-	if (sec - PS_ROWS >= NELEM(pm_rows))
+	if (sec - PS_ROWS == NELEM(pm_rows)) {
+		if (!om || row)
+			return 0;
+		sw_str(w, "# EOF\n");
+		return 1;
+	}
+	if (sec - PS_ROWS > NELEM(pm_rows))
 		return -1;
 	m = &pm_rows[sec - PS_ROWS];
 	if (!m->name || row > pm_samples(d, m))
 		return 0;
 	if (row == 0)
-		pm_family(w, m->name, strlen(m->name), m->help, m->type);
+		pm_family(w, m->name, strlen(m->name), m->help, m->type, om);
 	else
 		pm_sample(w, d, m, row - 1);
 	return 1;
 }
 
+static int prom_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
+{
+	return prom_item_fmt(d, sec, row, w, 0);
+}
+
+static int om_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
+{
+	return prom_item_fmt(d, sec, row, w, 1);
+}
+
 /* ---- HTML ---- */
 
-enum { HT_HEAD, HT_SUMMARY, HT_FE, HT_BE, HT_POOL, HT_THR, HT_END, HT_COUNT };
+enum { HT_HEAD, HT_SUMMARY, HT_FE, HT_BE, HT_POOL, HT_CHARTS, HT_THR, HT_END, HT_COUNT };
 
 static const char html_style[] =
 	"<style>\n"
@@ -649,7 +734,8 @@ static const char html_style[] =
 	"th,td{border:1px solid #bbb;padding:2px 7px}td{text-align:right}\n"
 	"th{background:#e4e8ee}td.n{text-align:left}\n"
 	"tr.tot td{font-weight:bold;background:#f3f3f3}\n"
-	"td.UP{background:#bfefbf}td.DOWN{background:#f4b0b0}td.MAINT{background:#d0d0d0}\n"
+	"p.result{background:#ffe;border:1px solid #cc8;padding:4px}td.r{color:#246}svg.chart{margin:0 1em 1em 0;border:1px solid #ddd;background:#fcfcfc}\n"
+	"td.UP{background:#bfefbf}td.DOWN{background:#f4b0b0}td.MAINT{background:#d0d0d0}td.DRAIN{background:#b8d8f8}\n"
 	"</style>\n";
 
 /* Writes "<td>v</td>". */
@@ -660,17 +746,23 @@ static void html_num(struct sw *w, uint64_t v)
 	sw_str(w, "</td>");
 }
 
-/* Writes the average rate of counter <v> since the start, as a cell. */
-static void html_rate(struct sw *w, const struct statspage_data *d, uint64_t v)
+/* Writes the rate of counter <f> over window <win> as a cell ("-" while
+ * the history is shorter than the window). */
+static void html_rate(struct sw *w, const struct statspage_data *d, const struct sp_fig *f, unsigned win)
 {
-	if (d->uptime_ms)
-		sw_printf(w, "<td>%.1f</td>", (double)v * 1000.0 / (double)d->uptime_ms);
+	double r;
+
+	if (sp_fig_rate(d, f, win, &r))
+		sw_printf(w, "<td class=r>%.1f</td>", r);
 	else
-		sw_str(w, "<td>-</td>");
+		sw_str(w, "<td class=r>-</td>");
 }
 
-/* Writes the row of figure <f>, a counter with its average rate; nothing
- * for a figure without an HTML label. */
+/* The head of a figure table: its value and current rates. */
+#define HTML_FIG_HEAD(what) "<table>\n<tr><th>" what "</th><th>Value</th><th>1 s</th><th>10 s</th></tr>\n"
+
+/* Writes the row of figure <f>, a counter with its rates over the last
+ * 1 s and 10 s; nothing for a figure without an HTML label. */
 static void html_fig_row(struct sw *w, const struct statspage_data *d, const struct sp_fig *f)
 {
 	uint64_t v = sp_fig_value(d, f);
@@ -679,10 +771,12 @@ static void html_fig_row(struct sw *w, const struct statspage_data *d, const str
 		return;
 	sw_printf(w, "<tr><td class=n>%s</td>", f->label);
 	html_num(w, v);
-	if (f->counter)
-		html_rate(w, d, v);
-	else
-		sw_str(w, "<td></td>");
+	if (f->counter) {
+		html_rate(w, d, f, SP_RATE_1S);
+		html_rate(w, d, f, SP_RATE_10S);
+	} else {
+		sw_str(w, "<td></td><td></td>");
+	}
 	sw_str(w, "</tr>\n");
 }
 
@@ -701,16 +795,32 @@ static void html_head(struct sw *w, const struct statspage_data *d)
 	sw_printf(w, " s, %u thread%s", (unsigned)d->nb_thr, d->nb_thr == 1 ? "" : "s");
 	if (d->refresh_s)
 		sw_printf(w, ", refreshed every %llu s", (unsigned long long)d->refresh_s);
-	sw_str(w, ". Rates are averages since the start. Also as <a href=\"?json\">JSON</a>"
+	sw_str(w, ". Rates are per second over the last 1 s and 10 s. Also as <a href=\"?json\">JSON</a>"
 		  " and <a href=\"?prom\">Prometheus</a>.</p>\n");
+	if (d->admin_result) {
+		sw_str(w, "<p class=result>Last action: ");
+		sw_html(w, d->admin_result);
+		sw_str(w, !strcmp(d->admin_result, "DONE") ? " (applied to every ticked server)" :
+			  !strcmp(d->admin_result, "PART") ? " (some servers were not found)" :
+			  !strcmp(d->admin_result, "NONE") ? " (no server ticked)" :
+			  " (refused: bad request)");
+		sw_str(w, "</p>\n");
+	}
 }
 
-/* Writes server row <s> of a backend table. */
-static void html_server_row(struct sw *w, const struct statspage_server *s)
+/* Writes server row <s> of a backend table; with <admin>, a first cell
+ * that ticks it for the backend's form. */
+static void html_server_row(struct sw *w, const struct statspage_server *s, int admin)
 {
 	const char *st = sp_state_name(s->state);
 
-	sw_str(w, "<tr><td class=n>");
+	sw_str(w, "<tr>");
+	if (admin) {
+		sw_str(w, "<td><input type=checkbox name=s value=\"");
+		sw_html(w, s->name);
+		sw_str(w, "\"></td>");
+	}
+	sw_str(w, "<td class=n>");
 	sw_html(w, s->name);
 	sw_str(w, "</td><td class=n>");
 	sw_html(w, s->addr);
@@ -750,16 +860,25 @@ static void html_backend(struct sw *w, const struct statspage_data *d, unsigned 
 	if (s < 0) {
 		sw_str(w, "<h3>Backend ");
 		sw_html(w, be->name);
-		sw_printf(w, " (%s)</h3>\n<table>\n", be->balance_lc ? "leastconn" : "roundrobin");
-		sw_str(w, "<tr><th>Server</th><th>Address</th><th>State</th><th>Since (s)</th>"
+		sw_printf(w, " (%s)</h3>\n", be->balance_lc ? "leastconn" : "roundrobin");
+		if (d->admin) {
+			/* HAProxy's form: the ticked servers, an action, the backend */
+			sw_str(w, "<form method=post action=\"");
+			sw_html(w, d->uri);
+			sw_str(w, "\"><input type=hidden name=b value=\"");
+			sw_html(w, be->name);
+			sw_str(w, "\">\n");
+		}
+		sw_str(w, d->admin ? "<table>\n<tr><th></th>" : "<table>\n<tr>");
+		sw_str(w, "<th>Server</th><th>Address</th><th>State</th><th>Since (s)</th>"
 			  "<th>Weight</th><th>Cur</th><th>Maxconn</th><th>Queue</th><th>Total</th>"
 			  "<th>Conn. failures</th><th>Checks OK</th><th>Checks failed</th>"
 			  "<th>Last check</th><th>Check buffer waits</th><th>Check buffer timeouts</th></tr>\n");
 	} else if ((uint64_t)s < be->servers) {
-		html_server_row(w, &d->srv[be->first_srv + (unsigned)s]);
+		html_server_row(w, &d->srv[be->first_srv + (unsigned)s], d->admin);
 	} else {
-		sw_printf(w, "<tr class=tot><td class=n>Backend</td><td class=n>%llu/%llu UP</td><td></td>"
-			  "<td></td><td></td>", (unsigned long long)be->active,
+		sw_printf(w, "<tr class=tot>%s<td class=n>Backend</td><td class=n>%llu/%llu UP</td><td></td>"
+			  "<td></td><td></td>", d->admin ? "<td></td>" : "", (unsigned long long)be->active,
 			  (unsigned long long)be->servers);
 		html_num(w, be->cur);
 		sw_str(w, "<td></td>");
@@ -767,6 +886,11 @@ static void html_backend(struct sw *w, const struct statspage_data *d, unsigned 
 		html_num(w, be->total);
 		html_num(w, be->failures);
 		sw_str(w, "<td></td><td></td><td></td><td></td><td></td></tr>\n</table>\n");
+		if (d->admin)
+			sw_str(w, "<p>Ticked servers: <select name=action><option value=\"\">Choose an action"
+				  "</option><option value=ready>Set state to READY</option><option value=drain>"
+				  "Set state to DRAIN</option><option value=maint>Set state to MAINT</option>"
+				  "</select> <input type=submit value=Apply></p></form>\n");
 	}
 }
 
@@ -779,6 +903,218 @@ static void html_thread_row(struct sw *w, unsigned t, const struct statspage_thr
 	sw_printf(w, "<tr><td class=n>%u</td>", t);
 	SP_THREAD_FIELDS(SP_HTML_THR_CELL)
 	sw_str(w, "</tr>\n");
+}
+
+/* ---- HTML: charts of the history (inline SVG, no script) ---- */
+
+#define PT(f) SP_U64(struct statspage_point, f)
+
+/* One line of a chart: a point field, drawn as is (a gauge) or as its
+ * per-second difference between neighbouring points (a counter). */
+struct sp_series {
+	const char *name, *color;
+	size_t off;
+	int rate;
+};
+
+struct sp_chart {
+	const char *title;
+	const struct sp_series *s;
+	unsigned n;
+};
+
+static const struct sp_series sp_ser_bufs[] = {
+	{ "in use", "#1f77b4", PT(in_use), 0 },
+	{ "allocated", "#999999", PT(allocated), 0 },
+};
+static const struct sp_series sp_ser_wait[] = {
+	{ "newconn", "#8c564b", PT(waiting[POOL_CRIT_NEWCONN]), 0 },
+	{ "request", "#ff7f0e", PT(waiting[POOL_CRIT_REQUEST]), 0 },
+	{ "slot", "#9467bd", PT(waiting[POOL_CRIT_SLOT]), 0 },
+	{ "response", "#2ca02c", PT(waiting[POOL_CRIT_RESPONSE]), 0 },
+	{ "emit", "#d62728", PT(waiting[POOL_CRIT_EMIT]), 0 },
+};
+static const struct sp_series sp_ser_rates[] = {
+	{ "hand-offs/s", "#17becf", PT(handoffs), 1 },
+	{ "failed allocations/s", "#d62728", PT(failed), 1 },
+};
+static const struct sp_chart sp_charts[] = {
+	{ "Buffers", sp_ser_bufs, NELEM(sp_ser_bufs) },
+	{ "Waiting for a buffer, by criticality", sp_ser_wait, NELEM(sp_ser_wait) },
+	{ "Hand-offs and failed allocations per second", sp_ser_rates, NELEM(sp_ser_rates) },
+};
+
+/* Geometry of a chart: the SVG's size and its plot area. */
+enum { CH_W = 600, CH_H = 190, CH_X0 = 56, CH_X1 = 588, CH_Y0 = 26, CH_Y1 = 160 };
+/* Points per <polyline>: a series is cut in pieces of 1.5 KiB at most (12
+ * bytes a point), so that a piece stays one whole item even in a small
+ * buffer; pieces overlap by one point so that the line is continuous. */
+#define CH_SEG 120
+
+/* Returns the value of series <s> at point <i> into *v: 0 when it has
+ * none there (a rate needs the point before). */
+static int ch_value(const struct statspage_data *d, const struct sp_series *s, unsigned i, double *v)
+{
+	const struct statspage_point *p = &d->pts[i];
+
+	if (!s->rate) {
+		*v = (double)sp_at(p, s->off);
+		return 1;
+	}
+	if (i == 0 || p->t_ms <= p[-1].t_ms)
+		return 0;
+	{
+		uint64_t a = sp_at(p, s->off), b = sp_at(&p[-1], s->off);
+
+		*v = (double)(a >= b ? a - b : 0) * 1000.0 / (double)(p->t_ms - p[-1].t_ms);
+	}
+	return 1;
+}
+
+/* Returns the time the x axis covers: the history's span rounded up to
+ * whole minutes, one minute at least, the whole ring at most. */
+static uint64_t ch_window(const struct statspage_data *d)
+{
+	uint64_t span = d->nb_pts > 1 ? d->pts[d->nb_pts - 1].t_ms - d->pts[0].t_ms : 0;
+	uint64_t win = (span / 60000 + 1) * 60000;
+
+	if (d->hist_span_ms && win > d->hist_span_ms)
+		win = d->hist_span_ms;
+	return win < 60000 ? 60000 : win;
+}
+
+/* Returns the top of the y axis for chart <c>: 1, 2 or 5 times a power of
+ * ten at or above its largest value (1 at least). */
+static double ch_top(const struct statspage_data *d, const struct sp_chart *c)
+{
+	double max = 0, v, top = 1;
+
+	for (unsigned k = 0; k < c->n; k++)
+		for (unsigned i = 0; i < d->nb_pts; i++)
+			if (ch_value(d, &c->s[k], i, &v) && v > max)
+				max = v;
+	while (top < max && top < 1e18) {
+		if (top * 2 >= max)
+			return top * 2;
+		if (top * 5 >= max)
+			return top * 5;
+		top *= 10;
+	}
+	return top;
+}
+
+/* Writes a time before now as an axis label ("-5 min", "-30 s"). */
+static void ch_ago(struct sw *w, uint64_t ms, uint64_t win)
+{
+	if (win >= 120000)
+		sw_printf(w, "-%llu min", (unsigned long long)(ms / 60000));
+	else
+		sw_printf(w, "-%llu s", (unsigned long long)(ms / 1000));
+}
+
+/* Writes the opening of chart <c>: title, grid, axis labels and legend. */
+static void ch_open(struct sw *w, const struct statspage_data *d, const struct sp_chart *c)
+{
+	double top = ch_top(d, c);
+	uint64_t win = ch_window(d);
+
+	sw_printf(w, "<svg class=chart xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+		  "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"11\">\n",
+		  CH_W, CH_H, CH_W, CH_H);
+	sw_printf(w, "<text x=\"%d\" y=\"12\" font-weight=\"bold\">", CH_X0);
+	sw_html(w, c->title);
+	sw_str(w, "</text>\n");
+	/* grid and y labels at 0, half and top */
+	for (int k = 0; k <= 2; k++) {
+		int y = CH_Y1 - (CH_Y1 - CH_Y0) * k / 2;
+
+		sw_printf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\"/>"
+			  "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%g</text>\n",
+			  CH_X0, y, CH_X1, y, k ? "#ddd" : "#888", CH_X0 - 4, y + 4, top * k / 2);
+	}
+	sw_printf(w, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#888\"/>\n",
+		  CH_X0, CH_Y0, CH_X0, CH_Y1);
+	/* x labels: the window's start, its middle, now */
+	sw_printf(w, "<text x=\"%d\" y=\"%d\">", CH_X0, CH_Y1 + 14);
+	ch_ago(w, win, win);
+	sw_printf(w, "</text><text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", (CH_X0 + CH_X1) / 2, CH_Y1 + 14);
+	ch_ago(w, win / 2, win);
+	sw_printf(w, "</text><text x=\"%d\" y=\"%d\" text-anchor=\"end\">now</text>\n", CH_X1, CH_Y1 + 14);
+	/* legend, under the x labels */
+	for (unsigned k = 0, x = CH_X0; k < c->n; k++) {
+		sw_printf(w, "<rect x=\"%u\" y=\"%d\" width=\"10\" height=\"3\" fill=\"%s\"/>"
+			  "<text x=\"%u\" y=\"%d\">%s</text>\n", x, CH_Y1 + 23, c->s[k].color, x + 13,
+			  CH_Y1 + 28, c->s[k].name);
+		x += 13 + 7 * (unsigned)strlen(c->s[k].name) + 14;
+	}
+}
+
+/* Returns the number of <polyline> pieces of a series over <n> points. */
+static unsigned ch_segs(unsigned n)
+{
+	return n < 2 ? 0 : (n - 2) / (CH_SEG - 1) + 1;
+}
+
+/* Writes piece <seg> of series <s> of chart <c> as a <polyline>; nothing
+ * when it has fewer than two values. */
+static void ch_line(struct sw *w, const struct statspage_data *d, const struct sp_chart *c,
+		    const struct sp_series *s, unsigned seg)
+{
+	double top = ch_top(d, c), v;
+	uint64_t win = ch_window(d), now = d->pts[d->nb_pts - 1].t_ms;
+	unsigned from = seg * (CH_SEG - 1), to = from + CH_SEG, n = 0;
+	struct sw line = *w;
+
+	if (to > d->nb_pts)
+		to = d->nb_pts;
+	sw_printf(w, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", s->color);
+	for (unsigned i = from; i < to; i++) {
+		uint64_t ago = now - d->pts[i].t_ms;
+
+		if (ago > win || !ch_value(d, s, i, &v))
+			continue;
+		sw_printf(w, "%s%.1f,%.1f", n++ ? " " : "",
+			  CH_X1 - (double)(CH_X1 - CH_X0) * (double)ago / (double)win,
+			  CH_Y1 - (double)(CH_Y1 - CH_Y0) * (v > top ? top : v) / top);
+	}
+	sw_str(w, "\"/>\n");
+	if (n < 2)
+		*w = line; /* a single point draws nothing: leave it out */
+}
+
+/* Renders item <row> of the charts section: its heading, then per chart
+ * its opening, its series' pieces and its end. Returns 1, or 0 past the
+ * section (which is empty when the snapshot carries no points). */
+static int html_charts(struct sw *w, const struct statspage_data *d, unsigned row)
+{
+	unsigned segs = ch_segs(d->nb_pts);
+
+	if (!d->pts || !d->nb_pts)
+		return 0;
+	if (row == 0) {
+		sw_str(w, "<h2>History</h2>\n<div class=charts>\n");
+		return 1;
+	}
+	row--;
+	for (unsigned c = 0; c < NELEM(sp_charts); c++) {
+		unsigned span = 2 + sp_charts[c].n * segs;
+
+		if (row >= span) {
+			row -= span;
+			continue;
+		}
+		if (row == 0)
+			ch_open(w, d, &sp_charts[c]);
+		else if (row == span - 1)
+			sw_str(w, "</svg>\n");
+		else
+			ch_line(w, d, &sp_charts[c], &sp_charts[c].s[(row - 1) / segs], (row - 1) % segs);
+		return 1;
+	}
+	if (row > 0)
+		return 0;
+	sw_str(w, "</div>\n");
+	return 1;
 }
 
 /* Renders HTML item (sec, row). Returns 1, 0 past the section, -1 past the end. */
@@ -794,7 +1130,7 @@ static int html_item(const struct statspage_data *d, unsigned sec, unsigned row,
 		const struct sp_fig *f = row ? sp_fig_at(sp_html_traffic, NELEM(sp_html_traffic), row - 1) : NULL;
 
 		if (row == 0)
-			sw_str(w, "<h2>Traffic</h2>\n<table>\n<tr><th>Counter</th><th>Value</th><th>Per second</th></tr>\n");
+			sw_str(w, "<h2>Traffic</h2>\n" HTML_FIG_HEAD("Counter"));
 		else if (f)
 			html_fig_row(w, d, f);
 		else if (!sp_fig_at(sp_html_traffic, NELEM(sp_html_traffic), row - 2))
@@ -840,7 +1176,7 @@ static int html_item(const struct statspage_data *d, unsigned sec, unsigned row,
 		if (row > NELEM(sp_pool) + 2)
 			return 0;
 		if (row == 0) {
-			sw_str(w, "<h2>Buffer pool</h2>\n<table>\n<tr><th>Figure</th><th>Value</th><th>Per second</th></tr>\n");
+			sw_str(w, "<h2>Buffer pool</h2>\n" HTML_FIG_HEAD("Figure"));
 		} else if (row <= NELEM(sp_pool)) {
 			html_fig_row(w, d, &sp_pool[row - 1]);
 		} else if (row == NELEM(sp_pool) + 1) {
@@ -855,6 +1191,8 @@ static int html_item(const struct statspage_data *d, unsigned sec, unsigned row,
 			sw_str(w, "</table>\n");
 		}
 		return 1;
+	case HT_CHARTS:
+		return html_charts(w, d, row);
 	case HT_THR:
 		if (row > d->nb_thr + 1)
 			return 0;
@@ -985,7 +1323,7 @@ size_t statspage_render(enum statspage_fmt fmt, const struct statspage_data *d,
 			struct statspage_cursor *cur, char *dst, size_t room)
 {
 	sp_item_fn item = fmt == STATSPAGE_JSON ? json_item : fmt == STATSPAGE_PROM ? prom_item :
-			  fmt == STATSPAGE_CSV ? csv_render_item : html_item;
+			  fmt == STATSPAGE_OPENMETRICS ? om_item : fmt == STATSPAGE_CSV ? csv_render_item : html_item;
 	char scratch[SP_ITEM_MAX];
 	size_t out = 0;
 
@@ -1031,7 +1369,78 @@ const char *statspage_content_type(enum statspage_fmt fmt)
 	case STATSPAGE_JSON: return "application/json";
 	case STATSPAGE_PROM: return "text/plain; version=0.0.4; charset=utf-8";
 	case STATSPAGE_CSV: return "text/csv; charset=utf-8";
+	case STATSPAGE_OPENMETRICS: return "application/openmetrics-text; version=1.0.0; charset=utf-8";
 	default: return "text/html; charset=utf-8";
+	}
+}
+
+/* Returns the q parameter of media range r[0..len) in thousandths (1000
+ * when absent), and in *version its version parameter (NULL: none). */
+static int sp_accept_param(const char *r, size_t len, const char **version, size_t *vlen)
+{
+	int q = 1000;
+
+	*version = NULL;
+	*vlen = 0;
+	for (size_t i = 0; i < len; i++) {
+		size_t s, e;
+
+		if (r[i] != ';')
+			continue;
+		for (s = i + 1; s < len && (r[s] == ' ' || r[s] == '\t'); s++)
+			;
+		for (e = s; e < len && r[e] != ';'; e++)
+			;
+		while (e > s && (r[e - 1] == ' ' || r[e - 1] == '\t'))
+			e--;
+		if (e - s >= 2 && (r[s] == 'q' || r[s] == 'Q') && r[s + 1] == '=') {
+			/* "0", "0.5", "1", "1.000": thousandths, digits past three ignored */
+			size_t k = s + 2;
+			int v = 0, scale = 1000;
+
+			if (k < e && r[k] >= '0' && r[k] <= '1')
+				v = (r[k++] - '0') * 1000;
+			if (k < e && r[k] == '.')
+				for (k++; k < e && r[k] >= '0' && r[k] <= '9'; k++)
+					if ((scale /= 10) > 0)
+						v += (r[k] - '0') * scale;
+			q = v > 1000 ? 1000 : v;
+		} else if (e - s > 8 && strncasecmp(r + s, "version=", 8) == 0) {
+			*version = r + s + 8;
+			*vlen = e - s - 8;
+		}
+		i = e - 1;
+	}
+	return q;
+}
+
+void statspage_accept_scan(const char *v, size_t len, struct statspage_accept *acc)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		size_t s = i, e, t;
+		const char *ver;
+		size_t vlen;
+		int q;
+
+		while (i < len && v[i] != ',')
+			i++;
+		e = i++;
+		while (s < e && (v[s] == ' ' || v[s] == '\t'))
+			s++;
+		for (t = s; t < e && v[t] != ';' && v[t] != ' ' && v[t] != '\t'; t++)
+			;
+		q = sp_accept_param(v + s, e - s, &ver, &vlen);
+#define SP_IS(lit) (t - s == sizeof(lit) - 1 && strncasecmp(v + s, lit, t - s) == 0)
+		if (SP_IS("application/openmetrics-text")) {
+			if ((!ver || (vlen == 5 && memcmp(ver, "1.0.0", 5) == 0)) && q > acc->q_om)
+				acc->q_om = q;
+		} else if (SP_IS("text/plain") || SP_IS("text/*") || SP_IS("*/*")) {
+			if (q > acc->q_text)
+				acc->q_text = q;
+		}
+#undef SP_IS
 	}
 }
 

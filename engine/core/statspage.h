@@ -18,9 +18,11 @@
  * SP_SERVER_FIELDS below for the rows; the structs, the collecting code
  * and the three formats are generated from them.
  *
- * Three formats: a self-contained HTML page (no script, optional meta
- * refresh), one JSON object, and the Prometheus text exposition format
- * (version 0.0.4).
+ * Formats: a self-contained HTML page (no script, optional meta refresh,
+ * inline SVG charts), one JSON object, HAProxy's CSV, and the Prometheus
+ * figures in two exposition formats from one renderer: text 0.0.4, and
+ * OpenMetrics 1.0.0 (counter families named without _total in HELP and
+ * TYPE, their samples with it, and "# EOF" at the end).
  *
  * Output of any size goes out in pieces: statspage_render() fills the
  * caller's <room> bytes from a cursor and moves the cursor on. The output
@@ -32,8 +34,15 @@
  *
  * JSON: the top level holds the same flat members as sluice_stats_json()
  * (so readers of that stay valid), plus "version", "uptime_ms", "pool"
- * (every pool counter, with "waiting_by_crit"), "frontends", "backends"
- * (each with its "servers") and "threads".
+ * (every pool counter, with "waiting_by_crit"), "rates" (per second over
+ * the last 1 s and 10 s for every counter among the flat members, null
+ * while the history is shorter, and "window_ms": each window's real
+ * width), "frontends", "backends" (each with its "servers") and "threads".
+ *
+ * HTML: every counter row has its rates over the last 1 s and 10 s; the
+ * charts (inline SVG, no script, font or image from elsewhere) draw the
+ * snapshot's points; with <admin>, each backend is a form that posts
+ * HAProxy's fields (s, action, b) to <uri>.
  *
  * Prometheus: every family has one HELP and one TYPE line and its samples
  * right after them; names start with sluice_, carry their unit (_bytes,
@@ -56,6 +65,7 @@ enum statspage_fmt {
 	STATSPAGE_JSON,
 	STATSPAGE_PROM,
 	STATSPAGE_CSV,   /* HAProxy's `;csv` columns, in its order */
+	STATSPAGE_OPENMETRICS, /* the Prometheus figures as OpenMetrics 1.0.0 */
 };
 
 enum statspage_srv_state {
@@ -153,6 +163,30 @@ struct statspage_thread {
 	SP_THREAD_FIELDS(SP_U64_FIELD)
 };
 
+/* The history behind the rates and the charts. The engine keeps it
+ * (client/statshist.h: one sample per second, memory allocated once at
+ * start); a snapshot carries a copy, so rendering reads nothing else. */
+
+/* Every engine-wide figure at one instant, for the rate columns. */
+struct statspage_sample {
+	uint64_t t_ms;              /* sched_clock_ms() when it was taken */
+	struct sluice_stats st;
+	struct pool_stats pool;
+};
+
+/* The windows of the rate columns: the newest sample against the one
+ * about 1 s and about 10 s before it (rate[SP_RATE_1S], rate[SP_RATE_10S]). */
+enum { SP_RATE_NOW = 0, SP_RATE_1S, SP_RATE_10S, SP_RATE_COUNT };
+
+/* One point of the charts: the pool's figures at t_ms. The counters are
+ * cumulative; the charts draw their per-second differences. */
+struct statspage_point {
+	uint64_t t_ms;
+	uint64_t in_use, allocated;             /* gauges */
+	uint64_t waiting[POOL_CRIT_COUNT];      /* gauges */
+	uint64_t handoffs, failed;              /* counters */
+};
+
 struct statspage_data {
 	struct sluice_stats st;     /* the engine-wide snapshot */
 	struct pool_stats pool;     /* the whole pool, with what st leaves out */
@@ -164,6 +198,23 @@ struct statspage_data {
 	struct statspage_server *srv;
 	struct statspage_thread *thr;
 	unsigned nb_fe, nb_be, nb_srv, nb_thr;
+	/* rates: rate[SP_RATE_NOW] is the newest sample, the others older
+	 * ones (the same when history is short); a window exists when its
+	 * sample is older than the newest. nb_rate: samples filled (0: no
+	 * history, the rate cells show "-") */
+	struct statspage_sample rate[SP_RATE_COUNT];
+	unsigned nb_rate;
+	/* charts (HTML only): points oldest first, NULL when not copied;
+	 * owned by the snapshot (statspage_free() frees them) */
+	struct statspage_point *pts;
+	unsigned nb_pts;
+	uint64_t hist_span_ms;      /* time the full history covers (the
+	                             * charts' widest window) */
+	/* `stats admin`: the HTML page shows a form per backend that posts
+	 * to <uri>; admin_result: what the last POST did ("DONE", ...), NULL */
+	int admin;
+	const char *uri;
+	const char *admin_result;
 };
 
 /* Where rendering stands. Zero it before the first call. */
@@ -178,6 +229,18 @@ struct statspage_cursor {
  * only when room is 0 or the output is complete (cur->done). */
 size_t statspage_render(enum statspage_fmt fmt, const struct statspage_data *d,
 			struct statspage_cursor *cur, char *dst, size_t room);
+
+/* Accept header weights of the two Prometheus exposition formats, in
+ * thousandths (q=1 is 1000); -1: not listed. */
+struct statspage_accept {
+	int q_om;    /* application/openmetrics-text, version 1.0.0 or none */
+	int q_text;  /* text/plain, text/ * or * / * */
+};
+
+/* Reads one Accept header value v[0..len) into <acc>, keeping the highest
+ * weight seen for each format (call it for every Accept header, <acc>
+ * starting at { -1, -1 }). */
+void statspage_accept_scan(const char *v, size_t len, struct statspage_accept *acc);
 
 /* Returns the Content-Type of format <fmt>. */
 const char *statspage_content_type(enum statspage_fmt fmt);

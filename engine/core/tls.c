@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <openssl/core_names.h>
@@ -14,6 +15,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include "engine/core/tls.h"
+#include "engine/core/tlsmem.h"
 
 /* One certificate and the names it answers SNI for. */
 struct tls_cert {
@@ -227,20 +229,131 @@ static void tls_err(char *err, size_t errlen, const char *what, const char *file
 	ERR_clear_error();
 }
 
-/* Returns the protocol version named by <s>, or 0. */
-static int tls_version(const char *s)
+/* Returns the protocol version named by <s> (<dflt> when NULL), or 0. */
+static int tls_version(const char *s, int dflt)
 {
-	if (!s || strcmp(s, "TLSv1.2") == 0)
+	if (!s)
+		return dflt;
+	if (strcmp(s, "TLSv1.2") == 0)
 		return TLS1_2_VERSION;
 	if (strcmp(s, "TLSv1.3") == 0)
 		return TLS1_3_VERSION;
 	return 0;
 }
 
+/* Formats "invalid <what> '<val>': <OpenSSL's reason>" into <err>. */
+static void tls_bad(char *err, size_t errlen, const char *what, const char *val)
+{
+	unsigned long e = ERR_get_error();
+	const char *why = e ? ERR_reason_error_string(e) : NULL;
+
+	snprintf(err, errlen, "invalid %s '%s': %s", what, val, why ? why : "refused by OpenSSL");
+	ERR_clear_error();
+}
+
+/* Applies the protocol settings <o> to <ctx>: version range (ssl-min-ver,
+ * ssl-max-ver and no-tlsv1x narrowing TLS 1.2..1.3), tickets, ciphers,
+ * suites and groups. Returns 0, or -1 with a message naming the setting
+ * and OpenSSL's reason in <err>. */
+static int tls_proto_apply(SSL_CTX *ctx, const struct tls_proto_opts *o, char *err, size_t errlen)
+{
+	int min = tls_version(o->min_ver, TLS1_2_VERSION);
+	int max = tls_version(o->max_ver, TLS1_3_VERSION);
+
+	if (!min || !max) {
+		snprintf(err, errlen, "unsupported %s '%s' (expected TLSv1.2, TLSv1.3)",
+			 min ? "ssl-max-ver" : "ssl-min-ver", min ? o->max_ver : o->min_ver);
+		return -1;
+	}
+	if (o->no_v12 && min < TLS1_3_VERSION)
+		min = TLS1_3_VERSION;
+	if (o->no_v13 && max > TLS1_2_VERSION)
+		max = TLS1_2_VERSION;
+	if (min > max) {
+		snprintf(err, errlen, "no TLS version left (ssl-min-ver, ssl-max-ver and no-tlsv1x "
+			 "leave nothing between TLSv1.2 and TLSv1.3)");
+		return -1;
+	}
+	if (!SSL_CTX_set_min_proto_version(ctx, min) || !SSL_CTX_set_max_proto_version(ctx, max)) {
+		tls_bad(err, errlen, "TLS version range", o->min_ver ? o->min_ver : "TLSv1.2");
+		return -1;
+	}
+	if (o->ciphers && SSL_CTX_set_cipher_list(ctx, o->ciphers) != 1) {
+		tls_bad(err, errlen, "ciphers", o->ciphers);
+		return -1;
+	}
+	if (o->ciphersuites && SSL_CTX_set_ciphersuites(ctx, o->ciphersuites) != 1) {
+		tls_bad(err, errlen, "ciphersuites", o->ciphersuites);
+		return -1;
+	}
+	if (o->curves && SSL_CTX_set1_groups_list(ctx, o->curves) != 1) {
+		tls_bad(err, errlen, "curves", o->curves);
+		return -1;
+	}
+	if (o->no_tickets)
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	return 0;
+}
+
+int tls_proto_check(const struct tls_proto_opts *o, int server, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	int rc;
+
+	tlsmem_init();
+	ctx = SSL_CTX_new(server ? TLS_client_method() : TLS_server_method());
+	if (!ctx) {
+		tls_bad(err, errlen, "context", "new");
+		return -1;
+	}
+	rc = tls_proto_apply(ctx, o, err, errlen);
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
+/* SNI filters of a crt-list line: names that replace the certificate's
+ * own (when any is positive) and names removed from them ("!name"). */
+struct tls_filters {
+	char **v;
+	unsigned n;
+};
+
+/* Removes entry <k> of the names of <c>. */
+static void tls_cert_drop_name(struct tls_cert *c, unsigned k)
+{
+	free(c->names[k]);
+	c->names[k] = c->names[--c->nb_names];
+}
+
+/* Applies the SNI filters <f> (NULL: none) to the names of <c>. Returns 0
+ * or -1 (out of memory). */
+static int tls_cert_filter(struct tls_cert *c, const struct tls_filters *f)
+{
+	int positive = 0;
+
+	if (!f)
+		return 0;
+	for (unsigned i = 0; i < f->n; i++)
+		positive |= f->v[i][0] != '!';
+	if (positive) {
+		while (c->nb_names)
+			tls_cert_drop_name(c, 0);
+		for (unsigned i = 0; i < f->n; i++)
+			if (f->v[i][0] != '!' && tls_cert_add_name(c, f->v[i], strlen(f->v[i])) < 0)
+				return -1;
+	}
+	for (unsigned i = 0; i < f->n; i++)
+		for (unsigned k = 0; f->v[i][0] == '!' && k < c->nb_names; k++)
+			if (strcasecmp(c->names[k], f->v[i] + 1) == 0)
+				tls_cert_drop_name(c, k--);
+	return 0;
+}
+
 /* Creates the context for the PEM <file> (certificate, chain and key) with
- * the settings of <o>, and appends it to <tb>. Returns 0, or -1 with <err>. */
+ * the settings of <o>, and appends it to <tb>; <f> (NULL: none) are the
+ * SNI filters of a crt-list line. Returns 0, or -1 with <err>. */
 static int tls_load_pem(struct tls_bind *tb, const struct tls_bind_opts *o, const char *file,
-			char *err, size_t errlen)
+			const struct tls_filters *f, char *err, size_t errlen)
 {
 	static const unsigned char sid[] = "sluice";
 	struct tls_cert *v = realloc(tb->certs, (tb->nb_certs + 1) * sizeof(*v));
@@ -270,16 +383,12 @@ static int tls_load_pem(struct tls_bind *tb, const struct tls_bind_opts *o, cons
 		tls_err(err, errlen, "cannot load a private key matching the certificate of", file);
 		return -1;
 	}
-	if (tls_cert_names(c) < 0) {
+	if (tls_cert_names(c) < 0 || tls_cert_filter(c, f) < 0) {
 		snprintf(err, errlen, "cannot read the names of the certificate of '%s'", file);
 		return -1;
 	}
-	if (!SSL_CTX_set_min_proto_version(ctx, tls_version(o->min_ver)) ||
-	    (o->ciphers && SSL_CTX_set_cipher_list(ctx, o->ciphers) != 1) ||
-	    (o->ciphersuites && SSL_CTX_set_ciphersuites(ctx, o->ciphersuites) != 1)) {
-		tls_err(err, errlen, "invalid ciphers, ciphersuites or ssl-min-ver for", file);
+	if (tls_proto_apply(ctx, &o->p, err, errlen) < 0)
 		return -1;
-	}
 	/* renegotiation would make a read need a write: refused; a client
 	 * closing without close_notify is an end, not an error */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
@@ -343,13 +452,87 @@ static int tls_load_dir(struct tls_bind *tb, const struct tls_bind_opts *o, cons
 
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-			rc = tls_load_pem(tb, o, path, err, errlen);
+			rc = tls_load_pem(tb, o, path, NULL, err, errlen);
 	}
 	for (i = 0; i < nb; i++)
 		free(names[i]);
 	free(names);
 	if (rc == 0 && !tb->nb_certs) {
 		snprintf(err, errlen, "no certificate in directory '%s'", dir);
+		rc = -1;
+	}
+	return rc;
+}
+
+/* Loads one line of crt-list <list> (line number <ln>): "PEM [filter...]",
+ * split in place. Returns 0, or -1 with <err>. */
+static int tls_crt_list_line(struct tls_bind *tb, const struct tls_bind_opts *o, const char *list,
+			     unsigned ln, char *line, char *err, size_t errlen)
+{
+	char *words[64], *save = NULL, *w;
+	struct tls_filters f = { words + 1, 0 };
+	unsigned n = 0;
+	int rc;
+
+	for (w = strtok_r(line, " \t\r", &save); w; w = strtok_r(NULL, " \t\r", &save)) {
+		if (w[0] == '#')
+			break;
+		if (w[0] == '[') {
+			snprintf(err, errlen, "crt-list '%s' line %u: per-certificate SSL options "
+				 "('[...]') are not supported: set them on the bind line", list, ln);
+			return -1;
+		}
+		if (n == sizeof(words) / sizeof(words[0])) {
+			snprintf(err, errlen, "crt-list '%s' line %u: too many SNI filters", list, ln);
+			return -1;
+		}
+		words[n++] = w;
+	}
+	if (!n)
+		return 0;
+	f.n = n - 1;
+	rc = tls_load_pem(tb, o, words[0], f.n ? &f : NULL, err, errlen);
+	if (rc < 0) {
+		char why[400];
+
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "crt-list '%s' line %u: %s", list, ln, why);
+	}
+	return rc;
+}
+
+/* Loads HAProxy's crt-list file <list>: one certificate per line, with
+ * optional SNI filters ("name", "*.name", "!name"); '#' starts a comment.
+ * Paths are taken as written (relative ones from the working directory, as
+ * HAProxy does without crt-base). Returns 0, or -1 with <err>. */
+static int tls_load_crt_list(struct tls_bind *tb, const struct tls_bind_opts *o, const char *list,
+			     char *err, size_t errlen)
+{
+	FILE *fp = fopen(list, "r");
+	char line[4096];
+	unsigned ln = 0, before = tb->nb_certs;
+	int rc = 0;
+
+	if (!fp) {
+		snprintf(err, errlen, "cannot open crt-list '%s': %s", list, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && fgets(line, sizeof(line), fp)) {
+		size_t len = strlen(line);
+
+		ln++;
+		if (len && line[len - 1] == '\n')
+			line[--len] = '\0';
+		else if (!feof(fp)) {
+			snprintf(err, errlen, "crt-list '%s' line %u: line too long", list, ln);
+			rc = -1;
+			break;
+		}
+		rc = tls_crt_list_line(tb, o, list, ln, line, err, errlen);
+	}
+	fclose(fp);
+	if (rc == 0 && tb->nb_certs == before) {
+		snprintf(err, errlen, "no certificate in crt-list '%s'", list);
 		rc = -1;
 	}
 	return rc;
@@ -380,9 +563,11 @@ static int tls_alpn_parse(struct tls_bind *tb, const char *list, char *err, size
 
 struct tls_bind *tls_bind_new(const struct tls_bind_opts *o, char *err, size_t errlen)
 {
-	struct tls_bind *tb = calloc(1, sizeof(*tb));
+	struct tls_bind *tb;
 	struct stat st;
 
+	tlsmem_init();  /* before OpenSSL's first allocation, see tlsmem.h */
+	tb = calloc(1, sizeof(*tb));
 	if (!tb) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -391,22 +576,23 @@ struct tls_bind *tls_bind_new(const struct tls_bind_opts *o, char *err, size_t e
 		snprintf(err, errlen, "no randomness for session ticket keys");
 		goto fail;
 	}
-	if (!tls_version(o->min_ver)) {
-		snprintf(err, errlen, "unsupported ssl-min-ver '%s' (expected TLSv1.2, TLSv1.3)", o->min_ver);
-		goto fail;
-	}
 	if (tls_alpn_parse(tb, o->alpn ? o->alpn : "h2,http/1.1", err, errlen) < 0)
 		goto fail;
-	if (!o->crt) {
-		snprintf(err, errlen, "'ssl' needs 'crt FILE|DIR'");
+	if (!o->crt && !o->crt_list) {
+		snprintf(err, errlen, "'ssl' needs 'crt FILE|DIR' or 'crt-list FILE'");
 		goto fail;
 	}
-	if (stat(o->crt, &st) < 0) {
-		snprintf(err, errlen, "cannot open certificate '%s': %s", o->crt, strerror(errno));
-		goto fail;
+	/* the `crt` certificate comes first: it is the default one */
+	if (o->crt) {
+		if (stat(o->crt, &st) < 0) {
+			snprintf(err, errlen, "cannot open certificate '%s': %s", o->crt, strerror(errno));
+			goto fail;
+		}
+		if ((S_ISDIR(st.st_mode) ? tls_load_dir(tb, o, o->crt, err, errlen)
+					 : tls_load_pem(tb, o, o->crt, NULL, err, errlen)) < 0)
+			goto fail;
 	}
-	if ((S_ISDIR(st.st_mode) ? tls_load_dir(tb, o, o->crt, err, errlen)
-				 : tls_load_pem(tb, o, o->crt, err, errlen)) < 0)
+	if (o->crt_list && tls_load_crt_list(tb, o, o->crt_list, err, errlen) < 0)
 		goto fail;
 	return tb;
 fail:
@@ -439,9 +625,11 @@ struct tls_srv {
 
 struct tls_srv *tls_srv_new(const struct tls_srv_opts *o, char *err, size_t errlen)
 {
-	struct tls_srv *ts = calloc(1, sizeof(*ts));
+	struct tls_srv *ts;
 	struct tls_bind alpn;     /* only its ALPN wire buffer is used */
 
+	tlsmem_init();  /* before OpenSSL's first allocation, see tlsmem.h */
+	ts = calloc(1, sizeof(*ts));
 	if (!ts) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -460,7 +648,15 @@ struct tls_srv *tls_srv_new(const struct tls_srv_opts *o, char *err, size_t errl
 		tls_err(err, errlen, "cannot create a TLS context for", "server");
 		goto fail;
 	}
-	SSL_CTX_set_min_proto_version(ts->ctx, TLS1_2_VERSION);
+	if (tls_proto_apply(ts->ctx, &o->p, err, errlen) < 0)
+		goto fail;
+	/* our certificate, for servers that ask for one (mutual TLS) */
+	if (o->crt && (SSL_CTX_use_certificate_chain_file(ts->ctx, o->crt) != 1 ||
+		       SSL_CTX_use_PrivateKey_file(ts->ctx, o->crt, SSL_FILETYPE_PEM) != 1 ||
+		       SSL_CTX_check_private_key(ts->ctx) != 1)) {
+		tls_err(err, errlen, "cannot load the client certificate and its key from", o->crt);
+		goto fail;
+	}
 	SSL_CTX_set_options(ts->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
 				     SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_mode(ts->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |

@@ -35,14 +35,33 @@
 struct ssl_st;         /* OpenSSL's SSL */
 struct tls_bind;
 
+/* Protocol settings shared by both sides (strings are borrowed; NULL: the
+ * default). Versions below TLS 1.2 are never enabled, so HAProxy's
+ * no-sslv3/no-tlsv10/no-tlsv11 change nothing and only no_v12/no_v13
+ * exist here. */
+struct tls_proto_opts {
+	const char *min_ver;      /* "TLSv1.2" (default) or "TLSv1.3" */
+	const char *max_ver;      /* "TLSv1.3" (default) or "TLSv1.2" */
+	int no_v12, no_v13;       /* HAProxy's no-tlsv12 / no-tlsv13 */
+	int no_tickets;           /* no session tickets (SSL_OP_NO_TICKET) */
+	const char *ciphers;      /* TLS <= 1.2 cipher list */
+	const char *ciphersuites; /* TLS 1.3 suites */
+	const char *curves;       /* key exchange groups, e.g. "X25519:P-256" */
+};
+
 /* What a bind line asks for (strings are borrowed). NULL: the default. */
 struct tls_bind_opts {
 	const char *crt;          /* PEM file (cert, chain, key) or a directory of them */
+	const char *crt_list;     /* HAProxy's crt-list file: "PEM [SNI filter...]" per line */
 	const char *alpn;         /* "h2,http/1.1" by default */
-	const char *min_ver;      /* "TLSv1.2" (default) or "TLSv1.3" */
-	const char *ciphers;      /* TLS <= 1.2 cipher list */
-	const char *ciphersuites; /* TLS 1.3 suites */
+	struct tls_proto_opts p;
 };
+
+/* Checks that <o> can be applied to a context of either side (<server>:
+ * towards servers), so that a `global` default is refused on its own line.
+ * Returns 0, or -1 with a message naming the setting and OpenSSL's reason
+ * in <err>. */
+int tls_proto_check(const struct tls_proto_opts *o, int server, char *err, size_t errlen);
 
 /* Builds the contexts of one bind line. Returns it, or NULL with a
  * message (naming the file that failed) in <err>. */
@@ -64,6 +83,8 @@ struct tls_srv_opts {
 	const char *ca_file;      /* CAs to verify the server with (needed by verify required) */
 	const char *sni;          /* server name sent, and checked in the certificate */
 	const char *alpn;         /* offered protocols, e.g. "http/1.1"; none by default */
+	const char *crt;          /* our client certificate: PEM with certificate and key */
+	struct tls_proto_opts p;
 };
 
 /* Builds the client context for one server line. Returns it, or NULL

@@ -49,6 +49,13 @@ static const char *const corpus[] = {
 	" http-response set-status 299 reason Fine\n http-response add-header X-R 1\n"
 	" option forwardfor except 127.0.0.0/8 header X-Real-IP\n default_backend b\n"
 	"backend b\n server s 127.0.0.1:1\nbackend c\n server s 127.0.0.1:2\n",
+	/* TLS layers (no file needed): saved default words must be freed on
+	 * every path, and replayed words must never be read after that */
+	"global\n ssl-default-server-options ssl-min-ver TLSv1.3 no-tls-tickets\n"
+	"defaults\n default-server ssl verify none sni str(a.test) alpn h2\n"
+	"frontend f\n bind :80\n default_backend b\n"
+	"backend b\n default-server curves P-256 ssl-max-ver TLSv1.3\n server s1 127.0.0.1:2 no-ssl\n"
+	" server s2 127.0.0.1:3 ciphers ECDHE-RSA-AES128-GCM-SHA256 no-tlsv13 ssl-min-ver TLSv1.2\n",
 };
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;

@@ -11,6 +11,10 @@
 
 #include "engine/core/cfg.h"
 
+/* The TLS words of server lines, as error messages list them. */
+#define SRVW "ssl, no-ssl, crt, verify, ca-file, sni, alpn, ssl-min-ver, ssl-max-ver, ciphers, " \
+	"ciphersuites, curves, no-tls-tickets, no-tlsv13, no-tlsv12, no-tlsv11, no-tlsv10, no-sslv3"
+
 /* A frontend and a backend that make any config complete. */
 #define FEBE "frontend f\n bind :8080\n default_backend b\nbackend b\n server s1 127.0.0.1:81\n"
 
@@ -312,7 +316,7 @@ Test(cfg, daemon_is_a_warning)
 	struct cfg *c = ok("global\n daemon\n nbthread 1\n");
 
 	cr_assert_eq(c->g.nbthread, 1);
-	cr_assert_str_eq(c->warnings, "t.cfg:2: 'daemon' ignored: Sluice runs in the foreground");
+	cr_assert_str_eq(c->warnings, "t.cfg: ignored, no effect in Sluice: 'daemon' (Sluice runs in the foreground) at line 2");
 	cfg_free(c);
 }
 
@@ -746,11 +750,35 @@ Test(cfg, misplaced_settings_are_warnings)
 	                   "backend b\n server s1 127.0.0.1:81\n maxconn 5\n option httplog\n");
 
 	cr_assert_str_eq(c->warnings,
-	                 "t.cfg:4: 'balance' ignored in 'frontend' section (only meaningful for backends)\n"
-	                 "t.cfg:5: 'retries' ignored in 'frontend' section (only meaningful for backends)\n"
-	                 "t.cfg:6: 'option' 'redispatch' ignored in 'frontend' section (only meaningful for backends)\n"
-	                 "t.cfg:9: 'maxconn' ignored in 'backend' section (only meaningful for frontends)\n"
-	                 "t.cfg:10: 'option' 'httplog' ignored in 'backend' section (only meaningful for frontends)");
+	                 "t.cfg: ignored, no effect in Sluice:"
+	                 " 'balance' in 'frontend' section (only meaningful for backends) at line 4;"
+	                 " 'retries' in 'frontend' section (only meaningful for backends) at line 5;"
+	                 " 'option redispatch' in 'frontend' section (only meaningful for backends) at line 6;"
+	                 " 'maxconn' in 'backend' section (only meaningful for frontends) at line 9;"
+	                 " 'option httplog' in 'backend' section (only meaningful for frontends) at line 10");
+	cfg_free(c);
+}
+
+/* A file written for HAProxy may carry many settings Sluice accepts without
+ * effect: they come as ONE warning, after the others, each setting once
+ * with every line it appeared at, so `sluice -c` stays readable. */
+Test(cfg, ignored_settings_are_one_warning)
+{
+	struct cfg *c;
+
+	c = ok("global\n daemon\n"
+	       "defaults\n option dontlognull\n"
+	       "frontend f\n bind :8080\n balance roundrobin\n option dontlognull\n"
+	       " use_backend b\n use_backend b\n"
+	       "frontend g\n bind :8081\n balance roundrobin\n default_backend b\n"
+	       "backend b\n server s1 127.0.0.1:81\n");
+	cr_assert_str_eq(c->warnings,
+	                 "t.cfg:10: 'use_backend' ignored: the unconditional use_backend at line 9 always matches first\n"
+	                 "t.cfg: ignored, no effect in Sluice:"
+	                 " 'daemon' (Sluice runs in the foreground) at line 2;"
+	                 " 'option dontlognull' at lines 4, 8;"
+	                 " 'balance' in 'frontend' section (only meaningful for backends) at lines 7, 13");
+	cr_assert_null(strchr(strchr(c->warnings, '\n') + 1, '\n'), "one line for every ignored setting");
 	cfg_free(c);
 }
 
@@ -776,8 +804,9 @@ Test(cfg, options)
 	cr_assert_str_eq(c->backends[1].chk_uri, "/ping");
 	cr_assert_str_eq(c->backends[2].chk_method, "HEAD");
 	cr_assert_str_eq(c->backends[2].chk_uri, "/alive");
-	cr_assert_str_eq(c->warnings, "t.cfg:18: 'option' HTTP version 'HTTP/1.1' of 'httpchk' ignored\n"
-	                              "t.cfg:19: 'option' 'dontlognull' ignored");
+	cr_assert_str_eq(c->warnings, "t.cfg: ignored, no effect in Sluice:"
+	                              " HTTP version 'HTTP/1.1' of 'option httpchk' at line 18;"
+	                              " 'option dontlognull' at line 19");
 	cfg_free(c);
 }
 
@@ -922,10 +951,13 @@ Test(cfg, bind_errors)
 	bad_frontend("bind ::g:80", "'bind' invalid address '::g:80' (numeric IPv4 or IPv6 only, no DNS)");
 	bad_frontend("bind :80,", "'bind' invalid address ''");
 	bad_frontend("bind :80 ssl crt x.pem", "'bind' cannot open certificate 'x.pem': No such file or directory");
-	bad_frontend("bind :80 ssl", "'bind' 'ssl' needs 'crt FILE|DIR'");
+	bad_frontend("bind :80 ssl", "'bind' 'ssl' needs 'crt FILE|DIR' or 'crt-list FILE'");
 	bad_frontend("bind :80 crt x.pem", "'bind' TLS options on a bind without 'ssl'");
-	bad_frontend("bind :80 tls", "'bind' unsupported bind option 'tls' (expected proto, ssl, crt, alpn, "
-	                            "ssl-min-ver, ciphers, ciphersuites)");
+	bad_frontend("bind :80 tls", "'bind' unsupported bind option 'tls' (expected proto, ssl, crt, crt-list, "
+	                            "alpn, ssl-min-ver, ssl-max-ver, ciphers, ciphersuites, curves, no-tls-tickets, "
+	                            "no-tlsv13, no-tlsv12, no-tlsv11, no-tlsv10, no-sslv3)");
+	bad_frontend("bind :80 ssl crt-list /nonexistent.lst",
+	             "'bind' cannot open crt-list '/nonexistent.lst': No such file or directory");
 	bad_frontend("bind :80 proto", "'bind' missing value after 'proto' (expected h1, h2)");
 	bad_frontend("bind :80 proto h3", "'bind' unsupported proto 'h3' (expected h1, h2)");
 }
@@ -986,7 +1018,9 @@ Test(cfg, server_errors)
 	bad_backend("server x :80", "'server' missing host in address ':80'");
 	bad_backend("server x 1.2.3.4:99999", "'server' invalid port '99999' in address '1.2.3.4:99999' (expected 1 to 65535)");
 	bad_backend("server x 1.2.3.4:80 ssl", "'server' 'verify required' (the default) needs 'ca-file FILE', or 'verify none'");
-	bad_backend("default-server ssl", "'default-server' 'ssl' is only supported on 'server' lines");
+	/* default-server passes its TLS words on; the server line pays */
+	bad(FEBE " default-server ssl\n server x 1.2.3.4:80\n",
+	    "t.cfg:7: 'server' 'verify required' (the default) needs 'ca-file FILE', or 'verify none'");
 	bad_backend("server x 1.2.3.4:80 maxconn", "'server' missing value after 'maxconn'");
 	bad_backend("server x 1.2.3.4:80 maxconn -1", "'server' invalid value '-1' for 'maxconn' (expected an integer from 0 to 10000000)");
 	bad_backend("server x 1.2.3.4:80 weight 257", "'server' value '257' for 'weight' out of range (expected an integer from 0 to 256)");
@@ -994,8 +1028,8 @@ Test(cfg, server_errors)
 	bad_backend("server x 1.2.3.4:80 fall 1001", "'server' value '1001' for 'fall' out of range (expected an integer from 1 to 1000)");
 	bad_backend("server x 1.2.3.4:80 inter 0", "'server' time '0' for 'inter' too small (expected at least 1ms)");
 	bad_backend("server x 1.2.3.4:80 inter 2 s", "'server' unknown argument 's' (expected maxconn, maxqueue, weight, "
-	                                            "check, inter, rise, fall, proto, disabled, backup, ssl, verify, "
-	                                            "ca-file, sni, alpn)");
+	                                            "check, inter, rise, fall, proto, disabled, backup, "
+	                                            SRVW ")");
 	bad_backend("server x 1.2.3.4:80 proto fcgi", "'server' unsupported proto 'fcgi' (expected h1, h2)");
 	bad_backend("server bad/name 1.2.3.4:80", "'server' invalid character '/' in name 'bad/name' "
 	                                          "(expected letters, digits, '-', '_', '.', ':')");
@@ -1028,7 +1062,8 @@ Test(cfg, maxqueue_server_and_backend)
 	cfg_free(c);
 
 	c = ok("frontend f\n bind :1\n maxqueue 5\n default_backend b\nbackend b\n server s 127.0.0.1:1\n");
-	cr_assert_str_eq(c->warnings, "t.cfg:3: 'maxqueue' ignored in 'frontend' section (only meaningful for backends)");
+	cr_assert_str_eq(c->warnings, "t.cfg: ignored, no effect in Sluice: 'maxqueue' in 'frontend' section"
+	                              " (only meaningful for backends) at line 3");
 	cfg_free(c);
 
 	bad_backend("maxqueue", "'maxqueue' missing number of queued streams");
@@ -1181,7 +1216,7 @@ Test(cfg, every_error_in_one_pass_with_suggestions)
 	    "t.cfg:3: unknown keyword 'tune.bufsiz' in 'global' section (did you mean 'tune.bufsize'?)\n"
 	    "t.cfg:6: unknown keyword 'timout' in 'frontend' section (did you mean 'timeout'?)\n"
 	    "t.cfg:9: 'server' unknown argument 'wieght' (expected maxconn, maxqueue, weight, check, "
-	    "inter, rise, fall, proto, disabled, backup, ssl, verify, ca-file, sni, alpn)\n"
+	    "inter, rise, fall, proto, disabled, backup, " SRVW ")\n"
 	    "t.cfg:10: unknown keyword 'blance' in 'backend' section (did you mean 'balance'?)\n"
 	    "t.cfg:11: unknown keyword 'xyzzy' in 'backend' section");
 }
@@ -1317,8 +1352,8 @@ Test(cfg, stats_keywords)
 	cr_assert_str_eq(c->frontends[2].stats_uri, "/x", "enable keeps an earlier uri");
 	cfg_free(c);
 
-	bad_frontend("stats", "'stats' missing argument (expected enable, uri, prometheus-uri, refresh, auth)");
-	bad_frontend("stats admin", "'stats' unsupported argument 'admin' (expected enable, uri, prometheus-uri, refresh, auth)");
+	bad_frontend("stats", "'stats' missing argument (expected enable, uri, prometheus-uri, refresh, auth, admin)");
+	bad_frontend("stats hide-version", "'stats' unsupported argument 'hide-version' (expected enable, uri, prometheus-uri, refresh, auth, admin)");
 	bad_frontend("stats uri", "'stats' missing path after 'uri'");
 	bad_frontend("stats uri stats", "'stats' invalid uri 'stats' (expected a path starting with '/')");
 	bad_frontend("stats refresh", "'stats' missing time after 'refresh'");
@@ -1451,6 +1486,91 @@ Test(cfg, h2_header_list_follows_bufsize)
 
 	cr_assert_eq(c->g.h2_max_header_list, 65536);
 	cfg_free(c);
+}
+
+/* ---------- TLS defaults and layers ---------- */
+
+/* The global ssl-default-* keywords are checked on their own line, with
+ * OpenSSL's reason; options outside HAProxy's list are refused. */
+Test(cfg, tls_global_defaults_errors)
+{
+	bad_global("ssl-default-bind-ciphers NOPE-NOTHING",
+	           "'ssl-default-bind-ciphers' invalid ciphers 'NOPE-NOTHING': no cipher match");
+	bad_global("ssl-default-server-ciphersuites TLS_NOPE",
+	           "'ssl-default-server-ciphersuites' invalid ciphersuites 'TLS_NOPE': no cipher match");
+	bad_global("ssl-default-bind-curves X99999",
+	           "'ssl-default-bind-curves' invalid curves 'X99999': passed invalid argument");
+	bad_global("ssl-default-bind-ciphers", "'ssl-default-bind-ciphers' takes one value (a list)");
+	bad_global("ssl-default-bind-options", "'ssl-default-bind-options' needs at least one option");
+	bad_global("ssl-default-bind-options ssl-min-ver SSLv3",
+	           "'ssl-default-bind-options' unsupported ssl-min-ver 'SSLv3' (expected TLSv1.2, TLSv1.3)");
+	bad_global("ssl-default-server-options no-tlsv12 no-tlsv13",
+	           "'ssl-default-server-options' no TLS version left (ssl-min-ver, ssl-max-ver and no-tlsv1x "
+	           "leave nothing between TLSv1.2 and TLSv1.3)");
+	bad_global("ssl-default-bind-options crt x.pem",
+	           "'ssl-default-bind-options' unsupported option 'crt' (expected ssl-min-ver, ssl-max-ver, "
+	           "no-tls-tickets, no-tlsv13, no-tlsv12, no-tlsv11, no-tlsv10, no-sslv3)");
+	bad_global("ssl-default-server-options ssl-max-ver",
+	           "'ssl-default-server-options' missing value after 'ssl-max-ver'");
+}
+
+/* Layers on a server: global defaults, default-server, the line; `no-ssl`
+ * undoes default-server's `ssl`, and a bad layered result names the
+ * server line. */
+Test(cfg, tls_server_layers)
+{
+	struct cfg *c = ok("global\n ssl-default-server-options ssl-min-ver TLSv1.3\n"
+	                   "frontend f\n bind :8080\n default_backend b\n"
+	                   "backend b\n default-server ssl verify none alpn http/1.1\n"
+	                   " server s1 127.0.0.1:81\n server s2 127.0.0.1:82 no-ssl\n"
+	                   " server s3 127.0.0.1:83 ssl-max-ver TLSv1.3 curves X25519\n");
+
+	cr_assert_eq(c->backends[0].nb_servers, 3);
+	cr_assert_not_null(c->backends[0].servers[0].tls);
+	cr_assert_null(c->backends[0].servers[1].tls);
+	cr_assert_not_null(c->backends[0].servers[2].tls);
+	cfg_free(c);
+	/* TLSv1.3 at least (global) and at most 1.2 (the line): nothing left */
+	bad("global\n ssl-default-server-options ssl-min-ver TLSv1.3\n" FEBE
+	    " default-server ssl verify none\n server x 1.2.3.4:80 ssl-max-ver TLSv1.2\n",
+	    "t.cfg:9: 'server' no TLS version left (ssl-min-ver, ssl-max-ver and no-tlsv1x leave "
+	    "nothing between TLSv1.2 and TLSv1.3)");
+	bad_backend("server x 1.2.3.4:80 ssl verify none crt /nonexistent.pem",
+	            "'server' cannot load the client certificate and its key from '/nonexistent.pem': "
+	            "error:80000002:system library::No such file or directory");
+	bad_backend("server x 1.2.3.4:80 curves P-256", "'server' TLS options on server 'x' without 'ssl'");
+	bad_backend("server x 1.2.3.4:80 ssl verify none curves NOPE",
+	            "'server' invalid curves 'NOPE': passed invalid argument");
+	/* defaults sections carry default-server's TLS words too */
+	c = ok("defaults\n default-server ssl verify none\n"
+	       "frontend f\n bind :8080\n default_backend b\nbackend b\n server s1 127.0.0.1:81\n");
+	cr_assert_not_null(c->backends[0].servers[0].tls);
+	cfg_free(c);
+}
+
+/* `stats admin if COND`: compiled with the section's ACLs and HAProxy's
+ * predefined ones; only where the page is served. */
+Test(cfg, stats_admin)
+{
+	struct cfg *c = ok("frontend f\n bind :8080\n stats uri /s\n stats admin if LOCALHOST\n"
+	                   " default_backend b\n"
+	                   "listen l\n bind :8081\n acl ops src 10.0.0.0/8\n stats admin if ops || { src 192.168.1.1 }\n"
+	                   " server s2 127.0.0.1:82\n"
+	                   "backend b\n server s1 127.0.0.1:81\n");
+
+	cr_assert(c->frontends[0].stats_enabled, "admin enables stats");
+	cr_assert_not_null(c->frontends[0].rules);
+	cr_assert_not_null(c->frontends[0].rules->stats_admin);
+	cr_assert_not_null(c->frontends[1].rules->stats_admin);
+	cr_assert_null(c->warnings);
+	cfg_free(c);
+	bad_frontend("stats admin", "'stats' 'admin' expects a condition ('if COND' or 'unless COND')");
+	bad_frontend("stats admin LOCALHOST", "'stats' 'admin' expects a condition ('if COND' or 'unless COND')");
+	bad_frontend("stats admin if NOPE", "'stats' unknown ACL 'NOPE' (declare it with 'acl' before using it)");
+	bad_backend("stats admin if LOCALHOST", "'stats' 'admin' is only allowed in frontend and listen sections");
+	bad("defaults\n stats admin if TRUE\n", "t.cfg:2: 'stats' 'admin' is only allowed in frontend and listen sections");
+	bad("frontend f\n bind :8080\n stats admin if LOCALHOST\n stats admin unless LOCALHOST\n",
+	    "t.cfg:4: 'stats' 'admin' given twice: write one condition with '||'");
 }
 
 Test(cfg, backend_rules)

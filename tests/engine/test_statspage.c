@@ -17,6 +17,7 @@ static struct statspage_frontend fe_rows[2];
 static struct statspage_backend be_rows[3];
 static struct statspage_server srv_rows[5];
 static struct statspage_thread thr_rows[3];
+static struct statspage_point pt_rows[300];
 
 /* A snapshot with two frontends, three backends (3, 0 and 2 servers, one
  * of each state, one name that needs escaping) and three threads. */
@@ -70,6 +71,28 @@ static struct statspage_data sample(void)
 	d.nb_be = 3;
 	d.nb_srv = 5;
 	d.nb_thr = 3;
+	/* history: 5 requests in the last second, 40 in the last ten; 300
+	 * chart points one second apart (three polylines per series) */
+	for (unsigned k = 0; k < SP_RATE_COUNT; k++) {
+		d.rate[k].st = d.st;
+		d.rate[k].pool = d.pool;
+	}
+	d.rate[SP_RATE_NOW].t_ms = 100000;
+	d.rate[SP_RATE_1S].t_ms = 99000;
+	d.rate[SP_RATE_10S].t_ms = 90000;
+	d.rate[SP_RATE_1S].st.req_received -= 5;
+	d.rate[SP_RATE_10S].st.req_received -= 40;
+	d.rate[SP_RATE_10S].pool.releases -= 20;
+	d.nb_rate = SP_RATE_COUNT;
+	for (unsigned i = 0; i < 300; i++) {
+		pt_rows[i] = (struct statspage_point){ .t_ms = 100000 - (299 - i) * 1000ull,
+			.in_use = i % 7, .allocated = 10, .handoffs = (uint64_t)i * i, .failed = i / 2 };
+		for (unsigned c = 0; c < POOL_CRIT_COUNT; c++)
+			pt_rows[i].waiting[c] = (i / 10 + c) % 3;
+	}
+	d.pts = pt_rows;
+	d.nb_pts = 300;
+	d.hist_span_ms = 600000;
 	return d;
 }
 
@@ -377,7 +400,7 @@ Test(statspage, same_bytes_whatever_the_pieces)
 {
 	struct statspage_data d = sample();
 
-	for (int f = STATSPAGE_HTML; f <= STATSPAGE_CSV; f++) {
+	for (int f = STATSPAGE_HTML; f <= STATSPAGE_OPENMETRICS; f++) {
 		size_t whole_len, len;
 		char *whole = render(f, &d, BIG, &whole_len);
 
@@ -535,7 +558,8 @@ Test(statspage, empty_snapshot)
 	free(s);
 	s = render(STATSPAGE_HTML, &d, 64, &len);
 	cr_assert(strstr(s, "</html>\n"));
-	cr_assert(strstr(s, "<td>-</td>"), "no rate without an uptime");
+	cr_assert(strstr(s, "<td class=r>-</td>"), "no rate without history");
+	cr_assert_null(strstr(s, "<svg"), "no chart without points");
 	free(s);
 }
 
@@ -799,4 +823,164 @@ Test(statspage, csv_has_haproxys_columns)
 	cr_assert_eq(statspage_fmt_parse(";csv", 4, STATSPAGE_HTML), STATSPAGE_CSV);
 	cr_assert(strstr(statspage_content_type(STATSPAGE_CSV), "text/csv"));
 	free(csv);
+}
+
+/* ---- history: rates and charts ---- */
+
+Test(statspage, rates_over_the_last_1s_and_10s)
+{
+	struct statspage_data d = sample();
+	char want[256];
+	size_t len;
+	char *s;
+
+	s = render(STATSPAGE_HTML, &d, BIG, &len);
+	snprintf(want, sizeof(want), "Requests received</td><td>%llu</td><td class=r>5.0</td><td class=r>4.0</td>",
+		 (unsigned long long)d.st.req_received);
+	cr_assert(strstr(s, want), "%s", want);
+	cr_assert(strstr(s, "<th>1 s</th><th>10 s</th>"));
+	cr_assert(strstr(s, "Releases</td>"), "pool rows too");
+	cr_assert(strstr(s, "<td class=r>2.0</td></tr>"), "20 releases over 10 s");
+	free(s);
+	s = render(STATSPAGE_JSON, &d, 100, &len);
+	cr_assert_eq(json_valid(s, len), 0, "%s", s);
+	cr_assert(strstr(s, "\"rates\":{\"window_ms\":{\"1s\":1000,\"10s\":10000}"));
+	cr_assert(strstr(s, ",\"req_received\":{\"1s\":5.000,\"10s\":4.000}"));
+	cr_assert(strstr(s, ",\"bytes_in\":{\"1s\":0.000,\"10s\":0.000}"));
+	cr_assert_null(strstr(s, "\"conn_current\":{"), "no rate for a gauge");
+	free(s);
+	/* one sample only: no window yet */
+	d.nb_rate = 1;
+	s = render(STATSPAGE_JSON, &d, BIG, &len);
+	cr_assert_eq(json_valid(s, len), 0, "%s", s);
+	cr_assert(strstr(s, "\"window_ms\":{\"1s\":null,\"10s\":null}"));
+	cr_assert(strstr(s, ",\"req_received\":{\"1s\":null,\"10s\":null}"));
+	free(s);
+}
+
+/* Counts the occurrences of <w> in <s>. */
+static unsigned count_of(const char *s, const char *w)
+{
+	unsigned n = 0;
+
+	for (const char *p = s; (p = strstr(p, w)); p += strlen(w))
+		n++;
+	return n;
+}
+
+Test(statspage, charts_are_inline_svg_with_points)
+{
+	struct statspage_data d = sample();
+	size_t len;
+	unsigned polylines = 0;
+	char *s = render(STATSPAGE_HTML, &d, 4096, &len);
+
+	cr_assert_eq(count_of(s, "<svg"), 3);
+	cr_assert_eq(count_of(s, "</svg>"), 3);
+	cr_assert_null(strstr(s, "<script"), "no script");
+	cr_assert_null(strstr(s, "href=\"http"), "nothing external");
+	cr_assert(strstr(s, ">-5 min</text>") && strstr(s, ">now</text>"), "x axis labels");
+	cr_assert(strstr(s, ">hand-offs/s</text>") && strstr(s, ">emit</text>"), "legends");
+	/* 2 + 5 + 2 series, 300 points each in three pieces of 120 */
+	for (const char *p = s; (p = strstr(p, "points=\"")); polylines++) {
+		const char *end = strchr(p += 8, '"');
+		unsigned pairs = 0;
+
+		cr_assert_not_null(end);
+		while (p < end) {
+			char *e;
+			double x = strtod(p, &e), y;
+
+			cr_assert_eq(*e, ',', "x,y pairs");
+			y = strtod(e + 1, &e);
+			cr_assert(x >= 56 && x <= 588 && y >= 26 && y <= 160, "(%g,%g) inside the plot", x, y);
+			pairs++;
+			p = e;
+			while (*p == ' ')
+				p++;
+		}
+		cr_assert_geq(pairs, 2u);
+	}
+	cr_assert_eq(polylines, 27u);
+	free(s);
+	/* a y axis that holds the largest value: hand-offs reach 2*299 per second */
+	s = render(STATSPAGE_HTML, &d, BIG, &len);
+	cr_assert(strstr(s, "text-anchor=\"end\">1000</text>"), "top of the hand-off chart");
+	free(s);
+	d.pts = NULL;
+	s = render(STATSPAGE_HTML, &d, BIG, &len);
+	cr_assert_null(strstr(s, "<svg"));
+	free(s);
+}
+
+/* ---- OpenMetrics ---- */
+
+Test(statspage, openmetrics_names_counters_and_ends_with_eof)
+{
+	struct statspage_data d = sample();
+	size_t len, tlen;
+	char *om = render(STATSPAGE_OPENMETRICS, &d, 100, &len);
+	char *text = render(STATSPAGE_PROM, &d, BIG, &tlen);
+	unsigned counters = 0;
+
+	cr_assert(len > 6 && !strcmp(om + len - 6, "# EOF\n"), "ends with # EOF");
+	cr_assert_eq(count_of(om, "# EOF"), 1u);
+	cr_assert_null(strstr(text, "# EOF"), "text 0.0.4 has none");
+	cr_assert_null(strstr(om, "_total counter\n"), "counter families named without _total");
+	cr_assert(strstr(om, "# TYPE sluice_requests counter\nsluice_requests_total "));
+	cr_assert(strstr(text, "# TYPE sluice_requests_total counter\nsluice_requests_total "));
+	/* every sample of a counter family is named family_total */
+	for (const char *p = om; (p = strstr(p, "# TYPE ")); counters++) {
+		const char *name = p + 7, *sp = strchr(name, ' ');
+		const char *nl = strchr(sp, '\n');
+		char fam[128];
+
+		p = nl + 1;
+		if (strncmp(sp, " counter\n", 9)) {
+			counters--;
+			continue;
+		}
+		snprintf(fam, sizeof(fam), "%.*s_total", (int)(sp - name), name);
+		for (const char *q = p; *q && *q != '#'; q = strchr(q, '\n') + 1)
+			cr_assert(!strncmp(q, fam, strlen(fam)) && (q[strlen(fam)] == ' ' || q[strlen(fam)] == '{'),
+				  "sample of %s: %.40s", fam, q);
+	}
+	cr_assert_gt(counters, 50u);
+	/* the same samples in both: only the family lines differ */
+	cr_assert_eq(len - 6 + count_of(text, "_total counter\n") * 12, tlen);
+	free(om);
+	free(text);
+	cr_assert_str_eq(statspage_content_type(STATSPAGE_OPENMETRICS),
+			 "application/openmetrics-text; version=1.0.0; charset=utf-8");
+}
+
+/* Returns the Accept weights of header value <v>. */
+static struct statspage_accept accept_of(const char *v)
+{
+	struct statspage_accept a = { -1, -1 };
+
+	statspage_accept_scan(v, strlen(v), &a);
+	return a;
+}
+
+Test(statspage, accept_weights)
+{
+	struct statspage_accept a;
+
+	/* what Prometheus 2.x sends */
+	a = accept_of("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+		      "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1");
+	cr_assert(a.q_om == 1000 && a.q_text == 500, "%d %d", a.q_om, a.q_text);
+	a = accept_of("application/openmetrics-text; version=1.0.0; charset=utf-8");
+	cr_assert(a.q_om == 1000 && a.q_text == -1);
+	a = accept_of("application/openmetrics-text;version=0.0.1");
+	cr_assert_eq(a.q_om, -1, "another version is not ours");
+	a = accept_of("text/plain, application/OpenMetrics-Text;q=0.3");
+	cr_assert(a.q_om == 300 && a.q_text == 1000);
+	a = accept_of("application/openmetrics-text;q=0");
+	cr_assert_eq(a.q_om, 0, "q=0 refuses it");
+	a = accept_of("");
+	cr_assert(a.q_om == -1 && a.q_text == -1);
+	a = accept_of("*/*;q=0.25 ,  text/html");
+	cr_assert_eq(a.q_text, 250);
 }

@@ -210,6 +210,10 @@ def test_metrics_via_use_service(ctx):
         assert r.status == 200, r
         assert r.headers.get("Content-Type", "").startswith("text/plain; version=0.0.4"), r
         assert b"\nsluice_requests_total " in r.body and b"sluice_pool_buffers_in_use" in r.body, r.body[:200]
+    # the service negotiates as the stats applet does (one function): OpenMetrics when asked
+    r = harness.curl(["-H", "Accept: application/openmetrics-text; version=1.0.0", hurl(ctx, "/metrics")])
+    assert r.headers.get("Content-Type", "").startswith("application/openmetrics-text; version=1.0.0"), r
+    assert b"\n# TYPE sluice_requests counter\n" in r.body and r.body.endswith(b"\n# EOF\n"), r.body[-200:]
 
 
 def test_unknown_service_is_a_config_error(ctx):

@@ -459,5 +459,365 @@ def test_config_errors_name_file_and_line(ctx):
         assert f"{path}:{line}:" in err and re.search(want, err), (opts, err)
 
 
+# ---- mutual TLS to an nginx origin, layers of defaults, crt-list, curves ----
+
+def make_pki(d: str) -> dict:
+    """Creates in <d>/pki a CA, an nginx certificate for origin.test and a
+    client certificate (PEM with key) signed by it, and a second,
+    unrelated CA. Returns their paths."""
+    pki = os.path.join(d, "pki")
+    os.makedirs(pki, exist_ok=True)
+    f = {k: os.path.join(pki, k) for k in ("ca.crt", "ca.key", "wrong.crt", "wrong.key",
+                                             "srv.crt", "srv.key", "cli.crt", "cli.key",
+                                             "cli.pem", "ext")}
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    for ca, cn in (("ca", "Sluice Test CA"), ("wrong", "Wrong CA")):
+        subprocess.run(["openssl", "req", "-x509", *ec, "-keyout", f[ca + ".key"], "-out",
+                        f[ca + ".crt"], "-days", "2", "-subj", f"/CN={cn}"],
+                       check=True, capture_output=True)
+    with open(f["ext"], "w") as out:
+        out.write("subjectAltName=DNS:origin.test\n")
+    for who, cn in (("srv", "origin.test"), ("cli", "sluice-client")):
+        csr = os.path.join(pki, who + ".csr")
+        subprocess.run(["openssl", "req", *ec, "-keyout", f[who + ".key"], "-out", csr,
+                        "-subj", f"/CN={cn}"], check=True, capture_output=True)
+        subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", f["ca.crt"], "-CAkey",
+                        f["ca.key"], "-CAcreateserial", "-out", f[who + ".crt"], "-days", "2",
+                        *(["-extfile", f["ext"]] if who == "srv" else [])],
+                       check=True, capture_output=True)
+    with open(f["cli.pem"], "w") as out:
+        for k in ("cli.crt", "cli.key"):
+            with open(f[k]) as i:
+                out.write(i.read())
+    return f
+
+
+def start_nginx_mtls(ctx, pki: dict) -> tuple[harness.Proc, int]:
+    """Starts nginx (one process, in the foreground) on a free port with TLS
+    and `ssl_verify_client on` against the test CA. Its answers name the
+    client certificate, the protocol and the cipher it saw; /f/ serves a
+    1 MiB pattern file."""
+    run = os.path.join(ctx.tmpdir, "nginx")
+    os.makedirs(os.path.join(run, "www", "f"), exist_ok=True)
+    with open(os.path.join(run, "www", "f", "blob"), "wb") as out:
+        out.write(harness.pattern_bytes(1 << 20))
+
+    def argv(port):
+        conf = os.path.join(run, "nginx.conf")
+        with open(conf, "w") as out:
+            out.write(f"""daemon off;
+master_process off;
+worker_processes 1;
+pid {run}/nginx.pid;
+error_log {run}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {run}/cb;
+    proxy_temp_path {run}/px;
+    fastcgi_temp_path {run}/fc;
+    uwsgi_temp_path {run}/uw;
+    scgi_temp_path {run}/sc;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {pki["srv.crt"]};
+        ssl_certificate_key {pki["srv.key"]};
+        ssl_client_certificate {pki["ca.crt"]};
+        ssl_verify_client on;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location /f/ {{ root {run}/www; }}
+        location / {{
+            default_type text/plain;
+            return 200 "dn=$ssl_client_s_dn verify=$ssl_client_verify proto=$ssl_protocol cipher=$ssl_cipher\n";
+        }}
+    }}
+}}
+""")
+        return ["nginx", "-p", run, "-c", conf]
+
+    return harness.start_with_free_port(argv, name="nginx-mtls")
+
+
+@harness.timeout(120)
+def test_mutual_tls_to_nginx_origin(ctx):
+    """nginx requires a client certificate: `crt` on the server line (or
+    from default-server) gets through, verified against the right CA;
+    without it nginx answers 400; a wrong CA fails verification (503,
+    counted). Global ssl-default-server-* words apply, the line overrides."""
+    harness.require_tool("nginx")
+    pki = make_pki(ctx.tmpdir)
+    nginx, nport = start_nginx_mtls(ctx, pki)
+    o = f"127.0.0.1:{nport}"
+    ca, crt = pki["ca.crt"], pki["cli.pem"]
+    backends = f"""
+backend mtls
+    server o {o} ssl verify required ca-file {ca} sni str(origin.test) crt {crt}
+backend nocrt
+    server o {o} ssl verify required ca-file {ca} sni str(origin.test)
+backend wrongca
+    server o {o} ssl verify required ca-file {pki["wrong.crt"]} sni str(origin.test) crt {crt}
+backend layered
+    default-server ssl verify required ca-file {ca} crt {crt} sni str(origin.test)
+    server o {o} ciphersuites TLS_AES_128_GCM_SHA256
+backend plain
+    default-server ssl verify required ca-file {ca} crt {crt}
+    server p 127.0.0.1:{ctx.oport} no-ssl
+backend tls12
+    server o {o} ssl verify required ca-file {ca} sni str(origin.test) crt {crt} ssl-min-ver TLSv1.2 no-tlsv13 ciphers ECDHE-ECDSA-CHACHA20-POLY1305
+"""
+    ports = {b: harness.free_port() for b in ("mtls", "nocrt", "wrongca", "layered", "plain", "tls12")}
+    fes = "".join(f"""
+frontend fe_{b}
+    bind 127.0.0.1:{ports[b]}
+    default_backend {b}
+""" for b in ports)
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(
+            p, [f"server s1 127.0.0.1:{ctx.oport}"], defaults_extra="    retries 1",
+            global_extra="    ssl-default-server-options ssl-min-ver TLSv1.3\n"
+                         "    ssl-default-server-ciphersuites TLS_CHACHA20_POLY1305_SHA256") + fes + backends,
+        name="mtls")
+    try:
+        r = harness.curl([f"http://127.0.0.1:{ports['mtls']}/"])
+        assert r.status == 200, r
+        body = r.body.decode()
+        assert "CN=sluice-client" in body and "verify=SUCCESS" in body, body
+        # the global defaults: TLS 1.3 only, ChaCha20 suite
+        assert "proto=TLSv1.3" in body and "cipher=TLS_CHACHA20_POLY1305_SHA256" in body, body
+        r = harness.curl([f"http://127.0.0.1:{ports['mtls']}/f/blob"])
+        assert r.status == 200 and hashlib.sha256(r.body).hexdigest() == harness.pattern_sha256(1 << 20)
+        r = harness.curl([f"http://127.0.0.1:{ports['nocrt']}/"])
+        assert r.status == 400 and b"No required SSL certificate" in r.body, r
+        before = pl.stats(port)["tls_srv_fail_verify"]
+        r = harness.curl([f"http://127.0.0.1:{ports['wrongca']}/"])
+        assert r.status == 503, r
+        assert pl.stats(port)["tls_srv_fail_verify"] > before
+        # default-server's words plus the line's own suite (overriding the global one)
+        r = harness.curl([f"http://127.0.0.1:{ports['layered']}/"])
+        assert r.status == 200 and "verify=SUCCESS" in r.body.decode(), r
+        assert "cipher=TLS_AES_128_GCM_SHA256" in r.body.decode(), r.body
+        # no-ssl undoes default-server's ssl: plain HTTP to the sluice origin
+        r = harness.curl([f"http://127.0.0.1:{ports['plain']}/size/1000"])
+        assert r.status == 200 and len(r.body) == 1000, r
+        # a line's ssl-min-ver replaces the global one; no-tlsv13 leaves TLS 1.2
+        r = harness.curl([f"http://127.0.0.1:{ports['tls12']}/"])
+        assert r.status == 200, r
+        assert "proto=TLSv1.2" in r.body.decode() and "CHACHA20" in r.body.decode(), r.body
+    finally:
+        nginx.stop()
+    assert proxy.stop() == 0
+
+
+def s_client(port, *args, req=b"", timeout=20):
+    """Runs openssl s_client against <port> with <args>; returns its output."""
+    cp = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *args],
+                        input=req, capture_output=True, timeout=timeout)
+    return cp.stdout.decode(errors="replace") + cp.stderr.decode(errors="replace")
+
+
+@harness.timeout(90)
+def test_crt_list_curves_and_bind_defaults(ctx):
+    """crt-list with SNI filters; curves on a bind; ssl-default-bind-*
+    apply to every bind line and a line's own words override them."""
+    lst = os.path.join(ctx.tmpdir, "certs.lst")
+    with open(lst, "w") as f:
+        f.write(f"# default first\n{ctx.certs}/1-a.pem\n\n"
+                f"{ctx.certs}/2-b.pem alias.test *.wild.test !x.b.test  # filters replace *.b.test\n")
+    ports = [harness.free_port() for _ in range(3)]
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(
+            p, [f"server s1 127.0.0.1:{ctx.oport}"],
+            global_extra="    ssl-default-bind-options ssl-max-ver TLSv1.2 no-tls-tickets\n"
+                         "    ssl-default-bind-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256\n"
+                         "    ssl-default-bind-curves X25519",
+            frontend_extra=f"    bind 127.0.0.1:{ports[0]} ssl crt-list {lst}\n"
+                           f"    bind 127.0.0.1:{ports[1]} ssl crt {ctx.certs}/2-b.pem curves P-384 "
+                           "ciphers ECDHE-ECDSA-CHACHA20-POLY1305\n"
+                           f"    bind 127.0.0.1:{ports[2]} ssl crt {ctx.certs}/1-a.pem ssl-max-ver TLSv1.3"),
+        name="crtlist")
+    req = b"GET /size/10 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+
+    def cn(out):
+        m = re.search(r"subject=.*?CN\s*=\s*([^\s,/]+)", out)
+        assert m, out[-1500:]
+        return m.group(1)
+
+    # crt-list: the filters replace the certificate's names
+    assert cn(s_client(ports[0], "-servername", "alias.test")) == "b.test"
+    assert cn(s_client(ports[0], "-servername", "y.wild.test")) == "b.test"
+    assert cn(s_client(ports[0], "-servername", "x.b.test")) == "a.test"
+    assert cn(s_client(ports[0], "-servername", "a.test")) == "a.test"
+    # the global defaults: TLS 1.2 at most, AES128-GCM, X25519, no ticket
+    out = s_client(ports[0], "-servername", "a.test", "-ign_eof", req=req)
+    assert "Protocol  : TLSv1.2" in out and "ECDHE-RSA-AES128-GCM-SHA256" in out, out[-2000:]
+    assert "X25519" in out and "TLS session ticket:" not in out, out[-2000:]
+    assert "HTTP/1.1 200" in out
+    # a line's curves and ciphers override the defaults; X25519 alone fails
+    out = s_client(ports[1], "-ign_eof", req=req)
+    assert "ECDHE-ECDSA-CHACHA20-POLY1305" in out and "secp384r1" in out, out[-2000:]
+    assert "HTTP/1.1 200" in out
+    out = s_client(ports[1], "-groups", "X25519", req=req)
+    assert "HTTP/1.1 200" not in out and "Cipher is (NONE)" in out, out[-2000:]
+    # ssl-max-ver on the line wins over the default's
+    out = s_client(ports[2], "-ign_eof", req=req)
+    assert "Protocol  : TLSv1.3" in out and "HTTP/1.1 200" in out, out[-2000:]
+    assert proxy.stop() == 0
+    # [ssl options] in a crt-list are refused, naming file:line and the list line
+    with open(lst, "w") as f:
+        f.write(f"{ctx.certs}/1-a.pem [alpn h2] a.test\n")
+    path = os.path.join(ctx.tmpdir, "crtlist-bad.cfg")
+    text = pl.make_config(1, ["server s1 127.0.0.1:1"],
+                          frontend_extra=f"    bind 127.0.0.1:2 ssl crt-list {lst}")
+    with open(path, "w") as f:
+        f.write(text)
+    cp = subprocess.run([pl.sluice_path(ctx.build_dir), "-c", "-f", path], capture_output=True,
+                        timeout=20)
+    err = cp.stderr.decode(errors="replace")
+    line = 1 + text.split("\n").index(f"    bind 127.0.0.1:2 ssl crt-list {lst}")
+    assert cp.returncode != 0 and f"{path}:{line}: 'bind' crt-list '{lst}' line 1: " \
+        "per-certificate SSL options" in err, err
+
+
+@harness.timeout(60)
+def test_openssl_heap_counted(ctx):
+    """OpenSSL's heap is counted (the functions were installed before its
+    first allocation): it grows with idle TLS connections and falls back
+    when they close. Prints the bytes OpenSSL holds per idle connection."""
+    st = pl.wait_quiet(ctx.port)
+    assert st["tls_heap_counted"] == 1, st
+    assert st["tls_heap_bytes"] > 10000 and st["tls_heap_blocks"] > 100, st  # the contexts
+    n = pl.scale(200, 50)
+    cctx = ssl.create_default_context()
+    cctx.check_hostname = False
+    cctx.verify_mode = ssl.CERT_NONE
+    base = st["tls_heap_bytes"]
+    socks = []
+    try:
+        for _ in range(n):
+            s = cctx.wrap_socket(socket.create_connection(("127.0.0.1", ctx.tport), timeout=10),
+                                 server_hostname="a.test")
+            s.sendall(b"GET /size/10 HTTP/1.1\r\nHost: a\r\n\r\n")
+            socks.append(s)
+        for s in socks:
+            data = b""
+            while not data.endswith(b"\r\n\r\n" + harness.pattern_bytes(10)):
+                chunk = s.recv(4096)
+                assert chunk, "closed early"
+                data += chunk
+        st = pl.wait_quiet(ctx.port)
+        per = (st["tls_heap_bytes"] - base) / n
+        print(f"OpenSSL heap per idle TLS connection: {per:.0f} bytes "
+              f"({st['tls_heap_blocks']} blocks in all)")
+        assert 1000 < per < 64 * 1024, per  # an SSL object, no record buffer
+    finally:
+        for s in socks:
+            s.close()
+    st = harness.wait_until(
+        lambda: (lambda x: x if x["tls_heap_bytes"] < base + n * 1000 else None)(pl.stats(ctx.port)),
+        timeout=10, what="OpenSSL heap back down")
+    assert st["tls_heap_counted"] == 1
+
+
+def s_client_session(port, steps, done, tls="-tls1_3", timeout=20):
+    """Drives an interactive openssl s_client (no -ign_eof, so that its
+    command letters work). <steps> are (wait, line): once wait(output)
+    holds, <line> is written (one at a time: s_client drops what follows a
+    command letter in the same read). Stops when done(output) holds or the
+    client exits. Returns the output."""
+    p = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", tls, "-crlf",
+                          "-servername", "a.test"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = b""
+    os.set_blocking(p.stdout.fileno(), False)
+    deadline = time.monotonic() + timeout
+
+    def pump(until):
+        nonlocal out
+        while time.monotonic() < deadline:
+            chunk = p.stdout.read()
+            if chunk:
+                out += chunk
+            if until(out) or p.poll() is not None:
+                return
+            time.sleep(0.05)
+
+    try:
+        for wait, line in steps:
+            pump(wait)
+            if p.poll() is not None:
+                break
+            try:
+                p.stdin.write(line)
+                p.stdin.flush()
+            except BrokenPipeError:
+                break
+        pump(done)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        out += p.stdout.read() or b""
+    return out.decode(errors="replace")
+
+
+def answers(n, extra=b""):
+    """A wait for s_client_session: <n> answers and <extra> seen."""
+    return lambda o: o.count(b"HTTP/1.1 200") >= n and extra in o
+
+
+@harness.timeout(90)
+def test_key_update_and_renegotiation(ctx):
+    """A TLS 1.3 KeyUpdate from the client (s_client's "K": update and ask
+    ours to update; "k": update only) neither stalls nor loops: the next
+    requests still answer on the same connection. A TLS 1.2 renegotiation
+    attempt is refused (we never renegotiate): the client gives up at
+    once, the proxy is unharmed."""
+    get = b"GET /size/10 HTTP/1.1\nHost: a\n\n"
+    out = s_client_session(ctx.tport, [(answers(0, b"---\n"), get), (answers(1), b"K\n"),
+                                       (answers(1, b"KEYUPDATE"), get), (answers(2), b"k\n"),
+                                       (lambda o: o.count(b"KEYUPDATE") >= 2, get)],
+                           answers(3))
+    assert out.count("KEYUPDATE") == 2, out[-2000:]
+    assert out.count("HTTP/1.1 200") == 3, out[-3000:]
+    t0 = time.monotonic()
+    out = s_client_session(ctx.tport, [(answers(0, b"---\n"), get), (answers(1), b"R\n")],
+                           lambda o: b"no renegotiation" in o, tls="-tls1_2")
+    assert "RENEGOTIATING" in out and "no renegotiation" in out, out[-2000:]
+    assert out.count("HTTP/1.1 200") == 1
+    assert time.monotonic() - t0 < 15
+    ver, body = curl_version(["--http1.1", url(ctx, "/size/100")])
+    assert len(body) == 100 and ctx.proxy.alive
+
+
+@harness.timeout(90)
+def test_stats_page_in_chromium_over_https_h2(ctx):
+    """Headless Chromium loads the stats page over HTTPS; its net log shows
+    the protocol it negotiated (h2) and our HTTP/2 counters moved."""
+    import shutil
+    import tempfile
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not browser:
+        raise harness.Skip("chromium is not installed")
+    before = pl.stats(ctx.port)
+    profile = tempfile.mkdtemp(prefix="chromium-", dir=ctx.tmpdir)
+    netlog = os.path.join(ctx.tmpdir, "netlog.json")
+    cp = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update",
+                         "--disable-sync", "--ignore-certificate-errors",
+                         f"--user-data-dir={profile}", f"--log-net-log={netlog}",
+                         "--dump-dom", url(ctx, f"{pl.STATS_URI}?html", host="127.0.0.1")],
+                        capture_output=True, timeout=60)
+    dom = cp.stdout.decode(errors="replace")
+    assert "<title>Sluice statistics</title>" in dom, (dom[:500], cp.stderr[-800:])
+    with open(netlog, errors="replace") as f:
+        log = f.read()
+    assert re.search(r'"negotiated_protocol"\s*:\s*"h2"', log), log[-1500:]
+    after = pl.stats(ctx.port)
+    assert after["h2_streams"] > before["h2_streams"], after
+    assert after["tls_full_handshakes"] + after["tls_resumed"] > \
+        before["tls_full_handshakes"] + before["tls_resumed"], after
+
+
 if __name__ == "__main__":
     raise SystemExit(harness.main())
