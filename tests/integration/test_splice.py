@@ -336,7 +336,7 @@ def slow_downloads(port: int, n: int, path: str, rate: float, spread: float, tim
 def test_slow_readers_hold_no_buffers(ctx):
     # 100 downloads of 4 MiB read at 4 MB/s each (about a second) overlap;
     # spliced, their bodies wait in pipes and socket buffers, not in pool
-    # buffers. The starts are spread evenly over 0.5 s: a burst of 100
+    # buffers. The starts are spread evenly over a second: a burst of 100
     # new connections at the same instant would each hold its request
     # head's buffer until its server connection is up, which is the connect
     # path, not the body path this test measures. Full size, rate at most
@@ -361,7 +361,7 @@ def test_slow_readers_hold_no_buffers(ctx):
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        res = slow_downloads(port, n, f"/size/{size}", 4e6, 0.5, 90)
+        res = slow_downloads(port, n, f"/size/{size}", 4e6, 1.0, 90)
     finally:
         stop.set()
         sampler.join(5)
@@ -371,7 +371,7 @@ def test_slow_readers_hold_no_buffers(ctx):
     print(f"    {n} slow 4 MiB downloads: peak buffers in use {s['pool_peak_in_use']}, "
           f"most pipes seen in use {seen['max_pipes']}")
     # they were in flight in the proxy together (sampled every 100 ms) ...
-    assert seen["max_pipes"] >= n // 4, seen
+    assert seen["max_pipes"] >= n // 5, seen
     # ... and held at most 8 pool buffers between them
     assert s["pool_peak_in_use"] <= 8, s
     assert proxy.stop() == 0
