@@ -2,9 +2,10 @@
  * starts: the request hook, the completion hook, its services (sluice.h),
  * and the check that ties `use-service` lines to registered services.
  *
- * Everything is written before sluice_start() and only read afterwards,
- * by the workers the start creates: the thread creation orders the writes
- * before every read, so no lock is needed.
+ * Everything is written into the handle before sluice_start() and copied
+ * into each generation when it starts, before its threads exist: the
+ * thread creation orders the writes before every read, so no lock is
+ * needed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,28 +13,25 @@
 #include "engine/client/hostapi.h"
 #include "engine/host.h"
 
-/* Returns the engine of the public handle. */
-static inline struct engine *host_eng(struct sluice *se) { return (struct engine *)se; }
+/* Returns the registrations of the public handle: they outlive reloads,
+ * each generation gets a copy when it starts. */
+static inline struct eng_host *host_of(struct sluice *se) { return &se->host; }
 
 enum sluice_result sluice_set_request_hook(struct sluice *se, sluice_request_fn fn, void *arg)
 {
-	struct engine *e = host_eng(se);
-
-	if (!e || e->started)
+	if (!se || se->started || se->stopping)
 		return SLUICE_E_STATE;
-	e->host.req_fn = fn;
-	e->host.req_arg = arg;
+	host_of(se)->req_fn = fn;
+	host_of(se)->req_arg = arg;
 	return SLUICE_OK;
 }
 
 enum sluice_result sluice_set_completion_hook(struct sluice *se, sluice_complete_fn fn, void *arg)
 {
-	struct engine *e = host_eng(se);
-
-	if (!e || e->started)
+	if (!se || se->started || se->stopping)
 		return SLUICE_E_STATE;
-	e->host.done_fn = fn;
-	e->host.done_arg = arg;
+	host_of(se)->done_fn = fn;
+	host_of(se)->done_arg = arg;
 	return SLUICE_OK;
 }
 
@@ -55,30 +53,28 @@ static int host_name_ok(const char *name)
 enum sluice_result sluice_register_service(struct sluice *se, const char *name,
 					   const struct sluice_service_ops *ops, void *arg)
 {
-	struct engine *e = host_eng(se);
+	struct eng_host *host = se ? host_of(se) : NULL;
 	struct host_service *arr;
 
-	if (!e || e->started)
+	if (!se || se->started || se->stopping)
 		return SLUICE_E_STATE;
 	if (!host_name_ok(name) || !ops || !ops->start || !ops->resume)
 		return SLUICE_E_INVALID;
-	if (host_service_find(&e->host, name, strlen(name)) >= 0)
+	if (host_service_find(host, name, strlen(name)) >= 0)
 		return SLUICE_E_STATE;
-	arr = realloc(e->host.svcs, (e->host.nb_svcs + 1) * sizeof(*arr));
+	arr = realloc(host->svcs, (host->nb_svcs + 1) * sizeof(*arr));
 	if (!arr)
 		return SLUICE_E_NOMEM;
-	e->host.svcs = arr;
-	arr += e->host.nb_svcs++;
+	host->svcs = arr;
+	arr += host->nb_svcs++;
 	snprintf(arr->name, sizeof(arr->name), "%s", name);
 	arr->ops = ops;
 	arr->arg = arg;
 	return SLUICE_OK;
 }
 
-int sluice_check(struct sluice *se, char **err)
+int eng_host_check(struct engine *e, const struct eng_host *host, char **err)
 {
-	struct engine *e = host_eng(se);
-
 	*err = NULL;
 	for (unsigned f = 0; f < e->cfg->nb_frontends; f++) {
 		struct cfg_rules *rs = e->cfg->frontends[f].rules;
@@ -88,12 +84,12 @@ int sluice_check(struct sluice *se, char **err)
 
 			if (r->act != HA_USE_SERVICE)
 				continue;
-			r->svc_idx = host_service_find(&e->host, r->name, r->name_len);
+			r->svc_idx = host_service_find(host, r->name, r->name_len);
 			if (r->svc_idx >= 0)
 				continue;
 			if (asprintf(err, "%s:%d: 'http-request use-service' unknown service '%s' "
 			             "(the program registers its services; this one knows %u)",
-			             e->cfg->file, r->line, r->name, e->host.nb_svcs) < 0)
+			             e->cfg->file, r->line, r->name, host->nb_svcs) < 0)
 				*err = NULL;
 			return -1;
 		}
@@ -101,15 +97,19 @@ int sluice_check(struct sluice *se, char **err)
 	return 0;
 }
 
-int eng_host_init(struct engine *e)
+int sluice_check(struct sluice *se, char **err)
 {
-	return sluice_register_service((struct sluice *)e, "prometheus-exporter", &svc_prom_ops, NULL) ==
-	       SLUICE_OK ? 0 : -1;
+	return eng_host_check(se->live, &se->host, err);
 }
 
-void eng_host_free(struct engine *e)
+int eng_host_init(struct sluice *h)
 {
-	free(e->host.svcs);
-	e->host.svcs = NULL;
-	e->host.nb_svcs = 0;
+	return sluice_register_service(h, "prometheus-exporter", &svc_prom_ops, NULL) == SLUICE_OK ? 0 : -1;
+}
+
+void eng_host_free(struct sluice *h)
+{
+	free(h->host.svcs);
+	h->host.svcs = NULL;
+	h->host.nb_svcs = 0;
 }

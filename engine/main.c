@@ -6,10 +6,10 @@
  * the engine's API is only ever called from a normal thread:
  *   SIGTERM, SIGINT  graceful stop (a second one stops at once)
  *   SIGUSR1          soft stop: stop accepting, finish whatever is running
- *   SIGHUP           reserved for reload: reported and otherwise ignored,
- *                    because its default action would end the process and a
- *                    service manager's "reload" (the systemd unit sends
- *                    SIGHUP) must never stop the proxy
+ *   SIGHUP           reload the configuration (sluice_reload): the file of
+ *                    -f is read again; an invalid one is reported with its
+ *                    file:line and the running configuration stays; without
+ *                    -f, the built-in configuration is started again
  */
 #include <errno.h>
 #include <pthread.h>
@@ -58,7 +58,17 @@ static void *signal_thread(void *arg)
 		if (__atomic_load_n(&sc->done, __ATOMIC_ACQUIRE))
 			return NULL;
 		if (sig == SIGHUP) {
-			fprintf(stderr, "sluice: SIGHUP ignored: this version cannot reload its configuration\n");
+			char *err = NULL;
+
+			if (sluice_reload(e, NULL, &err) < 0) {
+				fprintf(stderr, "sluice: reload refused, the running configuration stays: %s\n",
+					err ? err : "out of memory");
+				free(err);
+			} else {
+				if (sluice_warnings(e))
+					fprintf(stderr, "%s\n", sluice_warnings(e));
+				fprintf(stderr, "sluice: configuration reloaded\n");
+			}
 		} else if (sig == SIGUSR1) {
 			fprintf(stderr, "sluice: soft stop requested\n");
 			sluice_stop(e, SLUICE_STOP_SOFT);

@@ -11,9 +11,10 @@
  *
  * Thread safety: every function of the engine's life may be called from
  * any thread that is not one of the engine's workers, except sluice_stats()
- * which any thread may call at any time. The sluice_req_* and sluice_svc_*
- * functions are called only from inside the callbacks that received their
- * object, on that worker thread (see "The host API" below).
+ * and sluice_reload() which any thread may call at any time. The
+ * sluice_req_* and sluice_svc_* functions are called only from inside the
+ * callbacks that received their object, on that worker thread (see "The
+ * host API" below).
  */
 #ifndef SLUICE_H
 #define SLUICE_H
@@ -74,6 +75,25 @@ SLUICE_API int sluice_wait(struct sluice *e);
 
 /* Frees a stopped (or never started) engine. */
 SLUICE_API void sluice_free(struct sluice *e);
+
+/* Reloads the configuration of a started engine without losing a
+ * connection: from the file <path>, or with NULL from where the engine was
+ * made (its file, or its text); sluice_reload_text() from <text> named
+ * <name>. The new configuration is parsed and started first (bound, its
+ * threads running; the sockets of addresses it shares with the running
+ * one are moved over, never closed); only then does the running one stop
+ * accepting and finish its connections within its `grace`. Returns 0, or
+ * -1 with *err set (malloc'ed: "file:line: 'keyword' what is wrong" for a
+ * configuration error) and the running configuration untouched. Needs a
+ * restart, so refused: a new tune.bufsize, nbthread above the larger of its
+ * first value and the CPUs. Ignored with a warning (sluice_warnings(), valid
+ * until the next reload): tune.buffers.limit/reserve. Counters carry on
+ * across reloads. It returns once the old configuration stopped listening.
+ * Any thread may call it, an engine's worker too (the command socket's
+ * `reload` does); from a worker it is refused while another reload or a
+ * stop is running, rather than wait. */
+SLUICE_API int sluice_reload(struct sluice *e, const char *path, char **err);
+SLUICE_API int sluice_reload_text(struct sluice *e, const char *text, const char *name, char **err);
 
 /* The engine-wide figures, each written once: one line gives the field of
  * struct sluice_stats below, its JSON key (the field name), its Prometheus
@@ -170,7 +190,10 @@ SLUICE_API void sluice_free(struct sluice *e);
 	X(tls_srv_fail_other, THR, counter, "sluice_tls_server_handshake_failures_total{reason=\"other\"}", "TLS handshakes with servers that failed, by reason.", "TLS to servers: other failures") \
 	X(tls_heap_counted, SNAP, gauge, "sluice_tls_heap_counted", "1 when OpenSSL's heap is counted; 0: OpenSSL allocated before Sluice could hook it, not counted.", "OpenSSL heap counted (0: not counted)") \
 	X(tls_heap_bytes, SNAP, gauge, "sluice_tls_heap_bytes", "Bytes OpenSSL holds now (contexts, connections, sessions), 0 when not counted.", "OpenSSL heap (bytes)") \
-	X(tls_heap_blocks, SNAP, gauge, "sluice_tls_heap_blocks", "Heap blocks OpenSSL holds now, 0 when not counted.", "OpenSSL heap blocks")
+	X(tls_heap_blocks, SNAP, gauge, "sluice_tls_heap_blocks", "Heap blocks OpenSSL holds now, 0 when not counted.", "OpenSSL heap blocks") \
+	/* configuration reloads (sluice_reload, SIGHUP) */ \
+	X(reloads, SNAP, counter, "sluice_reloads_total", "Configuration reloads done.", "Reloads") \
+	X(reload_failures, SNAP, counter, "sluice_reload_failures_total", "Configuration reloads refused (the running configuration stayed).", "Reloads refused")
 
 /* The buffer pool's figures (its "Buffer pool" table on the HTML page),
  * same columns; all are read from the pool when the snapshot is taken. */

@@ -29,10 +29,22 @@ static int srvctl_fail(char **err, const char *fmt, ...)
 	return -1;
 }
 
+/* Returns the live generation of <se>: servers added or changed here live
+ * in its backends (a reload starts the servers of the new file afresh). */
+static struct engine *srvctl_live(struct sluice *se)
+{
+	struct engine *e;
+
+	pthread_mutex_lock(&se->stats_lock);
+	e = se->live;
+	pthread_mutex_unlock(&se->stats_lock);
+	return e;
+}
+
 /* Finds backend <name> of <se>, or fails with a message. */
 static struct backend *srvctl_backend(struct sluice *se, const char *name, char **err)
 {
-	struct engine *e = (struct engine *)se;
+	struct engine *e = srvctl_live(se);
 	struct backend *be = name ? be_by_name(e->bes, e->nb_bes, name) : NULL;
 
 	if (!be)

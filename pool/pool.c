@@ -123,7 +123,7 @@ struct pool {
 	/* read-mostly */
 	size_t bufsize;
 	uint64_t limit, reserve;
-	unsigned nbthread, cache_max, batch; /* under a limit, batch is the credit batch */
+	unsigned nbthread, cache_max, batch; /* nbthread: lanes (thread indexes); under a limit, batch is the credit batch */
 	uint64_t trim_ms, fail_seed;
 	_Atomic uint32_t fail_ppm;
 	struct pool_thread *threads;
@@ -1136,7 +1136,7 @@ struct pool *pool_create(const struct pool_config *cfg)
 	p->bufsize = bufsize;
 	p->limit = cfg->limit;
 	p->reserve = cfg->limit ? cfg->reserve : 0;
-	p->nbthread = cfg->nbthread;
+	p->nbthread = cfg->lanes > cfg->nbthread ? cfg->lanes : cfg->nbthread;
 	if (cfg->limit) {
 		unsigned batch = pool_credit_batch(cfg);
 
@@ -1151,11 +1151,11 @@ struct pool *pool_create(const struct pool_config *cfg)
 	p->fail_seed = cfg->fail_seed;
 	atomic_init(&p->fail_ppm, cfg->fail_ppm);
 
-	p->threads = aligned_alloc(POOL_LINE, sizeof(*p->threads) * cfg->nbthread);
+	p->threads = aligned_alloc(POOL_LINE, sizeof(*p->threads) * p->nbthread);
 	if (!p->threads)
 		goto fail;
-	memset(p->threads, 0, sizeof(*p->threads) * cfg->nbthread);
-	for (unsigned i = 0; i < cfg->nbthread; i++) {
+	memset(p->threads, 0, sizeof(*p->threads) * p->nbthread);
+	for (unsigned i = 0; i < p->nbthread; i++) {
 		struct pool_thread *t = &p->threads[i];
 
 		t->rng = pool_seed(cfg->fail_seed ^ i);

@@ -4,7 +4,7 @@
  * --------
  * A pool hands out fixed-size blocks (tune.bufsize) as struct buf. It knows
  * nothing of HTTP, tasks or sockets. Each worker thread identifies itself
- * with a thread index (tid < nbthread) and only ever passes its own index.
+ * with a thread index (tid < lanes, see pool_config) and only ever passes its own index.
  *
  * Allocation states a criticality. Levels are ordered by how soon the
  * allocation leads to memory being freed: emitting to a socket frees buffers
@@ -102,7 +102,13 @@ struct pool_wait {
 
 struct pool_config {
 	size_t   bufsize;        /* block size in bytes; 0 means 16384 */
-	unsigned nbthread;       /* number of thread indexes that will call in */
+	unsigned nbthread;       /* number of threads that run at once (sizes the
+	                          * credit batch) */
+	unsigned lanes;          /* thread indexes that may call in (tid < lanes),
+	                          * 0 means nbthread; more than nbthread lets an
+	                          * engine reload run a new set of threads beside
+	                          * the old ones on indexes of their own, with
+	                          * one cap for both */
 	uint64_t limit;          /* max buffers allocated at once, 0 = none */
 	uint64_t reserve;        /* buffers kept for critical levels */
 	uint32_t fail_ppm;       /* fault injection: failures per million allocs */

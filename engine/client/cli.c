@@ -101,7 +101,7 @@ static void cmd_show_info(struct engine *e, int level, int argc, char **argv, st
 {
 	struct sluice_stats st;
 
-	sluice_stats((const struct sluice *)e, &st);
+	sluice_stats(e->owner, &st);
 	out_printf(o, "Name: Sluice\nVersion: %s\nUptime_sec: %llu\nNbthread: %u\nMaxconn: %u\n"
 		   "CurrConns: %llu\nCumConns: %llu\nCumReq: %llu\n",
 		   sluice_version(), (unsigned long long)((sched_clock_ms() - e->start_ms) / 1000),
@@ -280,6 +280,23 @@ static void cmd_able_server(struct engine *e, int level, int argc, char **argv, 
 		be_server_set_admin(s, argv[0][0] == 'd' ? SRV_ADMIN_MAINT : SRV_ADMIN_READY);
 }
 
+/* `reload`: loads the configuration again, as SIGHUP does (HAProxy 2.7's
+ * master CLI has it). It runs here, on thread 0 of the generation it
+ * retires, which keeps serving this connection; that thread is busy for
+ * the reload (parse, bind, start the new threads: milliseconds). Answers
+ * "Success=1", or "Success=0", a line "--" and the error (file:line). */
+static void cmd_reload(struct engine *e, int level, int argc, char **argv, struct cli_out *o)
+{
+	char *err = NULL;
+
+	(void)level, (void)argc, (void)argv;
+	if (sluice_reload(e->owner, NULL, &err) < 0)
+		out_printf(o, "Success=0\n--\n%s\n", err ? err : "out of memory");
+	else
+		out_printf(o, "Success=1\n");
+	free(err);
+}
+
 /* `add server BE/SRV ADDR:PORT [weight N] [maxconn N]`: a new server, in
  * maintenance as HAProxy adds them (`enable server` or `set server ...
  * state ready` puts it to work). */
@@ -355,6 +372,7 @@ static const struct cli_cmd cli_cmds[] = {
 	  "add a server (in maintenance)", cmd_add_server },
 	{ { "del", "server" }, CFG_CLI_ADMIN, "del server BE/SRV", "remove a server in maintenance holding no stream",
 	  cmd_del_server },
+	{ { "reload" }, CFG_CLI_ADMIN, "reload", "load the configuration file again (as SIGHUP)", cmd_reload },
 };
 
 static const char *const level_names[] = { "user", "operator", "admin" };
@@ -559,6 +577,8 @@ void cli_close(struct cli *cli)
 		cli_conn_free(eng_list_entry(cli->conns.next, struct cli_conn, link));
 	(void)sched_fd_del(cli->tc->thr, cli->fd);
 	close(cli->fd);
-	(void)unlink(cli->tc->eng->cfg->g.cli_path);
+	/* after a reload the path may be the next generation's socket */
+	if (!cli->tc->eng->cli_keep_path)
+		(void)unlink(cli->tc->eng->cfg->g.cli_path);
 	tasklet_kill(&cli->tl, 1);
 }

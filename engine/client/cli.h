@@ -16,6 +16,7 @@
  *   set server BE/SRV weight N
  *   disable server BE/SRV                 same as state maint
  *   enable server BE/SRV                  same as state ready
+ *   reload                                the configuration again (sluice_reload), admin
  *
  * Levels: `user` may only show; `operator` may also set weights and drain;
  * `admin` (the default) may do everything. State and weight changes act on

@@ -95,20 +95,34 @@ static int h2front_active(const struct h2front *f, const struct h2c_stats *st)
 	       (h2c_nb_streams(f->h2c) && st->frames_in != f->last_frames_in);
 }
 
+/* The idle period of <f>: `timeout client`, or at most ENG_RETIRE_IDLE_MS
+ * once a reload retired its generation (see h2front_retire_all). */
+static uint64_t h2front_period(const struct h2front *f, int *retiring)
+{
+	uint64_t ms = f->fe->cfg->t.client_ms;
+
+	*retiring = eng_stopping(f->tc->eng) && !eng_closes_idle(f->tc->eng);
+	return *retiring && ms > ENG_RETIRE_IDLE_MS ? ENG_RETIRE_IDLE_MS : ms;
+}
+
 /* Idle timer: a connection without stream activity for a whole client
  * timeout is asked to go away (open streams may still finish). */
 static void h2front_idle_cb(struct tasklet *t, unsigned reasons)
 {
 	struct h2front *f = t->ctx;
 	struct h2c_stats st;
+	int retiring;
+	uint64_t period;
 
 	if (!f->h2c)
 		return;
+	period = h2front_period(f, &retiring);
 	h2c_get_stats(f->h2c, &st);
 	if (!h2front_active(f, &st)) {
 		/* silent for a whole period: ask it to go away; silent for one
 		 * more (a stream that never completes keeps it open): close */
-		CNT_INC(f->tc, timeouts_client);
+		if (!retiring)
+			CNT_INC(f->tc, timeouts_client);
 		if (f->shut_asked) {
 			h2c_abort(f->h2c, 0); /* runs closed(), which frees <f> */
 			return;
@@ -124,7 +138,7 @@ static void h2front_idle_cb(struct tasklet *t, unsigned reasons)
 	}
 	f->last_frames_in = st.frames_in;
 	f->last_stream_frames = st.stream_frames_in;
-	task_schedule(f->idle, tc_now(f->tc) + f->fe->cfg->t.client_ms);
+	task_schedule(f->idle, tc_now(f->tc) + period);
 }
 
 /* The mux's transport over a TLS session (see h2_transport in mux/h2.h). */
@@ -179,7 +193,7 @@ static int h2front_start(struct thr_ctx *tc, struct frontend *fe, int fd, const 
 	eng_list_append(&tc->h2fronts, &f->link);
 	CNT_INC(tc, h2_conn_accepted);
 	f->creating = 1;
-	c = h2c_new(tc->thr, tc->tid, tc->eng->pool, fd, pre, pre_len, &set, &cbs, f);
+	c = h2c_new(tc->thr, tc->pool_tid, tc->eng->pool, fd, pre, pre_len, &set, &cbs, f);
 	f->creating = 0;
 	if (!c) {
 		tls_free(ssl);  /* the mux did not take it */
@@ -219,6 +233,16 @@ int h2front_accept_tls(struct thr_ctx *tc, struct frontend *fe, int fd,
 
 	eng_addr_text(peer, addr, sizeof(addr));
 	return h2front_start(tc, fe, fd, addr, NULL, 0, ssl);
+}
+
+void h2front_retire_all(struct thr_ctx *tc)
+{
+	for (struct eng_list *l = tc->h2fronts.next; l != &tc->h2fronts; l = l->next) {
+		struct h2front *f = (struct h2front *)((char *)l - offsetof(struct h2front, link));
+
+		if (f->h2c)
+			task_schedule(f->idle, tc_now(tc) + ENG_RETIRE_IDLE_MS);
+	}
 }
 
 void h2front_stop_all(struct thr_ctx *tc, int now)

@@ -37,4 +37,13 @@ int h2front_accept_peer(struct thr_ctx *tc, struct frontend *fe, int fd,
  * finish, or, with <now>, close them at once. */
 void h2front_stop_all(struct thr_ctx *tc, int now);
 
+/* A reload retired the generation of <tc>: each HTTP/2 connection is asked
+ * to go away (GOAWAY) only once it had no stream activity for a second,
+ * and closed if then silent one more second, instead of at once: a GOAWAY
+ * stops a busy client from opening its next stream (a load generator
+ * such as h2load counts that as a failed request), while an idle one
+ * simply reconnects, to the new generation. A busy connection is served
+ * by the old configuration until it pauses or the grace period ends. */
+void h2front_retire_all(struct thr_ctx *tc);
+
 #endif /* SLUICE_ENGINE_H2FRONT_H */

@@ -183,14 +183,14 @@ static int eng_may_accept(struct engine *e, struct frontend *fe)
 	       __atomic_load_n(&fe->conn_cur, __ATOMIC_RELAXED) < fe->maxconn;
 }
 
-/* Accepts what is pending on <l>, up to a burst. */
-static void listener_cb(struct tasklet *t, unsigned reasons)
+/* Accepts up to <max> connections pending on <l>. Returns non-zero when
+ * more may be pending. */
+static int listener_accept_some(struct listener *l, int max)
 {
-	struct listener *l = t->ctx;
 	struct thr_ctx *tc = l->tc;
 	struct engine *e = tc->eng;
 
-	for (int i = 0; i < ACCEPT_BURST && l->fd >= 0; i++) {
+	for (int i = 0; i < max && l->fd >= 0; i++) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
 		int fd;
@@ -202,13 +202,13 @@ static void listener_cb(struct tasklet *t, unsigned reasons)
 				__atomic_fetch_add(&e->listeners_full, 1, __ATOMIC_RELAXED);
 			}
 			CNT_INC(tc, conn_refused_maxconn);
-			return;
+			return 0;
 		}
 		fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			return; /* EAGAIN, or EMFILE and friends: the next event retries */
+			return 0; /* EAGAIN, or EMFILE and friends: the next event retries */
 		}
 		__atomic_fetch_add(&e->conn_cur, 1, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&l->fe->conn_cur, 1, __ATOMIC_RELAXED);
@@ -218,9 +218,33 @@ static void listener_cb(struct tasklet *t, unsigned reasons)
 				   : stream_accept(tc, l->fe, fd, &peer, h2front_accept)) < 0)
 			eng_conn_closed(tc, l->fe);
 	}
+	return l->fd >= 0;
+}
+
+/* Accepts what is pending on <l>, up to a burst. */
+static void listener_cb(struct tasklet *t, unsigned reasons)
+{
+	struct listener *l = t->ctx;
+
+	(void)reasons;
 	/* more may be pending: come back after the others had their turn */
-	if (l->fd >= 0)
+	if (listener_accept_some(l, ACCEPT_BURST))
 		tasklet_wakeup(&l->tl, SCHED_R_READ);
+}
+
+void listener_stop(struct listener *l, int keep_fd, int drain)
+{
+	if (l->fd < 0)
+		return;
+	(void)sched_fd_del(l->tc->thr, l->fd);
+	if (!keep_fd) {
+		/* bounded: a client connecting this fast is served by the
+		 * other sockets of the address, if it has any left */
+		if (drain)
+			(void)listener_accept_some(l, 4096);
+		close(l->fd);
+	}
+	l->fd = -1;
 }
 
 void listener_resume_all(struct thr_ctx *tc)

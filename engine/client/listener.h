@@ -1,7 +1,10 @@
 /* listener.h - the listening sockets of a thread: accepting under maxconn.
  *
  * Each worker thread has its own listening socket per bind line
- * (SO_REUSEPORT), bound before the threads start. An accepted socket
+ * (SO_REUSEPORT), bound before the threads start (or moved over from the
+ * previous generation by a reload: after one that lowered nbthread, some
+ * threads listen on several sockets of a line, since closing one would
+ * reset the connections queued on it). An accepted socket
  * becomes an HTTP/1 stream, or an HTTP/2 connection on a `proto h2` bind;
  * an HTTP/1 stream that sees the HTTP/2 preface is handed to the HTTP/2
  * side through the callback the listener gives it (the stream itself knows
@@ -46,6 +49,14 @@ int listener_init(struct listener *l, struct thr_ctx *tc, struct frontend *fe, i
 /* Closes the listening socket of <l> (stop accepting) and the connections
  * still in their TLS handshake. Idempotent. */
 void listener_close(struct listener *l);
+
+/* Stops accepting on <l> and leaves the connections still in their TLS
+ * handshake running (listener_close ends them). With <keep_fd>, another
+ * generation listens on the socket: it is only unregistered. Otherwise it
+ * is closed, with <drain> after accepting the connections already queued
+ * on it (closing a listening socket resets them), up to maxconn.
+ * Idempotent. */
+void listener_stop(struct listener *l, int keep_fd, int drain);
 
 /* Resumes the listeners of <tc> that maxconn paused, if there is room now. */
 void listener_resume_all(struct thr_ctx *tc);

@@ -28,49 +28,75 @@
 #define STATS_ADD_WAITERS(name)
 #define STATS_ADD_SCHED(name)
 
-/* Adds thread <tc>'s counters into <o>: every THR and CLASS line, and the
- * "open now" gauges, which a thread knows as opened minus closed. */
-static void stats_add_thread(const struct thr_ctx *tc, struct sluice_stats *o)
+/* Adds one thread's counters <c> into <o>: every THR and CLASS line, and
+ * the "open now" gauges, which a thread knows as opened minus closed. */
+static void stats_add_thread(const struct eng_counters *c, struct sluice_stats *o)
 {
-	const struct eng_counters *c = &tc->cnt;
-
 	SLUICE_COUNTERS(STATS_ADD)
 	o->h2_conn_current += RD(c->h2_conn_accepted) - RD(c->h2_conn_closed);
 	o->h2_srv_conn_current += RD(c->h2_srv_conn_opened) - RD(c->h2_srv_conn_closed);
 }
 
-/* Fills the OpenSSL heap gauges: the workers' buckets plus the shared one
- * (core/tlsmem.h); only the sum is exact, a thread's share may be < 0. */
-static void stats_tls_heap(const struct engine *e, struct sluice_stats *o)
+/* Fills the OpenSSL heap gauges: what freed generations' workers had
+ * counted, every live generation's workers' buckets, plus the shared one
+ * (core/tlsmem.h); only the sum is exact, a thread's share may be < 0.
+ * Under the stats lock. */
+static void stats_tls_heap(const struct sluice *h, struct sluice_stats *o)
 {
-	struct tlsmem_cnt sum = { 0, 0 };
+	struct tlsmem_cnt sum = h->tls_carry;
 
 	o->tls_heap_counted = (uint64_t)tlsmem_counted();
 	if (!o->tls_heap_counted)
 		return;
-	for (unsigned t = 0; t < e->nbthread; t++)
-		tlsmem_add(&sum, &e->tcs[t].tlsmem);
+	for (const struct engine *e = h->gens; e; e = e->next)
+		for (unsigned t = 0; t < e->nbthread; t++)
+			tlsmem_add(&sum, &e->tcs[t].tlsmem);
 	tlsmem_add_shared(&sum);
 	o->tls_heap_bytes = sum.bytes > 0 ? (uint64_t)sum.bytes : 0;
 	o->tls_heap_blocks = sum.blocks > 0 ? (uint64_t)sum.blocks : 0;
 }
 
-void sluice_stats(const struct sluice *se, struct sluice_stats *o)
+/* Sums <e>'s schedulers' figures into <o>. */
+static void stats_add_sched(const struct sched_stats *ss, struct sluice_stats *o)
 {
-	const struct engine *e = (const struct engine *)se;
+	o->sched_loops += ss->loops;
+	o->sched_tasks_run += ss->tasks_run;
+	o->sched_tasklets_run += ss->tasklets_run;
+	o->sched_timers_fired += ss->timers_fired;
+}
+
+/* The engine-wide snapshot: what freed generations carried, plus every
+ * generation still alive (the live one and those draining after a
+ * reload), under the handle's lock so that a generation moves from one to
+ * the other in one step and no counter goes backwards. */
+void sluice_stats(const struct sluice *hc, struct sluice_stats *o)
+{
+	struct sluice *h = (struct sluice *)hc; /* the stats lock only */
 	struct pool_stats ps;
 	struct sched_stats ss;
 
 	memset(o, 0, sizeof(*o));
-	o->nbthread = e->nbthread;
-	for (unsigned t = 0; t < e->nbthread; t++)
-		stats_add_thread(&e->tcs[t], o);
-	o->conn_current = RD(e->conn_cur);
-	stats_tls_heap(e, o);
-	for (unsigned b = 0; b < e->nb_bes; b++)
-		o->queued_now += be_queued(e->bes[b]);
+	pthread_mutex_lock(&h->stats_lock);
+	o->nbthread = h->live->nbthread;
+	o->reloads = h->reloads;
+	o->reload_failures = h->reload_failures;
+	for (unsigned t = 0; t < h->stride; t++) {
+		stats_add_thread(&h->carry[t].cnt, o);
+		stats_add_sched(&h->carry[t].ss, o);
+	}
+	for (const struct engine *e = h->gens; e; e = e->next) {
+		for (unsigned t = 0; t < e->nbthread; t++)
+			stats_add_thread(&e->tcs[t].cnt, o);
+		o->conn_current += RD(e->conn_cur);
+		for (unsigned b = 0; b < e->nb_bes; b++)
+			o->queued_now += be_queued(e->bes[b]);
+		sched_stats(e->sched, -1u, &ss);
+		stats_add_sched(&ss, o);
+	}
+	stats_tls_heap(h, o);
+	pthread_mutex_unlock(&h->stats_lock);
 
-	pool_stats(e->pool, -1u, &ps);
+	pool_stats(h->pool, -1u, &ps);
 	o->pool_allocated = ps.allocated;
 	o->pool_peak_allocated = ps.peak_allocated;
 	o->pool_in_use = ps.in_use > 0 ? (uint64_t)ps.in_use : 0;
@@ -90,12 +116,6 @@ void sluice_stats(const struct sluice *se, struct sluice_stats *o)
 	o->pool_limit = ps.limit;
 	o->pool_reserve = ps.reserve;
 	o->pool_bufsize = ps.bufsize;
-
-	sched_stats(e->sched, -1u, &ss);
-	o->sched_loops = ss.loops;
-	o->sched_tasks_run = ss.tasks_run;
-	o->sched_tasklets_run = ss.tasklets_run;
-	o->sched_timers_fired = ss.timers_fired;
 }
 
 int sluice_stats_json(const struct sluice *se, char *dst, unsigned room)
@@ -184,17 +204,49 @@ static void stats_collect_server(const struct server *s, uint64_t now_ms, uint64
 #define STATS_THR(f, src, sf, ...) STATS_THR_##src(f, sf)
 #define STATS_THR_SCHED(f, sf) o->f = ss.sf;
 #define STATS_THR_POOL(f, sf) o->f = ps.sf;
-#define STATS_THR_ENG(f, sf) o->f = RD(c->sf);
+#define STATS_THR_ENG(f, sf) o->f = c.sf;
 
-/* Fills row <o> from thread <t> of <e>. */
-static void stats_collect_thread(const struct engine *e, unsigned t, struct statspage_thread *o)
+/* Adds one line of SP_THREAD_FIELDS of one source into the row's sums. */
+#define STATS_SUM_SCHED(f, src, sf, ...) STATS_SUM_SCHED_##src(sf)
+#define STATS_SUM_SCHED_SCHED(sf) ss.sf += one.sf;
+#define STATS_SUM_SCHED_POOL(sf)
+#define STATS_SUM_SCHED_ENG(sf)
+#define STATS_SUM_POOL(f, src, sf, ...) STATS_SUM_POOL_##src(sf)
+#define STATS_SUM_POOL_SCHED(sf)
+#define STATS_SUM_POOL_POOL(sf) ps.sf += pone.sf;
+#define STATS_SUM_POOL_ENG(sf)
+#define STATS_SUM_ENG(f, src, sf, ...) STATS_SUM_ENG_##src(sf)
+#define STATS_SUM_ENG_SCHED(sf)
+#define STATS_SUM_ENG_POOL(sf)
+#define STATS_SUM_ENG_ENG(sf) c.sf += RD(tc->sf);
+
+/* Fills row <o> of thread index <t> of handle <h> (under its lock): what
+ * freed generations carried for that index plus the generations alive,
+ * and the pool lanes of that index in every generation slot, so that a
+ * reload never makes a thread's counter go backwards. */
+static void stats_collect_thread(const struct sluice *h, unsigned t, struct statspage_thread *o)
 {
-	const struct eng_counters *c = &e->tcs[t].cnt;
-	struct sched_stats ss;
+	struct eng_counters c = h->carry[t].cnt;
+	struct sched_stats ss = h->carry[t].ss;
 	struct pool_stats ps;
 
-	sched_stats(e->sched, t, &ss);
-	pool_stats(e->pool, t, &ps);
+	memset(&ps, 0, sizeof(ps));
+	for (const struct engine *e = h->gens; e; e = e->next) {
+		const struct eng_counters *tc = &e->tcs[t].cnt;
+		struct sched_stats one;
+
+		if (t >= e->nbthread)
+			continue;
+		sched_stats(e->sched, t, &one);
+		SP_THREAD_FIELDS(STATS_SUM_SCHED)
+		SP_THREAD_FIELDS(STATS_SUM_ENG)
+	}
+	for (unsigned k = 0; k < ENG_GEN_SLOTS; k++) {
+		struct pool_stats pone;
+
+		pool_stats(h->pool, k * h->stride + t, &pone);
+		SP_THREAD_FIELDS(STATS_SUM_POOL)
+	}
 	SP_THREAD_FIELDS(STATS_THR)
 }
 
@@ -230,9 +282,10 @@ struct statspage_data *statspage_collect(const struct engine *e, unsigned refres
 	d->nb_srv = nb_srv; /* lowered below when servers were removed */
 	d->nb_thr = e->nbthread;
 
-	sluice_stats((const struct sluice *)e, &d->st);
+	sluice_stats(e->owner, &d->st);
 	pool_stats(e->pool, -1u, &d->pool);
 	d->version = sluice_version();
+	/* the engine's uptime: a reload does not reset it */
 	d->uptime_ms = e->start_ms && now_ms > e->start_ms ? now_ms - e->start_ms : 0;
 	d->refresh_s = refresh_s;
 	for (unsigned f = 0; f < e->nb_fes; f++) {
@@ -267,8 +320,10 @@ struct statspage_data *statspage_collect(const struct engine *e, unsigned refres
 		}
 	}
 	d->nb_srv = k;
+	pthread_mutex_lock(&e->owner->stats_lock);
 	for (unsigned t = 0; t < e->nbthread; t++)
-		stats_collect_thread(e, t, &d->thr[t]);
+		stats_collect_thread(e->owner, t, &d->thr[t]);
+	pthread_mutex_unlock(&e->owner->stats_lock);
 	stats_hist_read(e->hist, d, 0);
 	return d;
 }

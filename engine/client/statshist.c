@@ -59,7 +59,7 @@ void stats_hist_sample(struct stats_hist *h)
 
 	/* summed outside the lock: readers never wait for the threads' sums */
 	smp.t_ms = sched_clock_ms();
-	sluice_stats((const struct sluice *)h->e, &smp.st);
+	sluice_stats(h->e->owner, &smp.st);
 	pool_stats(h->e->pool, -1u, &smp.pool);
 	pt = (struct statspage_point){
 		.t_ms = smp.t_ms,

@@ -50,14 +50,14 @@ static uint64_t stream_expiry(const struct stream *s);
 void chan_release_if_empty(struct stream *s, struct chan *ch)
 {
 	if (!b_is_null(&ch->buf) && b_empty(&ch->buf))
-		pool_release(st_pool(s), s->tc->tid, &ch->buf);
+		pool_release(st_pool(s), s->tc->pool_tid, &ch->buf);
 }
 
 /* Drops the channel's data and buffer, and stops waiting for one. */
 static void chan_reset(struct stream *s, struct chan *ch)
 {
 	pool_wait_cancel(st_pool(s), &ch->wait);
-	pool_release(st_pool(s), s->tc->tid, &ch->buf);
+	pool_release(st_pool(s), s->tc->pool_tid, &ch->buf);
 	chan_splice_drop(s, ch);
 	ch->fwd = 0;
 	ch->st = CH_HEAD;
@@ -110,7 +110,7 @@ int chan_get_buf(struct stream *s, struct chan *ch)
 	if (pool_wait_state(&ch->wait) != POOL_WAIT_IDLE)
 		return 0; /* already waiting: the hand-off will wake us */
 	crit = chan_crit(s, ch);
-	if (pool_alloc(st_pool(s), s->tc->tid, crit, &ch->buf) == 0)
+	if (pool_alloc(st_pool(s), s->tc->pool_tid, crit, &ch->buf) == 0)
 		return 1;
 	ch->wait.crit = crit;
 	ch->wait_since = tc_now(s->tc);
@@ -864,7 +864,9 @@ static void stream_end_txn(struct stream *s)
 		s->req_cut = 1;
 	chan_reset(s, &s->res);
 	stream_srv_detach(s, reuse);
-	if (s->cli_close || eng_stopping(s->tc->eng)) {
+	/* retiring: the client was not told to close and may be sending its
+	 * next request already; that one is answered with Connection: close */
+	if (s->cli_close || eng_closes_idle(s->tc->eng)) {
 		s->st = ST_CLOSING;
 		return;
 	}
@@ -887,6 +889,16 @@ enum st_timer {
 	TMR_LINGER,        /* a lingering client never closed: close */
 };
 
+/* Returns how long the stream may stay idle before its next request: <ms>,
+ * or at most ENG_RETIRE_IDLE_MS once a reload retired its generation (a
+ * client idle that long is closed, one busy gets one more answer). */
+static uint64_t stream_idle_ms(const struct stream *s, uint64_t ms)
+{
+	const struct engine *e = s->tc->eng;
+
+	return eng_stopping(e) && !eng_closes_idle(e) && ms > ENG_RETIRE_IDLE_MS ? ENG_RETIRE_IDLE_MS : ms;
+}
+
 /* Returns the absolute time at which the stream's first timer runs out
  * in its state (0: none runs), and its kind in *which when not NULL. */
 static uint64_t stream_deadline(const struct stream *s, enum st_timer *which)
@@ -903,7 +915,8 @@ static uint64_t stream_deadline(const struct stream *s, enum st_timer *which)
 		if (s->txn_active || (!b_is_null(&s->req.buf) && !b_empty(&s->req.buf)))
 			ARM(TMR_HTTP_REQUEST, s->txn_start_ms + ft->http_request_ms);
 		else if (!stream_starved(s))
-			ARM(TMR_IDLE, s->cli_act_ms + (s->txn_count ? ft->http_keep_alive_ms : ft->http_request_ms));
+			ARM(TMR_IDLE, s->cli_act_ms + stream_idle_ms(s, s->txn_count ? ft->http_keep_alive_ms
+										       : ft->http_request_ms));
 		break;
 	case ST_QUEUED:
 		ARM(TMR_QUEUE, s->queue_start_ms + bt->queue_ms);
@@ -1391,7 +1404,7 @@ static void stream_process(struct tasklet *t, unsigned reasons)
 	CNT_INC(s->tc, stream_calls);
 	if ((reasons & SCHED_R_TIMER) && stream_timeout(s) == STEP_GONE)
 		return;
-	if ((reasons & SCHED_R_STOP) && s->st == ST_REQ_HEAD && !s->txn_active &&
+	if ((reasons & SCHED_R_STOP) && s->st == ST_REQ_HEAD && !s->txn_active && eng_closes_idle(s->tc->eng) &&
 	    (b_is_null(&s->req.buf) || b_empty(&s->req.buf))) {
 		stream_free(s);
 		return;
@@ -1432,8 +1445,8 @@ static struct stream *stream_create(struct thr_ctx *tc, struct frontend *fe, str
 	s->cep = ep;
 	task_init(&s->task, tc->thr, stream_process, s);
 	tasklet_init(s->io, tc->thr, stream_io_cb, s);
-	pool_wait_init(&s->req.wait, tc->tid, POOL_CRIT_REQUEST, stream_buf_notify, s);
-	pool_wait_init(&s->res.wait, tc->tid, POOL_CRIT_RESPONSE, stream_buf_notify, s);
+	pool_wait_init(&s->req.wait, tc->pool_tid, POOL_CRIT_REQUEST, stream_buf_notify, s);
+	pool_wait_init(&s->res.wait, tc->pool_tid, POOL_CRIT_RESPONSE, stream_buf_notify, s);
 	qent_init(&s->qe, stream_queue_notify, s);
 	snprintf(s->cli_addr, sizeof(s->cli_addr), "%s", peer ? peer : "");
 	s->cli_act_ms = tc_now(tc);

@@ -105,7 +105,7 @@ static void check_drop_buffer(struct check *c)
 {
 	pool_wait_cancel(c->pool, &c->wait);
 	if (!b_is_null(&c->buf)) {
-		pool_release(c->pool, c->tc->tid, &c->buf);
+		pool_release(c->pool, c->tc->pool_tid, &c->buf);
 		CHK_INC(c->n_released);
 	}
 }
@@ -122,7 +122,7 @@ static int check_get_buffer(struct check *c)
 	}
 	if (pool_wait_state(&c->wait) != POOL_WAIT_IDLE)
 		return 0;
-	if (pool_alloc(c->pool, c->tc->tid, POOL_CRIT_REQUEST, &c->buf) == 0) {
+	if (pool_alloc(c->pool, c->tc->pool_tid, POOL_CRIT_REQUEST, &c->buf) == 0) {
 		CHK_INC(c->n_taken);
 		return 1;
 	}
@@ -492,7 +492,7 @@ int check_start(struct thr_ctx *tc, struct server *srv, struct pool *pool)
 	if (!c->timeout_ms)
 		c->timeout_ms = c->inter_ms;
 	c->last_change_ms = tc_now(tc);
-	pool_wait_init(&c->wait, tc->tid, POOL_CRIT_REQUEST, check_buf_notify, c);
+	pool_wait_init(&c->wait, tc->pool_tid, POOL_CRIT_REQUEST, check_buf_notify, c);
 	task_init(&c->task, tc->thr, check_task_cb, c);
 	/* the servers of a backend are checked at different moments of the
 	 * interval rather than all at once */

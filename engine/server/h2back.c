@@ -179,7 +179,7 @@ static struct h2back *h2back_connect(struct thr_ctx *tc, struct server *srv)
 	task_init(b->idle, tc->thr, h2back_idle_cb, b);
 	eng_list_init(&b->link);
 	b->creating = 1;
-	b->h2c = h2c_new_client(tc->thr, tc->tid, tc->eng->pool, fd, &set, &cbs, b);
+	b->h2c = h2c_new_client(tc->thr, tc->pool_tid, tc->eng->pool, fd, &set, &cbs, b);
 	b->creating = 0;
 	if (!b->h2c && !b->closed_early) {
 		int err = errno;
