@@ -641,9 +641,11 @@ def haproxy_stream_calls(sock_path, timeout=2.0):
 
 def haproxy_cfg(port, origin_port, srv_maxconn=1000, limit=None, reserve=None,
                 maxconn=4096, stats=True, timeout_queue="10s", extra_global=(),
-                nbthread=1, h2=False, h2_port=None, timeout_client="30s", tls_crt=None):
+                nbthread=1, h2=False, h2_port=None, timeout_client="30s", tls_crt=None,
+                splice=False):
     """Returns the HAProxy-format configuration both Sluice and HAProxy run.
-    <limit>/<reserve> set tune.buffers.limit/reserve when not None. <h2>
+    <limit>/<reserve> set tune.buffers.limit/reserve when not None. <splice>
+    adds `option splice-auto` (both proxies splice HTTP/1.1 bodies). <h2>
     makes the listener speak HTTP/2 prior knowledge; <h2_port> adds a second
     listener that does, beside the HTTP/1.1 one. <tls_crt> makes the
     listener TLS with that PEM (ALPN h2,http/1.1: HTTP/2 by ALPN), TLS 1.3
@@ -665,6 +667,7 @@ def haproxy_cfg(port, origin_port, srv_maxconn=1000, limit=None, reserve=None,
         "    timeout connect 5s",
         "    timeout queue %s" % timeout_queue,
         "    option http-keep-alive",
+    ] + (["    option splice-auto"] if splice else []) + [
         "",
         "frontend fe",
         "    bind 127.0.0.1:%d%s%s" % (port, " proto h2" if h2 else "",

@@ -34,8 +34,11 @@ its peak during a run before the measured ones. It shows what the limit's
 accounting costs per request when the limit is not reached (the table
 says when it was).
 
+--splice adds `option splice-auto` to the configuration Sluice and HAProxy
+share (nginx has no splicing: it copies through its buffers).
+
 Usage: compare.py [--quick] [--head] [--runs N] [--duration S] [--out FILE.md]
-                  [--json FILE] [--build DIR] [--no-nginx] [--sizes 1024,65536]
+                  [--json FILE] [--build DIR] [--no-nginx] [--splice] [--sizes 1024,65536]
                   [--close-sizes 1024] [--threads 1,2] [--layout fixed|auto]
                   [--limit-factor F [--limit-need N]]
 """
@@ -73,6 +76,8 @@ def parse_args():
     ap.add_argument("--head", action="store_true",
                     help="build and measure a clean export of the committed HEAD instead")
     ap.add_argument("--no-nginx", action="store_true", help="leave nginx out")
+    ap.add_argument("--splice", action="store_true",
+                    help="`option splice-auto` in the configuration Sluice and HAProxy share")
     ap.add_argument("--no-haproxy", action="store_true", help="leave HAProxy out")
     ap.add_argument("--layout", choices=("fixed", "auto"), default="fixed",
                     help="CPU placement: fixed (the 2-core layout) or auto (disjoint "
@@ -106,15 +111,17 @@ def cases_of(a):
     """Returns the cases to run: dicts of size, close and threads."""
     out = []
     for threads in a.threads:
-        out += [{"size": s, "close": False, "threads": threads} for s in a.sizes]
-        out += [{"size": s, "close": True, "threads": threads} for s in a.close_sizes]
+        out += [{"size": s, "close": False, "threads": threads, "splice": a.splice} for s in a.sizes]
+        out += [{"size": s, "close": True, "threads": threads, "splice": a.splice}
+                for s in a.close_sizes]
     return out
 
 
 def case_title(c):
-    return "%s, HTTP/1.1 %s, %d proxy thread%s" % (
+    return "%s, HTTP/1.1 %s, %d proxy thread%s%s" % (
         bl.size_label(c["size"]), "connection per request" if c["close"] else "keep-alive",
-        c["threads"], "" if c["threads"] == 1 else "s")
+        c["threads"], "" if c["threads"] == 1 else "s",
+        ", option splice-auto (Sluice, HAProxy)" if c.get("splice") else "")
 
 
 def case_tag(c):
@@ -167,7 +174,8 @@ def start_limited(a, procs, sluice_bin, tmp, port, origin_port, c, unlimited, or
         case_tag(c), need, "--limit-need" if a.limit_need else "unlimited Sluice's peak in use",
         limit, limit // 4))
     path = bl.write(os.path.join(tmp, "sluice-limit.cfg"), bl.haproxy_cfg(
-        port, origin_port, nbthread=c["threads"], limit=limit, reserve=limit // 4))
+        port, origin_port, nbthread=c["threads"], limit=limit, reserve=limit // 4,
+        splice=a.splice))
     return bl.start_sluice(procs, sluice_bin, path, tmp, port, name="sluice_limit",
                            cpu=bl.proxy_cpus(c["threads"], a.cpus))
 
@@ -185,7 +193,7 @@ def run_case(a, procs, sluice_bin, tmp, origin, origin_port, c, peers):
                                                started["sluice"], origin), port)
             else:
                 started[peer] = (bl.start_peer(procs, peer, tmp, port, origin_port, sluice_bin,
-                                               threads=c["threads"],
+                                               threads=c["threads"], splice=a.splice,
                                                cpu=bl.proxy_cpus(c["threads"], a.cpus)), port)
         runs = bl.interleave(case_tag(c), peers, LABEL, lambda peer, secs: one_run(
             started[peer][0], started[peer][1], c, a, secs, origin), a.runs, a.warmup,

@@ -21,6 +21,10 @@
    Sluice, until --mixed-sessions sessions completed or --mixed-seconds
    passed. Completions are read every second from Sluice's counters; a
    stall is a one-second window with no completion while clients run.
+4. 1 MiB objects (runs first): wrk -t1 -c50 on /size/1048576 with no limit,
+   limit 16 and limit 6, each with and without `option splice-auto`:
+   throughput, proxy CPU per request, peak buffers, share spliced.
+   --large-only runs just these.
 
 Pinning as in compare.py: proxy on CPU 0, wrk and origin on CPU 1.
 
@@ -59,6 +63,8 @@ def parse_args():
     ap.add_argument("--json", help="write every figure to this file")
     ap.add_argument("--mixed-sessions", type=int,
                     help="mixed scenario: sessions to complete (default 1000000, quick 100000)")
+    ap.add_argument("--large-only", action="store_true",
+                    help="only the 1 MiB-object runs with and without splicing")
     ap.add_argument("--mixed-seconds", type=int,
                     help="mixed scenario: time bound (default 600, quick 30)")
     a = ap.parse_args()
@@ -146,18 +152,19 @@ def point_medians(rs):
 
 
 def sluice_run(a, procs, sluice_bin, tmp, origin_port, limit, srv_maxconn=1000,
-               conns=CONNS, name="sluice"):
-    """Runs Sluice once at one point. Returns its figures."""
+               conns=CONNS, name="sluice", size=SIZE, splice=False):
+    """Runs Sluice once at one point (objects of <size> bytes, `option
+    splice-auto` when <splice>). Returns its figures."""
     port = bl.free_ports(1)[0]
     res = None if limit is None else reserve_for(limit)
     cfg = bl.write(os.path.join(tmp, name + ".cfg"),
-                   bl.haproxy_cfg(port, origin_port, srv_maxconn, limit, res))
+                   bl.haproxy_cfg(port, origin_port, srv_maxconn, limit, res, splice=splice))
     p = bl.start_sluice(procs, sluice_bin, cfg, tmp, port, name)
     try:
         before = bl.sluice_stats(port)
         cpu0 = p.cpu_seconds()
         busy0, t0 = bl.cpu_busy(bl.CPU_PROXY), time.monotonic()
-        r = bl.run_wrk("http://127.0.0.1:%d/size/%d" % (port, SIZE), conns, a.duration)
+        r = bl.run_wrk("http://127.0.0.1:%d/size/%d" % (port, size), conns, a.duration)
         cpu = p.cpu_seconds() - cpu0
         r["foreign_cpu"] = max(0.0, bl.cpu_busy(bl.CPU_PROXY) - busy0 - cpu) / (
             time.monotonic() - t0)
@@ -170,7 +177,7 @@ def sluice_run(a, procs, sluice_bin, tmp, origin_port, limit, srv_maxconn=1000,
     d = {k: delta(after, before, k) for k in (
         "streams", "stream_calls", "rsp_sent", "rsp_errors", "rsp_5xx", "req_aborted",
         "pool_handoffs", "pool_passes_on", "pool_failed", "pool_waits_total", "pool_notifies",
-        "buf_waits", "queue_timeouts")}
+        "buf_waits", "queue_timeouts", "spliced_bytes", "pipes_failed")}
     r.pop("raw", None)
     r.update(d)
     r["limit"], r["reserve"] = limit, res
@@ -423,6 +430,55 @@ def hcols_of(h):
                                        h["non2xx"], calls)
 
 
+LARGE = 1 << 20
+LARGE_CONNS = 50
+LARGE_LIMITS = (None, 16, 6)
+
+
+def large_runs(a, procs, sluice_bin, tmp, origin_port):
+    """The 1 MiB-object runs: wrk -c50 on /size/1048576 at a few limits,
+    with and without `option splice-auto`, the runs interleaved like the
+    sweep's. Returns [(splice, limit, medians)]."""
+    pts = [(sp, lim) for lim in LARGE_LIMITS for sp in (False, True)]
+    runs = [[] for _ in pts]
+    for i in range(a.runs):
+        for j, (sp, lim) in enumerate(pts):
+            bl.log("1 MiB round %d of %d: limit %s, splice %s" % (
+                i + 1, a.runs, lim if lim else "none", "on" if sp else "off"))
+            runs[j].append(sluice_run(a, procs, sluice_bin, tmp, origin_port, lim,
+                                      conns=LARGE_CONNS, size=LARGE, splice=sp))
+            log_run(a, i, runs[j][-1])
+    out = []
+    for (sp, lim), rs in zip(pts, runs):
+        m = point_medians(rs)
+        m["spliced_share"] = bl.median([(r.get("spliced_bytes") or 0) / (r["requests"] * LARGE)
+                                        for r in rs if r.get("requests")])
+        m["pipes_failed"] = sum(r.get("pipes_failed") or 0 for r in rs)
+        out.append((sp, lim, m))
+    return out
+
+
+def large_table(a, large):
+    L = ["### 1 MiB objects with and without splicing: wrk -t1 -c%d, %d s per point, /size/%d, "
+         "server maxconn 1000" % (LARGE_CONNS, a.duration, LARGE), "",
+         "Sluice only (%d fresh process(es) per point, interleaved, medians). Spliced: the "
+         "share of the body bytes sent that went through pipes." % a.runs, "",
+         "| limit / reserve | splice-auto | req/s (runs) | p99 ms | proxy CPU us/req "
+         "| errors (sock / non-2xx / 5xx) | peak buffers in use | failed allocs | spliced "
+         "| pipe failures |",
+         "|---|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+    for sp, lim, s in large:
+        share = s.get("spliced_share") or 0
+        L.append("| %s | %s | %s (%s) | %s | %s | %d / %d / %s | %s | %s | %.0f%% | %s |" % (
+            "none" if lim is None else "%d / %d" % (lim, reserve_for(lim)), "on" if sp else "off",
+            fmt(s["rps"]), " ".join(str(x) for x in s["all_rps"]), fmt(s["p99_ms"], 1),
+            fmt(s["cpu_us_per_req"], 1), s["sock_errors"], s["non2xx"], fmt(s["rsp_5xx"]),
+            fmt(s["pool_peak_in_use"]), fmt(s["pool_failed"]), share * 100,
+            fmt(s["pipes_failed"])))
+    L.append("")
+    return "\n".join(L)
+
+
 def tables(a, need, base, sweep, dl, extra=None):
     L = []
     L.append("### Memory-cap sweep: wrk -t1 -c%d, %d s per point, /size/%d, server maxconn 1000"
@@ -495,12 +551,16 @@ def main():
     sluice_bin, origin_bin = bl.ensure_build(a.build)
     ver = bl.versions(sluice_bin)
     procs = bl.ProcSet()
-    sweep, dl, extra, mixed = [], [], None, None
+    sweep, dl, extra, mixed, large = [], [], None, None, []
+    need, base = 0, None
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sluice-memcap-") as tmp:
         try:
             origin_port = bl.free_ports(1)[0]
             bl.start_origin(procs, origin_bin, tmp, origin_port)
+            large = large_runs(a, procs, sluice_bin, tmp, origin_port)
+            if a.large_only:
+                raise StopIteration
             bl.log("memcap: unconstrained Sluice run (%d s, -c%d, /size/%d)" % (
                 a.duration, CONNS, SIZE))
             calib = sluice_point(a, procs, sluice_bin, tmp, origin_port, None)
@@ -551,9 +611,13 @@ def main():
                 mixed = mixed_deadlock(a, procs, sluice_bin, tmp, origin_port)
                 bl.log("  %d sessions in %.0f s, %d stalled seconds" % (
                     mixed["rsp_sent"] or 0, mixed["elapsed_s"], mixed["stalled_seconds"]))
+        except StopIteration:
+            pass
         finally:
             procs.stop_all()
-    text = tables(a, need, base, sweep, dl, extra) + (mixed_table(mixed) if mixed else "")
+    text = "" if a.large_only else tables(a, need, base, sweep, dl, extra) + (
+        mixed_table(mixed) if mixed else "")
+    text += large_table(a, large)
     print()
     print(text)
     print("elapsed %.0f s" % (time.monotonic() - t0))
@@ -562,7 +626,7 @@ def main():
     if a.json:
         bl.write(a.json, json.dumps({"args": vars(a), "versions": ver, "need": need,
                                      "sweep": sweep, "deadlock": dl, "haproxy_extra": extra,
-                                     "mixed": mixed}, indent=1, default=str))
+                                     "mixed": mixed, "large": large}, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -397,6 +397,7 @@ static int thr_setup(struct sched_thread *thr, void *arg)
 	eng_list_init(&tc->h2fronts);
 	eng_list_init(&tc->h2backs);
 	tc->trash = malloc(e->cfg->g.bufsize);
+	pipe_thread_init();
 	tc->lis = calloc(e->nb_lfds + 1, sizeof(*tc->lis));
 	if (!tc->trash || !tc->lis)
 		return ENOMEM;
@@ -472,6 +473,7 @@ static int thr_stop(struct sched_thread *thr, void *arg)
 	stream_stop_all(tc, 1);
 	srvconn_close_all(tc);
 	h2back_stop_all(tc, 1);
+	pipe_cache_flush(tc); /* the streams gave theirs back above */
 	(void)thr_checks(tc, 0);
 	if (tc->tid == 0) {
 		stats_hist_stop(e->hist);

@@ -156,6 +156,11 @@ SLUICE_API int sluice_reload_text(struct sluice *e, const char *text, const char
 	X(bad_requests, THR, counter, "sluice_bad_requests_total", "Requests rejected as malformed.", "Bad requests") \
 	X(bad_responses, THR, counter, "sluice_bad_responses_total", "Server responses rejected as malformed.", "Bad responses") \
 	X(buf_waits, THR, counter, "sluice_buffer_waits_total", "Times a stream direction paused for a buffer.", "Stream waits for a buffer") \
+	/* pipes for splicing HTTP/1.1 bodies (`option splice-*`) */ \
+	X(pipes_in_use, THR, gauge, "sluice_pipes_in_use", "Pipes held by streams now.", "Pipes in use") \
+	X(pipes_allocated, THR, gauge, "sluice_pipes_allocated", "Pipes open now (in use and cached), under tune.pipes.limit.", "Pipes allocated") \
+	X(pipes_failed, THR, counter, "sluice_pipes_failed_total", "Bodies that found no pipe and went through buffers.", "Pipe failures (buffer fallback)") \
+	X(spliced_bytes, THR, counter, "sluice_spliced_bytes_total", "Body bytes moved through pipes.", "Bytes spliced") \
 	/* HTTP/2 client connections (streams: sums of closed connections' \
 	 * counters); resets, GOAWAYs and buffer waits count both roles */ \
 	X(h2_conn_accepted, THR, counter, "sluice_h2_connections_accepted_total", "HTTP/2 client connections accepted.", "HTTP/2 connections accepted") \

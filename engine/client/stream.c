@@ -58,6 +58,7 @@ static void chan_reset(struct stream *s, struct chan *ch)
 {
 	pool_wait_cancel(st_pool(s), &ch->wait);
 	pool_release(st_pool(s), s->tc->pool_tid, &ch->buf);
+	chan_splice_drop(s, ch);
 	ch->fwd = 0;
 	ch->st = CH_HEAD;
 }
@@ -140,7 +141,7 @@ static uint64_t stream_starved_until(const struct stream *s)
 static int chan_wants_rx(const struct stream *s, const struct chan *ch)
 {
 	if (ch == &s->req)
-		return s->st != ST_CLOSING && (ch->st == CH_BODY || ch->st == CH_TUNNEL ||
+		return s->st != ST_CLOSING && (ch->st == CH_BODY || ch->st == CH_TUNNEL || ch->st == CH_SPLICE ||
 					       (ch->st == CH_HEAD && s->st == ST_REQ_HEAD));
 	return s->st == ST_FORWARD && ch->st != CH_DONE;
 }
@@ -189,6 +190,8 @@ static int chan_rx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 	}
 	if (!(ep->flags & EP_RD_READY))
 		return 0;
+	if (ch->st == CH_SPLICE)
+		return chan_splice_rx(s, ch, ep); /* no buffer: into the pipe */
 	if (!chan_get_buf(s, ch))
 		return 0;
 	/* while a head waits to be parsed, keep maxrewrite bytes free so the
@@ -222,10 +225,13 @@ static int chan_tx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 {
 	size_t n;
 
+	/* a spliced body leaves from its pipe once the buffer drained */
+	if (ch->st == CH_SPLICE && !ch->fwd)
+		return chan_splice_tx(s, ch, ep);
 	if (!ep || !ch->fwd || (ep->flags & EP_CONNECTING))
 		return 0;
 	/* more bytes of a known-length body are on their way */
-	if (ch->st == CH_BODY && ch->body.mode == H1_BODY_LENGTH)
+	if ((ch->st == CH_BODY || ch->st == CH_SPLICE) && ch->body.mode == H1_BODY_LENGTH)
 		ep->flags |= EP_SND_MORE;
 	n = ep->ops->snd_buf(ep, &ch->buf, ch->fwd);
 	ep->flags &= ~EP_SND_MORE;
@@ -813,6 +819,7 @@ static enum parse_res stream_parse_response(struct stream *s)
 		s->res.st = s->res.body.done ? CH_DONE : CH_BODY;
 	}
 	(void)chan_scan_body(&s->res);
+	chan_splice_start(s, &s->res);
 	return PARSE_READY;
 }
 
@@ -922,7 +929,8 @@ static uint64_t stream_deadline(const struct stream *s, enum st_timer *which)
 			ARM(TMR_SERVER, s->srv_act_ms + bt->server_ms);
 		/* the stats applet or a service may wait for a buffer (or a
 		 * service for its own work): the client timeout runs on */
-		if ((s->req.st != CH_DONE && !stream_starved(s)) || s->res.fwd || s->sp || s->svc)
+		if ((s->req.st != CH_DONE && !stream_starved(s)) || s->res.fwd || s->sp || s->svc ||
+		    chan_splice_pending(&s->res))
 			ARM(TMR_CLIENT, s->cli_act_ms + ft->client_ms);
 		break;
 	case ST_LINGER:
@@ -1173,6 +1181,8 @@ static enum st_step stream_connect(struct stream *s)
 	s->log_fwd_ms = tc_now(tc);
 	s->log_tc = (int64_t)(tc_now(tc) - s->connect_start_ms);
 	s->res.st = CH_HEAD;
+	/* the request body may splice now that its server side is known */
+	chan_splice_start(s, &s->req);
 	return STEP_AGAIN;
 }
 
@@ -1215,6 +1225,7 @@ static enum st_step stream_forward(struct stream *s)
 			s->srv_keepalive = 0;
 		}
 	}
+	chan_splice_srv_eof(s);
 	if (s->res.st == CH_BODY && s->res.fwd < b_data(&s->res.buf) && chan_scan_body(&s->res) &&
 	    s->res.st != CH_DONE) {
 		CNT_INC(s->tc, bad_responses);
@@ -1229,7 +1240,8 @@ static enum st_step stream_forward(struct stream *s)
 	}
 	if (cli->flags & EP_RD_EOF)
 		s->cli_close = 1;
-	if ((cli->flags & EP_RD_EOF) && s->req.st != CH_DONE && s->req.st != CH_TUNNEL) {
+	if ((cli->flags & EP_RD_EOF) && s->req.st != CH_DONE && s->req.st != CH_TUNNEL &&
+	    !(s->req.st == CH_SPLICE && s->req.body.done)) {
 		/* the client left in the middle of its request */
 		stream_log_term(s, LOG_TC_CLI_ABORT);
 		CNT_INC(s->tc, req_aborted);

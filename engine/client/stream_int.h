@@ -1,7 +1,8 @@
 /* stream_int.h - the stream's private types, shared by the files that
  * make up a stream: stream.c (transactions), stream_log.c (its access log
- * line), stats_applet.c (the stats page it can answer with) and rules.c
- * (the frontend's request rules). Nothing outside these files includes it.
+ * line), stats_applet.c (the stats page it can answer with), rules.c
+ * (the frontend's request rules) and stream_splice.c (bodies through
+ * pipes). Nothing outside these files includes it.
  */
 #ifndef SLUICE_ENGINE_STREAM_INT_H
 #define SLUICE_ENGINE_STREAM_INT_H
@@ -9,6 +10,7 @@
 #include <netinet/in.h>
 #include "engine/server/backend.h"
 #include "engine/core/log.h"
+#include "engine/core/pipe.h"
 #include "engine/client/stats.h"
 #include "engine/client/stream.h"
 
@@ -18,6 +20,11 @@ enum ch_state {
 	CH_BODY,     /* forwarding a body whose end the framing will tell */
 	CH_DONE,     /* the message ended; bytes past <fwd> belong to the next */
 	CH_TUNNEL,   /* forwarding everything until EOF */
+	CH_SPLICE,   /* the rest of a known-length (or close-delimited response)
+	              * body moves socket to pipe to socket, no buffer; the bytes
+	              * already in the buffer (head, first body bytes) leave
+	              * first. Ends in CH_DONE once the body is in and the pipe
+	              * drained (stream_splice.c) */
 };
 
 struct chan {
@@ -30,6 +37,7 @@ struct chan {
 	                         * full parse per read */
 	enum ch_state st;
 	struct h1_body body;
+	struct pipe_pair *pipe; /* CH_SPLICE: the channel's pipe, else NULL */
 };
 
 /* Stream states. */
@@ -157,6 +165,40 @@ int chan_get_buf(struct stream *s, struct chan *ch);
 
 /* Gives the channel's buffer back if it holds no data. */
 void chan_release_if_empty(struct stream *s, struct chan *ch);
+
+/* stream_splice.c */
+
+/* Moves <ch>, whose head was just parsed (response) or whose server
+ * connection was just established (request), from CH_BODY to CH_SPLICE
+ * when splicing applies: `option splice-*` of its frontend or backend asks
+ * for that direction, the body has a known length left (or the response is
+ * close-delimited), and both sides are plain TCP HTTP/1 connections. Takes
+ * a pipe; none to be had: stays CH_BODY (buffers), never waits. */
+void chan_splice_start(struct stream *s, struct chan *ch);
+
+/* CH_SPLICE: moves body bytes from endpoint <ep> into the channel's pipe.
+ * Returns non-zero when the stream must look (body all in, EOF, error). */
+int chan_splice_rx(struct stream *s, struct chan *ch, struct mux_ep *ep);
+
+/* CH_SPLICE, the buffer drained: sends the pipe to endpoint <ep>, and once
+ * the whole body went, returns the pipe and moves to CH_DONE. Returns
+ * non-zero when the stream must look (message finished, socket failed). */
+int chan_splice_tx(struct stream *s, struct chan *ch, struct mux_ep *ep);
+
+/* Gives the channel's pipe back (closed if it still holds data: an
+ * aborted transfer). */
+void chan_splice_drop(struct stream *s, struct chan *ch);
+
+/* CH_SPLICE response whose server closed: a close-delimited body ends
+ * there; a known length cut short is logged as a server abort and the
+ * client is closed once what was received left. */
+void chan_splice_srv_eof(struct stream *s);
+
+/* Returns non-zero when <ch> holds body bytes in its pipe. */
+static inline int chan_splice_pending(const struct chan *ch)
+{
+	return ch->pipe && ch->pipe->data;
+}
 
 /* stream_log.c */
 

@@ -129,6 +129,7 @@ struct px_settings {
 	unsigned retries;
 	unsigned maxqueue;              /* backend queue bound, 0: none */
 	int redispatch, httplog, forwardfor, conn_mode;
+	int splice;                     /* CFG_SPLICE_* bits */
 	struct cfg_fwd fwd;             /* forwardfor's arguments */
 	char *chk_method, *chk_uri;     /* both set iff `option httpchk` */
 	int chk_expect_status;
@@ -1148,7 +1149,8 @@ static int opt_forwardfor(struct parser *p, struct px_settings *s, int i)
 }
 
 enum { OPT_REDISPATCH, OPT_HTTPLOG, OPT_FORWARDFOR, OPT_KEEPALIVE, OPT_SERVER_CLOSE,
-       OPT_CLOSE, OPT_HTTPCHK, OPT_DONTLOGNULL };
+       OPT_CLOSE, OPT_HTTPCHK, OPT_DONTLOGNULL, OPT_SPLICE_AUTO, OPT_SPLICE_REQ,
+       OPT_SPLICE_RSP };
 
 static const struct {
 	const char *name;
@@ -1163,8 +1165,12 @@ static const struct {
 	{ "httpclose",         OPT_CLOSE,        SEC_PROXIES },
 	{ "httpchk",           OPT_HTTPCHK,      SEC_DEFAULTS | SEC_BE },
 	{ "dontlognull",       OPT_DONTLOGNULL,  SEC_PROXIES },
+	{ "splice-auto",       OPT_SPLICE_AUTO,  SEC_PROXIES },
+	{ "splice-request",    OPT_SPLICE_REQ,   SEC_PROXIES },
+	{ "splice-response",   OPT_SPLICE_RSP,   SEC_PROXIES },
 };
-#define OPTION_LIST "redispatch, httplog, forwardfor, http-keep-alive, http-server-close, httpclose, httpchk, dontlognull"
+#define OPTION_LIST "redispatch, httplog, forwardfor, http-keep-alive, http-server-close, httpclose, httpchk, dontlognull, " \
+	"splice-auto, splice-request, splice-response"
 
 /* `[no] option NAME [args]`; <i> is the index of NAME, <on> is 0 after "no". */
 static int apply_option(struct parser *p, int i, int on)
@@ -1198,6 +1204,13 @@ static int apply_option(struct parser *p, int i, int on)
 		return on ? opt_forwardfor(p, s, i) : 0;
 	case OPT_DONTLOGNULL:
 		return ignore_at(p, "'option %s'", name);
+	case OPT_SPLICE_AUTO:
+	case OPT_SPLICE_REQ:
+	case OPT_SPLICE_RSP:
+		mode = options[k].id == OPT_SPLICE_AUTO ? CFG_SPLICE_AUTO :
+		       options[k].id == OPT_SPLICE_REQ ? CFG_SPLICE_REQ : CFG_SPLICE_RSP;
+		s->splice = on ? (s->splice | mode) : (s->splice & ~mode);
+		break;
 	case OPT_HTTPCHK:
 		if (on)
 			return opt_httpchk(p, s, i);
@@ -2114,6 +2127,9 @@ static const struct keyword keywords[] = {
 	 * streams: the heap one HTTP/2 connection may hold outside the pool */
 	{ "tune.h2.max-heap-per-conn",      SEC_GLOBAL, 0, kw_number,
 	  NUM_G(h2_max_heap, NUM_SIZE, 128 << 10, 1ull << 30, "size", LN_NONE) },
+	/* pipes for splicing bodies: descriptors and kernel memory, capped */
+	{ "tune.pipes.limit",               SEC_GLOBAL, 0, kw_number,
+	  NUM_G(pipes_limit, NUM_COUNT, 1, MAX_MAXCONN, "number of pipes", LN_NONE) },
 	{ "grace",                          SEC_GLOBAL, 0, kw_number,
 	  NUM_G(grace_ms, NUM_TIME, 0, 0, "time", LN_NONE) },
 	{ "log",                            SEC_GLOBAL, 0, kw_global_log, NULL },
@@ -2382,6 +2398,7 @@ static int commit_frontend(struct parser *p)
 	fe.stats_enabled = s->stats_enabled;
 	fe.stats_refresh_ms = s->stats_refresh_ms;
 	fe.conn_mode = s->conn_mode;
+	fe.splice = s->splice;
 	fe.from_listen = w->kind == SEC_LISTEN;
 	fe.line = w->line;
 	fe.binds = w->binds;
@@ -2424,6 +2441,7 @@ static int commit_backend(struct parser *p)
 	be.stats_enabled = s->stats_enabled;
 	be.stats_refresh_ms = s->stats_refresh_ms;
 	be.conn_mode = s->conn_mode;
+	be.splice = s->splice;
 	be.forwardfor = s->forwardfor;
 	{
 		char *hdr = be.fwd.hdr; /* the copy made above */
@@ -2680,6 +2698,10 @@ static int check_global(struct parser *p)
 	}
 	if (!p->lines[LN_H2_LIST])
 		g->h2_max_header_list = (uint32_t)g->bufsize;
+	/* HAProxy's tune.maxpipes default: a pipe for one connection in four
+	 * (the keyword's minimum is 1, so 0 means "not set") */
+	if (!g->pipes_limit)
+		g->pipes_limit = g->maxconn / 4 ? g->maxconn / 4 : 1;
 	return 0;
 }
 

@@ -48,6 +48,11 @@ enum { CFG_BALANCE_RR = 0, CFG_BALANCE_LC = 1 };
  * `option http-server-close`, `option httpclose`. */
 enum { CFG_CONN_KEEPALIVE = 0, CFG_CONN_SERVER_CLOSE = 1, CFG_CONN_CLOSE = 2 };
 
+/* `option splice-auto|splice-request|splice-response`: bits of the
+ * frontend's and backend's splice field; a direction splices when either
+ * of the two proxies of a stream asks for it (as in HAProxy). */
+enum { CFG_SPLICE_AUTO = 1, CFG_SPLICE_REQ = 2, CFG_SPLICE_RSP = 4 };
+
 /* Longest unique id a request gets (as HAProxy's UNIQUEID_LEN): a longer
  * one is cut there. */
 #define CFG_UNIQUE_ID_MAX 128
@@ -117,6 +122,7 @@ struct cfg_backend {
 	int conn_mode;                    /* CFG_CONN_* */
 	int forwardfor;
 	struct cfg_fwd fwd;               /* its arguments, when forwardfor */
+	int splice;                       /* CFG_SPLICE_* bits */
 	int from_listen;                  /* declared by a `listen` section */
 	int line;                         /* line of the section header */
 	struct cfg_rules *rules;          /* its acl / http-request / http-response
@@ -231,6 +237,7 @@ struct cfg_frontend {
 	                                   * one per line ("Basic ..."), or NULL: no auth */
 	unsigned stats_refresh_ms;
 	int conn_mode;                    /* CFG_CONN_* */
+	int splice;                       /* CFG_SPLICE_* bits */
 	int from_listen;
 	int line;
 };
@@ -248,6 +255,8 @@ struct cfg_global {
 	uint32_t h2_max_header_list;      /* bufsize when not set */
 	uint64_t h2_max_heap;             /* tune.h2.max-heap-per-conn, 0: the mux's default */
 	uint32_t grace_ms;
+	unsigned pipes_limit;             /* tune.pipes.limit; when not set, maxconn / 4
+	                                   * (HAProxy's tune.maxpipes default), at least 1 */
 	char *log_target;                 /* "stderr", "stdout", a file path, or NULL */
 	char *cli_path;                   /* `stats socket PATH`: the command socket, or NULL */
 	unsigned cli_mode;                /* its permissions (`mode`, octal), 0600 by default */

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include "engine/core/list.h"
+#include "engine/core/pipe.h"
 #include "pool/buf.h"
 #include "mux/mux.h"
 #include "sched/sched.h"
@@ -125,6 +126,20 @@ size_t conn_drain(struct conn *c, char *scratch, size_t size, size_t budget);
 /* Sends the bytes of <data> directly (used for tiny fixed replies).
  * Returns the number of bytes sent. */
 size_t conn_send_raw(struct conn *c, const char *data, size_t len);
+
+/* Splicing (conn_splice.c; plain TCP connections only, never TLS).
+ *
+ * conn_splice_in() moves up to <max> bytes from the socket into the pipe
+ * <p> (as much as its room allows) without copying them to user space.
+ * Returns the bytes moved and updates p->data; sets CF_RD_EOF or CF_ERROR
+ * as the socket says, and clears CF_RD_READY when the socket is dry
+ * (an EAGAIN with data in the pipe is taken as a full pipe instead).
+ *
+ * conn_splice_out() sends what <p> holds to the socket; <more> says more
+ * bytes of the message follow (SPLICE_F_MORE). Returns the bytes sent;
+ * clears CF_WR_READY on EAGAIN, sets CF_ERROR on a failed socket. */
+size_t conn_splice_in(struct conn *c, struct pipe_pair *p, size_t max);
+size_t conn_splice_out(struct conn *c, struct pipe_pair *p, int more);
 
 /* Shuts down our sending side (a FIN after pending data). */
 void conn_shut_wr(struct conn *c);

@@ -19,6 +19,7 @@
 #include "engine/core/cfg.h"
 #include "engine/core/host.h"
 #include "engine/core/list.h"
+#include "engine/core/pipe.h"
 #include "engine/core/tlsmem.h"
 #include "engine/sluice.h"
 #include "mux/h1.h"
@@ -89,6 +90,7 @@ struct thr_ctx {
 	unsigned pool_tid;        /* this thread's lane in the shared pool (see struct sluice) */
 	struct task house;        /* stop handling, listener resume */
 	int stopping;             /* this thread has applied the stop */
+	struct pipe_cache pipes;  /* empty pipes for splicing (core/pipe.h) */
 	int deaf;                 /* under owner->end_mu: stopped listening */
 	struct eng_counters cnt;
 	struct tlsmem_cnt tlsmem; /* OpenSSL's heap counted on this thread (core/tlsmem.h) */
@@ -131,6 +133,8 @@ struct engine {
 	unsigned nb_binds;
 	unsigned conn_cur;        /* atomic, global maxconn */
 	unsigned h2_streams_cur;  /* atomic, global maxstreams */
+	unsigned pipes_open;      /* atomic: pipes open (in use + cached), under
+	                           * tune.pipes.limit (core/pipe.h) */
 	unsigned listeners_full;  /* atomic: listeners paused by maxconn */
 	int stop_mode;            /* atomic: -1 running, else enum sluice_stop_mode */
 	uint64_t stop_deadline_ms;/* graceful: when to stop waiting */

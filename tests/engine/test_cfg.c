@@ -810,12 +810,49 @@ Test(cfg, options)
 	cfg_free(c);
 }
 
+Test(cfg, option_splice)
+{
+	/* defaults carry the bits; `no option` clears one; a stream splices a
+	 * direction when its frontend or its backend asks (engine side) */
+	struct cfg *c = ok("defaults\n option splice-auto\n option splice-request\n"
+	                   "frontend f\n bind :8080\n no option splice-auto\n default_backend b\n"
+	                   "backend b\n option splice-response\n server s1 127.0.0.1:81\n"
+	                   "listen l\n bind :8081\n no option splice-request\n server s1 127.0.0.1:81\n");
+
+	cr_assert_eq(c->frontends[0].splice, CFG_SPLICE_REQ);
+	cr_assert_eq(c->backends[0].splice, CFG_SPLICE_AUTO | CFG_SPLICE_REQ | CFG_SPLICE_RSP);
+	cr_assert_eq(c->frontends[1].splice, CFG_SPLICE_AUTO);
+	cr_assert_eq(c->backends[1].splice, CFG_SPLICE_AUTO);
+	cr_assert_null(c->warnings);
+	cfg_free(c);
+}
+
+Test(cfg, pipes_limit)
+{
+	/* not set: maxconn / 4, HAProxy's tune.maxpipes default, at least 1 */
+	struct cfg *c = ok("global\n maxconn 1000\n");
+
+	cr_assert_eq(c->g.pipes_limit, 250);
+	cfg_free(c);
+	c = ok("global\n maxconn 3\n");
+	cr_assert_eq(c->g.pipes_limit, 1);
+	cfg_free(c);
+	c = ok("global\n tune.pipes.limit 7\n maxconn 1000\n");
+	cr_assert_eq(c->g.pipes_limit, 7);
+	cfg_free(c);
+}
+
 Test(cfg, option_errors)
 {
 	bad_backend("option", "'option' missing option name (expected redispatch, httplog, forwardfor, "
-	                      "http-keep-alive, http-server-close, httpclose, httpchk, dontlognull)");
+	                      "http-keep-alive, http-server-close, httpclose, httpchk, dontlognull, "
+	                      "splice-auto, splice-request, splice-response)");
 	bad_backend("option tcpka", "'option' unknown option 'tcpka' (expected redispatch, httplog, "
-	                            "forwardfor, http-keep-alive, http-server-close, httpclose, httpchk, dontlognull)");
+	                            "forwardfor, http-keep-alive, http-server-close, httpclose, httpchk, dontlognull, "
+	                            "splice-auto, splice-request, splice-response)");
+	bad_backend("option splice-auto now", "'option' unexpected argument 'now' after 'splice-auto'");
+	bad_global("tune.pipes.limit 0", "'tune.pipes.limit' value '0' out of range (expected an integer from 1 to 10000000)");
+	bad_global("tune.pipes.limit many", "'tune.pipes.limit' invalid value 'many' (expected an integer from 1 to 10000000)");
 	bad_backend("option forwardfor if-none", "'option' unexpected argument 'if-none' after 'forwardfor' "
 	            "(expected except NET, header NAME)");
 	bad_backend("option httpchk GET /a HTTP/1.0 extra", "'option' unexpected argument 'extra'");

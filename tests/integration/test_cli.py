@@ -5,9 +5,11 @@ finishes, weights, maintenance, levels."""
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 import threading
+import time
 
 import harness
 import proxylib as pl
@@ -29,7 +31,24 @@ def start(ctx, name, level="admin"):
         ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.p1}", f"server s2 127.0.0.1:{ctx.p2}"],
                                       global_extra=f"    stats socket {sock} mode 600 level {level}"),
         name=name)
+    wait_socket(sock)
     return proxy, port, sock
+
+
+def wait_socket(sock, seconds=10.0):
+    """The TCP port answers as soon as the listeners are bound; the command
+    socket is opened by worker thread 0 a moment later, so wait until it
+    accepts a connection (bounded) before the first command."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(sock)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def cli(sock, cmd):

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 
 import harness
@@ -272,17 +271,15 @@ def test_config_errors_name_file_and_line(ctx):
 def test_graceful_stop_finishes_inflight(ctx):
     proxy, port = pl.start_sluice(
         ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.oport}"]), name="graceful")
-    result = {}
-
-    def slow():
-        result["r"] = harness.curl([f"http://127.0.0.1:{port}/delay/1000"])
-
-    t = threading.Thread(target=slow)
-    t.start()
-    time.sleep(0.3)
-    proxy.send_signal(signal.SIGTERM)
-    t.join(10)
-    assert result["r"].status == 200, result
+    # The request is on the wire before the signal (a curl process could
+    # still be starting 0.3 s later on a loaded machine, and a connection
+    # that sent nothing is not in flight).
+    with harness.RawConn(port, timeout=10) as c:
+        c.send(harness.build_request("GET", "/delay/1000"))
+        time.sleep(0.3)
+        proxy.send_signal(signal.SIGTERM)
+        r = c.read_response()
+    assert r.status == 200, r
     assert proxy.wait_exit(10) == 0
     # no longer accepting
     with socket.socket() as so:
