@@ -27,6 +27,7 @@ OpenSSL itself holds per connection (tls_heap_bytes) are reported too.
 
 Usage: idle.py [--quick] [--head] [--tls] [--peers LIST] [--conns N]
                [--out FILE.md] [--json FILE] [--build DIR]
+               [--cases h1:sluice,h2:haproxy,...]
 """
 import argparse
 import json
@@ -63,6 +64,8 @@ def parse_args():
     ap.add_argument("--peers", help="comma-separated subset of the proxies (e.g. sluice)")
     ap.add_argument("--out", help="write the table in Markdown to this file")
     ap.add_argument("--json", help="write the figures to this file")
+    ap.add_argument("--cases", help="only these PROTO:PEER cases, comma-separated "
+                    "(e.g. h1:sluice,h2:sluice); default all")
     a = ap.parse_args()
     a.conns = a.conns or (2000 if a.quick else 10000)
     return a
@@ -376,6 +379,9 @@ def main():
     ver = bl.versions(sluice_bin)
     cases = [(pr, pe) for pr, pe in (TLS_CASES if a.tls else CASES) if pe not in missing and
              (not a.peers or pe in a.peers.split(","))]
+    if a.cases:
+        want = set(tuple(c.split(":", 1)) for c in a.cases.split(","))
+        cases = [c for c in cases if c in want]
     procs = bl.ProcSet()
     rows = []
     t0 = time.monotonic()

@@ -393,6 +393,7 @@ static int thr_setup(struct sched_thread *thr, void *arg)
 
 	tlsmem_bind(&tc->tlsmem);
 	eng_list_init(&tc->streams);
+	eng_list_init(&tc->idle_clis);
 	eng_list_init(&tc->h2fronts);
 	eng_list_init(&tc->h2backs);
 	tc->trash = malloc(e->cfg->g.bufsize);

@@ -133,6 +133,8 @@ SLUICE_API int sluice_reload_text(struct sluice *e, const char *text, const char
 	X(bytes_in, THR, counter, "sluice_client_received_bytes_total", "Bytes received from clients.", "Bytes from clients") \
 	X(bytes_out, THR, counter, "sluice_client_sent_bytes_total", "Bytes sent to clients.", "Bytes to clients") \
 	X(streams, THR, counter, "sluice_streams_total", "Transactions (sessions) started.", "Sessions (streams)") \
+	X(streams_parked, THR, counter, "sluice_idle_streams_released_total", "Streams freed between two keep-alive transactions, their client connection kept.", "Idle streams released") \
+	X(conn_idle_parked, THR, gauge, "sluice_connections_idle_parked", "Keep-alive client connections waiting now with no stream.", "Idle connections without stream") \
 	X(stream_calls, THR, counter, "sluice_stream_calls_total", "Calls to the stream processing function.", "Stream processing calls") \
 	X(io_calls, THR, counter, "sluice_io_calls_total", "Connection I/O callbacks.", "Connection I/O calls") \
 	X(srv_connects, THR, counter, "sluice_connects_total", "Connections opened to servers.", "Server connects") \
@@ -170,6 +172,7 @@ SLUICE_API int sluice_reload_text(struct sluice *e, const char *text, const char
 	X(h2_dbuf_waits, THR, counter, "sluice_h2_demux_buffer_waits_total", "Times an HTTP/2 demux paused for a buffer.", "HTTP/2 demux buffer waits") \
 	X(h2_mbuf_waits, THR, counter, "sluice_h2_mux_buffer_waits_total", "Times an HTTP/2 mux paused for a buffer.", "HTTP/2 mux buffer waits") \
 	X(h2_calm_kills, THR, counter, "sluice_h2_calm_kills_total", "HTTP/2 connections ended with ENHANCE_YOUR_CALM.", "HTTP/2 connections killed (abuse)") \
+	X(h2_trimmed_bytes, THR, counter, "sluice_h2_idle_released_bytes_total", "Bytes of nghttp2 output buffers given back to the system while their connection was quiet.", "HTTP/2 idle bytes given back") \
 	X(h2_heap_bytes, THR, gauge, "sluice_h2_heap_bytes", "Heap held now outside the pool by HTTP/2 connections (both roles).", "HTTP/2 heap outside the pool") \
 	/* HTTP/2 server connections (`server ... proto h2`) and the request \
 	 * streams opened on them */ \

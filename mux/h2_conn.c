@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -57,12 +58,144 @@ static void h2_mem_grow(struct h2c *c, size_t n)
 		c->flags |= H2C_CALM;
 }
 
+/* ---- pages given back while idle ----
+ *
+ * A quiet HTTP/2 connection keeps what nghttp2 allocated with its session.
+ * Two kinds of it can go back to the kernel without changing a byte that
+ * nghttp2 could read, so blocks of a page or more are allocated apart,
+ * page-aligned and page-rounded (no other object shares their pages), and
+ * h2c_trim() gives back:
+ *  - all the pages of the outbound frame buffer: nghttp2 keeps one chunk of
+ *    NGHTTP2_FRAMEBUF_CHUNKLEN bytes (frame header, pad length, largest
+ *    payload) for the session's life, grown by chunks of the same size for
+ *    a long header block and cut back to one after that frame (its
+ *    lib/nghttp2_session.h and nghttp2_buf.c). It is scratch for the frame
+ *    being sent: nghttp2_session_mem_send() packs a frame into it and
+ *    returns a pointer into it, valid until the next call, which resets
+ *    the buffer before packing the next frame; nothing there is read back
+ *    across frames. Once everything nghttp2 gave us has left (want_write
+ *    is 0 and none of its output waits here), the contents are dead;
+ *  - any other page of such a block that holds only zeros (nghttp2's
+ *    stream map's table while it knows no stream): a page given back
+ *    reads as zeros again, so nothing changes for nghttp2 whatever the
+ *    block is.
+ * MADV_DONTNEED keeps the mapping; a page written again is faulted back in
+ * zero-filled. */
+#define H2_FRAMEBUF_CHUNK (9 + 1 + 16384)
+
+/* Returns the system's page size. */
+static size_t h2_page(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Returns <n> rounded up to whole pages. */
+static size_t h2_big_span(size_t n)
+{
+	size_t pg = h2_page();
+
+	return (n + pg - 1) / pg * pg;
+}
+
+/* Allocates a block of <n> bytes (a page or more) for <c> on pages of its
+ * own, in a free slot. Returns it, or NULL (no free slot, past the cap, or
+ * no memory: the caller then takes the usual way, which fails likewise
+ * past the cap). */
+static void *h2_big_alloc(struct h2c *c, size_t n)
+{
+	void *p;
+
+	for (unsigned i = 0; i < H2C_BIG_SLOTS; i++) {
+		if (c->big[i].p)
+			continue;
+		if (!h2_mem_admit(c, n) || posix_memalign(&p, h2_page(), h2_big_span(n)) != 0)
+			return NULL;
+		c->big[i].p = p;
+		c->big[i].size = n;
+		h2_mem_grow(c, n);
+		return p;
+	}
+	return NULL;
+}
+
+/* Returns the slot of <c> holding <p>, or -1. */
+static int h2_big_find(const struct h2c *c, const void *p)
+{
+	for (unsigned i = 0; i < H2C_BIG_SLOTS; i++)
+		if (c->big[i].p == p)
+			return (int)i;
+	return -1;
+}
+
+/* Frees <p> if it is a block of a slot of <c>. Returns 1 if it was. */
+static int h2_big_free(struct h2c *c, void *p)
+{
+	int i = h2_big_find(c, p);
+
+	if (i < 0)
+		return 0;
+	c->mem_cur -= c->big[i].size;
+	h2_mem_gauge(c, -(int64_t)c->big[i].size);
+	c->big[i].p = NULL;
+	free(p);
+	return 1;
+}
+
+/* Returns non-zero when the <len> bytes at <p> are all zero. */
+static int h2_all_zero(const unsigned char *p, size_t len)
+{
+	return !len || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}
+
+/* Gives back the pages of the block in slot <b>: all of them when <dead>
+ * (contents no longer needed), else those holding only zeros. Returns the
+ * bytes given back that were resident. */
+static size_t h2_big_trim(const struct h2_big *b, int dead)
+{
+	size_t pg = h2_page(), span = h2_big_span(b->size), done = 0;
+	unsigned char res;
+
+	for (size_t off = 0; off < span; off += pg) {
+		unsigned char *page = (unsigned char *)b->p + off;
+
+		/* a page that is not resident costs nothing and is not read:
+		 * reading it would fault it in */
+		if (mincore(page, pg, &res) == 0 && !(res & 1))
+			continue;
+		if (!dead && !h2_all_zero(page, pg))
+			continue;
+		if (madvise(page, pg, MADV_DONTNEED) == 0)
+			done += pg;
+	}
+	return done;
+}
+
+int h2c_trim(struct h2c *c, size_t *released)
+{
+	*released = 0;
+	if (c->state >= H2C_CLOSED || !c->sess)
+		return 0;
+	if (c->nb_streams || c->out_len || !b_empty(&c->mbuf) || c->busy ||
+	    nghttp2_session_want_write(c->sess))
+		return 1;
+	for (unsigned i = 0; i < H2C_BIG_SLOTS; i++)
+		if (c->big[i].p)
+			*released += h2_big_trim(&c->big[i], c->big[i].size == H2_FRAMEBUF_CHUNK);
+	return 0;
+}
+
 /* Returns <n> bytes (a valid unique pointer even for 0) accounted to <c>,
  * or NULL past the hard cap or when malloc fails. */
 void *h2_mem_alloc(struct h2c *c, size_t n)
 {
 	struct h2_mhdr *h;
 
+	if (n >= h2_page()) {
+		void *p = h2_big_alloc(c, n);
+
+		if (p)
+			return p;
+	}
 	if (n > SIZE_MAX - sizeof(*h) || !h2_mem_admit(c, n))
 		return NULL;
 	h = malloc(sizeof(*h) + n);
@@ -78,7 +211,7 @@ void h2_mem_free(struct h2c *c, void *p)
 {
 	struct h2_mhdr *h;
 
-	if (!p)
+	if (!p || h2_big_free(c, p))
 		return;
 	h = (struct h2_mhdr *)p - 1;
 	c->mem_cur -= h->size;
@@ -92,9 +225,21 @@ static void *h2_mem_realloc(struct h2c *c, void *p, size_t n)
 {
 	struct h2_mhdr *h, *nh;
 	size_t old;
+	int i;
 
 	if (!p)
 		return h2_mem_alloc(c, n);
+	if ((i = h2_big_find(c, p)) >= 0) {
+		/* a block on pages of its own: moved like any block */
+		size_t was = c->big[i].size;
+		void *np = h2_mem_alloc(c, n);
+
+		if (!np)
+			return NULL;
+		memcpy(np, p, n < was ? n : was);
+		(void)h2_big_free(c, p);
+		return np;
+	}
 	h = (struct h2_mhdr *)p - 1;
 	old = h->size;
 	if (n > SIZE_MAX - sizeof(*h))
@@ -1025,8 +1170,9 @@ static int h2c_submit_settings(struct h2c *c, const struct h2_settings *set)
 }
 
 /* Creates the nghttp2 session of <c> (server or client, per H2C_CLIENT)
- * with our allocator. Returns 0 or -1. */
-static int h2c_session_new(struct h2c *c)
+ * with our allocator, its HPACK encoder table bounded by <set>. Returns 0
+ * or -1. */
+static int h2c_session_new(struct h2c *c, const struct h2_settings *set)
 {
 	nghttp2_session_callbacks *cbs;
 	nghttp2_option *opt;
@@ -1045,6 +1191,14 @@ static int h2c_session_new(struct h2c *c)
 	h2_cb_setup(cbs);
 	/* the receive window reopens only for bytes given to a stream */
 	nghttp2_option_set_no_auto_window_update(opt, 1);
+	/* closed streams stay known to nghttp2 (it keeps a few): forgetting
+	 * them (nghttp2_option_set_no_closed_streams) would save their state
+	 * and let the stream map's table go back to zeros when idle, but a
+	 * client's trailers arriving after our RST_STREAM would then be a
+	 * connection error instead of being ignored (test_h2_conform) */
+	/* our encoder's dynamic table is bounded like the decoder's (the
+	 * peer may allow more): entries it holds are memory per connection */
+	nghttp2_option_set_max_deflate_dynamic_table_size(opt, set->header_table_size);
 	if (c->flags & H2C_CLIENT) {
 		/* what RFC 9113 suggests assuming until the server's SETTINGS */
 		nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
@@ -1122,7 +1276,7 @@ static struct h2c *h2c_create(struct sched_thread *thr, unsigned tid, struct poo
 		c->flags |= H2C_DBUF_HEAP;
 	}
 	errno = ENOMEM;  /* what nghttp2 failures mean */
-	if (h2c_session_new(c) < 0)
+	if (h2c_session_new(c, &set) < 0)
 		goto fail;
 	if (h2c_submit_settings(c, &set) < 0)
 		goto fail;

@@ -160,6 +160,12 @@ struct h2c {
 	 * allocation passes (h2_settings.max_heap), and where to count it */
 	size_t        mem_cur, mem_cap, mem_hard;
 	uint64_t     *heap_gauge;
+	/* blocks of a page or more, on pages of their own so that
+	 * h2c_trim() can give pages back (h2_conn.c); p NULL: free slot.
+	 * nghttp2's are its outbound frame buffer (one chunk, up to 5 while
+	 * it sends a long header block) and its stream map's table */
+#define H2C_BIG_SLOTS 8
+	struct h2_big { void *p; size_t size; } big[H2C_BIG_SLOTS];
 	struct h2_transport xprt;   /* TLS under the socket, or all NULL */
 	size_t        hblock;       /* bytes of the header block being received */
 	uint32_t      max_hdr_list;

@@ -13,7 +13,10 @@ struct h2front {
 	struct thr_ctx *tc;
 	struct frontend *fe;
 	struct h2c *h2c;          /* NULL once closed */
-	struct task *idle;        /* closes a connection silent for `timeout client` */
+	struct task *idle;        /* closes a connection silent for `timeout client`,
+	                           * and gives back its output buffer when quiet */
+	uint64_t idle_at;         /* when the client timeout check runs next */
+	int trim_due;             /* frames were sent since the last trim */
 	int creating;             /* inside h2c_new() or h2c_shutdown(): freeing is deferred */
 	int closed_early;         /* the mux closed it during h2c_new() */
 	int shut_asked;           /* the idle timer already sent a GOAWAY */
@@ -22,6 +25,26 @@ struct h2front {
 	struct eng_list link;     /* in tc->h2fronts */
 	char peer[48];
 };
+
+/* How long a connection stays quiet before nghttp2's output buffer pages
+ * go back to the system: long enough that a client sending requests one
+ * after the other never pays the madvise and the page faults per request,
+ * short enough that idle connections hold no such page soon. */
+#define H2FRONT_TRIM_MS 1000
+
+/* Makes the idle task also try a trim soon (once per busy period: a
+ * connection that stays busy re-arms nothing). */
+static void h2front_trim_arm(struct h2front *f)
+{
+	uint64_t at = tc_now(f->tc) + H2FRONT_TRIM_MS;
+
+	if (f->trim_due)
+		return;
+	f->trim_due = 1;
+	if (!f->idle_at)
+		return; /* still starting: h2front_start() schedules the task */
+	task_schedule(f->idle, at < f->idle_at ? at : f->idle_at);
+}
 
 /* new_stream callback: every HTTP/2 request becomes an engine stream. */
 static int h2front_new_stream(void *ctx, struct mux_ep *ep)
@@ -40,6 +63,7 @@ static int h2front_new_stream(void *ctx, struct mux_ep *ep)
 	}
 	/* counted live, so that a stall under load shows at once */
 	CNT_INC(f->tc, h2_streams);
+	h2front_trim_arm(f);
 	if (stream_new_on_ep(f->tc, f->fe, ep, f->peer) < 0) {
 		if (cap)
 			__atomic_sub_fetch(&e->h2_streams_cur, 1, __ATOMIC_RELAXED);
@@ -95,6 +119,23 @@ static int h2front_active(const struct h2front *f, const struct h2c_stats *st)
 	       (h2c_nb_streams(f->h2c) && st->frames_in != f->last_frames_in);
 }
 
+/* Gives back the output buffer of <f> if it is quiet, and schedules the
+ * idle task: at the next client timeout check, or sooner while a trim is
+ * still due (the connection was busy). */
+static void h2front_trim(struct h2front *f)
+{
+	uint64_t now = tc_now(f->tc), next = f->idle_at;
+	size_t released;
+
+	if (f->trim_due && h2c_trim(f->h2c, &released) == 0) {
+		f->trim_due = 0;
+		CNT_ADD(f->tc, h2_trimmed_bytes, released);
+	}
+	if (f->trim_due && now + H2FRONT_TRIM_MS < next)
+		next = now + H2FRONT_TRIM_MS;
+	task_schedule(f->idle, next);
+}
+
 /* The idle period of <f>: `timeout client`, or at most ENG_RETIRE_IDLE_MS
  * once a reload retired its generation (see h2front_retire_all). */
 static uint64_t h2front_period(const struct h2front *f, int *retiring)
@@ -106,7 +147,8 @@ static uint64_t h2front_period(const struct h2front *f, int *retiring)
 }
 
 /* Idle timer: a connection without stream activity for a whole client
- * timeout is asked to go away (open streams may still finish). */
+ * timeout is asked to go away (open streams may still finish). The same
+ * task trims the quiet connection's output buffer (h2front_trim). */
 static void h2front_idle_cb(struct tasklet *t, unsigned reasons)
 {
 	struct h2front *f = t->ctx;
@@ -116,6 +158,10 @@ static void h2front_idle_cb(struct tasklet *t, unsigned reasons)
 
 	if (!f->h2c)
 		return;
+	if (tc_now(f->tc) < f->idle_at) {
+		h2front_trim(f);
+		return;
+	}
 	period = h2front_period(f, &retiring);
 	h2c_get_stats(f->h2c, &st);
 	if (!h2front_active(f, &st)) {
@@ -138,7 +184,8 @@ static void h2front_idle_cb(struct tasklet *t, unsigned reasons)
 	}
 	f->last_frames_in = st.frames_in;
 	f->last_stream_frames = st.stream_frames_in;
-	task_schedule(f->idle, tc_now(f->tc) + period);
+	f->idle_at = tc_now(f->tc) + period;
+	h2front_trim(f);
 }
 
 /* The mux's transport over a TLS session (see h2_transport in mux/h2.h). */
@@ -206,7 +253,10 @@ static int h2front_start(struct thr_ctx *tc, struct frontend *fe, int fd, const 
 		return 0;
 	}
 	f->h2c = c;
-	task_schedule(f->idle, tc_now(tc) + fe->cfg->t.client_ms);
+	f->idle_at = tc_now(tc) + fe->cfg->t.client_ms;
+	task_schedule(f->idle, f->idle_at);
+	/* our SETTINGS and the first answers went through the buffer */
+	h2front_trim_arm(f);
 	return 0;
 }
 
@@ -240,8 +290,10 @@ void h2front_retire_all(struct thr_ctx *tc)
 	for (struct eng_list *l = tc->h2fronts.next; l != &tc->h2fronts; l = l->next) {
 		struct h2front *f = (struct h2front *)((char *)l - offsetof(struct h2front, link));
 
-		if (f->h2c)
-			task_schedule(f->idle, tc_now(tc) + ENG_RETIRE_IDLE_MS);
+		if (f->h2c) {
+			f->idle_at = tc_now(tc) + ENG_RETIRE_IDLE_MS;
+			task_schedule(f->idle, f->idle_at);
+		}
 	}
 }
 

@@ -1420,6 +1420,11 @@ static void stream_process(struct tasklet *t, unsigned reasons)
 		if (r != STEP_AGAIN)
 			break;
 	}
+	/* between two keep-alive transactions only the connection stays */
+	if (stream_idle_park(s) == 0) {
+		stream_free(s);
+		return;
+	}
 	task_schedule(&s->task, stream_expiry(s));
 }
 
@@ -1486,6 +1491,25 @@ int stream_accept(struct thr_ctx *tc, struct frontend *fe, int fd,
 	return 0;
 }
 
+int stream_unpark(struct thr_ctx *tc, struct frontend *fe, struct conn *c,
+		  const char *peer, unsigned port, unsigned txn_count)
+{
+	struct stream *s = stream_create(tc, fe, &c->ep, peer);
+
+	if (!s)
+		return -1;
+	c->owner = s;
+	c->tl.fn = cli_conn_cb;
+	s->cli = c;
+	s->owns_conn = 1;
+	s->cli_port = port;
+	s->txn_count = (int)txn_count;
+	/* a kept-alive connection: its idle timer is the keep-alive one */
+	task_schedule(&s->task, stream_expiry(s));
+	stream_io(s);
+	return 0;
+}
+
 int stream_new_on_ep(struct thr_ctx *tc, struct frontend *fe, struct mux_ep *ep, const char *peer)
 {
 	struct stream *s = stream_create(tc, fe, ep, peer);
@@ -1513,4 +1537,5 @@ void stream_stop_all(struct thr_ctx *tc, int now)
 		else
 			task_wakeup(&s->task, SCHED_R_STOP);
 	}
+	stream_idle_stop_all(tc);
 }

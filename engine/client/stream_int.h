@@ -214,6 +214,29 @@ void stream_log_term(struct stream *s, enum log_term_cause cause);
 /* Writes the line of the transaction that ended, once. */
 void stream_log(struct stream *s);
 
+/* stream.c, for stream_idle.c */
+
+/* Makes a new stream on the kept-alive HTTP/1 client connection <c> that
+ * stream_idle parked after <txn_count> transactions (client <peer>:<port>),
+ * and runs its I/O for the event that woke the connection. Returns 0, or
+ * -1 without memory (nothing changed). */
+int stream_unpark(struct thr_ctx *tc, struct frontend *fe, struct conn *c,
+		  const char *peer, unsigned port, unsigned txn_count);
+
+/* stream_idle.c */
+
+/* Parks the client connection of stream <s> when <s>
+ * holds nothing else (between two keep-alive transactions, no byte of the
+ * next one known): the connection then waits in a small holder with the
+ * keep-alive timer, and the stream no longer refers to it. Returns 0 when
+ * parked (the caller frees the stream), -1 when the stream must stay. */
+int stream_idle_park(struct stream *s);
+
+/* Closes every parked connection of thread <tc> (the engine stops: an idle
+ * connection has nothing to finish), or, when a reload only retired their
+ * generation, closes them within ENG_RETIRE_IDLE_MS unless a request comes. */
+void stream_idle_stop_all(struct thr_ctx *tc);
+
 /* stats_applet.c */
 
 /* What a request head means to the stats applet. */

@@ -80,6 +80,8 @@ struct thr_ctx {
 	struct listener *lis;     /* nb_listeners of them (all binds) */
 	unsigned nb_lis;
 	struct eng_list streams;  /* every stream on this thread */
+	struct eng_list idle_clis;/* kept-alive client connections parked
+	                           * without a stream (client/stream_idle.c) */
 	struct eng_list h2fronts; /* HTTP/2 client connections on this thread */
 	struct eng_list h2backs;  /* HTTP/2 server connections on this thread */
 	unsigned nb_streams;
