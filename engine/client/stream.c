@@ -202,15 +202,8 @@ static int chan_rx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 	if (b_data(&ch->buf) >= limit)
 		return 0;
 	n = ep->ops->rcv_buf(ep, &ch->buf, limit);
-	s->moved += n;
+	st_note_rcvd(s, ep, n);
 	if (n) {
-		if (ep == s->cep) {
-			CNT_ADD(s->tc, bytes_in, n);
-			s->bytes_in += n;
-			s->cli_act_ms = tc_now(s->tc);
-		} else {
-			s->srv_act_ms = tc_now(s->tc);
-		}
 		wake |= ch->st == CH_HEAD ? 1 : chan_scan_body(ch);
 	}
 	if (ep->flags & (EP_RD_EOF | EP_ERROR))
@@ -236,14 +229,7 @@ static int chan_tx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 	n = ep->ops->snd_buf(ep, &ch->buf, ch->fwd);
 	ep->flags &= ~EP_SND_MORE;
 	ch->fwd -= n;
-	s->moved += n;
-	if (n && ep == s->cep) {
-		CNT_ADD(s->tc, bytes_out, n);
-		s->bytes_out += n;
-		s->cli_act_ms = tc_now(s->tc);
-	} else if (n) {
-		s->srv_act_ms = tc_now(s->tc);
-	}
+	st_note_sent(s, ep, n);
 	chan_release_if_empty(s, ch);
 	if (ep->flags & EP_ERROR)
 		return 1;

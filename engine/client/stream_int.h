@@ -157,6 +157,38 @@ static inline const struct cfg_timeouts *be_to(const struct stream *s)
 	return s->be ? &s->be->cfg->t : &s->fe->cfg->t;
 }
 
+/* Accounts <n> bytes just received from <ep> (buffer or pipe alike): the
+ * stream's progress, the client's byte counters, and the activity stamp
+ * that the side's timeout runs from. */
+static inline void st_note_rcvd(struct stream *s, const struct mux_ep *ep, size_t n)
+{
+	s->moved += n;
+	if (!n)
+		return;
+	if (ep == s->cep) {
+		CNT_ADD(s->tc, bytes_in, n);
+		s->bytes_in += n;
+		s->cli_act_ms = tc_now(s->tc);
+	} else {
+		s->srv_act_ms = tc_now(s->tc);
+	}
+}
+
+/* The same for <n> bytes just sent to <ep>. */
+static inline void st_note_sent(struct stream *s, const struct mux_ep *ep, size_t n)
+{
+	s->moved += n;
+	if (!n)
+		return;
+	if (ep == s->cep) {
+		CNT_ADD(s->tc, bytes_out, n);
+		s->bytes_out += n;
+		s->cli_act_ms = tc_now(s->tc);
+	} else {
+		s->srv_act_ms = tc_now(s->tc);
+	}
+}
+
 /* stream.c */
 
 /* Makes sure <ch> has a buffer to receive into. Returns 1 if it has one,

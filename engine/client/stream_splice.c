@@ -116,16 +116,9 @@ int chan_splice_rx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 	if (b->mode == H1_BODY_LENGTH && b->left < max)
 		max = (size_t)b->left;
 	n = conn_splice_in(conn_of_ep(ep), ch->pipe, max);
+	st_note_rcvd(s, ep, n);
 	if (n) {
-		s->moved += n;
 		b->total += n;
-		if (ep == s->cep) {
-			CNT_ADD(s->tc, bytes_in, n);
-			s->bytes_in += n;
-			s->cli_act_ms = tc_now(s->tc);
-		} else {
-			s->srv_act_ms = tc_now(s->tc);
-		}
 		if (b->mode == H1_BODY_LENGTH) {
 			b->left -= n;
 			if (!b->left)
@@ -160,15 +153,8 @@ int chan_splice_tx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 		return 0;
 	if (p->data) {
 		n = conn_splice_out(conn_of_ep(ep), p, ch->body.mode == H1_BODY_LENGTH && !ch->body.done);
-		s->moved += n;
 		CNT_ADD(s->tc, spliced_bytes, n);
-		if (n && ep == s->cep) {
-			CNT_ADD(s->tc, bytes_out, n);
-			s->bytes_out += n;
-			s->cli_act_ms = tc_now(s->tc);
-		} else if (n) {
-			s->srv_act_ms = tc_now(s->tc);
-		}
+		st_note_sent(s, ep, n);
 		if (p->data && ep == s->cep && !(ep->flags & (EP_WR_READY | EP_ERROR)))
 			chan_splice_client_blocked(s);
 	}
