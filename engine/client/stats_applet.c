@@ -190,11 +190,22 @@ int stream_stats_fill(struct stream *s)
 	return len != 0;
 }
 
+/* Lets the <hlen> bytes of head just written into the response buffer
+ * leave, moves the response to <next> and counts the answer as <status>. */
+static void stats_head_written(struct stream *s, size_t hlen, enum ch_state next, int status)
+{
+	b_add(&s->res.buf, hlen);
+	s->res.fwd = hlen;
+	s->res.st = next;
+	s->rsp_started = 1;
+	s->log_status = status;
+	CNT_INC(s->tc, rsp_by_class[status / 100]);
+}
+
 /* Writes the head of the stats answer into the response buffer that
  * stream_reply() obtained, and the first piece of the page. Returns 0. */
 int stream_stats_answer(struct stream *s)
 {
-	struct thr_ctx *tc = s->tc;
 	int hlen;
 
 	if (s->stats_post) {
@@ -208,12 +219,7 @@ int stream_stats_answer(struct stream *s)
 				s->req_version >= 11, s->fe->cfg->stats_uri, stats_post_name(s->stats_post));
 		if (hlen < 0 || (size_t)hlen >= b_room(&s->res.buf))
 			return -1;
-		b_add(&s->res.buf, (size_t)hlen);
-		s->res.fwd = (size_t)hlen;
-		s->res.st = CH_DONE;
-		s->rsp_started = 1;
-		s->log_status = 303;
-		CNT_INC(tc, rsp_by_class[3]);
+		stats_head_written(s, (size_t)hlen, CH_DONE, 303);
 		return 0;
 	}
 
@@ -225,12 +231,7 @@ int stream_stats_answer(struct stream *s)
 			s->req_version >= 11, statspage_content_type(s->stats_fmt),
 			s->req_version >= 11 ? "Transfer-Encoding: chunked\r\n" : "",
 			s->cli_close ? "Connection: close\r\n" : "");
-	b_add(&s->res.buf, (size_t)hlen);
-	s->res.fwd = (size_t)hlen;
-	s->res.st = CH_BODY;
-	s->rsp_started = 1;
-	s->log_status = 200;
-	CNT_INC(tc, rsp_by_class[2]);
+	stats_head_written(s, (size_t)hlen, CH_BODY, 200);
 	(void)stream_stats_fill(s);
 	return 0;
 }
