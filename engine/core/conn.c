@@ -64,6 +64,10 @@ struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
 	}
 	c->tls = conn_tls_next;
 	conn_tls_next = NULL;
+	/* the handshake may have read the first request's records ahead,
+	 * into OpenSSL, where the poller does not see them */
+	if (c->tls)
+		c->ep.flags |= CF_RD_READY;
 	return c;
 }
 
@@ -216,8 +220,10 @@ size_t conn_recv(struct conn *c, struct buf *b, size_t limit)
 			total += (size_t)n;
 			/* a short read means the socket is drained, which saves
 			 * a syscall, unless the peer closed: then read on to EOF.
-			 * Not over TLS, where a read returns one record at most. */
-			if ((size_t)n < room && !(c->ep.flags & CF_RD_HUP) && !c->tls)
+			 * Over TLS a read returns one record at most: OpenSSL
+			 * tells whether it and the socket are drained. */
+			if (!(c->ep.flags & CF_RD_HUP) &&
+			    (c->tls ? tls_recv_drained(c->tls) : (size_t)n < room))
 				c->ep.flags &= ~CF_RD_READY;
 			continue;
 		}
