@@ -60,6 +60,7 @@ static void chan_reset(struct stream *s, struct chan *ch)
 	pool_release(st_pool(s), s->tc->pool_tid, &ch->buf);
 	chan_splice_drop(s, ch);
 	ch->fwd = 0;
+	ch->head_scan = 0;
 	ch->st = CH_HEAD;
 }
 
@@ -752,13 +753,21 @@ static enum parse_res stream_parse_response(struct stream *s)
 	struct h1_msg *m = &tc->msg;
 	struct buf *b = &s->res.buf;
 	struct h1_rewrite rw = { 0 };
+	size_t max_head = e->cfg->g.bufsize - e->cfg->g.maxrewrite;
 	int ret;
 
 	if (b_is_null(b) || b_empty(b) || s->res.fwd)
 		return PARSE_WAIT;
 	b_realign(b);
 	for (;;) {
-		ret = h1_parse_head(b_head(b), b_data(b), 0, e->cfg->g.bufsize - e->cfg->g.maxrewrite, m);
+		/* parse only once the head is all there (or too large to
+		 * ever be, or the server closed: what it sent is judged as
+		 * it is): a server trickling its head costs O(total) */
+		if (!h1_head_end(b_head(b), b_data(b), &s->res.head_scan) && b_data(b) < max_head &&
+		    !(s->sep && (s->sep->flags & EP_RD_EOF)))
+			return PARSE_WAIT;
+		s->res.head_scan = 0;
+		ret = h1_parse_head(b_head(b), b_data(b), 0, max_head, m);
 		if (ret == H1_NEED_MORE)
 			return PARSE_WAIT;
 		if (ret < 0 || (m->status == 101 && !stream_upgrade_accepted(s, m, b_head(b))))
@@ -818,7 +827,7 @@ static void stream_next_txn(struct stream *s)
 	s->req.st = CH_HEAD;
 	s->res.st = CH_HEAD;
 	s->req.fwd = s->res.fwd = 0;
-	s->req.head_scan = 0;
+	s->req.head_scan = s->res.head_scan = 0;
 	s->txn_active = 0;
 	s->rsp_started = 0;
 	s->reply = REPLY_NONE;
@@ -1167,6 +1176,7 @@ static enum st_step stream_connect(struct stream *s)
 	s->log_fwd_ms = tc_now(tc);
 	s->log_tc = (int64_t)(tc_now(tc) - s->connect_start_ms);
 	s->res.st = CH_HEAD;
+	s->res.head_scan = 0;
 	/* the request body may splice now that its server side is known */
 	chan_splice_start(s, &s->req);
 	return STEP_AGAIN;
