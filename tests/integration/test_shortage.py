@@ -122,6 +122,9 @@ def test_uploads_wait_for_buffers_instead_of_reset(ctx):
     s = pl.wait_quiet(port)
     assert s["pool_failed"] > 0 and s["buf_waits"] > 0, s  # the cap did bite
     assert s["pool_handoffs"] == s["pool_notifies"], s
+    # waiting for buffers is not an ending: each upload logs a normal end
+    ups = [ln for ln in log_lines(log, 5) if '"POST /sha256"' in ln]
+    assert len(ups) == 4 and all(" 200 " in ln and " -- " in ln for ln in ups), ups
     assert proxy.stop() == 0
 
 
@@ -141,6 +144,79 @@ def test_queue_timeout_503_reaches_uploading_client(ctx):
         mine = [ln for ln in lines if '"POST /sha256"' in ln]
         assert mine and " 503 " in mine[0] and " sQ " in mine[0], (limit, lines)
         assert pl.stats(port)["lingering_closes"] >= 1
+        assert proxy.stop() == 0
+
+
+@harness.timeout(60)
+def test_400_after_the_head_reaches_sending_client(ctx):
+    """A request refused after its head (a bad chunk size in its body)
+    while the client still sends: the client reads the 400, and the proxy
+    keeps reading and discarding what follows (lingering close), so the
+    client's next 1 MiB goes out without a reset; the log says proxy
+    decision during data ('PD'). Closing at once resets those sends."""
+    proxy, port, log = start(ctx, "bad400", limit=False)
+    with harness.RawConn(port, timeout=20) as c:
+        c.send(b"POST /sha256 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5\r\nhello\r\nzz\r\n" + b"x" * 65536)
+        r = c.read_response()
+        assert r.status == 400, r.status
+        sent = 0
+        try:
+            for _ in range(16):
+                c.sock.sendall(b"x" * 65536)
+                sent += 65536
+                time.sleep(0.02)
+        except (BrokenPipeError, ConnectionResetError) as e:
+            sent = e
+        assert sent == 16 * 65536, sent
+    lines = log_lines(log, 1)
+    assert any('"POST /sha256"' in ln and " 400 " in ln and " PD " in ln for ln in lines), lines
+    assert pl.stats(port)["lingering_closes"] >= 1
+    assert proxy.stop() == 0
+
+
+@harness.timeout(90)
+def test_h2_queue_timeout_503_ends_the_stream_not_the_connection(ctx):
+    """The HTTP/2 form of the same end: a queue timeout while an HTTP/2
+    client is still sending a 3 MB body answers 503 on that stream (a
+    RST_STREAM may follow to stop the body), never on the connection: no
+    GOAWAY, the connection stays open, and its next stream is served.
+    Under a limit and without one."""
+    from test_h2_conform import (Conn, END_HEADERS, GOAWAY, HEADERS, frame, get,
+                                 literal)
+    for limit in (True, False):
+        proxy, port, log = start(ctx, f"h2q503-{limit}", limit=limit, queue="1s", client="5s")
+        holder, held = hold_slot(port, 2500)
+        time.sleep(0.3)
+        c = Conn(port)
+        try:
+            # POST (static 3), http, :path /sha256, :authority t, content-length
+            block = (b"\x83\x86\x04\x07/sha256\x01\x01t"
+                     + literal(b"content-length", str(BODY).encode()))
+            c.send(frame(HEADERS, END_HEADERS, 1, block))
+            # as much body as the initial windows allow: the rest would
+            # wait for WINDOW_UPDATEs, i.e. the client is still sending
+            for n in (16384, 16384, 16384, 16383):
+                c.send(frame(0, 0, 1, b"u" * n))
+
+            def answered(sid):
+                c.read(0.2)
+                return any(t == HEADERS and s == sid for t, _f, s, _p in c.frames) or c.closed
+
+            harness.wait_until(lambda: answered(1), timeout=8, what="an answer on stream 1")
+            heads = [p for t, _f, s, p in c.frames if t == HEADERS and s == 1]
+            assert heads and b"503" in heads[0], (limit, c.frames[:6])
+            holder.join(30)
+            assert held.get("status") == 200, held
+            c.send(get(3, "/size/10", authority=b"t"))
+            harness.wait_until(lambda: answered(3), timeout=8, what="an answer on stream 3")
+            assert c.status(3) == 0x88, (limit, c.frames)  # :status 200, static entry
+            assert not c.closed and c.goaway() is None, (limit, c.frames)
+        finally:
+            c.close()
+        lines = log_lines(log, 3)
+        mine = [ln for ln in lines if '"POST /sha256"' in ln]
+        assert mine and " 503 " in mine[0] and " sQ " in mine[0], (limit, lines)
         assert proxy.stop() == 0
 
 
