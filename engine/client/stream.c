@@ -117,9 +117,8 @@ int chan_get_buf(struct stream *s, struct chan *ch)
 	ch->wait_since = tc_now(s->tc);
 	CNT_INC(s->tc, buf_waits);
 	(void)pool_wait_subscribe(st_pool(s), &ch->wait);
-	/* a starved request has its own bound instead of the client's */
-	if (ch == &s->req)
-		task_schedule(&s->task, stream_expiry(s));
+	/* a starved channel has its own bound instead of its peer's */
+	task_schedule(&s->task, stream_expiry(s));
 	return 0;
 }
 
@@ -171,6 +170,28 @@ static int chan_scan_body(struct chan *ch)
 	return 0;
 }
 
+/* Returns how many bytes <ch> may hold before it stops receiving: while a
+ * head waits to be parsed, maxrewrite bytes stay free so that the in-place
+ * rewrite can grow it (X-Forwarded-For, Connection). */
+static size_t chan_rx_limit(const struct stream *s, const struct chan *ch)
+{
+	size_t limit = ch->buf.size;
+
+	if (ch->st == CH_HEAD)
+		limit -= s->tc->eng->cfg->g.maxrewrite;
+	return limit;
+}
+
+/* Returns non-zero when <ch> does not receive because of us, not of its
+ * source: it waits for a pool buffer, or its buffer is full of bytes its
+ * destination has not taken yet. Its source's timer must not run then. */
+static int chan_rx_paused(const struct stream *s, const struct chan *ch)
+{
+	if (pool_wait_state(&ch->wait) != POOL_WAIT_IDLE)
+		return 1;
+	return !b_is_null(&ch->buf) && b_data(&ch->buf) >= chan_rx_limit(s, ch);
+}
+
 /* Receives into <ch> from <c> if it wants and can. Returns non-zero when
  * the stream must look at the result (new head bytes, end of message,
  * EOF or error). */
@@ -195,11 +216,7 @@ static int chan_rx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 		return chan_splice_rx(s, ch, ep); /* no buffer: into the pipe */
 	if (!chan_get_buf(s, ch))
 		return 0;
-	/* while a head waits to be parsed, keep maxrewrite bytes free so the
-	 * in-place rewrite can grow it (X-Forwarded-For, Connection) */
-	limit = ch->buf.size;
-	if (ch->st == CH_HEAD)
-		limit -= s->tc->eng->cfg->g.maxrewrite;
+	limit = chan_rx_limit(s, ch);
 	if (b_data(&ch->buf) >= limit)
 		return 0;
 	n = ep->ops->rcv_buf(ep, &ch->buf, limit);
@@ -218,12 +235,14 @@ static int chan_rx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 static int chan_tx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 {
 	size_t n;
+	int was_full;
 
 	/* a spliced body leaves from its pipe once the buffer drained */
 	if (ch->st == CH_SPLICE && !ch->fwd)
 		return chan_splice_tx(s, ch, ep);
 	if (!ep || !ch->fwd || (ep->flags & EP_CONNECTING))
 		return 0;
+	was_full = b_data(&ch->buf) >= chan_rx_limit(s, ch);
 	/* more bytes of a known-length body are on their way */
 	if ((ch->st == CH_BODY || ch->st == CH_SPLICE) && ch->body.mode == H1_BODY_LENGTH)
 		ep->flags |= EP_SND_MORE;
@@ -231,6 +250,10 @@ static int chan_tx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 	ep->flags &= ~EP_SND_MORE;
 	ch->fwd -= n;
 	st_note_sent(s, ep, n);
+	/* a full response buffer stopped us reading the server: its timer
+	 * counts again from the moment we can read it */
+	if (n && was_full && ch == &s->res)
+		s->srv_act_ms = tc_now(s->tc);
 	chan_release_if_empty(s, ch);
 	if (ep->flags & EP_ERROR)
 		return 1;
@@ -332,10 +355,12 @@ static void chan_take_buffer(struct stream *s, struct chan *ch)
 	if (!pool_wait_take(st_pool(s), &ch->wait, &ch->buf))
 		return;
 	s->log_tw += tc_now(s->tc) - ch->wait_since;
-	/* the client was not idle while we could not read it: its client
-	 * timeout counts from now */
+	/* the peer was not idle while we could not read it: its timeout
+	 * counts from now */
 	if (ch == &s->req)
 		s->cli_act_ms = tc_now(s->tc);
+	else
+		s->srv_act_ms = tc_now(s->tc);
 	if (!chan_wants_rx(s, ch) && !(ch == &s->res && s->st == ST_REPLY))
 		chan_release_if_empty(s, ch);
 }
@@ -876,7 +901,8 @@ enum st_timer {
 	TMR_NONE = 0,
 	TMR_IDLE,          /* no request started (keep-alive or first): close quietly */
 	TMR_HTTP_REQUEST,  /* a head started and is not complete: 408 */
-	TMR_STARVED,       /* the request waited timeout queue for a buffer: 503, 'R' */
+	TMR_STARVED,       /* the request (or response) waited timeout queue for a
+	                    * buffer: 503 (or close once answering), 'R' */
 	TMR_QUEUE,         /* no server slot within timeout queue: 503 */
 	TMR_CONNECT,       /* the server did not accept within timeout connect: 503 */
 	TMR_SERVER,        /* the server went silent mid-response: 504 */
@@ -920,7 +946,11 @@ static uint64_t stream_deadline(const struct stream *s, enum st_timer *which)
 		ARM(TMR_CONNECT, s->connect_start_ms + bt->connect_ms);
 		break;
 	case ST_FORWARD:
-		if (s->res.st != CH_DONE && s->sep)
+		/* the server's timer runs while we wait for it, not while we
+		 * do not read it (a response paused for a buffer, or behind a
+		 * client that does not read, whose own timer runs) nor while
+		 * it waits for a request we cannot read for lack of a buffer */
+		if (s->res.st != CH_DONE && s->sep && !chan_rx_paused(s, &s->res) && !stream_starved(s))
 			ARM(TMR_SERVER, s->srv_act_ms + bt->server_ms);
 		/* the stats applet or a service may wait for a buffer (or a
 		 * service for its own work): the client timeout runs on */
@@ -939,6 +969,9 @@ static uint64_t stream_deadline(const struct stream *s, enum st_timer *which)
 	}
 	if (stream_starved(s) && (s->st == ST_REQ_HEAD || s->st == ST_FORWARD))
 		ARM(TMR_STARVED, stream_starved_until(s));
+	/* a response waiting for a buffer has the same bound */
+	if (s->st == ST_FORWARD && pool_wait_state(&s->res.wait) != POOL_WAIT_IDLE)
+		ARM(TMR_STARVED, s->res.wait_since + bt->queue_ms);
 #undef ARM
 	if (which)
 		*which = w;

@@ -18,8 +18,10 @@ import proxylib as pl
 BODY = 3 << 20
 
 
-def config(port, oport, log, limit=True, client="3s", queue="10s", srv_extra="", be_extra=""):
-    caps = "    tune.buffers.limit 4\n    tune.buffers.reserve 2\n" if limit else ""
+def config(port, oport, log, limit=True, client="3s", queue="10s", srv_extra="", be_extra="",
+           server="30s", maxconn=1, caps=None):
+    if caps is None:
+        caps = "    tune.buffers.limit 4\n    tune.buffers.reserve 2\n" if limit else ""
     return f"""global
     nbthread 2
     maxconn 1000
@@ -27,7 +29,7 @@ def config(port, oport, log, limit=True, client="3s", queue="10s", srv_extra="",
 defaults
     mode http
     timeout client {client}
-    timeout server 30s
+    timeout server {server}
     timeout connect 5s
     timeout queue {queue}
     retries 3
@@ -37,7 +39,7 @@ frontend web
     default_backend app
 backend app
 {be_extra}
-    server s1 127.0.0.1:{oport} maxconn 1{srv_extra}
+    server s1 127.0.0.1:{oport} maxconn {maxconn}{srv_extra}
 """
 
 
@@ -218,6 +220,47 @@ def test_h2_queue_timeout_503_ends_the_stream_not_the_connection(ctx):
         mine = [ln for ln in lines if '"POST /sha256"' in ln]
         assert mine and " 503 " in mine[0] and " sQ " in mine[0], (limit, lines)
         assert proxy.stop() == 0
+
+
+@harness.timeout(60)
+def test_response_waiting_for_buffer_is_not_a_server_timeout(ctx):
+    """A response the proxy cannot read for lack of a buffer is not a
+    silent server: limit 2 (no reserve), a request whose answer comes
+    after 0.3 s while two slow readers hold both buffers for 2 s, and
+    timeout server 1s. The server answered in time, so the request gets
+    its 200 once a buffer comes back, not a 504 blamed on the server."""
+    caps = "    tune.buffers.limit 2\n    tune.buffers.reserve 0\n"
+    proxy, port, log = start(ctx, "resw", caps=caps, server="1s", queue="5s", client="30s",
+                             maxconn=10)
+    out = {}
+
+    def waiter():
+        with harness.RawConn(port, timeout=20) as c:
+            r = c.request("GET", "/delay/300")
+            out["r"] = (r.status, r.body)
+    t = threading.Thread(target=waiter, daemon=True)
+    t.start()
+    time.sleep(0.1)  # its request is forwarded and its buffer back
+    readers = []
+    for _ in range(2):
+        rd = socket.create_connection(("127.0.0.1", port), timeout=10)
+        rd.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        rd.sendall(b"GET /size/8388608 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        readers.append(rd)
+    # (the stats page needs a buffer too: nothing to poll meanwhile)
+    time.sleep(1.9)  # past timeout server, counted from the request
+    for rd in readers:
+        rd.close()
+    t.join(20)
+    assert out.get("r", (None,))[0] == 200, out
+    lines = [ln for ln in log_lines(log, 3) if '"GET /delay/300"' in ln]
+    assert lines and " 200 " in lines[0] and " -- " in lines[0], lines
+    tw = int(lines[0].split()[4].split("/")[1])
+    assert tw >= 1000, lines  # it did wait for a buffer, past timeout server
+    # the slow readers' servers were not silent either: we stopped reading
+    # them, and their clients' closing ended those transfers
+    assert pl.stats(port)["timeouts_server"] == 0
+    assert proxy.stop() == 0
 
 
 @harness.timeout(60)
