@@ -339,16 +339,16 @@ static int check_parse_status(struct check *c, int eof)
  * it. Called on socket events, hand-offs and at the start. */
 static void check_step(struct check *c)
 {
-	int ret;
+	enum conn_connect cr;
 
 	switch (c->step) {
 	case CHK_IDLE:
 		return;
 	case CHK_CONNECT:
-		ret = conn_connect_check(c->conn);
-		if (ret > 0)
+		cr = conn_connect_check(c->conn);
+		if (cr == CONN_CONNECTING)
 			return;
-		if (ret < 0) {
+		if (cr == CONN_FAILED) {
 			/* a connection with a TLS session failed in its handshake */
 			check_fail_errno(c, c->conn->tls ? CHK_R_L6_RSP : CHK_R_L4_CONN, errno);
 			return;
