@@ -10,10 +10,18 @@ sched/ never include engine/; and no set of headers and sources includes
 itself back in a circle (checked per file, over the quoted #include lines
 of the whole tree). Exits 1 and names each offending line.
 
-usage: check_rooms.py SOURCE_ROOT
+With --lib, the same arrows are checked on the calls themselves, over the
+objects of the static libsluice (named by room: core_*.c.o, server_*.c.o,
+client_*.c.o, the top files by their own names, mux/pool/sched's without a
+prefix): a symbol a room's object uses must be defined in its own room or
+below, and mux/, pool/ and sched/ use none of engine/'s. An upward call
+hidden behind an include-free `extern` declaration shows here.
+
+usage: check_rooms.py SOURCE_ROOT [--lib LIBSLUICE.a]
 """
 import os
 import re
+import subprocess
 import sys
 
 # Rank of each room: a file may include a header of equal or lower rank.
@@ -102,8 +110,62 @@ def cycle_errors(graph):
     return errs
 
 
+TOP_OBJS = ('engine.c.o', 'host.c.o', 'reload.c.o', 'srvctl.c.o', 'main.c.o')
+OBJ_PREFIX = {'core_': 0, 'server_': 1, 'client_': 2}
+
+
+def obj_room(name):
+    """Returns the room rank of an object of libsluice, -1 for mux/, pool/
+    and sched/ (which may use no engine/ symbol)."""
+    if name in TOP_OBJS:
+        return 3
+    for prefix, rank in OBJ_PREFIX.items():
+        if name.startswith(prefix):
+            return rank
+    return -1
+
+
+def call_errors(lib):
+    """Returns one message per symbol an object of <lib> uses that is
+    defined by an object of a higher room (nm -A over the archive)."""
+    out = subprocess.run(['nm', '-A', lib], capture_output=True, text=True, check=True).stdout
+    defined, used = {}, []
+    for line in out.splitlines():
+        # "lib.a:obj.o:<value> T name" or "lib.a:obj.o:  U name"
+        head, _, rest = line.rpartition(':')
+        obj = head.rsplit(':', 1)[-1]
+        parts = rest.split()
+        if len(parts) == 3 and parts[1] in 'TDBRCGS':
+            defined[parts[2]] = obj
+        elif len(parts) == 2 and parts[0] == 'U':
+            used.append((obj, parts[1]))
+    errs = []
+    for obj, sym in sorted(set(used)):
+        where = defined.get(sym)
+        if where is None:
+            continue
+        ro, rd = obj_room(obj), obj_room(where)
+        if (ro < 0 and rd >= 0) or (ro >= 0 and rd > ro):
+            errs.append(f'{obj} uses {sym}, defined in {where}, a room above')
+    if not defined:
+        errs.append(f'no symbols read from {lib}')
+    return errs
+
+
 def main():
-    root = sys.argv[1] if len(sys.argv) > 1 else '.'
+    args = sys.argv[1:]
+    lib = None
+    if '--lib' in args:
+        i = args.index('--lib')
+        lib = args[i + 1]
+        del args[i:i + 2]
+    root = args[0] if args else '.'
+    if lib:
+        errs = call_errors(lib)
+        for e in errs:
+            print(e)
+        print(f'{lib}: {len(errs)} upward calls')
+        return 1 if errs else 0
     graph = scan(root)
     if not any(p.startswith('engine/') for p in graph):
         print(f'no engine/ sources under {root}')
