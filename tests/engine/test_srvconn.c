@@ -85,23 +85,30 @@ static void teardown(void)
 
 TestSuite(srvconn, .init = setup, .fini = teardown);
 
-/* A server connection of thread <tc> to <srv> whose response just ended:
- * *peer gets the server's end of the socket pair. */
-static struct conn *new_conn(struct thr_ctx *tc, struct server *srv, int *peer)
+/* A server connection of thread <tc> to <srv> over socket <fd> (-1:
+ * none) whose response just ended, its read flag down. */
+static struct conn *bare_conn(struct thr_ctx *tc, struct server *srv, int fd)
 {
-	int sv[2];
 	struct conn *c = calloc(1, sizeof(*c));
 
 	cr_assert_not_null(c);
-	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-	c->fd = sv[0];
-	*peer = sv[1];
+	c->fd = fd;
 	c->tc = tc;
 	c->srv = srv;
 	c->owner = c;  /* a stream's, until parked */
 	c->ep.flags = CF_WR_READY;
 	eng_list_init(&c->idle_link);
 	return c;
+}
+
+/* The same over a socket pair: *peer gets the server's end. */
+static struct conn *new_conn(struct thr_ctx *tc, struct server *srv, int *peer)
+{
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	*peer = sv[1];
+	return bare_conn(tc, srv, sv[0]);
 }
 
 static unsigned idle_count(struct server *srv, unsigned tid)
@@ -297,17 +304,8 @@ Test(srvconn, idle_list_is_bounded)
 	 * without a peek, and parking never peeks it again */
 	unsigned parked = 0;
 
-	for (unsigned i = 0; i < 300; i++) {
-		struct conn *c = calloc(1, sizeof(*c));
-
-		cr_assert_not_null(c);
-		c->fd = -1;
-		c->tc = &tcs[1];
-		c->srv = be->srv[0];
-		c->ep.flags = CF_WR_READY;
-		eng_list_init(&c->idle_link);
-		srvconn_park(&tcs[1], c);
-	}
+	for (unsigned i = 0; i < 300; i++)
+		srvconn_park(&tcs[1], bare_conn(&tcs[1], be->srv[0], -1));
 	parked = idle_count(be->srv[0], 1);
 	cr_expect_gt(parked, 0);
 	cr_expect_lt(parked, 300, "the list keeps a bounded number");
