@@ -26,7 +26,8 @@
  * never waits for the poller while tls_recv_drained() is false.
  *
  * Every connection uses SSL_MODE_RELEASE_BUFFERS: OpenSSL frees its record
- * buffers whenever a record was fully consumed or sent, so an idle TLS
+ * buffers whenever the read one holds no byte (every record read ahead
+ * was consumed) and whenever a record was sent, so an idle TLS
  * connection holds only its SSL object (a few KiB), not 2 x 17 KiB.
  *
  * All calls for one SSL object happen on the thread that owns its
