@@ -270,8 +270,8 @@ static int stream_move(struct stream *s)
 
 /* Registers the client connection with the poller once the stream is
  * about to wait for it: a request (head or body) or a tunnel still to come,
- * an answer its socket would not take, a lingering close, or the next
- * keep-alive request. A connection accepted unregistered (see stream_accept)
+ * a place in a server's queue, an answer its socket would not take, a
+ * lingering close, or the next keep-alive request. A connection accepted unregistered (see stream_accept)
  * and answered without ever waiting on its client, the common case of a
  * connection per request, never costs an epoll_ctl. While it waits for the
  * server only, a client that leaves is noticed when the answer is sent to
@@ -283,8 +283,9 @@ static void stream_cli_poll(struct stream *s)
 
 	if (!c || !c->unpolled)
 		return;
-	if (s->st != ST_REQ_HEAD && s->st != ST_LINGER && s->req.st == CH_DONE &&
-	    (c->ep.flags & CF_WR_READY))
+	/* queued, it may wait long: a client that gives up must leave the queue */
+	if (s->st != ST_REQ_HEAD && s->st != ST_LINGER && s->st != ST_QUEUED &&
+	    s->req.st == CH_DONE && (c->ep.flags & CF_WR_READY))
 		return;
 	if (conn_poll(c) < 0) {
 		c->ep.flags |= CF_ERROR;

@@ -102,6 +102,7 @@ int conn_poll(struct conn *c)
 	if (sched_fd_add(&c->tl, c->fd) < 0)
 		return -1;
 	c->unpolled = 0;
+	CNT_INC(c->tc, conn_polled_late);
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* conn.h - a non-blocking socket driven by its thread's poller.
  *
- * A connection is registered edge-triggered: the poller only says when the
+ * A connection is registered edge-triggered (an accepted one possibly only
+ * once it must wait, see conn_new_unpolled): the poller only says when the
  * socket *became* readable or writable, so the connection remembers
  * readiness in flags and clears it when a call returns EAGAIN. This is what
  * lets a receive that was paused for lack of a buffer resume later without
