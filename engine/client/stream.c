@@ -1052,7 +1052,7 @@ static enum st_step stream_timeout(struct stream *s)
 /* ST_ASSIGN: asks the backend for a server slot, or a place in a queue. */
 static enum st_step stream_assign(struct stream *s)
 {
-	int ret = be_assign(s->be, &s->qe, NULL, s->avoid, tc_now(s->tc));
+	enum be_assign_res ret = be_assign(s->be, &s->qe, NULL, s->avoid, tc_now(s->tc));
 
 	if (ret == BE_NOSRV) {
 		stream_fail(s, LOG_TC_SRV_ABORT, 503);
@@ -1145,24 +1145,22 @@ static int stream_open_h2(struct stream *s)
 	return 0;
 }
 
-/* Where connecting the server endpoint stands. */
-enum connect_res { CONNECT_DONE = 0, CONNECT_PENDING = 1, CONNECT_FAILED = -1 };
-
-/* Returns where connecting the server endpoint stands. */
-static enum connect_res stream_connect_check(struct stream *s)
+/* Returns where connecting the server endpoint (an HTTP/1 connection or
+ * an HTTP/2 stream) stands. */
+static enum conn_connect stream_connect_check(struct stream *s)
 {
 	if (s->srv)
-		return (enum connect_res)conn_connect_check(s->srv); /* same values */
+		return conn_connect_check(s->srv);
 	if (s->sep->flags & EP_ERROR)
-		return CONNECT_FAILED;
-	return (s->sep->flags & EP_CONNECTING) ? CONNECT_PENDING : CONNECT_DONE;
+		return CONN_FAILED;
+	return (s->sep->flags & EP_CONNECTING) ? CONN_CONNECTING : CONN_CONNECTED;
 }
 
 /* ST_CONNECT: opens (or reuses) the server side and waits until it is up. */
 static enum st_step stream_connect(struct stream *s)
 {
 	struct thr_ctx *tc = s->tc;
-	enum connect_res cr;
+	enum conn_connect cr;
 	int ret;
 
 	if (s->cep->flags & EP_ERROR) {
@@ -1183,9 +1181,9 @@ static enum st_step stream_connect(struct stream *s)
 			CNT_INC(tc, srv_connects);
 	}
 	cr = stream_connect_check(s);
-	if (cr == CONNECT_PENDING)
+	if (cr == CONN_CONNECTING)
 		return STEP_WAIT;
-	if (cr == CONNECT_FAILED) {
+	if (cr == CONN_FAILED) {
 		stream_connect_failed(s);
 		return STEP_AGAIN;
 	}
