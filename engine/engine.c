@@ -184,9 +184,11 @@ static const struct cfg_bind *gen_bind_line(const struct engine *e, unsigned k, 
 	return NULL;
 }
 
-/* Moves to <e> (as bind line <k>) the sockets of <prev> listening on the
- * address of <b> and not moved yet. Returns how many it moved. */
-static unsigned gen_adopt(struct engine *e, unsigned k, const struct cfg_bind *b, struct engine *prev)
+/* Moves to <e> (as bind line <k>, of an HTTP frontend when <http>) the
+ * sockets of <prev> listening on the address of <b> and not moved yet.
+ * Returns how many it moved. */
+static unsigned gen_adopt(struct engine *e, unsigned k, const struct cfg_bind *b, int http,
+			  struct engine *prev)
 {
 	unsigned n = 0;
 
@@ -203,6 +205,10 @@ static unsigned gen_adopt(struct engine *e, unsigned k, const struct cfg_bind *b
 			if (pl->bind != k2 || pl->keep)
 				continue;
 			pl->keep = 1;
+			/* the address may have changed mode (see eng_bind_one);
+			 * a failure only costs the deferral or a delay, as on a
+			 * kernel without the option */
+			(void)setsockopt(pl->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &http, sizeof(http));
 			e->lfds[e->nb_lfds++] = (struct eng_lfd){ .fd = pl->fd, .bind = k,
 				.thr = n % e->nbthread, .keep = 1, .adopted = 1 };
 			n++;
@@ -230,7 +236,7 @@ int gen_bind(struct engine *e, struct engine *prev, char **err)
 			/* a reload keeps every socket of a kept address, even
 			 * past nbthread (the threads share the extra ones):
 			 * closing one would reset the connections queued on it */
-			unsigned n = gen_adopt(e, k, &fc->binds[b], prev);
+			unsigned n = gen_adopt(e, k, &fc->binds[b], fc->mode == CFG_MODE_HTTP, prev);
 
 			for (; n < e->nbthread; n++) {
 				int fd = eng_bind_one(&fc->binds[b], fc->mode == CFG_MODE_HTTP);
