@@ -85,6 +85,11 @@ static void idle_conn_cb(struct tasklet *t, unsigned reasons)
 	struct cli_idle *h = c->owner;
 
 	conn_update_ready(c, reasons);
+	/* room to send says nothing of a next request; it comes, for one,
+	 * right after a connection accepted unregistered is registered at
+	 * its parking (see stream_cli_poll) */
+	if (!(reasons & (SCHED_R_READ | SCHED_R_RDHUP | SCHED_R_HUP)))
+		return;
 	if (idle_resume(h) < 0)
 		idle_retry(h);
 }
