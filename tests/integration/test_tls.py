@@ -308,6 +308,85 @@ def test_idle_tls_connections_memory(ctx):
             s.close()
 
 
+def tls_read_responses(so, n: int) -> list:
+    """Reads <n> responses (Content-Length framed) from the TLS socket <so>."""
+    data, out = b"", []
+    while len(out) < n:
+        r = harness.parse_response(data)
+        if r is None:
+            chunk = so.recv(65536)
+            assert chunk, f"connection closed after {len(out)} answers"
+            data += chunk
+            continue
+        out.append(r[0])
+        data = data[r[1]:]
+    assert not data, data[:200]
+    return out
+
+
+def parked(ctx) -> int:
+    return pl.stats(ctx.port)["conn_idle_parked"]
+
+
+@harness.timeout(120)
+def test_idle_tls_connections_parked_and_serve_again(ctx):
+    """Idle keep-alive HTTPS/1.1 connections are parked like plain ones
+    (their stream freed, the SSL object kept with the connection): the
+    parked gauge reaches N; then every one of them answers two pipelined
+    requests sent in ONE TLS record, byte-checked: a POST whose 12,000-byte
+    body comes back from /echo, and a GET of a size of its own. The second
+    request arrives decrypted together with the first, so it may sit in
+    the stream's buffer or still inside OpenSSL (SSL_pending) when the
+    first answer ends: either way it is answered, not parked as silence.
+    Closing the clients brings the gauge back."""
+    n = pl.scale(200, 50)
+    cctx = ssl.create_default_context()
+    cctx.check_hostname = False
+    cctx.verify_mode = ssl.CERT_NONE
+    before = pl.wait_quiet(ctx.port)
+    socks = []
+    try:
+        for i in range(n):
+            s = cctx.wrap_socket(socket.create_connection(("127.0.0.1", ctx.tport), timeout=20),
+                                 server_hostname="a.test")
+            s.sendall(f"GET /size/{i} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+            socks.append(s)
+        for i, s in enumerate(socks):
+            r = tls_read_responses(s, 1)[0]
+            assert r.status == 200 and hashlib.sha256(r.body).hexdigest() == \
+                harness.pattern_sha256(i), i
+        harness.wait_until(lambda: parked(ctx) >= before["conn_idle_parked"] + n, timeout=20,
+                           what="TLS connections parked")
+        mid = pl.stats(ctx.port)
+        assert mid["pool_in_use"] == 0, mid
+        assert mid["streams_parked"] - before["streams_parked"] >= n, (before, mid)
+        body = hashlib.sha256(b"tlsidle").digest() * 375  # 12,000 bytes
+        for i, s in enumerate(socks):
+            both = (f"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {len(body)}\r\n\r\n"
+                    .encode() + body +
+                    f"GET /size/{1000 + i} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+            assert len(both) < 16384  # one record: Python's sendall writes it at once
+            s.sendall(both)
+        for i, s in enumerate(socks):
+            echo, get = tls_read_responses(s, 2)
+            assert echo.status == 200 and echo.body == body, (i, echo)
+            assert get.status == 200 and hashlib.sha256(get.body).hexdigest() == \
+                harness.pattern_sha256(1000 + i), (i, get)
+        harness.wait_until(lambda: parked(ctx) >= before["conn_idle_parked"] + n, timeout=20,
+                           what="TLS connections parked again")
+        after = pl.wait_quiet(ctx.port)
+        assert after["req_received"] - before["req_received"] >= 3 * n, (before, after)
+        assert after["rsp_sent"] - before["rsp_sent"] >= 3 * n, (before, after)
+        assert after["req_aborted"] == before["req_aborted"], (before, after)
+        assert after["streams_parked"] - before["streams_parked"] >= 2 * n, (before, after)
+        assert after["pool_in_use"] == 0, after
+    finally:
+        for s in socks:
+            s.close()
+    harness.wait_until(lambda: parked(ctx) <= before["conn_idle_parked"], timeout=20,
+                       what="parked TLS connections closed")
+
+
 @harness.timeout(240)
 def test_tls_clients_under_tiny_buffer_limit(ctx):
     """tune.buffers.limit 3 / reserve 2 and a maxconn 1 server: 200 HTTPS
