@@ -869,6 +869,76 @@ def test_key_update_and_renegotiation(ctx):
 
 
 @harness.timeout(90)
+def test_key_update_mid_large_response(ctx):
+    """A TLS 1.3 KeyUpdate from the client (s_client "K": update and ask
+    ours to update) arrives while an 8 MiB answer is being sent: the
+    proxy takes the new read key, switches its write key between two
+    records of the answer, and the answer arrives byte-exact (SHA-256);
+    the same connection then answers again. s_client is made to stop
+    reading (its stdout pipe is left full) so that the proxy's writes
+    block, and "K" is typed once a quarter MiB has arrived, while the
+    proxy's byte counter shows the answer still in progress."""
+    size = 8 << 20
+    errf = open(os.path.join(ctx.tmpdir, "s_client_ku.err"), "wb")
+    p = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{ctx.tport}",
+                          "-tls1_3", "-servername", "a.test"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf)
+    out = bytearray()
+    deadline = time.monotonic() + 60
+
+    def pump(nbytes):
+        """Reads s_client's output until it holds <nbytes> bytes."""
+        while len(out) < nbytes and time.monotonic() < deadline:
+            chunk = os.read(p.stdout.fileno(), 1 << 20)
+            if not chunk:
+                break
+            out.extend(chunk)
+        assert len(out) >= nbytes, (len(out), nbytes, bytes(out[-300:]))
+
+    def answer_end(start):
+        """Returns where the answer starting at <start> ends (its head is
+        complete: s_client's info text precedes it, the body follows)."""
+        while b"\r\n\r\n" not in out[start:]:
+            pump(len(out) + 1)
+        head_end = out.index(b"\r\n\r\n", start) + 4
+        m = re.search(rb"Content-Length: (\d+)", bytes(out[start:head_end]))
+        return head_end, head_end + int(m.group(1))
+
+    before = pl.stats(ctx.port)
+    try:
+        p.stdin.write(f"GET /size/{size} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+        p.stdin.flush()
+        while b"HTTP/1.1 200" not in out:
+            pump(len(out) + 1)
+        start = out.index(b"HTTP/1.1 200")
+        body, end = answer_end(start)
+        pump(body + (256 << 10))
+        time.sleep(0.3)  # the pipe fills, s_client stops reading, our writes block
+        mid = pl.stats(ctx.port)
+        # the key update must reach the proxy while it still sends the answer
+        assert mid["bytes_out"] - before["bytes_out"] < size, (before, mid)
+        p.stdin.write(b"K\n")
+        p.stdin.flush()
+        pump(end)
+        assert hashlib.sha256(out[body:end]).hexdigest() == harness.pattern_sha256(size)
+        with open(errf.name, "rb") as f:
+            assert b"KEYUPDATE" in f.read()
+        # the connection still works, both ways, with the new keys
+        p.stdin.write(b"GET /size/100 HTTP/1.1\r\nHost: a\r\n\r\n")
+        p.stdin.flush()
+        while b"HTTP/1.1 200" not in out[end:]:
+            pump(len(out) + 1)
+        body2, end2 = answer_end(out.index(b"HTTP/1.1 200", end))
+        pump(end2)
+        assert bytes(out[body2:end2]) == harness.pattern_bytes(100)
+    finally:
+        p.kill()
+        p.wait()
+        errf.close()
+    assert ctx.proxy.alive
+
+
+@harness.timeout(90)
 def test_stats_page_in_chromium_over_https_h2(ctx):
     """Headless Chromium loads the stats page over HTTPS; its net log shows
     the protocol it negotiated (h2) and our HTTP/2 counters moved."""
