@@ -726,6 +726,11 @@ int tls_idle_alive(struct ssl_st *ssl)
 	return rc == SSL_ERROR_WANT_READ;
 }
 
+int tls_idle_quiet(struct ssl_st *ssl)
+{
+	return SSL_pending(ssl) == 0 && !SSL_has_pending(ssl) && !SSL_want_write(ssl);
+}
+
 /* ---- connections ---- */
 
 struct ssl_st *tls_accept_new(struct tls_bind *tb, int fd)
