@@ -110,8 +110,9 @@ fail:
 
 /* ---- listeners ---- */
 
-/* Opens one listening socket for <b>. Returns the fd or -1 with errno. */
-static int eng_bind_one(const struct cfg_bind *b)
+/* Opens one listening socket for <b>, of an HTTP frontend when <http>.
+ * Returns the fd or -1 with errno. */
+static int eng_bind_one(const struct cfg_bind *b, int http)
 {
 	int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
@@ -129,6 +130,13 @@ static int eng_bind_one(const struct cfg_bind *b)
 	/* accepted sockets inherit it (Linux clones the listener's TCP
 	 * options): one call here instead of one per connection */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		goto fail;
+	/* an HTTP client speaks first: the kernel hands the connection over
+	 * once its first bytes are there (or, with none, after about a
+	 * second), so the accepting thread reads the request at once instead
+	 * of waiting for a poller round. Not in TCP mode, where the server
+	 * may be the one to speak first. */
+	if (http && setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one)) < 0)
 		goto fail;
 	if (bind(fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0 || listen(fd, 1024) < 0)
 		goto fail;
@@ -176,9 +184,11 @@ static const struct cfg_bind *gen_bind_line(const struct engine *e, unsigned k, 
 	return NULL;
 }
 
-/* Moves to <e> (as bind line <k>) the sockets of <prev> listening on the
- * address of <b> and not moved yet. Returns how many it moved. */
-static unsigned gen_adopt(struct engine *e, unsigned k, const struct cfg_bind *b, struct engine *prev)
+/* Moves to <e> (as bind line <k>, of an HTTP frontend when <http>) the
+ * sockets of <prev> listening on the address of <b> and not moved yet.
+ * Returns how many it moved. */
+static unsigned gen_adopt(struct engine *e, unsigned k, const struct cfg_bind *b, int http,
+			  struct engine *prev)
 {
 	unsigned n = 0;
 
@@ -195,6 +205,10 @@ static unsigned gen_adopt(struct engine *e, unsigned k, const struct cfg_bind *b
 			if (pl->bind != k2 || pl->keep)
 				continue;
 			pl->keep = 1;
+			/* the address may have changed mode (see eng_bind_one);
+			 * a failure only costs the deferral or a delay, as on a
+			 * kernel without the option */
+			(void)setsockopt(pl->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &http, sizeof(http));
 			e->lfds[e->nb_lfds++] = (struct eng_lfd){ .fd = pl->fd, .bind = k,
 				.thr = n % e->nbthread, .keep = 1, .adopted = 1 };
 			n++;
@@ -222,10 +236,10 @@ int gen_bind(struct engine *e, struct engine *prev, char **err)
 			/* a reload keeps every socket of a kept address, even
 			 * past nbthread (the threads share the extra ones):
 			 * closing one would reset the connections queued on it */
-			unsigned n = gen_adopt(e, k, &fc->binds[b], prev);
+			unsigned n = gen_adopt(e, k, &fc->binds[b], fc->mode == CFG_MODE_HTTP, prev);
 
 			for (; n < e->nbthread; n++) {
-				int fd = eng_bind_one(&fc->binds[b]);
+				int fd = eng_bind_one(&fc->binds[b], fc->mode == CFG_MODE_HTTP);
 
 				if (fd < 0) {
 					*err = eng_msg("frontend '%s' (line %d): cannot bind: %s",

@@ -124,6 +124,7 @@ SLUICE_API int sluice_reload_text(struct sluice *e, const char *text, const char
 #define SLUICE_COUNTERS(X) \
 	X(conn_accepted, THR, counter, "sluice_connections_accepted_total", "Client connections accepted.", "Connections accepted") \
 	X(conn_current, SNAP, gauge, "sluice_connections_current", "Client connections open now.", "Connections now") \
+	X(conn_polled_late, THR, counter, "sluice_connections_polled_late_total", "Client connections registered with the poller after their accept, to wait for the client (one answered without waiting never is).", "Connections polled late") \
 	X(conn_refused_maxconn, THR, counter, "sluice_connections_refused_maxconn_total", "Accept attempts put off by maxconn.", "Accepts put off by maxconn") \
 	X(req_received, THR, counter, "sluice_requests_total", "Request heads received.", "Requests received") \
 	X(rsp_sent, THR, counter, "sluice_responses_forwarded_total", "Server responses forwarded to clients in full.", "Responses forwarded") \

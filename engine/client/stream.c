@@ -292,6 +292,31 @@ static int stream_move(struct stream *s)
 	return wake;
 }
 
+/* Registers the client connection with the poller once the stream is
+ * about to wait for it: a request (head or body) or a tunnel still to come,
+ * a place in a server's queue, an answer its socket would not take, a
+ * lingering close, or the next keep-alive request. A connection accepted unregistered (see stream_accept)
+ * and answered without ever waiting on its client, the common case of a
+ * connection per request, never costs an epoll_ctl. While it waits for the
+ * server only, a client that leaves is noticed when the answer is sent to
+ * it, within timeout server at worst. A registration that fails is the
+ * connection's error, which the stream's processing acts upon. */
+static void stream_cli_poll(struct stream *s)
+{
+	struct conn *c = s->cli;
+
+	if (!c || !c->unpolled)
+		return;
+	/* queued, it may wait long: a client that gives up must leave the queue */
+	if (s->st != ST_REQ_HEAD && s->st != ST_LINGER && s->st != ST_QUEUED &&
+	    s->req.st == CH_DONE && (c->ep.flags & CF_WR_READY))
+		return;
+	if (conn_poll(c) < 0) {
+		c->ep.flags |= CF_ERROR;
+		task_wakeup(&s->task, SCHED_R_WAKE);
+	}
+}
+
 /* Byte moving on behalf of a connection event or a buffer hand-off: wakes
  * the stream's processing only when there is something to decide. */
 static void stream_io(struct stream *s)
@@ -307,6 +332,8 @@ static void stream_io(struct stream *s)
 		task_wakeup(&s->task, SCHED_R_WAKE);
 	if (stream_move(s))
 		task_wakeup(&s->task, SCHED_R_WAKE);
+	else
+		stream_cli_poll(s);
 }
 
 /* Discards what a lingering client sends (no pool buffer: the thread's
@@ -1447,6 +1474,7 @@ static void stream_process(struct tasklet *t, unsigned reasons)
 		if (r != STEP_AGAIN)
 			break;
 	}
+	stream_cli_poll(s);
 	/* between two keep-alive transactions only the connection stays */
 	if (stream_idle_park(s) == 0) {
 		stream_free(s);
@@ -1497,7 +1525,9 @@ int stream_accept(struct thr_ctx *tc, struct frontend *fe, int fd,
 	struct conn *c;
 
 	eng_addr_text(peer, addr, sizeof(addr));
-	c = conn_new(tc, fd, cli_conn_cb, NULL);
+	/* not registered until the stream must wait for its client: the
+	 * request is read at once, in this loop turn (stream_cli_poll) */
+	c = conn_new_unpolled(tc, fd, cli_conn_cb, NULL);
 	if (!c) {
 		close(fd);
 		return -1;
@@ -1515,6 +1545,9 @@ int stream_accept(struct thr_ctx *tc, struct frontend *fe, int fd,
 		s->cli_port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
 	else if (peer->ss_family == AF_INET6)
 		s->cli_port = ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
+	/* the request is usually there already (TCP_DEFER_ACCEPT on HTTP
+	 * listeners): read it without waiting for a poller round */
+	tasklet_wakeup(s->io, SCHED_R_READ);
 	return 0;
 }
 

@@ -10,12 +10,24 @@
  * a stop. The next byte (or the client's close) makes a new stream on the
  * same connection, exactly as an accept would, and frees the holder.
  *
+ * A TLS connection parks the same way: its SSL object stays with the
+ * connection (keys, sequence numbers, the session: what a TLS connection
+ * cannot give up while it lives) and OpenSSL holds no record buffer while
+ * idle (SSL_MODE_RELEASE_BUFFERS). A connection's readiness flag is cleared
+ * only when a read returned EAGAIN or tls_recv_drained() said the socket
+ * is drained, which over TLS means OpenSSL holds no byte either (read-ahead
+ * included); tls_idle_quiet() checks it again at parking time,
+ * so that a change in the read loop cannot park a connection whose next
+ * request already sits inside OpenSSL, where no socket event would ever
+ * announce it.
+ *
  * All of it runs on the connection's thread.
  */
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include "engine/core/conn.h"
+#include "engine/core/tls.h"
 #include "engine/client/stream_int.h"
 
 /* A stream that cannot be allocated again is retried this often, up to the
@@ -85,6 +97,11 @@ static void idle_conn_cb(struct tasklet *t, unsigned reasons)
 	struct cli_idle *h = c->owner;
 
 	conn_update_ready(c, reasons);
+	/* room to send says nothing of a next request; it comes, for one,
+	 * right after a connection accepted unregistered is registered at
+	 * its parking (see stream_cli_poll) */
+	if (!(reasons & (SCHED_R_READ | SCHED_R_RDHUP | SCHED_R_HUP)))
+		return;
 	if (idle_resume(h) < 0)
 		idle_retry(h);
 }
@@ -123,6 +140,7 @@ static int stream_idle_can_park(const struct stream *s)
 	       pool_wait_state(&s->res.wait) == POOL_WAIT_IDLE &&
 	       !s->srv && !s->sep && !s->target && !s->sp && !s->reply_msg && !s->svc &&
 	       !(c->ep.flags & (CF_RD_READY | CF_RD_EOF | CF_RD_HUP | CF_ERROR | CF_SHUT_WR)) &&
+	       (!c->tls || tls_idle_quiet(c->tls)) &&
 	       !eng_stopping(s->tc->eng);
 }
 

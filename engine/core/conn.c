@@ -42,7 +42,8 @@ struct ssl_st *conn_tls_take_released(int fd)
 	return tls;
 }
 
-struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
+/* Allocates and fills a connection on <fd>, unregistered. */
+static struct conn *conn_alloc(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
@@ -53,22 +54,61 @@ struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
 	c->ep.ops = &conn_h1_ops;
 	c->owner = owner;
 	c->tc = tc;
-	/* adopted only once registered: a failure leaves it to the caller */
 	/* TCP_NODELAY (small requests and responses leave at once) is set on
 	 * the listening socket, which accepted ones inherit, and on outgoing
 	 * sockets by conn_sock_connect */
 	tasklet_init(&c->tl, tc->thr, fn, c);
+	return c;
+}
+
+/* Gives <c> the TLS session conn_tls_adopt_next() left for it, if any.
+ * Such a connection starts readable: its handshake may have read the first
+ * request's records ahead, into OpenSSL, where the poller does not see
+ * them. */
+static void conn_adopt_tls(struct conn *c)
+{
+	c->tls = conn_tls_next;
+	conn_tls_next = NULL;
+	if (c->tls)
+		c->ep.flags |= CF_RD_READY;
+}
+
+struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
+{
+	struct conn *c = conn_alloc(tc, fd, fn, owner);
+
+	if (!c)
+		return NULL;
+	/* adopted only once registered: a failure leaves it to the caller */
 	if (sched_fd_add(&c->tl, fd) < 0) {
 		free(c);
 		return NULL;
 	}
-	c->tls = conn_tls_next;
-	conn_tls_next = NULL;
-	/* the handshake may have read the first request's records ahead,
-	 * into OpenSSL, where the poller does not see them */
-	if (c->tls)
-		c->ep.flags |= CF_RD_READY;
+	conn_adopt_tls(c);
 	return c;
+}
+
+struct conn *conn_new_unpolled(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
+{
+	struct conn *c = conn_alloc(tc, fd, fn, owner);
+
+	if (!c)
+		return NULL;
+	c->unpolled = 1;
+	c->ep.flags |= CF_RD_READY | CF_WR_READY;
+	conn_adopt_tls(c);
+	return c;
+}
+
+int conn_poll(struct conn *c)
+{
+	if (!c->unpolled)
+		return 0;
+	if (sched_fd_add(&c->tl, c->fd) < 0)
+		return -1;
+	c->unpolled = 0;
+	CNT_INC(c->tc, conn_polled_late);
+	return 0;
 }
 
 int conn_sock_connect(const struct sockaddr *addr, socklen_t len, int *inprogress)
@@ -340,7 +380,8 @@ int conn_release_fd(struct conn *c)
 		conn_tls_released_fd = fd;
 		c->tls = NULL;
 	}
-	(void)sched_fd_del(c->tc->thr, fd);
+	if (!c->unpolled)
+		(void)sched_fd_del(c->tc->thr, fd);
 	tasklet_kill(&c->tl, 1);
 	return fd;
 }

@@ -1,6 +1,7 @@
 /* conn.h - a non-blocking socket driven by its thread's poller.
  *
- * A connection is registered edge-triggered: the poller only says when the
+ * A connection is registered edge-triggered (an accepted one possibly only
+ * once it must wait, see conn_new_unpolled): the poller only says when the
  * socket *became* readable or writable, so the connection remembers
  * readiness in flags and clears it when a call returns EAGAIN. This is what
  * lets a receive that was paused for lack of a buffer resume later without
@@ -59,11 +60,28 @@ struct conn {
 	 * is over (NULL: plain) */
 	struct tls_srv *tls_srv;
 	int tls_verify_failed;  /* the last handshake failed verification */
+	/* not registered with the poller yet (conn_new_unpolled): no event
+	 * comes until conn_poll() registers it */
+	int unpolled;
 };
 
 /* Wraps the connected socket <fd> into a new connection on thread <tc>
  * whose events go to <fn>. Returns NULL (fd left open) on failure. */
 struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner);
+
+/* As conn_new(), for a socket just accepted, but not registered with the
+ * poller: its owner reads and writes at once (the flags say "ready", which
+ * a fresh socket's send side is, and a read answers for its receive side)
+ * and calls conn_poll() only once it must wait for the socket. A connection
+ * per request that is answered without ever waiting on its client thus
+ * costs no epoll_ctl at all. Returns NULL (fd left open) on failure. */
+struct conn *conn_new_unpolled(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner);
+
+/* Registers <c> with its thread's poller if conn_new_unpolled() left it
+ * out; a no-op otherwise. Edge-triggered registration reports what is
+ * already pending, so no readiness is lost by registering late. Returns 0,
+ * or -1 with errno set (the connection stays unregistered). */
+int conn_poll(struct conn *c);
 
 /* Makes the next conn_new() on this thread take <tls> (a completed TLS
  * session over the socket it is given) as its transport. A layer that only

@@ -779,6 +779,11 @@ int tls_idle_alive(struct ssl_st *ssl)
 	return rc == SSL_ERROR_WANT_READ;
 }
 
+int tls_idle_quiet(struct ssl_st *ssl)
+{
+	return SSL_pending(ssl) == 0 && !SSL_has_pending(ssl) && !SSL_want_write(ssl);
+}
+
 /* ---- connections ---- */
 
 struct ssl_st *tls_accept_new(struct tls_bind *tb, int fd)
@@ -842,7 +847,14 @@ int tls_alpn_h2(struct ssl_st *ssl)
 
 /* Maps an SSL_read/SSL_write result <rc> that is not a success to the
  * recv()/send() convention: returns 0 at the peer's end (reads only), or
- * -1 with errno set. */
+ * -1 with errno set.
+ * Both WANT_ codes become EAGAIN, and the caller waits for the direction it
+ * was using. That is right only because after the handshake a read never
+ * needs a write and a write never needs a read here: TLS 1.2 renegotiation
+ * is refused on both contexts (SSL_OP_NO_RENEGOTIATION), and in TLS 1.3 a
+ * KeyUpdate or ticket is answered by queueing a record that the next write
+ * carries (test_tls's KeyUpdate tests, one in the middle of an 8 MiB
+ * answer). Allowing renegotiation would need a cross-direction wait. */
 static ssize_t tls_io_error(SSL *ssl, int rc)
 {
 	int e = SSL_get_error(ssl, rc);

@@ -119,6 +119,16 @@ enum tls_fail {
  * consumed; application data, a close_notify or an error say no. */
 int tls_idle_alive(struct ssl_st *ssl);
 
+/* Returns non-zero when <ssl> holds nothing that a later socket event
+ * would be needed to bring out: no decrypted byte not yet read
+ * (SSL_pending), no received record bytes not yet processed
+ * (SSL_has_pending: records read ahead, or the start of a record whose
+ * rest is still in the socket), and no record waiting to be written (a write
+ * that would have blocked, e.g. the answer to a KeyUpdate). A connection
+ * parked while it is not quiet would wait for an edge-triggered event that
+ * may never come. */
+int tls_idle_quiet(struct ssl_st *ssl);
+
 /* Advances the handshake of <ssl> without blocking. Returns 1 when it is
  * complete, 0 when it waits for the socket (*want_write set when it waits
  * to write, clear when it waits to read), -1 when it failed (*fail set). */

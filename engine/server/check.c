@@ -44,6 +44,10 @@ struct check {
 	uint64_t start_ms, deadline_ms, next_ms;
 	unsigned inter_ms, timeout_ms;
 	int stopped;
+	/* the running attempt's answer status and system error: published as
+	 * last_status/last_errno together with last_reason when it ends, so a
+	 * reader never sees a new attempt's 0 beside the last one's reason */
+	int cur_status, cur_errno;
 
 	/* Counters and state: written by the home thread only (relaxed
 	 * load + store), read by check_read() from anywhere. */
@@ -209,6 +213,8 @@ static void check_finish(struct check *c, int ok, int reason)
 	uint64_t now = tc_now(c->tc);
 
 	check_end_attempt(c);
+	CHK_SET(c->last_status, c->cur_status);
+	CHK_SET(c->last_errno, c->cur_errno);
 	CHK_SET(c->last_reason, reason);
 	CHK_SET(c->last_duration_ms, (uint32_t)(now - c->start_ms));
 	if (ok)
@@ -235,7 +241,7 @@ static void check_finish(struct check *c, int ok, int reason)
 /* Fails the running check for a system error <err>. */
 static void check_fail_errno(struct check *c, int reason, int err)
 {
-	CHK_SET(c->last_errno, err);
+	c->cur_errno = err;
 	check_finish(c, 0, reason);
 }
 
@@ -248,8 +254,8 @@ static void check_begin(struct check *c)
 
 	c->start_ms = tc_now(c->tc);
 	c->deadline_ms = c->start_ms + c->timeout_ms;
-	CHK_SET(c->last_status, 0);
-	CHK_SET(c->last_errno, 0);
+	c->cur_status = 0;
+	c->cur_errno = 0;
 	c->rx = (struct buf){ .area = c->rx_area, .size = sizeof(c->rx_area) };
 	CHK_SET(c->step, CHK_CONNECT);
 	task_schedule(&c->task, c->deadline_ms);
@@ -334,7 +340,7 @@ static int check_parse_status(struct check *c, int eof)
 		return 1;
 	}
 	status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-	CHK_SET(c->last_status, status);
+	c->cur_status = status;
 	if (expect ? status == expect : (status >= 200 && status < 400))
 		check_finish(c, 1, CHK_R_L7_OK);
 	else

@@ -308,6 +308,85 @@ def test_idle_tls_connections_memory(ctx):
             s.close()
 
 
+def tls_read_responses(so, n: int) -> list:
+    """Reads <n> responses (Content-Length framed) from the TLS socket <so>."""
+    data, out = b"", []
+    while len(out) < n:
+        r = harness.parse_response(data)
+        if r is None:
+            chunk = so.recv(65536)
+            assert chunk, f"connection closed after {len(out)} answers"
+            data += chunk
+            continue
+        out.append(r[0])
+        data = data[r[1]:]
+    assert not data, data[:200]
+    return out
+
+
+def parked(ctx) -> int:
+    return pl.stats(ctx.port)["conn_idle_parked"]
+
+
+@harness.timeout(120)
+def test_idle_tls_connections_parked_and_serve_again(ctx):
+    """Idle keep-alive HTTPS/1.1 connections are parked like plain ones
+    (their stream freed, the SSL object kept with the connection): the
+    parked gauge reaches N; then every one of them answers two pipelined
+    requests sent in ONE TLS record, byte-checked: a POST whose 12,000-byte
+    body comes back from /echo, and a GET of a size of its own. The second
+    request arrives decrypted together with the first, so it may sit in
+    the stream's buffer or still inside OpenSSL (SSL_pending) when the
+    first answer ends: either way it is answered, not parked as silence.
+    Closing the clients brings the gauge back."""
+    n = pl.scale(200, 50)
+    cctx = ssl.create_default_context()
+    cctx.check_hostname = False
+    cctx.verify_mode = ssl.CERT_NONE
+    before = pl.wait_quiet(ctx.port)
+    socks = []
+    try:
+        for i in range(n):
+            s = cctx.wrap_socket(socket.create_connection(("127.0.0.1", ctx.tport), timeout=20),
+                                 server_hostname="a.test")
+            s.sendall(f"GET /size/{i} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+            socks.append(s)
+        for i, s in enumerate(socks):
+            r = tls_read_responses(s, 1)[0]
+            assert r.status == 200 and hashlib.sha256(r.body).hexdigest() == \
+                harness.pattern_sha256(i), i
+        harness.wait_until(lambda: parked(ctx) >= before["conn_idle_parked"] + n, timeout=20,
+                           what="TLS connections parked")
+        mid = pl.stats(ctx.port)
+        assert mid["pool_in_use"] == 0, mid
+        assert mid["streams_parked"] - before["streams_parked"] >= n, (before, mid)
+        body = hashlib.sha256(b"tlsidle").digest() * 375  # 12,000 bytes
+        for i, s in enumerate(socks):
+            both = (f"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {len(body)}\r\n\r\n"
+                    .encode() + body +
+                    f"GET /size/{1000 + i} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+            assert len(both) < 16384  # one record: Python's sendall writes it at once
+            s.sendall(both)
+        for i, s in enumerate(socks):
+            echo, get = tls_read_responses(s, 2)
+            assert echo.status == 200 and echo.body == body, (i, echo)
+            assert get.status == 200 and hashlib.sha256(get.body).hexdigest() == \
+                harness.pattern_sha256(1000 + i), (i, get)
+        harness.wait_until(lambda: parked(ctx) >= before["conn_idle_parked"] + n, timeout=20,
+                           what="TLS connections parked again")
+        after = pl.wait_quiet(ctx.port)
+        assert after["req_received"] - before["req_received"] >= 3 * n, (before, after)
+        assert after["rsp_sent"] - before["rsp_sent"] >= 3 * n, (before, after)
+        assert after["req_aborted"] == before["req_aborted"], (before, after)
+        assert after["streams_parked"] - before["streams_parked"] >= 2 * n, (before, after)
+        assert after["pool_in_use"] == 0, after
+    finally:
+        for s in socks:
+            s.close()
+    harness.wait_until(lambda: parked(ctx) <= before["conn_idle_parked"], timeout=20,
+                       what="parked TLS connections closed")
+
+
 @harness.timeout(240)
 def test_tls_clients_under_tiny_buffer_limit(ctx):
     """tune.buffers.limit 3 / reserve 2 and a maxconn 1 server: 200 HTTPS
@@ -787,6 +866,76 @@ def test_key_update_and_renegotiation(ctx):
     assert time.monotonic() - t0 < 15
     ver, body = curl_version(["--http1.1", url(ctx, "/size/100")])
     assert len(body) == 100 and ctx.proxy.alive
+
+
+@harness.timeout(90)
+def test_key_update_mid_large_response(ctx):
+    """A TLS 1.3 KeyUpdate from the client (s_client "K": update and ask
+    ours to update) arrives while an 8 MiB answer is being sent: the
+    proxy takes the new read key, switches its write key between two
+    records of the answer, and the answer arrives byte-exact (SHA-256);
+    the same connection then answers again. s_client is made to stop
+    reading (its stdout pipe is left full) so that the proxy's writes
+    block, and "K" is typed once a quarter MiB has arrived, while the
+    proxy's byte counter shows the answer still in progress."""
+    size = 8 << 20
+    errf = open(os.path.join(ctx.tmpdir, "s_client_ku.err"), "wb")
+    p = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{ctx.tport}",
+                          "-tls1_3", "-servername", "a.test"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf)
+    out = bytearray()
+    deadline = time.monotonic() + 60
+
+    def pump(nbytes):
+        """Reads s_client's output until it holds <nbytes> bytes."""
+        while len(out) < nbytes and time.monotonic() < deadline:
+            chunk = os.read(p.stdout.fileno(), 1 << 20)
+            if not chunk:
+                break
+            out.extend(chunk)
+        assert len(out) >= nbytes, (len(out), nbytes, bytes(out[-300:]))
+
+    def answer_end(start):
+        """Returns where the answer starting at <start> ends (its head is
+        complete: s_client's info text precedes it, the body follows)."""
+        while b"\r\n\r\n" not in out[start:]:
+            pump(len(out) + 1)
+        head_end = out.index(b"\r\n\r\n", start) + 4
+        m = re.search(rb"Content-Length: (\d+)", bytes(out[start:head_end]))
+        return head_end, head_end + int(m.group(1))
+
+    before = pl.stats(ctx.port)
+    try:
+        p.stdin.write(f"GET /size/{size} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+        p.stdin.flush()
+        while b"HTTP/1.1 200" not in out:
+            pump(len(out) + 1)
+        start = out.index(b"HTTP/1.1 200")
+        body, end = answer_end(start)
+        pump(body + (256 << 10))
+        time.sleep(0.3)  # the pipe fills, s_client stops reading, our writes block
+        mid = pl.stats(ctx.port)
+        # the key update must reach the proxy while it still sends the answer
+        assert mid["bytes_out"] - before["bytes_out"] < size, (before, mid)
+        p.stdin.write(b"K\n")
+        p.stdin.flush()
+        pump(end)
+        assert hashlib.sha256(out[body:end]).hexdigest() == harness.pattern_sha256(size)
+        with open(errf.name, "rb") as f:
+            assert b"KEYUPDATE" in f.read()
+        # the connection still works, both ways, with the new keys
+        p.stdin.write(b"GET /size/100 HTTP/1.1\r\nHost: a\r\n\r\n")
+        p.stdin.flush()
+        while b"HTTP/1.1 200" not in out[end:]:
+            pump(len(out) + 1)
+        body2, end2 = answer_end(out.index(b"HTTP/1.1 200", end))
+        pump(end2)
+        assert bytes(out[body2:end2]) == harness.pattern_bytes(100)
+    finally:
+        p.kill()
+        p.wait()
+        errf.close()
+    assert ctx.proxy.alive
 
 
 @harness.timeout(90)
