@@ -1216,9 +1216,10 @@ static int h2c_session_new(struct h2c *c, const struct h2_settings *set)
 	 * for an unknown id, which nghttp2 ignores; h2_lower_stream_id (h2_cb.c)
 	 * tells those apart from a HEADERS opening a lower id. */
 	nghttp2_option_set_no_closed_streams(opt, 1);
-	/* our encoder's dynamic table is bounded like the decoder's (the
-	 * peer may allow more): entries it holds are memory per connection */
-	nghttp2_option_set_max_deflate_dynamic_table_size(opt, set->header_table_size);
+	/* our encoder's dynamic table is bounded by our setting whatever the
+	 * peer allows (none by default): entries it holds are memory per
+	 * connection (h2_settings.encoder_table_size) */
+	nghttp2_option_set_max_deflate_dynamic_table_size(opt, set->encoder_table_size);
 	if (c->flags & H2C_CLIENT) {
 		/* what RFC 9113 suggests assuming until the server's SETTINGS */
 		nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
