@@ -238,13 +238,15 @@ struct h2c_stats {
 	uint64_t calm_kills;      /* sessions ended with ENHANCE_YOUR_CALM */
 };
 
-/* Gives back to the kernel the pages of nghttp2's outbound frame buffer
- * when <c> is quiet: no stream, nothing left to send. The buffer stays
- * mapped; what is written to it again is faulted back in. Costs a mincore
- * and at most one madvise per buffer, so call it once the connection has
- * been quiet for a while, not after every frame. Returns 0 when <c> was
- * quiet (*released: bytes given back, 0 when nothing was resident), 1 when
- * it is busy (try again later). */
+/* Gives back to the kernel the pages of nghttp2's outbound frame buffer,
+ * and pages of nghttp2's large blocks that hold only zeros (its stream
+ * map's table once every stream closed: nghttp2 keeps no closed stream),
+ * when <c> is quiet: no stream, nothing left to send. Either role, any
+ * transport. The blocks stay mapped; what is written to them again is
+ * faulted back in. Costs a mincore and at most one madvise per page, so
+ * call it once the connection has been quiet for a while, not after every
+ * frame. Returns 0 when <c> was quiet (*released: bytes given back, 0 when
+ * nothing was resident), 1 when it is busy (try again later). */
 int h2c_trim(struct h2c *c, size_t *released);
 
 /* Copies the counters of <c> into <out> (the caller keeps thread sums). */
