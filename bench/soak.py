@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """soak.py - a soak and chaos run of Sluice: HTTP/1.1 and HTTP/2 clients
 together against six Sluice processes (tune.buffers.limit 3 to 8, reserve
-2; injected allocation failures on limits 4, 6 and 8) in front of one demo
-origin, for N minutes.
+2; injected allocation failures on limits 4, 6 and 8; bodies spliced
+through pipes on limits 3, 5 and 7, with tune.pipes.limit 2, the default
+and 4) in front of one demo origin, for N minutes.
 
     python3 bench/soak.py [--minutes N] [--build-dir BUILD] [--json FILE] [--keep-tmp]
 
@@ -18,11 +19,12 @@ HTTP/1.1 and HTTP/2 clients that vanish mid-request, half-sent heads held
 open, and in every third phase the origin SIGKILLed and restarted on the
 same port half-way through. Between phases the load stops and each
 Sluice must: be alive; answer an HTTP/1.1 and an HTTP/2 request right;
-come to rest with pool_in_use == 0, pool_waiting == 0 and h2_heap_bytes
-== 0; have pool_handoffs == pool_notifies. Its RSS (VmRSS) is sampled
+come to rest with pool_in_use == 0, pool_waiting == 0, h2_heap_bytes
+== 0 and pipes_in_use == 0 (pipes_allocated within tune.pipes.limit);
+have pool_handoffs == pool_notifies. Its RSS (VmRSS) is sampled
 then.
 
-It asserts, at the end: no wrong body ever (a 200 with wrong bytes or
+It asserts, at the end: the splicing processes spliced bytes; no wrong body ever (a 200 with wrong bytes or
 digest), no error status or failed transfer outside the phases where the
 origin is killed (when it is down, 502/503 and cut transfers are what a
 proxy must answer), every check between phases passed, and RSS flat after
@@ -65,6 +67,9 @@ import proxylib as pl  # noqa: E402
 LIMITS = (3, 4, 5, 6, 7, 8)
 RESERVE = 2
 FAIL_ALLOC = {4: 10, 6: 10, 8: 10}      # percent of buffer allocations refused
+# option splice-auto with this tune.pipes.limit (0: the default): bodies go
+# through pipes, and under a pipe limit of 2 many fall back to buffers
+SPLICE = {3: 2, 5: 0, 7: 4}
 SIZES = (0, 1, 100, 16383, 16384, 70000, 300000, 1 << 20)
 UPLOADS = (0, 1, 5000, 16385, 200000, 1 << 20)
 RSS_TOL_MIN = 1536 * 1024
@@ -122,11 +127,15 @@ class Soak:
 
     def config(self, port, limit):
         extra = f"    tune.buffers.limit {limit}\n    tune.buffers.reserve {RESERVE}"
+        defaults = "    timeout http-request 5s\n    timeout queue 30s"
         if limit in FAIL_ALLOC:
             extra += f"\n    tune.fail-alloc {FAIL_ALLOC[limit]}"
+        if limit in SPLICE:
+            defaults += "\n    option splice-auto"
+            if SPLICE[limit]:
+                extra += f"\n    tune.pipes.limit {SPLICE[limit]}"
         return pl.make_config(port, [f"server s1 127.0.0.1:{self.oport} maxconn 4"],
-                              global_extra=extra,
-                              defaults_extra="    timeout http-request 5s\n    timeout queue 30s")
+                              global_extra=extra, defaults_extra=defaults)
 
     def start(self):
         self.origin, self.oport = self.start_origin()
@@ -377,9 +386,12 @@ class Soak:
         except (AssertionError, harness.HarnessError) as e:
             self.failures.append(f"{label}: not at rest: {e}"[:600])
             return None
-        for k in ("pool_in_use", "pool_waiting", "h2_heap_bytes"):
+        for k in ("pool_in_use", "pool_waiting", "h2_heap_bytes", "pipes_in_use"):
             if s[k] != 0:
                 self.failures.append(f"{label}: {k} = {s[k]} at rest")
+        if SPLICE.get(px["limit"]) and s["pipes_allocated"] > SPLICE[px["limit"]]:
+            self.failures.append(f"{label}: {s['pipes_allocated']} pipes over tune.pipes.limit"
+                                 f" {SPLICE[px['limit']]}")
         if s["pool_handoffs"] != s["pool_notifies"]:
             self.failures.append(f"{label}: pool_handoffs {s['pool_handoffs']} != pool_notifies"
                                  f" {s['pool_notifies']}")
@@ -480,7 +492,7 @@ class Soak:
         print(f"  wrong bodies {len(self.wrong)}; errors outside origin kills {len(self.errors_calm)};"
               f" errors during origin kills (allowed) {self.errors_chaos}")
         print("  limit  fail-alloc  RSS KiB first..last (max 1st half / 2nd half, tol)  peak bufs"
-              "  handoffs=notifies  rsp_5xx  req_aborted")
+              "  handoffs=notifies  rsp_5xx  req_aborted  spliced MiB / pipe fallbacks")
         for px, (lim, base, late, tol, ok) in zip(self.proxies, rss):
             s = px.get("last", {})
             r = px["rss"]
@@ -488,7 +500,8 @@ class Soak:
                   f" ({base} / {late}, {tol}) {'flat' if ok else 'GREW' if ok is False else 'not judged'}"
                   f"  {s.get('pool_peak_allocated', '-')}"
                   f"  {s.get('pool_handoffs', '-')}={s.get('pool_notifies', '-')}"
-                  f"  {s.get('rsp_5xx', '-')}  {s.get('req_aborted', '-')}")
+                  f"  {s.get('rsp_5xx', '-')}  {s.get('req_aborted', '-')}"
+                  f"  {s.get('spliced_bytes', 0) / 1048576:.1f} / {s.get('pipes_failed', 0)}")
         for what in self.wrong[:10]:
             print(f"  WRONG BODY {what}")
         kinds: dict[str, int] = {}
@@ -508,6 +521,7 @@ class Soak:
                 "errors_chaos": self.errors_chaos, "failures": self.failures,
                 "phases": self.phase_log,
                 "proxies": [{"limit": px["limit"], "fail_alloc": FAIL_ALLOC.get(px["limit"], 0),
+                             "splice_pipes_limit": SPLICE.get(px["limit"]),
                              "rss_kib": px["rss"], "stats": px.get("last")} for px in self.proxies],
                 "rss": [dict(zip(("limit", "first_half_max", "second_half_max", "tol", "ok"), x))
                         for x in rss]}
@@ -559,6 +573,11 @@ def main(argv=None) -> int:
         soak.shutdown()
         harness.stop_all()
     rss = soak.judge_rss()
+    for px in soak.proxies if hasattr(soak, "proxies") else []:
+        # the splicing processes must really have spliced, or the soak
+        # proved nothing about pipes coming back
+        if px["limit"] in SPLICE and not px.get("last", {}).get("spliced_bytes"):
+            soak.failures.append(f"l{px['limit']}: option splice-auto spliced nothing")
     soak.summary(rss)
     if args.json:
         with open(args.json, "w") as f:

@@ -67,6 +67,7 @@ struct engine *gen_new(struct sluice *h, struct cfg *c, unsigned slot, char **er
 	}
 	e->cfg = c;
 	e->owner = h;
+	e->reload = sluice_reload;
 	e->slot = slot;
 	e->pool = h->pool;
 	e->debug = h->debug;

@@ -6,7 +6,9 @@
 #            (default all, one after the other: never two at once)
 #   SECONDS  per target (default 60)
 # Environment: FUZZ_BUILD (build dir, default build-fuzz), FUZZ_ARGS (more
-# libFuzzer options, e.g. "-max_len=8192").
+# libFuzzer options, e.g. "-max_len=8192"), FUZZ_MERGE=0 (search only: CI's
+# short campaigns leave the committed corpus as it is, since a clean clone
+# throws the merge away and the merge would only cost time).
 #
 # Sets up a clang ASan+UBSan build with -Dfuzz=true (installing clang and
 # libclang-rt-14-dev when missing), runs each campaign at nice 19 from its
@@ -87,7 +89,7 @@ for t in $targets; do
 	ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
 	before=$(ls "$corpus" | wc -l)
 	ls "$corpus" | sort >"$build/fuzz-logs/$t.before"
-	nice -n 19 "$build/tests/fuzz/fuzz_$t" -merge=1 -timeout=20 -rss_limit_mb=2048 "$corpus" "$new" \
+	[ "${FUZZ_MERGE:-1}" = 0 ] || nice -n 19 "$build/tests/fuzz/fuzz_$t" -merge=1 -timeout=20 -rss_limit_mb=2048 "$corpus" "$new" \
 		>"$build/fuzz-logs/$t.merge.log" 2>&1
 	# An input that only passes thanks to the suppressions must not enter
 	# the replayed corpus (CI would report it): each new one runs once more

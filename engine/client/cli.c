@@ -104,7 +104,7 @@ static void cmd_show_info(struct engine *e, int level, int argc, char **argv, st
 	sluice_stats(e->owner, &st);
 	out_printf(o, "Name: Sluice\nVersion: %s\nUptime_sec: %llu\nNbthread: %u\nMaxconn: %u\n"
 		   "CurrConns: %llu\nCumConns: %llu\nCumReq: %llu\n",
-		   sluice_version(), (unsigned long long)((sched_clock_ms() - e->start_ms) / 1000),
+		   SLUICE_VERSION, (unsigned long long)((sched_clock_ms() - e->start_ms) / 1000),
 		   st.nbthread, e->cfg->g.maxconn, (unsigned long long)st.conn_current,
 		   (unsigned long long)st.conn_accepted, (unsigned long long)st.req_received);
 #define CLI_INFO(name, src, ...) CLI_INFO_##src(name)
@@ -290,7 +290,7 @@ static void cmd_reload(struct engine *e, int level, int argc, char **argv, struc
 	char *err = NULL;
 
 	(void)level, (void)argc, (void)argv;
-	if (sluice_reload(e->owner, NULL, &err) < 0)
+	if (e->reload(e->owner, NULL, &err) < 0)
 		out_printf(o, "Success=0\n--\n%s\n", err ? err : "out of memory");
 	else
 		out_printf(o, "Success=1\n");

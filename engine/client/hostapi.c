@@ -218,9 +218,7 @@ enum sluice_result sluice_req_answer(struct sluice_req *r, int status, const str
 	p += sprintf(p, "Content-Length: %zu\r\nConnection: close\r\n\r\n", len);
 	if (len)
 		memcpy(p, body, len);
-	free(s->reply_msg);
-	s->reply_msg = out;
-	s->reply_len = (size_t)(p - out) + len;
+	st_set_reply(s, out, (size_t)(p - out) + len);
 	s->rule_status = status;
 	r->answered = 1;
 	return SLUICE_OK;

@@ -270,9 +270,7 @@ static int rule_return(struct stream *s, const struct cfg_http_rule *r, struct a
 	               r->ctype ? r->ctype : "", r->ctype ? "\r\n" : "", n, (int)n, bp);
 	if (len < 0)
 		return -1;
-	free(s->reply_msg);
-	s->reply_msg = out;
-	s->reply_len = (size_t)len;
+	st_set_reply(s, out, (size_t)len);
 	return 0;
 }
 
@@ -323,9 +321,7 @@ static int rule_redirect(struct stream *s, const struct cfg_http_rule *r, struct
 	               r->status, h1_reason(r->status), (int)n, loc);
 	if (len < 0)
 		return -1;
-	free(s->reply_msg);
-	s->reply_msg = out;
-	s->reply_len = (size_t)len;
+	st_set_reply(s, out, (size_t)len);
 	return 0;
 }
 

@@ -284,7 +284,7 @@ struct statspage_data *statspage_collect(const struct engine *e, unsigned refres
 
 	sluice_stats(e->owner, &d->st);
 	pool_stats(e->pool, -1u, &d->pool);
-	d->version = sluice_version();
+	d->version = SLUICE_VERSION;
 	/* the engine's uptime: a reload does not reset it */
 	d->uptime_ms = e->start_ms && now_ms > e->start_ms ? now_ms - e->start_ms : 0;
 	d->refresh_s = refresh_s;

@@ -60,6 +60,7 @@ static void chan_reset(struct stream *s, struct chan *ch)
 	pool_release(st_pool(s), s->tc->pool_tid, &ch->buf);
 	chan_splice_drop(s, ch);
 	ch->fwd = 0;
+	ch->head_scan = 0;
 	ch->st = CH_HEAD;
 }
 
@@ -116,9 +117,8 @@ int chan_get_buf(struct stream *s, struct chan *ch)
 	ch->wait_since = tc_now(s->tc);
 	CNT_INC(s->tc, buf_waits);
 	(void)pool_wait_subscribe(st_pool(s), &ch->wait);
-	/* a starved request has its own bound instead of the client's */
-	if (ch == &s->req)
-		task_schedule(&s->task, stream_expiry(s));
+	/* a starved channel has its own bound instead of its peer's */
+	task_schedule(&s->task, stream_expiry(s));
 	return 0;
 }
 
@@ -170,6 +170,28 @@ static int chan_scan_body(struct chan *ch)
 	return 0;
 }
 
+/* Returns how many bytes <ch> may hold before it stops receiving: while a
+ * head waits to be parsed, maxrewrite bytes stay free so that the in-place
+ * rewrite can grow it (X-Forwarded-For, Connection). */
+static size_t chan_rx_limit(const struct stream *s, const struct chan *ch)
+{
+	size_t limit = ch->buf.size;
+
+	if (ch->st == CH_HEAD)
+		limit -= s->tc->eng->cfg->g.maxrewrite;
+	return limit;
+}
+
+/* Returns non-zero when <ch> does not receive because of us, not of its
+ * source: it waits for a pool buffer, or its buffer is full of bytes its
+ * destination has not taken yet. Its source's timer must not run then. */
+static int chan_rx_paused(const struct stream *s, const struct chan *ch)
+{
+	if (pool_wait_state(&ch->wait) != POOL_WAIT_IDLE)
+		return 1;
+	return !b_is_null(&ch->buf) && b_data(&ch->buf) >= chan_rx_limit(s, ch);
+}
+
 /* Receives into <ch> from <c> if it wants and can. Returns non-zero when
  * the stream must look at the result (new head bytes, end of message,
  * EOF or error). */
@@ -194,11 +216,7 @@ static int chan_rx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 		return chan_splice_rx(s, ch, ep); /* no buffer: into the pipe */
 	if (!chan_get_buf(s, ch))
 		return 0;
-	/* while a head waits to be parsed, keep maxrewrite bytes free so the
-	 * in-place rewrite can grow it (X-Forwarded-For, Connection) */
-	limit = ch->buf.size;
-	if (ch->st == CH_HEAD)
-		limit -= s->tc->eng->cfg->g.maxrewrite;
+	limit = chan_rx_limit(s, ch);
 	if (b_data(&ch->buf) >= limit)
 		return 0;
 	n = ep->ops->rcv_buf(ep, &ch->buf, limit);
@@ -217,12 +235,14 @@ static int chan_rx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 static int chan_tx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 {
 	size_t n;
+	int was_full;
 
 	/* a spliced body leaves from its pipe once the buffer drained */
 	if (ch->st == CH_SPLICE && !ch->fwd)
 		return chan_splice_tx(s, ch, ep);
 	if (!ep || !ch->fwd || (ep->flags & EP_CONNECTING))
 		return 0;
+	was_full = b_data(&ch->buf) >= chan_rx_limit(s, ch);
 	/* more bytes of a known-length body are on their way */
 	if ((ch->st == CH_BODY || ch->st == CH_SPLICE) && ch->body.mode == H1_BODY_LENGTH)
 		ep->flags |= EP_SND_MORE;
@@ -230,6 +250,10 @@ static int chan_tx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 	ep->flags &= ~EP_SND_MORE;
 	ch->fwd -= n;
 	st_note_sent(s, ep, n);
+	/* a full response buffer stopped us reading the server: its timer
+	 * counts again from the moment we can read it */
+	if (n && was_full && ch == &s->res)
+		s->srv_act_ms = tc_now(s->tc);
 	chan_release_if_empty(s, ch);
 	if (ep->flags & EP_ERROR)
 		return 1;
@@ -331,10 +355,12 @@ static void chan_take_buffer(struct stream *s, struct chan *ch)
 	if (!pool_wait_take(st_pool(s), &ch->wait, &ch->buf))
 		return;
 	s->log_tw += tc_now(s->tc) - ch->wait_since;
-	/* the client was not idle while we could not read it: its client
-	 * timeout counts from now */
+	/* the peer was not idle while we could not read it: its timeout
+	 * counts from now */
 	if (ch == &s->req)
 		s->cli_act_ms = tc_now(s->tc);
+	else
+		s->srv_act_ms = tc_now(s->tc);
 	if (!chan_wants_rx(s, ch) && !(ch == &s->res && s->st == ST_REPLY))
 		chan_release_if_empty(s, ch);
 }
@@ -752,13 +778,21 @@ static enum parse_res stream_parse_response(struct stream *s)
 	struct h1_msg *m = &tc->msg;
 	struct buf *b = &s->res.buf;
 	struct h1_rewrite rw = { 0 };
+	size_t max_head = e->cfg->g.bufsize - e->cfg->g.maxrewrite;
 	int ret;
 
 	if (b_is_null(b) || b_empty(b) || s->res.fwd)
 		return PARSE_WAIT;
 	b_realign(b);
 	for (;;) {
-		ret = h1_parse_head(b_head(b), b_data(b), 0, e->cfg->g.bufsize - e->cfg->g.maxrewrite, m);
+		/* parse only once the head is all there (or too large to
+		 * ever be, or the server closed: what it sent is judged as
+		 * it is): a server trickling its head costs O(total) */
+		if (!h1_head_end(b_head(b), b_data(b), &s->res.head_scan) && b_data(b) < max_head &&
+		    !(s->sep && (s->sep->flags & EP_RD_EOF)))
+			return PARSE_WAIT;
+		s->res.head_scan = 0;
+		ret = h1_parse_head(b_head(b), b_data(b), 0, max_head, m);
 		if (ret == H1_NEED_MORE)
 			return PARSE_WAIT;
 		if (ret < 0 || (m->status == 101 && !stream_upgrade_accepted(s, m, b_head(b))))
@@ -818,7 +852,7 @@ static void stream_next_txn(struct stream *s)
 	s->req.st = CH_HEAD;
 	s->res.st = CH_HEAD;
 	s->req.fwd = s->res.fwd = 0;
-	s->req.head_scan = 0;
+	s->req.head_scan = s->res.head_scan = 0;
 	s->txn_active = 0;
 	s->rsp_started = 0;
 	s->reply = REPLY_NONE;
@@ -867,7 +901,8 @@ enum st_timer {
 	TMR_NONE = 0,
 	TMR_IDLE,          /* no request started (keep-alive or first): close quietly */
 	TMR_HTTP_REQUEST,  /* a head started and is not complete: 408 */
-	TMR_STARVED,       /* the request waited timeout queue for a buffer: 503, 'R' */
+	TMR_STARVED,       /* the request (or response) waited timeout queue for a
+	                    * buffer: 503 (or close once answering), 'R' */
 	TMR_QUEUE,         /* no server slot within timeout queue: 503 */
 	TMR_CONNECT,       /* the server did not accept within timeout connect: 503 */
 	TMR_SERVER,        /* the server went silent mid-response: 504 */
@@ -911,7 +946,11 @@ static uint64_t stream_deadline(const struct stream *s, enum st_timer *which)
 		ARM(TMR_CONNECT, s->connect_start_ms + bt->connect_ms);
 		break;
 	case ST_FORWARD:
-		if (s->res.st != CH_DONE && s->sep)
+		/* the server's timer runs while we wait for it, not while we
+		 * do not read it (a response paused for a buffer, or behind a
+		 * client that does not read, whose own timer runs) nor while
+		 * it waits for a request we cannot read for lack of a buffer */
+		if (s->res.st != CH_DONE && s->sep && !chan_rx_paused(s, &s->res) && !stream_starved(s))
 			ARM(TMR_SERVER, s->srv_act_ms + bt->server_ms);
 		/* the stats applet or a service may wait for a buffer (or a
 		 * service for its own work): the client timeout runs on */
@@ -930,6 +969,9 @@ static uint64_t stream_deadline(const struct stream *s, enum st_timer *which)
 	}
 	if (stream_starved(s) && (s->st == ST_REQ_HEAD || s->st == ST_FORWARD))
 		ARM(TMR_STARVED, stream_starved_until(s));
+	/* a response waiting for a buffer has the same bound */
+	if (s->st == ST_FORWARD && pool_wait_state(&s->res.wait) != POOL_WAIT_IDLE)
+		ARM(TMR_STARVED, s->res.wait_since + bt->queue_ms);
 #undef ARM
 	if (which)
 		*which = w;
@@ -1025,7 +1067,7 @@ static enum st_step stream_timeout(struct stream *s)
 /* ST_ASSIGN: asks the backend for a server slot, or a place in a queue. */
 static enum st_step stream_assign(struct stream *s)
 {
-	int ret = be_assign(s->be, &s->qe, NULL, s->avoid, tc_now(s->tc));
+	enum be_assign_res ret = be_assign(s->be, &s->qe, NULL, s->avoid, tc_now(s->tc));
 
 	if (ret == BE_NOSRV) {
 		stream_fail(s, LOG_TC_SRV_ABORT, 503);
@@ -1118,24 +1160,22 @@ static int stream_open_h2(struct stream *s)
 	return 0;
 }
 
-/* Where connecting the server endpoint stands. */
-enum connect_res { CONNECT_DONE = 0, CONNECT_PENDING = 1, CONNECT_FAILED = -1 };
-
-/* Returns where connecting the server endpoint stands. */
-static enum connect_res stream_connect_check(struct stream *s)
+/* Returns where connecting the server endpoint (an HTTP/1 connection or
+ * an HTTP/2 stream) stands. */
+static enum conn_connect stream_connect_check(struct stream *s)
 {
 	if (s->srv)
-		return (enum connect_res)conn_connect_check(s->srv); /* same values */
+		return conn_connect_check(s->srv);
 	if (s->sep->flags & EP_ERROR)
-		return CONNECT_FAILED;
-	return (s->sep->flags & EP_CONNECTING) ? CONNECT_PENDING : CONNECT_DONE;
+		return CONN_FAILED;
+	return (s->sep->flags & EP_CONNECTING) ? CONN_CONNECTING : CONN_CONNECTED;
 }
 
 /* ST_CONNECT: opens (or reuses) the server side and waits until it is up. */
 static enum st_step stream_connect(struct stream *s)
 {
 	struct thr_ctx *tc = s->tc;
-	enum connect_res cr;
+	enum conn_connect cr;
 	int ret;
 
 	if (s->cep->flags & EP_ERROR) {
@@ -1156,9 +1196,9 @@ static enum st_step stream_connect(struct stream *s)
 			CNT_INC(tc, srv_connects);
 	}
 	cr = stream_connect_check(s);
-	if (cr == CONNECT_PENDING)
+	if (cr == CONN_CONNECTING)
 		return STEP_WAIT;
-	if (cr == CONNECT_FAILED) {
+	if (cr == CONN_FAILED) {
 		stream_connect_failed(s);
 		return STEP_AGAIN;
 	}
@@ -1167,6 +1207,7 @@ static enum st_step stream_connect(struct stream *s)
 	s->log_fwd_ms = tc_now(tc);
 	s->log_tc = (int64_t)(tc_now(tc) - s->connect_start_ms);
 	s->res.st = CH_HEAD;
+	s->res.head_scan = 0;
 	/* the request body may splice now that its server side is known */
 	chan_splice_start(s, &s->req);
 	return STEP_AGAIN;

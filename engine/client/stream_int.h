@@ -8,6 +8,7 @@
 #define SLUICE_ENGINE_STREAM_INT_H
 
 #include <netinet/in.h>
+#include <stdlib.h>
 #include "engine/server/backend.h"
 #include "engine/core/log.h"
 #include "engine/core/pipe.h"
@@ -155,6 +156,16 @@ static inline const struct cfg_timeouts *fe_to(const struct stream *s) { return 
 static inline const struct cfg_timeouts *be_to(const struct stream *s)
 {
 	return s->be ? &s->be->cfg->t : &s->fe->cfg->t;
+}
+
+/* Makes <msg> (<len> bytes, malloc'ed, now the stream's) the whole answer
+ * this transaction gets instead of a server's, replacing one prepared
+ * before (rules' return and redirect, a request hook's answer). */
+static inline void st_set_reply(struct stream *s, char *msg, size_t len)
+{
+	free(s->reply_msg);
+	s->reply_msg = msg;
+	s->reply_len = len;
 }
 
 /* Accounts <n> bytes just received from <ep> (buffer or pipe alike): the

@@ -2188,7 +2188,6 @@ static const char *const unsupported_sections[] = {
 	"http-errors", "fcgi-app", "crt-store",
 };
 
-/* Runs the keyword of the current line in the current section. */
 /* Returns the edit distance (insertions, deletions, substitutions,
  * transpositions of neighbours) between <a> and <b>, or a value above
  * <max> as soon as it is certain to exceed it. */
@@ -2252,6 +2251,7 @@ static const char *nearest_keyword(const char *kw, int sec)
 	return near;
 }
 
+/* Runs the keyword of the current line in the current section. */
 static int run_keyword(struct parser *p)
 {
 	const char *kw = p->argv[0];

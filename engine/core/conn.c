@@ -123,14 +123,14 @@ void conn_tls_client(struct conn *c, struct tls_srv *ts)
 /* Advances the client handshake of <c> (connected, c->tls set). Returns as
  * conn_connect_check. OpenSSL waits only after a read or write met EAGAIN,
  * so the next poller event on the socket is the one to retry on. */
-static int conn_tls_connect_step(struct conn *c)
+static enum conn_connect conn_tls_connect_step(struct conn *c)
 {
 	enum tls_fail why = TLS_FAIL_PROTOCOL;
 	int want_write = 0;
 	int rc = tls_handshake(c->tls, &want_write, &why);
 
 	if (rc == 0)
-		return 1;
+		return CONN_CONNECTING;
 	if (rc < 0) {
 		c->ep.flags |= CF_ERROR;
 		c->tls_verify_failed = why == TLS_FAIL_VERIFY;
@@ -139,46 +139,46 @@ static int conn_tls_connect_step(struct conn *c)
 		else
 			CNT_INC(c->tc, tls_srv_fail_other);
 		errno = c->tls_verify_failed ? EPERM : EPROTO;
-		return -1;
+		return CONN_FAILED;
 	}
 	CNT_INC(c->tc, tls_srv_handshakes);
 	c->ep.flags &= ~CF_CONNECTING;
 	/* what the handshake left in the socket is for the stream to read */
 	c->ep.flags |= CF_RD_READY | CF_WR_READY;
-	return 0;
+	return CONN_CONNECTED;
 }
 
-int conn_connect_check(struct conn *c)
+enum conn_connect conn_connect_check(struct conn *c)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
 
 	if (!(c->ep.flags & CF_CONNECTING))
-		return 0;
+		return CONN_CONNECTED;
 	if (c->tls)
-		return (c->ep.flags & CF_ERROR) ? -1 : conn_tls_connect_step(c);
+		return (c->ep.flags & CF_ERROR) ? CONN_FAILED : conn_tls_connect_step(c);
 	if (!(c->ep.flags & (CF_WR_READY | CF_ERROR)))
-		return 1;
+		return CONN_CONNECTING;
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err == EINPROGRESS || err == EALREADY)
-		return 1;
+		return CONN_CONNECTING;
 	if (err) {
 		c->ep.flags |= CF_ERROR;
 		errno = err;
-		return -1;
+		return CONN_FAILED;
 	}
 	if (c->tls_srv) {
 		c->tls = tls_connect_new(c->tls_srv, c->fd);
 		if (!c->tls) {
 			c->ep.flags |= CF_ERROR;
 			errno = ENOMEM;
-			return -1;
+			return CONN_FAILED;
 		}
 		return conn_tls_connect_step(c);
 	}
 	c->ep.flags &= ~CF_CONNECTING;
-	return 0;
+	return CONN_CONNECTED;
 }
 
 void conn_update_ready(struct conn *c, unsigned reasons)
@@ -294,30 +294,11 @@ size_t conn_send(struct conn *c, struct buf *b, size_t max)
 			total += (size_t)n;
 			continue;
 		}
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			c->ep.flags &= ~CF_WR_READY;
-		else if (n < 0 && errno != EINTR)
-			c->ep.flags |= CF_ERROR;
-		if (n < 0 && errno == EINTR)
+		if (conn_snd_classify(c, n) == CONN_SND_RETRY)
 			continue;
 		break;
 	}
 	return total;
-}
-
-size_t conn_send_raw(struct conn *c, const char *data, size_t len)
-{
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	ssize_t n = c->tls ? tls_sendv(c->tls, &iov, 1) : send(c->fd, data, len, MSG_NOSIGNAL);
-
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			c->ep.flags &= ~CF_WR_READY;
-		else
-			c->ep.flags |= CF_ERROR;
-		return 0;
-	}
-	return (size_t)n;
 }
 
 void conn_shut_wr(struct conn *c)

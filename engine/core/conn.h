@@ -12,8 +12,10 @@
 #ifndef SLUICE_ENGINE_CONN_H
 #define SLUICE_ENGINE_CONN_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include "engine/core/list.h"
 #include "engine/core/pipe.h"
 #include "pool/buf.h"
@@ -98,10 +100,40 @@ void conn_tls_client(struct conn *c, struct tls_srv *ts);
 /* Completes a pending connect once the socket is writable, then the TLS
  * handshake on a conn_tls_client() connection (bounded by the caller's
  * connect timeout; the socket's readiness wakes the caller as usual).
- * Returns 0 when connected, 1 when still in progress, -1 on failure (errno
- * set; EPROTO for a failed handshake, EPERM for a failed verification,
- * with tls_verify_failed set). */
-int conn_connect_check(struct conn *c);
+ * Returns CONN_CONNECTED, CONN_CONNECTING, or CONN_FAILED (errno set;
+ * EPROTO for a failed handshake, EPERM for a failed verification, with
+ * tls_verify_failed set). */
+enum conn_connect conn_connect_check(struct conn *c);
+
+/* Where connecting a server connection stands (conn_connect_check()). */
+enum conn_connect {
+	CONN_CONNECTED = 0,   /* connected (and its TLS handshake done, if any) */
+	CONN_CONNECTING = 1,  /* still in progress: the socket's events tell */
+	CONN_FAILED = -1,     /* failed: errno set, CF_ERROR set */
+};
+
+/* What a send on the socket of a connection that took no byte means. */
+enum conn_snd {
+	CONN_SND_RETRY,  /* interrupted by a signal: send again */
+	CONN_SND_FULL,   /* the socket takes no more now: CF_WR_READY is cleared */
+	CONN_SND_FAILED, /* the socket failed: CF_ERROR is set */
+};
+
+/* Classifies a send on the socket of <c> (plain, TLS or splice alike) that
+ * returned <n> < 1, errno set when negative, and updates the flags: the one
+ * rule for every send path of a connection. A stream socket never takes 0
+ * of the bytes it is given without an error: 0 is a failure. */
+static inline enum conn_snd conn_snd_classify(struct conn *c, ssize_t n)
+{
+	if (n < 0 && errno == EINTR)
+		return CONN_SND_RETRY;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		c->ep.flags &= ~CF_WR_READY;
+		return CONN_SND_FULL;
+	}
+	c->ep.flags |= CF_ERROR; /* EPIPE, ECONNRESET (SIGPIPE is blocked) */
+	return CONN_SND_FAILED;
+}
 
 /* Folds poller reasons into the readiness flags. */
 void conn_update_ready(struct conn *c, unsigned reasons);
@@ -122,10 +154,6 @@ size_t conn_send(struct conn *c, struct buf *b, size_t max);
  * the peer has not read yet. Returns the bytes discarded; sets CF_RD_EOF
  * or CF_ERROR as the socket says and clears CF_RD_READY when dry. */
 size_t conn_drain(struct conn *c, char *scratch, size_t size, size_t budget);
-
-/* Sends the bytes of <data> directly (used for tiny fixed replies).
- * Returns the number of bytes sent. */
-size_t conn_send_raw(struct conn *c, const char *data, size_t len);
 
 /* Splicing (conn_splice.c; plain TCP connections only, never TLS).
  *

@@ -62,12 +62,8 @@ size_t conn_splice_out(struct conn *c, struct pipe_pair *p, int more)
 			total += (size_t)n;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
+		if (conn_snd_classify(c, n) == CONN_SND_RETRY)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			c->ep.flags &= ~CF_WR_READY;
-		else
-			c->ep.flags |= CF_ERROR; /* EPIPE, ECONNRESET (SIGPIPE is blocked) */
 		break;
 	}
 	return total;

@@ -144,6 +144,9 @@ struct engine {
 	struct log_target *log;   /* access log, NULL when none */
 	struct cli *cli;          /* the command socket (thread 0), NULL when none */
 	struct sluice *owner;     /* the handle that owns this generation */
+	/* the owner's reload (sluice_reload()), handed down by the engine's
+	 * top room so that the command socket's `reload` needs no call up */
+	int (*reload)(struct sluice *h, const char *path, char **err);
 	struct engine *next;      /* owner's list of generations, newest first */
 	unsigned gen;             /* 1 for the first configuration, +1 per reload */
 	unsigned slot;            /* its pool lanes: slot * owner->stride + tid */

@@ -343,6 +343,16 @@ static int sp_be_locate(const struct statspage_data *d, unsigned row, unsigned *
 	return -1;
 }
 
+/* ---- what rendering one item says ---- */
+
+/* Every format is a walk over (section, row) items; rendering one says
+ * where the walk goes next (statspage_render()). */
+enum sp_item {
+	SP_END = -1,     /* past the last section: the document is complete */
+	SP_SEC_END = 0,  /* past the section's last row (nothing written): next section */
+	SP_ITEM = 1,     /* an item, written (possibly empty): next row */
+};
+
 /* ---- JSON ---- */
 
 enum { JS_FLAT, JS_POOL, JS_RATES, JS_FE, JS_BE, JS_THR, JS_END, JS_COUNT };
@@ -382,8 +392,8 @@ static void json_window(struct sw *w, const struct statspage_data *d, unsigned w
 		sw_str(w, "null");
 }
 
-/* Renders JSON item (sec, row). Returns 1, 0 past the section, -1 past the end. */
-static int json_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
+/* Renders JSON item (sec, row). Returns SP_ITEM, SP_SEC_END past the section, SP_END past the last. */
+static enum sp_item json_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
 {
 	switch (sec) {
 	case JS_FLAT: {
@@ -395,16 +405,16 @@ static int json_item(const struct statspage_data *d, unsigned sec, unsigned row,
 			sw_printf(w, ",\"uptime_ms\":%llu,\"nbthread\":%u", (unsigned long long)d->uptime_ms,
 				  (unsigned)d->st.nbthread);
 		} else if (!f) {
-			return 0;
+			return SP_SEC_END;
 		} else if (f->key) {
 			sw_printf(w, ",\"%s\":", f->key);
 			sw_u64(w, sp_fig_value(d, f));
 		}
-		return 1;
+		return SP_ITEM;
 	}
 	case JS_POOL:
 		if (row > NELEM(json_pool) + 1)
-			return 0;
+			return SP_SEC_END;
 		if (row == 0) {
 			/* in_use is signed in pool_stats: the clamped one of st */
 			sw_printf(w, ",\"pool\":{\"in_use\":%llu", (unsigned long long)d->st.pool_in_use);
@@ -417,7 +427,7 @@ static int json_item(const struct statspage_data *d, unsigned sec, unsigned row,
 					  (unsigned long long)d->pool.waiting_by_crit[c]);
 			sw_str(w, "}}");
 		}
-		return 1;
+		return SP_ITEM;
 	case JS_RATES: {
 		/* "rates": per second over the last 1 s and 10 s, one member
 		 * per counter of the flat members; "window_ms" says how wide
@@ -432,7 +442,7 @@ static int json_item(const struct statspage_data *d, unsigned sec, unsigned row,
 			sw_str(w, "}");
 		} else if (!f) {
 			if (sp_fig_at(sp_all, NELEM(sp_all), row - 2) == NULL)
-				return 0;
+				return SP_SEC_END;
 			sw_str(w, "}");
 		} else if (f->key && f->counter) {
 			sw_printf(w, ",\"%s\":{\"1s\":", f->key);
@@ -441,11 +451,11 @@ static int json_item(const struct statspage_data *d, unsigned sec, unsigned row,
 			json_rate(w, d, f, SP_RATE_10S);
 			sw_str(w, "}");
 		}
-		return 1;
+		return SP_ITEM;
 	}
 	case JS_FE:
 		if (row > d->nb_fe + 1)
-			return 0;
+			return SP_SEC_END;
 		if (row == 0) {
 			sw_str(w, ",\"frontends\":[");
 		} else if (row <= d->nb_fe) {
@@ -458,14 +468,14 @@ static int json_item(const struct statspage_data *d, unsigned sec, unsigned row,
 		} else {
 			sw_str(w, "]");
 		}
-		return 1;
+		return SP_ITEM;
 	case JS_BE: {
 		unsigned b;
 		long s;
 
 		if (row == 0) {
 			sw_str(w, ",\"backends\":[");
-			return 1;
+			return SP_ITEM;
 		}
 		if (sp_be_locate(d, row - 1, &b, &s) < 0) {
 			/* one closing row after the last backend */
@@ -474,9 +484,9 @@ static int json_item(const struct statspage_data *d, unsigned sec, unsigned row,
 			for (unsigned i = 0; i < d->nb_be; i++)
 				total += (unsigned)d->be[i].servers + 2;
 			if (row - 1 > total)
-				return 0;
+				return SP_SEC_END;
 			sw_str(w, "]");
-			return 1;
+			return SP_ITEM;
 		}
 		if (s < 0) {
 			const struct statspage_backend *be = &d->be[b];
@@ -493,11 +503,11 @@ static int json_item(const struct statspage_data *d, unsigned sec, unsigned row,
 		} else {
 			sw_str(w, "]}");
 		}
-		return 1;
+		return SP_ITEM;
 	}
 	case JS_THR:
 		if (row > d->nb_thr + 1)
-			return 0;
+			return SP_SEC_END;
 		if (row == 0) {
 			sw_str(w, ",\"threads\":[");
 		} else if (row <= d->nb_thr) {
@@ -507,14 +517,14 @@ static int json_item(const struct statspage_data *d, unsigned sec, unsigned row,
 		} else {
 			sw_str(w, "]");
 		}
-		return 1;
+		return SP_ITEM;
 	case JS_END:
 		if (row)
-			return 0;
+			return SP_SEC_END;
 		sw_str(w, "}\n");
-		return 1;
+		return SP_ITEM;
 	}
-	return -1;
+	return SP_END;
 }
 
 /* ---- Prometheus ---- */
@@ -599,16 +609,17 @@ static void pm_family(struct sw *w, const char *name, size_t len, const char *he
 
 /* Writes figure <i> of sp_all: its family's HELP and TYPE first when it
  * starts a family (its name without labels differs from the previous
- * exported figure's), then its sample. Returns 0 past the last figure. */
-static int pm_fig(struct sw *w, const struct statspage_data *d, unsigned i, int om)
+ * exported figure's), then its sample. Returns SP_ITEM, or SP_SEC_END
+ * past the last figure. */
+static enum sp_item pm_fig(struct sw *w, const struct statspage_data *d, unsigned i, int om)
 {
 	const struct sp_fig *f = sp_fig_at(sp_all, NELEM(sp_all), i), *prev = NULL;
 	size_t len;
 
 	if (!f)
-		return 0;
+		return SP_SEC_END;
 	if (!f->prom)
-		return 1;
+		return SP_ITEM;
 	len = strcspn(f->prom, "{");
 	for (unsigned k = i; k-- > 0 && !prev;) {
 		prev = sp_fig_at(sp_all, NELEM(sp_all), k);
@@ -620,7 +631,7 @@ static int pm_fig(struct sw *w, const struct statspage_data *d, unsigned i, int 
 	sw_printf(w, "%s ", f->prom);
 	pm_value(w, sp_fig_value(d, f), f->unit);
 	sw_str(w, "\n");
-	return 1;
+	return SP_ITEM;
 }
 
 /* Writes sample <i> of row family <m> as one line. */
@@ -677,47 +688,47 @@ static void pm_sample(struct sw *w, const struct statspage_data *d, const struct
 
 /* Renders Prometheus item (sec, row): a figure, or a row family's HELP
  * and TYPE lines then one sample per row, in text 0.0.4 or, when <om>,
- * OpenMetrics 1.0.0 (which ends with "# EOF"). Returns 1, 0 past the
- * section, -1 past the last one. */
-static int prom_item_fmt(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w, int om)
+ * OpenMetrics 1.0.0 (which ends with "# EOF"). Returns SP_ITEM,
+ * SP_SEC_END past the section, SP_END past the last one. */
+static enum sp_item prom_item_fmt(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w, int om)
 {
 	const struct pm_metric *m;
 
 	switch (sec) {
 	case PS_HEAD:
 		if (row >= NELEM(pm_head))
-			return 0;
+			return SP_SEC_END;
 		m = &pm_head[row];
 		pm_family(w, m->name, strlen(m->name), m->help, m->type, om);
 		pm_sample(w, d, m, 0);
-		return 1;
+		return SP_ITEM;
 	case PS_FIGS:
 		return pm_fig(w, d, row, om);
 	}
 	if (sec - PS_ROWS == NELEM(pm_rows)) {
 		if (!om || row)
-			return 0;
+			return SP_SEC_END;
 		sw_str(w, "# EOF\n");
-		return 1;
+		return SP_ITEM;
 	}
 	if (sec - PS_ROWS > NELEM(pm_rows))
-		return -1;
+		return SP_END;
 	m = &pm_rows[sec - PS_ROWS];
 	if (!m->name || row > pm_samples(d, m))
-		return 0;
+		return SP_SEC_END;
 	if (row == 0)
 		pm_family(w, m->name, strlen(m->name), m->help, m->type, om);
 	else
 		pm_sample(w, d, m, row - 1);
-	return 1;
+	return SP_ITEM;
 }
 
-static int prom_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
+static enum sp_item prom_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
 {
 	return prom_item_fmt(d, sec, row, w, 0);
 }
 
-static int om_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
+static enum sp_item om_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
 {
 	return prom_item_fmt(d, sec, row, w, 1);
 }
@@ -1083,17 +1094,18 @@ static void ch_line(struct sw *w, const struct statspage_data *d, const struct s
 }
 
 /* Renders item <row> of the charts section: its heading, then per chart
- * its opening, its series' pieces and its end. Returns 1, or 0 past the
- * section (which is empty when the snapshot carries no points). */
-static int html_charts(struct sw *w, const struct statspage_data *d, unsigned row)
+ * its opening, its series' pieces and its end. Returns SP_ITEM, or
+ * SP_SEC_END past the section (which is empty when the snapshot carries no
+ * points). */
+static enum sp_item html_charts(struct sw *w, const struct statspage_data *d, unsigned row)
 {
 	unsigned segs = ch_segs(d->nb_pts);
 
 	if (!d->pts || !d->nb_pts)
-		return 0;
+		return SP_SEC_END;
 	if (row == 0) {
 		sw_str(w, "<h2>History</h2>\n<div class=charts>\n");
-		return 1;
+		return SP_ITEM;
 	}
 	row--;
 	for (unsigned c = 0; c < NELEM(sp_charts); c++) {
@@ -1109,23 +1121,23 @@ static int html_charts(struct sw *w, const struct statspage_data *d, unsigned ro
 			sw_str(w, "</svg>\n");
 		else
 			ch_line(w, d, &sp_charts[c], &sp_charts[c].s[(row - 1) / segs], (row - 1) % segs);
-		return 1;
+		return SP_ITEM;
 	}
 	if (row > 0)
-		return 0;
+		return SP_SEC_END;
 	sw_str(w, "</div>\n");
-	return 1;
+	return SP_ITEM;
 }
 
-/* Renders HTML item (sec, row). Returns 1, 0 past the section, -1 past the end. */
-static int html_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
+/* Renders HTML item (sec, row). Returns SP_ITEM, SP_SEC_END past the section, SP_END past the last. */
+static enum sp_item html_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
 {
 	switch (sec) {
 	case HT_HEAD:
 		if (row)
-			return 0;
+			return SP_SEC_END;
 		html_head(w, d);
-		return 1;
+		return SP_ITEM;
 	case HT_SUMMARY: {
 		const struct sp_fig *f = row ? sp_fig_at(sp_html_traffic, NELEM(sp_html_traffic), row - 1) : NULL;
 
@@ -1134,14 +1146,14 @@ static int html_item(const struct statspage_data *d, unsigned sec, unsigned row,
 		else if (f)
 			html_fig_row(w, d, f);
 		else if (!sp_fig_at(sp_html_traffic, NELEM(sp_html_traffic), row - 2))
-			return 0;
+			return SP_SEC_END;
 		else
 			sw_str(w, "</table>\n");
-		return 1;
+		return SP_ITEM;
 	}
 	case HT_FE:
 		if (row > d->nb_fe + 1)
-			return 0;
+			return SP_SEC_END;
 		if (row == 0) {
 			sw_str(w, "<h2>Frontends</h2>\n<table>\n<tr><th>Frontend</th><th>Connections</th>"
 				  "<th>Maxconn</th><th>Binds</th></tr>\n");
@@ -1158,23 +1170,23 @@ static int html_item(const struct statspage_data *d, unsigned sec, unsigned row,
 		} else {
 			sw_str(w, "</table>\n");
 		}
-		return 1;
+		return SP_ITEM;
 	case HT_BE: {
 		unsigned b;
 		long s;
 
 		if (row == 0) {
 			sw_str(w, "<h2>Backends and servers</h2>\n");
-			return 1;
+			return SP_ITEM;
 		}
 		if (sp_be_locate(d, row - 1, &b, &s) < 0)
-			return 0;
+			return SP_SEC_END;
 		html_backend(w, d, b, s);
-		return 1;
+		return SP_ITEM;
 	}
 	case HT_POOL:
 		if (row > NELEM(sp_pool) + 2)
-			return 0;
+			return SP_SEC_END;
 		if (row == 0) {
 			sw_str(w, "<h2>Buffer pool</h2>\n" HTML_FIG_HEAD("Figure"));
 		} else if (row <= NELEM(sp_pool)) {
@@ -1190,12 +1202,12 @@ static int html_item(const struct statspage_data *d, unsigned sec, unsigned row,
 		} else {
 			sw_str(w, "</table>\n");
 		}
-		return 1;
+		return SP_ITEM;
 	case HT_CHARTS:
 		return html_charts(w, d, row);
 	case HT_THR:
 		if (row > d->nb_thr + 1)
-			return 0;
+			return SP_SEC_END;
 		if (row == 0)
 			sw_str(w, "<h2>Threads</h2>\n<table>\n<tr><th>Thread</th>"
 				  SP_THREAD_FIELDS(SP_HTML_THR_HEAD) "</tr>\n");
@@ -1203,19 +1215,19 @@ static int html_item(const struct statspage_data *d, unsigned sec, unsigned row,
 			html_thread_row(w, row - 1, &d->thr[row - 1]);
 		else
 			sw_str(w, "</table>\n");
-		return 1;
+		return SP_ITEM;
 	case HT_END:
 		if (row)
-			return 0;
+			return SP_SEC_END;
 		sw_str(w, "</body></html>\n");
-		return 1;
+		return SP_ITEM;
 	}
-	return -1;
+	return SP_END;
 }
 
 /* ---- the resumable walk ---- */
 
-typedef int (*sp_item_fn)(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w);
+typedef enum sp_item (*sp_item_fn)(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w);
 
 /* ---- CSV, in HAProxy's column order ---- */
 
@@ -1243,8 +1255,8 @@ static void sw_csv_str(struct sw *w, const char *s)
 
 enum { CSV_HEAD, CSV_FE, CSV_BE, CSV_END };
 
-/* Renders CSV item (sec, row). Returns 1, 0 past the section, -1 past the end. */
-static int csv_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
+/* Renders CSV item (sec, row). Returns SP_ITEM, SP_SEC_END past the section, SP_END past the last. */
+static enum sp_item csv_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
 {
 	unsigned b;
 	long si;
@@ -1252,14 +1264,14 @@ static int csv_item(const struct statspage_data *d, unsigned sec, unsigned row, 
 	switch (sec) {
 	case CSV_HEAD:
 		if (row)
-			return 0;
+			return SP_SEC_END;
 		sw_str(w, "# " CSV_COLUMNS "\n");
-		return 1;
+		return SP_ITEM;
 	case CSV_FE: {
 		const struct statspage_frontend *f = row < d->nb_fe ? &d->fe[row] : NULL;
 
 		if (!f)
-			return 0;
+			return SP_SEC_END;
 		/* type 0: frontend; the response classes are the engine's */
 		sw_csv_str(w, f->name);
 		sw_printf(w, ",FRONTEND,,,%llu,,%llu,%llu,%llu,%llu,,,%llu,,,,,OPEN,,,,,,,,,1,%u,0,,,,0,,,,,,,",
@@ -1269,13 +1281,13 @@ static int csv_item(const struct statspage_data *d, unsigned sec, unsigned row, 
 		for (int c = 1; c <= 5; c++)
 			sw_printf(w, "%llu,", (unsigned long long)d->st.rsp_by_class[c]);
 		sw_printf(w, "%llu\n", (unsigned long long)d->st.rsp_by_class[0]);
-		return 1;
+		return SP_ITEM;
 	}
 	case CSV_BE:
 		if (sp_be_locate(d, row, &b, &si) < 0)
-			return 0;
+			return SP_SEC_END;
 		if (si < 0)
-			return 2; /* nothing for the opening row: see csv_render */
+			return SP_ITEM; /* nothing for the opening row, which the other formats use for a header */
 		if (si < (long)d->be[b].servers) {
 			const struct statspage_server *v = &d->srv[d->be[b].first_srv + (unsigned)si];
 
@@ -1296,7 +1308,7 @@ static int csv_item(const struct statspage_data *d, unsigned sec, unsigned row, 
 			else
 				sw_str(w, ",,,");
 			sw_str(w, ",,,,,\n");
-			return 1;
+			return SP_ITEM;
 		}
 		sw_csv_str(w, d->be[b].name);
 		sw_printf(w, ",BACKEND,%llu,,%llu,,,%llu,,,,,,%llu,,,,%s,,%llu,0,,,,,,1,%u,0,,%llu,,1,,,,,,,,,,,,\n",
@@ -1304,39 +1316,30 @@ static int csv_item(const struct statspage_data *d, unsigned sec, unsigned row, 
 			  (unsigned long long)d->be[b].total, (unsigned long long)d->be[b].failures,
 			  d->be[b].active ? "UP" : "DOWN", (unsigned long long)d->be[b].active, b + 1,
 			  (unsigned long long)d->be[b].total);
-		return 1;
+		return SP_ITEM;
 	default:
-		return -1;
+		return SP_END;
 	}
-}
-
-/* csv_item() with the rows that write nothing skipped over (the backends
- * section's opening rows, which the other formats use for a header). */
-static int csv_render_item(const struct statspage_data *d, unsigned sec, unsigned row, struct sw *w)
-{
-	int r = csv_item(d, sec, row, w);
-
-	return r == 2 ? 1 : r;
 }
 
 size_t statspage_render(enum statspage_fmt fmt, const struct statspage_data *d,
 			struct statspage_cursor *cur, char *dst, size_t room)
 {
 	sp_item_fn item = fmt == STATSPAGE_JSON ? json_item : fmt == STATSPAGE_PROM ? prom_item :
-			  fmt == STATSPAGE_OPENMETRICS ? om_item : fmt == STATSPAGE_CSV ? csv_render_item : html_item;
+			  fmt == STATSPAGE_OPENMETRICS ? om_item : fmt == STATSPAGE_CSV ? csv_item : html_item;
 	char scratch[SP_ITEM_MAX];
 	size_t out = 0;
 
 	while (!cur->done) {
 		struct sw w = { scratch, sizeof(scratch), 0 };
-		int r = item(d, cur->sec, cur->row, &w);
+		enum sp_item r = item(d, cur->sec, cur->row, &w);
 		size_t left;
 
-		if (r < 0) {
+		if (r == SP_END) {
 			cur->done = 1;
 			break;
 		}
-		if (r == 0) {
+		if (r == SP_SEC_END) {
 			cur->sec++;
 			cur->row = 0;
 			cur->off = 0;

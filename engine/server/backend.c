@@ -210,7 +210,7 @@ static void qent_enqueue(struct qent *q, struct squeue *sq, struct server *pinne
 	squeue_push(sq, q);
 }
 
-int be_assign(struct backend *be, struct qent *q, struct server *pinned,
+enum be_assign_res be_assign(struct backend *be, struct qent *q, struct server *pinned,
 	      struct server *avoid, uint64_t now_ms)
 {
 	struct server *s = NULL;
@@ -418,7 +418,7 @@ struct backend *be_by_name(struct backend *const *bes, unsigned n, const char *n
 	return NULL;
 }
 
-int be_server_add(struct backend *be, const char *name, const char *addr, unsigned weight,
+enum be_srv_err be_server_add(struct backend *be, const char *name, const char *addr, unsigned weight,
                   unsigned maxconn, enum srv_admin admin)
 {
 	struct cfg_server *sc;
@@ -469,7 +469,7 @@ int be_server_add(struct backend *be, const char *name, const char *addr, unsign
 	return BE_SRV_OK;
 }
 
-int be_server_del(struct server *srv)
+enum be_srv_err be_server_del(struct server *srv)
 {
 	struct backend *be = srv->be;
 	int ret = BE_SRV_OK;

@@ -163,7 +163,7 @@ const char *be_srv_strerror(int err);
  * <admin> (the command socket adds in maintenance, as HAProxy does), plain
  * HTTP/1 without checks. Any thread. Returns BE_SRV_OK or an enum
  * be_srv_err. */
-int be_server_add(struct backend *be, const char *name, const char *addr, unsigned weight,
+enum be_srv_err be_server_add(struct backend *be, const char *name, const char *addr, unsigned weight,
                   unsigned maxconn, enum srv_admin admin);
 
 /* Returns the backend named <name> among bes[0..n), or NULL. */
@@ -173,7 +173,7 @@ struct backend *be_by_name(struct backend *const *bes, unsigned n, const char *n
  * waiting for its slots and no health check, as HAProxy requires. Any
  * thread. Returns BE_SRV_OK or an enum be_srv_err. Its idle connections
  * are left to close on their own threads' usual paths. */
-int be_server_del(struct server *srv);
+enum be_srv_err be_server_del(struct server *srv);
 
 /* Sets the administrative state of <srv> (any thread). Back to ready, its
  * free slots go at once to the streams queued for its backend. */
@@ -204,7 +204,7 @@ void qent_init(struct qent *q, qent_notify_fn notify, void *ctx);
  * notify will fire once served), BE_NOSRV when no server is usable at all,
  * or BE_FULL when the backend's queue is at its `maxqueue` and no server
  * has a free slot (nothing held). <now_ms> stamps the queue time. */
-int be_assign(struct backend *be, struct qent *q, struct server *pinned,
+enum be_assign_res be_assign(struct backend *be, struct qent *q, struct server *pinned,
 	      struct server *avoid, uint64_t now_ms);
 
 /* Gives a slot of <srv> back: handed to the next queued entry if any. */

@@ -110,6 +110,18 @@ static void check_drop_buffer(struct check *c)
 	}
 }
 
+/* Ends the attempt in progress, whatever its step: gives back its buffer
+ * (or its place in the wait queue), closes its connection, and goes idle. */
+static void check_end_attempt(struct check *c)
+{
+	check_drop_buffer(c);
+	if (c->conn) {
+		conn_close(c->conn);
+		c->conn = NULL;
+	}
+	CHK_SET(c->step, CHK_IDLE);
+}
+
 /* Makes sure the check holds a buffer. Returns 1 if it does, 0 if it now
  * waits for one (the hand-off wakes the task). */
 static int check_get_buffer(struct check *c)
@@ -196,12 +208,7 @@ static void check_finish(struct check *c, int ok, int reason)
 	struct server *srv = c->srv;
 	uint64_t now = tc_now(c->tc);
 
-	check_drop_buffer(c);
-	if (c->conn) {
-		conn_close(c->conn);
-		c->conn = NULL;
-	}
-	CHK_SET(c->step, CHK_IDLE);
+	check_end_attempt(c);
 	CHK_SET(c->last_reason, reason);
 	CHK_SET(c->last_duration_ms, (uint32_t)(now - c->start_ms));
 	if (ok)
@@ -339,16 +346,16 @@ static int check_parse_status(struct check *c, int eof)
  * it. Called on socket events, hand-offs and at the start. */
 static void check_step(struct check *c)
 {
-	int ret;
+	enum conn_connect cr;
 
 	switch (c->step) {
 	case CHK_IDLE:
 		return;
 	case CHK_CONNECT:
-		ret = conn_connect_check(c->conn);
-		if (ret > 0)
+		cr = conn_connect_check(c->conn);
+		if (cr == CONN_CONNECTING)
 			return;
-		if (ret < 0) {
+		if (cr == CONN_FAILED) {
 			/* a connection with a TLS session failed in its handshake */
 			check_fail_errno(c, c->conn->tls ? CHK_R_L6_RSP : CHK_R_L4_CONN, errno);
 			return;
@@ -402,12 +409,7 @@ static void check_defer(struct check *c)
 {
 	uint64_t now = tc_now(c->tc);
 
-	check_drop_buffer(c);
-	if (c->conn) {
-		conn_close(c->conn);
-		c->conn = NULL;
-	}
-	CHK_SET(c->step, CHK_IDLE);
+	check_end_attempt(c);
 	CHK_INC(c->n_deferred);
 	c->next_ms = c->start_ms + c->inter_ms;
 	if (c->next_ms < now + CHK_MIN_GAP_MS)
@@ -509,12 +511,7 @@ void check_stop(struct check *c)
 	if (!c || c->stopped)
 		return;
 	c->stopped = 1;
-	check_drop_buffer(c);
-	if (c->conn) {
-		conn_close(c->conn);
-		c->conn = NULL;
-	}
-	CHK_SET(c->step, CHK_IDLE);
+	check_end_attempt(c);
 	/* not freed here: a wake-up may still sit in the run queue, and the
 	 * counters stay readable until check_free() */
 	task_kill(&c->task, 0);

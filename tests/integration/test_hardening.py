@@ -46,6 +46,14 @@ def leaky_handler(conn, head, pending):
         time.sleep(0.2)
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL")
         return True
+    if path == b"/trickle":
+        # a response head trickled in pieces, one of them an interim answer
+        msg = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX-Pad: " + b"q" * 1500
+               + b"\r\nContent-Length: 4\r\n\r\nGOOD")
+        for i in range(0, len(msg), 7):
+            conn.sendall(msg[i:i + 7])
+            time.sleep(0.001)
+        return True
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nGOOD")
     return True
 
@@ -228,8 +236,8 @@ def test_maxstreams_refuses_streams_over_the_cap(ctx):
 @harness.timeout(60)
 def test_rejected_request_logged_with_its_request_line(ctx):
     """A rejected head is logged with what could be read of its request
-    line (escaped), not as "- -"; a head trickled byte by byte is parsed
-    once complete."""
+    line (escaped), not as "- -"; a head trickled in pieces (request
+    or response) is parsed once complete."""
     origin = scripted.ScriptedOrigin(leaky_handler)
     log = os.path.join(ctx.tmpdir, "access.log")
     try:
@@ -244,6 +252,12 @@ def test_rejected_request_logged_with_its_request_line(ctx):
                 c.send(head[i:i + 7])
             r = c.read_response()
             assert r.status == 200 and r.body == b"GOOD", r.status
+        # the same for a response head trickled by the server
+        with harness.RawConn(port, timeout=10) as c:
+            c.send(b"GET /trickle HTTP/1.1\r\nHost: t\r\n\r\n")
+            r = c.read_response()
+            assert r.status == 200 and r.body == b"GOOD", r.status
+            assert r.headers.get("x-pad") == "q" * 1500, r.headers
         def two_lines():
             lines = open(log).read().splitlines() if os.path.exists(log) else []
             return lines if len(lines) >= 2 else None

@@ -18,8 +18,10 @@ import proxylib as pl
 BODY = 3 << 20
 
 
-def config(port, oport, log, limit=True, client="3s", queue="10s", srv_extra="", be_extra=""):
-    caps = "    tune.buffers.limit 4\n    tune.buffers.reserve 2\n" if limit else ""
+def config(port, oport, log, limit=True, client="3s", queue="10s", srv_extra="", be_extra="",
+           server="30s", maxconn=1, caps=None):
+    if caps is None:
+        caps = "    tune.buffers.limit 4\n    tune.buffers.reserve 2\n" if limit else ""
     return f"""global
     nbthread 2
     maxconn 1000
@@ -27,7 +29,7 @@ def config(port, oport, log, limit=True, client="3s", queue="10s", srv_extra="",
 defaults
     mode http
     timeout client {client}
-    timeout server 30s
+    timeout server {server}
     timeout connect 5s
     timeout queue {queue}
     retries 3
@@ -37,7 +39,7 @@ frontend web
     default_backend app
 backend app
 {be_extra}
-    server s1 127.0.0.1:{oport} maxconn 1{srv_extra}
+    server s1 127.0.0.1:{oport} maxconn {maxconn}{srv_extra}
 """
 
 
@@ -122,6 +124,9 @@ def test_uploads_wait_for_buffers_instead_of_reset(ctx):
     s = pl.wait_quiet(port)
     assert s["pool_failed"] > 0 and s["buf_waits"] > 0, s  # the cap did bite
     assert s["pool_handoffs"] == s["pool_notifies"], s
+    # waiting for buffers is not an ending: each upload logs a normal end
+    ups = [ln for ln in log_lines(log, 5) if '"POST /sha256"' in ln]
+    assert len(ups) == 4 and all(" 200 " in ln and " -- " in ln for ln in ups), ups
     assert proxy.stop() == 0
 
 
@@ -142,6 +147,120 @@ def test_queue_timeout_503_reaches_uploading_client(ctx):
         assert mine and " 503 " in mine[0] and " sQ " in mine[0], (limit, lines)
         assert pl.stats(port)["lingering_closes"] >= 1
         assert proxy.stop() == 0
+
+
+@harness.timeout(60)
+def test_400_after_the_head_reaches_sending_client(ctx):
+    """A request refused after its head (a bad chunk size in its body)
+    while the client still sends: the client reads the 400, and the proxy
+    keeps reading and discarding what follows (lingering close), so the
+    client's next 1 MiB goes out without a reset; the log says proxy
+    decision during data ('PD'). Closing at once resets those sends."""
+    proxy, port, log = start(ctx, "bad400", limit=False)
+    with harness.RawConn(port, timeout=20) as c:
+        c.send(b"POST /sha256 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5\r\nhello\r\nzz\r\n" + b"x" * 65536)
+        r = c.read_response()
+        assert r.status == 400, r.status
+        sent = 0
+        try:
+            for _ in range(16):
+                c.sock.sendall(b"x" * 65536)
+                sent += 65536
+                time.sleep(0.02)
+        except (BrokenPipeError, ConnectionResetError) as e:
+            sent = e
+        assert sent == 16 * 65536, sent
+    lines = log_lines(log, 1)
+    assert any('"POST /sha256"' in ln and " 400 " in ln and " PD " in ln for ln in lines), lines
+    assert pl.stats(port)["lingering_closes"] >= 1
+    assert proxy.stop() == 0
+
+
+@harness.timeout(90)
+def test_h2_queue_timeout_503_ends_the_stream_not_the_connection(ctx):
+    """The HTTP/2 form of the same end: a queue timeout while an HTTP/2
+    client is still sending a 3 MB body answers 503 on that stream (a
+    RST_STREAM may follow to stop the body), never on the connection: no
+    GOAWAY, the connection stays open, and its next stream is served.
+    Under a limit and without one."""
+    from test_h2_conform import (Conn, END_HEADERS, GOAWAY, HEADERS, frame, get,
+                                 literal)
+    for limit in (True, False):
+        proxy, port, log = start(ctx, f"h2q503-{limit}", limit=limit, queue="1s", client="5s")
+        holder, held = hold_slot(port, 2500)
+        time.sleep(0.3)
+        c = Conn(port)
+        try:
+            # POST (static 3), http, :path /sha256, :authority t, content-length
+            block = (b"\x83\x86\x04\x07/sha256\x01\x01t"
+                     + literal(b"content-length", str(BODY).encode()))
+            c.send(frame(HEADERS, END_HEADERS, 1, block))
+            # as much body as the initial windows allow: the rest would
+            # wait for WINDOW_UPDATEs, i.e. the client is still sending
+            for n in (16384, 16384, 16384, 16383):
+                c.send(frame(0, 0, 1, b"u" * n))
+
+            def answered(sid):
+                c.read(0.2)
+                return any(t == HEADERS and s == sid for t, _f, s, _p in c.frames) or c.closed
+
+            harness.wait_until(lambda: answered(1), timeout=8, what="an answer on stream 1")
+            heads = [p for t, _f, s, p in c.frames if t == HEADERS and s == 1]
+            assert heads and b"503" in heads[0], (limit, c.frames[:6])
+            holder.join(30)
+            assert held.get("status") == 200, held
+            c.send(get(3, "/size/10", authority=b"t"))
+            harness.wait_until(lambda: answered(3), timeout=8, what="an answer on stream 3")
+            assert c.status(3) == 0x88, (limit, c.frames)  # :status 200, static entry
+            assert not c.closed and c.goaway() is None, (limit, c.frames)
+        finally:
+            c.close()
+        lines = log_lines(log, 3)
+        mine = [ln for ln in lines if '"POST /sha256"' in ln]
+        assert mine and " 503 " in mine[0] and " sQ " in mine[0], (limit, lines)
+        assert proxy.stop() == 0
+
+
+@harness.timeout(60)
+def test_response_waiting_for_buffer_is_not_a_server_timeout(ctx):
+    """A response the proxy cannot read for lack of a buffer is not a
+    silent server: limit 2 (no reserve), a request whose answer comes
+    after 0.3 s while two slow readers hold both buffers for 2 s, and
+    timeout server 1s. The server answered in time, so the request gets
+    its 200 once a buffer comes back, not a 504 blamed on the server."""
+    caps = "    tune.buffers.limit 2\n    tune.buffers.reserve 0\n"
+    proxy, port, log = start(ctx, "resw", caps=caps, server="1s", queue="5s", client="30s",
+                             maxconn=10)
+    out = {}
+
+    def waiter():
+        with harness.RawConn(port, timeout=20) as c:
+            r = c.request("GET", "/delay/300")
+            out["r"] = (r.status, r.body)
+    t = threading.Thread(target=waiter, daemon=True)
+    t.start()
+    time.sleep(0.1)  # its request is forwarded and its buffer back
+    readers = []
+    for _ in range(2):
+        rd = socket.create_connection(("127.0.0.1", port), timeout=10)
+        rd.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        rd.sendall(b"GET /size/8388608 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        readers.append(rd)
+    # (the stats page needs a buffer too: nothing to poll meanwhile)
+    time.sleep(1.9)  # past timeout server, counted from the request
+    for rd in readers:
+        rd.close()
+    t.join(20)
+    assert out.get("r", (None,))[0] == 200, out
+    lines = [ln for ln in log_lines(log, 3) if '"GET /delay/300"' in ln]
+    assert lines and " 200 " in lines[0] and " -- " in lines[0], lines
+    tw = int(lines[0].split()[4].split("/")[1])
+    assert tw >= 1000, lines  # it did wait for a buffer, past timeout server
+    # the slow readers' servers were not silent either: we stopped reading
+    # them, and their clients' closing ended those transfers
+    assert pl.stats(port)["timeouts_server"] == 0
+    assert proxy.stop() == 0
 
 
 @harness.timeout(60)

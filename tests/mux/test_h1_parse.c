@@ -662,6 +662,32 @@ Test(h1_parse, head_end_matches_parse)
 	}
 }
 
+/* The scanner resumes: a call never looks again at bytes before the point
+ * the previous one stopped (bar the last line end, which may be the start
+ * of the empty line). Bytes already scanned are changed under it into an
+ * empty line: a scanner that restarted from the start would find that,
+ * and a trickled head would cost a full scan per read. */
+Test(h1_parse, head_end_resumes_where_it_stopped)
+{
+	char s[] = "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: pppppppppppppppp\r\nB: c\r\n\r\n";
+	size_t len = strlen(s), resume = 0, n;
+
+	/* byte by byte up to just before the end: the resume point follows
+	 * the data, never more than the last CR LF behind it */
+	for (n = 0; n < len - 1; n++) {
+		cr_assert_eq(h1_head_end(s, n, &resume), 0, "end found early at %zu", n);
+		cr_assert_leq(resume, n);
+		cr_assert_geq(resume + 2, n, "resume %zu lags behind %zu bytes", resume, n);
+	}
+	/* poison what was scanned with an empty line: not looked at again */
+	memcpy(s + 16, "\n\n", 2);
+	cr_assert_eq(h1_head_end(s, len - 1, &resume), 0);
+	cr_assert_eq(h1_head_end(s, len, &resume), len);
+	/* a scan from the start sees the poison, as it should */
+	resume = 0;
+	cr_assert_eq(h1_head_end(s, len, &resume), 17);
+}
+
 /* A 101 may only switch to protocols the request offered. */
 Test(h1_list, covers)
 {
