@@ -173,7 +173,7 @@ SLUICE_API int sluice_reload_text(struct sluice *e, const char *text, const char
 	X(h2_dbuf_waits, THR, counter, "sluice_h2_demux_buffer_waits_total", "Times an HTTP/2 demux paused for a buffer.", "HTTP/2 demux buffer waits") \
 	X(h2_mbuf_waits, THR, counter, "sluice_h2_mux_buffer_waits_total", "Times an HTTP/2 mux paused for a buffer.", "HTTP/2 mux buffer waits") \
 	X(h2_calm_kills, THR, counter, "sluice_h2_calm_kills_total", "HTTP/2 connections ended with ENHANCE_YOUR_CALM.", "HTTP/2 connections killed (abuse)") \
-	X(h2_trimmed_bytes, THR, counter, "sluice_h2_idle_released_bytes_total", "Bytes of nghttp2 output buffers given back to the system while their connection was quiet.", "HTTP/2 idle bytes given back") \
+	X(h2_trimmed_bytes, THR, counter, "sluice_h2_idle_released_bytes_total", "Bytes of nghttp2 pages (output buffer, empty stream map) given back to the system while their HTTP/2 connection was quiet (both roles).", "HTTP/2 idle bytes given back") \
 	X(h2_heap_bytes, THR, gauge, "sluice_h2_heap_bytes", "Heap held now outside the pool by HTTP/2 connections (both roles).", "HTTP/2 heap outside the pool") \
 	/* HTTP/2 server connections (`server ... proto h2`) and the request \
 	 * streams opened on them */ \

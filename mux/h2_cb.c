@@ -45,25 +45,73 @@ static int h2s_reject(struct h2s *s, uint32_t code)
 	return 0;
 }
 
+/* Server role: a client's HEADERS names stream <id>; a higher odd id
+ * moves the window of recent streams whose resets are remembered. */
+static void h2c_note_headers(struct h2c *c, int32_t id)
+{
+	uint32_t step;
+
+	if (id <= c->hdr_last || !(id & 1))
+		return;
+	step = (uint32_t)(id - c->hdr_last) / 2;
+	c->rst_bits = step >= 64 ? 0 : c->rst_bits << step;
+	c->hdr_last = id;
+}
+
+/* Server role: we sent RST_STREAM on stream <id>; remembers it. */
+static void h2c_note_reset(struct h2c *c, int32_t id)
+{
+	uint32_t back;
+
+	if (id <= 0 || id > c->hdr_last || !(id & 1))
+		return;  /* not a stream the client opened */
+	back = (uint32_t)(c->hdr_last - id) / 2;
+	if (back < 64) {
+		c->rst_bits |= (uint64_t)1 << back;
+		return;
+	}
+	c->rst_far[c->rst_next] = id;
+	c->rst_next = (uint8_t)((c->rst_next + 1) % H2C_RST_FAR);
+}
+
+/* Returns non-zero when <c> remembers resetting stream <id> (<= hdr_last). */
+static int h2c_was_reset(const struct h2c *c, int32_t id)
+{
+	uint32_t back = (uint32_t)(c->hdr_last - id) / 2;
+
+	if (back < 64)
+		return (int)((c->rst_bits >> back) & 1);
+	for (unsigned i = 0; i < H2C_RST_FAR; i++)
+		if (c->rst_far[i] == id)
+			return 1;
+	return 0;
+}
+
 /* Returns non-zero when a HEADERS frame on <id>, received in server role,
- * would open a stream numerically lower than one the client already opened
- * (RFC 9113 5.1.1: a connection error of type PROTOCOL_ERROR). nghttp2
- * 1.52 ignores such a frame silently. A HEADERS on a lower id that nghttp2
- * still knows as open or closed (trailers, possibly racing our
- * RST_STREAM) is left to nghttp2, which answers what is wrong with it; an
- * id it does not know, or knows only as idle, was never opened: opening
- * a higher stream implicitly closed it. Known limit: nghttp2 keeps closed
- * streams only up to about the concurrent-stream limit, so trailers
- * racing a reset of a stream closed longer ago than that also end the
- * connection. */
-static int h2_lower_stream_id(nghttp2_session *sess, int32_t id)
+ * is a connection error: it would open a stream numerically lower than one
+ * the client already opened (RFC 9113 5.1.1, PROTOCOL_ERROR; nghttp2 1.52
+ * ignores such a frame silently), or it comes on a stream closed after the
+ * client's END_STREAM (5.1, STREAM_CLOSED; nghttp2 forgets closed streams,
+ * we ask it to, so that an idle connection keeps no stream state). A
+ * HEADERS on a stream we reset is not: a client may send trailers before
+ * it sees our RST_STREAM, and RFC 9113 5.1 asks us to ignore them, which
+ * nghttp2 does for an id it does not know (the header block still goes
+ * through the HPACK decoder; ignored DATA reopens the connection window).
+ * A stream nghttp2 still knows is left to it (open ones, and idle ones a
+ * PRIORITY named, which are an error). Known limit: the resets remembered
+ * are those of the last 64 streams the client opened, plus the last
+ * H2C_RST_FAR older ones: trailers racing the reset of a stream older than
+ * that end the connection. */
+static int h2_lower_stream_id(const struct h2c *c, nghttp2_session *sess, int32_t id)
 {
 	nghttp2_stream *st;
 
-	if (id <= 0 || id > nghttp2_session_get_last_proc_stream_id(sess))
+	if (id <= 0 || id > c->hdr_last)
 		return 0;
 	st = nghttp2_session_find_stream(sess, id);
-	return !st || nghttp2_stream_get_state(st) == NGHTTP2_STREAM_STATE_IDLE;
+	if (st)
+		return nghttp2_stream_get_state(st) == NGHTTP2_STREAM_STATE_IDLE;
+	return !(id & 1) || !h2c_was_reset(c, id);
 }
 
 /* Sees every frame header before nghttp2 handles the frame: bounds header
@@ -77,8 +125,11 @@ static int cb_begin_frame(nghttp2_session *sess, const nghttp2_frame_hd *hd, voi
 	struct h2c *c = user;
 
 	if (hd->type == NGHTTP2_HEADERS) {
-		if (!(c->flags & H2C_CLIENT) && h2_lower_stream_id(sess, hd->stream_id))
-			return NGHTTP2_ERR_CALLBACK_FAILURE;
+		if (!(c->flags & H2C_CLIENT)) {
+			if (h2_lower_stream_id(c, sess, hd->stream_id))
+				return NGHTTP2_ERR_CALLBACK_FAILURE;
+			h2c_note_headers(c, hd->stream_id);
+		}
 		c->hblock = hd->length;
 	} else if (hd->type == NGHTTP2_CONTINUATION) {
 		c->hblock += hd->length;
@@ -445,8 +496,11 @@ static int cb_frame_send(nghttp2_session *sess, const nghttp2_frame *frame, void
 	}
 	if (frame->hd.type == NGHTTP2_GOAWAY)
 		c->st.goaway_sent++;
-	else if (frame->hd.type == NGHTTP2_RST_STREAM)
+	else if (frame->hd.type == NGHTTP2_RST_STREAM) {
 		c->st.streams_reset++;
+		if (!(c->flags & H2C_CLIENT))
+			h2c_note_reset(c, frame->hd.stream_id);
+	}
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -17,12 +18,12 @@
 
 /* ---- accounted memory ---- */
 
-/* Every block carries its size in front so that free and realloc can
- * account it; 16 bytes keep the payload aligned for any type. */
-struct h2_mhdr {
-	size_t size;
-	size_t pad;
-};
+/* A block is accounted at its usable size (malloc_usable_size: what the
+ * allocator really set aside, size class included), read back when it is
+ * freed or resized, so that no size header is added in front of it: such
+ * a header would push nghttp2's 1 KiB HPACK rings into the next size class
+ * (1280 B in jemalloc) and grow every small block that an idle connection
+ * keeps. */
 
 /* Returns non-zero when growing the account of <c> by <n> bytes stays
  * under the hard cap. Crossing the soft cap (mem_cap) only flags the
@@ -184,47 +185,63 @@ int h2c_trim(struct h2c *c, size_t *released)
 	return 0;
 }
 
+/* Takes the block <p> just obtained from malloc/realloc on the account of
+ * <c> at its usable size. Returns <p>, or NULL (the block freed) when that
+ * size passes the hard cap: the admission checked the size asked, and a
+ * size class may be a little larger. */
+static void *h2_mem_take(struct h2c *c, void *p)
+{
+	size_t got = malloc_usable_size(p);
+
+	if (!h2_mem_admit(c, got)) {
+		free(p);
+		return NULL;
+	}
+	h2_mem_grow(c, got);
+	return p;
+}
+
 /* Returns <n> bytes (a valid unique pointer even for 0) accounted to <c>,
  * or NULL past the hard cap or when malloc fails. */
 void *h2_mem_alloc(struct h2c *c, size_t n)
 {
-	struct h2_mhdr *h;
+	void *p;
 
 	if (n >= h2_page()) {
-		void *p = h2_big_alloc(c, n);
-
+		p = h2_big_alloc(c, n);
 		if (p)
 			return p;
 	}
-	if (n > SIZE_MAX - sizeof(*h) || !h2_mem_admit(c, n))
+	if (!h2_mem_admit(c, n))
 		return NULL;
-	h = malloc(sizeof(*h) + n);
-	if (!h)
-		return NULL;
-	h->size = n;
-	h2_mem_grow(c, n);
-	return h + 1;
+	p = malloc(n);
+	return p ? h2_mem_take(c, p) : NULL;
+}
+
+/* Takes the block <p> of <c> off its account. */
+static void h2_mem_drop(struct h2c *c, void *p)
+{
+	size_t was = malloc_usable_size(p);
+
+	c->mem_cur -= was;
+	h2_mem_gauge(c, -(int64_t)was);
 }
 
 /* Frees <p> (NULL is a no-op) and takes it off the account of <c>. */
 void h2_mem_free(struct h2c *c, void *p)
 {
-	struct h2_mhdr *h;
-
 	if (!p || h2_big_free(c, p))
 		return;
-	h = (struct h2_mhdr *)p - 1;
-	c->mem_cur -= h->size;
-	h2_mem_gauge(c, -(int64_t)h->size);
-	free(h);
+	h2_mem_drop(c, p);
+	free(p);
 }
 
 /* Resizes <p> to <n> bytes (realloc(NULL, n) allocates). Returns the new
  * block, or NULL with <p> untouched. */
 static void *h2_mem_realloc(struct h2c *c, void *p, size_t n)
 {
-	struct h2_mhdr *h, *nh;
 	size_t old;
+	void *np;
 	int i;
 
 	if (!p)
@@ -232,28 +249,28 @@ static void *h2_mem_realloc(struct h2c *c, void *p, size_t n)
 	if ((i = h2_big_find(c, p)) >= 0) {
 		/* a block on pages of its own: moved like any block */
 		size_t was = c->big[i].size;
-		void *np = h2_mem_alloc(c, n);
 
+		np = h2_mem_alloc(c, n);
 		if (!np)
 			return NULL;
 		memcpy(np, p, n < was ? n : was);
 		(void)h2_big_free(c, p);
 		return np;
 	}
-	h = (struct h2_mhdr *)p - 1;
-	old = h->size;
-	if (n > SIZE_MAX - sizeof(*h))
-		return NULL;
+	old = malloc_usable_size(p);
+	if (n <= old && n >= old / 2)
+		return p;  /* the block has the room and is not much too big */
 	if (n > old && !h2_mem_admit(c, n - old))
 		return NULL;
-	nh = realloc(h, sizeof(*nh) + n);
-	if (!nh)
+	/* moved by hand, not with realloc(): the old block must stay valid and
+	 * accounted until the new one is admitted at its usable size */
+	np = malloc(n);
+	if (!np || !h2_mem_take(c, np))
 		return NULL;
-	nh->size = n;
-	c->mem_cur -= old;
-	h2_mem_gauge(c, -(int64_t)old);
-	h2_mem_grow(c, n);
-	return nh + 1;
+	memcpy(np, p, n < old ? n : old);
+	h2_mem_drop(c, p);
+	free(p);
+	return np;
 }
 
 static void *ng_malloc(size_t n, void *ud) { return h2_mem_alloc(ud, n); }
@@ -1193,14 +1210,18 @@ static int h2c_session_new(struct h2c *c, const struct h2_settings *set)
 	h2_cb_setup(cbs);
 	/* the receive window reopens only for bytes given to a stream */
 	nghttp2_option_set_no_auto_window_update(opt, 1);
-	/* closed streams stay known to nghttp2 (it keeps a few): forgetting
-	 * them (nghttp2_option_set_no_closed_streams) would save their state
-	 * and let the stream map's table go back to zeros when idle, but a
-	 * client's trailers arriving after our RST_STREAM would then be a
-	 * connection error instead of being ignored (test_h2_conform) */
-	/* our encoder's dynamic table is bounded like the decoder's (the
-	 * peer may allow more): entries it holds are memory per connection */
-	nghttp2_option_set_max_deflate_dynamic_table_size(opt, set->header_table_size);
+	/* nghttp2 forgets a stream once it is closed (in server role it would
+	 * keep up to max_concurrent_streams of them, for RFC 7540 priorities
+	 * we do not use): an idle connection then holds no stream state, and
+	 * its stream map's table is all zeros again, which h2c_trim() gives
+	 * back. Frames a client sent before it saw our RST_STREAM are then
+	 * for an unknown id, which nghttp2 ignores; h2_lower_stream_id (h2_cb.c)
+	 * tells those apart from a HEADERS opening a lower id. */
+	nghttp2_option_set_no_closed_streams(opt, 1);
+	/* our encoder's dynamic table is bounded by our setting whatever the
+	 * peer allows (none by default): entries it holds are memory per
+	 * connection (h2_settings.encoder_table_size) */
+	nghttp2_option_set_max_deflate_dynamic_table_size(opt, set->encoder_table_size);
 	if (c->flags & H2C_CLIENT) {
 		/* what RFC 9113 suggests assuming until the server's SETTINGS */
 		nghttp2_option_set_peer_max_concurrent_streams(opt, 100);

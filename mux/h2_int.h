@@ -168,6 +168,16 @@ struct h2c {
 	struct h2_big { void *p; size_t size; } big[H2C_BIG_SLOTS];
 	struct h2_transport xprt;   /* TLS under the socket, or all NULL */
 	size_t        hblock;       /* bytes of the header block being received */
+	/* server role: the highest stream id a client's HEADERS named, and
+	 * the streams we reset, which nghttp2 forgets once closed while the
+	 * client may still send on them (h2_lower_stream_id in h2_cb.c): bit
+	 * i of rst_bits is stream hdr_last - 2 i; resets of older streams go
+	 * to rst_far, the last H2C_RST_FAR of them */
+#define H2C_RST_FAR 2
+	int32_t       hdr_last;
+	uint8_t       rst_next;     /* next slot of rst_far to overwrite */
+	uint64_t      rst_bits;
+	int32_t       rst_far[H2C_RST_FAR];
 	uint32_t      max_hdr_list;
 
 	struct h2_callbacks cb;

@@ -2121,6 +2121,10 @@ static const struct keyword keywords[] = {
 	  NUM_G(h2_init_window, NUM_SIZE, 0, H2_MAX_WINDOW, "size", LN_NONE) },
 	{ "tune.h2.header-table-size",      SEC_GLOBAL, 0, kw_number,
 	  NUM_G(h2_header_table, NUM_SIZE, 0, H2_MAX_TABLE, "size", LN_NONE) },
+	/* HPACK entries our encoder keeps are per-connection memory: none by
+	 * default, as HAProxy (idle HTTP/2 memory, bench/RESULTS.md) */
+	{ "tune.h2.encoder-table-size",     SEC_GLOBAL, 0, kw_number,
+	  NUM_G(h2_encoder_table, NUM_SIZE, 0, H2_MAX_TABLE, "size", LN_NONE) },
 	{ "tune.h2.max-header-list-size",   SEC_GLOBAL, 0, kw_number,
 	  NUM_G(h2_max_header_list, NUM_SIZE, 1, UINT32_MAX, "size", LN_H2_LIST) },
 	/* below 128 KiB nghttp2's own session would leave almost nothing for

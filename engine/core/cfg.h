@@ -252,6 +252,7 @@ struct cfg_global {
 	uint32_t max_streams;              /* maxstreams: HTTP/2 request streams open at once
 	                                    * in the process, 0 = no cap */
 	uint32_t h2_init_window, h2_header_table;
+	uint32_t h2_encoder_table;         /* tune.h2.encoder-table-size, 0: none */
 	uint32_t h2_max_header_list;      /* bufsize when not set */
 	uint64_t h2_max_heap;             /* tune.h2.max-heap-per-conn, 0: the mux's default */
 	uint32_t grace_ms;

@@ -9,6 +9,7 @@ void eng_h2_settings(const struct cfg_global *g, struct h2_settings *set)
 		.max_concurrent_streams = g->h2_max_streams,
 		.initial_window_size = g->h2_init_window,
 		.header_table_size = g->h2_header_table,
+		.encoder_table_size = g->h2_encoder_table,
 		.max_header_list_size = g->h2_max_header_list,
 		.max_heap = (size_t)g->h2_max_heap,
 	};

@@ -13,7 +13,10 @@ struct h2back {
 	struct thr_ctx *tc;
 	struct server *srv;
 	struct h2c *h2c;          /* NULL once closed */
-	struct task *idle;        /* shuts a connection unused for `timeout server` */
+	struct task *idle;        /* shuts a connection unused for `timeout server`,
+	                           * and gives back pages while it is quiet */
+	uint64_t idle_at;         /* when the unused-connection check runs next */
+	int trim_due;             /* streams were opened since the last trim */
 	int creating;             /* inside an h2c call that may close it: freeing is deferred */
 	int closed_early;         /* the mux closed it during such a call */
 	uint64_t last_opened;     /* streams opened when the idle timer last looked */
@@ -66,9 +69,45 @@ static int h2back_guarded(struct h2back *b, void (*call)(struct h2c *))
 	return 0;
 }
 
+/* How long a server connection stays quiet before its pages go back (see
+ * H2FRONT_TRIM_MS on the client side: the same trade-off). */
+#define H2BACK_TRIM_MS 1000
+
+/* Makes the idle task also try a trim soon, once per busy period. */
+static void h2back_trim_arm(struct h2back *b)
+{
+	uint64_t at = tc_now(b->tc) + H2BACK_TRIM_MS;
+
+	if (b->trim_due)
+		return;
+	b->trim_due = 1;
+	if (!b->idle_at)
+		return; /* still connecting: h2back_connect() schedules the task */
+	task_schedule(b->idle, at < b->idle_at ? at : b->idle_at);
+}
+
+/* Gives back the pages of <b> that h2c_trim() may (nghttp2's output
+ * buffer, its empty stream map) if it is quiet, and schedules the idle
+ * task: at the next unused-connection check, or sooner while a trim is
+ * still due (the connection was busy). */
+static void h2back_trim(struct h2back *b)
+{
+	uint64_t now = tc_now(b->tc), next = b->idle_at;
+	size_t released;
+
+	if (b->trim_due && h2c_trim(b->h2c, &released) == 0) {
+		b->trim_due = 0;
+		CNT_ADD(b->tc, h2_trimmed_bytes, released);
+	}
+	if (b->trim_due && now + H2BACK_TRIM_MS < next)
+		next = now + H2BACK_TRIM_MS;
+	task_schedule(b->idle, next);
+}
+
 /* Idle timer: a connection that carries no stream and opened none for a
  * whole `timeout server` is asked to go away. Busy ones are left alone:
- * their streams have timers of their own. */
+ * their streams have timers of their own. Between checks, the same task
+ * trims the quiet connection (h2back_trim). */
 static void h2back_idle_cb(struct tasklet *t, unsigned reasons)
 {
 	struct h2back *b = t->ctx;
@@ -77,13 +116,18 @@ static void h2back_idle_cb(struct tasklet *t, unsigned reasons)
 	(void)reasons;
 	if (!b->h2c)
 		return;
+	if (tc_now(b->tc) < b->idle_at) {
+		h2back_trim(b);
+		return;
+	}
 	h2c_get_stats(b->h2c, &st);
 	if (h2c_nb_streams(b->h2c) == 0 && st.streams_opened == b->last_opened) {
 		(void)h2back_guarded(b, h2c_shutdown);
 		return;
 	}
 	b->last_opened = st.streams_opened;
-	task_schedule(b->idle, tc_now(b->tc) + b->srv->be->cfg->t.server_ms);
+	b->idle_at = tc_now(b->tc) + b->srv->be->cfg->t.server_ms;
+	h2back_trim(b);
 }
 
 /* TLS under an HTTP/2 server connection (`server ... proto h2 ssl`): the
@@ -204,7 +248,8 @@ static struct h2back *h2back_connect(struct thr_ctx *tc, struct server *srv)
 		errno = ECONNREFUSED;
 		return NULL;
 	}
-	task_schedule(b->idle, tc_now(tc) + srv->be->cfg->t.server_ms);
+	b->idle_at = tc_now(tc) + srv->be->cfg->t.server_ms;
+	task_schedule(b->idle, b->idle_at);
 	return b;
 fail:
 	free(b->idle);
@@ -232,8 +277,10 @@ struct mux_ep *h2back_open(struct thr_ctx *tc, struct server *srv, int *reused)
 	if (!b)
 		return NULL;
 	ep = h2c_open_stream(b->h2c);
-	if (ep)
+	if (ep) {
 		CNT_INC(tc, h2_srv_streams);
+		h2back_trim_arm(b);
+	}
 	if (!ep && !*reused && h2c_nb_streams(b->h2c) == 0) {
 		/* a fresh connection that cannot even open one stream */
 		int err = errno;

@@ -168,6 +168,7 @@ Test(cfg, empty_text_gives_builtin_globals)
 	cr_assert_eq(c->g.h2_max_streams, 100);
 	cr_assert_eq(c->g.h2_init_window, 65535);
 	cr_assert_eq(c->g.h2_header_table, 4096);
+	cr_assert_eq(c->g.h2_encoder_table, 0, "no encoder dynamic table by default");
 	cr_assert_eq(c->g.h2_max_header_list, 16384, "defaults to bufsize");
 	cr_assert_eq(c->g.grace_ms, 10000);
 	cr_assert_null(c->g.log_target);
@@ -190,6 +191,7 @@ Test(cfg, global_keywords)
 	                   "  tune.h2.max-concurrent-streams 250\n"
 	                   "  tune.h2.initial-window-size 1m\n"
 	                   "  tune.h2.header-table-size 8k\n"
+	                   "  tune.h2.encoder-table-size 2k\n"
 	                   "  tune.h2.max-header-list-size 64k\n"
 	                   "  grace 2500ms\n"
 	                   "  log /var/log/sluice.log\n");
@@ -204,6 +206,7 @@ Test(cfg, global_keywords)
 	cr_assert_eq(c->g.h2_max_streams, 250);
 	cr_assert_eq(c->g.h2_init_window, 1048576);
 	cr_assert_eq(c->g.h2_header_table, 8192);
+	cr_assert_eq(c->g.h2_encoder_table, 2048);
 	cr_assert_eq(c->g.h2_max_header_list, 65536);
 	cr_assert_eq(c->g.grace_ms, 2500);
 	cr_assert_str_eq(c->g.log_target, "/var/log/sluice.log");
@@ -272,6 +275,8 @@ Test(cfg, global_bad_values)
 	           "'tune.h2.initial-window-size' size '2g' out of range (expected 0 to 2147483647 bytes)");
 	bad_global("tune.h2.header-table-size 65537",
 	           "'tune.h2.header-table-size' size '65537' out of range (expected 0 to 65536 bytes)");
+	bad_global("tune.h2.encoder-table-size 65537",
+	           "'tune.h2.encoder-table-size' size '65537' out of range (expected 0 to 65536 bytes)");
 	bad_global("tune.h2.max-header-list-size 0",
 	           "'tune.h2.max-header-list-size' size '0' out of range (expected 1 to 4294967295 bytes)");
 	bad_global("grace 10 s", "'grace' unexpected argument 's'");

@@ -104,11 +104,21 @@ class Conn:
         return None
 
     def status(self, sid):
-        """The first byte of the response HEADERS block on <sid> (0x88 is
-        :status 200 from the static table), or None."""
+        """The first field's byte of the response HEADERS block on <sid>
+        (0x88 is :status 200 from the static table), or None. Dynamic
+        table size updates before it are skipped (RFC 7541 6.3: Sluice's
+        encoder announces the table it uses, none by default, in its first
+        block)."""
         for t, _f, s, p in self.frames:
             if t == HEADERS and s == sid and p:
-                return p[0]
+                i = 0
+                while i < len(p) and p[i] & 0xE0 == 0x20:
+                    i += 1
+                    if p[i - 1] & 0x1F == 0x1F:  # the size goes on in more bytes
+                        while i < len(p) and p[i] & 0x80:
+                            i += 1
+                        i += 1
+                return p[i] if i < len(p) else None
         return None
 
     def close(self):

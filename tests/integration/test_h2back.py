@@ -140,6 +140,34 @@ def test_streams_multiplexed_over_few_connections(ctx):
     assert s["pool_in_use"] == 0, s
 
 
+@harness.timeout(60)
+def test_quiet_server_connection_gives_pages_back(ctx):
+    # HTTP/1.1 clients: the only HTTP/2 connection of this proxy is the one
+    # towards the server, whose pages go back after a second of quiet
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(p, [f"server in 127.0.0.1:{ctx.inner_h2} proto h2"]),
+        name="h2btrim")
+    try:
+        before = pl.stats(port)
+        for n in (100, 20000):
+            r = harness.curl([url(port, f"/size/{n}")])
+            assert r.status == 200 and sha(r.body) == harness.pattern_sha256(n), (n, r)
+        # at least the output buffer's page and the emptied stream map's
+        harness.wait_until(
+            lambda: pl.stats(port)["h2_trimmed_bytes"] - before["h2_trimmed_bytes"] >= 2 * 4096,
+            timeout=10, what="server connection pages given back")
+        # the same connection serves on, its pages faulted back in
+        r = harness.curl([url(port, "/size/30000")])
+        assert r.status == 200 and sha(r.body) == harness.pattern_sha256(30000), r
+        s = pl.stats(port)
+        # one connection per worker thread at most: reused, not reopened
+        connects = s["srv_connects"] - before["srv_connects"]
+        assert 1 <= connects <= s["nbthread"], connects
+        assert s["pool_in_use"] == 0, s["pool_in_use"]
+    finally:
+        assert proxy.stop() == 0, proxy.stderr_tail()
+
+
 @harness.timeout(180)
 def test_tiny_buffer_limit_h2_to_h2(ctx):
     pl.h2load_tiny_limit(ctx, f"server in 127.0.0.1:{ctx.inner_h2} proto h2 maxconn 4",

@@ -186,9 +186,10 @@ def test_h2_idle_buffer_given_back_and_reused(ctx):
             body = c.get(1, f"/size/{100 + i}")
             assert hashlib.sha256(body).hexdigest() == harness.pattern_sha256(100 + i), i
         # quiet for a second: each connection gives back at least the page
-        # its frames were written to
+        # its frames were written to and its stream map's page (nghttp2
+        # forgets closed streams: the map is all zeros again)
         harness.wait_until(
-            lambda: pl.stats(port)["h2_trimmed_bytes"] - before["h2_trimmed_bytes"] >= n * 4096,
+            lambda: pl.stats(port)["h2_trimmed_bytes"] - before["h2_trimmed_bytes"] >= n * 2 * 4096,
             timeout=10, what="output buffers given back")
         # the pages come back on use: larger answers, checked byte for byte
         for i, c in enumerate(conns):

@@ -469,3 +469,32 @@ Test(h2, mem_cap_calm, .description = "past mem_cap: GOAWAY ENHANCE_YOUR_CALM")
 	cli_free(&c);
 	stop(h);
 }
+
+/* Runs one GET on a connection started with <encoder_table> as the mux's
+ * encoder_table_size and returns the size of the client's HPACK decoder
+ * table afterwards: what our encoder put in its dynamic table. */
+static size_t encoder_table_after_get(uint32_t encoder_table)
+{
+	struct h2h_opts o = { .set.encoder_table_size = encoder_table };
+	struct h2h *h = h2h_start(&o);
+	struct cli c;
+	size_t used;
+	int i;
+
+	cr_assert_not_null(h);
+	cr_assert_eq(cli_init(&c, h2h_fd(h)), 0);
+	i = cli_request(&c, "GET", "/cl/10", 0, 1);
+	cr_assert_eq(cli_run(&c, 3000), 0);
+	cr_expect_eq(c.st[i].status, 200);
+	used = nghttp2_session_get_hd_inflate_dynamic_table_size(c.sess);
+	cli_free(&c);
+	stop(h);
+	return used;
+}
+
+Test(h2, encoder_table_off_by_default,
+     .description = "our HPACK encoder keeps no dynamic table unless encoder_table_size allows one")
+{
+	cr_expect_eq(encoder_table_after_get(0), 0, "default: response fields indexed");
+	cr_expect_gt(encoder_table_after_get(4096), 0, "4096: nothing indexed");
+}
