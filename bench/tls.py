@@ -21,6 +21,7 @@ handshakes per second of one core. req/s are printed too, but on this
 interleaved across proxies (--runs, median reported).
 
 Usage: tls.py [--quick] [--runs N] [--duration S] [--out FILE.md] [--build DIR]
+              [--cases h2|h2-1024,h1-65536|...]
 """
 import argparse
 import os
@@ -45,10 +46,23 @@ def parse_args():
     ap.add_argument("--duration", type=int, default=5, help="seconds per run")
     ap.add_argument("--build", default=bl.DEFAULT_BUILD, help="Sluice release build directory")
     ap.add_argument("--out", help="write the table in Markdown to this file")
+    ap.add_argument("--cases", default="",
+                    help="comma-separated subset, e.g. h2 or h2-1024,h1-65536 (default: all)")
     a = ap.parse_args()
+    a.cases = pick_cases(a.cases)
     if a.quick:
         a.runs, a.duration = 1, 3
     return a
+
+
+def pick_cases(spec):
+    """Returns the CASES named by <spec> ("h2", "h2-1024", "handshake", ...;
+    empty: all of them), in their usual order."""
+    want = [w for w in spec.split(",") if w]
+    got = [c for c in CASES if not want or c[0] in want or "%s-%d" % c in want]
+    if not got:
+        sys.exit("--cases %r names no case of %s" % (spec, ", ".join("%s-%d" % c for c in CASES)))
+    return got
 
 
 def one_run(proc, kind, size, port, seconds):
@@ -105,7 +119,7 @@ def main():
                     p = bl.start_peer(procs, peer, tmp, port, origin_port, sluice_bin,
                                       tls_crt=pem, maxconn=4096)
                     try:
-                        for kind, size in CASES:
+                        for kind, size in a.cases:
                             st0 = bl.sluice_stats_tls(port) if peer == "sluice" else None
                             r = one_run(p, kind, size, port, a.duration)
                             if st0 and kind == "handshake":
@@ -141,7 +155,7 @@ def table(res, peers, a, extra):
          "run(s) of %d s" % (a.runs, a.duration), "",
          "| case | " + " | ".join(LABEL[p] for p in peers) + " | Sluice / HAProxy | Sluice / nginx |",
          "|---|" + "---:|" * (len(peers) + 2)]
-    for kind, size in CASES:
+    for kind, size in a.cases:
         cells, per = [], {}
         for p in peers:
             rs = res.get((kind, size, p), [])

@@ -118,6 +118,11 @@ struct h2_transport {
 	void *ctx;
 	int (*handshake)(void *ctx);
 	ssize_t (*recv)(void *ctx, void *buf, size_t len);
+	/* optional: right after recv returned bytes, non-zero when the
+	 * socket is known to be drained, as a short recv() says on a plain
+	 * socket (the demux then stops reading until the poller reports it);
+	 * without it the demux reads on until EAGAIN */
+	int (*drained)(void *ctx);
 	ssize_t (*sendv)(void *ctx, const struct iovec *iov, int cnt);
 	void (*close)(void *ctx);
 };

@@ -508,8 +508,10 @@ static void h2c_sock_recv(struct h2c *c)
 	if (n > 0) {
 		b_add(&c->dbuf, (size_t)n);
 		/* a short read drained the socket, unless an EOF follows; a
-		 * transport's read may stop at a record's end: read on */
-		if ((size_t)n < room && !(c->flags & H2C_RD_HUP) && !c->xprt.recv)
+		 * transport's read may stop at a record's end: read on unless
+		 * it knows the socket is drained */
+		if (!(c->flags & H2C_RD_HUP) &&
+		    (c->xprt.recv ? c->xprt.drained && c->xprt.drained(c->xprt.ctx) : (size_t)n < room))
 			c->flags &= ~H2C_RD_READY;
 	} else if (n == 0) {
 		c->flags |= H2C_RD_EOF;

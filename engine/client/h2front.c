@@ -194,6 +194,11 @@ static ssize_t h2front_tls_recv(void *ctx, void *buf, size_t len)
 	return tls_recv(ctx, buf, len);
 }
 
+static int h2front_tls_drained(void *ctx)
+{
+	return tls_recv_drained(ctx);
+}
+
 static ssize_t h2front_tls_sendv(void *ctx, const struct iovec *iov, int cnt)
 {
 	return tls_sendv(ctx, iov, cnt);
@@ -231,6 +236,7 @@ static int h2front_start(struct thr_ctx *tc, struct frontend *fe, int fd, const 
 	set.heap_gauge = &tc->cnt.h2_heap_bytes;
 	if (ssl)
 		set.xprt = (struct h2_transport){ .ctx = ssl, .recv = h2front_tls_recv,
+						  .drained = h2front_tls_drained,
 						  .sendv = h2front_tls_sendv,
 						  .close = h2front_tls_close };
 	f->tc = tc;

@@ -14,8 +14,9 @@
  * connection (keys, sequence numbers, the session: what a TLS connection
  * cannot give up while it lives) and OpenSSL holds no record buffer while
  * idle (SSL_MODE_RELEASE_BUFFERS). A connection's readiness flag is cleared
- * only when a read returned EAGAIN, which over TLS means OpenSSL holds no
- * decrypted byte either; tls_idle_quiet() checks it again at parking time,
+ * only when a read returned EAGAIN or tls_recv_drained() said the socket
+ * is drained, which over TLS means OpenSSL holds no byte either (read-ahead
+ * included); tls_idle_quiet() checks it again at parking time,
  * so that a change in the read loop cannot park a connection whose next
  * request already sits inside OpenSSL, where no socket event would ever
  * announce it.

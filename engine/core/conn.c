@@ -61,11 +61,16 @@ static struct conn *conn_alloc(struct thr_ctx *tc, int fd, tasklet_fn fn, void *
 	return c;
 }
 
-/* Gives <c> the TLS session conn_tls_adopt_next() left for it, if any. */
+/* Gives <c> the TLS session conn_tls_adopt_next() left for it, if any.
+ * Such a connection starts readable: its handshake may have read the first
+ * request's records ahead, into OpenSSL, where the poller does not see
+ * them. */
 static void conn_adopt_tls(struct conn *c)
 {
 	c->tls = conn_tls_next;
 	conn_tls_next = NULL;
+	if (c->tls)
+		c->ep.flags |= CF_RD_READY;
 }
 
 struct conn *conn_new(struct thr_ctx *tc, int fd, tasklet_fn fn, void *owner)
@@ -255,8 +260,10 @@ size_t conn_recv(struct conn *c, struct buf *b, size_t limit)
 			total += (size_t)n;
 			/* a short read means the socket is drained, which saves
 			 * a syscall, unless the peer closed: then read on to EOF.
-			 * Not over TLS, where a read returns one record at most. */
-			if ((size_t)n < room && !(c->ep.flags & CF_RD_HUP) && !c->tls)
+			 * Over TLS a read returns one record at most: OpenSSL
+			 * tells whether it and the socket are drained. */
+			if (!(c->ep.flags & CF_RD_HUP) &&
+			    (c->tls ? tls_recv_drained(c->tls) : (size_t)n < room))
 				c->ep.flags &= ~CF_RD_READY;
 			continue;
 		}

@@ -45,6 +45,56 @@ struct tls_bind {
  * per connection, so that an idle connection holds none of it. */
 static __thread unsigned char tls_gather[TLS_REC_MAX];
 
+/* ---- reading ahead ---- */
+
+/* Every context reads ahead: one read() takes whatever the socket holds
+ * (up to OpenSSL's record buffer, about 17 KiB) instead of two per record
+ * (its 5-byte header, then its body), and the records that came together
+ * are then decrypted from memory. Under HTTP/2 a client's turn is often
+ * several small records (a HEADERS batch, a WINDOW_UPDATE): one syscall
+ * instead of two per record. SSL_MODE_RELEASE_BUFFERS still frees the
+ * record buffer as soon as it holds no byte, so an idle connection keeps
+ * none. What this changes for callers: bytes read from the socket may wait
+ * inside OpenSSL, which no poller reports; a handshake in particular may
+ * have taken the first request's records already (conn_new and the mux
+ * therefore start a TLS connection as readable). */
+static void tls_ctx_read_ahead(SSL_CTX *ctx)
+{
+	SSL_CTX_set_read_ahead(ctx, 1);
+}
+
+/* The socket BIO's callback records, in the BIO's callback argument used
+ * as a one-bit state (no allocation per connection), whether its last
+ * read ended the socket's data: a read that returned fewer bytes than
+ * OpenSSL asked for, or none (EAGAIN). recv() callers draw the same
+ * conclusion from a short read; tls_recv_drained() lets TLS callers do so
+ * too, saving the read that would only meet EAGAIN. Only reads matter:
+ * writes and control calls pass through untouched. */
+static long tls_bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+		       int ret, size_t *processed)
+{
+	(void)argp;
+	(void)argi;
+	(void)argl;
+	if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+		int drained = ret <= 0 ? BIO_should_retry(b) : processed && *processed < len;
+
+		BIO_set_callback_arg(b, drained ? (char *)b : NULL);
+	}
+	return ret;
+}
+
+/* Installs tls_bio_cb on the socket BIO of <ssl> (set by SSL_set_fd). */
+static void tls_watch_reads(SSL *ssl)
+{
+	BIO *rb = SSL_get_rbio(ssl);
+
+	if (rb) {
+		BIO_set_callback_arg(rb, NULL);
+		BIO_set_callback_ex(rb, tls_bio_cb);
+	}
+}
+
 /* ---- contexts ---- */
 
 /* ALPN selection: our order of preference among what the client offers;
@@ -397,6 +447,7 @@ static int tls_load_pem(struct tls_bind *tb, const struct tls_bind_opts *o, cons
 	 * because callers retry from a ring whose head may have moved */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	tls_ctx_read_ahead(ctx);
 	SSL_CTX_set_num_tickets(ctx, 1);
 	(void)SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, tb);
@@ -661,6 +712,7 @@ struct tls_srv *tls_srv_new(const struct tls_srv_opts *o, char *err, size_t errl
 				     SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_mode(ts->ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	tls_ctx_read_ahead(ts->ctx);
 	if (ts->verify) {
 		if (SSL_CTX_load_verify_locations(ts->ctx, o->ca_file, NULL) != 1) {
 			tls_err(err, errlen, "cannot load CA file", o->ca_file);
@@ -708,6 +760,7 @@ struct ssl_st *tls_connect_new(struct tls_srv *ts, int fd)
 		ERR_clear_error();
 		return NULL;
 	}
+	tls_watch_reads(ssl);
 	SSL_set_connect_state(ssl);
 	return ssl;
 }
@@ -743,6 +796,7 @@ struct ssl_st *tls_accept_new(struct tls_bind *tb, int fd)
 		SSL_free(ssl);
 		return NULL;
 	}
+	tls_watch_reads(ssl);
 	SSL_set_accept_state(ssl);
 	return ssl;
 }
@@ -835,6 +889,15 @@ ssize_t tls_recv(struct ssl_st *ssl, void *buf, size_t len)
 	errno = 0;
 	rc = SSL_read(ssl, buf, (int)len);
 	return rc > 0 ? rc : tls_io_error(ssl, rc);
+}
+
+int tls_recv_drained(struct ssl_st *ssl)
+{
+	BIO *rb = SSL_get_rbio(ssl);
+
+	/* nothing waits inside OpenSSL (a whole or partial record), and the
+	 * socket's last read took all it had */
+	return rb && BIO_get_callback_arg(rb) && !SSL_has_pending(ssl);
 }
 
 ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt)

@@ -16,10 +16,18 @@
  * close without one: clients often skip it), and -1 with another errno
  * (EPROTO for a bad record) on failure. Unlike recv(), a short tls_recv
  * does not mean the socket is drained (one call returns at most one
- * record): callers read until EAGAIN.
+ * record): callers read until EAGAIN, or until tls_recv_drained() says
+ * the socket and OpenSSL hold nothing more.
+ *
+ * OpenSSL reads ahead: one read() takes all the socket holds, several
+ * records at once, so bytes may wait inside OpenSSL where no poller sees
+ * them. A caller therefore treats a connection whose handshake just ended
+ * as readable (the handshake may have read the first request too), and
+ * never waits for the poller while tls_recv_drained() is false.
  *
  * Every connection uses SSL_MODE_RELEASE_BUFFERS: OpenSSL frees its record
- * buffers whenever a record was fully consumed or sent, so an idle TLS
+ * buffers whenever the read one holds no byte (every record read ahead
+ * was consumed) and whenever a record was sent, so an idle TLS
  * connection holds only its SSL object (a few KiB), not 2 x 17 KiB.
  *
  * All calls for one SSL object happen on the thread that owns its
@@ -114,8 +122,8 @@ int tls_idle_alive(struct ssl_st *ssl);
 /* Returns non-zero when <ssl> holds nothing that a later socket event
  * would be needed to bring out: no decrypted byte not yet read
  * (SSL_pending), no received record bytes not yet processed
- * (SSL_has_pending: with read-ahead off, the start of a record whose rest
- * is still in the socket), and no record waiting to be written (a write
+ * (SSL_has_pending: records read ahead, or the start of a record whose
+ * rest is still in the socket), and no record waiting to be written (a write
  * that would have blocked, e.g. the answer to a KeyUpdate). A connection
  * parked while it is not quiet would wait for an edge-triggered event that
  * may never come. */
@@ -135,6 +143,15 @@ int tls_alpn_h2(struct ssl_st *ssl);
 /* Reads decrypted bytes into <buf> (at most one record's worth). Returns
  * as recv() does (see above). */
 ssize_t tls_recv(struct ssl_st *ssl, void *buf, size_t len);
+
+/* Right after a tls_recv on <ssl> that returned bytes: returns non-zero
+ * when the socket is known to be drained (its last read returned less
+ * than asked, or EAGAIN) and OpenSSL holds no byte of a record, which is
+ * what a short recv() tells on a plain socket: the caller may stop reading
+ * until the poller reports the socket again, saving a read that would
+ * only meet EAGAIN. Zero means: read on. As with recv(), a peer that
+ * closed is read on until tls_recv returns 0. */
+int tls_recv_drained(struct ssl_st *ssl);
 
 /* Encrypts and sends the bytes of <iov>[0..cnt) in order, as far as the
  * socket takes them. Returns the number of bytes taken, or -1 with errno

@@ -165,6 +165,11 @@ static ssize_t h2back_tls_recv(void *ctx, void *buf, size_t len)
 	return tls_recv(((struct h2back_tls *)ctx)->ssl, buf, len);
 }
 
+static int h2back_tls_drained(void *ctx)
+{
+	return tls_recv_drained(((struct h2back_tls *)ctx)->ssl);
+}
+
 static ssize_t h2back_tls_sendv(void *ctx, const struct iovec *iov, int cnt)
 {
 	return tls_sendv(((struct h2back_tls *)ctx)->ssl, iov, cnt);
@@ -215,7 +220,8 @@ static struct h2back *h2back_connect(struct thr_ctx *tc, struct server *srv)
 		}
 		t->tc = tc;
 		set.xprt = (struct h2_transport){ .ctx = t, .handshake = h2back_tls_handshake,
-						  .recv = h2back_tls_recv, .sendv = h2back_tls_sendv,
+						  .recv = h2back_tls_recv, .drained = h2back_tls_drained,
+						  .sendv = h2back_tls_sendv,
 						  .close = h2back_tls_close };
 	}
 	b->tc = tc;

@@ -1,0 +1,174 @@
+/* test_tls_io.c - the TLS record transport (engine/core/tls.c) over a
+ * non-blocking socket pair: OpenSSL reads ahead (several records in one
+ * read), and tls_recv_drained() says "drained" exactly when neither the
+ * socket nor OpenSSL holds a byte, so that a caller stopping on it never
+ * leaves data unread and never needs the read that meets EAGAIN. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <criterion/criterion.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include "engine/core/tls.h"
+
+static char pem_path[64];
+static struct tls_bind *tb;
+static SSL_CTX *cli_ctx;
+static int sv[2];
+static struct ssl_st *srv;  /* ours, through tls.h */
+static SSL *cli;            /* the peer, plain OpenSSL */
+
+/* Writes a self-signed ECDSA P-256 certificate and its key to pem_path. */
+static void make_pem(void)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *n;
+	FILE *f;
+	int fd;
+
+	cr_assert(key && x);
+	cr_assert(X509_set_version(x, 2) == 1);
+	cr_assert(ASN1_INTEGER_set(X509_get_serialNumber(x), 1) == 1);
+	cr_assert(X509_gmtime_adj(X509_getm_notBefore(x), -60));
+	cr_assert(X509_gmtime_adj(X509_getm_notAfter(x), 3600));
+	cr_assert(X509_set_pubkey(x, key) == 1);
+	n = X509_get_subject_name(x);
+	cr_assert(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+					     (const unsigned char *)"io.test", -1, -1, 0) == 1);
+	cr_assert(X509_set_issuer_name(x, n) == 1);
+	cr_assert(X509_sign(x, key, EVP_sha256()) > 0);
+	snprintf(pem_path, sizeof(pem_path), "/tmp/sluice-tls-io-XXXXXX");
+	fd = mkstemp(pem_path);
+	cr_assert(fd >= 0);
+	f = fdopen(fd, "w");
+	cr_assert(f);
+	cr_assert(PEM_write_X509(f, x) == 1);
+	cr_assert(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1);
+	fclose(f);
+	X509_free(x);
+	EVP_PKEY_free(key);
+}
+
+/* Connects a client SSL to our server SSL over a socket pair and runs
+ * both handshakes to their end. */
+static void setup(void)
+{
+	struct tls_bind_opts o = { 0 };
+	char err[256] = "";
+	int cdone = 0, sdone = 0;
+
+	make_pem();
+	o.crt = pem_path;
+	o.p.min_ver = "TLSv1.3";
+	tb = tls_bind_new(&o, err, sizeof(err));
+	cr_assert(tb, "%s", err);
+	cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+	srv = tls_accept_new(tb, sv[0]);
+	cli_ctx = SSL_CTX_new(TLS_client_method());
+	cr_assert(srv && cli_ctx);
+	/* SSL_write counts only records wholly in the socket */
+	SSL_CTX_set_mode(cli_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+	cli = SSL_new(cli_ctx);
+	cr_assert(cli && SSL_set_fd(cli, sv[1]) == 1);
+	SSL_set_connect_state(cli);
+	for (int i = 0; i < 100 && !(cdone && sdone); i++) {
+		enum tls_fail why;
+		int ww = 0, rc;
+
+		if (!cdone) {
+			rc = SSL_do_handshake(cli);
+			cr_assert(rc == 1 || SSL_get_error(cli, rc) == SSL_ERROR_WANT_READ);
+			cdone = rc == 1;
+		}
+		if (!sdone) {
+			rc = tls_handshake(srv, &ww, &why);
+			cr_assert(rc >= 0);
+			sdone = rc == 1;
+		}
+	}
+	cr_assert(cdone && sdone);
+}
+
+static void teardown(void)
+{
+	SSL_free(cli);
+	SSL_CTX_free(cli_ctx);
+	tls_free(srv);
+	tls_bind_free(tb);
+	close(sv[0]);
+	close(sv[1]);
+	unlink(pem_path);
+}
+
+TestSuite(tls_io, .init = setup, .fini = teardown);
+
+/* Three records in the socket: one read() takes them all; the first two
+ * tls_recv leave records inside OpenSSL (not drained), the third leaves
+ * nothing (drained), and a further read indeed meets EAGAIN. */
+Test(tls_io, three_records_read_ahead_then_drained)
+{
+	const char *msg[] = { "aaa", "bbbb", "ccccc" };
+	char buf[4096];
+
+	for (int i = 0; i < 3; i++)
+		cr_assert(SSL_write(cli, msg[i], (int)strlen(msg[i])) == (int)strlen(msg[i]));
+	for (int i = 0; i < 3; i++) {
+		ssize_t n = tls_recv(srv, buf, sizeof(buf));
+
+		cr_assert_eq(n, (ssize_t)strlen(msg[i]));
+		cr_assert(memcmp(buf, msg[i], (size_t)n) == 0);
+		/* read ahead: the socket was emptied by the first read */
+		cr_assert_eq(recv(sv[0], buf, 1, MSG_PEEK), -1);
+		cr_assert_eq(tls_recv_drained(srv), i == 2, "record %d", i);
+	}
+	errno = 0;
+	cr_assert_eq(tls_recv(srv, buf, sizeof(buf)), -1);
+	cr_assert_eq(errno, EAGAIN);
+}
+
+/* 200 KB in 16 KiB records, more than one read ahead holds: "drained" is
+ * never said while bytes remain, and is said once all are read. */
+Test(tls_io, drained_never_early)
+{
+	static char out[200000], in[sizeof(out)];
+	size_t sent = 0, got = 0;
+	int drained = 0;
+
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (char)('a' + i % 23);
+	while (!drained) {
+		while (sent < sizeof(out)) {
+			int rc = SSL_write(cli, out + sent, (int)(sizeof(out) - sent));
+
+			if (rc <= 0) {
+				cr_assert_eq(SSL_get_error(cli, rc), SSL_ERROR_WANT_WRITE);
+				break;
+			}
+			sent += (size_t)rc;
+		}
+		ssize_t n = tls_recv(srv, in + got, sizeof(in) - got);
+
+		if (n < 0) {
+			/* only when the reader did not stop on "drained" */
+			cr_assert_eq(errno, EAGAIN);
+			cr_assert(got < sent || sent < sizeof(out));
+			continue;
+		}
+		cr_assert(n > 0);
+		got += (size_t)n;
+		if (tls_recv_drained(srv)) {
+			/* nothing in the socket, nothing in OpenSSL: all that the
+			 * writer got out so far was read */
+			cr_assert_eq(got, sent, "drained at %zu of %zu sent", got, sent);
+			drained = sent == sizeof(out);
+		}
+	}
+	cr_assert_eq(got, sizeof(out));
+	cr_assert(memcmp(in, out, sizeof(out)) == 0);
+}
