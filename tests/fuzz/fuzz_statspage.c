@@ -64,8 +64,10 @@ static void spfz_check_query(const char *q, size_t len)
 	enum statspage_fmt b = statspage_fmt_parse(q, len, STATSPAGE_PROM);
 	enum statspage_fmt c = statspage_fmt_parse(q, len, STATSPAGE_JSON);
 
-	FZ_CHECK(a <= STATSPAGE_PROM && b <= STATSPAGE_PROM && c <= STATSPAGE_PROM, "format %d %d %d",
-	         a, b, c);
+	/* every format the page has: CSV and OpenMetrics came after the
+	 * first three, and a query may name them (";csv" for one) */
+	FZ_CHECK(a <= STATSPAGE_OPENMETRICS && b <= STATSPAGE_OPENMETRICS &&
+	         c <= STATSPAGE_OPENMETRICS, "format %d %d %d", a, b, c);
 	/* a query that names a format names it whatever the default */
 	if (a != STATSPAGE_HTML || b != STATSPAGE_PROM || c != STATSPAGE_JSON)
 		FZ_CHECK(a == b && b == c, "formats %d %d %d depend on the default", a, b, c);
@@ -157,7 +159,8 @@ static void spfz_mark(char *names[4])
 /* libFuzzer entry. Returns 0. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const enum statspage_fmt fmts[] = { STATSPAGE_HTML, STATSPAGE_JSON, STATSPAGE_PROM };
+	static const enum statspage_fmt fmts[] = { STATSPAGE_HTML, STATSPAGE_JSON, STATSPAGE_PROM,
+						   STATSPAGE_CSV, STATSPAGE_OPENMETRICS };
 	struct statspage_frontend fe = { 0 };
 	struct statspage_backend be = { 0 };
 	struct statspage_server srv = { 0 };
@@ -196,7 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d.thr = &thr;
 	d.nb_fe = d.nb_be = d.nb_srv = d.nb_thr = 1;
 
-	for (unsigned f = 0; f < 3; f++) {
+	for (unsigned f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++) {
 		/* tiny rooms cost one call per byte or so: one input in eight */
 		size_t l1, l2, room = fz_below(&rng, 8) ? 64 + fz_below(&rng, 4032) : fz_below(&rng, 16) + 1;
 		char *whole = spfz_render(fmts[f], &d, 65536, &l1);
@@ -208,7 +211,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			spfz_check_prom(whole, l1);
 		else if (fmts[f] == STATSPAGE_JSON)
 			spfz_check_json(whole, l1);
-		else
+		else if (fmts[f] == STATSPAGE_HTML)
 			for (unsigned k = 0; k < 4; k++)
 				if (names[k] && strpbrk(names[k], "<>&\"'"))
 					FZ_CHECK(!memmem(whole, l1, names[k], strlen(names[k])),
