@@ -113,6 +113,11 @@ uint64_t sched_clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t sched_polls(const struct sched_thread *thr)
+{
+	return __atomic_load_n(&thr->stats.polls, __ATOMIC_RELAXED);
+}
+
 /* Returns the owner's cached clock. */
 uint64_t sched_now_ms(const struct sched_thread *thr)
 {

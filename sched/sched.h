@@ -129,6 +129,22 @@ struct sched_thread *sched_self(void);
 uint64_t sched_now_ms(const struct sched_thread *thr);
 uint64_t sched_clock_ms(void);
 
+/* Returns how many times <thr> has returned from epoll_wait. Home thread
+ * only. Every event an epoll_wait returns has become a wake-up of its
+ * tasklet before the count moves on, so a caller that saw the count move
+ * since it last looked at an fd, and finds no read or hang-up reason
+ * pending on that fd's tasklet (tasklet_pending()), knows that the fd
+ * reported nothing new up to the last return. */
+uint64_t sched_polls(const struct sched_thread *thr);
+
+/* Returns the reasons of the wake-ups of <t> not yet handed to its
+ * callback (0 if none). Home thread only: others may add reasons at any
+ * time. */
+static inline unsigned tasklet_pending(const struct tasklet *t)
+{
+	return __atomic_load_n(&t->reasons, __ATOMIC_RELAXED);
+}
+
 /* Sets up <t> on home thread <home>. */
 void tasklet_init(struct tasklet *t, struct sched_thread *home, tasklet_fn fn, void *ctx);
 

@@ -364,10 +364,37 @@ int conn_idle_alive(struct conn *c)
 
 	if (c->ep.flags & (CF_RD_EOF | CF_ERROR))
 		return 0;
-	if (c->tls)
-		return tls_idle_alive(c->tls);
-	n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	if (c->tls) {
+		if (!tls_idle_alive(c->tls))
+			return 0;
+	} else {
+		n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return 0;
+	}
+	/* the socket is dry: whatever comes next is a new edge for the
+	 * poller, so a stale "readable" need not cost another peek */
+	c->ep.flags &= ~CF_RD_READY;
+	return 1;
+}
+
+void conn_idle_mark(struct conn *c)
+{
+	c->idle_polls = (uint32_t)sched_polls(c->tc->thr);
+}
+
+int conn_idle_unchanged(const struct conn *c)
+{
+	/* the poller must have returned since: events it fetched are then
+	 * wake-ups pending on the tasklet, or already turned into flags */
+	if ((uint32_t)sched_polls(c->tc->thr) == c->idle_polls)
+		return 0;
+	if (c->unpolled || (c->ep.flags & (CF_RD_READY | CF_RD_EOF | CF_RD_HUP | CF_ERROR)))
+		return 0;
+	if (tasklet_pending(&c->tl) & (SCHED_R_READ | SCHED_R_HUP | SCHED_R_RDHUP))
+		return 0;
+	/* records OpenSSL read ahead are invisible to the poller */
+	return !c->tls || tls_idle_quiet(c->tls);
 }
 
 int conn_release_fd(struct conn *c)

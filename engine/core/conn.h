@@ -63,6 +63,10 @@ struct conn {
 	/* not registered with the poller yet (conn_new_unpolled): no event
 	 * comes until conn_poll() registers it */
 	int unpolled;
+	/* idle server side: the poller's count (sched_polls()) when the
+	 * connection went quiet (conn_idle_mark); 32 bits are enough, since
+	 * a wrap can only make conn_idle_unchanged() say "not known" */
+	uint32_t idle_polls;
 };
 
 /* Wraps the connected socket <fd> into a new connection on thread <tc>
@@ -192,8 +196,21 @@ void conn_shut_wr(struct conn *c);
 
 /* Returns non-zero if an idle connection is still usable: no EOF, no
  * error, and no unexpected bytes waiting (over TLS: no application data;
- * a late session ticket is consumed). */
+ * a late session ticket is consumed). Costs a system call (a peek). */
 int conn_idle_alive(struct conn *c);
+
+/* Notes that <c>, known clean now, goes idle: conn_idle_unchanged() then
+ * tells whether its poller has seen it since. */
+void conn_idle_mark(struct conn *c);
+
+/* Returns non-zero when the poller has looked at <c>'s socket since
+ * conn_idle_mark() and reported nothing: no readiness flag, no read or
+ * hang-up wake-up pending. Then nothing arrived before the poller's last
+ * return, and conn_idle_alive()'s peek can be spared. Zero means "not
+ * known", never "unclean". Over TLS, OpenSSL may hold records the socket
+ * no longer shows: zero then, unless conn_idle_alive() was the last to
+ * look. */
+int conn_idle_unchanged(const struct conn *c);
 
 /* Unregisters and frees <c> but leaves its socket open, and returns the
  * socket: another protocol layer takes it over (HTTP/2 upgrade). Its TLS

@@ -15,8 +15,11 @@
  * another client. A connection with any byte past its last response, or
  * that the server closed, is closed instead: checked when parked (its
  * readiness flags, then a peek if the flag may be stale), while parked (any
- * event on it), and again when taken (a peek: the poller may not have told
- * us yet about bytes that arrived during this loop turn).
+ * event on it), and again when taken: a peek, unless the poller has looked
+ * at the socket since the park and reported nothing. What stays unseen is
+ * what a server sends more than a loop turn after its response and that
+ * arrives during the turn which takes the connection (no check can close
+ * that window: bytes may come right after it).
  */
 #ifndef SLUICE_ENGINE_SERVER_SRVCONN_H
 #define SLUICE_ENGINE_SERVER_SRVCONN_H

@@ -4,10 +4,13 @@
  *
  * The connections are real socket pairs: the far end plays the server, so
  * that "a byte past the last response" and "the server closed" are real
- * socket states, seen by the same peek as in the engine. conn_idle_alive()
- * and conn_close() are the two calls srvconn.c makes into conn.c; they are
- * given here (the peek exactly as conn.c does it for plain TCP, the close
- * counting what it closed), so that no scheduler is needed.
+ * socket states, seen by the same peek as in the engine. The calls srvconn.c
+ * makes into conn.c are given here so that no scheduler is needed: the peek
+ * exactly as conn.c does it for plain TCP (counted), the close counting what
+ * it closed, and the poller's part of conn_idle_mark()/conn_idle_unchanged()
+ * as a count of polls that fake_poll() moves after turning the bytes waiting
+ * on a socket into its readiness flag, as the real poller and
+ * conn_update_ready() do.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -22,6 +25,8 @@
 /* ---------- the two conn.c calls ---------- */
 
 static int nb_closed;
+static int nb_peeks;
+static uint32_t nb_polls;
 
 int conn_idle_alive(struct conn *c)
 {
@@ -30,8 +35,39 @@ int conn_idle_alive(struct conn *c)
 
 	if (c->ep.flags & (CF_RD_EOF | CF_ERROR))
 		return 0;
+	nb_peeks++;
 	n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		return 0;
+	c->ep.flags &= ~CF_RD_READY;
+	return 1;
+}
+
+void conn_idle_mark(struct conn *c)
+{
+	c->idle_polls = nb_polls;
+}
+
+int conn_idle_unchanged(const struct conn *c)
+{
+	return nb_polls != c->idle_polls &&
+	       !(c->ep.flags & (CF_RD_READY | CF_RD_EOF | CF_RD_HUP | CF_ERROR));
+}
+
+/* One return of the poller over the sockets of <c>[0..<n>): a socket with
+ * bytes waiting becomes readable, one its peer closed hung up. */
+static void fake_poll(struct conn **c, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		char byte;
+		ssize_t got = recv(c[i]->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+		if (got > 0)
+			c[i]->ep.flags |= CF_RD_READY;
+		else if (got == 0)
+			c[i]->ep.flags |= CF_RD_READY | CF_RD_HUP;
+	}
+	nb_polls++;
 }
 
 void conn_close(struct conn *c)
@@ -55,6 +91,8 @@ static struct thr_ctx tcs[NB_THR] __attribute__((aligned(ENG_LINE)));
 static void setup(void)
 {
 	nb_closed = 0;
+	nb_peeks = 0;
+	nb_polls = 0;
 	memset(&bcfg, 0, sizeof(bcfg));
 	memset(scfg, 0, sizeof(scfg));
 	scfg[0].name = "s0";
@@ -235,6 +273,71 @@ Test(srvconn, bytes_arrived_while_parked_are_caught_at_take)
 	conn_close(clean);
 	close(p1);
 	close(p2);
+}
+
+Test(srvconn, taken_without_a_peek_once_the_poller_saw_nothing)
+{
+	int peer;
+	struct conn *c = new_conn(&tcs[0], be->srv[0], &peer);
+
+	srvconn_park(&tcs[0], c);
+	fake_poll(&c, 1);
+	cr_expect_eq(srvconn_take(&tcs[0], be->srv[0]), c);
+	cr_expect_eq(nb_peeks, 0, "the poller's silence since the park is enough");
+	conn_close(c);
+	close(peer);
+}
+
+Test(srvconn, parked_and_taken_in_one_turn_is_peeked)
+{
+	int peer;
+	struct conn *c = new_conn(&tcs[0], be->srv[0], &peer);
+
+	fake_poll(&c, 1);
+	srvconn_park(&tcs[0], c);
+	/* a queued stream takes what its predecessor just released: the
+	 * poller has not looked since, bytes sent past the response hide */
+	cr_assert_eq(write(peer, "X", 1), 1);
+	cr_expect_null(srvconn_take(&tcs[0], be->srv[0]));
+	cr_expect_eq(nb_peeks, 1);
+	cr_expect_eq(tcs[0].cnt.srv_conn_unclean, 1);
+	close(peer);
+}
+
+Test(srvconn, bytes_the_poller_reported_are_caught_at_take)
+{
+	int p1, p2;
+	struct conn *a = new_conn(&tcs[0], be->srv[0], &p1);
+	struct conn *b = new_conn(&tcs[0], be->srv[0], &p2);
+	struct conn *both[2] = { a, b };
+
+	srvconn_park(&tcs[0], a);
+	srvconn_park(&tcs[0], b);
+	cr_assert_eq(write(p2, "junk", 4), 4);
+	/* reported, but its event has not run yet when a stream takes it */
+	fake_poll(both, 2);
+	cr_expect_eq(srvconn_take(&tcs[0], be->srv[0]), a, "b closed, a taken");
+	cr_expect_eq(nb_closed, 1);
+	cr_expect_eq(nb_peeks, 1, "only the reported one was peeked");
+	conn_close(a);
+	close(p1);
+	close(p2);
+}
+
+Test(srvconn, stale_readable_flag_costs_one_peek_only)
+{
+	int peer;
+	struct conn *c = new_conn(&tcs[0], be->srv[0], &peer);
+
+	/* the last read filled the buffer exactly: "readable" but dry */
+	c->ep.flags |= CF_RD_READY;
+	srvconn_park(&tcs[0], c);
+	cr_expect_eq(nb_peeks, 1, "the park peeks once");
+	fake_poll(&c, 1);
+	cr_expect_eq(srvconn_take(&tcs[0], be->srv[0]), c);
+	cr_expect_eq(nb_peeks, 1, "the dry peek cleared the flag");
+	conn_close(c);
+	close(peer);
 }
 
 Test(srvconn, server_closed_while_parked_is_caught_at_take)

@@ -477,6 +477,79 @@ Test(sched, fd_readiness_on_a_pipe, .timeout = 20)
 	free(f);
 }
 
+/* sched_polls() and tasklet_pending(): what the engine relies on to spare
+ * a peek on an idle server connection. Two sockets made readable by one
+ * tasklet are reported by one poll; whichever of their tasklets runs first
+ * must find the other's READ pending (or already handled), and the poll
+ * count moved on. */
+struct pollt {
+	struct fdt *f[2];
+	int         peer[2];
+	uint64_t    polls_at_write;
+	uint64_t    polls_at_run[2];
+	unsigned    other_pending[2]; /* the other's pending reasons, or its seen */
+};
+
+static struct pollt *pollt_cur;
+
+static void poll_order_cb(struct tasklet *t, unsigned reasons)
+{
+	struct pollt *p = pollt_cur;
+	struct fdt *f = t->ctx;
+	int me = f == p->f[1], other = !me;
+
+	if (reasons & SCHED_R_READ) {
+		p->polls_at_run[me] = sched_polls(sched_self());
+		p->other_pending[me] = tasklet_pending(&p->f[other]->tl) |
+				       __atomic_load_n(&p->f[other]->seen, __ATOMIC_ACQUIRE);
+	}
+	fd_cb(t, reasons);
+}
+
+static void poll_order_write(void *arg)
+{
+	struct pollt *p = arg;
+
+	p->polls_at_write = sched_polls(sched_self());
+	cr_assert_eq(write(p->peer[0], "a", 1), 1);
+	cr_assert_eq(write(p->peer[1], "b", 1), 1);
+}
+
+Test(sched, one_poll_turns_every_event_into_a_pending_wakeup_first, .timeout = 20)
+{
+	struct sched *s = start_set(1);
+	struct pollt p = { 0 };
+
+	pollt_cur = &p;
+	for (int i = 0; i < 2; i++) {
+		int sv[2];
+
+		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+		p.f[i] = calloc(1, sizeof(*p.f[i]));
+		p.f[i]->fd = sv[0];
+		p.peer[i] = sv[1];
+		tasklet_init(&p.f[i]->tl, sched_thread_get(s, 0), poll_order_cb, p.f[i]);
+		cr_assert_eq(tu_run_on(sched_thread_get(s, 0), fd_register, p.f[i], WAIT_MS), 0);
+		cr_assert_eq(fd_wait_reason(p.f[i], SCHED_R_WRITE), 0);
+	}
+	cr_assert_eq(tu_run_on(sched_thread_get(s, 0), poll_order_write, &p, WAIT_MS), 0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(fd_wait_reason(p.f[i], SCHED_R_READ), 0);
+	for (int i = 0; i < 2; i++) {
+		cr_expect_gt(p.polls_at_run[i], p.polls_at_write, "the count moved with the poll");
+		cr_expect(p.other_pending[i] & SCHED_R_READ,
+			  "tasklet %d ran while the other's READ was neither pending nor seen", i);
+	}
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(tu_run_on(sched_thread_get(s, 0), fd_unregister, p.f[i], WAIT_MS), 0);
+		close(p.f[i]->fd);
+		close(p.peer[i]);
+	}
+	stop_set(s);
+	for (int i = 0; i < 2; i++)
+		free(p.f[i]);
+}
+
 /* ---- kill ---- */
 
 struct killt {
