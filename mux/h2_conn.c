@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include "mux/h2_int.h"
+#include "pool/usable.h"
 
 /* recv() calls per tasklet run before yielding to other tasklets */
 #define H2C_RX_ROUNDS 8
@@ -84,10 +85,11 @@ static void h2_mem_grow(struct h2c *c, size_t n)
  * zero-filled. */
 #define H2_FRAMEBUF_CHUNK (9 + 1 + 16384)
 
-/* Returns the system's page size. */
+/* Returns the system's page size. getpagesize() reads what the loader
+ * recorded, where sysconf() walks its switch on every nghttp2 allocation. */
 static size_t h2_page(void)
 {
-	return (size_t)sysconf(_SC_PAGESIZE);
+	return (size_t)getpagesize();
 }
 
 /* Returns <n> rounded up to whole pages. */
@@ -185,13 +187,13 @@ int h2c_trim(struct h2c *c, size_t *released)
 	return 0;
 }
 
-/* Takes the block <p> just obtained from malloc/realloc on the account of
- * <c> at its usable size. Returns <p>, or NULL (the block freed) when that
+/* Takes the block <p> just obtained from malloc(<asked>) on the account
+ * of <c> at its usable size. Returns <p>, or NULL (the block freed) when that
  * size passes the hard cap: the admission checked the size asked, and a
  * size class may be a little larger. */
-static void *h2_mem_take(struct h2c *c, void *p)
+static void *h2_mem_take(struct h2c *c, void *p, size_t asked)
 {
-	size_t got = malloc_usable_size(p);
+	size_t got = usable_size_new(p, asked);
 
 	if (!h2_mem_admit(c, got)) {
 		free(p);
@@ -215,7 +217,7 @@ void *h2_mem_alloc(struct h2c *c, size_t n)
 	if (!h2_mem_admit(c, n))
 		return NULL;
 	p = malloc(n);
-	return p ? h2_mem_take(c, p) : NULL;
+	return p ? h2_mem_take(c, p, n) : NULL;
 }
 
 /* Takes the block <p> of <c> off its account. */
@@ -265,7 +267,7 @@ static void *h2_mem_realloc(struct h2c *c, void *p, size_t n)
 	/* moved by hand, not with realloc(): the old block must stay valid and
 	 * accounted until the new one is admitted at its usable size */
 	np = malloc(n);
-	if (!np || !h2_mem_take(c, np))
+	if (!np || !h2_mem_take(c, np, n))
 		return NULL;
 	memcpy(np, p, n < old ? n : old);
 	h2_mem_drop(c, p);

@@ -309,7 +309,11 @@ static int h2s_submit_head(struct h2s *s, struct h1_msg *m, char *area)
 
 	if (m->status == 101 || m->status < 100 || m->status > 999)
 		return -1;
-	snprintf(status, sizeof(status), "%d", m->status);
+	/* three digits, checked above: no formatted print per response */
+	status[0] = (char)('0' + m->status / 100);
+	status[1] = (char)('0' + m->status / 10 % 10);
+	status[2] = (char)('0' + m->status % 10);
+	status[3] = 0;
 	nva[nb++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE };
 	for (i = 0; i < m->nb_hdrs; i++) {
 		char *n = area + m->hdrs[i].name.ofs;

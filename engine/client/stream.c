@@ -1508,7 +1508,13 @@ static struct stream *stream_create(struct thr_ctx *tc, struct frontend *fe, str
 	pool_wait_init(&s->req.wait, tc->pool_tid, POOL_CRIT_REQUEST, stream_buf_notify, s);
 	pool_wait_init(&s->res.wait, tc->pool_tid, POOL_CRIT_RESPONSE, stream_buf_notify, s);
 	qent_init(&s->qe, stream_queue_notify, s);
-	snprintf(s->cli_addr, sizeof(s->cli_addr), "%s", peer ? peer : "");
+	/* once per stream: a copy, not a formatted print */
+	if (peer) {
+		size_t n = strnlen(peer, sizeof(s->cli_addr) - 1);
+
+		memcpy(s->cli_addr, peer, n);
+		s->cli_addr[n] = 0;
+	}
 	s->cli_act_ms = tc_now(tc);
 	s->st = ST_REQ_HEAD;
 	eng_list_append(&tc->streams, &s->link);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <openssl/crypto.h>
 #include "engine/core/tlsmem.h"
+#include "pool/usable.h"
 
 /* Process-global because OpenSSL's allocator is (see tlsmem.h). */
 static pthread_once_t tlsmem_once = PTHREAD_ONCE_INIT;
@@ -41,7 +42,7 @@ static void *tlsmem_malloc(size_t n, const char *file, int line)
 		return NULL;
 	p = malloc(n);
 	if (p)
-		tlsmem_count((int64_t)malloc_usable_size(p), 1);
+		tlsmem_count((int64_t)usable_size_new(p, n), 1);
 	return p;
 }
 
@@ -73,7 +74,7 @@ static void *tlsmem_realloc(void *p, size_t n, const char *file, int line)
 	np = realloc(p, n);
 	if (!np)
 		return NULL;
-	tlsmem_count((int64_t)malloc_usable_size(np) - (int64_t)old, 0);
+	tlsmem_count((int64_t)usable_size_new(np, n) - (int64_t)old, 0);
 	return np;
 }
 
