@@ -18,7 +18,8 @@ The figure is the proxy's own CPU time per request (utime+stime from /proc,
 nginx master and worker summed), and its inverse for handshakes: full
 handshakes per second of one core. req/s are printed too, but on this
 2-core machine the load core is the bottleneck: judge by CPU. Runs are
-interleaved across proxies (--runs, median reported).
+interleaved across proxies, case by case (--runs, median reported, and the
+median of the run-by-run ratios).
 
 Usage: tls.py [--quick] [--runs N] [--duration S] [--out FILE.md] [--build DIR]
               [--cases h2|h2-1024,h1-65536|...]
@@ -113,28 +114,30 @@ def main():
         try:
             origin_port = bl.free_ports(1)[0]
             bl.start_origin(procs, origin_bin, tmp, origin_port)
+            # every peer runs a case back to back, each from a fresh start:
+            # the machine's speed drifts over minutes, so a case's figures
+            # are compared within seconds of each other
             for run in range(a.runs):
-                for peer in peers:
+                for (kind, size), peer in [(c, p) for c in a.cases for p in peers]:
                     port = bl.free_ports(1)[0]
                     p = bl.start_peer(procs, peer, tmp, port, origin_port, sluice_bin,
                                       tls_crt=pem, maxconn=4096)
                     try:
-                        for kind, size in a.cases:
-                            st0 = bl.sluice_stats_tls(port) if peer == "sluice" else None
-                            r = one_run(p, kind, size, port, a.duration)
-                            if st0 and kind == "handshake":
-                                # checks that the handshakes were full ones
-                                st1 = bl.sluice_stats_tls(port) or {}
-                                r["full"] = st1.get("tls_full_handshakes", 0) - \
-                                    st0["tls_full_handshakes"] - 1
-                                r["resumed"] = st1.get("tls_resumed", 0) - st0["tls_resumed"]
-                            res.setdefault((kind, size, peer), []).append(r)
-                            bl.log("run %d %s %s %d: %d requests, %d errors, %.2f s CPU, "
-                                   "%.1f us CPU per request (%.0f s elapsed)" % (
-                                       run + 1, LABEL[peer], kind, size, r["requests"],
-                                       r["errors"], r["cpu_s"],
-                                       1e6 * r["cpu_s"] / max(1, r["requests"]),
-                                       time.monotonic() - t0))
+                        st0 = bl.sluice_stats_tls(port) if peer == "sluice" else None
+                        r = one_run(p, kind, size, port, a.duration)
+                        if st0 and kind == "handshake":
+                            # checks that the handshakes were full ones
+                            st1 = bl.sluice_stats_tls(port) or {}
+                            r["full"] = st1.get("tls_full_handshakes", 0) - \
+                                st0["tls_full_handshakes"] - 1
+                            r["resumed"] = st1.get("tls_resumed", 0) - st0["tls_resumed"]
+                        res.setdefault((kind, size, peer), []).append(r)
+                        bl.log("run %d %s %s %d: %d requests, %d errors, %.2f s CPU, "
+                               "%.1f us CPU per request (%.0f s elapsed)" % (
+                                   run + 1, LABEL[peer], kind, size, r["requests"],
+                                   r["errors"], r["cpu_s"],
+                                   1e6 * r["cpu_s"] / max(1, r["requests"]),
+                                   time.monotonic() - t0))
                         if peer == "sluice":
                             st = bl.sluice_stats_tls(port)
                             if st:
@@ -148,6 +151,21 @@ def main():
     print(text)
     if a.out:
         bl.write(a.out, bl.header("tls.py", ver) + text)
+
+
+def ratio_cell(res, kind, size, per, other):
+    """Returns "Sluice / <other>" for a case: the ratio of the medians, and
+    the median of the ratios run by run (the two peers ran seconds apart
+    in each run, so the drift of the machine cancels out)."""
+    if not per.get("sluice") or not per.get(other):
+        return "n/a"
+    pairs = [(a, b) for a, b in zip(res.get((kind, size, "sluice"), []),
+                                    res.get((kind, size, other), []))
+             if a["requests"] and b["requests"]]
+    paired = bl.median([(a["cpu_s"] / a["requests"]) / (b["cpu_s"] / b["requests"])
+                        for a, b in pairs])
+    cell = "%.2f" % (per["sluice"] / per[other])
+    return cell + (" (paired %.2f)" % paired if paired is not None else "")
 
 
 def table(res, peers, a, extra):
@@ -177,8 +195,7 @@ def table(res, peers, a, extra):
             cells.append(cell)
         name = "full handshake + 16 B" if kind == "handshake" else "%s %s keep-alive" % (
             "HTTP/1.1" if kind == "h1" else "HTTP/2", bl.size_label(size))
-        rat = [("%.2f" % (per["sluice"] / per[o])) if per.get("sluice") and per.get(o) else "n/a"
-               for o in ("haproxy", "nginx")]
+        rat = [ratio_cell(res, kind, size, per, o) for o in ("haproxy", "nginx")]
         L.append("| %s | %s | %s |" % (name, " | ".join(cells), " | ".join(rat)))
     L.append("")
     if extra:
