@@ -692,20 +692,41 @@ struct tls_srv {
  * connection: always on the connection's own thread). It replaces the
  * slot tls_connect_new() named in the SSL's app data, so the last session
  * wins, and a session the server refused to resume is simply replaced by
- * the new one the full handshake brought. Returns 1: the slot keeps the
- * reference OpenSSL handed us. */
+ * the new one the full handshake brought.
+ * The slot keeps a copy that no connection ever holds: OpenSSL marks the
+ * session of a connection as not resumable when the connection resumed
+ * it in TLS 1.3 (single use, as RFC 8446 advises) and when it is freed
+ * without a close_notify sent (a server that closed first, an error),
+ * and either would otherwise kill the slot's session behind our back.
+ * A copy that cannot be made leaves the slot as it was. Returns 0, so
+ * OpenSSL drops its own reference. */
 static int tls_srv_new_sess(SSL *ssl, SSL_SESSION *sess)
 {
 	SSL_SESSION **slot = SSL_get_app_data(ssl);
+	SSL_SESSION *copy = slot ? SSL_SESSION_dup(sess) : NULL;
 
-	if (!slot) {
-		/* not ours to keep: 0 makes OpenSSL drop its reference */
+	if (!copy) {
+		ERR_clear_error();
 		return 0;
 	}
-	if (*slot)
+	SSL_SESSION_free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+/* After a failed handshake of <ssl>: when it is a connection to a server
+ * that keeps sessions (app data set by tls_connect_new), forgets its
+ * thread's session, as HAProxy does, so that a server failing every
+ * handshake that offers it (instead of answering with a full one) costs
+ * one failure, not all of them. */
+static void tls_srv_forget(SSL *ssl)
+{
+	SSL_SESSION **slot = SSL_is_server(ssl) ? NULL : SSL_get_app_data(ssl);
+
+	if (slot && *slot) {
 		SSL_SESSION_free(*slot);
-	*slot = sess;
-	return 1;
+		*slot = NULL;
+	}
 }
 
 struct tls_srv *tls_srv_new(const struct tls_srv_opts *o, char *err, size_t errlen)
@@ -799,6 +820,11 @@ void tls_srv_free(struct tls_srv *ts)
 	free(ts);
 }
 
+int tls_srv_reuse(const struct tls_srv *ts)
+{
+	return ts->sess != NULL;
+}
+
 struct ssl_st *tls_connect_new(struct tls_srv *ts, int fd, unsigned tid)
 {
 	SSL_SESSION **slot = ts->sess && tid < TLS_SRV_SLOTS ? &ts->sess[tid] : NULL;
@@ -821,13 +847,12 @@ struct ssl_st *tls_connect_new(struct tls_srv *ts, int fd, unsigned tid)
 	 * verify setting are fixed, so it was verified against the very name
 	 * we would check now. A server that refuses it answers with a full
 	 * handshake, verified as usual, whose session replaces it.
-	 * The connection gets a copy: OpenSSL marks a TLS 1.3 session it
-	 * resumed as used up (RFC 8446 advises single-use tickets), and a
-	 * server that accepts a ticket without sending a new one (OpenSSL's
-	 * servers do so unless their ticket key changed, ours among them)
-	 * would leave the slot with a dead session, so every second
-	 * connection would be full. Like HAProxy, the last ticket is offered
-	 * again until the server gives another. */
+	 * The connection gets a copy, for the reasons tls_srv_new_sess keeps
+	 * one: a server that accepts a ticket without sending a new one
+	 * (OpenSSL's servers, ours among them, unless their ticket key
+	 * changed) would otherwise leave the slot with a session marked used
+	 * up, and every second connection would be full. Like HAProxy, the
+	 * last ticket is offered again until the server gives another. */
 	if (slot) {
 		SSL_set_app_data(ssl, slot);
 		if (*slot) {
@@ -908,6 +933,7 @@ int tls_handshake(struct ssl_st *ssl, int *want_write, enum tls_fail *fail)
 	else
 		*fail = TLS_FAIL_PROTOCOL;
 	ERR_clear_error();
+	tls_srv_forget(ssl);
 	return -1;
 }
 

@@ -109,6 +109,9 @@ struct tls_srv *tls_srv_new(const struct tls_srv_opts *o, char *err, size_t errl
  * to their session. */
 void tls_srv_free(struct tls_srv *ts);
 
+/* Returns non-zero when <ts> keeps sessions to resume (no `no-ssl-reuse`). */
+int tls_srv_reuse(const struct tls_srv *ts);
+
 /* Returns a new client-side SSL object over the connected socket <fd>,
  * or NULL, for worker thread <tid>, which must be the only thread to use
  * it: it offers the thread's last session of <ts> (tls_resumed() tells
