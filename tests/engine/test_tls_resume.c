@@ -3,7 +3,8 @@
  * pairs. Each worker thread's slot keeps the last session the server gave
  * it and offers it again, TLS 1.3 and 1.2; a thread's first connection is
  * full; a server that refuses the session gets a full handshake whose
- * session replaces it; `no-ssl-reuse` never resumes; the word is read on
+ * session replaces it; a failed handshake empties the slot; `no-ssl-reuse`
+ * never resumes, and the word is read on
  * server lines only. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +18,12 @@
 #include "engine/core/cfg.h"
 #include "engine/core/tls.h"
 
-static char pem_path[64];
+static char pem_path[64], pem2_path[64];
 
-/* Writes a self-signed ECDSA P-256 certificate for CN io.test and its key
- * to pem_path (it is also the CA a verifying client trusts). */
-static void make_pem(void)
+/* Writes a new self-signed ECDSA P-256 certificate for CN io.test and its
+ * key to a new temporary file named in <path> (the certificate is also
+ * the CA a verifying client trusts). */
+static void make_pem(char path[64])
 {
 	EVP_PKEY *key = EVP_EC_gen("P-256");
 	X509 *x = X509_new();
@@ -40,8 +42,8 @@ static void make_pem(void)
 					     (const unsigned char *)"io.test", -1, -1, 0) == 1);
 	cr_assert(X509_set_issuer_name(x, n) == 1);
 	cr_assert(X509_sign(x, key, EVP_sha256()) > 0);
-	snprintf(pem_path, sizeof(pem_path), "/tmp/sluice-tls-resume-XXXXXX");
-	fd = mkstemp(pem_path);
+	snprintf(path, 64, "/tmp/sluice-tls-resume-XXXXXX");
+	fd = mkstemp(path);
 	cr_assert(fd >= 0);
 	f = fdopen(fd, "w");
 	cr_assert(f);
@@ -54,26 +56,33 @@ static void make_pem(void)
 
 static void setup(void)
 {
-	make_pem();
+	make_pem(pem_path);
+	make_pem(pem2_path);
 }
 
 static void teardown(void)
 {
 	unlink(pem_path);
+	unlink(pem2_path);
 }
 
 TestSuite(tls_resume, .init = setup, .fini = teardown);
 
-static struct tls_bind *bind_new(void)
+static struct tls_bind *bind_new_crt(const char *crt)
 {
 	struct tls_bind_opts o = { 0 };
 	char err[256] = "";
 	struct tls_bind *tb;
 
-	o.crt = pem_path;
+	o.crt = crt;
 	tb = tls_bind_new(&o, err, sizeof(err));
 	cr_assert(tb, "%s", err);
 	return tb;
+}
+
+static struct tls_bind *bind_new(void)
+{
+	return bind_new_crt(pem_path);
 }
 
 static struct tls_srv *srv_new(struct tls_srv_opts *o)
@@ -187,6 +196,27 @@ Test(tls_resume, refused_session_replaced)
 	cr_assert_eq(one_conn(ts, 0, tb1, &why), 1);
 	cr_assert_eq(one_conn(ts, 0, tb2, &why), 0, "other keys: full");
 	cr_assert_eq(one_conn(ts, 0, tb2, &why), 1, "its own session then resumes");
+	tls_srv_free(ts);
+	tls_bind_free(tb1);
+	tls_bind_free(tb2);
+}
+
+/* A failed handshake empties the thread's slot: a server with other
+ * ticket keys and a certificate we do not trust fails, and the next
+ * connection to the first server is a full handshake. */
+Test(tls_resume, failure_forgets_session)
+{
+	struct tls_bind *tb1 = bind_new(), *tb2 = bind_new_crt(pem2_path);
+	struct tls_srv_opts o = { .ca_file = pem_path, .sni = "io.test" };
+	struct tls_srv *ts = srv_new(&o);
+	enum tls_fail why = TLS_FAIL_PROTOCOL;
+
+	cr_assert_eq(one_conn(ts, 2, tb1, &why), 0);
+	cr_assert_eq(one_conn(ts, 2, tb1, &why), 1);
+	cr_assert_eq(one_conn(ts, 2, tb2, &why), -1);
+	cr_assert_eq(why, TLS_FAIL_VERIFY);
+	cr_assert_eq(one_conn(ts, 2, tb1, &why), 0, "the slot was emptied");
+	cr_assert_eq(one_conn(ts, 2, tb1, &why), 1);
 	tls_srv_free(ts);
 	tls_bind_free(tb1);
 	tls_bind_free(tb2);
