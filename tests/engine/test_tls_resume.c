@@ -4,8 +4,7 @@
  * it and offers it again, TLS 1.3 and 1.2; a thread's first connection is
  * full; a server that refuses the session gets a full handshake whose
  * session replaces it; a failed handshake empties the slot; `no-ssl-reuse`
- * never resumes, and the word is read on
- * server lines only. */
+ * never resumes, and the word is read on server lines only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
