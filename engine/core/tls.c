@@ -588,7 +588,20 @@ static int tls_load_pem(struct tls_bind *tb, const struct tls_bind_opts *o, cons
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	return tls_ctx_setup(tb, ctx, &o->p, err, errlen);
+	if (tls_ctx_setup(tb, ctx, &o->p, err, errlen) < 0)
+		return -1;
+	if (bind) {
+		/* its sessions resume under its own settings only: OpenSSL checks
+		 * a TLS 1.2 session's cipher against the client's list, not ours,
+		 * so a session issued elsewhere would bring one this entry refuses.
+		 * The switch at ClientHello, before the session lookup, carries
+		 * this session ID context over to the connection. */
+		char sid[SSL_MAX_SID_CTX_LENGTH];
+		int n = snprintf(sid, sizeof(sid), "sluice/%u", tb->nb_certs - 1);
+
+		(void)SSL_CTX_set_session_id_context(ctx, (const unsigned char *)sid, (unsigned)n);
+	}
+	return 0;
 }
 
 /* Compares directory entries by name (qsort). */

@@ -4,7 +4,8 @@
  *
  * A line's TLS settings are built in layers, each overriding the one
  * before: the global defaults, then (servers) the section's
- * `default-server` words, then the line's own words. Defaults are kept as
+ * `default-server` words, then the line's own words, then (binds) a
+ * crt-list entry's `[...]` words for that certificate alone. Defaults are kept as
  * the words themselves (struct tls_words, owned copies), checked on their
  * own line and replayed in front of each line they apply to, so that one
  * reader (tlsopt_word) gives every layer the same meaning, and the option

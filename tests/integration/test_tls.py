@@ -769,10 +769,9 @@ def test_crt_list_per_certificate_options(ctx):
         f.write(f"# the default certificate has options of its own\n"
                 f"{ctx.certs}/1-a.pem [alpn http/1.1 ssl-min-ver TLSv1.3]\n"
                 f"{ctx.certs}/2-b.pem h2.b.test\n"
-                f"{ctx.certs}/2-b.pem [ ssl-max-ver TLSv1.2 ciphers ECDHE-ECDSA-CHACHA20-POLY1305 "
-                f"no-tls-tickets ] v12.test\n"
-                f"{ctx.certs}/2-b.pem[ciphersuites TLS_CHACHA20_POLY1305_SHA256 curves P-384]v13.test"
-                f"  # no blank needed around brackets\n")
+                f"{ctx.certs}/2-b.pem [ ssl-max-ver TLSv1.2 ciphers ECDHE-ECDSA-CHACHA20-POLY1305 ] v12.test\n"
+                f"{ctx.certs}/2-b.pem[ciphersuites TLS_CHACHA20_POLY1305_SHA256 curves P-384 "
+                f"no-tls-tickets]v13.test  # no blank needed around brackets\n")
     tport = harness.free_port()
     proxy, port = pl.start_sluice(
         ctx, lambda p: pl.make_config(
@@ -802,10 +801,19 @@ def test_crt_list_per_certificate_options(ctx):
     ok(hs("a.test"), "Protocol  : TLSv1.3")
     ok(hs("h2.b.test", "-tls1_2"), "Protocol  : TLSv1.2", "TLS session ticket:")
     # ssl-max-ver, ciphers and no-tls-tickets of an entry
-    out = hs("v12.test")
-    ok(out, "Protocol  : TLSv1.2", "ECDHE-ECDSA-CHACHA20-POLY1305")
+    ok(hs("v12.test"), "Protocol  : TLSv1.2", "ECDHE-ECDSA-CHACHA20-POLY1305", "TLS session ticket:")
+    out = hs("v13.test", "-tls1_2")
+    ok(out, "Protocol  : TLSv1.2")
     assert "TLS session ticket:" not in out, out[-2500:]
     ok(hs("h2.b.test"), "Protocol  : TLSv1.3", "TLS_AES_256_GCM_SHA384")
+    # a TLS 1.2 session resumes on the entry that issued it only: elsewhere
+    # it would bring a cipher that entry refuses
+    sess = os.path.join(ctx.tmpdir, "crtopts.sess")
+    ok(hs("h2.b.test", "-tls1_2", "-sess_out", sess), "New, TLSv1.2, Cipher is ECDHE-ECDSA-AES256")
+    ok(hs("h2.b.test", "-tls1_2", "-sess_in", sess), "Reused, TLSv1.2")
+    ok(hs("v12.test", "-tls1_2", "-sess_in", sess), "New, TLSv1.2, Cipher is ECDHE-ECDSA-CHACHA20")
+    ok(hs("v12.test", "-tls1_2", "-sess_out", sess), "New, TLSv1.2")
+    ok(hs("v12.test", "-tls1_2", "-sess_in", sess), "Reused, TLSv1.2, Cipher is ECDHE-ECDSA-CHACHA20")
     # ciphersuites and curves of an entry; X25519 alone then fails for it only
     ok(hs("v13.test"), "Protocol  : TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256", "secp384r1")
     refused(hs("v13.test", "-groups", "X25519"))
