@@ -523,9 +523,13 @@ static int tls_ctx_setup(struct tls_bind *tb, SSL_CTX *ctx, const struct tls_pro
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
 				 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
 	/* no record buffer while idle; partial writes and a moving buffer
-	 * because callers retry from a ring whose head may have moved */
+	 * because callers retry from a ring whose head may have moved. The
+	 * chain sent is the one the PEM holds: without NO_AUTO_CHAIN, a PEM
+	 * with no chain certificate made OpenSSL build one from the context's
+	 * (empty) store at every handshake, a full X509_verify_cert() with a
+	 * signature check each time, for nothing to add */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_NO_AUTO_CHAIN);
 	tls_ctx_read_ahead(ctx);
 	SSL_CTX_set_num_tickets(ctx, 1);
 	(void)SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
