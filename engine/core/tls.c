@@ -16,18 +16,26 @@
 #include <openssl/x509v3.h>
 #include "engine/core/tls.h"
 #include "engine/core/tlsmem.h"
+#include "engine/core/tlsopt.h"
 
-/* One certificate and the names it answers SNI for. */
+/* One certificate, the names it answers SNI for, and the settings it is
+ * served with: the bind line's, or a crt-list entry's own `[...]` on top of
+ * them (<own>). */
 struct tls_cert {
 	SSL_CTX *ctx;
 	char **names;             /* lower case; "*.example.com" for wildcards */
 	unsigned nb_names;
+	int own;                  /* crt-list entry with its own SSL options */
+	char *curves;             /* the entry's own `curves` (owned), else NULL */
+	unsigned char alpn[64];   /* its protocols, wire format, by preference */
+	unsigned alpn_len;
 };
 
 struct tls_bind {
 	struct tls_cert *certs;   /* certs[0] is the default */
 	unsigned nb_certs;
-	unsigned char alpn[64];   /* our protocols, wire format, by preference */
+	SSL_CTX *base;            /* new SSL objects start from it (see tls_hello_cb) */
+	unsigned char alpn[64];   /* the bind line's protocols, wire format */
 	unsigned alpn_len;
 	unsigned char tk_master[32]; /* session ticket keys derive from it */
 };
@@ -97,16 +105,18 @@ static void tls_watch_reads(SSL *ssl)
 
 /* ---- contexts ---- */
 
-/* ALPN selection: our order of preference among what the client offers;
- * none in common means no ALPN (HTTP/1.1), as a client without ALPN gets. */
+/* ALPN selection: the certificate's order of preference (<arg>: its struct
+ * tls_cert) among what the client offers; none in common means no ALPN
+ * (HTTP/1.1), as a client without ALPN gets. OpenSSL calls the callback of
+ * the connection's current context, the one SNI switched to. */
 static int tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 		       const unsigned char *in, unsigned inlen, void *arg)
 {
-	struct tls_bind *tb = arg;
+	const struct tls_cert *c = arg;
 	unsigned char *sel;
 
 	(void)ssl;
-	if (SSL_select_next_proto(&sel, outlen, tb->alpn, tb->alpn_len, in, inlen) !=
+	if (SSL_select_next_proto(&sel, outlen, c->alpn, c->alpn_len, in, inlen) !=
 	    OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_NOACK;
 	*out = sel;
@@ -189,32 +199,105 @@ static int tls_name_match(const char *pat, const char *host, int wildcard)
 	return dot && dot != host && strcmp(pat + 1, dot) == 0;
 }
 
-/* SNI: switches <ssl> to the certificate naming the requested host (exact
- * names first, then wildcards); otherwise the default one stays. The
- * session context stays the default one: tickets keep one key set. */
-static int tls_sni_cb(SSL *ssl, int *al, void *arg)
+/* Returns the certificate of <tb> naming <host> (lower case): exact names
+ * first, then wildcards; otherwise the default one. */
+static struct tls_cert *tls_cert_for(struct tls_bind *tb, const char *host)
 {
-	struct tls_bind *tb = arg;
-	const char *sn = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-	char host[256];
-	size_t i, n;
-
-	(void)al;
-	if (!sn || tb->nb_certs < 2)
-		return SSL_TLSEXT_ERR_OK;
-	n = strlen(sn);
-	if (n >= sizeof(host))
-		return SSL_TLSEXT_ERR_OK;
-	for (i = 0; i <= n; i++)
-		host[i] = (char)tolower((unsigned char)sn[i]);
 	for (int wild = 0; wild < 2; wild++)
 		for (unsigned c = 0; c < tb->nb_certs; c++)
 			for (unsigned k = 0; k < tb->certs[c].nb_names; k++)
-				if (tls_name_match(tb->certs[c].names[k], host, wild)) {
-					if (c)
-						SSL_set_SSL_CTX(ssl, tb->certs[c].ctx);
-					return SSL_TLSEXT_ERR_OK;
-				}
+				if (tls_name_match(tb->certs[c].names[k], host, wild))
+					return &tb->certs[c];
+	return &tb->certs[0];
+}
+
+/* Reads the host name of the server_name extension of the ClientHello
+ * being processed on <ssl> into <host> (<size> bytes), lower-cased. The
+ * extension holds a list with exactly one host_name entry, as OpenSSL
+ * requires. Returns 0, or -1 when there is none, or it is malformed or too
+ * long (the default certificate then answers, and OpenSSL refuses a
+ * malformed extension on its own). */
+static int tls_hello_name(SSL *ssl, char *host, size_t size)
+{
+	const unsigned char *p;
+	size_t len, n;
+
+	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) != 1 || len < 5)
+		return -1;
+	if ((((size_t)p[0] << 8) | p[1]) != len - 2 || p[2] != TLSEXT_NAMETYPE_host_name)
+		return -1;
+	n = ((size_t)p[3] << 8) | p[4];
+	if (n == 0 || n != len - 5 || n >= size)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!p[5 + i])
+			return -1;
+		host[i] = (char)tolower(p[5 + i]);
+	}
+	host[n] = '\0';
+	return 0;
+}
+
+/* Puts on <ssl> the settings of certificate <c> (an entry with its own
+ * options) that OpenSSL keeps on the SSL object, copied from the first
+ * context at SSL_new() and left alone by SSL_set_SSL_CTX(): the version
+ * range, the ticket option and the key exchange groups. Ciphers and TLS
+ * 1.3 suites are read from the current context, and ALPN from its
+ * callback, so they follow the switch by themselves (checked with OpenSSL
+ * 3.0). Returns 0 or -1 (out of memory). */
+static int tls_ssl_follow(SSL *ssl, const struct tls_cert *c)
+{
+	if (!SSL_set_min_proto_version(ssl, SSL_CTX_get_min_proto_version(c->ctx)) ||
+	    !SSL_set_max_proto_version(ssl, SSL_CTX_get_max_proto_version(c->ctx)))
+		return -1;
+	if (SSL_CTX_get_options(c->ctx) & SSL_OP_NO_TICKET)
+		SSL_set_options(ssl, SSL_OP_NO_TICKET);
+	else
+		SSL_clear_options(ssl, SSL_OP_NO_TICKET);
+	if (c->curves && SSL_set1_groups_list(ssl, c->curves) != 1)
+		return -1;
+	return 0;
+}
+
+/* ClientHello (the first callback of a handshake, before the version,
+ * cipher, group and ALPN choices): SNI picks the certificate, and the
+ * connection switches to its context. The session context stays the one
+ * it was created from: tickets keep one key set. An entry with its own
+ * options also gets those that live on the SSL object (tls_ssl_follow).
+ * The SSL object starts from tb->base: the default certificate's context,
+ * or, when that one has options of its own, a context without certificate
+ * holding the bind line's settings, so that whatever is not overridden on
+ * the SSL object is the bind line's and never needs undoing. A
+ * HelloRetryRequest brings a second ClientHello with the same name: the
+ * same choice again. */
+static int tls_hello_cb(SSL *ssl, int *al, void *arg)
+{
+	struct tls_bind *tb = arg;
+	struct tls_cert *c = &tb->certs[0];
+	char host[256];
+
+	if (tb->nb_certs < 2 && !c->own)
+		return SSL_CLIENT_HELLO_SUCCESS;
+	if (tls_hello_name(ssl, host, sizeof(host)) == 0)
+		c = tls_cert_for(tb, host);
+	if (SSL_get_SSL_CTX(ssl) != c->ctx && !SSL_set_SSL_CTX(ssl, c->ctx))
+		goto fail;
+	if (c->own && tls_ssl_follow(ssl, c) < 0)
+		goto fail;
+	return SSL_CLIENT_HELLO_SUCCESS;
+fail:
+	*al = SSL_AD_INTERNAL_ERROR;
+	return SSL_CLIENT_HELLO_ERROR;
+}
+
+/* server_name: the certificate was picked at ClientHello already; this
+ * callback only acknowledges the name, so that OpenSSL confirms it to the
+ * client and keeps it in the session, as it does not without one. */
+static int tls_sni_ack(SSL *ssl, int *al, void *arg)
+{
+	(void)ssl;
+	(void)al;
+	(void)arg;
 	return SSL_TLSEXT_ERR_OK;
 }
 
@@ -399,13 +482,75 @@ static int tls_cert_filter(struct tls_cert *c, const struct tls_filters *f)
 	return 0;
 }
 
-/* Creates the context for the PEM <file> (certificate, chain and key) with
- * the settings of <o>, and appends it to <tb>; <f> (NULL: none) are the
- * SNI filters of a crt-list line. Returns 0, or -1 with <err>. */
-static int tls_load_pem(struct tls_bind *tb, const struct tls_bind_opts *o, const char *file,
-			const struct tls_filters *f, char *err, size_t errlen)
+/* Turns "h2,http/1.1" into ALPN wire format in <out> (<cap> bytes), its
+ * length in *<len>. Returns 0, or -1 with <err>. */
+static int tls_alpn_wire(unsigned char *out, size_t cap, unsigned *len, const char *list,
+			 char *err, size_t errlen)
+{
+	const char *p = list;
+
+	*len = 0;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (n == 0 || n > 255 || *len + 1 + n > cap) {
+			snprintf(err, errlen, "invalid alpn list '%s'", list);
+			return -1;
+		}
+		out[(*len)++] = (unsigned char)n;
+		memcpy(out + *len, p, n);
+		*len += (unsigned)n;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+/* Sets up <ctx>, a server context of <tb>, with the protocol settings <p>
+ * and what every context of a bind shares. The ALPN callback is set once
+ * the certificates are all loaded (tls_bind_new). Returns 0, or -1 with
+ * <err>. */
+static int tls_ctx_setup(struct tls_bind *tb, SSL_CTX *ctx, const struct tls_proto_opts *p,
+			 char *err, size_t errlen)
 {
 	static const unsigned char sid[] = "sluice";
+
+	if (tls_proto_apply(ctx, p, err, errlen) < 0)
+		return -1;
+	/* renegotiation would make a read need a write: refused; a client
+	 * closing without close_notify is an end, not an error */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
+				 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	/* no record buffer while idle; partial writes and a moving buffer
+	 * because callers retry from a ring whose head may have moved. The
+	 * chain sent is the one the PEM holds: without NO_AUTO_CHAIN, a PEM
+	 * with no chain certificate made OpenSSL build one from the context's
+	 * (empty) store at every handshake, a full X509_verify_cert() with a
+	 * signature check each time, for nothing to add */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_NO_AUTO_CHAIN);
+	tls_ctx_read_ahead(ctx);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	(void)SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+	SSL_CTX_set_app_data(ctx, tb);
+	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
+	/* OpenSSL runs the ClientHello callback of the current context: after
+	 * a switch (HelloRetryRequest), the new one's */
+	SSL_CTX_set_client_hello_cb(ctx, tls_hello_cb, tb);
+	SSL_CTX_set_tlsext_servername_callback(ctx, tls_sni_ack);
+	return 0;
+}
+
+/* Creates the context for the PEM <file> (certificate, chain and key) with
+ * the settings of <o>, and appends it to <tb>; <f> (NULL: none) are the
+ * SNI filters of a crt-list line. <bind> is NULL, or the bind line's
+ * settings when <o> are a crt-list entry's own on top of them. Returns 0,
+ * or -1 with <err>. */
+static int tls_load_pem(struct tls_bind *tb, const struct tls_bind_opts *o, const char *file,
+			const struct tls_filters *f, const struct tls_bind_opts *bind,
+			char *err, size_t errlen)
+{
 	struct tls_cert *v = realloc(tb->certs, (tb->nb_certs + 1) * sizeof(*v));
 	struct tls_cert *c;
 	SSL_CTX *ctx;
@@ -437,28 +582,29 @@ static int tls_load_pem(struct tls_bind *tb, const struct tls_bind_opts *o, cons
 		snprintf(err, errlen, "cannot read the names of the certificate of '%s'", file);
 		return -1;
 	}
-	if (tls_proto_apply(ctx, &o->p, err, errlen) < 0)
+	if (tls_alpn_wire(c->alpn, sizeof(c->alpn), &c->alpn_len, o->alpn ? o->alpn : "h2,http/1.1",
+			  err, errlen) < 0)
 		return -1;
-	/* renegotiation would make a read need a write: refused; a client
-	 * closing without close_notify is an end, not an error */
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
-				 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
-	/* no record buffer while idle; partial writes and a moving buffer
-	 * because callers retry from a ring whose head may have moved. The
-	 * chain sent is the one the PEM holds: without NO_AUTO_CHAIN, a PEM
-	 * with no chain certificate made OpenSSL build one from the context's
-	 * (empty) store at every handshake, a full X509_verify_cert() with a
-	 * signature check each time, for nothing to add */
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_NO_AUTO_CHAIN);
-	tls_ctx_read_ahead(ctx);
-	SSL_CTX_set_num_tickets(ctx, 1);
-	(void)SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
-	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, tb);
-	SSL_CTX_set_app_data(ctx, tb);
-	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
-	SSL_CTX_set_tlsext_servername_callback(ctx, tls_sni_cb);
-	SSL_CTX_set_tlsext_servername_arg(ctx, tb);
+	c->own = bind != NULL;
+	/* the groups go on the SSL object only when the entry changed them */
+	if (bind && o->p.curves != bind->p.curves && o->p.curves &&
+	    !(c->curves = strdup(o->p.curves))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (tls_ctx_setup(tb, ctx, &o->p, err, errlen) < 0)
+		return -1;
+	if (bind) {
+		/* its sessions resume under its own settings only: OpenSSL checks
+		 * a TLS 1.2 session's cipher against the client's list, not ours,
+		 * so a session issued elsewhere would bring one this entry refuses.
+		 * The switch at ClientHello, before the session lookup, carries
+		 * this session ID context over to the connection. */
+		char sid[SSL_MAX_SID_CTX_LENGTH];
+		int n = snprintf(sid, sizeof(sid), "sluice/%u", tb->nb_certs - 1);
+
+		(void)SSL_CTX_set_session_id_context(ctx, (const unsigned char *)sid, (unsigned)n);
+	}
 	return 0;
 }
 
@@ -507,7 +653,7 @@ static int tls_load_dir(struct tls_bind *tb, const struct tls_bind_opts *o, cons
 
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-			rc = tls_load_pem(tb, o, path, NULL, err, errlen);
+			rc = tls_load_pem(tb, o, path, NULL, NULL, err, errlen);
 	}
 	for (i = 0; i < nb; i++)
 		free(names[i]);
@@ -519,45 +665,123 @@ static int tls_load_dir(struct tls_bind *tb, const struct tls_bind_opts *o, cons
 	return rc;
 }
 
-/* Loads one line of crt-list <list> (line number <ln>): "PEM [filter...]",
- * split in place. Returns 0, or -1 with <err>. */
+/* A crt-list line split in place: its words, and the range [ob, oe) of
+ * those between '[' and ']' (the entry's SSL options; ob == 0: no '['). */
+struct tls_crt_line {
+	char *w[64];
+	unsigned n, ob, oe;
+};
+
+/* Splits crt-list line <line> in place into <l>, as HAProxy does: blanks
+ * separate words; '[' and ']' separate them too and enclose the SSL
+ * options, which come right after the certificate path; a word starting
+ * with '#' ends the line (a comment). Returns 0, or -1 with <err>. */
+static int tls_crt_list_split(char *line, struct tls_crt_line *l, char *err, size_t errlen)
+{
+	int fresh = 1, closed = 0;
+
+	memset(l, 0, sizeof(*l));
+	for (char *p = line; *p; p++) {
+		if (*p == ' ' || *p == '\t' || *p == '\r') {
+			*p = '\0';
+			fresh = 1;
+		} else if (*p == '[') {
+			if (l->ob) {
+				snprintf(err, errlen, "more than one '['");
+				return -1;
+			}
+			if (l->n != 1) {
+				snprintf(err, errlen, "the SSL options '[...]' must come right after "
+					 "the certificate path");
+				return -1;
+			}
+			l->ob = l->n;
+			*p = '\0';
+			fresh = 1;
+		} else if (*p == ']') {
+			if (!l->ob || closed) {
+				snprintf(err, errlen, "%s", l->ob ? "more than one ']'" : "']' without '['");
+				return -1;
+			}
+			closed = 1;
+			l->oe = l->n;
+			*p = '\0';
+			fresh = 1;
+		} else if (fresh) {
+			if (*p == '#')
+				break;
+			if (l->n == sizeof(l->w) / sizeof(l->w[0])) {
+				snprintf(err, errlen, "too many words");
+				return -1;
+			}
+			l->w[l->n++] = p;
+			fresh = 0;
+		}
+	}
+	if (l->ob && !closed) {
+		snprintf(err, errlen, "missing ']'");
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads the SSL options words [l->ob, l->oe) of a crt-list line into <t>,
+ * which holds the bind line's settings: the same reader as bind lines,
+ * limited to the words that HAProxy accepts per certificate and that can
+ * differ per SNI here. Returns 0, or -1 with <err>. */
+static int tls_crt_list_opts(struct tlsopt_set *t, struct tls_crt_line *l, char *err, size_t errlen)
+{
+	char words[256];
+	int n;
+
+	for (unsigned i = l->ob; i < l->oe; i += (unsigned)n) {
+		n = tlsopt_word(t, TLSO_CRT, l->w, (int)l->oe, (int)i, err, errlen);
+		if (n < 0)
+			return -1;
+		if (!n) {
+			tlsopt_list(TLSO_CRT, words, sizeof(words));
+			snprintf(err, errlen, "unsupported SSL option '%s' in '[...]' (expected %s)",
+				 l->w[i], words);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Loads one line of crt-list <list> (line number <ln>) read by bind line
+ * <o>: "PEM [[ssl options]] [filter...]", split in place. Returns 0, or -1
+ * with <err>. */
 static int tls_crt_list_line(struct tls_bind *tb, const struct tls_bind_opts *o, const char *list,
 			     unsigned ln, char *line, char *err, size_t errlen)
 {
-	char *words[64], *save = NULL, *w;
-	struct tls_filters f = { words + 1, 0 };
-	unsigned n = 0;
+	struct tls_crt_line l;
+	struct tls_filters f;
+	struct tlsopt_set t;
+	unsigned first;
+	char why[400];
 	int rc;
 
-	for (w = strtok_r(line, " \t\r", &save); w; w = strtok_r(NULL, " \t\r", &save)) {
-		if (w[0] == '#')
-			break;
-		if (w[0] == '[') {
-			snprintf(err, errlen, "crt-list '%s' line %u: per-certificate SSL options "
-				 "('[...]') are not supported: set them on the bind line", list, ln);
-			return -1;
-		}
-		if (n == sizeof(words) / sizeof(words[0])) {
-			snprintf(err, errlen, "crt-list '%s' line %u: too many SNI filters", list, ln);
-			return -1;
-		}
-		words[n++] = w;
+	rc = tls_crt_list_split(line, &l, why, sizeof(why));
+	if (rc == 0 && l.n) {
+		memset(&t, 0, sizeof(t));
+		t.bind = *o;
+		rc = tls_crt_list_opts(&t, &l, why, sizeof(why));
 	}
-	if (!n)
-		return 0;
-	f.n = n - 1;
-	rc = tls_load_pem(tb, o, words[0], f.n ? &f : NULL, err, errlen);
-	if (rc < 0) {
-		char why[400];
-
-		snprintf(why, sizeof(why), "%s", err);
+	if (rc == 0 && l.n) {
+		first = l.ob ? l.oe : 1;  /* the SNI filters follow the options */
+		f.v = l.w + first;
+		f.n = l.n - first;
+		rc = tls_load_pem(tb, &t.bind, l.w[0], f.n ? &f : NULL, l.oe > l.ob ? o : NULL,
+				  why, sizeof(why));
+	}
+	if (rc < 0)
 		snprintf(err, errlen, "crt-list '%s' line %u: %s", list, ln, why);
-	}
 	return rc;
 }
 
 /* Loads HAProxy's crt-list file <list>: one certificate per line, with
- * optional SNI filters ("name", "*.name", "!name"); '#' starts a comment.
+ * optional SSL options in brackets that apply to it alone, and optional
+ * SNI filters ("name", "*.name", "!name"); '#' starts a comment.
  * Paths are taken as written (relative ones from the working directory, as
  * HAProxy does without crt-base). Returns 0, or -1 with <err>. */
 static int tls_load_crt_list(struct tls_bind *tb, const struct tls_bind_opts *o, const char *list,
@@ -596,24 +820,7 @@ static int tls_load_crt_list(struct tls_bind *tb, const struct tls_bind_opts *o,
 /* Turns "h2,http/1.1" into ALPN wire format in <tb>. Returns 0 or -1. */
 static int tls_alpn_parse(struct tls_bind *tb, const char *list, char *err, size_t errlen)
 {
-	const char *p = list;
-
-	tb->alpn_len = 0;
-	while (*p) {
-		size_t n = strcspn(p, ",");
-
-		if (n == 0 || n > 255 || tb->alpn_len + 1 + n > sizeof(tb->alpn)) {
-			snprintf(err, errlen, "invalid alpn list '%s'", list);
-			return -1;
-		}
-		tb->alpn[tb->alpn_len++] = (unsigned char)n;
-		memcpy(tb->alpn + tb->alpn_len, p, n);
-		tb->alpn_len += (unsigned)n;
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	return 0;
+	return tls_alpn_wire(tb->alpn, sizeof(tb->alpn), &tb->alpn_len, list, err, errlen);
 }
 
 struct tls_bind *tls_bind_new(const struct tls_bind_opts *o, char *err, size_t errlen)
@@ -644,11 +851,26 @@ struct tls_bind *tls_bind_new(const struct tls_bind_opts *o, char *err, size_t e
 			goto fail;
 		}
 		if ((S_ISDIR(st.st_mode) ? tls_load_dir(tb, o, o->crt, err, errlen)
-					 : tls_load_pem(tb, o, o->crt, NULL, err, errlen)) < 0)
+					 : tls_load_pem(tb, o, o->crt, NULL, NULL, err, errlen)) < 0)
 			goto fail;
 	}
 	if (o->crt_list && tls_load_crt_list(tb, o, o->crt_list, err, errlen) < 0)
 		goto fail;
+	/* ALPN reads its certificate's list: set now that they moved no more */
+	for (unsigned c = 0; c < tb->nb_certs; c++)
+		SSL_CTX_set_alpn_select_cb(tb->certs[c].ctx, tls_alpn_cb, &tb->certs[c]);
+	tb->base = tb->certs[0].ctx;
+	if (tb->certs[0].own) {
+		/* the default certificate has options of its own: connections
+		 * start from the bind line's settings (see tls_hello_cb) */
+		tb->base = SSL_CTX_new(TLS_server_method());
+		if (!tb->base) {
+			tls_err(err, errlen, "cannot create a TLS context for", "bind");
+			goto fail;
+		}
+		if (tls_ctx_setup(tb, tb->base, &o->p, err, errlen) < 0)
+			goto fail;
+	}
 	return tb;
 fail:
 	ERR_clear_error();
@@ -660,11 +882,14 @@ void tls_bind_free(struct tls_bind *tb)
 {
 	if (!tb)
 		return;
+	if (tb->base && (!tb->nb_certs || tb->base != tb->certs[0].ctx))
+		SSL_CTX_free(tb->base);
 	for (unsigned c = 0; c < tb->nb_certs; c++) {
 		SSL_CTX_free(tb->certs[c].ctx);
 		for (unsigned k = 0; k < tb->certs[c].nb_names; k++)
 			free(tb->certs[c].names[k]);
 		free(tb->certs[c].names);
+		free(tb->certs[c].curves);
 	}
 	free(tb->certs);
 	free(tb);
@@ -897,7 +1122,7 @@ int tls_idle_quiet(struct ssl_st *ssl)
 
 struct ssl_st *tls_accept_new(struct tls_bind *tb, int fd)
 {
-	SSL *ssl = SSL_new(tb->certs[0].ctx);
+	SSL *ssl = SSL_new(tb->base);
 
 	if (!ssl)
 		return NULL;

@@ -60,7 +60,7 @@ struct tls_proto_opts {
 /* What a bind line asks for (strings are borrowed). NULL: the default. */
 struct tls_bind_opts {
 	const char *crt;          /* PEM file (cert, chain, key) or a directory of them */
-	const char *crt_list;     /* HAProxy's crt-list file: "PEM [SNI filter...]" per line */
+	const char *crt_list;     /* HAProxy's crt-list: "PEM [[ssl options]] [SNI filter...]" per line */
 	const char *alpn;         /* "h2,http/1.1" by default */
 	struct tls_proto_opts p;
 };

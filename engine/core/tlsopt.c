@@ -33,17 +33,17 @@ static const struct tlso_word {
 	{ "verify",         TLSO_SRV, TK_VERIFY, 0, 0 },
 	{ "ca-file",        TLSO_SRV, TK_STR, 0, TS(ca_file) },
 	{ "sni",            TLSO_SRV, TK_SNI, 0, 0 },
-	{ "alpn",           TLSO_BIND | TLSO_SRV, TK_STR, TB(alpn), TS(alpn) },
-	{ "ssl-min-ver",    TLSO_BIND | TLSO_SRV | TLSO_OPT, TK_STR, TB(p.min_ver), TS(p.min_ver) },
-	{ "ssl-max-ver",    TLSO_BIND | TLSO_SRV | TLSO_OPT, TK_STR, TB(p.max_ver), TS(p.max_ver) },
-	{ "ciphers",        TLSO_BIND | TLSO_SRV, TK_STR, TB(p.ciphers), TS(p.ciphers) },
-	{ "ciphersuites",   TLSO_BIND | TLSO_SRV, TK_STR, TB(p.ciphersuites), TS(p.ciphersuites) },
-	{ "curves",         TLSO_BIND | TLSO_SRV, TK_STR, TB(p.curves), TS(p.curves) },
-	{ "no-tls-tickets", TLSO_BIND | TLSO_SRV | TLSO_OPT, TK_FLAG, TB(p.no_tickets), TS(p.no_tickets) },
+	{ "alpn",           TLSO_BIND | TLSO_SRV | TLSO_CRT, TK_STR, TB(alpn), TS(alpn) },
+	{ "ssl-min-ver",    TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_STR, TB(p.min_ver), TS(p.min_ver) },
+	{ "ssl-max-ver",    TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_STR, TB(p.max_ver), TS(p.max_ver) },
+	{ "ciphers",        TLSO_BIND | TLSO_SRV | TLSO_CRT, TK_STR, TB(p.ciphers), TS(p.ciphers) },
+	{ "ciphersuites",   TLSO_BIND | TLSO_SRV | TLSO_CRT, TK_STR, TB(p.ciphersuites), TS(p.ciphersuites) },
+	{ "curves",         TLSO_BIND | TLSO_SRV | TLSO_CRT, TK_STR, TB(p.curves), TS(p.curves) },
+	{ "no-tls-tickets", TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_FLAG, TB(p.no_tickets), TS(p.no_tickets) },
 	/* HAProxy's: this server's connections never resume a session */
 	{ "no-ssl-reuse",   TLSO_SRV, TK_FLAG, 0, TS(no_reuse) },
-	{ "no-tlsv13",      TLSO_BIND | TLSO_SRV | TLSO_OPT, TK_FLAG, TB(p.no_v13), TS(p.no_v13) },
-	{ "no-tlsv12",      TLSO_BIND | TLSO_SRV | TLSO_OPT, TK_FLAG, TB(p.no_v12), TS(p.no_v12) },
+	{ "no-tlsv13",      TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_FLAG, TB(p.no_v13), TS(p.no_v13) },
+	{ "no-tlsv12",      TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_FLAG, TB(p.no_v12), TS(p.no_v12) },
 	/* versions below TLS 1.2 are never enabled: disabling them is a no-op */
 	{ "no-tlsv11",      TLSO_BIND | TLSO_SRV | TLSO_OPT, TK_NOP, 0, 0 },
 	{ "no-tlsv10",      TLSO_BIND | TLSO_SRV | TLSO_OPT, TK_NOP, 0, 0 },
@@ -111,7 +111,7 @@ int tlsopt_word(struct tlsopt_set *t, int where, char **argv, int argc, int i,
 	t->seen = 1;
 	if (w->kind == TK_NOP)
 		return 1;
-	off = where == TLSO_BIND ? w->boff : w->soff;
+	off = where == TLSO_SRV ? w->soff : w->boff;
 	if (w->kind == TK_FLAG) {
 		*(int *)((char *)t + off) = 1;
 		return 1;

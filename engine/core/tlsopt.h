@@ -4,7 +4,8 @@
  *
  * A line's TLS settings are built in layers, each overriding the one
  * before: the global defaults, then (servers) the section's
- * `default-server` words, then the line's own words. Defaults are kept as
+ * `default-server` words, then the line's own words, then (binds) a
+ * crt-list entry's `[...]` words for that certificate alone. Defaults are kept as
  * the words themselves (struct tls_words, owned copies), checked on their
  * own line and replayed in front of each line they apply to, so that one
  * reader (tlsopt_word) gives every layer the same meaning, and the option
@@ -27,6 +28,8 @@ enum {
 	TLSO_BIND = 1 << 0,   /* bind lines (and ssl-default-bind-*) */
 	TLSO_SRV  = 1 << 1,   /* server and default-server lines (and ssl-default-server-*) */
 	TLSO_OPT  = 1 << 2,   /* also a word of ssl-default-{bind,server}-options */
+	TLSO_CRT  = 1 << 3,   /* also a per-certificate word of a crt-list line's `[...]`
+			       * (a bind word: it sets the same field as on a bind line) */
 };
 
 /* The TLS settings of one bind or server line being read. */
@@ -48,7 +51,8 @@ int tls_words_copy(struct tls_words *dst, const struct tls_words *src);
 void tls_words_free(struct tls_words *w);
 
 /* Reads the TLS word argv[i] (and its value) of a line of kind <where>
- * (TLSO_BIND or TLSO_SRV) into <t>. Returns the number of words taken
+ * (TLSO_BIND, TLSO_SRV, or TLSO_CRT for a crt-list entry's options, which
+ * fill <t>->bind) into <t>. Returns the number of words taken
  * (1 or 2), 0 when argv[i] is not a TLS word of that kind, or -1 with a
  * message in <err>. `sni str(NAME)` is unwrapped in place. */
 int tlsopt_word(struct tlsopt_set *t, int where, char **argv, int argc, int i,

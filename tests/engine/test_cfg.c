@@ -1677,3 +1677,42 @@ Test(cfg, unique_id)
 	bad("frontend f\n bind :8080\n unique-id-header Bad:Name\n",
 	    "t.cfg:3: 'unique-id-header' invalid character 0x3a in header name 'Bad:Name'");
 }
+
+/* The `[...]` of a crt-list line: its grammar is checked before the
+ * certificate is loaded, so a list naming no real file shows it. Errors name
+ * the list, its line and the word; value errors that need a certificate are
+ * tested over real ones in tests/integration/test_tls.py. */
+Test(cfg, crt_list_options)
+{
+	static const struct { const char *list, *want; } cases[] = {
+		{ "x.pem [verify required] a.test\n", "unsupported SSL option 'verify' in '[...]' "
+		  "(expected alpn, ssl-min-ver, ssl-max-ver, ciphers, ciphersuites, curves, "
+		  "no-tls-tickets, no-tlsv13, no-tlsv12)" },
+		{ "x.pem [crt y.pem]\n", "unsupported SSL option 'crt' in '[...]' (expected alpn, " },
+		{ "x.pem [no-sslv3]\n", "unsupported SSL option 'no-sslv3' in '[...]' (expected alpn, " },
+		{ "# c\n\nx.pem [alpn]\n", "line 3: missing value after 'alpn'" },
+		{ "x.pem [alpn h2 b.test\n", "missing ']'" },
+		{ "x.pem alpn h2] b.test\n", "']' without '['" },
+		{ "x.pem [alpn h2]] b.test\n", "more than one ']'" },
+		{ "x.pem [alpn h2] [no-tlsv12]\n", "more than one '['" },
+		{ "x.pem b.test [alpn h2]\n", "the SSL options '[...]' must come right after the certificate path" },
+		{ "[alpn h2] x.pem\n", "the SSL options '[...]' must come right after the certificate path" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *lst = temp_file(cases[i].list, strlen(cases[i].list));
+		char text[512], *err = NULL;
+		struct cfg *c;
+
+		snprintf(text, sizeof(text), "frontend f\n bind :8443 ssl crt-list %s\n"
+		         " default_backend b\nbackend b\n server s1 127.0.0.1:81\n", lst);
+		c = cfg_parse_text(text, "t.cfg", &err);
+		cr_assert_null(c, "%s", cases[i].list);
+		cr_expect(err && strstr(err, "t.cfg:2: 'bind' crt-list '") && strstr(err, lst) &&
+		          strstr(err, cases[i].want), "%s: got %s", cases[i].list, err);
+		cr_expect(strstr(cases[i].want, "line ") || strstr(err, "' line 1: "), "%s", err);
+		free(err);
+		unlink(lst);
+		free(lst);
+	}
+}

@@ -808,20 +808,116 @@ def test_crt_list_curves_and_bind_defaults(ctx):
     out = s_client(ports[2], "-ign_eof", req=req)
     assert "Protocol  : TLSv1.3" in out and "HTTP/1.1 200" in out, out[-2000:]
     assert proxy.stop() == 0
-    # [ssl options] in a crt-list are refused, naming file:line and the list line
+    assert proxy.stop() == 0
+
+
+def curl_sni(port, host, *args):
+    """curl -k over HTTP/2 if ALPN allows, to <host> (SNI; None: the IP,
+    no SNI) on <port>: returns (http_version, body) of /size/1000."""
+    target = f"https://{host or '127.0.0.1'}:{port}/size/1000"
+    res = ["--resolve", f"{host}:{port}:127.0.0.1"] if host else []
+    cp = subprocess.run(["curl", "-sSk", "--noproxy", "*", "--max-time", "20", "--http2", *res,
+                         *args, "-w", "\n%{http_version}", target], capture_output=True, timeout=30)
+    assert cp.returncode == 0, (host, cp.stderr)
+    body, _, ver = cp.stdout.rpartition(b"\n")
+    assert hashlib.sha256(body).hexdigest() == harness.pattern_sha256(1000), host
+    return ver.decode()
+
+
+@harness.timeout(90)
+def test_crt_list_per_certificate_options(ctx):
+    """HAProxy's `PEM [ssl options] [filters]`: each entry's options apply,
+    over the bind line's, to the connections SNI gives it, including those
+    that OpenSSL keeps on the connection rather than the context (versions,
+    tickets, groups) and ALPN; the default certificate's own options apply
+    to clients without SNI."""
+    lst = os.path.join(ctx.tmpdir, "opts.lst")
     with open(lst, "w") as f:
-        f.write(f"{ctx.certs}/1-a.pem [alpn h2] a.test\n")
+        f.write(f"# the default certificate has options of its own\n"
+                f"{ctx.certs}/1-a.pem [alpn http/1.1 ssl-min-ver TLSv1.3]\n"
+                f"{ctx.certs}/2-b.pem h2.b.test\n"
+                f"{ctx.certs}/2-b.pem [ ssl-max-ver TLSv1.2 ciphers ECDHE-ECDSA-CHACHA20-POLY1305 ] v12.test\n"
+                f"{ctx.certs}/2-b.pem[ciphersuites TLS_CHACHA20_POLY1305_SHA256 curves P-384 "
+                f"no-tls-tickets]v13.test  # no blank needed around brackets\n")
+    tport = harness.free_port()
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(
+            p, [f"server s1 127.0.0.1:{ctx.oport}"],
+            frontend_extra=f"    bind 127.0.0.1:{tport} ssl crt-list {lst} alpn h2,http/1.1"),
+        name="crtopts")
+    req = b"GET /size/10 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+
+    def hs(host, *args):
+        sni = ["-servername", host] if host else ["-noservername"]
+        return s_client(tport, *sni, "-ign_eof", *args, req=req)
+
+    def ok(out, *want):
+        assert "HTTP/1.1 200" in out and all(w in out for w in want), (want, out[-2500:])
+
+    def refused(out):
+        assert "HTTP/1.1 200" not in out and "Cipher is (NONE)" in out, out[-2500:]
+
+    # ALPN: the entry's http/1.1 against the bind line's h2,http/1.1
+    assert curl_sni(tport, "a.test") == "1.1"
+    assert curl_sni(tport, None) == "1.1"        # no SNI: the default entry's options
+    assert curl_sni(tport, "h2.b.test") == "2"   # the bind line's
+    assert curl_sni(tport, "v13.test") == "2"    # an entry without alpn keeps the bind line's
+    # versions: the default entry wants TLS 1.3, with or without SNI
+    refused(hs("a.test", "-tls1_2"))
+    refused(hs(None, "-tls1_2"))
+    ok(hs("a.test"), "Protocol  : TLSv1.3")
+    ok(hs("h2.b.test", "-tls1_2"), "Protocol  : TLSv1.2", "TLS session ticket:")
+    # ssl-max-ver, ciphers and no-tls-tickets of an entry
+    ok(hs("v12.test"), "Protocol  : TLSv1.2", "ECDHE-ECDSA-CHACHA20-POLY1305", "TLS session ticket:")
+    out = hs("v13.test", "-tls1_2")
+    ok(out, "Protocol  : TLSv1.2")
+    assert "TLS session ticket:" not in out, out[-2500:]
+    ok(hs("h2.b.test"), "Protocol  : TLSv1.3", "TLS_AES_256_GCM_SHA384")
+    # a TLS 1.2 session resumes on the entry that issued it only: elsewhere
+    # it would bring a cipher that entry refuses
+    sess = os.path.join(ctx.tmpdir, "crtopts.sess")
+    ok(hs("h2.b.test", "-tls1_2", "-sess_out", sess), "New, TLSv1.2, Cipher is ECDHE-ECDSA-AES256")
+    ok(hs("h2.b.test", "-tls1_2", "-sess_in", sess), "Reused, TLSv1.2")
+    ok(hs("v12.test", "-tls1_2", "-sess_in", sess), "New, TLSv1.2, Cipher is ECDHE-ECDSA-CHACHA20")
+    ok(hs("v12.test", "-tls1_2", "-sess_out", sess), "New, TLSv1.2")
+    ok(hs("v12.test", "-tls1_2", "-sess_in", sess), "Reused, TLSv1.2, Cipher is ECDHE-ECDSA-CHACHA20")
+    # ciphersuites and curves of an entry; X25519 alone then fails for it only
+    ok(hs("v13.test"), "Protocol  : TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256", "secp384r1")
+    refused(hs("v13.test", "-groups", "X25519"))
+    ok(hs("h2.b.test", "-groups", "X25519"), "X25519")
+    assert proxy.alive
+    assert proxy.stop() == 0
+
+
+@harness.timeout(60)
+def test_crt_list_option_errors(ctx):
+    """Words a crt-list entry cannot take, and values that fail, are
+    refused naming the config file:line, the list, its line and the word."""
+    lst = os.path.join(ctx.tmpdir, "bad.lst")
     path = os.path.join(ctx.tmpdir, "crtlist-bad.cfg")
-    text = pl.make_config(1, ["server s1 127.0.0.1:1"],
-                          frontend_extra=f"    bind 127.0.0.1:2 ssl crt-list {lst}")
+    bind = f"    bind 127.0.0.1:2 ssl crt-list {lst}"
+    text = pl.make_config(1, ["server s1 127.0.0.1:1"], frontend_extra=bind)
     with open(path, "w") as f:
         f.write(text)
-    cp = subprocess.run([pl.sluice_path(ctx.build_dir), "-c", "-f", path], capture_output=True,
-                        timeout=20)
-    err = cp.stderr.decode(errors="replace")
-    line = 1 + text.split("\n").index(f"    bind 127.0.0.1:2 ssl crt-list {lst}")
-    assert cp.returncode != 0 and f"{path}:{line}: 'bind' crt-list '{lst}' line 1: " \
-        "per-certificate SSL options" in err, err
+    line = 1 + text.split("\n").index(bind)
+    pem = f"{ctx.certs}/2-b.pem"
+    for entries, want in (
+            ([f"{pem} [alpn h2 verify required] b.test"],
+             "line 1: unsupported SSL option 'verify' in '[...]' (expected alpn, "),
+            ([pem, f"{pem} [sni str(x)]"], "line 2: unsupported SSL option 'sni'"),
+            ([f"{pem} [alpn]"], "line 1: missing value after 'alpn'"),
+            ([f"{pem} [alpn h2"], "line 1: missing ']'"),
+            ([f"{pem} b.test [alpn h2]"], "line 1: the SSL options '[...]' must come right after"),
+            ([f"{pem} [ssl-min-ver TLSv1.3 no-tlsv13]"], "line 1: no TLS version left"),
+            ([f"{pem} [ciphersuites NOPE]"], "line 1: invalid ciphersuites 'NOPE'"),
+            ([pem, "", f"{pem} [curves NOPE] c.test"], "line 3: invalid curves 'NOPE'")):
+        with open(lst, "w") as f:
+            f.write("\n".join(entries) + "\n")
+        cp = subprocess.run([pl.sluice_path(ctx.build_dir), "-c", "-f", path], capture_output=True,
+                            timeout=20)
+        err = cp.stderr.decode(errors="replace")
+        assert cp.returncode != 0 and f"{path}:{line}: 'bind' crt-list '{lst}' {want}" in err, \
+            (entries, err)
 
 
 @harness.timeout(60)
