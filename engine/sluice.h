@@ -190,6 +190,7 @@ SLUICE_API int sluice_reload_text(struct sluice *e, const char *text, const char
 	X(tls_fail_timeout, THR, counter, "sluice_tls_handshake_failures_total{reason=\"timeout\"}", "TLS handshakes that failed, by reason.", "TLS failures: timeout") \
 	X(tls_fail_resource, THR, counter, "sluice_tls_handshake_failures_total{reason=\"resource\"}", "TLS handshakes that failed, by reason.", "TLS failures: out of memory") \
 	X(tls_srv_handshakes, THR, counter, "sluice_tls_server_handshakes_total", "TLS handshakes completed with servers.", "TLS handshakes to servers") \
+	X(tls_srv_resumed, THR, counter, "sluice_tls_server_resumptions_total", "TLS handshakes with servers that resumed a session (no-ssl-reuse: none).", "TLS resumptions to servers") \
 	X(tls_srv_fail_verify, THR, counter, "sluice_tls_server_handshake_failures_total{reason=\"verify\"}", "TLS handshakes with servers that failed, by reason.", "TLS to servers: verification failed") \
 	X(tls_srv_fail_other, THR, counter, "sluice_tls_server_handshake_failures_total{reason=\"other\"}", "TLS handshakes with servers that failed, by reason.", "TLS to servers: other failures") \
 	X(tls_heap_counted, SNAP, gauge, "sluice_tls_heap_counted", "1 when OpenSSL's heap is counted; 0: OpenSSL allocated before Sluice could hook it, not counted.", "OpenSSL heap counted (0: not counted)") \

@@ -186,6 +186,8 @@ static enum conn_connect conn_tls_connect_step(struct conn *c)
 		return CONN_FAILED;
 	}
 	CNT_INC(c->tc, tls_srv_handshakes);
+	if (tls_resumed(c->tls))
+		CNT_INC(c->tc, tls_srv_resumed);
 	c->ep.flags &= ~CF_CONNECTING;
 	/* what the handshake left in the socket is for the stream to read */
 	c->ep.flags |= CF_RD_READY | CF_WR_READY;
@@ -213,7 +215,7 @@ enum conn_connect conn_connect_check(struct conn *c)
 		return CONN_FAILED;
 	}
 	if (c->tls_srv) {
-		c->tls = tls_connect_new(c->tls_srv, c->fd);
+		c->tls = tls_connect_new(c->tls_srv, c->fd, c->tc->tid);
 		if (!c->tls) {
 			c->ep.flags |= CF_ERROR;
 			errno = ENOMEM;

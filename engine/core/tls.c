@@ -897,11 +897,66 @@ void tls_bind_free(struct tls_bind *tb)
 
 /* ---- towards servers ---- */
 
+/* Worker threads a server line keeps a session for: cfg.c's nbthread
+ * ceiling. A thread past it (never, while the two agree) only loses
+ * resumption, never correctness. */
+#define TLS_SRV_SLOTS 256u
+
+/* One slot per worker thread: the last session the server gave that
+ * thread, NULL when none (or `no-ssl-reuse`). Only the thread whose index
+ * it is reads or writes a slot (a server connection never moves to
+ * another thread), so no lock is taken. Neighbouring threads' slots share
+ * a cache line: they are written once per new server connection, beside a
+ * handshake that costs a thousand times more. */
 struct tls_srv {
 	SSL_CTX *ctx;
 	char *sni;                /* NULL: none sent, no name checked */
 	int verify;
+	SSL_SESSION **sess;       /* TLS_SRV_SLOTS of them, NULL: no reuse */
 };
+
+/* OpenSSL's new-session callback on a server line's context: a session
+ * the server gave us, at the end of a TLS 1.2 handshake or in a TLS 1.3
+ * NewSessionTicket (which may come with a response, or on an idle
+ * connection: always on the connection's own thread). It replaces the
+ * slot tls_connect_new() named in the SSL's app data, so the last session
+ * wins, and a session the server refused to resume is simply replaced by
+ * the new one the full handshake brought.
+ * The slot keeps a copy that no connection ever holds: OpenSSL marks the
+ * session of a connection as not resumable when the connection resumed
+ * it in TLS 1.3 (single use, as RFC 8446 advises) and when it is freed
+ * without a close_notify sent (a server that closed first, an error),
+ * and either would otherwise kill the slot's session behind our back.
+ * A copy that cannot be made leaves the slot as it was. Returns 0, so
+ * OpenSSL drops its own reference. */
+static int tls_srv_new_sess(SSL *ssl, SSL_SESSION *sess)
+{
+	SSL_SESSION **slot = SSL_get_app_data(ssl);
+	SSL_SESSION *copy = slot ? SSL_SESSION_dup(sess) : NULL;
+
+	if (!copy) {
+		ERR_clear_error();
+		return 0;
+	}
+	SSL_SESSION_free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+/* After a failed handshake of <ssl>: when it is a connection to a server
+ * that keeps sessions (app data set by tls_connect_new), forgets its
+ * thread's session, as HAProxy does, so that a server failing every
+ * handshake that offers it (instead of answering with a full one) costs
+ * one failure, not all of them. */
+static void tls_srv_forget(SSL *ssl)
+{
+	SSL_SESSION **slot = SSL_is_server(ssl) ? NULL : SSL_get_app_data(ssl);
+
+	if (slot && *slot) {
+		SSL_SESSION_free(*slot);
+		*slot = NULL;
+	}
+}
 
 struct tls_srv *tls_srv_new(const struct tls_srv_opts *o, char *err, size_t errlen)
 {
@@ -949,6 +1004,21 @@ struct tls_srv *tls_srv_new(const struct tls_srv_opts *o, char *err, size_t errl
 		}
 		SSL_CTX_set_verify(ts->ctx, SSL_VERIFY_PEER, NULL);
 	}
+	/* Resumption: OpenSSL hands every session to tls_srv_new_sess and
+	 * keeps none in its own cache (which would be shared, locked, and
+	 * looked up by nobody: a client never looks sessions up). */
+	if (o->no_reuse) {
+		SSL_CTX_set_session_cache_mode(ts->ctx, SSL_SESS_CACHE_OFF);
+	} else {
+		ts->sess = calloc(TLS_SRV_SLOTS, sizeof(*ts->sess));
+		if (!ts->sess) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		SSL_CTX_set_session_cache_mode(ts->ctx, SSL_SESS_CACHE_CLIENT |
+						       SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(ts->ctx, tls_srv_new_sess);
+	}
 	if (o->alpn) {
 		memset(&alpn, 0, sizeof(alpn));
 		if (tls_alpn_parse(&alpn, o->alpn, err, errlen) < 0)
@@ -970,13 +1040,23 @@ void tls_srv_free(struct tls_srv *ts)
 {
 	if (!ts)
 		return;
+	if (ts->sess)
+		for (unsigned k = 0; k < TLS_SRV_SLOTS; k++)
+			SSL_SESSION_free(ts->sess[k]);
+	free(ts->sess);
 	SSL_CTX_free(ts->ctx);
 	free(ts->sni);
 	free(ts);
 }
 
-struct ssl_st *tls_connect_new(struct tls_srv *ts, int fd)
+int tls_srv_reuse(const struct tls_srv *ts)
 {
+	return ts->sess != NULL;
+}
+
+struct ssl_st *tls_connect_new(struct tls_srv *ts, int fd, unsigned tid)
+{
+	SSL_SESSION **slot = ts->sess && tid < TLS_SRV_SLOTS ? &ts->sess[tid] : NULL;
 	SSL *ssl = SSL_new(ts->ctx);
 
 	if (!ssl)
@@ -988,6 +1068,31 @@ struct ssl_st *tls_connect_new(struct tls_srv *ts, int fd)
 		SSL_free(ssl);
 		ERR_clear_error();
 		return NULL;
+	}
+	/* Offer the thread's last session. A resumed handshake does not
+	 * verify the certificate again: the session vouches for the one
+	 * verified when it was made. That is sound only because every session
+	 * in a slot came from this server line, whose name (sni), CAs and
+	 * verify setting are fixed, so it was verified against the very name
+	 * we would check now. A server that refuses it answers with a full
+	 * handshake, verified as usual, whose session replaces it.
+	 * The connection gets a copy, for the reasons tls_srv_new_sess keeps
+	 * one: a server that accepts a ticket without sending a new one
+	 * (OpenSSL's servers, ours among them, unless their ticket key
+	 * changed) would otherwise leave the slot with a session marked used
+	 * up, and every second connection would be full. Like HAProxy, the
+	 * last ticket is offered again until the server gives another. */
+	if (slot) {
+		SSL_set_app_data(ssl, slot);
+		if (*slot) {
+			SSL_SESSION *copy = SSL_SESSION_dup(*slot);
+
+			/* SSL_set_session takes its own reference: the copy
+			 * lives as long as the connection needs it */
+			if (!copy || SSL_set_session(ssl, copy) != 1)
+				ERR_clear_error();  /* a full handshake then */
+			SSL_SESSION_free(copy);
+		}
 	}
 	tls_watch_reads(ssl);
 	SSL_set_connect_state(ssl);
@@ -1057,6 +1162,7 @@ int tls_handshake(struct ssl_st *ssl, int *want_write, enum tls_fail *fail)
 	else
 		*fail = TLS_FAIL_PROTOCOL;
 	ERR_clear_error();
+	tls_srv_forget(ssl);
 	return -1;
 }
 

@@ -92,19 +92,32 @@ struct tls_srv_opts {
 	const char *sni;          /* server name sent, and checked in the certificate */
 	const char *alpn;         /* offered protocols, e.g. "http/1.1"; none by default */
 	const char *crt;          /* our client certificate: PEM with certificate and key */
+	int no_reuse;             /* `no-ssl-reuse`: never resume a session */
 	struct tls_proto_opts p;
 };
 
 /* Builds the client context for one server line. Returns it, or NULL
- * with a message in <err>. Shared read-only by all threads. */
+ * with a message in <err>. Shared by all threads: read-only, but for one
+ * session slot per worker thread that only that thread touches (unless
+ * no_reuse): the last session the server gave the thread, offered by its
+ * next connection so that it resumes (an abbreviated handshake), as
+ * HAProxy does. */
 struct tls_srv *tls_srv_new(const struct tls_srv_opts *o, char *err, size_t errlen);
 
-/* Frees <ts> (NULL allowed). */
+/* Frees <ts> (NULL allowed) and the sessions it keeps. No thread may
+ * still connect with it; connections still open keep their own reference
+ * to their session. */
 void tls_srv_free(struct tls_srv *ts);
 
+/* Returns non-zero when <ts> keeps sessions to resume (no `no-ssl-reuse`). */
+int tls_srv_reuse(const struct tls_srv *ts);
+
 /* Returns a new client-side SSL object over the connected socket <fd>,
- * or NULL. */
-struct ssl_st *tls_connect_new(struct tls_srv *ts, int fd);
+ * or NULL, for worker thread <tid>, which must be the only thread to use
+ * it: it offers the thread's last session of <ts> (tls_resumed() tells
+ * afterwards whether the server took it), and a session the server sends
+ * on it replaces that one. */
+struct ssl_st *tls_connect_new(struct tls_srv *ts, int fd, unsigned tid);
 
 /* Why a handshake failed (counters and logs). */
 enum tls_fail {
@@ -134,7 +147,8 @@ int tls_idle_quiet(struct ssl_st *ssl);
  * to write, clear when it waits to read), -1 when it failed (*fail set). */
 int tls_handshake(struct ssl_st *ssl, int *want_write, enum tls_fail *fail);
 
-/* Returns non-zero when the handshake of <ssl> resumed a session. */
+/* Returns non-zero when the handshake of <ssl> resumed a session (either
+ * side). */
 int tls_resumed(struct ssl_st *ssl);
 
 /* Returns non-zero when ALPN selected "h2" on <ssl>. */

@@ -40,6 +40,8 @@ static const struct tlso_word {
 	{ "ciphersuites",   TLSO_BIND | TLSO_SRV | TLSO_CRT, TK_STR, TB(p.ciphersuites), TS(p.ciphersuites) },
 	{ "curves",         TLSO_BIND | TLSO_SRV | TLSO_CRT, TK_STR, TB(p.curves), TS(p.curves) },
 	{ "no-tls-tickets", TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_FLAG, TB(p.no_tickets), TS(p.no_tickets) },
+	/* HAProxy's: this server's connections never resume a session */
+	{ "no-ssl-reuse",   TLSO_SRV, TK_FLAG, 0, TS(no_reuse) },
 	{ "no-tlsv13",      TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_FLAG, TB(p.no_v13), TS(p.no_v13) },
 	{ "no-tlsv12",      TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_FLAG, TB(p.no_v12), TS(p.no_v12) },
 	/* versions below TLS 1.2 are never enabled: disabling them is a no-op */

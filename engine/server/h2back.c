@@ -153,6 +153,8 @@ static int h2back_tls_handshake(void *ctx)
 	}
 	if (rc > 0)
 		CNT_INC(t->tc, tls_srv_handshakes);
+	if (rc > 0 && tls_resumed(t->ssl))
+		CNT_INC(t->tc, tls_srv_resumed);
 	else if (rc < 0 && why == TLS_FAIL_VERIFY)
 		CNT_INC(t->tc, tls_srv_fail_verify);
 	else if (rc < 0)
@@ -211,7 +213,7 @@ static struct h2back *h2back_connect(struct thr_ctx *tc, struct server *srv)
 		struct h2back_tls *t = malloc(sizeof(*t));
 
 		if (t)
-			t->ssl = tls_connect_new(cs->tls, fd);
+			t->ssl = tls_connect_new(cs->tls, fd, tc->tid);
 		if (!t || !t->ssl) {
 			free(t);
 			close(fd);

@@ -13,7 +13,7 @@
 
 /* The TLS words of server lines, as error messages list them. */
 #define SRVW "ssl, no-ssl, crt, verify, ca-file, sni, alpn, ssl-min-ver, ssl-max-ver, ciphers, " \
-	"ciphersuites, curves, no-tls-tickets, no-tlsv13, no-tlsv12, no-tlsv11, no-tlsv10, no-sslv3"
+	"ciphersuites, curves, no-tls-tickets, no-ssl-reuse, no-tlsv13, no-tlsv12, no-tlsv11, no-tlsv10, no-sslv3"
 
 /* A frontend and a backend that make any config complete. */
 #define FEBE "frontend f\n bind :8080\n default_backend b\nbackend b\n server s1 127.0.0.1:81\n"

@@ -501,6 +501,73 @@ frontend fe_{b}
     assert proxy.stop() == 0
 
 
+@harness.timeout(90)
+def test_server_side_session_resumption(ctx):
+    """`option httpclose` makes every request open a new TLS connection to
+    the server (the first sluice's TLS port). With the default, each
+    thread keeps the last session the server gave it, so all but each
+    thread's first handshake resume (TLS 1.3 tickets, and TLS 1.2); with
+    `no-ssl-reuse` none does. A session kept for one server line is never
+    offered by another: a line naming another server (sni) still fails
+    verification after the first line's sessions exist."""
+    crt = os.path.join(ctx.keydir, "1-a.crt")
+    t = f"127.0.0.1:{ctx.tport}"
+    backends = f"""
+backend reuse13
+    option httpclose
+    server r {t} ssl verify required ca-file {crt} sni str(a.test)
+backend reuse12
+    option httpclose
+    server r12 {t} ssl verify required ca-file {crt} sni str(a.test) ssl-max-ver TLSv1.2
+backend noreuse
+    option httpclose
+    server nr {t} ssl verify required ca-file {crt} sni str(a.test) no-ssl-reuse
+backend wrongname
+    option httpclose
+    server wn {t} ssl verify required ca-file {crt} sni str(nota.test)
+"""
+    ports = {b: harness.free_port() for b in ("reuse13", "reuse12", "noreuse", "wrongname")}
+    fes = "".join(f"""
+frontend fe_{b}
+    bind 127.0.0.1:{ports[b]}
+    default_backend {b}
+""" for b in ports)
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.oport}"],
+                                      defaults_extra="    retries 1") + fes + backends,
+        name="tlsresume")
+    n = 10  # sequential requests per backend, each on a new server connection
+    try:
+        for b, min_resumed in (("reuse13", n - 2), ("reuse12", n - 2), ("noreuse", 0)):
+            before, obefore = pl.stats(port), tls_stats(ctx)
+            for i in range(n):
+                size = 1000 + i
+                r = harness.curl([f"http://127.0.0.1:{ports[b]}/size/{size}"])
+                assert r.status == 200 and \
+                    hashlib.sha256(r.body).hexdigest() == harness.pattern_sha256(size), (b, r)
+            after, oafter = pl.stats(port), tls_stats(ctx)
+            shakes = after["tls_srv_handshakes"] - before["tls_srv_handshakes"]
+            resumed = after["tls_srv_resumed"] - before["tls_srv_resumed"]
+            assert shakes == n, (b, shakes)  # a new server connection per request
+            if min_resumed:
+                assert resumed >= min_resumed, (b, resumed)
+                # the origin agrees: it resumed as many (it serves the tests' other
+                # clients too, but none runs meanwhile)
+                assert oafter["tls_resumed"] - obefore["tls_resumed"] >= min_resumed, (b, oafter)
+            else:
+                assert resumed == 0, (b, resumed)
+        # reuse13's sessions (verified for a.test) do not let nota.test through
+        before = pl.stats(port)
+        for _ in range(2):
+            r = harness.curl([f"http://127.0.0.1:{ports['wrongname']}/size/10"])
+            assert r.status == 503, r
+        after = pl.stats(port)
+        assert after["tls_srv_fail_verify"] - before["tls_srv_fail_verify"] >= 2, after
+        assert after["tls_srv_resumed"] == before["tls_srv_resumed"], after
+    finally:
+        assert proxy.stop() == 0, proxy.stderr_tail()
+
+
 @harness.timeout(60)
 def test_config_errors_name_file_and_line(ctx):
     exe = pl.sluice_path(ctx.build_dir)
