@@ -952,7 +952,7 @@ static void acl_free(struct acl *a)
 static int int_pattern(char **argv, int argc, struct pattern *pt, int *used, char **err)
 {
 	const char *w = argv[0], *colon;
-	int64_t a, b;
+	int64_t a = 0, b = 0;  /* set before use; gcc -O3 cannot see it */
 
 	*used = 1;
 	pt->lo = INT64_MIN;
