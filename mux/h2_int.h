@@ -163,8 +163,12 @@ struct h2c {
 	/* blocks of a page or more, on pages of their own so that
 	 * h2c_trim() can give pages back (h2_conn.c); p NULL: free slot.
 	 * nghttp2's are its outbound frame buffer (one chunk, up to 5 while
-	 * it sends a long header block) and its stream map's table */
-#define H2C_BIG_SLOTS 8
+	 * it sends a long header block) and its stream map's table. Four
+	 * slots hold the two that live as long as the session and two being
+	 * replaced; a block that finds no free slot is an ordinary one, only
+	 * not given back while idle. Eight made struct h2c 792 bytes, one
+	 * jemalloc class (896) above what four give (768) */
+#define H2C_BIG_SLOTS 4
 	struct h2_big { void *p; size_t size; } big[H2C_BIG_SLOTS];
 	struct h2_transport xprt;   /* TLS under the socket, or all NULL */
 	size_t        hblock;       /* bytes of the header block being received */
