@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include "engine/core/tls.h"
+#include "tls_testcert.h"
 
 static char pem_path[64];
 static struct tls_bind *tb;
@@ -22,38 +23,6 @@ static SSL_CTX *cli_ctx;
 static int sv[2];
 static struct ssl_st *srv;  /* ours, through tls.h */
 static SSL *cli;            /* the peer, plain OpenSSL */
-
-/* Writes a self-signed ECDSA P-256 certificate and its key to pem_path. */
-static void make_pem(void)
-{
-	EVP_PKEY *key = EVP_EC_gen("P-256");
-	X509 *x = X509_new();
-	X509_NAME *n;
-	FILE *f;
-	int fd;
-
-	cr_assert(key && x);
-	cr_assert(X509_set_version(x, 2) == 1);
-	cr_assert(ASN1_INTEGER_set(X509_get_serialNumber(x), 1) == 1);
-	cr_assert(X509_gmtime_adj(X509_getm_notBefore(x), -60));
-	cr_assert(X509_gmtime_adj(X509_getm_notAfter(x), 3600));
-	cr_assert(X509_set_pubkey(x, key) == 1);
-	n = X509_get_subject_name(x);
-	cr_assert(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-					     (const unsigned char *)"io.test", -1, -1, 0) == 1);
-	cr_assert(X509_set_issuer_name(x, n) == 1);
-	cr_assert(X509_sign(x, key, EVP_sha256()) > 0);
-	snprintf(pem_path, sizeof(pem_path), "/tmp/sluice-tls-io-XXXXXX");
-	fd = mkstemp(pem_path);
-	cr_assert(fd >= 0);
-	f = fdopen(fd, "w");
-	cr_assert(f);
-	cr_assert(PEM_write_X509(f, x) == 1);
-	cr_assert(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1);
-	fclose(f);
-	X509_free(x);
-	EVP_PKEY_free(key);
-}
 
 /* Connects a client SSL to our server SSL over a socket pair and runs
  * both handshakes to their end. */
@@ -63,7 +32,7 @@ static void setup(void)
 	char err[256] = "";
 	int cdone = 0, sdone = 0;
 
-	make_pem();
+	tls_test_make_pem(pem_path, sizeof(pem_path), "/tmp/sluice-tls-io-XXXXXX");
 	o.crt = pem_path;
 	o.p.min_ver = "TLSv1.3";
 	tb = tls_bind_new(&o, err, sizeof(err));

@@ -16,47 +16,14 @@
 #include <openssl/x509.h>
 #include "engine/core/cfg.h"
 #include "engine/core/tls.h"
+#include "tls_testcert.h"
 
 static char pem_path[64], pem2_path[64];
 
-/* Writes a new self-signed ECDSA P-256 certificate for CN io.test and its
- * key to a new temporary file named in <path> (the certificate is also
- * the CA a verifying client trusts). */
-static void make_pem(char path[64])
-{
-	EVP_PKEY *key = EVP_EC_gen("P-256");
-	X509 *x = X509_new();
-	X509_NAME *n;
-	FILE *f;
-	int fd;
-
-	cr_assert(key && x);
-	cr_assert(X509_set_version(x, 2) == 1);
-	cr_assert(ASN1_INTEGER_set(X509_get_serialNumber(x), 1) == 1);
-	cr_assert(X509_gmtime_adj(X509_getm_notBefore(x), -60));
-	cr_assert(X509_gmtime_adj(X509_getm_notAfter(x), 3600));
-	cr_assert(X509_set_pubkey(x, key) == 1);
-	n = X509_get_subject_name(x);
-	cr_assert(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-					     (const unsigned char *)"io.test", -1, -1, 0) == 1);
-	cr_assert(X509_set_issuer_name(x, n) == 1);
-	cr_assert(X509_sign(x, key, EVP_sha256()) > 0);
-	snprintf(path, 64, "/tmp/sluice-tls-resume-XXXXXX");
-	fd = mkstemp(path);
-	cr_assert(fd >= 0);
-	f = fdopen(fd, "w");
-	cr_assert(f);
-	cr_assert(PEM_write_X509(f, x) == 1);
-	cr_assert(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1);
-	fclose(f);
-	X509_free(x);
-	EVP_PKEY_free(key);
-}
-
 static void setup(void)
 {
-	make_pem(pem_path);
-	make_pem(pem2_path);
+	tls_test_make_pem(pem_path, sizeof(pem_path), "/tmp/sluice-tls-resume-XXXXXX");
+	tls_test_make_pem(pem2_path, sizeof(pem2_path), "/tmp/sluice-tls-resume-XXXXXX");
 }
 
 static void teardown(void)
