@@ -20,21 +20,6 @@
 #include <unistd.h>
 #include "engine/sluice.h"
 
-#ifdef SLUICE_JEMALLOC
-/* Read by jemalloc when the process starts (MALLOC_CONF in the environment
- * still overrides it). Pages freed to the allocator go back to the kernel
- * at once instead of over jemalloc's default 10 s decay. The reason is
- * memory at rest, not speed: with the decay, a page that a TLS handshake
- * freed is reused already resident by what lives on (a connection's
- * blocks), so the unused rest of it stays resident too; returned at once,
- * it comes back as an untouched zero page and only what is written is
- * faulted in. 10,000 idle HTTPS/2 connections: about 3 KiB less each
- * (bench/RESULTS.md, section Q). In steady traffic few extents empty out:
- * 0.02-0.04 madvise() per keep-alive request, 0.15 per full handshake.
- * Embedders keep their own allocator settings: this is the binary's. */
-const char *malloc_conf = "dirty_decay_ms:0";
-#endif
-
 static void usage(FILE *out)
 {
 	fprintf(out,
