@@ -9,8 +9,11 @@ origin, same certificate and configuration as tls.py (ECDSA P-256, TLS 1.3,
 X25519, proxy pinned on CPU 0, h2load and the origin on CPU 1), h2load
 -c10 -m10 with ALPN h2 (or -m1 --h1). Prints each run and the medians.
 
+--handshake measures tls.py's handshake case instead: two openssl s_time
+-new loops, a full handshake and a 16-byte response per connection.
+
 Usage: tls_ab.py --a BUILD --b BUILD [--rounds N] [--duration S]
-                 [--size BYTES] [--h1]
+                 [--size BYTES] [--h1 | --handshake]
 BUILD: a release build directory (engine/sluice inside); the origin comes
 from --b's. A committed revision can be built with
   git archive REV | tar -x -C /tmp/x && cd /tmp/x && meson setup B -Dbuildtype=release
@@ -24,6 +27,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
+import tls as tlsbench  # noqa: E402
 
 
 def one_run(port, a, tmp):
@@ -46,6 +50,8 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--h1", action="store_true", help="HTTP/1.1 over TLS instead of HTTP/2")
+    ap.add_argument("--handshake", action="store_true",
+                    help="full handshakes (openssl s_time -new) instead of keep-alive")
     a = ap.parse_args()
     if bl.ensure_tools(("h2load", "haproxy")):
         sys.exit("h2load and haproxy are needed")
@@ -64,9 +70,13 @@ def main():
                     p = bl.start_peer(procs, "haproxy" if binpath is None else "sluice", tmp,
                                       port, oport, binpath, tls_crt=pem, maxconn=4096)
                     try:
-                        c0 = p.cpu_seconds()
-                        reqs, errs = one_run(port, a, tmp)
-                        cpu = p.cpu_seconds() - c0
+                        if a.handshake:
+                            r = tlsbench.one_run(p, "handshake", 16, port, a.duration)
+                            reqs, errs, cpu = r["requests"], r["errors"], r["cpu_s"]
+                        else:
+                            c0 = p.cpu_seconds()
+                            reqs, errs = one_run(port, a, tmp)
+                            cpu = p.cpu_seconds() - c0
                     finally:
                         procs.stop(p)
                     us = 1e6 * cpu / max(1, reqs)

@@ -461,17 +461,22 @@ static int thr_start(struct sched_thread *thr, void *arg)
 	h->end_seq++;
 	pthread_cond_broadcast(&h->end_cv);
 	pthread_mutex_unlock(&h->end_mu);
-	if (ret)
+	if (ret) {
+		tlsmem_bind(NULL);
 		thr_gone(e);
+	}
 	return ret;
 }
 
-/* Idle hook: the pool trims and serves waiters from this thread's cache. */
+/* Idle hook: the pool trims and serves waiters from this thread's cache;
+ * the thread's cache of OpenSSL blocks is given back now and then. */
 static void thr_idle(struct sched_thread *thr, void *arg)
 {
 	struct engine *e = arg;
+	uint64_t now = sched_now_ms(thr);
 
-	pool_thread_idle(e->pool, e->tcs[sched_thread_id(thr)].pool_tid, sched_now_ms(thr));
+	pool_thread_idle(e->pool, e->tcs[sched_thread_id(thr)].pool_tid, now);
+	tlsmem_idle(now);
 }
 
 /* Stop hook: whatever is left on this thread is closed and freed here.
@@ -499,6 +504,7 @@ static int thr_stop(struct sched_thread *thr, void *arg)
 		listener_close(&tc->lis[i]);
 	task_kill(&tc->house, 0);
 	pool_thread_idle(e->pool, tc->pool_tid, UINT64_MAX / 2);
+	tlsmem_bind(NULL);      /* every SSL object of the thread is freed above */
 	thr_gone(e);
 	return 0;
 }

@@ -15,11 +15,30 @@
  * of threads that are not Sluice workers) and go to the same allocator as
  * before, as the functions only add a size header around malloc().
  *
- * The blocks come from the process allocator as before (jemalloc in the
- * default build, libc under sanitizers), unchanged: a block counts for its
- * malloc_usable_size(), which free() subtracts again, so counting costs no
- * memory (a size header would cost 16 bytes on each of the ~40 blocks of
- * an idle TLS connection, and push small blocks up a size class). Each worker thread
+ * A block counts for its malloc_usable_size(), which the free subtracts
+ * again, so counting costs no memory (a size header would cost 16 bytes
+ * on each of the ~40 blocks of an idle TLS connection, and push small
+ * blocks up a size class).
+ *
+ * Where the blocks live. Under libc (sanitizer builds) they are ordinary
+ * malloc() blocks. Under jemalloc (the default build) OpenSSL gets an
+ * arena of its own that returns emptied pages to the system at once
+ * (decay 0), and each bound thread an explicit cache of OpenSSL blocks in
+ * front of it. Why: a full handshake allocates and frees tens of KiB of
+ * short-lived blocks; in the shared arenas the pages they free were
+ * reused, already resident, by the long-lived blocks of idle connections
+ * (HTTP/2 sessions, SSL objects), so an idle HTTPS/2 connection held
+ * about 4 KiB of pages nobody used (bench/RESULTS.md section R: 23.6 KiB
+ * per connection, 19.5 with the arena). Decay 0 on every arena fixed that
+ * too, but made every keep-alive request refault its buffers; on
+ * OpenSSL's arena alone it costs nothing measurable, as the per-thread
+ * cache absorbs the handshake's churn. The cache must be an explicit one:
+ * the thread's implicit tcache would hand OpenSSL's blocks to everyone
+ * else's malloc() and the reverse. Threads that are not bound use the
+ * arena without a cache. A thread bound before OpenSSL's arena existed
+ * (tlsmem_init after its tlsmem_bind) has no cache either; it is correct,
+ * only slower. Blocks may still be freed with free() by code that did not
+ * allocate them through OpenSSL: jemalloc finds their arena itself. Each worker thread
  * counts into its own struct tlsmem_cnt (tlsmem_bind), written only by that
  * thread with relaxed stores: no shared cache line on the hot path. A block
  * freed by another thread than the one that allocated it makes one
@@ -48,8 +67,19 @@ int tlsmem_init(void);
 int tlsmem_counted(void);
 
 /* Makes the calling thread count into <c> (NULL: back to the shared
- * bucket). <c> must outlive the thread's OpenSSL calls or the next bind. */
+ * bucket). <c> must outlive the thread's OpenSSL calls or the next bind.
+ * Under jemalloc, binding also gives the thread its cache of OpenSSL
+ * blocks, and unbinding (NULL) destroys it: a thread that binds must
+ * unbind before it exits, or the cache (one of jemalloc's 4095 explicit
+ * ones) and the blocks in it are lost. */
 void tlsmem_bind(struct tlsmem_cnt *c);
+
+/* The calling thread is about to sleep (<now_ms>: a monotonic clock): at
+ * most once a second, its cache of OpenSSL blocks goes back to OpenSSL's
+ * arena, which returns the pages that empties. jemalloc collects only
+ * implicit tcaches by itself; without this, an explicit one keeps what it
+ * holds until the thread unbinds. No-op without jemalloc. */
+void tlsmem_idle(uint64_t now_ms);
 
 /* Adds the shared bucket to <sum> (the caller adds the bound threads'). */
 void tlsmem_add_shared(struct tlsmem_cnt *sum);

@@ -4,7 +4,9 @@
  *   tlsmem_check counted      the functions are installed before OpenSSL's
  *                             first allocation: contexts are counted, and a
  *                             block allocated on one thread and freed on
- *                             another leaves the sum exact
+ *                             another leaves the sum exact; under jemalloc,
+ *                             OpenSSL's blocks come from an arena that no
+ *                             malloc() of the same thread uses
  *   tlsmem_check uncounted    OpenSSL allocated first (as in a host program
  *                             that used it before Sluice): not counted,
  *                             nothing breaks
@@ -14,6 +16,9 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
+#ifdef SLUICE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 #include "engine/core/tls.h"
 #include "engine/core/tlsmem.h"
 
@@ -24,6 +29,31 @@
 
 static struct tlsmem_cnt bucket_a, bucket_b;
 static SSL_CTX *ctxs[NB_CTX];
+static int arena_apart = -1;      /* make_ctxs: 1 when OpenSSL's arena is its own */
+
+#ifdef SLUICE_JEMALLOC
+/* Returns the index of the arena that holds <p>, -1 on error. */
+static int arena_of(void *p)
+{
+	unsigned a;
+	size_t sz = sizeof(a);
+
+	return mallctl("arenas.lookup", &a, &sz, &p, sizeof(p)) ? -1 : (int)a;
+}
+
+/* Returns 1 when OpenSSL's blocks and this thread's malloc()'s come from
+ * different arenas, 0 otherwise. */
+static int openssl_arena_apart(void)
+{
+	void *mine = malloc(64), *ossl = OPENSSL_malloc(64);
+	int ret = mine && ossl && arena_of(ossl) >= 0 && arena_of(mine) >= 0 &&
+		  arena_of(ossl) != arena_of(mine);
+
+	free(mine);
+	OPENSSL_free(ossl);
+	return ret;
+}
+#endif
 
 /* Returns the sum of every bucket. */
 static struct tlsmem_cnt total(void)
@@ -43,6 +73,12 @@ static void *make_ctxs(void *arg)
 	tlsmem_bind(&bucket_a);
 	for (int i = 0; i < NB_CTX; i++)
 		ctxs[i] = SSL_CTX_new(TLS_server_method());
+#ifdef SLUICE_JEMALLOC
+	arena_apart = openssl_arena_apart();   /* through the thread's own cache */
+#endif
+	tlsmem_idle(0);
+	tlsmem_idle(5000);                     /* flushes the cache: blocks stay valid */
+	tlsmem_bind(NULL);
 	return NULL;
 }
 
@@ -53,6 +89,7 @@ static void *free_ctxs(void *arg)
 	tlsmem_bind(&bucket_b);
 	for (int i = 0; i < NB_CTX; i++)
 		SSL_CTX_free(ctxs[i]);
+	tlsmem_bind(NULL);
 	return NULL;
 }
 
@@ -79,6 +116,12 @@ static int counted(void)
 	t1 = total();
 	CHECK(__atomic_load_n(&bucket_a.bytes, __ATOMIC_RELAXED) > 1000 * NB_CTX);
 	CHECK(t1.bytes > t0.bytes && t1.blocks > t0.blocks);
+#ifdef SLUICE_JEMALLOC
+	CHECK(arena_apart == 1);
+	CHECK(openssl_arena_apart() == 1);     /* an unbound thread: no cache */
+#else
+	CHECK(arena_apart == -1);
+#endif
 	CHECK(pthread_create(&b, NULL, free_ctxs, NULL) == 0);
 	CHECK(pthread_join(b, NULL) == 0);
 	t2 = total();
