@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -187,6 +188,10 @@ struct parser {
 	/* ssl-default-bind-* and ssl-default-server-* words, replayed first on
 	 * the bind and server lines that follow them */
 	struct tls_words tls_def_bind, tls_def_srv;
+	/* crt-base and ca-base (NULL: unset), and the paths made from them,
+	 * which the lines' words point to until the parser goes */
+	char *crt_base, *ca_base;
+	struct tls_words based;
 };
 
 /* ---------- messages ---------- */
@@ -1311,6 +1316,44 @@ static int fail_srv_arg(struct parser *p, const char *a)
 	return fail(p, "unknown argument '%s' (expected %s)", a, list);
 }
 
+/* crt-base DIR and ca-base DIR (global): where relative paths after crt
+ * and crt-list (and inside a crt-list), and after ca-file, are taken from,
+ * as in HAProxy: on the lines that follow, an absolute path ignores it. */
+static int kw_tls_base(struct parser *p)
+{
+	char **dst = strcmp(p->argv[0], "crt-base") == 0 ? &p->crt_base : &p->ca_base;
+	size_t n;
+
+	if (want_words(p, 1, 1, "directory") < 0)
+		return -1;
+	n = strlen(p->argv[1]);
+	while (n > 1 && p->argv[1][n - 1] == '/')
+		p->argv[1][--n] = '\0';   /* "dir/" and "dir" name the same */
+	if (set_str(dst, p->argv[1]) < 0)
+		return fail(p, "out of memory");
+	return 0;
+}
+
+/* When argv[i] is a TLS word whose value is a file path (crt, crt-list,
+ * ca-file) and that value is relative while crt-base or ca-base is set,
+ * makes argv[i + 1] the path under that directory (kept in p->based).
+ * Returns 0, or -1 after reporting. */
+static int tls_path_rebase(struct parser *p, int i)
+{
+	int base = tlsopt_path_base(p->argv[i]);
+	const char *dir = base == TLSO_BASE_CRT ? p->crt_base : base == TLSO_BASE_CA ? p->ca_base : NULL;
+	char path[PATH_MAX], *one = path;
+
+	if (!dir || i + 1 >= p->argc || p->argv[i + 1][0] == '/')
+		return 0;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, p->argv[i + 1]) >= sizeof(path))
+		return fail(p, "path '%s' too long under '%s'", p->argv[i + 1], dir);
+	if (tls_words_add(&p->based, &one, 1) < 0)
+		return fail(p, "out of memory");
+	p->argv[i + 1] = p->based.v[p->based.n - 1];
+	return 0;
+}
+
 /* Applies server settings argv[i..] to <srv> (`server` and `default-server`);
  * TLS words go to <t>, and on `default-server` lines also to <save>, whose
  * words each later server line replays before its own. */
@@ -1328,6 +1371,8 @@ static int parse_server_args(struct parser *p, int i, struct cfg_server *srv,
 			if (strcmp(a, srv_args[k].name) == 0)
 				sa = &srv_args[k];
 		if (!sa) {
+			if (tls_path_rebase(p, i) < 0)
+				return -1;
 			n = tlsopt_word(t, TLSO_SRV, p->argv, p->argc, i, err, sizeof(err));
 			if (n < 0)
 				return fail(p, "%s", err);
@@ -1464,6 +1509,8 @@ static int kw_bind(struct parser *p)
 			n = 2;
 			continue;
 		}
+		if (tls_path_rebase(p, i) < 0)
+			return -1;
 		n = tlsopt_word(&t, TLSO_BIND, p->argv, p->argc, i, err, sizeof(err));
 		if (n < 0)
 			return fail(p, "%s", err);
@@ -1476,6 +1523,7 @@ static int kw_bind(struct parser *p)
 		return fail(p, "TLS options on a bind without 'ssl'");
 	if (t.ssl && !t.bind.crt && !t.bind.crt_list)
 		return fail(p, "'ssl' needs 'crt FILE|DIR' or 'crt-list FILE'");
+	t.bind.crt_base = p->crt_base;
 	return add_binds(p, p->argv[1], h2, t.ssl ? &t.bind : NULL);
 }
 
@@ -2139,6 +2187,8 @@ static const struct keyword keywords[] = {
 	{ "log",                            SEC_GLOBAL, 0, kw_global_log, NULL },
 	{ "stats",                          SEC_GLOBAL, 0, kw_global_stats, NULL },
 	{ "daemon",                         SEC_GLOBAL, 0, kw_daemon, NULL },
+	{ "crt-base",                       SEC_GLOBAL, 0, kw_tls_base, NULL },
+	{ "ca-base",                        SEC_GLOBAL, 0, kw_tls_base, NULL },
 	{ "ssl-default-bind-options",       SEC_GLOBAL, 0, kw_ssl_default, NULL },
 	{ "ssl-default-bind-ciphers",       SEC_GLOBAL, 0, kw_ssl_default, NULL },
 	{ "ssl-default-bind-ciphersuites",  SEC_GLOBAL, 0, kw_ssl_default, NULL },
@@ -2934,6 +2984,9 @@ static void parser_release(struct parser *p)
 	settings_clear(&p->defs);
 	tls_words_free(&p->tls_def_bind);
 	tls_words_free(&p->tls_def_srv);
+	tls_words_free(&p->based);
+	free(p->crt_base);
+	free(p->ca_base);
 	free(p->fe_by_use);
 	free(p->scratch);
 	free(p->warnings);

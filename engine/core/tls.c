@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -758,7 +759,8 @@ static int tls_crt_list_line(struct tls_bind *tb, const struct tls_bind_opts *o,
 	struct tls_filters f;
 	struct tlsopt_set t;
 	unsigned first;
-	char why[400];
+	char why[400], path[PATH_MAX];
+	const char *pem = NULL;
 	int rc;
 
 	rc = tls_crt_list_split(line, &l, why, sizeof(why));
@@ -771,9 +773,19 @@ static int tls_crt_list_line(struct tls_bind *tb, const struct tls_bind_opts *o,
 		first = l.ob ? l.oe : 1;  /* the SNI filters follow the options */
 		f.v = l.w + first;
 		f.n = l.n - first;
-		rc = tls_load_pem(tb, &t.bind, l.w[0], f.n ? &f : NULL, l.oe > l.ob ? o : NULL,
-				  why, sizeof(why));
+		pem = l.w[0];
+		if (o->crt_base && pem[0] != '/') {
+			if ((size_t)snprintf(path, sizeof(path), "%s/%s", o->crt_base, l.w[0]) >=
+			    sizeof(path)) {
+				snprintf(why, sizeof(why), "path too long under crt-base '%s'", o->crt_base);
+				rc = -1;
+			}
+			pem = path;
+		}
 	}
+	if (rc == 0 && l.n)
+		rc = tls_load_pem(tb, &t.bind, pem, f.n ? &f : NULL, l.oe > l.ob ? o : NULL,
+				  why, sizeof(why));
 	if (rc < 0)
 		snprintf(err, errlen, "crt-list '%s' line %u: %s", list, ln, why);
 	return rc;
@@ -782,8 +794,8 @@ static int tls_crt_list_line(struct tls_bind *tb, const struct tls_bind_opts *o,
 /* Loads HAProxy's crt-list file <list>: one certificate per line, with
  * optional SSL options in brackets that apply to it alone, and optional
  * SNI filters ("name", "*.name", "!name"); '#' starts a comment.
- * Paths are taken as written (relative ones from the working directory, as
- * HAProxy does without crt-base). Returns 0, or -1 with <err>. */
+ * A relative path is taken from <o>->crt_base (`crt-base`) when set, else
+ * from the working directory, as in HAProxy. Returns 0, or -1 with <err>. */
 static int tls_load_crt_list(struct tls_bind *tb, const struct tls_bind_opts *o, const char *list,
 			     char *err, size_t errlen)
 {

@@ -61,6 +61,7 @@ struct tls_proto_opts {
 struct tls_bind_opts {
 	const char *crt;          /* PEM file (cert, chain, key) or a directory of them */
 	const char *crt_list;     /* HAProxy's crt-list: "PEM [[ssl options]] [SNI filter...]" per line */
+	const char *crt_base;     /* `crt-base`: directory of the crt-list's relative paths, or NULL */
 	const char *alpn;         /* "h2,http/1.1" by default */
 	struct tls_proto_opts p;
 };

@@ -10,6 +10,7 @@ enum tlso_kind {
 	TK_NO_SSL,   /* `no-ssl`: TLS off (a server line undoing default-server) */
 	TK_STR,      /* takes a value, kept as a string */
 	TK_FLAG,     /* sets an int to 1 */
+	TK_UNFLAG,   /* sets an int to 0: undoes a TK_FLAG of default-server */
 	TK_NOP,      /* accepted for HAProxy's sake, changes nothing */
 	TK_VERIFY,   /* verify none|required */
 	TK_SNI,      /* sni NAME or str(NAME) */
@@ -25,29 +26,33 @@ static const struct tlso_word {
 	int where;                /* TLSO_* */
 	enum tlso_kind kind;
 	size_t boff, soff;        /* the field on a bind line, on a server line */
+	int base;                 /* a file path: TLSO_BASE_* of its directory; 0 otherwise */
 } tlso_words[] = {
-	{ "ssl",            TLSO_BIND | TLSO_SRV, TK_SSL, 0, 0 },
-	{ "no-ssl",         TLSO_SRV, TK_NO_SSL, 0, 0 },
-	{ "crt",            TLSO_BIND | TLSO_SRV, TK_STR, TB(crt), TS(crt) },
-	{ "crt-list",       TLSO_BIND, TK_STR, TB(crt_list), 0 },
-	{ "verify",         TLSO_SRV, TK_VERIFY, 0, 0 },
-	{ "ca-file",        TLSO_SRV, TK_STR, 0, TS(ca_file) },
-	{ "sni",            TLSO_SRV, TK_SNI, 0, 0 },
-	{ "alpn",           TLSO_BIND | TLSO_SRV | TLSO_CRT, TK_STR, TB(alpn), TS(alpn) },
-	{ "ssl-min-ver",    TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_STR, TB(p.min_ver), TS(p.min_ver) },
-	{ "ssl-max-ver",    TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_STR, TB(p.max_ver), TS(p.max_ver) },
-	{ "ciphers",        TLSO_BIND | TLSO_SRV | TLSO_CRT, TK_STR, TB(p.ciphers), TS(p.ciphers) },
-	{ "ciphersuites",   TLSO_BIND | TLSO_SRV | TLSO_CRT, TK_STR, TB(p.ciphersuites), TS(p.ciphersuites) },
-	{ "curves",         TLSO_BIND | TLSO_SRV | TLSO_CRT, TK_STR, TB(p.curves), TS(p.curves) },
-	{ "no-tls-tickets", TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_FLAG, TB(p.no_tickets), TS(p.no_tickets) },
+	{ "ssl",            TLSO_BIND | TLSO_SRV, TK_SSL, 0, 0, 0 },
+	{ "no-ssl",         TLSO_SRV, TK_NO_SSL, 0, 0, 0 },
+	{ "crt",            TLSO_BIND | TLSO_SRV, TK_STR, TB(crt), TS(crt), TLSO_BASE_CRT },
+	{ "crt-list",       TLSO_BIND, TK_STR, TB(crt_list), 0, TLSO_BASE_CRT },
+	{ "verify",         TLSO_SRV, TK_VERIFY, 0, 0, 0 },
+	{ "ca-file",        TLSO_SRV, TK_STR, 0, TS(ca_file), TLSO_BASE_CA },
+	{ "sni",            TLSO_SRV, TK_SNI, 0, 0, 0 },
+	{ "alpn",           TLSO_BIND | TLSO_SRV | TLSO_CRT, TK_STR, TB(alpn), TS(alpn), 0 },
+	{ "ssl-min-ver",    TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_STR, TB(p.min_ver), TS(p.min_ver), 0 },
+	{ "ssl-max-ver",    TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_STR, TB(p.max_ver), TS(p.max_ver), 0 },
+	{ "ciphers",        TLSO_BIND | TLSO_SRV | TLSO_CRT, TK_STR, TB(p.ciphers), TS(p.ciphers), 0 },
+	{ "ciphersuites",   TLSO_BIND | TLSO_SRV | TLSO_CRT, TK_STR, TB(p.ciphersuites), TS(p.ciphersuites), 0 },
+	{ "curves",         TLSO_BIND | TLSO_SRV | TLSO_CRT, TK_STR, TB(p.curves), TS(p.curves), 0 },
+	{ "no-tls-tickets", TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_FLAG, TB(p.no_tickets), TS(p.no_tickets), 0 },
 	/* HAProxy's: this server's connections never resume a session */
-	{ "no-ssl-reuse",   TLSO_SRV, TK_FLAG, 0, TS(no_reuse) },
-	{ "no-tlsv13",      TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_FLAG, TB(p.no_v13), TS(p.no_v13) },
-	{ "no-tlsv12",      TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_FLAG, TB(p.no_v12), TS(p.no_v12) },
+	{ "no-ssl-reuse",   TLSO_SRV, TK_FLAG, 0, TS(no_reuse), 0 },
+	/* HAProxy's undoing words for a server line after default-server */
+	{ "ssl-reuse",      TLSO_SRV, TK_UNFLAG, 0, TS(no_reuse), 0 },
+	{ "tls-tickets",    TLSO_SRV, TK_UNFLAG, 0, TS(p.no_tickets), 0 },
+	{ "no-tlsv13",      TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_FLAG, TB(p.no_v13), TS(p.no_v13), 0 },
+	{ "no-tlsv12",      TLSO_BIND | TLSO_SRV | TLSO_CRT | TLSO_OPT, TK_FLAG, TB(p.no_v12), TS(p.no_v12), 0 },
 	/* versions below TLS 1.2 are never enabled: disabling them is a no-op */
-	{ "no-tlsv11",      TLSO_BIND | TLSO_SRV | TLSO_OPT, TK_NOP, 0, 0 },
-	{ "no-tlsv10",      TLSO_BIND | TLSO_SRV | TLSO_OPT, TK_NOP, 0, 0 },
-	{ "no-sslv3",       TLSO_BIND | TLSO_SRV | TLSO_OPT, TK_NOP, 0, 0 },
+	{ "no-tlsv11",      TLSO_BIND | TLSO_SRV | TLSO_OPT, TK_NOP, 0, 0, 0 },
+	{ "no-tlsv10",      TLSO_BIND | TLSO_SRV | TLSO_OPT, TK_NOP, 0, 0, 0 },
+	{ "no-sslv3",       TLSO_BIND | TLSO_SRV | TLSO_OPT, TK_NOP, 0, 0, 0 },
 };
 #define TLSO_NB (sizeof(tlso_words) / sizeof(tlso_words[0]))
 
@@ -112,8 +117,8 @@ int tlsopt_word(struct tlsopt_set *t, int where, char **argv, int argc, int i,
 	if (w->kind == TK_NOP)
 		return 1;
 	off = where == TLSO_SRV ? w->soff : w->boff;
-	if (w->kind == TK_FLAG) {
-		*(int *)((char *)t + off) = 1;
+	if (w->kind == TK_FLAG || w->kind == TK_UNFLAG) {
+		*(int *)((char *)t + off) = w->kind == TK_FLAG;
 		return 1;
 	}
 	if (i + 1 >= argc) {
@@ -161,6 +166,13 @@ int tlsopt_apply(struct tlsopt_set *t, int where, const struct tls_words *w, cha
 	}
 	t->seen = 0;
 	return 0;
+}
+
+int tlsopt_path_base(const char *word)
+{
+	const struct tlso_word *w = tlso_find(word, TLSO_BIND | TLSO_SRV);
+
+	return w ? w->base : 0;
 }
 
 void tlsopt_list(int where, char *buf, size_t len)

@@ -32,6 +32,13 @@ enum {
 			       * (a bind word: it sets the same field as on a bind line) */
 };
 
+/* The global directory a relative file path is taken from (HAProxy's
+ * crt-base and ca-base). */
+enum {
+	TLSO_BASE_CRT = 1,    /* crt-base: after crt and crt-list, and in a crt-list */
+	TLSO_BASE_CA  = 2,    /* ca-base: after ca-file */
+};
+
 /* The TLS settings of one bind or server line being read. */
 struct tlsopt_set {
 	int ssl;                  /* `ssl` (1) or `no-ssl` (0) last */
@@ -62,6 +69,11 @@ int tlsopt_word(struct tlsopt_set *t, int where, char **argv, int argc, int i,
  * <t>->seen so that only the line's own words count as given. Returns 0, or
  * -1 with <err>. */
 int tlsopt_apply(struct tlsopt_set *t, int where, const struct tls_words *w, char *err, size_t errlen);
+
+/* Returns the TLSO_BASE_* directory that a relative value of the line word
+ * <word> is taken from, or 0 when its value is not a file path. The
+ * parser rewrites such values before tlsopt_word() sees them. */
+int tlsopt_path_base(const char *word);
 
 /* Writes the TLS words of kind <where>, comma-separated, into <buf>. */
 void tlsopt_list(int where, char *buf, size_t len);

@@ -13,7 +13,8 @@
 
 /* The TLS words of server lines, as error messages list them. */
 #define SRVW "ssl, no-ssl, crt, verify, ca-file, sni, alpn, ssl-min-ver, ssl-max-ver, ciphers, " \
-	"ciphersuites, curves, no-tls-tickets, no-ssl-reuse, no-tlsv13, no-tlsv12, no-tlsv11, no-tlsv10, no-sslv3"
+	"ciphersuites, curves, no-tls-tickets, no-ssl-reuse, ssl-reuse, tls-tickets, no-tlsv13, no-tlsv12, " \
+	"no-tlsv11, no-tlsv10, no-sslv3"
 
 /* A frontend and a backend that make any config complete. */
 #define FEBE "frontend f\n bind :8080\n default_backend b\nbackend b\n server s1 127.0.0.1:81\n"
@@ -1676,6 +1677,58 @@ Test(cfg, unique_id)
 	    "t.cfg:3: 'unique-id-format' unknown fetch 'nosuch'");
 	bad("frontend f\n bind :8080\n unique-id-header Bad:Name\n",
 	    "t.cfg:3: 'unique-id-header' invalid character 0x3a in header name 'Bad:Name'");
+}
+
+/* Parses <text>, which must fail with an error that holds <want>. */
+static void bad_sub(const char *text, const char *want)
+{
+	char *err = NULL;
+	struct cfg *c = cfg_parse_text(text, "t.cfg", &err);
+
+	cr_assert_null(c, "expected an error with \"%s\"\n--- config:\n%s", want, text);
+	cr_expect(err && strstr(err, want), "\n got: %s\nwant: ...%s...", err, want);
+	free(err);
+}
+
+/* crt-base and ca-base: a relative path after crt, crt-list (and in the
+ * list) and ca-file is taken from them, an absolute one as written; the
+ * error names the path that was tried. */
+Test(cfg, crt_base_and_ca_base)
+{
+	char lst[] = "/tmp/sluice-crt-base-XXXXXX", text[768], want[256];
+	int fd = mkstemp(lst);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "site.pem\n", 9), 9);
+	close(fd);
+	/* crt: relative under crt-base (its trailing '/' dropped) */
+	bad("global\n crt-base /nonexistent-crt/\nfrontend f\n bind :8443 ssl crt site.pem\n"
+	    " default_backend b\nbackend b\n server s1 127.0.0.1:81\n",
+	    "t.cfg:4: 'bind' cannot open certificate '/nonexistent-crt/site.pem': "
+	    "No such file or directory");
+	/* crt: absolute, crt-base ignored */
+	bad("global\n crt-base /nonexistent-crt\nfrontend f\n bind :8443 ssl crt /nonexistent-abs.pem\n"
+	    " default_backend b\nbackend b\n server s1 127.0.0.1:81\n",
+	    "t.cfg:4: 'bind' cannot open certificate '/nonexistent-abs.pem': "
+	    "No such file or directory");
+	/* crt-list: the list's own path, then the paths inside it */
+	snprintf(text, sizeof(text), "global\n crt-base /tmp\nfrontend f\n bind :8443 ssl crt-list %s\n"
+		 " default_backend b\nbackend b\n server s1 127.0.0.1:81\n", strrchr(lst, '/') + 1);
+	snprintf(want, sizeof(want), "t.cfg:4: 'bind' crt-list '%s' line 1: ", lst);
+	bad_sub(text, want);
+	bad_sub(text, "'/tmp/site.pem'");
+	/* ca-file under ca-base, on default-server too */
+	bad_sub("global\n ca-base /nonexistent-ca\n" FEBE " server x 1.2.3.4:80 ssl ca-file ca.pem\n",
+		"t.cfg:8: 'server' cannot load CA file '/nonexistent-ca/ca.pem'");
+	bad_sub("global\n ca-base /nonexistent-ca\n" FEBE " default-server ssl ca-file d/ca.pem\n"
+		" server x 1.2.3.4:80\n",
+		"t.cfg:9: 'server' cannot load CA file '/nonexistent-ca/d/ca.pem'");
+	/* without a base, as written */
+	bad_frontend("bind :8443 ssl crt rel.pem",
+		     "'bind' cannot open certificate 'rel.pem': No such file or directory");
+	bad_global("crt-base", "'crt-base' missing directory");
+	bad_global("ca-base a b", "'ca-base' unexpected argument 'b'");
+	unlink(lst);
 }
 
 /* The `[...]` of a crt-list line: its grammar is checked before the

@@ -246,19 +246,22 @@ static void bad(const char *text, const char *msg)
 
 #define FEB "frontend f\n bind :8080\n default_backend b\nbackend b\n"
 
-/* `no-ssl-reuse` on a server line and through default-server; refused
- * without `ssl` and where HAProxy does not take it. */
+/* `no-ssl-reuse` on a server line and through default-server, undone by
+ * `ssl-reuse`; refused without `ssl` and where HAProxy does not take it. */
 Test(tls_resume, cfg_no_ssl_reuse)
 {
 	struct cfg *c = ok(FEB " default-server ssl verify none\n"
 			   " server a 127.0.0.1:81\n"
 			   " server b 127.0.0.1:82 no-ssl-reuse\n"
-			   "backend b2\n default-server no-ssl-reuse\n"
-			   " server c 127.0.0.1:83 ssl verify none\n");
+			   "backend b2\n default-server no-ssl-reuse no-tls-tickets\n"
+			   " server c 127.0.0.1:83 ssl verify none\n"
+			   " server d 127.0.0.1:84 ssl verify none ssl-reuse tls-tickets\n");
 
 	cr_assert(tls_srv_reuse(c->backends[0].servers[0].tls));
 	cr_assert(!tls_srv_reuse(c->backends[0].servers[1].tls));
 	cr_assert(!tls_srv_reuse(c->backends[1].servers[0].tls));
+	/* HAProxy's `ssl-reuse` undoes default-server's `no-ssl-reuse` */
+	cr_assert(tls_srv_reuse(c->backends[1].servers[1].tls));
 	cfg_free(c);
 	bad(FEB " server x 1.2.3.4:80 no-ssl-reuse\n",
 	    "t.cfg:5: 'server' TLS options on server 'x' without 'ssl'");

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -811,6 +812,38 @@ def test_crt_list_curves_and_bind_defaults(ctx):
     assert proxy.stop() == 0
 
 
+def test_crt_base_relative_paths(ctx):
+    """HAProxy's crt-base: relative paths after crt and crt-list, and inside
+    the list, are read from it; an absolute path as written."""
+    based = os.path.join(ctx.tmpdir, "based")
+    os.makedirs(based, exist_ok=True)
+    for name in ("1-a.pem", "2-b.pem"):
+        shutil.copy(os.path.join(ctx.certs, name), based)
+    with open(os.path.join(based, "b.lst"), "w") as f:
+        f.write("2-b.pem alias.test\n1-a.pem\n")
+    ports = [harness.free_port() for _ in range(3)]
+    proxy, _ = pl.start_sluice(
+        ctx, lambda p: pl.make_config(
+            p, [f"server s1 127.0.0.1:{ctx.oport}"],
+            global_extra=f"    crt-base {based}/",
+            frontend_extra=f"    bind 127.0.0.1:{ports[0]} ssl crt 1-a.pem\n"
+                           f"    bind 127.0.0.1:{ports[1]} ssl crt-list b.lst\n"
+                           f"    bind 127.0.0.1:{ports[2]} ssl crt {ctx.certs}/2-b.pem"),
+        name="crtbase")
+
+    def cn(port, host):
+        out = s_client(port, "-servername", host)
+        m = re.search(r"subject=.*?CN\s*=\s*([^\s,/]+)", out)
+        assert m, out[-1500:]
+        return m.group(1)
+
+    assert cn(ports[0], "a.test") == "a.test"
+    assert cn(ports[1], "alias.test") == "b.test"
+    assert cn(ports[1], "other.test") == "b.test"      # the list's first, default
+    assert cn(ports[2], "x.b.test") == "b.test"
+    assert proxy.stop() == 0
+
+
 def curl_sni(port, host, *args):
     """curl -k over HTTP/2 if ALPN allows, to <host> (SNI; None: the IP,
     no SNI) on <port>: returns (http_version, body) of /size/1000."""
@@ -1105,7 +1138,6 @@ def test_key_update_mid_large_response(ctx):
 def test_stats_page_in_chromium_over_https_h2(ctx):
     """Headless Chromium loads the stats page over HTTPS; its net log shows
     the protocol it negotiated (h2) and our HTTP/2 counters moved."""
-    import shutil
     import tempfile
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if not browser:
