@@ -107,7 +107,9 @@ static inline int h2_is_preface(const char *p, size_t len, int *complete)
  * peer's end (recv), -1 with errno (EAGAIN: wait for readiness). A short
  * recv does not mean the socket is drained: the mux reads until EAGAIN.
  * After EAGAIN or a short sendv the mux offers the bytes not taken again,
- * first. close runs once when the connection closes, before the socket is
+ * first. A short sendv does not mean the socket is full (TLS sends whole
+ * records and leaves a short rest for the next call): the mux stops
+ * sending only on EAGAIN. close runs once when the connection closes, before the socket is
  * closed; it ends and frees ctx. If h2c_new/h2c_new_client fail, close is
  * not called: ctx stays the caller's. Client role only: handshake, if set,
  * runs after connect() succeeded and before anything is sent, on every

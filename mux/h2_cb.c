@@ -339,7 +339,7 @@ static int h2s_give(struct h2s *s)
 		return h2s_reject(s, NGHTTP2_PROTOCOL_ERROR);
 	if (h2s_compose_head(s) < 0)
 		return h2s_reject(s, NGHTTP2_INTERNAL_ERROR);
-	s->ep.flags = EP_ONE_TXN | EP_WR_READY | EP_RD_READY;
+	s->ep.flags = h2c_ep_flags(c) | EP_WR_READY | EP_RD_READY;
 	s->ep.owner = NULL;
 	if (!c->cb.new_stream || c->cb.new_stream(c->cb_ctx, &s->ep) < 0)
 		return h2s_reject(s, NGHTTP2_REFUSED_STREAM);

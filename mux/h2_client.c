@@ -58,7 +58,7 @@ struct mux_ep *h2c_open_stream(struct h2c *c)
 	memset(s, 0, sizeof(*s));
 	s->c = c;
 	s->ep.ops = &h2_ep_ops;
-	s->ep.flags = EP_ONE_TXN | ((c->flags & H2C_SOCK_PENDING) ? EP_CONNECTING : EP_WR_READY);
+	s->ep.flags = h2c_ep_flags(c) | ((c->flags & H2C_SOCK_PENDING) ? EP_CONNECTING : EP_WR_READY);
 	s->meth = H1_M_OTHER;
 	s->flags = H2S_GIVEN | H2S_SLOT;
 	s->next = c->streams;

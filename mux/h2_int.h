@@ -189,6 +189,14 @@ struct h2c {
 	struct h2c_stats st;
 };
 
+/* Returns the flags every stream endpoint of <c> carries from its birth:
+ * one transaction each, and over a transport that seals records (TLS)
+ * EP_SND_FRAMED, as its DATA frames then become records. */
+static inline unsigned h2c_ep_flags(const struct h2c *c)
+{
+	return EP_ONE_TXN | (c->xprt.sendv ? EP_SND_FRAMED : 0);
+}
+
 /* h2_conn.c */
 void *h2_mem_alloc(struct h2c *c, size_t n);
 void  h2_mem_free(struct h2c *c, void *p);

@@ -34,7 +34,17 @@ enum {
 	EP_ONE_TXN    = 1u << 7, /* carries exactly one transaction (an HTTP/2 stream) */
 	EP_SND_MORE   = 1u << 8, /* hint set by the stream around snd_buf: more bytes
 	                          * of this message follow at once (known length) */
+	EP_SND_FRAMED = 1u << 9, /* set by the mux at creation: what snd_buf takes
+	                          * leaves as frames with an EP_FRAME_HDR-byte
+	                          * header, sealed in records of a buffer's size
+	                          * (HTTP/2 over TLS). A source that fills whole
+	                          * buffers for it leaves that many bytes free, so
+	                          * that a full buffer is one record, not a full
+	                          * one and one of a few bytes */
 };
+
+/* The frame header that EP_SND_FRAMED speaks of (HTTP/2's). */
+#define EP_FRAME_HDR 9
 
 struct mux_ep;
 

@@ -172,13 +172,19 @@ static int chan_scan_body(struct chan *ch)
 
 /* Returns how many bytes <ch> may hold before it stops receiving: while a
  * head waits to be parsed, maxrewrite bytes stay free so that the in-place
- * rewrite can grow it (X-Forwarded-For, Connection). */
+ * rewrite can grow it (X-Forwarded-For, Connection). When the channel's
+ * destination frames and seals what it sends (EP_SND_FRAMED: HTTP/2 over
+ * TLS), a frame header's worth stays free, so that a full buffer leaves
+ * as one frame in one record. */
 static size_t chan_rx_limit(const struct stream *s, const struct chan *ch)
 {
+	const struct mux_ep *dst = ch == &s->res ? s->cep : s->sep;
 	size_t limit = ch->buf.size;
 
 	if (ch->st == CH_HEAD)
 		limit -= s->tc->eng->cfg->g.maxrewrite;
+	else if (dst && (dst->flags & EP_SND_FRAMED))
+		limit -= EP_FRAME_HDR;
 	return limit;
 }
 

@@ -1249,10 +1249,12 @@ int tls_recv_drained(struct ssl_st *ssl)
 
 ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt)
 {
-	size_t total = 0;
+	size_t total = 0, offered = 0;
 	int i = 0;
 	size_t off = 0;
 
+	for (int k = 0; k < cnt; k++)
+		offered += iov[k].iov_len;
 	while (i < cnt) {
 		const void *p;
 		size_t n;
@@ -1263,6 +1265,12 @@ ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt)
 			off = 0;
 			continue;
 		}
+		/* after a full record, a short rest is left to the caller, who
+		 * offers it again in front of what comes next: an HTTP/2 DATA
+		 * frame of 16 KiB plus its 9-byte header would otherwise cost a
+		 * record (and a write) of 9 bytes each time */
+		if (total && offered - total < TLS_REC_MAX)
+			break;
 		/* one contiguous piece is written in place; scattered small
 		 * pieces are gathered so that a record is not cut at every
 		 * boundary (a 9-byte frame header would be a record of its own) */

@@ -169,10 +169,16 @@ ssize_t tls_recv(struct ssl_st *ssl, void *buf, size_t len);
 int tls_recv_drained(struct ssl_st *ssl);
 
 /* Encrypts and sends the bytes of <iov>[0..cnt) in order, as far as the
- * socket takes them. Returns the number of bytes taken, or -1 with errno
- * EAGAIN when none was, or another errno on failure. After EAGAIN, or a
- * short count, the caller must offer the bytes not taken again, first and
- * at least as many of them (a record is already sealed around them). */
+ * socket takes them, in records of 16 KiB of plaintext; scattered pieces
+ * are gathered so that a record is not cut at each boundary. Once a full
+ * record went out, a rest shorter than one record is not sent: the count
+ * comes back short although the socket may take more, and the caller
+ * offers the rest again, with what follows it if anything does by then
+ * (a lone rest is sent as one short record). Returns the number of bytes
+ * taken, or -1 with errno EAGAIN when none was, or another errno on
+ * failure. After EAGAIN, or a short count, the caller must offer the bytes
+ * not taken again, first and at least as many of them (a record may
+ * already be sealed around them). */
 ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt);
 
 /* Sends a close_notify if the socket takes it now (never waits), so that

@@ -2,12 +2,14 @@
  * non-blocking socket pair: OpenSSL reads ahead (several records in one
  * read), and tls_recv_drained() says "drained" exactly when neither the
  * socket nor OpenSSL holds a byte, so that a caller stopping on it never
- * leaves data unread and never needs the read that meets EAGAIN. */
+ * leaves data unread and never needs the read that meets EAGAIN; and
+ * tls_sendv() sends whole records, handing a short rest back. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
@@ -140,4 +142,53 @@ Test(tls_io, drained_never_early)
 	}
 	cr_assert_eq(got, sizeof(out));
 	cr_assert(memcmp(in, out, sizeof(out)) == 0);
+}
+
+/* Reads from the client until <want> bytes came, one SSL_read per record;
+ * returns the number of records they came in. */
+static int cli_read_records(char *in, size_t want)
+{
+	size_t got = 0;
+	int records = 0;
+
+	while (got < want) {
+		int rc = SSL_read(cli, in + got, (int)(want - got));
+
+		if (rc <= 0) {
+			cr_assert_eq(SSL_get_error(cli, rc), SSL_ERROR_WANT_READ);
+			continue;
+		}
+		got += (size_t)rc;
+		records++;
+	}
+	return records;
+}
+
+/* tls_sendv writes whole 16 KiB records: a 9-byte header and a 20,000-byte
+ * payload leave as one full record, and the 4,625 bytes after it come
+ * back to the caller instead of leaving as a short record of their own;
+ * offered alone, such a rest is sent. Fewer than 16 KiB in all: one record. */
+Test(tls_io, sendv_whole_records_then_the_rest)
+{
+	static char hd[9], payload[20000], in[sizeof(hd) + sizeof(payload)], all[sizeof(in)];
+	struct iovec iov[2] = { { hd, sizeof(hd) }, { payload, sizeof(payload) } };
+	struct iovec small[2] = { { hd, sizeof(hd) }, { payload, 300 } };
+	size_t rest = sizeof(all) - 16384;
+	struct iovec tail = { all + 16384, rest };
+
+	memset(hd, 'h', sizeof(hd));
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (char)('a' + i % 23);
+	memcpy(all, hd, sizeof(hd));
+	memcpy(all + sizeof(hd), payload, sizeof(payload));
+	cr_assert_eq(tls_sendv(srv, iov, 2), 16384);
+	cr_assert_eq(cli_read_records(in, 16384), 1);
+	cr_assert_eq(SSL_pending(cli), 0);
+	cr_assert_eq(recv(sv[1], in + 16384, 1, MSG_PEEK), -1, "nothing more was sent");
+	cr_assert_eq(tls_sendv(srv, &tail, 1), (ssize_t)rest);
+	cr_assert_eq(cli_read_records(in + 16384, rest), 1);
+	cr_assert(memcmp(in, all, sizeof(all)) == 0);
+	cr_assert_eq(tls_sendv(srv, small, 2), 309);
+	cr_assert_eq(cli_read_records(in, 309), 1);
+	cr_assert(memcmp(in, all, 309) == 0);
 }

@@ -35,6 +35,8 @@ struct h2h_opts {
 	const char *const *raw;
 	unsigned nb_raw;
 	int      defer;              /* fake streams do nothing until h2h_resume() */
+	int      xprt_passthrough;   /* the mux speaks through a transport (as over
+	                              * TLS) that only calls recv()/sendmsg() */
 };
 
 struct h2h;
@@ -92,6 +94,7 @@ void h2h_shutdown(struct h2h *h);
 /* Server-side observations (thread-safe). */
 int  h2h_closed(struct h2h *h);                    /* closed callback ran */
 void h2h_stats(struct h2h *h, struct h2c_stats *out);  /* live or final */
+unsigned h2h_framed_eps(struct h2h *h);             /* streams given with EP_SND_FRAMED */
 int64_t h2h_pool_in_use(struct h2h *h);
 struct pool *h2h_pool(struct h2h *h);
 /* Copies the raw HTTP/1.1 request (head + body as rcv_buf gave it) whose

@@ -127,6 +127,36 @@ Test(h2, get_content_length, .description = "GET, Content-Length responses 0 B t
 	stop(h);
 }
 
+Test(h2, framed_streams_over_a_transport, .description = "streams over a transport carry EP_SND_FRAMED")
+{
+	static const uint64_t sizes[] = { 16375, 16384, 100000 };
+	struct h2h_opts o = { .xprt_passthrough = 1 };
+	struct h2h *h = h2h_start(&o), *plain = start(0, 0, 0);
+	struct cli c, cp;
+	char path[64];
+
+	cr_assert_not_null(h);
+	cr_assert_eq(cli_init(&c, h2h_fd(h)), 0);
+	cr_assert_eq(cli_init(&cp, h2h_fd(plain)), 0);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		snprintf(path, sizeof(path), "/cl/%llu", (unsigned long long)sizes[i]);
+		cr_assert_geq(cli_request(&c, "GET", path, 0, 0), 0);
+		cr_assert_geq(cli_request(&cp, "GET", path, 0, 0), 0);
+	}
+	cr_assert_eq(cli_run(&c, 10000), 0, "streams did not finish");
+	cr_assert_eq(cli_run(&cp, 10000), 0, "streams did not finish");
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		check_body(&c, (int)i, sizes[i]);
+		check_body(&cp, (int)i, sizes[i]);
+	}
+	cr_expect_eq(h2h_framed_eps(h), 3, "every stream over the transport is framed");
+	cr_expect_eq(h2h_framed_eps(plain), 0, "no stream on the bare socket is");
+	cli_free(&c);
+	cli_free(&cp);
+	stop(h);
+	stop(plain);
+}
+
 Test(h2, chunked_close_interim, .description = "chunked, close-delimited and 100-continue responses")
 {
 	static const char *paths[] = { "/ch/0", "/ch/1", "/ch/5000", "/ch/300000", "/ch/1048576",
