@@ -775,12 +775,12 @@ static int tls_crt_list_line(struct tls_bind *tb, const struct tls_bind_opts *o,
 		f.n = l.n - first;
 		pem = l.w[0];
 		if (o->crt_base && pem[0] != '/') {
+			pem = path;
 			if ((size_t)snprintf(path, sizeof(path), "%s/%s", o->crt_base, l.w[0]) >=
 			    sizeof(path)) {
 				snprintf(why, sizeof(why), "path too long under crt-base '%s'", o->crt_base);
 				rc = -1;
 			}
-			pem = path;
 		}
 	}
 	if (rc == 0 && l.n)

@@ -129,13 +129,17 @@ static void *tlsmem_malloc(size_t n, const char *file, int line)
 /* CRYPTO_free replacement. */
 static void tlsmem_free(void *p, const char *file, int line)
 {
+	size_t usable;
+
 	(void)file;
 	(void)line;
 	if (!p)
 		return;
-	tlsmem_count(-(int64_t)malloc_usable_size(p), -1);
+	usable = malloc_usable_size(p);
+	tlsmem_count(-(int64_t)usable, -1);
 #ifdef SLUICE_JEMALLOC
-	dallocx(p, tlsmem_xflags());
+	/* the size counted above spares jemalloc its own lookup of it */
+	sdallocx(p, usable, tlsmem_xflags());
 #else
 	free(p);
 #endif
