@@ -79,7 +79,10 @@ static void tls_hs_done(struct tls_hs *hs)
 
 /* The handshake's tasklet: socket readiness advances the handshake. The
  * edge-triggered poller reports again only once OpenSSL saw EAGAIN, which
- * is exactly when tls_handshake() says it waits. */
+ * is exactly when tls_handshake() says it waits. Any wake-up but a lone
+ * write readiness may mean bytes to read (the first one, from
+ * tls_hs_start, too); a lone write readiness (the socket's first, or its
+ * buffer draining) lets the handshake write, not read. */
 static void tls_hs_cb(struct tasklet *t, unsigned reasons)
 {
 	struct tls_hs *hs = t->ctx;
@@ -87,7 +90,8 @@ static void tls_hs_cb(struct tasklet *t, unsigned reasons)
 	int want_write = 0;
 	int rc;
 
-	(void)reasons;
+	if (reasons != SCHED_R_WRITE)
+		tls_hs_readable(hs->ssl);
 	rc = tls_handshake(hs->ssl, &want_write, &why);
 	if (rc == 0)
 		return;
