@@ -301,15 +301,32 @@ void task_kill(struct task *t, int free_it)
 
 /* ---- file descriptors ---- */
 
-/* Registers <fd> for <t>. Returns 0 or -1 with errno set. */
-int sched_fd_add(struct tasklet *t, int fd)
+/* Registers (<op> EPOLL_CTL_ADD) or re-registers (EPOLL_CTL_MOD) <fd> for
+ * <t>, edge-triggered, for input and hang-ups, and for output when <out>.
+ * Returns 0 or -1 with errno set. */
+static int sched_fd_ctl(struct tasklet *t, int fd, int op, int out)
 {
 	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (out ? EPOLLOUT : 0),
 		.data.ptr = t,
 	};
 
-	return epoll_ctl(t->home->epfd, EPOLL_CTL_ADD, fd, &ev);
+	return epoll_ctl(t->home->epfd, op, fd, &ev);
+}
+
+int sched_fd_add(struct tasklet *t, int fd)
+{
+	return sched_fd_ctl(t, fd, EPOLL_CTL_ADD, 1);
+}
+
+int sched_fd_add_in(struct tasklet *t, int fd)
+{
+	return sched_fd_ctl(t, fd, EPOLL_CTL_ADD, 0);
+}
+
+int sched_fd_want_out(struct tasklet *t, int fd)
+{
+	return sched_fd_ctl(t, fd, EPOLL_CTL_MOD, 1);
 }
 
 /* Unregisters <fd> from <thr>. Returns 0 or -1 with errno set. */

@@ -174,6 +174,19 @@ void task_kill(struct task *t, int free_it);
  * output. Returns 0 or -1 with errno set. Home thread only. */
 int sched_fd_add(struct tasklet *t, int fd);
 
+/* Registers <fd> like sched_fd_add(), for input and hang-ups only: an
+ * edge-triggered poller reports a fresh socket's write readiness at once,
+ * a wake-up for nothing to a tasklet that only waits to read (a TLS
+ * handshake that sent its flight). sched_fd_want_out() adds output when
+ * it is needed after all. Returns 0 or -1 with errno set. Home thread
+ * only. */
+int sched_fd_add_in(struct tasklet *t, int fd);
+
+/* Makes <fd>, registered for <t> by sched_fd_add_in(), report output
+ * readiness too, as sched_fd_add() would have: at once if it is writable
+ * now. Returns 0 or -1 with errno set. Home thread only. */
+int sched_fd_want_out(struct tasklet *t, int fd);
+
 /* Unregisters <fd> from <thr>'s poller. Returns 0 or -1 with errno set. */
 int sched_fd_del(struct sched_thread *thr, int fd);
 

@@ -19,6 +19,7 @@ struct tls_hs {
 	struct listener *l;
 	struct ssl_st *ssl;
 	int fd;
+	int polls_out;            /* the poller reports output too (sched_fd_want_out) */
 	struct eng_list link;     /* in l->handshakes */
 	struct sockaddr_storage peer;
 };
@@ -79,7 +80,10 @@ static void tls_hs_done(struct tls_hs *hs)
 
 /* The handshake's tasklet: socket readiness advances the handshake. The
  * edge-triggered poller reports again only once OpenSSL saw EAGAIN, which
- * is exactly when tls_handshake() says it waits. */
+ * is exactly when tls_handshake() says it waits. Any wake-up but a lone
+ * write readiness may mean bytes to read (the first one, from
+ * tls_hs_start, too); a lone write readiness (the socket's first, or its
+ * buffer draining) lets the handshake write, not read. */
 static void tls_hs_cb(struct tasklet *t, unsigned reasons)
 {
 	struct tls_hs *hs = t->ctx;
@@ -87,10 +91,21 @@ static void tls_hs_cb(struct tasklet *t, unsigned reasons)
 	int want_write = 0;
 	int rc;
 
-	(void)reasons;
+	if (reasons != SCHED_R_WRITE)
+		tls_hs_readable(hs->ssl);
 	rc = tls_handshake(hs->ssl, &want_write, &why);
-	if (rc == 0)
+	if (rc == 0) {
+		/* registered for input only (see tls_hs_start); a flight
+		 * bigger than the socket takes (rare) needs output too */
+		if (!want_write || hs->polls_out)
+			return;
+		hs->polls_out = 1;
+		if (sched_fd_want_out(&hs->tl, hs->fd) == 0)
+			return;
+		CNT_INC(hs->l->tc, tls_fail_resource);
+		tls_hs_abort(hs);
 		return;
+	}
 	if (rc > 0) {
 		tls_hs_done(hs);
 		return;
@@ -146,7 +161,9 @@ static int tls_hs_start(struct listener *l, int fd, const struct sockaddr_storag
 	hs->peer = *peer;
 	tasklet_init(&hs->tl, tc->thr, tls_hs_cb, hs);
 	task_init(hs->timer, tc->thr, tls_hs_timeout, hs);
-	if (sched_fd_add(&hs->tl, fd) < 0) {
+	/* input only: the socket's first write readiness would be a wake-up
+	 * for nothing while the handshake waits for the client's answer */
+	if (sched_fd_add_in(&hs->tl, fd) < 0) {
 		task_kill(hs->timer, 1);
 		tls_free(hs->ssl);
 		free(hs);

@@ -7,8 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -39,6 +43,7 @@ struct tls_bind {
 	unsigned char alpn[64];   /* the bind line's protocols, wire format */
 	unsigned alpn_len;
 	unsigned char tk_master[32]; /* session ticket keys derive from it */
+	EVP_CIPHER *tk_cipher;    /* AES-256-CBC, fetched once, not per ticket */
 };
 
 /* Session ticket keys rotate every period; a ticket stays valid for
@@ -72,36 +77,159 @@ static void tls_ctx_read_ahead(SSL_CTX *ctx)
 	SSL_CTX_set_read_ahead(ctx, 1);
 }
 
-/* The socket BIO's callback records, in the BIO's callback argument used
- * as a one-bit state (no allocation per connection), whether its last
- * read ended the socket's data: a read that returned fewer bytes than
- * OpenSSL asked for, or none (EAGAIN). recv() callers draw the same
- * conclusion from a short read; tls_recv_drained() lets TLS callers do so
- * too, saving the read that would only meet EAGAIN. Only reads matter:
- * writes and control calls pass through untouched. */
-static long tls_bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
-		       int ret, size_t *processed)
-{
-	(void)argp;
-	(void)argi;
-	(void)argl;
-	if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
-		int drained = ret <= 0 ? BIO_should_retry(b) : processed && *processed < len;
+/* ---- the socket BIO ---- */
 
-		BIO_set_callback_arg(b, drained ? (char *)b : NULL);
-	}
-	return ret;
+/* OpenSSL reads and writes the socket through a BIO of our own rather than
+ * its socket BIO, for two things that one needs and the other cannot do:
+ *
+ * - Reads record whether they ended the socket's data: a read that
+ *   returned fewer bytes than OpenSSL asked for, or none (EAGAIN). recv()
+ *   callers draw that conclusion from a short read; tls_recv_drained()
+ *   lets TLS callers do so too, saving the read that would only meet
+ *   EAGAIN.
+ * - Writes may be marked "more follows at once" (MSG_MORE): the kernel
+ *   then holds a short segment until the next write without the mark, or
+ *   the FIN, so that records made together leave in one TCP segment. On
+ *   loopback and fast links every segment costs the sender a wake-up of
+ *   the receiver; a new TLS 1.3 connection otherwise sends its session
+ *   ticket, its first answer, and its close_notify and FIN as separate
+ *   segments. The mark is only ever set by code that writes again, or
+ *   closes the socket, before it returns (tls_sendv, tls_shutdown), so
+ *   nothing stays held.
+ *
+ * - During a server handshake, a read that would follow one that drained
+ *   the socket is not made unless the poller said the socket is readable
+ *   since (tls_hs_readable): OpenSSL reads right after sending its flight,
+ *   and again at every wake-up, a write readiness included, while the
+ *   client's answer cannot be there yet. Each such read costs a system
+ *   call that only meets EAGAIN. The edge-triggered poller reports every
+ *   byte that arrives after a read, so the gate never hides data. After
+ *   the handshake, callers have tls_recv_drained() for the same purpose,
+ *   and the gate is lifted.
+ *
+ * Its whole state is one word in the BIO's data pointer: the descriptor
+ * shifted left, and the flags below. No allocation beyond the BIO itself,
+ * which SSL_set_fd would make too. */
+enum {
+	TLS_BIO_DRAINED = 1,  /* the last read ended the socket's data */
+	TLS_BIO_EOF     = 2,  /* a read met the peer's end (BIO_eof) */
+	TLS_BIO_MORE    = 4,  /* writes carry MSG_MORE */
+	TLS_BIO_TICKET  = 8,  /* a TLS 1.3 session ticket is owed (tls_sendv) */
+	TLS_BIO_GATE    = 16, /* reads after a drained one wait for the poller */
+	TLS_BIO_RENEW   = 32, /* the ticket resumed is old: a new one is owed */
+	TLS_BIO_SHIFT   = 6,
+};
+
+static uintptr_t tls_bio_word(BIO *b)
+{
+	return (uintptr_t)BIO_get_data(b);
 }
 
-/* Installs tls_bio_cb on the socket BIO of <ssl> (set by SSL_set_fd). */
-static void tls_watch_reads(SSL *ssl)
+static int tls_bio_fd(BIO *b)
 {
-	BIO *rb = SSL_get_rbio(ssl);
+	return (int)(tls_bio_word(b) >> TLS_BIO_SHIFT);
+}
 
-	if (rb) {
-		BIO_set_callback_arg(rb, NULL);
-		BIO_set_callback_ex(rb, tls_bio_cb);
+/* Sets the flags <set> and clears the flags <clr> of <b>. */
+static void tls_bio_flag(BIO *b, uintptr_t set, uintptr_t clr)
+{
+	BIO_set_data(b, (void *)((tls_bio_word(b) & ~clr) | set));
+}
+
+static int tls_bio_write(BIO *b, const char *data, size_t len, size_t *written)
+{
+	int more = (tls_bio_word(b) & TLS_BIO_MORE) ? MSG_MORE : 0;
+	ssize_t n = send(tls_bio_fd(b), data, len, MSG_NOSIGNAL | more);
+
+	BIO_clear_retry_flags(b);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			BIO_set_retry_write(b);
+		return 0;
 	}
+	*written = (size_t)n;
+	return 1;
+}
+
+static int tls_bio_read(BIO *b, char *data, size_t len, size_t *readbytes)
+{
+	uintptr_t w = tls_bio_word(b);
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	if ((w & (TLS_BIO_GATE | TLS_BIO_DRAINED)) == (TLS_BIO_GATE | TLS_BIO_DRAINED)) {
+		BIO_set_retry_read(b);
+		return 0;
+	}
+	n = read(tls_bio_fd(b), data, len);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+			BIO_set_retry_read(b);
+			tls_bio_flag(b, TLS_BIO_DRAINED, 0);
+		}
+		return 0;
+	}
+	if (n == 0) {
+		tls_bio_flag(b, TLS_BIO_DRAINED | TLS_BIO_EOF, 0);
+		return 0;
+	}
+	tls_bio_flag(b, (size_t)n < len ? TLS_BIO_DRAINED : 0, TLS_BIO_DRAINED);
+	*readbytes = (size_t)n;
+	return 1;
+}
+
+/* The controls OpenSSL's TLS code uses on a socket BIO; the others are
+ * refused (0), as a socket BIO refuses what it does not know. */
+static long tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+	case BIO_CTRL_DUP:
+		return 1;
+	case BIO_CTRL_EOF:
+		return (tls_bio_word(b) & TLS_BIO_EOF) != 0;
+	case BIO_C_GET_FD:
+		return tls_bio_fd(b);
+	default:
+		return 0;
+	}
+}
+
+static BIO_METHOD *tls_bio_method;
+static pthread_once_t tls_bio_once = PTHREAD_ONCE_INIT;
+
+/* Builds the method once; read-only afterwards, shared by all threads. */
+static void tls_bio_method_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK |
+				     BIO_TYPE_DESCRIPTOR, "sluice socket");
+
+	if (m && (!BIO_meth_set_write_ex(m, tls_bio_write) ||
+		  !BIO_meth_set_read_ex(m, tls_bio_read) ||
+		  !BIO_meth_set_ctrl(m, tls_bio_ctrl))) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
+	tls_bio_method = m;
+}
+
+/* Gives <ssl> a socket BIO of ours over <fd>, for both directions, with
+ * the flags <flags>. Returns 0, or -1 (out of memory). */
+static int tls_set_socket(SSL *ssl, int fd, uintptr_t flags)
+{
+	BIO *b;
+
+	if (pthread_once(&tls_bio_once, tls_bio_method_init) != 0 || !tls_bio_method)
+		return -1;
+	b = BIO_new(tls_bio_method);
+	if (!b)
+		return -1;
+	BIO_set_data(b, (void *)(((uintptr_t)fd << TLS_BIO_SHIFT) | flags));
+	BIO_set_init(b, 1);
+	SSL_set_bio(ssl, b, b);
+	return 0;
 }
 
 /* ---- contexts ---- */
@@ -126,8 +254,8 @@ static int tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outle
 
 /* Derives the 32-byte key <what> ("aes" or "mac") of ticket period
  * <period> from the bind's master secret into <out>. Returns 0 or -1. */
-static int tls_ticket_key(const struct tls_bind *tb, const char *what, uint64_t period,
-			  unsigned char out[32])
+static int tls_ticket_derive(const struct tls_bind *tb, const char *what, uint64_t period,
+			     unsigned char out[32])
 {
 	unsigned char msg[3 + 8];
 	size_t len = 0;
@@ -141,6 +269,42 @@ static int tls_ticket_key(const struct tls_bind *tb, const char *what, uint64_t 
 	return 0;
 }
 
+/* The ticket keys of one period of one bind, as a thread last derived
+ * them. The bind is known by its master secret, not its address: a bind
+ * freed at a reload and a new one allocated at the same place must not
+ * share keys. */
+struct tls_tk_keys {
+	unsigned char master[32];
+	uint64_t period;
+	unsigned char aes[32], mac[32];
+	int valid;
+};
+
+/* Per thread, one slot per parity of the period, so that tickets of the
+ * current and of the previous period (still accepted) do not evict each
+ * other: deriving costs two HMACs with their algorithm lookups, at every
+ * ticket made or read otherwise. */
+static __thread struct tls_tk_keys tls_tk_cache[2];
+
+/* Returns the ticket keys of <period> for <tb>, derived on first use in
+ * this thread and period, or NULL when they cannot be derived. */
+static const struct tls_tk_keys *tls_ticket_keys(const struct tls_bind *tb, uint64_t period)
+{
+	struct tls_tk_keys *k = &tls_tk_cache[period & 1];
+
+	if (k->valid && k->period == period &&
+	    memcmp(k->master, tb->tk_master, sizeof(k->master)) == 0)
+		return k;
+	k->valid = 0;
+	if (tls_ticket_derive(tb, "aes", period, k->aes) < 0 ||
+	    tls_ticket_derive(tb, "mac", period, k->mac) < 0)
+		return NULL;
+	memcpy(k->master, tb->tk_master, sizeof(k->master));
+	k->period = period;
+	k->valid = 1;
+	return k;
+}
+
 /* Session tickets: encrypted with the keys of the current period, named
  * "sluicetk" + the period. The keys are derived, not stored, so every
  * thread computes the same ones without sharing any mutable state, and
@@ -151,7 +315,7 @@ static int tls_ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv
 {
 	const struct tls_bind *tb = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	uint64_t now = (uint64_t)time(NULL) / TLS_TICKET_PERIOD_S, period = 0;
-	unsigned char aes[32], mac[32];
+	const struct tls_tk_keys *k;
 	OSSL_PARAM params[3];
 	int rc = 1;
 
@@ -172,16 +336,20 @@ static int tls_ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv
 		if (period > now || now - period > TLS_TICKET_KEEP)
 			return 0;
 		rc = period == now ? 1 : 2;
+		if (rc == 2 && SSL_get_wbio(ssl))
+			tls_bio_flag(SSL_get_wbio(ssl), TLS_BIO_RENEW, 0);
 	}
-	if (tls_ticket_key(tb, "aes", period, aes) < 0 || tls_ticket_key(tb, "mac", period, mac) < 0)
+	k = tls_ticket_keys(tb, period);
+	if (!k)
 		return -1;
-	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, mac, sizeof(mac));
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->mac,
+						      sizeof(k->mac));
 	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
 	params[2] = OSSL_PARAM_construct_end();
 	if (!EVP_MAC_CTX_set_params(hctx, params))
 		return -1;
-	if (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv) != 1
-		: EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, aes, iv) != 1)
+	if (enc ? EVP_EncryptInit_ex(cctx, tb->tk_cipher, NULL, k->aes, iv) != 1
+		: EVP_DecryptInit_ex(cctx, tb->tk_cipher, NULL, k->aes, iv) != 1)
 		return -1;
 	return rc;
 }
@@ -532,7 +700,9 @@ static int tls_ctx_setup(struct tls_bind *tb, SSL_CTX *ctx, const struct tls_pro
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_NO_AUTO_CHAIN);
 	tls_ctx_read_ahead(ctx);
-	SSL_CTX_set_num_tickets(ctx, 1);
+	/* the ticket is not sent at the end of the handshake but with the
+	 * first answer (tls_sendv): one TCP segment less per connection */
+	SSL_CTX_set_num_tickets(ctx, 0);
 	(void)SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	SSL_CTX_set_app_data(ctx, tb);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb);
@@ -850,6 +1020,11 @@ struct tls_bind *tls_bind_new(const struct tls_bind_opts *o, char *err, size_t e
 		snprintf(err, errlen, "no randomness for session ticket keys");
 		goto fail;
 	}
+	tb->tk_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+	if (!tb->tk_cipher) {
+		snprintf(err, errlen, "OpenSSL offers no AES-256-CBC for session tickets");
+		goto fail;
+	}
 	if (tls_alpn_parse(tb, o->alpn ? o->alpn : "h2,http/1.1", err, errlen) < 0)
 		goto fail;
 	if (!o->crt && !o->crt_list) {
@@ -904,6 +1079,7 @@ void tls_bind_free(struct tls_bind *tb)
 		free(tb->certs[c].curves);
 	}
 	free(tb->certs);
+	EVP_CIPHER_free(tb->tk_cipher);
 	free(tb);
 }
 
@@ -1073,7 +1249,7 @@ struct ssl_st *tls_connect_new(struct tls_srv *ts, int fd, unsigned tid)
 
 	if (!ssl)
 		return NULL;
-	if (SSL_set_fd(ssl, fd) != 1 ||
+	if (tls_set_socket(ssl, fd, 0) < 0 ||
 	    (ts->sni && SSL_set_tlsext_host_name(ssl, ts->sni) != 1) ||
 	    /* with verification, the certificate must name what we asked for */
 	    (ts->sni && ts->verify && SSL_set1_host(ssl, ts->sni) != 1)) {
@@ -1106,7 +1282,6 @@ struct ssl_st *tls_connect_new(struct tls_srv *ts, int fd, unsigned tid)
 			SSL_SESSION_free(copy);
 		}
 	}
-	tls_watch_reads(ssl);
 	SSL_set_connect_state(ssl);
 	return ssl;
 }
@@ -1138,11 +1313,10 @@ struct ssl_st *tls_accept_new(struct tls_bind *tb, int fd)
 
 	if (!ssl)
 		return NULL;
-	if (SSL_set_fd(ssl, fd) != 1) {
+	if (tls_set_socket(ssl, fd, TLS_BIO_TICKET | TLS_BIO_GATE) < 0) {
 		SSL_free(ssl);
 		return NULL;
 	}
-	tls_watch_reads(ssl);
 	SSL_set_accept_state(ssl);
 	return ssl;
 }
@@ -1155,8 +1329,13 @@ int tls_handshake(struct ssl_st *ssl, int *want_write, enum tls_fail *fail)
 	/* the error queue is per thread: an old entry would be taken for ours */
 	ERR_clear_error();
 	rc = SSL_do_handshake(ssl);
-	if (rc == 1)
+	if (rc == 1) {
+		BIO *rb = SSL_get_rbio(ssl);
+
+		if (rb)
+			tls_bio_flag(rb, 0, TLS_BIO_GATE);
 		return 1;
+	}
 	e = SSL_get_error(ssl, rc);
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
 		*want_write = e == SSL_ERROR_WANT_WRITE;
@@ -1176,6 +1355,14 @@ int tls_handshake(struct ssl_st *ssl, int *want_write, enum tls_fail *fail)
 	ERR_clear_error();
 	tls_srv_forget(ssl);
 	return -1;
+}
+
+void tls_hs_readable(struct ssl_st *ssl)
+{
+	BIO *rb = SSL_get_rbio(ssl);
+
+	if (rb)
+		tls_bio_flag(rb, 0, TLS_BIO_DRAINED);
 }
 
 int tls_resumed(struct ssl_st *ssl)
@@ -1244,17 +1431,46 @@ int tls_recv_drained(struct ssl_st *ssl)
 
 	/* nothing waits inside OpenSSL (a whole or partial record), and the
 	 * socket's last read took all it had */
-	return rb && BIO_get_callback_arg(rb) && !SSL_has_pending(ssl);
+	return rb && (tls_bio_word(rb) & TLS_BIO_DRAINED) && !SSL_has_pending(ssl);
+}
+
+/* Sends the TLS 1.3 session ticket that a new server connection owes
+ * (none is sent at the end of its handshake) in front of the first bytes
+ * <wb> carries: marked "more follows", it leaves in the same TCP segment
+ * as the records written right after it. One is owed after a full
+ * handshake, and after a resumption whose ticket came from an older
+ * period (tls_ticket_cb asked for a renewal), as OpenSSL would have sent
+ * at the end of the handshake. A ticket that cannot be written now is
+ * left pending in OpenSSL, which writes it before the next record. TLS
+ * 1.2 connections got theirs inside the handshake. */
+static void tls_send_ticket(SSL *ssl, BIO *wb)
+{
+	int owed = !SSL_session_reused(ssl) || (tls_bio_word(wb) & TLS_BIO_RENEW);
+
+	tls_bio_flag(wb, TLS_BIO_MORE, TLS_BIO_TICKET);
+	if (!owed || SSL_version(ssl) != TLS1_3_VERSION)
+		return;
+	ERR_clear_error();
+	if (SSL_new_session_ticket(ssl) == 1)
+		(void)SSL_do_handshake(ssl);
+	ERR_clear_error();
 }
 
 ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt)
 {
+	BIO *wb = SSL_get_wbio(ssl);
 	size_t total = 0, offered = 0;
 	int i = 0;
 	size_t off = 0;
 
 	for (int k = 0; k < cnt; k++)
 		offered += iov[k].iov_len;
+	if (!wb) {
+		errno = EBADF;
+		return -1;
+	}
+	if (offered && (tls_bio_word(wb) & TLS_BIO_TICKET))
+		tls_send_ticket(ssl, wb);
 	while (i < cnt) {
 		const void *p;
 		size_t n;
@@ -1299,10 +1515,16 @@ ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt)
 		}
 		if (n > TLS_REC_MAX)
 			n = TLS_REC_MAX;
+		/* records followed by another full one in this call leave
+		 * with it, in segments as large as the path takes; the last
+		 * one pushes them all out */
+		tls_bio_flag(wb, offered - total - n >= TLS_REC_MAX ? TLS_BIO_MORE : 0,
+			     TLS_BIO_MORE);
 		ERR_clear_error();
 		errno = 0;
 		rc = SSL_write(ssl, p, (int)n);
 		if (rc <= 0) {
+			tls_bio_flag(wb, 0, TLS_BIO_MORE);
 			if (total)
 				break;
 			if (tls_io_error(ssl, rc) == 0)
@@ -1324,13 +1546,21 @@ ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt)
 			}
 		}
 	}
+	tls_bio_flag(wb, 0, TLS_BIO_MORE);
 	return (ssize_t)total;
 }
 
 void tls_shutdown(struct ssl_st *ssl)
 {
+	BIO *b;
+
 	if (!ssl || !SSL_is_init_finished(ssl))
 		return;
+	/* the caller closes or shuts the socket next: the FIN pushes the
+	 * close_notify out with it, one segment instead of two */
+	b = SSL_get_wbio(ssl);
+	if (b)
+		tls_bio_flag(b, TLS_BIO_MORE, 0);
 	ERR_clear_error();
 	(void)SSL_shutdown(ssl);
 	ERR_clear_error();

@@ -148,6 +148,14 @@ int tls_idle_quiet(struct ssl_st *ssl);
  * to write, clear when it waits to read), -1 when it failed (*fail set). */
 int tls_handshake(struct ssl_st *ssl, int *want_write, enum tls_fail *fail);
 
+/* Tells the server handshake of <ssl> that the poller reported its socket
+ * readable (or closed, or in error) since its last read met EAGAIN: until
+ * then, the handshake of a connection from tls_accept_new() does not try
+ * the socket again (a system call that could only meet EAGAIN) and
+ * tls_handshake() just says it waits to read. A caller that cannot tell
+ * calls it at every wake-up. */
+void tls_hs_readable(struct ssl_st *ssl);
+
 /* Returns non-zero when the handshake of <ssl> resumed a session (either
  * side). */
 int tls_resumed(struct ssl_st *ssl);
@@ -178,11 +186,16 @@ int tls_recv_drained(struct ssl_st *ssl);
  * taken, or -1 with errno EAGAIN when none was, or another errno on
  * failure. After EAGAIN, or a short count, the caller must offer the bytes
  * not taken again, first and at least as many of them (a record may
- * already be sealed around them). */
+ * already be sealed around them). The first call with bytes on a server
+ * connection sends its TLS 1.3 session ticket in front of them, in the
+ * same TCP segment; the records of one call leave in as few segments as
+ * the path takes (MSG_MORE on all but the last). */
 ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt);
 
 /* Sends a close_notify if the socket takes it now (never waits), so that
- * the peer sees a clean end. */
+ * the peer sees a clean end. The caller closes the socket, or shuts its
+ * sending side, right after: the record waits in the socket (MSG_MORE)
+ * for the FIN, and leaves in its segment. */
 void tls_shutdown(struct ssl_st *ssl);
 
 /* Frees <ssl> (NULL allowed); the socket is the caller's. */

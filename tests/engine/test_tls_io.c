@@ -2,13 +2,19 @@
  * non-blocking socket pair: OpenSSL reads ahead (several records in one
  * read), and tls_recv_drained() says "drained" exactly when neither the
  * socket nor OpenSSL holds a byte, so that a caller stopping on it never
- * leaves data unread and never needs the read that meets EAGAIN; and
- * tls_sendv() sends whole records, handing a short rest back. */
+ * leaves data unread and never needs the read that meets EAGAIN;
+ * tls_sendv() sends whole records, handing a short rest back; a server
+ * handshake reads only when told the socket is readable; and over TCP,
+ * the session ticket leaves in the segment of the first answer, and the
+ * close_notify in that of the FIN. */
 #include <errno.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
@@ -26,20 +32,18 @@ static int sv[2];
 static struct ssl_st *srv;  /* ours, through tls.h */
 static SSL *cli;            /* the peer, plain OpenSSL */
 
-/* Connects a client SSL to our server SSL over a socket pair and runs
- * both handshakes to their end. */
-static void setup(void)
+/* Makes our server SSL over sv[0] and a client SSL over sv[1], both
+ * sockets already connected and non-blocking. */
+static void pair_ssl(void)
 {
 	struct tls_bind_opts o = { 0 };
 	char err[256] = "";
-	int cdone = 0, sdone = 0;
 
 	tls_test_make_pem(pem_path, sizeof(pem_path), "/tmp/sluice-tls-io-XXXXXX");
 	o.crt = pem_path;
 	o.p.min_ver = "TLSv1.3";
 	tb = tls_bind_new(&o, err, sizeof(err));
 	cr_assert(tb, "%s", err);
-	cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
 	srv = tls_accept_new(tb, sv[0]);
 	cli_ctx = SSL_CTX_new(TLS_client_method());
 	cr_assert(srv && cli_ctx);
@@ -48,6 +52,13 @@ static void setup(void)
 	cli = SSL_new(cli_ctx);
 	cr_assert(cli && SSL_set_fd(cli, sv[1]) == 1);
 	SSL_set_connect_state(cli);
+}
+
+/* Runs both handshakes to their end. */
+static void pair_handshake(void)
+{
+	int cdone = 0, sdone = 0;
+
 	for (int i = 0; i < 100 && !(cdone && sdone); i++) {
 		enum tls_fail why;
 		int ww = 0, rc;
@@ -58,12 +69,28 @@ static void setup(void)
 			cdone = rc == 1;
 		}
 		if (!sdone) {
+			tls_hs_readable(srv);  /* no poller here: always say so */
 			rc = tls_handshake(srv, &ww, &why);
 			cr_assert(rc >= 0);
 			sdone = rc == 1;
 		}
 	}
 	cr_assert(cdone && sdone);
+}
+
+/* The pair over a socket pair, before its handshake. */
+static void open_unix(void)
+{
+	cr_assert(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+	pair_ssl();
+}
+
+/* Connects a client SSL to our server SSL over a socket pair and runs
+ * both handshakes to their end. */
+static void setup(void)
+{
+	open_unix();
+	pair_handshake();
 }
 
 static void teardown(void)
@@ -191,4 +218,103 @@ Test(tls_io, sendv_whole_records_then_the_rest)
 	cr_assert_eq(tls_sendv(srv, small, 2), 309);
 	cr_assert_eq(cli_read_records(in, 309), 1);
 	cr_assert(memcmp(in, all, 309) == 0);
+}
+
+/* The ticket is not sent at the end of the handshake (the client has none
+ * and nothing waits in its socket) but in front of the first bytes. */
+Test(tls_io, ticket_comes_with_the_first_bytes)
+{
+	struct iovec iov = { .iov_base = "hi", .iov_len = 2 };
+	char buf[16];
+
+	cr_assert_eq(recv(sv[1], buf, 1, MSG_PEEK), -1, "nothing after the handshake");
+	cr_assert(!SSL_SESSION_is_resumable(SSL_get0_session(cli)));
+	cr_assert_eq(tls_sendv(srv, &iov, 1), 2);
+	cr_assert_eq(cli_read_records(buf, 2), 1);
+	cr_assert(memcmp(buf, "hi", 2) == 0);
+	cr_assert(SSL_SESSION_is_resumable(SSL_get0_session(cli)), "the ticket came first");
+}
+
+TestSuite(tls_hs, .init = open_unix, .fini = teardown);
+
+/* After sending its flight, the server handshake does not read the socket
+ * again until told it is readable: the client's Finished waits in the
+ * socket (a read would have taken it, read ahead), then is read once the
+ * poller's word comes. */
+Test(tls_hs, reads_wait_for_the_poller)
+{
+	enum tls_fail why;
+	int ww = 1;
+	char c;
+
+	cr_assert_eq(SSL_do_handshake(cli), -1, "the ClientHello is sent");
+	tls_hs_readable(srv);
+	cr_assert_eq(tls_handshake(srv, &ww, &why), 0);
+	cr_assert_eq(ww, 0, "it waits to read");
+	cr_assert_eq(SSL_do_handshake(cli), 1, "the client is done, its Finished sent");
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(tls_handshake(srv, &ww, &why), 0);
+		cr_assert_eq(ww, 0);
+		cr_assert_eq(recv(sv[0], &c, 1, MSG_PEEK), 1, "the Finished is still unread");
+	}
+	tls_hs_readable(srv);
+	cr_assert_eq(tls_handshake(srv, &ww, &why), 1);
+	cr_assert_eq(recv(sv[0], &c, 1, MSG_PEEK), -1);
+}
+
+/* Returns the TCP_INFO of socket <fd>. */
+static struct tcp_info tcp_info_of(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	cr_assert(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0);
+	return ti;
+}
+
+/* The pair over TCP on loopback, Nagle off on our side as on a proxy's. */
+static void open_tcp(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	cr_assert(lfd >= 0);
+	cr_assert(bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lfd, 1) == 0);
+	cr_assert(getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
+	sv[1] = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(sv[1] >= 0 && connect(sv[1], (struct sockaddr *)&a, sizeof(a)) == 0);
+	sv[0] = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+	cr_assert(sv[0] >= 0);
+	close(lfd);
+	cr_assert(fcntl(sv[1], F_SETFL, O_NONBLOCK) == 0);
+	cr_assert(setsockopt(sv[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0);
+	pair_ssl();
+	pair_handshake();
+}
+
+TestSuite(tls_tcp, .init = open_tcp, .fini = teardown);
+
+/* Over TCP: the ticket and the first answer leave in one data segment,
+ * and the close_notify waits in the socket until the FIN takes it. */
+Test(tls_tcp, ticket_with_answer_close_notify_with_fin)
+{
+	struct iovec iov = { .iov_base = "hi", .iov_len = 2 };
+	uint32_t segs = tcp_info_of(sv[0]).tcpi_data_segs_out;
+	char buf[16];
+	int rc;
+
+	cr_assert_eq(tls_sendv(srv, &iov, 1), 2);
+	cr_assert_eq(tcp_info_of(sv[0]).tcpi_data_segs_out, segs + 1, "ticket and answer: one segment");
+	cr_assert_eq(cli_read_records(buf, 2), 1);
+	cr_assert(SSL_SESSION_is_resumable(SSL_get0_session(cli)));
+	tls_shutdown(srv);
+	cr_assert(tcp_info_of(sv[0]).tcpi_notsent_bytes > 0, "the close_notify waits for the FIN");
+	cr_assert_eq(tcp_info_of(sv[0]).tcpi_data_segs_out, segs + 1);
+	cr_assert(shutdown(sv[0], SHUT_WR) == 0);
+	cr_assert_eq(tcp_info_of(sv[0]).tcpi_data_segs_out, segs + 2);
+	for (int i = 0; i < 1000 && (rc = SSL_read(cli, buf, sizeof(buf))) < 0; i++)
+		cr_assert_eq(SSL_get_error(cli, rc), SSL_ERROR_WANT_READ);
+	cr_assert_eq(SSL_get_error(cli, rc), SSL_ERROR_ZERO_RETURN, "a clean close_notify");
 }

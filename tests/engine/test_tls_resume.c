@@ -83,8 +83,10 @@ static int one_conn(struct tls_srv *ts, unsigned tid, struct tls_bind *tb, enum 
 		if (!cdone && (rc = tls_handshake(cli, &ww, why)) < 0)
 			break;
 		cdone = cdone || rc == 1;
-		if (!sdone)
+		if (!sdone) {
+			tls_hs_readable(srv);  /* no poller here: always say so */
 			sdone = tls_handshake(srv, &ww, &swhy) == 1;
+		}
 	}
 	if (rc < 0) {
 		resumed = -1;

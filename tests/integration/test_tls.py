@@ -844,6 +844,56 @@ def test_crt_base_relative_paths(ctx):
     assert proxy.stop() == 0
 
 
+@harness.timeout(90)
+def test_flight_bigger_than_the_socket_buffer(ctx):
+    """A handshake socket is polled for input only; a certificate of about
+    59 KB, sent to a client whose receive window is tiny, fills the socket
+    buffer mid-flight: the handshake then asks for output readiness and
+    completes, and the response comes back intact."""
+    d = os.path.join(ctx.tmpdir, "big")
+    os.makedirs(d, exist_ok=True)
+    san = ",".join(f"DNS:host{i:05d}.a-rather-long-name.big.test" for i in range(1500))
+    k, c, pem = (os.path.join(d, n) for n in ("big.key", "big.crt", "big.pem"))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", k, "-out", c, "-days", "2",
+                    "-subj", "/CN=big.test", "-addext", f"subjectAltName={san}"],
+                   check=True, capture_output=True)
+    with open(pem, "w") as out:
+        for f in (c, k):
+            with open(f) as src:
+                out.write(src.read())
+    assert os.path.getsize(c) > 70000  # PEM: about 59 KB of DER
+    port = harness.free_port()
+    proxy, _ = pl.start_sluice(
+        ctx, lambda p: pl.make_config(
+            p, [f"server s1 127.0.0.1:{ctx.oport}"],
+            frontend_extra=f"    bind 127.0.0.1:{port} ssl crt {pem} alpn http/1.1"),
+        name="bigcert")
+    cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    cctx.check_hostname = False
+    cctx.verify_mode = ssl.CERT_NONE
+    raw = socket.socket()
+    # a small window, and small segments so that the proxy's socket
+    # buffer (sized from the segment size) stays small too
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+    raw.settimeout(20)
+    raw.connect(("127.0.0.1", port))
+    with cctx.wrap_socket(raw, server_hostname="big.test") as so:
+        assert len(so.getpeercert(binary_form=True)) > 50000
+        so.sendall(b"GET /size/5000 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = so.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert hashlib.sha256(body).hexdigest() == harness.pattern_sha256(5000)
+    assert proxy.stop() == 0
+
+
 def curl_sni(port, host, *args):
     """curl -k over HTTP/2 if ALPN allows, to <host> (SNI; None: the IP,
     no SNI) on <port>: returns (http_version, body) of /size/1000."""

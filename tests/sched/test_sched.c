@@ -459,6 +459,49 @@ Test(sched, fd_readiness_wakes_with_read_write_hup, .timeout = 20)
 	free(f);
 }
 
+static void fd_register_in(void *arg)
+{
+	struct fdt *f = arg;
+
+	f->added = sched_fd_add_in(&f->tl, f->fd) == 0;
+}
+
+static void fd_want_out(void *arg)
+{
+	struct fdt *f = arg;
+
+	f->added = sched_fd_want_out(&f->tl, f->fd) == 0;
+}
+
+/* Registered for input only, a fresh (writable) socket wakes nobody; data
+ * wakes with READ alone; asking for output then brings WRITE at once. */
+Test(sched, fd_input_only_until_output_wanted, .timeout = 20)
+{
+	struct sched *s = start_set(1);
+	struct fdt *f = calloc(1, sizeof(*f));
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	f->fd = sv[0];
+	tasklet_init(&f->tl, sched_thread_get(s, 0), fd_cb, f);
+	cr_assert_eq(tu_run_on(sched_thread_get(s, 0), fd_register_in, f, WAIT_MS), 0);
+	cr_assert(f->added, "sched_fd_add_in failed");
+	tu_sleep_us(100000);
+	cr_assert_eq(__atomic_load_n(&f->runs, __ATOMIC_ACQUIRE), 0, "woken with nothing to read");
+	cr_assert_eq(write(sv[1], "ping", 4), 4);
+	cr_assert_eq(fd_wait_reason(f, SCHED_R_READ), 0, "no READ after a write");
+	cr_assert_eq(__atomic_load_n(&f->seen, __ATOMIC_ACQUIRE) & SCHED_R_WRITE, 0,
+		     "WRITE although output was not asked for");
+	cr_assert_eq(tu_run_on(sched_thread_get(s, 0), fd_want_out, f, WAIT_MS), 0);
+	cr_assert(f->added, "sched_fd_want_out failed");
+	cr_assert_eq(fd_wait_reason(f, SCHED_R_WRITE), 0, "no WRITE once output is wanted");
+	cr_assert_eq(tu_run_on(sched_thread_get(s, 0), fd_unregister, f, WAIT_MS), 0);
+	close(sv[0]);
+	close(sv[1]);
+	stop_set(s);
+	free(f);
+}
+
 Test(sched, fd_readiness_on_a_pipe, .timeout = 20)
 {
 	struct sched *s = start_set(1);
