@@ -183,7 +183,6 @@ static int tls_bio_read(BIO *b, char *data, size_t len, size_t *readbytes)
 static long tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
 	(void)num;
-	(void)ptr;
 	switch (cmd) {
 	case BIO_CTRL_FLUSH:
 	case BIO_CTRL_DUP:
@@ -191,6 +190,9 @@ static long tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 	case BIO_CTRL_EOF:
 		return (tls_bio_word(b) & TLS_BIO_EOF) != 0;
 	case BIO_C_GET_FD:
+		/* BIO_get_fd(), hence SSL_get_fd(), as on a socket BIO */
+		if (ptr)
+			*(int *)ptr = tls_bio_fd(b);
 		return tls_bio_fd(b);
 	default:
 		return 0;

@@ -247,6 +247,7 @@ Test(tls_hs, reads_wait_for_the_poller)
 	int ww = 1;
 	char c;
 
+	cr_assert_eq(SSL_get_fd(srv), sv[0], "our BIO answers as a socket BIO");
 	cr_assert_eq(SSL_do_handshake(cli), -1, "the ClientHello is sent");
 	tls_hs_readable(srv);
 	cr_assert_eq(tls_handshake(srv, &ww, &why), 0);

@@ -73,6 +73,18 @@ def curl_version(args):
     return ver.decode(), body
 
 
+def start_tls_proxy(ctx, bind: str, name: str):
+    """Starts a Sluice in front of the module's origin with one TLS bind,
+    `bind 127.0.0.1:PORT ssl <bind>`. Returns (proc, stats port, PORT)."""
+    tport = harness.free_port()
+    proxy, port = pl.start_sluice(
+        ctx, lambda p: pl.make_config(
+            p, [f"server s1 127.0.0.1:{ctx.oport}"],
+            frontend_extra=f"    bind 127.0.0.1:{tport} ssl {bind}"),
+        name=name)
+    return proxy, port, tport
+
+
 def tls_stats(ctx):
     return {k: v for k, v in pl.stats(ctx.port).items() if k.startswith("tls_")}
 
@@ -863,12 +875,7 @@ def test_flight_bigger_than_the_socket_buffer(ctx):
             with open(f) as src:
                 out.write(src.read())
     assert os.path.getsize(c) > 70000  # PEM: about 59 KB of DER
-    port = harness.free_port()
-    proxy, _ = pl.start_sluice(
-        ctx, lambda p: pl.make_config(
-            p, [f"server s1 127.0.0.1:{ctx.oport}"],
-            frontend_extra=f"    bind 127.0.0.1:{port} ssl crt {pem} alpn http/1.1"),
-        name="bigcert")
+    proxy, _, port = start_tls_proxy(ctx, f"crt {pem} alpn http/1.1", "bigcert")
     cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     cctx.check_hostname = False
     cctx.verify_mode = ssl.CERT_NONE
@@ -882,12 +889,7 @@ def test_flight_bigger_than_the_socket_buffer(ctx):
     with cctx.wrap_socket(raw, server_hostname="big.test") as so:
         assert len(so.getpeercert(binary_form=True)) > 50000
         so.sendall(b"GET /size/5000 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = so.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = b"".join(iter(lambda: so.recv(65536), b""))  # until the close
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head
     assert hashlib.sha256(body).hexdigest() == harness.pattern_sha256(5000)
@@ -922,12 +924,7 @@ def test_crt_list_per_certificate_options(ctx):
                 f"{ctx.certs}/2-b.pem [ ssl-max-ver TLSv1.2 ciphers ECDHE-ECDSA-CHACHA20-POLY1305 ] v12.test\n"
                 f"{ctx.certs}/2-b.pem[ciphersuites TLS_CHACHA20_POLY1305_SHA256 curves P-384 "
                 f"no-tls-tickets]v13.test  # no blank needed around brackets\n")
-    tport = harness.free_port()
-    proxy, port = pl.start_sluice(
-        ctx, lambda p: pl.make_config(
-            p, [f"server s1 127.0.0.1:{ctx.oport}"],
-            frontend_extra=f"    bind 127.0.0.1:{tport} ssl crt-list {lst} alpn h2,http/1.1"),
-        name="crtopts")
+    proxy, port, tport = start_tls_proxy(ctx, f"crt-list {lst} alpn h2,http/1.1", "crtopts")
     req = b"GET /size/10 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
 
     def hs(host, *args):
