@@ -163,10 +163,12 @@ static int tls_bio_read(BIO *b, char *data, size_t len, size_t *readbytes)
 	}
 	n = read(tls_bio_fd(b), data, len);
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-			BIO_set_retry_read(b);
+		/* only EAGAIN says the socket is empty: after EINTR it may
+		 * hold bytes whose edge the poller already reported */
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			tls_bio_flag(b, TLS_BIO_DRAINED, 0);
-		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			BIO_set_retry_read(b);
 		return 0;
 	}
 	if (n == 0) {
