@@ -278,6 +278,10 @@ def vm_rss_kb(pid):
     raise AssertionError("no VmRSS")
 
 
+def parked(ctx) -> int:
+    return pl.stats(ctx.port)["conn_idle_parked"]
+
+
 @harness.timeout(120)
 def test_idle_tls_connections_memory(ctx):
     """Idle keep-alive HTTPS connections hold no pool buffer, and their
@@ -288,6 +292,7 @@ def test_idle_tls_connections_memory(ctx):
     cctx.verify_mode = ssl.CERT_NONE
     pid = ctx.proxy.pid
     pl.wait_quiet(ctx.port)
+    parked0 = parked(ctx)
     # the same number of plain idle connections first, for comparison
     rss0 = vm_rss_kb(pid)
     socks = pl.open_idle(ctx.port, n)
@@ -296,6 +301,7 @@ def test_idle_tls_connections_memory(ctx):
     for s in socks:
         s.close()
     print(f"idle plain connections: {n}, {(rssp - rss0) * 1024 / n:.0f} bytes per connection")
+    harness.wait_until(lambda: parked(ctx) <= parked0, timeout=20, what="plain ones closed")
     pl.wait_quiet(ctx.port)
     rss0 = vm_rss_kb(pid)
     socks = []
@@ -319,6 +325,8 @@ def test_idle_tls_connections_memory(ctx):
     finally:
         for s in socks:
             s.close()
+    # the next test counts parked connections from a gauge at rest
+    harness.wait_until(lambda: parked(ctx) <= parked0, timeout=20, what="TLS ones closed")
 
 
 def tls_read_responses(so, n: int) -> list:
@@ -335,10 +343,6 @@ def tls_read_responses(so, n: int) -> list:
         data = data[r[1]:]
     assert not data, data[:200]
     return out
-
-
-def parked(ctx) -> int:
-    return pl.stats(ctx.port)["conn_idle_parked"]
 
 
 @harness.timeout(120)
