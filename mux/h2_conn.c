@@ -220,13 +220,14 @@ void *h2_mem_alloc(struct h2c *c, size_t n)
 	return p ? h2_mem_take(c, p, n) : NULL;
 }
 
-/* Takes the block <p> of <c> off its account. */
+/* Takes the block <p> of <c> off its account and frees it. */
 static void h2_mem_drop(struct h2c *c, void *p)
 {
 	size_t was = malloc_usable_size(p);
 
 	c->mem_cur -= was;
 	h2_mem_gauge(c, -(int64_t)was);
+	usable_free(p, was);
 }
 
 /* Frees <p> (NULL is a no-op) and takes it off the account of <c>. */
@@ -235,7 +236,6 @@ void h2_mem_free(struct h2c *c, void *p)
 	if (!p || h2_big_free(c, p))
 		return;
 	h2_mem_drop(c, p);
-	free(p);
 }
 
 /* Resizes <p> to <n> bytes (realloc(NULL, n) allocates). Returns the new
@@ -271,7 +271,6 @@ static void *h2_mem_realloc(struct h2c *c, void *p, size_t n)
 		return NULL;
 	memcpy(np, p, n < old ? n : old);
 	h2_mem_drop(c, p);
-	free(p);
 	return np;
 }
 

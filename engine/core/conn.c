@@ -326,17 +326,22 @@ size_t conn_send(struct conn *c, struct buf *b, size_t max)
 			cnt = 2;
 		}
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
-
-		/* sendmsg rather than writev: MSG_NOSIGNAL spares an embedding
-		 * program from SIGPIPE on a peer that went away */
 		/* MSG_MORE while the message goes on: the kernel then sends
 		 * full segments instead of one per 16 KiB buffer, which halves
 		 * the loopback receive work on large objects. Never on the last
-		 * bytes of a message, which would wait for the cork timer. */
+		 * bytes of a message, which would wait for the cork timer.
+		 * MSG_NOSIGNAL spares an embedding program from SIGPIPE on a
+		 * peer that went away (why not writev). */
+		int flags = MSG_NOSIGNAL | ((c->ep.flags & EP_SND_MORE) ? MSG_MORE : 0);
+
+		/* one segment goes by send(), which spares the kernel copying
+		 * a msghdr and importing an iovec */
 		if (c->tls)
 			n = tls_sendv(c->tls, iov, cnt);
+		else if (cnt == 1)
+			n = send(c->fd, iov[0].iov_base, iov[0].iov_len, flags);
 		else
-			n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | ((c->ep.flags & EP_SND_MORE) ? MSG_MORE : 0));
+			n = sendmsg(c->fd, &mh, flags);
 		if (n > 0) {
 			b_del(b, (size_t)n);
 			total += (size_t)n;
