@@ -116,9 +116,13 @@ def main():
             bl.start_origin(procs, origin_bin, tmp, origin_port)
             # every peer runs a case back to back, each from a fresh start:
             # the machine's speed drifts over minutes, so a case's figures
-            # are compared within seconds of each other
+            # are compared within seconds of each other. The peers take
+            # turns at going first, so that whatever the first of a case
+            # pays or is spared (the origin's state, the cache's) is spread
+            # over all of them rather than charged to one
             for run in range(a.runs):
-                for (kind, size), peer in [(c, p) for c in a.cases for p in peers]:
+                turn = peers[run % len(peers):] + peers[:run % len(peers)]
+                for (kind, size), peer in [(c, p) for c in a.cases for p in turn]:
                     port = bl.free_ports(1)[0]
                     p = bl.start_peer(procs, peer, tmp, port, origin_port, sluice_bin,
                                       tls_crt=pem, maxconn=4096)

@@ -4,10 +4,11 @@ proxy CPU per request, to tell a change's effect from the machine's drift.
 
 bench/tls.py compares the peers; on a loaded machine their figures move
 between rounds more than a change moves Sluice's. Here builds A ("before")
-and B ("after") and HAProxy run one after the other in each round, same
-origin, same certificate and configuration as tls.py (ECDSA P-256, TLS 1.3,
-X25519, proxy pinned on CPU 0, h2load and the origin on CPU 1), h2load
--c10 -m10 with ALPN h2 (or -m1 --h1). Prints each run and the medians.
+and B ("after") and HAProxy run one after the other in each round, taking
+turns at going first; same origin, same certificate and configuration as
+tls.py (ECDSA P-256, TLS 1.3, X25519, proxy pinned on CPU 0, h2load and the
+origin on CPU 1), h2load -c10 -m10 with ALPN h2 (or -m1 --h1). Prints each
+run, the medians, and the medians of the ratios round by round.
 
 --handshake measures tls.py's handshake case instead: two openssl s_time
 -new loops, a full handshake and a 16-byte response per connection.
@@ -64,8 +65,12 @@ def main():
         try:
             oport = bl.free_ports(1)[0]
             bl.start_origin(procs, origin, tmp, oport)
+            names = list(bins)
             for rnd in range(a.rounds):
-                for name, binpath in bins.items():
+                # who goes first changes every round (see tls.py)
+                turn = names[rnd % len(names):] + names[:rnd % len(names)]
+                for name in turn:
+                    binpath = bins[name]
                     port = bl.free_ports(1)[0]
                     p = bl.start_peer(procs, "haproxy" if binpath is None else "sluice", tmp,
                                       port, oport, binpath, tls_crt=pem, maxconn=4096)
@@ -88,8 +93,14 @@ def main():
     med = {k: statistics.median(v) for k, v in res.items()}
     for k, v in res.items():
         print("%-8s median %.1f us per request (%s)" % (k, med[k], " ".join("%.1f" % u for u in v)))
-    print("B / A %.2f; A / HAProxy %.2f; B / HAProxy %.2f" % (
-        med["B"] / med["A"], med["A"] / med["HAProxy"], med["B"] / med["HAProxy"]))
+    # the median of the ratios round by round: the machine's drift between
+    # rounds cancels out
+    paired = {(x, y): statistics.median(u / v for u, v in zip(res[x], res[y]))
+              for x, y in (("B", "A"), ("A", "HAProxy"), ("B", "HAProxy"))}
+    print("B / A %.2f (paired %.2f); A / HAProxy %.2f (paired %.2f); "
+          "B / HAProxy %.2f (paired %.2f)" % (
+              med["B"] / med["A"], paired["B", "A"], med["A"] / med["HAProxy"],
+              paired["A", "HAProxy"], med["B"] / med["HAProxy"], paired["B", "HAProxy"]))
 
 
 if __name__ == "__main__":
