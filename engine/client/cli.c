@@ -20,11 +20,14 @@ struct cli {
 	int fd;
 	struct thr_ctx *tc;
 	struct eng_list conns;    /* of struct cli_conn */
+	unsigned nb_conns;
+	int full;                 /* stopped accepting at `stats maxconn` clients */
 };
 
-/* One client of the socket: reads one line, answers, closes. */
+/* One client of the socket: reads one line, answers, closes; or is closed
+ * when it moves no byte for `stats timeout`. */
 struct cli_conn {
-	struct tasklet tl;        /* first, as above */
+	struct task task;         /* first, as above; its timer is the idle one */
 	int fd;
 	struct cli *cli;
 	struct eng_list link;
@@ -433,13 +436,29 @@ int cli_run(struct engine *e, int level, const char *line, char **out, size_t *l
 
 /* ---- the socket ---- */
 
-/* Frees connection <c>. */
+/* Frees connection <c>. A client waiting in the backlog behind a full
+ * socket is accepted now: no new edge would announce it. */
 static void cli_conn_free(struct cli_conn *c)
 {
+	struct cli *cli = c->cli;
+
 	eng_list_del(&c->link);
+	cli->nb_conns--;
 	close(c->fd);
 	free(c->out);
-	tasklet_kill(&c->tl, 1);
+	task_kill(&c->task, 1);
+	if (cli->full) {
+		cli->full = 0;
+		tasklet_wakeup(&cli->tl, SCHED_R_READ);
+	}
+}
+
+/* Gives <c> another `stats timeout` from now: it moved bytes. */
+static void cli_conn_touch(struct cli_conn *c)
+{
+	const struct thr_ctx *tc = c->cli->tc;
+
+	task_schedule(&c->task, tc_now(tc) + tc->eng->cfg->g.cli_timeout_ms);
 }
 
 /* Writes what is left of the answer. Returns 1 when all of it went (or
@@ -451,6 +470,7 @@ static int cli_conn_flush(struct cli_conn *c)
 
 		if (n > 0) {
 			c->out_off += (size_t)n;
+			cli_conn_touch(c);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -466,6 +486,12 @@ static void cli_conn_cb(struct tasklet *t, unsigned reasons)
 	struct cli_conn *c = t->ctx;
 	struct engine *e = c->cli->tc->eng;
 
+	if (reasons & SCHED_R_TIMER) {
+		/* idle for `stats timeout`: the timer is re-armed on every
+		 * byte moved, so it fires only on a client that stalls */
+		cli_conn_free(c);
+		return;
+	}
 	while (!c->answered) {
 		ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - 1 - c->in_len, 0);
 		char *nl;
@@ -474,8 +500,10 @@ static void cli_conn_cb(struct tasklet *t, unsigned reasons)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return; /* the rest of the line comes with the next event */
-		if (n > 0)
+		if (n > 0) {
 			c->in_len += (size_t)n;
+			cli_conn_touch(c);
+		}
 		c->in[c->in_len] = 0;
 		nl = strchr(c->in, '\n');
 		if (!nl && n > 0 && c->in_len < sizeof(c->in) - 1)
@@ -494,15 +522,21 @@ static void cli_conn_cb(struct tasklet *t, unsigned reasons)
 		cli_conn_free(c);
 }
 
-/* Accepts the clients waiting on the socket. */
+/* Accepts the clients waiting on the socket, up to `stats maxconn` served
+ * at once; the others wait in the backlog until one leaves. */
 static void cli_accept_cb(struct tasklet *t, unsigned reasons)
 {
 	struct cli *cli = t->ctx;
 
 	for (int i = 0; i < 16; i++) {
-		int fd = accept4(cli->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd;
 		struct cli_conn *c;
 
+		if (cli->nb_conns >= cli->tc->eng->cfg->g.cli_maxconn) {
+			cli->full = 1;
+			return;
+		}
+		fd = accept4(cli->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
 		c = calloc(1, sizeof(*c));
@@ -512,14 +546,16 @@ static void cli_accept_cb(struct tasklet *t, unsigned reasons)
 		}
 		c->fd = fd;
 		c->cli = cli;
-		tasklet_init(&c->tl, cli->tc->thr, cli_conn_cb, c);
+		task_init(&c->task, cli->tc->thr, cli_conn_cb, c);
 		eng_list_append(&cli->conns, &c->link);
-		if (sched_fd_add(&c->tl, fd) < 0) {
+		cli->nb_conns++;
+		if (sched_fd_add(&c->task.tl, fd) < 0) {
 			cli_conn_free(c);
 			continue;
 		}
+		cli_conn_touch(c);
 		/* a client that wrote at once would wait for an edge already past */
-		tasklet_wakeup(&c->tl, SCHED_R_READ);
+		task_wakeup(&c->task, SCHED_R_READ);
 	}
 	tasklet_wakeup(&cli->tl, SCHED_R_READ);
 }
@@ -573,6 +609,7 @@ void cli_close(struct cli *cli)
 {
 	if (!cli)
 		return;
+	cli->full = 0;  /* nothing more is accepted */
 	while (!eng_list_empty(&cli->conns))
 		cli_conn_free(eng_list_entry(cli->conns.next, struct cli_conn, link));
 	(void)sched_fd_del(cli->tc->thr, cli->fd);

@@ -1,4 +1,5 @@
-/* cli.h - the command socket (`stats socket PATH [mode M] [level L]`).
+/* cli.h - the command socket (`stats socket PATH [mode M] [level L]`,
+ * `stats timeout TIME`, `stats maxconn N`).
  *
  * Contract
  * --------
@@ -6,6 +7,10 @@
  * command language where it applies, one command per line (several may be
  * separated by ';'), non-interactive: the connection closes once the
  * answers are written (`echo "show info" | socat stdio PATH`).
+ * At most `stats maxconn` clients (10) are served at once; the next ones
+ * wait in the socket's backlog until one leaves. A client that moves no
+ * byte for `stats timeout` (10 s) is closed, so that clients which neither
+ * send their line nor read their answer cannot hold every slot.
  *
  *   help                                  the commands and the caller's level
  *   show info                             process-wide figures, "Name: value"

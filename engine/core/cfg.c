@@ -968,18 +968,34 @@ static int kw_global_log(struct parser *p)
 }
 
 /* `stats socket PATH [mode OCTAL] [level user|operator|admin]` in global:
- * the command socket (client/cli.h). Other HAProxy forms of `stats` in
- * global (timeout, maxconn, bind-process) are refused by name. */
+ * the command socket (client/cli.h); `stats timeout TIME` and `stats
+ * maxconn N`: how long its clients may stay idle and how many are served
+ * at once. Other HAProxy forms (bind-process) are refused by name. */
 static int kw_global_stats(struct parser *p)
 {
 	static const char *const levels[] = { "user", "operator", "admin" };
 	struct cfg_global *g = &p->c->g;
 	int i;
 
-	if (want_min(p, 2, "argument (expected socket PATH)") < 0)
+	uint64_t u;
+
+	if (want_min(p, 1, "argument (expected socket, timeout or maxconn)") < 0)
 		return -1;
+	if (strcmp(p->argv[1], "timeout") == 0)
+		return want_words(p, 2, 2, "time") < 0 ? -1 :
+		       get_time(p, p->argv[2], " for stats timeout", 1, &g->cli_timeout_ms);
+	if (strcmp(p->argv[1], "maxconn") == 0) {
+		if (want_words(p, 2, 2, "number") < 0 ||
+		    get_uint(p, p->argv[2], " for stats maxconn", 1, 65535, &u) < 0)
+			return -1;
+		g->cli_maxconn = (unsigned)u;
+		return 0;
+	}
 	if (strcmp(p->argv[1], "socket") != 0)
-		return fail(p, "unsupported argument '%s' in global (expected socket)", p->argv[1]);
+		return fail(p, "unsupported argument '%s' in global (expected socket, timeout or maxconn)",
+		            p->argv[1]);
+	if (want_min(p, 2, "socket path") < 0)
+		return -1;
 	if (p->argv[2][0] != '/' && p->argv[2][0] != '.')
 		return fail(p, "invalid socket path '%s' (expected a file path)", p->argv[2]);
 	if (set_str(&g->cli_path, p->argv[2]) < 0)
@@ -2976,6 +2992,8 @@ static void global_init(struct cfg_global *g)
 	g->grace_ms = 10000;
 	g->cli_mode = 0600;
 	g->cli_level = CFG_CLI_ADMIN;
+	g->cli_timeout_ms = 10000;   /* HAProxy's defaults for its stats socket */
+	g->cli_maxconn = 10;
 }
 
 static void parser_release(struct parser *p)

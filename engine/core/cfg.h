@@ -262,6 +262,11 @@ struct cfg_global {
 	char *cli_path;                   /* `stats socket PATH`: the command socket, or NULL */
 	unsigned cli_mode;                /* its permissions (`mode`, octal), 0600 by default */
 	int cli_level;                    /* enum cfg_cli_level (`level`), admin by default */
+	uint32_t cli_timeout_ms;          /* `stats timeout`: a client of the socket that
+	                                   * moves no byte for this long is closed, 10 s
+	                                   * by default */
+	unsigned cli_maxconn;             /* `stats maxconn`: clients served at once, 10
+	                                   * by default; the next wait in the backlog */
 };
 
 /* What the command socket lets its users do (`stats socket ... level`). */

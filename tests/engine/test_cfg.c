@@ -294,6 +294,36 @@ Test(cfg, global_bad_values)
 	bad("global foo\n", "t.cfg:1: 'global' unexpected argument 'foo'");
 }
 
+Test(cfg, stats_socket_settings)
+{
+	struct cfg *c = ok("");
+
+	cr_assert_null(c->g.cli_path);
+	cr_assert_eq(c->g.cli_timeout_ms, 10000, "HAProxy's default stats timeout");
+	cr_assert_eq(c->g.cli_maxconn, 10, "HAProxy's default stats maxconn");
+	cfg_free(c);
+	c = ok("global\n stats socket /run/s.sock mode 660 level operator\n"
+	       " stats timeout 30s\n stats maxconn 3\n");
+	cr_assert_str_eq(c->g.cli_path, "/run/s.sock");
+	cr_assert_eq(c->g.cli_mode, 0660);
+	cr_assert_eq(c->g.cli_level, CFG_CLI_OPERATOR);
+	cr_assert_eq(c->g.cli_timeout_ms, 30000);
+	cr_assert_eq(c->g.cli_maxconn, 3);
+	cfg_free(c);
+
+	bad_global("stats", "'stats' missing argument (expected socket, timeout or maxconn)");
+	bad_global("stats timeout", "'stats' missing time");
+	bad_global("stats socket", "'stats' missing socket path");
+	bad_global("stats timeout soon",
+	           "'stats' invalid time 'soon' for stats timeout (expected a number with an optional unit us, ms, s, m, h, d, at most 49 days)");
+	bad_global("stats timeout 0", "'stats' time '0' for stats timeout too small (expected at least 1ms)");
+	bad_global("stats timeout 1s 2s", "'stats' unexpected argument '2s'");
+	bad_global("stats maxconn 0",
+	           "'stats' value '0' for stats maxconn out of range (expected an integer from 1 to 65535)");
+	bad_global("stats bind-process 1",
+	           "'stats' unsupported argument 'bind-process' in global (expected socket, timeout or maxconn)");
+}
+
 Test(cfg, buffer_limits_consistency)
 {
 	bad("global\n tune.bufsize 4k\n tune.maxrewrite 2k\n",

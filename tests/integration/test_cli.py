@@ -1,6 +1,7 @@
 """test_cli.py - the command socket (`stats socket`), driven with socat as
 operators do: show commands, draining a server while a request to it
-finishes, weights, maintenance, levels."""
+finishes, weights, maintenance, levels, and the idle timeout and client
+cap that keep stalled clients from holding the socket."""
 
 from __future__ import annotations
 
@@ -25,11 +26,11 @@ def teardown_module(ctx):
     ctx.o2.stop()
 
 
-def start(ctx, name, level="admin"):
+def start(ctx, name, level="admin", extra=""):
     sock = os.path.join(ctx.tmpdir, f"{name}.sock")
     proxy, port = pl.start_sluice(
         ctx, lambda p: pl.make_config(p, [f"server s1 127.0.0.1:{ctx.p1}", f"server s2 127.0.0.1:{ctx.p2}"],
-                                      global_extra=f"    stats socket {sock} mode 600 level {level}"),
+                                      global_extra=f"    stats socket {sock} mode 600 level {level}" + extra),
         name=name)
     wait_socket(sock)
     return proxy, port, sock
@@ -137,6 +138,34 @@ def test_levels(ctx):
     proxy, port, sock = start(ctx, "levels-user", level="user")
     assert "Permission denied" in cli(sock, "set server app/s1 weight 3")
     assert "Name: Sluice" in cli(sock, "show info")
+    assert proxy.stop() == 0
+
+
+@harness.timeout(60)
+def test_stalled_clients_time_out_and_the_cap_holds(ctx):
+    """Two clients that connect and send nothing fill `stats maxconn 2`: a
+    third one's command waits in the backlog until `stats timeout 1s` closes
+    them, then gets its answer. Without the cap the answer would come at
+    once; without the timeout, never."""
+    proxy, port, sock = start(ctx, "stalled", extra="\n    stats timeout 1s\n    stats maxconn 2")
+    stalled = []
+    for _ in range(2):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(sock)
+        s.settimeout(10)
+        stalled.append(s)
+    t0 = time.monotonic()
+    out = cli(sock, "show info")
+    waited = time.monotonic() - t0
+    assert "Name: Sluice" in out
+    assert 0.7 <= waited < 6, f"the answer came after {waited:.2f} s"
+    for s in stalled:
+        assert s.recv(64) == b"", "a stalled client is closed, with no answer"
+        s.close()
+    # a client that talks gets its answer at once again
+    t0 = time.monotonic()
+    assert "Name: Sluice" in cli(sock, "show info")
+    assert time.monotonic() - t0 < 0.7
     assert proxy.stop() == 0
 
 
