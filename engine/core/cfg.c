@@ -169,6 +169,8 @@ struct parser {
 	unsigned cap_frontends, cap_backends, cap_by_use;
 	unsigned char *fe_by_use;       /* per frontend: its backend came from use_backend */
 	struct px_settings defs;
+	struct cfg_rules *def_rules;    /* the defaults section's errorfiles, copied
+	                                 * into each frontend and listen after it */
 	struct px_work px;
 	char *scratch;
 	size_t scratch_cap;
@@ -1035,6 +1037,21 @@ static int kw_daemon(struct parser *p)
 	return ignore_at(p, "'daemon' (Sluice runs in the foreground)");
 }
 
+/* `user`, `group`, `uid`, `gid`, `chroot`: refused with the reason. A
+ * reload reads the configuration and certificates again inside the running
+ * process, which privileges dropped or a chroot made at start would deny
+ * it; the process is started as the user it runs as instead. */
+static int kw_privileges(struct parser *p)
+{
+	if (strcmp(p->argv[0], "chroot") == 0)
+		return fail(p, "not supported by Sluice: a reload reads the configuration and "
+		            "certificates again in the running process (the systemd unit confines it "
+		            "with ProtectSystem=strict instead)");
+	return fail(p, "not supported by Sluice: a reload reads the configuration and certificates "
+	            "again in the running process; start it as the user it should run as (the "
+	            "systemd unit does, with DynamicUser and CAP_NET_BIND_SERVICE)");
+}
+
 /* ---------- proxy keywords ---------- */
 
 static int kw_mode(struct parser *p)
@@ -1696,18 +1713,26 @@ void cfg_rules_free(struct cfg_rules *r)
 	free(r);
 }
 
+/* Returns *<slot>, made empty on first use, or NULL with the error set. */
+static struct cfg_rules *rules_made(struct parser *p, struct cfg_rules **slot)
+{
+	struct cfg_rules *r = *slot;
+
+	if (r)
+		return r;
+	if (!(r = calloc(1, sizeof(*r))) || !(r->acls = acl_list_new())) {
+		free(r);
+		fail(p, "out of memory");
+		return NULL;
+	}
+	return *slot = r;
+}
+
 /* Returns the rules of the section being parsed, made on first use, or
  * NULL with the error set. */
 static struct cfg_rules *work_rules(struct parser *p)
 {
-	struct px_work *w = &p->px;
-
-	if (!w->rules && (!(w->rules = calloc(1, sizeof(*w->rules))) ||
-	                  !(w->rules->acls = acl_list_new()))) {
-		fail(p, "out of memory");
-		return NULL;
-	}
-	return w->rules;
+	return rules_made(p, &p->px.rules);
 }
 
 /* Records the message <msg> (from acl.c, owned) as the line's error. */
@@ -2019,11 +2044,55 @@ static int kw_http_response(struct parser *p)
 	return http_rule(p, 0);
 }
 
-/* `errorfile CODE FILE`: the file holds a whole HTTP/1 answer. */
+/* Sets <ef> (owned) as the answer of its status in <rs>, replacing the
+ * one set before. Returns 0, or -1 (out of memory, <ef> freed). */
+static int errorfile_set(struct cfg_rules *rs, struct cfg_errorfile ef)
+{
+	struct cfg_errorfile *arr;
+
+	for (unsigned i = 0; i < rs->nb_ef; i++)
+		if (rs->ef[i].status == ef.status) {
+			free(rs->ef[i].msg);
+			rs->ef[i] = ef;
+			return 0;
+		}
+	if (!(arr = grow(rs->ef, &rs->cap_ef, rs->nb_ef + 1, sizeof(ef)))) {
+		free(ef.msg);
+		return -1;
+	}
+	rs->ef = arr;
+	arr[rs->nb_ef++] = ef;
+	return 0;
+}
+
+/* Copies the errorfiles of the defaults section into the frontend or
+ * listen being opened: its own, set later, replace them code by code. */
+static int errorfile_inherit(struct parser *p)
+{
+	struct cfg_rules *rs;
+
+	if (!p->def_rules || !p->def_rules->nb_ef)
+		return 0;
+	if (!(rs = work_rules(p)))
+		return -1;
+	for (unsigned i = 0; i < p->def_rules->nb_ef; i++) {
+		struct cfg_errorfile ef = p->def_rules->ef[i];
+
+		if (!(ef.msg = malloc(ef.len + 1)))
+			return fail(p, "out of memory");
+		memcpy(ef.msg, p->def_rules->ef[i].msg, ef.len + 1);
+		if (errorfile_set(rs, ef) < 0)
+			return fail(p, "out of memory");
+	}
+	return 0;
+}
+
+/* `errorfile CODE FILE`: the file holds a whole HTTP/1 answer. In a
+ * defaults section, for the frontends and listens that follow. */
 static int kw_errorfile(struct parser *p)
 {
-	struct cfg_rules *rs = work_rules(p);
-	struct cfg_errorfile ef = { 0 }, *arr;
+	struct cfg_rules *rs = p->sec == SEC_DEFAULTS ? rules_made(p, &p->def_rules) : work_rules(p);
+	struct cfg_errorfile ef = { 0 };
 	uint64_t u;
 	size_t len;
 	char *text;
@@ -2040,19 +2109,7 @@ static int kw_errorfile(struct parser *p)
 		            p->argv[2]);
 	}
 	ef = (struct cfg_errorfile){ .status = (int)u, .msg = text, .len = len };
-	for (unsigned i = 0; i < rs->nb_ef; i++)
-		if (rs->ef[i].status == ef.status) {
-			free(rs->ef[i].msg);
-			rs->ef[i] = ef;
-			return 0;
-		}
-	if (!(arr = grow(rs->ef, &rs->cap_ef, rs->nb_ef + 1, sizeof(ef)))) {
-		free(text);
-		return fail(p, "out of memory");
-	}
-	rs->ef = arr;
-	arr[rs->nb_ef++] = ef;
-	return 0;
+	return errorfile_set(rs, ef) < 0 ? fail(p, "out of memory") : 0;
 }
 
 /* `unique-id-format FMT`: a format (literals, %[sample], log-format
@@ -2203,6 +2260,11 @@ static const struct keyword keywords[] = {
 	{ "log",                            SEC_GLOBAL, 0, kw_global_log, NULL },
 	{ "stats",                          SEC_GLOBAL, 0, kw_global_stats, NULL },
 	{ "daemon",                         SEC_GLOBAL, 0, kw_daemon, NULL },
+	{ "user",                           SEC_GLOBAL, 0, kw_privileges, NULL },
+	{ "group",                          SEC_GLOBAL, 0, kw_privileges, NULL },
+	{ "uid",                            SEC_GLOBAL, 0, kw_privileges, NULL },
+	{ "gid",                            SEC_GLOBAL, 0, kw_privileges, NULL },
+	{ "chroot",                         SEC_GLOBAL, 0, kw_privileges, NULL },
 	{ "crt-base",                       SEC_GLOBAL, 0, kw_tls_base, NULL },
 	{ "ca-base",                        SEC_GLOBAL, 0, kw_tls_base, NULL },
 	{ "ssl-default-bind-options",       SEC_GLOBAL, 0, kw_ssl_default, NULL },
@@ -2237,7 +2299,7 @@ static const struct keyword keywords[] = {
 	{ "acl",             SEC_FE | SEC_BACKEND,  0,            kw_acl, NULL },
 	{ "http-request",    SEC_FE | SEC_BACKEND,  0,            kw_http_request, NULL },
 	{ "http-response",   SEC_FE | SEC_BACKEND,  0,            kw_http_response, NULL },
-	{ "errorfile",       SEC_FE,                0,            kw_errorfile, NULL },
+	{ "errorfile",       SEC_DEFAULTS | SEC_FE, 0,            kw_errorfile, NULL },
 	{ "unique-id-format", SEC_DEFAULTS | SEC_FE, SEC_BACKEND, kw_unique_id_format, NULL },
 	{ "unique-id-header", SEC_DEFAULTS | SEC_FE, SEC_BACKEND, kw_unique_id_header, NULL },
 
@@ -2592,6 +2654,8 @@ static int open_proxy(struct parser *p, int kind)
 	p->sec = kind;
 	if (!(w->name = strdup(name)) || settings_copy(&w->set, &p->defs) < 0)
 		return fail(p, "out of memory");
+	if ((kind & SEC_FE) && errorfile_inherit(p) < 0)
+		return -1;
 	if (kind == SEC_LISTEN) {
 		/* a listen serves its own servers unless it says otherwise itself */
 		free(w->set.default_backend);
@@ -2625,6 +2689,8 @@ static int try_section(struct parser *p)
 		if (want_words(p, 0, 1, "") < 0 || close_section(p) < 0)
 			return -1;
 		settings_clear(&p->defs);
+		cfg_rules_free(p->def_rules);
+		p->def_rules = NULL;
 		p->sec = SEC_DEFAULTS;
 		return 0;
 	}
@@ -3000,6 +3066,7 @@ static void parser_release(struct parser *p)
 {
 	px_work_free(&p->px);
 	settings_clear(&p->defs);
+	cfg_rules_free(p->def_rules);
 	tls_words_free(&p->tls_def_bind);
 	tls_words_free(&p->tls_def_srv);
 	tls_words_free(&p->based);

@@ -291,6 +291,12 @@ Test(cfg, global_bad_values)
 	bad_global("log 127.0.0.1:0", "'log' invalid log target '127.0.0.1:0' (expected [udp@]ADDR[:PORT] with a numeric IPv4 or [IPv6] address)");
 	bad_global("log ::1:514", "'log' invalid log target '::1:514' (expected [udp@]ADDR[:PORT] with a numeric IPv4 or [IPv6] address)");
 	bad_global("daemon yes", "'daemon' unexpected argument 'yes'");
+	bad_global("user haproxy", "'user' not supported by Sluice: a reload reads the configuration "
+	           "and certificates again in the running process; start it as the user it should run "
+	           "as (the systemd unit does, with DynamicUser and CAP_NET_BIND_SERVICE)");
+	bad_global("chroot /var/lib/haproxy", "'chroot' not supported by Sluice: a reload reads the "
+	           "configuration and certificates again in the running process (the systemd unit "
+	           "confines it with ProtectSystem=strict instead)");
 	bad("global foo\n", "t.cfg:1: 'global' unexpected argument 'foo'");
 }
 
@@ -505,6 +511,62 @@ Test(cfg, errorfile)
 		bad_frontend(text, want);
 	}
 	unlink(path);
+}
+
+/* Writes <text> to a new file /tmp/test_cfg_<tag>_<pid>.http, named in <path>. */
+static void answer_file(char *path, size_t size, const char *tag, const char *text)
+{
+	FILE *f;
+
+	snprintf(path, size, "/tmp/test_cfg_%s_%d.http", tag, getpid());
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Returns the answer of <status> among the errorfiles of <r>, or NULL. */
+static const char *ef_of(const struct cfg_rules *r, int status)
+{
+	for (unsigned i = 0; r && i < r->nb_ef; i++)
+		if (r->ef[i].status == status)
+			return r->ef[i].msg;
+	return NULL;
+}
+
+Test(cfg, errorfile_in_defaults)
+{
+	static const char *const busy = "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n",
+	                         *no = "HTTP/1.1 403 No\r\nContent-Length: 0\r\n\r\n",
+	                         *mine = "HTTP/1.1 503 Mine\r\nContent-Length: 0\r\n\r\n";
+	char p503[64], p403[64], pmine[64], text[1024];
+	struct cfg *c;
+
+	answer_file(p503, sizeof(p503), "d503", busy);
+	answer_file(p403, sizeof(p403), "d403", no);
+	answer_file(pmine, sizeof(pmine), "mine", mine);
+	snprintf(text, sizeof(text),
+	         "defaults\n errorfile 503 %s\n errorfile 403 %s\n"
+	         "frontend own\n bind :80\n errorfile 503 %s\n default_backend b\n"
+	         "frontend plain\n bind :81\n default_backend b\n"
+	         "backend b\n server s 127.0.0.1:1\n"
+	         "defaults\n"
+	         "listen after\n bind :82\n server s 127.0.0.1:1\n",
+	         p503, p403, pmine);
+	c = ok(text);
+	cr_assert_eq(c->nb_frontends, 3);
+	cr_expect_str_eq(ef_of(c->frontends[0].rules, 503), mine, "a frontend's own answer wins");
+	cr_expect_str_eq(ef_of(c->frontends[0].rules, 403), no, "the others come from defaults");
+	cr_expect_eq(c->frontends[0].rules->nb_ef, 2);
+	cr_expect_str_eq(ef_of(c->frontends[1].rules, 503), busy);
+	cr_expect_str_eq(ef_of(c->frontends[1].rules, 403), no);
+	cr_expect_null(ef_of(c->frontends[2].rules, 503), "a new defaults section starts empty");
+	cfg_free(c);
+	unlink(p503);
+	unlink(p403);
+	unlink(pmine);
+	bad("defaults\n errorfile 503 /nonexistent.http\n",
+	    "t.cfg:2: 'errorfile' cannot read '/nonexistent.http' (No such file or directory)");
 }
 
 Test(cfg, use_backend_map)
