@@ -19,9 +19,11 @@
 
 /* ---- accounted memory ---- */
 
-/* A block is accounted at its usable size (malloc_usable_size: what the
- * allocator really set aside, size class included), read back when it is
- * freed or resized, so that no size header is added in front of it: such
+/* A block is accounted at its usable size (what the allocator really set
+ * aside, size class included), read back when it is freed or resized; the
+ * blocks come from pool/usable.h's allocator family, which an embedding
+ * program's malloc() cannot mix up. No size header is added in front of a
+ * block: such
  * a header would push nghttp2's 1 KiB HPACK rings into the next size class
  * (1280 B in jemalloc) and grow every small block that an idle connection
  * keeps. */
@@ -187,7 +189,7 @@ int h2c_trim(struct h2c *c, size_t *released)
 	return 0;
 }
 
-/* Takes the block <p> just obtained from malloc(<asked>) on the account
+/* Takes the block <p> just obtained from usable_malloc(<asked>) on the account
  * of <c> at its usable size. Returns <p>, or NULL (the block freed) when that
  * size passes the hard cap: the admission checked the size asked, and a
  * size class may be a little larger. */
@@ -196,7 +198,7 @@ static void *h2_mem_take(struct h2c *c, void *p, size_t asked)
 	size_t got = usable_size_new(p, asked);
 
 	if (!h2_mem_admit(c, got)) {
-		free(p);
+		usable_free(p, got);
 		return NULL;
 	}
 	h2_mem_grow(c, got);
@@ -216,14 +218,14 @@ void *h2_mem_alloc(struct h2c *c, size_t n)
 	}
 	if (!h2_mem_admit(c, n))
 		return NULL;
-	p = malloc(n);
+	p = usable_malloc(n);
 	return p ? h2_mem_take(c, p, n) : NULL;
 }
 
 /* Takes the block <p> of <c> off its account and frees it. */
 static void h2_mem_drop(struct h2c *c, void *p)
 {
-	size_t was = malloc_usable_size(p);
+	size_t was = usable_size(p);
 
 	c->mem_cur -= was;
 	h2_mem_gauge(c, -(int64_t)was);
@@ -259,14 +261,14 @@ static void *h2_mem_realloc(struct h2c *c, void *p, size_t n)
 		(void)h2_big_free(c, p);
 		return np;
 	}
-	old = malloc_usable_size(p);
+	old = usable_size(p);
 	if (n <= old && n >= old / 2)
 		return p;  /* the block has the room and is not much too big */
 	if (n > old && !h2_mem_admit(c, n - old))
 		return NULL;
 	/* moved by hand, not with realloc(): the old block must stay valid and
 	 * accounted until the new one is admitted at its usable size */
-	np = malloc(n);
+	np = usable_malloc(n);
 	if (!np || !h2_mem_take(c, np, n))
 		return NULL;
 	memcpy(np, p, n < old ? n : old);

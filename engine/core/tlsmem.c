@@ -135,7 +135,7 @@ static void tlsmem_free(void *p, const char *file, int line)
 	(void)line;
 	if (!p)
 		return;
-	usable = malloc_usable_size(p);
+	usable = usable_size(p);
 	tlsmem_count(-(int64_t)usable, -1);
 #ifdef SLUICE_JEMALLOC
 	/* the size counted above spares jemalloc its own lookup of it */
@@ -158,7 +158,7 @@ static void *tlsmem_realloc(void *p, size_t n, const char *file, int line)
 		tlsmem_free(p, file, line);
 		return NULL;
 	}
-	old = malloc_usable_size(p);
+	old = usable_size(p);
 #ifdef SLUICE_JEMALLOC
 	np = rallocx(p, n, tlsmem_xflags());
 #else

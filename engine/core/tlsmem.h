@@ -12,13 +12,15 @@
  * functions. Nothing breaks: OpenSSL keeps its own allocator and the stats
  * say "not counted" (tls_heap_counted 0). If Sluice installed them first,
  * the host's OpenSSL allocations are counted too (they land in the bucket
- * of threads that are not Sluice workers) and go to the same allocator as
- * before, as the functions only add a size header around malloc().
+ * of threads that are not Sluice workers) and live where Sluice's do (see
+ * below).
  *
- * A block counts for its malloc_usable_size(), which the free subtracts
- * again, so counting costs no memory (a size header would cost 16 bytes
- * on each of the ~40 blocks of an idle TLS connection, and push small
- * blocks up a size class).
+ * A block counts for its usable size, which the free subtracts again, so
+ * counting costs no memory (a size header would cost 16 bytes on each of
+ * the ~40 blocks of an idle TLS connection, and push small blocks up a
+ * size class). Blocks are made, sized and freed through jemalloc's own
+ * names under jemalloc (pool/usable.h): a host program's malloc() and
+ * malloc_usable_size() may be the C library's.
  *
  * Where the blocks live. Under libc (sanitizer builds) they are ordinary
  * malloc() blocks. Under jemalloc (the default build) OpenSSL gets an

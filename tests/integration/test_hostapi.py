@@ -10,7 +10,10 @@ by curl over HTTP/1.1 and HTTP/2 (prior knowledge):
   prometheus-exporter service on /metrics (`http-request use-service`);
 - the cap case: under tune.buffers.limit 3 / reserve 2, 200 concurrent
   clients download the service's body; every body arrives whole, nothing
-  times out, and no buffer is left in use.
+  times out, and no buffer is left in use;
+- an embedding program keeping the C library's malloc(): HTTPS with
+  HTTP/2 through the router, whose counted heaps (OpenSSL's, HTTP/2's)
+  must not mix that malloc with jemalloc's.
 """
 
 from __future__ import annotations
@@ -265,6 +268,63 @@ def test_cap_200_clients(ctx):
         # no stampede: a hand-off wakes one stream, which moves bytes
         # without running its processing function each time
         assert st["stream_calls"] <= 20 * st["req_received"], st
+    finally:
+        assert proc.stop() == 0, proc.stderr_tail()
+
+
+@harness.timeout(120)
+def test_embedder_keeping_the_c_librarys_malloc(ctx):
+    """examples/router links libsluice and the C library only, so the loader
+    binds its malloc(), free() and malloc_usable_size() to the C library's,
+    while libsluice reaches jemalloc by jemalloc's own names. OpenSSL's heap
+    and the HTTP/2 heap, counted at usable sizes, must size and free each
+    block with the allocator that made it: mixed, the counts go wrong and
+    the heaps corrupt. HTTPS with HTTP/2 (ALPN) through the router: every
+    body checked, OpenSSL's count sane and falling back once the clients
+    leave, the HTTP/2 heap gauge back at zero, and a clean stop."""
+    from test_tls import make_certs
+    harness.require_tool("h2load")
+    certs = make_certs(ctx.tmpdir)
+    tport = harness.free_port()
+
+    def cfg(port):
+        return f"""global
+    nbthread 2
+defaults
+    mode http
+    timeout client 10s
+    timeout server 10s
+    timeout connect 5s
+frontend stats
+    bind 127.0.0.1:{port}
+    stats uri {pl.STATS_URI}
+    default_backend web
+frontend tls
+    bind 127.0.0.1:{tport} ssl crt {certs} alpn h2,http/1.1
+    default_backend web
+backend web
+    server w1 127.0.0.1:{ctx.p_web}
+"""
+    proc, port = start_example(ctx, "router", cfg)
+    try:
+        proc.wait_stderr(r"^router: ready", 10)
+        base = pl.wait_quiet(port)
+        assert base["tls_heap_counted"] == 1, base
+        for size in (10, 100_000):
+            cp = subprocess.run(["curl", "-sk", "--http2", "-o", "-", "-w", "%{http_version}",
+                                 f"https://127.0.0.1:{tport}/size/{size}"],
+                                capture_output=True, timeout=30)
+            assert cp.returncode == 0, cp.stderr
+            assert cp.stdout == harness.pattern_bytes(size) + b"2", cp.stdout[-40:]
+        n = pl.scale(4000, 1000)
+        ok, failed, errored, s2xx, out = pl.h2load(f"https://127.0.0.1:{tport}/size/1000", n, 10, 10)
+        assert ok == n and s2xx == n and "h2" in out, out
+        st = harness.wait_until(
+            lambda: (lambda x: x if x["h2_heap_bytes"] == 0 else None)(pl.wait_quiet(port)),
+            timeout=10, what="HTTP/2 heap back to zero")
+        # the contexts and the session cache only: a garbage size read by
+        # the wrong allocator would be far off either way
+        assert 10_000 < st["tls_heap_bytes"] < base["tls_heap_bytes"] + 4 * 1024 * 1024, (base, st)
     finally:
         assert proc.stop() == 0, proc.stderr_tail()
 
