@@ -288,22 +288,9 @@ def test_embedder_keeping_the_c_librarys_malloc(ctx):
     tport = harness.free_port()
 
     def cfg(port):
-        return f"""global
-    nbthread 2
-defaults
-    mode http
-    timeout client 10s
-    timeout server 10s
-    timeout connect 5s
-frontend stats
-    bind 127.0.0.1:{port}
-    stats uri {pl.STATS_URI}
-    default_backend web
-frontend tls
+        return router_cfg(ctx, port) + f"""frontend tls
     bind 127.0.0.1:{tport} ssl crt {certs} alpn h2,http/1.1
     default_backend web
-backend web
-    server w1 127.0.0.1:{ctx.p_web}
 """
     proc, port = start_example(ctx, "router", cfg)
     try:
