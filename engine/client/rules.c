@@ -442,7 +442,9 @@ enum rules_verdict rules_request(struct stream *s, struct h1_msg *m, struct buf 
 	struct backend *be;
 
 	s->be = s->fe->be;
-	if (!rs && !be_rules(s) && !fc->uid_fmt)
+	/* a frontend may hold only errorfiles (inherited from defaults, say):
+	 * nothing then runs on the request */
+	if ((!rs || (!rs->nb_req && !rs->nb_ub)) && !be_rules(s) && !fc->uid_fmt)
 		return RULES_PASS;
 	rules_ctx(s, m, b_head(b), &ctx);
 	/* the id exists before any rule runs, so that rules and the log

@@ -977,9 +977,8 @@ static int kw_global_stats(struct parser *p)
 {
 	static const char *const levels[] = { "user", "operator", "admin" };
 	struct cfg_global *g = &p->c->g;
-	int i;
-
 	uint64_t u;
+	int i;
 
 	if (want_min(p, 1, "argument (expected socket, timeout or maxconn)") < 0)
 		return -1;
