@@ -20,13 +20,12 @@
 /* ---- accounted memory ---- */
 
 /* A block is accounted at its usable size (what the allocator really set
- * aside, size class included), read back when it is freed or resized; the
+ * aside, size class included), read back when it is freed or resized. The
  * blocks come from pool/usable.h's allocator family, which an embedding
  * program's malloc() cannot mix up. No size header is added in front of a
- * block: such
- * a header would push nghttp2's 1 KiB HPACK rings into the next size class
- * (1280 B in jemalloc) and grow every small block that an idle connection
- * keeps. */
+ * block: such a header would push nghttp2's 1 KiB HPACK rings into the
+ * next size class (1280 B in jemalloc) and grow every small block that an
+ * idle connection keeps. */
 
 /* Returns non-zero when growing the account of <c> by <n> bytes stays
  * under the hard cap. Crossing the soft cap (mem_cap) only flags the
@@ -189,10 +188,10 @@ int h2c_trim(struct h2c *c, size_t *released)
 	return 0;
 }
 
-/* Takes the block <p> just obtained from usable_malloc(<asked>) on the account
- * of <c> at its usable size. Returns <p>, or NULL (the block freed) when that
- * size passes the hard cap: the admission checked the size asked, and a
- * size class may be a little larger. */
+/* Takes the block <p> just obtained from usable_malloc(<asked>) on the
+ * account of <c> at its usable size. Returns <p>, or NULL (the block
+ * freed) when that size passes the hard cap: the admission checked the
+ * size asked, and a size class may be a little larger. */
 static void *h2_mem_take(struct h2c *c, void *p, size_t asked)
 {
 	size_t got = usable_size_new(p, asked);

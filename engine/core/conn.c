@@ -330,8 +330,8 @@ size_t conn_send(struct conn *c, struct buf *b, size_t max)
 		 * full segments instead of one per 16 KiB buffer, which halves
 		 * the loopback receive work on large objects. Never on the last
 		 * bytes of a message, which would wait for the cork timer.
-		 * MSG_NOSIGNAL spares an embedding program from SIGPIPE on a
-		 * peer that went away (why not writev). */
+		 * MSG_NOSIGNAL (the reason for send/sendmsg over write/writev)
+		 * spares an embedding program SIGPIPE from a peer that left. */
 		int flags = MSG_NOSIGNAL | ((c->ep.flags & EP_SND_MORE) ? MSG_MORE : 0);
 
 		/* one segment goes by send(), which spares the kernel copying
