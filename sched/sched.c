@@ -508,6 +508,11 @@ static int sched_poll(struct sched_thread *thr, int may_sleep)
 	return 0;
 }
 
+int sched_poll_now(struct sched_thread *thr)
+{
+	return sched_poll(thr, 0);
+}
+
 /* Runs the loop of <thr> until the set is stopped or epoll fails. */
 static void sched_loop(struct sched_thread *thr)
 {

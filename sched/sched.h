@@ -137,6 +137,14 @@ uint64_t sched_clock_ms(void);
  * reported nothing new up to the last return. */
 uint64_t sched_polls(const struct sched_thread *thr);
 
+/* Polls <thr>'s fds now, without sleeping, from a callback running on
+ * <thr>: every event found becomes a wake-up queued behind the running
+ * callback, and sched_polls() moves on, exactly as at the end of a loop
+ * turn. One system call tells of every fd of the thread, where asking
+ * sockets one by one costs a call each. Returns 0, or -1 with errno set
+ * (then nothing was queued). */
+int sched_poll_now(struct sched_thread *thr);
+
 /* Returns the reasons of the wake-ups of <t> not yet handed to its
  * callback (0 if none). Home thread only: others may add reasons at any
  * time. */

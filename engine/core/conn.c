@@ -404,6 +404,16 @@ int conn_idle_unchanged(const struct conn *c)
 	return !c->tls || tls_idle_quiet(c->tls);
 }
 
+int conn_idle_fresh(const struct conn *c)
+{
+	return (uint32_t)sched_polls(c->tc->thr) == c->idle_polls;
+}
+
+int conn_poll_now(struct thr_ctx *tc)
+{
+	return sched_poll_now(tc->thr);
+}
+
 int conn_release_fd(struct conn *c)
 {
 	int fd = c->fd;

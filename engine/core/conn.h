@@ -212,6 +212,17 @@ void conn_idle_mark(struct conn *c);
  * look. */
 int conn_idle_unchanged(const struct conn *c);
 
+/* Returns non-zero when <c> went idle (conn_idle_mark()) since its
+ * poller last returned: conn_idle_unchanged() cannot tell about it yet. */
+int conn_idle_fresh(const struct conn *c);
+
+/* Makes the poller of thread <tc> look at all its sockets now, without
+ * sleeping (sched_poll_now()), so that conn_idle_unchanged() can tell
+ * about every connection marked before: one system call for all of them
+ * instead of a peek for each. Events found wake their tasklets as usual.
+ * Call from a callback running on <tc>. Returns 0, or -1 with errno set. */
+int conn_poll_now(struct thr_ctx *tc);
+
 /* Unregisters and frees <c> but leaves its socket open, and returns the
  * socket: another protocol layer takes it over (HTTP/2 upgrade). Its TLS
  * session, if any, is kept for conn_tls_take_released(); the one a previous

@@ -23,6 +23,20 @@ static void srvconn_unlink(struct conn *c)
 	c->ep.flags &= ~CF_IDLE;
 }
 
+/* Returns non-zero when the head <c> of <il> and the connection parked
+ * before it both went idle since the poller last returned: one poll then
+ * answers for both (and any fresher ones behind), where peeks cost one
+ * system call per connection. A lone fresh one is cheaper to peek. */
+static int srvconn_fresh_pair(struct srv_idle *il, struct conn *c)
+{
+	struct conn *next;
+
+	if (c->idle_link.next == &il->list || !conn_idle_fresh(c))
+		return 0;
+	next = eng_list_entry(c->idle_link.next, struct conn, idle_link);
+	return conn_idle_fresh(next);
+}
+
 struct conn *srvconn_take(struct thr_ctx *tc, struct server *srv)
 {
 	struct srv_idle *il = &srv->idle[tc->tid];
@@ -30,18 +44,22 @@ struct conn *srvconn_take(struct thr_ctx *tc, struct server *srv)
 	while (!eng_list_empty(&il->list)) {
 		struct conn *c = eng_list_entry(il->list.next, struct conn, idle_link);
 
-		srvconn_unlink(c);
 		/* Bytes the poller has not reported yet would be read as this
 		 * request's answer. If the poller has looked at the socket
 		 * since the park and found nothing, only bytes that arrived
 		 * during this loop turn can hide, sent more than a turn after
-		 * the response ended. Otherwise (parked in this very turn, as
-		 * when a queued stream takes the connection its predecessor
-		 * just released) a peek looks. No check closes the window:
-		 * bytes may come right after it, and a peek only shrinks it to
-		 * the microseconds before the request leaves. A turn-sized
-		 * window is what HAProxy and nginx keep, and a peek per reuse
-		 * cost 7-8 % of a keep-alive request's CPU. */
+		 * the response ended. A connection parked in this very turn
+		 * (a queued stream takes what its predecessor just released)
+		 * is looked at: by a peek, or, when several such wait here
+		 * (heavy load, where a turn parks dozens), by one poll of the
+		 * whole thread that covers them all. A failed poll leaves the
+		 * peek to look. No check closes the window: bytes may come
+		 * right after it, and a check only shrinks it to the
+		 * microseconds before the request leaves. A turn-sized window
+		 * is what HAProxy and nginx keep. */
+		if (srvconn_fresh_pair(il, c))
+			(void)conn_poll_now(tc);
+		srvconn_unlink(c);
 		if (!(c->ep.flags & CF_RD_HUP) && (conn_idle_unchanged(c) || conn_idle_alive(c)))
 			return c;
 		CNT_INC(tc, srv_conn_unclean);

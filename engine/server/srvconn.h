@@ -16,7 +16,9 @@
  * that the server closed, is closed instead: checked when parked (its
  * readiness flags, then a peek if the flag may be stale), while parked (any
  * event on it), and again when taken: a peek, unless the poller has looked
- * at the socket since the park and reported nothing. What stays unseen is
+ * at the socket since the park and reported nothing; when several wait
+ * that were parked in the current turn, one poll of the thread
+ * (conn_poll_now()) stands for their peeks. What stays unseen is
  * what a server sends more than a loop turn after its response and that
  * arrives during the turn which takes the connection (no check can close
  * that window: bytes may come right after it).

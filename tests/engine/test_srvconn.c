@@ -22,11 +22,12 @@
 
 #define NB_THR 2
 
-/* ---------- the two conn.c calls ---------- */
+/* ---------- the conn.c calls ---------- */
 
 static int nb_closed;
 static int nb_peeks;
 static uint32_t nb_polls;
+static int nb_polls_now;
 
 int conn_idle_alive(struct conn *c)
 {
@@ -70,6 +71,32 @@ static void fake_poll(struct conn **c, unsigned n)
 	nb_polls++;
 }
 
+int conn_idle_fresh(const struct conn *c)
+{
+	return nb_polls == c->idle_polls;
+}
+
+static struct backend *be;
+
+/* The poller of <tc> looks now: over every connection parked on its idle
+ * lists, the only sockets of these tests it would watch. */
+int conn_poll_now(struct thr_ctx *tc)
+{
+	nb_polls_now++;
+	for (unsigned i = 0; i < be_nb_srv(be); i++) {
+		struct eng_list *head = &be->srv[i]->idle[tc->tid].list;
+
+		for (struct eng_list *l = head->next; l != head; l = l->next) {
+			struct conn *c = eng_list_entry(l, struct conn, idle_link);
+
+			fake_poll(&c, 1);
+			nb_polls--;  /* one poll for them all, counted below */
+		}
+	}
+	nb_polls++;
+	return 0;
+}
+
 void conn_close(struct conn *c)
 {
 	cr_assert_not(c->ep.flags & CF_IDLE, "a connection is closed while still on an idle list");
@@ -83,7 +110,6 @@ void conn_close(struct conn *c)
 
 static struct cfg_backend bcfg;
 static struct cfg_server scfg[2];
-static struct backend *be;
 static struct backend *bes[1];
 static struct engine eng;
 static struct thr_ctx tcs[NB_THR] __attribute__((aligned(ENG_LINE)));
@@ -93,6 +119,7 @@ static void setup(void)
 	nb_closed = 0;
 	nb_peeks = 0;
 	nb_polls = 0;
+	nb_polls_now = 0;
 	memset(&bcfg, 0, sizeof(bcfg));
 	memset(scfg, 0, sizeof(scfg));
 	scfg[0].name = "s0";
@@ -302,6 +329,31 @@ Test(srvconn, parked_and_taken_in_one_turn_is_peeked)
 	cr_expect_eq(nb_peeks, 1);
 	cr_expect_eq(tcs[0].cnt.srv_conn_unclean, 1);
 	close(peer);
+}
+
+Test(srvconn, several_parked_in_one_turn_cost_one_poll_not_a_peek_each)
+{
+	int p[3];
+	struct conn *c[3];
+
+	for (int i = 0; i < 3; i++) {
+		c[i] = new_conn(&tcs[0], be->srv[0], &p[i]);
+		srvconn_park(&tcs[0], c[i]);
+	}
+	/* junk behind the middle one, sent right after its response */
+	cr_assert_eq(write(p[1], "X", 1), 1);
+	cr_expect_eq(srvconn_take(&tcs[0], be->srv[0]), c[2]);
+	cr_expect_eq(nb_polls_now, 1, "two fresh ones: the thread's poller looks once");
+	cr_expect_eq(nb_peeks, 0);
+	cr_expect_eq(srvconn_take(&tcs[0], be->srv[0]), c[0], "the unclean one closed, the next taken");
+	cr_expect_eq(nb_polls_now, 1, "the poll answered for all of them");
+	cr_expect_eq(nb_peeks, 1, "the one the poller reported was peeked");
+	cr_expect_eq(nb_closed, 1);
+	cr_expect_eq(tcs[0].cnt.srv_conn_unclean, 1);
+	conn_close(c[0]);
+	conn_close(c[2]);
+	for (int i = 0; i < 3; i++)
+		close(p[i]);
 }
 
 Test(srvconn, bytes_the_poller_reported_are_caught_at_take)
