@@ -33,7 +33,8 @@ enum {
 	EP_IDLE       = 1u << 6, /* parked for reuse (server side) */
 	EP_ONE_TXN    = 1u << 7, /* carries exactly one transaction (an HTTP/2 stream) */
 	EP_SND_MORE   = 1u << 8, /* hint set by the stream around snd_buf: more bytes
-	                          * of this message follow at once (known length) */
+	                          * of this message follow at once (known length),
+	                          * or the connection's close does (last answer) */
 	EP_SND_FRAMED = 1u << 9, /* set by the mux at creation: what snd_buf takes
 	                          * leaves as frames with an EP_FRAME_HDR-byte
 	                          * header, sealed in records of a buffer's size

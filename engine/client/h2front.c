@@ -203,7 +203,7 @@ static int h2front_tls_drained(void *ctx)
 
 static ssize_t h2front_tls_sendv(void *ctx, const struct iovec *iov, int cnt)
 {
-	return tls_sendv(ctx, iov, cnt);
+	return tls_sendv(ctx, iov, cnt, 0);
 }
 
 static void h2front_tls_close(void *ctx)

@@ -252,6 +252,14 @@ static int chan_tx(struct stream *s, struct chan *ch, struct mux_ep *ep)
 	/* more bytes of a known-length body are on their way */
 	if ((ch->st == CH_BODY || ch->st == CH_SPLICE) && ch->body.mode == H1_BODY_LENGTH)
 		ep->flags |= EP_SND_MORE;
+	/* the last answer of an HTTP/1 connection that closes: the FIN (over
+	 * TLS, close_notify and the FIN) follows at once, since st_closing()
+	 * shuts or closes the socket in the same run once nothing is left to
+	 * send; with the mark they leave in the answer's segment, one wake-up
+	 * of the client instead of two */
+	if (ch == &s->res && s->cli_close && ch->st == CH_DONE && ch->fwd == b_data(&ch->buf) &&
+	    !(ep->flags & EP_ONE_TXN))
+		ep->flags |= EP_SND_MORE;
 	n = ep->ops->snd_buf(ep, &ch->buf, ch->fwd);
 	ep->flags &= ~EP_SND_MORE;
 	ch->fwd -= n;

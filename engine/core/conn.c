@@ -328,8 +328,10 @@ size_t conn_send(struct conn *c, struct buf *b, size_t max)
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
 		/* MSG_MORE while the message goes on: the kernel then sends
 		 * full segments instead of one per 16 KiB buffer, which halves
-		 * the loopback receive work on large objects. Never on the last
-		 * bytes of a message, which would wait for the cork timer.
+		 * the loopback receive work on large objects. On the last bytes
+		 * of a message only when the socket is shut or closed at once
+		 * (the FIN pushes them): otherwise they would wait for the cork
+		 * timer. Over TLS the same mark keeps the last record back.
 		 * MSG_NOSIGNAL (the reason for send/sendmsg over write/writev)
 		 * spares an embedding program SIGPIPE from a peer that left. */
 		int flags = MSG_NOSIGNAL | ((c->ep.flags & EP_SND_MORE) ? MSG_MORE : 0);
@@ -337,7 +339,7 @@ size_t conn_send(struct conn *c, struct buf *b, size_t max)
 		/* one segment goes by send(), which spares the kernel copying
 		 * a msghdr and importing an iovec */
 		if (c->tls)
-			n = tls_sendv(c->tls, iov, cnt);
+			n = tls_sendv(c->tls, iov, cnt, flags & MSG_MORE);
 		else if (cnt == 1)
 			n = send(c->fd, iov[0].iov_base, iov[0].iov_len, flags);
 		else

@@ -1460,7 +1460,7 @@ static void tls_send_ticket(SSL *ssl, BIO *wb)
 	ERR_clear_error();
 }
 
-ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt)
+ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt, int more)
 {
 	BIO *wb = SSL_get_wbio(ssl);
 	size_t total = 0, offered = 0;
@@ -1521,8 +1521,8 @@ ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt)
 			n = TLS_REC_MAX;
 		/* records followed by another full one in this call leave
 		 * with it, in segments as large as the path takes; the last
-		 * one pushes them all out */
-		tls_bio_flag(wb, offered - total - n >= TLS_REC_MAX ? TLS_BIO_MORE : 0,
+		 * one pushes them all out, unless the caller has more at once */
+		tls_bio_flag(wb, more || offered - total - n >= TLS_REC_MAX ? TLS_BIO_MORE : 0,
 			     TLS_BIO_MORE);
 		ERR_clear_error();
 		errno = 0;

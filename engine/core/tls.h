@@ -189,8 +189,9 @@ int tls_recv_drained(struct ssl_st *ssl);
  * already be sealed around them). The first call with bytes on a server
  * connection sends its TLS 1.3 session ticket in front of them, in the
  * same TCP segment; the records of one call leave in as few segments as
- * the path takes (MSG_MORE on all but the last). */
-ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt);
+ * the path takes (MSG_MORE on all but the last, and on the last too when
+ * <more> says the caller writes again, shuts or closes at once). */
+ssize_t tls_sendv(struct ssl_st *ssl, const struct iovec *iov, int cnt, int more);
 
 /* Sends a close_notify if the socket takes it now (never waits), so that
  * the peer sees a clean end. The caller closes the socket, or shuts its

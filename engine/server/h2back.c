@@ -174,7 +174,7 @@ static int h2back_tls_drained(void *ctx)
 
 static ssize_t h2back_tls_sendv(void *ctx, const struct iovec *iov, int cnt)
 {
-	return tls_sendv(((struct h2back_tls *)ctx)->ssl, iov, cnt);
+	return tls_sendv(((struct h2back_tls *)ctx)->ssl, iov, cnt, 0);
 }
 
 /* Frees the TLS state of a connection (the mux's close hook). */

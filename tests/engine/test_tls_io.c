@@ -208,14 +208,14 @@ Test(tls_io, sendv_whole_records_then_the_rest)
 		payload[i] = (char)('a' + i % 23);
 	memcpy(all, hd, sizeof(hd));
 	memcpy(all + sizeof(hd), payload, sizeof(payload));
-	cr_assert_eq(tls_sendv(srv, iov, 2), 16384);
+	cr_assert_eq(tls_sendv(srv, iov, 2, 0), 16384);
 	cr_assert_eq(cli_read_records(in, 16384), 1);
 	cr_assert_eq(SSL_pending(cli), 0);
 	cr_assert_eq(recv(sv[1], in + 16384, 1, MSG_PEEK), -1, "nothing more was sent");
-	cr_assert_eq(tls_sendv(srv, &tail, 1), (ssize_t)rest);
+	cr_assert_eq(tls_sendv(srv, &tail, 1, 0), (ssize_t)rest);
 	cr_assert_eq(cli_read_records(in + 16384, rest), 1);
 	cr_assert(memcmp(in, all, sizeof(all)) == 0);
-	cr_assert_eq(tls_sendv(srv, small, 2), 309);
+	cr_assert_eq(tls_sendv(srv, small, 2, 0), 309);
 	cr_assert_eq(cli_read_records(in, 309), 1);
 	cr_assert(memcmp(in, all, 309) == 0);
 }
@@ -229,7 +229,7 @@ Test(tls_io, ticket_comes_with_the_first_bytes)
 
 	cr_assert_eq(recv(sv[1], buf, 1, MSG_PEEK), -1, "nothing after the handshake");
 	cr_assert(!SSL_SESSION_is_resumable(SSL_get0_session(cli)));
-	cr_assert_eq(tls_sendv(srv, &iov, 1), 2);
+	cr_assert_eq(tls_sendv(srv, &iov, 1, 0), 2);
 	cr_assert_eq(cli_read_records(buf, 2), 1);
 	cr_assert(memcmp(buf, "hi", 2) == 0);
 	cr_assert(SSL_SESSION_is_resumable(SSL_get0_session(cli)), "the ticket came first");
@@ -306,7 +306,7 @@ Test(tls_tcp, ticket_with_answer_close_notify_with_fin)
 	char buf[16];
 	int rc;
 
-	cr_assert_eq(tls_sendv(srv, &iov, 1), 2);
+	cr_assert_eq(tls_sendv(srv, &iov, 1, 0), 2);
 	cr_assert_eq(tcp_info_of(sv[0]).tcpi_data_segs_out, segs + 1, "ticket and answer: one segment");
 	cr_assert_eq(cli_read_records(buf, 2), 1);
 	cr_assert(SSL_SESSION_is_resumable(SSL_get0_session(cli)));

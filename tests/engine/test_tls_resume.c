@@ -95,7 +95,7 @@ static int one_conn(struct tls_srv *ts, unsigned tid, struct tls_bind *tb, enum 
 	cr_assert(cdone && sdone);
 	resumed = tls_resumed(cli) != 0;
 	cr_assert_eq(tls_resumed(srv) != 0, resumed, "both sides agree");
-	cr_assert_eq(tls_sendv(srv, &iov, 1), 5);
+	cr_assert_eq(tls_sendv(srv, &iov, 1, 0), 5);
 	cr_assert_eq(tls_recv(cli, buf, sizeof(buf)), 5);
 	cr_assert(memcmp(buf, "hello", 5) == 0);
 end:

@@ -116,6 +116,56 @@ def test_https_h2_alpn_sizes_checksums(ctx):
 
 
 @harness.timeout(60)
+def test_closing_answers_leave_at_once(ctx):
+    """The last answer of a connection that closes is sent marked "more
+    follows" so that it leaves in one segment with the FIN (and, over TLS,
+    the close_notify). Held by the kernel without that FIN, it would wait
+    for the 200 ms cork timer: each answer here must end (EOF) well before,
+    over plain TCP and TLS, small and multi-record, HTTP/1.0 and
+    Connection: close. Answers kept alive must not carry the mark."""
+    tls = ssl.create_default_context()
+    tls.check_hostname = False
+    tls.verify_mode = ssl.CERT_NONE
+    for port, wrap in ((ctx.port, False),
+                       (ctx.tport, True)):
+        for n in (16, 100000):
+            for req in (f"GET /size/{n} HTTP/1.0\r\n\r\n",
+                        f"GET /size/{n} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"):
+                worst = 0.0
+                for _ in range(5):
+                    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+                    sock = tls.wrap_socket(raw) if wrap else raw
+                    t0 = time.monotonic()
+                    sock.sendall(req.encode())
+                    data = b""
+                    while True:
+                        chunk = sock.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    worst = max(worst, time.monotonic() - t0)
+                    sock.close()
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    assert head.startswith(b"HTTP/1.") and b" 200 " in head.split(b"\r\n")[0], head
+                    assert hashlib.sha256(body).hexdigest() == harness.pattern_sha256(n), (port, n)
+                assert worst < 0.15, (port, wrap, n, req.split("\r\n")[0], worst)
+        # answers on a connection kept alive carry no mark: nothing
+        # follows them at once
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock = tls.wrap_socket(raw) if wrap else raw
+        f = sock.makefile("rb")
+        for _ in range(3):
+            t0 = time.monotonic()
+            sock.sendall(b"GET /size/16 HTTP/1.1\r\nHost: a\r\n\r\n")
+            head = b""
+            while not head.endswith(b"\r\n\r\n"):
+                head += f.readline()
+            assert hashlib.sha256(f.read(16)).hexdigest() == harness.pattern_sha256(16)
+            assert time.monotonic() - t0 < 0.15, (port, wrap, "keep-alive")
+        sock.close()
+
+
+@harness.timeout(60)
 def test_nghttp_over_tls(ctx):
     cp = subprocess.run(["nghttp", "-nv", url(ctx, "/size/300000"), url(ctx, "/size/5")],
                         capture_output=True, timeout=50)
