@@ -31,7 +31,9 @@ proxy must answer), every check between phases passed, and RSS flat after
 warm-up (not judged under a sanitizer, whose quarantine grows RSS with
 the volume allocated): for each process, the highest RSS of the second half of the
 samples is at most the highest of the first half plus a tolerance of
-max(1.5 MiB, 5 %). Why a tolerance: jemalloc keeps freed pages for a
+max(1.5 MiB, 5 %), or else the second half grew by at most half that
+tolerance from its own first sample (a warm-up that ended in a step just
+after half-time, where a leak keeps growing). Why a tolerance: jemalloc keeps freed pages for a
 while (dirty-page decay, per-thread caches) and RSS then depends on how
 the last bursts happened to fall, which moves it by a few hundred KiB
 between samples at rest; a leak of the size of one buffer (16 KiB) per
@@ -468,7 +470,11 @@ class Soak:
             half = len(r) // 2
             base, late = max(r[:half]), max(r[half:])
             tol = max(RSS_TOL_MIN // 1024, int(base * RSS_TOL_FRAC))
-            ok = late <= base + tol
+            # a warm-up that ends with a step early in the second half
+            # (seen: +1.2 MiB at the 4th of 6 one-minute samples, then
+            # +0.3) is not a leak: a leak goes on growing through it
+            still_growing = late - r[half] > tol // 2
+            ok = late <= base + tol or not still_growing
             if not ok and pl.sanitized():
                 # ASan holds freed memory in its quarantine (256 MiB by
                 # default) and TSan keeps shadow and history: RSS grows with
