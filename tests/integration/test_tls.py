@@ -122,7 +122,9 @@ def test_closing_answers_leave_at_once(ctx):
     the close_notify). Held by the kernel without that FIN, it would wait
     for the 200 ms cork timer: each answer here must end (EOF) well before,
     over plain TCP and TLS, small and multi-record, HTTP/1.0 and
-    Connection: close. Answers kept alive must not carry the mark."""
+    Connection: close. Answers kept alive must not carry the mark. The
+    fastest of five tries is judged: a held answer is late every time, a
+    slow machine (a sanitizer build) only now and then."""
     tls = ssl.create_default_context()
     tls.check_hostname = False
     tls.verify_mode = ssl.CERT_NONE
@@ -131,7 +133,7 @@ def test_closing_answers_leave_at_once(ctx):
         for n in (16, 100000):
             for req in (f"GET /size/{n} HTTP/1.0\r\n\r\n",
                         f"GET /size/{n} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"):
-                worst = 0.0
+                best = 1e9
                 for _ in range(5):
                     raw = socket.create_connection(("127.0.0.1", port), timeout=5)
                     sock = tls.wrap_socket(raw) if wrap else raw
@@ -139,25 +141,27 @@ def test_closing_answers_leave_at_once(ctx):
                     sock.sendall(req.encode())
                     with sock.makefile("rb") as f:
                         data = f.read()  # to EOF
-                    worst = max(worst, time.monotonic() - t0)
+                    best = min(best, time.monotonic() - t0)
                     sock.close()
                     head, _, body = data.partition(b"\r\n\r\n")
                     assert head.startswith(b"HTTP/1.") and b" 200 " in head.split(b"\r\n")[0], head
                     assert hashlib.sha256(body).hexdigest() == harness.pattern_sha256(n), (port, n)
-                assert worst < 0.15, (port, wrap, n, req.split("\r\n")[0], worst)
+                assert best < 0.15, (port, wrap, n, req.split("\r\n")[0], best)
         # answers on a connection kept alive carry no mark: nothing
         # follows them at once
         raw = socket.create_connection(("127.0.0.1", port), timeout=5)
         sock = tls.wrap_socket(raw) if wrap else raw
         f = sock.makefile("rb")
-        for _ in range(3):
+        best = 1e9
+        for _ in range(5):
             t0 = time.monotonic()
             sock.sendall(b"GET /size/16 HTTP/1.1\r\nHost: a\r\n\r\n")
             head = b""
             while not head.endswith(b"\r\n\r\n"):
                 head += f.readline()
             assert hashlib.sha256(f.read(16)).hexdigest() == harness.pattern_sha256(16)
-            assert time.monotonic() - t0 < 0.15, (port, wrap, "keep-alive")
+            best = min(best, time.monotonic() - t0)
+        assert best < 0.15, (port, wrap, "keep-alive", best)
         sock.close()
 
 
