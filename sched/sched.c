@@ -494,9 +494,11 @@ static int sched_poll(struct sched_thread *thr, int may_sleep)
 	n = epoll_wait(thr->epfd, ev, SCHED_MAX_EVENTS, timeout);
 	if (may_sleep)
 		__atomic_store_n(&thr->sleeping, 0, __ATOMIC_RELAXED);
-	stat_add(&thr->stats.polls, 1);
+	/* a call that fetched nothing (EINTR) is not a look: sched_polls()
+	 * moving tells callers that every event up to now became a wake-up */
 	if (n < 0)
 		return errno == EINTR ? 0 : -1;
+	stat_add(&thr->stats.polls, 1);
 	stat_add(&thr->stats.io_events, (uint64_t)n);
 	for (i = 0; i < n; i++) {
 		if (ev[i].data.ptr == &thr->evfd) {

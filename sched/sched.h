@@ -79,7 +79,7 @@ struct sched_stats {
 	uint64_t remote_wakeups;   /* wake-ups posted from another thread */
 	uint64_t kicks;            /* eventfd kicks sent to this thread */
 	uint64_t timers_fired;
-	uint64_t polls;            /* epoll_wait calls */
+	uint64_t polls;            /* epoll_wait returns (interrupted calls excluded) */
 	uint64_t io_events;        /* events returned by epoll_wait */
 };
 
@@ -141,8 +141,9 @@ uint64_t sched_polls(const struct sched_thread *thr);
  * <thr>: every event found becomes a wake-up queued behind the running
  * callback, and sched_polls() moves on, exactly as at the end of a loop
  * turn. One system call tells of every fd of the thread, where asking
- * sockets one by one costs a call each. Returns 0, or -1 with errno set
- * (then nothing was queued). */
+ * sockets one by one costs a call each. Returns 0, or -1 with errno set;
+ * an interrupted call returns 0 too. In both cases nothing was queued and
+ * sched_polls() did not move. */
 int sched_poll_now(struct sched_thread *thr);
 
 /* Returns the reasons of the wake-ups of <t> not yet handed to its

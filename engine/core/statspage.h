@@ -120,7 +120,7 @@ enum statspage_unit { SP_RAW, SP_MS_TO_S, SP_NS_TO_S };
 	X(timers_fired, SCHED, timers_fired, counter, "sluice_sched_timers_fired_total", "Timers that expired.", "Timers fired") \
 	X(remote_wakeups, SCHED, remote_wakeups, counter, "sluice_sched_remote_wakeups_total", "Wake-ups posted from another thread.", "Remote wake-ups") \
 	X(kicks, SCHED, kicks, counter, "sluice_sched_kicks_total", "Event-fd kicks sent to the thread.", "Kicks") \
-	X(polls, SCHED, polls, counter, "sluice_sched_polls_total", "epoll_wait calls.", "Polls") \
+	X(polls, SCHED, polls, counter, "sluice_sched_polls_total", "epoll_wait returns (interrupted calls excluded).", "Polls") \
 	X(io_events, SCHED, io_events, counter, "sluice_sched_io_events_total", "Events returned by epoll_wait.", "I/O events") \
 	X(pool_allocs, POOL, allocs, counter, "sluice_thread_pool_allocations_total", "Buffer allocations made by the thread.", "Pool allocs") \
 	X(pool_releases, POOL, releases, counter, "sluice_thread_pool_releases_total", "Buffers given back by the thread.", "Pool releases") \
