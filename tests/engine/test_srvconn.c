@@ -55,19 +55,24 @@ int conn_idle_unchanged(const struct conn *c)
 	       !(c->ep.flags & (CF_RD_READY | CF_RD_EOF | CF_RD_HUP | CF_ERROR));
 }
 
-/* One return of the poller over the sockets of <c>[0..<n>): a socket with
- * bytes waiting becomes readable, one its peer closed hung up. */
+/* What the poller reports of <c>'s socket: with bytes waiting it becomes
+ * readable, its peer closed it hung up. */
+static void fake_look(struct conn *c)
+{
+	char byte;
+	ssize_t got = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (got > 0)
+		c->ep.flags |= CF_RD_READY;
+	else if (got == 0)
+		c->ep.flags |= CF_RD_READY | CF_RD_HUP;
+}
+
+/* One return of the poller over the sockets of <c>[0..<n>). */
 static void fake_poll(struct conn **c, unsigned n)
 {
-	for (unsigned i = 0; i < n; i++) {
-		char byte;
-		ssize_t got = recv(c[i]->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-
-		if (got > 0)
-			c[i]->ep.flags |= CF_RD_READY;
-		else if (got == 0)
-			c[i]->ep.flags |= CF_RD_READY | CF_RD_HUP;
-	}
+	for (unsigned i = 0; i < n; i++)
+		fake_look(c[i]);
 	nb_polls++;
 }
 
@@ -86,12 +91,8 @@ int conn_poll_now(struct thr_ctx *tc)
 	for (unsigned i = 0; i < be_nb_srv(be); i++) {
 		struct eng_list *head = &be->srv[i]->idle[tc->tid].list;
 
-		for (struct eng_list *l = head->next; l != head; l = l->next) {
-			struct conn *c = eng_list_entry(l, struct conn, idle_link);
-
-			fake_poll(&c, 1);
-			nb_polls--;  /* one poll for them all, counted below */
-		}
+		for (struct eng_list *l = head->next; l != head; l = l->next)
+			fake_look(eng_list_entry(l, struct conn, idle_link));
 	}
 	nb_polls++;
 	return 0;
